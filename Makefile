@@ -1,0 +1,50 @@
+# TaskHub: `make run` serves a seeded demo; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export TASKHUB_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: run test lint translations install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d taskhub/translations
+
+run: install translations
+	$(BIN)/taskhub db upgrade
+	$(BIN)/taskhub seed load
+	$(BIN)/taskhub demo load
+	$(BIN)/taskhub run --host $(HOST) --port $(PORT)
+
+# Runs every test on SQLite, then again on PostgreSQL when TASKHUB_TEST_DATABASE_URL is set.
+test: install-test translations
+	TASKHUB_TEST_DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS)
+	@if [ -n "$$TASKHUB_TEST_DATABASE_URL" ]; then \
+		echo "== again on $$TASKHUB_TEST_DATABASE_URL =="; \
+		$(BIN)/pytest $(PYTEST_ARGS); \
+	fi
+
+lint: install-test
+	$(BIN)/ruff check taskhub tests
+	$(BIN)/ruff format --check taskhub tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,163 @@
+"""The application factory: a list of named setup steps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, redirect, request, session, url_for
+from flask_babel import format_date
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from taskhub.config import PROJECT_ROOT, Config
+from taskhub.extensions import babel, csrf, db, login_manager, migrate
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None, **overrides: Any) -> Flask:
+    """Build the Flask app; never starts the scheduler (see taskhub.scheduler)."""
+    config = config or Config()
+    config.finalize()
+    app = Flask(
+        "taskhub",
+        instance_path=config.INSTANCE_PATH,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_object(config)
+    app.config.update(overrides)
+    _configure_extensions(app)
+    _configure_auth(app)
+    _configure_i18n(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+    _register_cli(app)
+    return app
+
+
+def _configure_extensions(app: Flask) -> None:
+    import taskhub.models  # noqa: F401  (register every table)
+
+    db.init_app(app)
+    # Batch mode lets later migrations alter SQLite tables (it cannot ALTER most things).
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+
+
+def _configure_auth(app: Flask) -> None:
+    from taskhub.accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None  # the login page explains itself
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.is_enabled else None
+
+
+def _select_locale() -> str:
+    from flask import current_app
+
+    languages: list[str] = current_app.config["LANGUAGES"]
+    chosen = session.get("locale")
+    if chosen in languages:
+        return str(chosen)
+    if current_user.is_authenticated and current_user.locale in languages:
+        return str(current_user.locale)
+    # Chinese first: only an explicit choice switches to English.
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def _configure_i18n(app: Flask) -> None:
+    babel.init_app(
+        app,
+        locale_selector=_select_locale,
+        default_translation_directories=str(PROJECT_ROOT / "taskhub" / "translations"),
+    )
+
+    @app.get("/lang/<locale>")
+    def set_language(locale: str) -> Response:
+        """Switch the UI language and go back where the user was."""
+        if locale in app.config["LANGUAGES"]:
+            session["locale"] = locale
+        target = request.referrer or url_for("plans.index")
+        # Only follow same-site referrers.
+        if not target.startswith(request.host_url):
+            target = url_for("plans.index")
+        return redirect(target)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from taskhub.accounts.views import bp as accounts_bp
+    from taskhub.plans.views import bp as plans_bp
+    from taskhub.units.views import bp as units_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(plans_bp)
+    app.register_blueprint(units_bp)
+
+    @app.get("/")
+    def home() -> Response:
+        return redirect(url_for("plans.index"))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from flask import render_template
+
+    def page(code: int) -> Any:
+        def handler(error: Exception) -> tuple[str, int]:
+            return render_template("error.html", code=code), code
+
+        return handler
+
+    for code in (400, 403, 404, 500):
+        app.register_error_handler(code, page(code))
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from decimal import Decimal
+
+    @app.template_filter("points")
+    def points_filter(value: Decimal | None) -> str:
+        """Points without trailing zeros: 1.50 -> 1.5, 25.0000 -> 25."""
+        if value is None:
+            return ""
+        text = format(value.normalize(), "f")
+        return text
+
+    @app.template_filter("cn_date")
+    def cn_date(value: Any) -> str:
+        if value is None:
+            return ""
+        return format_date(value, "long")
+
+    from taskhub.core.labels import field_error, label
+
+    @app.context_processor
+    def labels() -> dict[str, Any]:
+        return {
+            "label": label,
+            "role_label": lambda code: label("role", code),
+            "kind_label": lambda code: label("unit_kind", code),
+            "field_error": field_error,
+        }
+
+    @app.before_request
+    def remember_locale() -> None:
+        g.locale = _select_locale()
+
+
+def _register_cli(app: Flask) -> None:
+    from taskhub.cli import register_commands
+
+    register_commands(app)

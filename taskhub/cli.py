@@ -1,0 +1,355 @@
+"""The `taskhub` command line (a Flask CLI group; `flask --app taskhub ...` works too).
+
+The command names and flags are a public contract that operators script against.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask, current_app
+from flask import cli as flask_cli
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import OperationalError
+
+from taskhub.core.db import db
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an actionable error to stderr and exit non-zero."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _require_schema() -> None:
+    try:
+        has_tables = inspect(db.engine).has_table("plans")
+    except OperationalError as exc:
+        fail(f"cannot open the database ({exc.orig}); check TASKHUB_DATABASE_URL")
+    if not has_tables:
+        fail("the database has no tables yet; run `taskhub db upgrade` first")
+
+
+def _create_app(**_: Any) -> Flask:
+    from taskhub import create_app
+
+    return create_app()
+
+
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False
+)
+def main() -> None:
+    """TaskHub: track digital-government construction plans."""
+
+
+# Flask's own `run` is the development server; `taskhub run` is ours (web + scheduler).
+main.add_command(flask_cli.shell_command)
+main.add_command(flask_cli.routes_command)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach TaskHub's commands to the app (so both `taskhub` and `flask` see them)."""
+    for command in (seed, demo, plan, user, audit, run, scheduler):
+        app.cli.add_command(command)
+
+
+# -- seed -----------------------------------------------------------------------------------
+
+
+@click.group()
+def seed() -> None:
+    """Load the plans shipped in seeds/."""
+
+
+@seed.command("load")
+@click.argument("codes", nargs=-1)
+@click.option(
+    "--path",
+    "seeds_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Seed folder (default: TASKHUB_SEEDS_PATH or ./seeds).",
+)
+@with_appcontext
+def seed_load(codes: tuple[str, ...], seeds_path: Path | None) -> None:
+    """Validate and load seed plans (all, or the CODEs given) in one transaction."""
+    from taskhub.plans.seeds import load_seeds
+    from taskhub.plans.seedspec import SeedError
+
+    _require_schema()
+    folder = seeds_path or Path(current_app.config["SEEDS_PATH"])
+    if not (folder / "plans").is_dir():
+        fail(f"no seed folder at {folder} (expected {folder / 'plans'}); pass --path")
+    try:
+        results = load_seeds(folder, codes, progress=progress)
+        db.session.commit()
+    except SeedError as exc:
+        db.session.rollback()
+        fail("nothing was loaded:\n  " + "\n  ".join(exc.problems))
+    for r in results:
+        click.echo(
+            f"{r.code}: {r.status} ({r.sections} sections, {r.items} items, "
+            f"{r.assignments} assignments)"
+        )
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@click.group()
+def demo() -> None:
+    """Demo accounts and contacts."""
+
+
+@demo.command("load")
+@with_appcontext
+def demo_load() -> None:
+    """Create demo accounts (one per role and unit kind) and a demo contact per unit."""
+    from taskhub.accounts.demo import load_demo
+    from taskhub.audit import services as audit
+    from taskhub.core.errors import ValidationFailed
+
+    _require_schema()
+    try:
+        accounts, contacts = load_demo()
+        if contacts or any(a.password for a in accounts):
+            audit.record(
+                "demo.loaded",
+                "instance",
+                "demo",
+                actor_id=None,
+                after={
+                    "accounts": [a.username for a in accounts if a.password],
+                    "contacts": contacts,
+                },
+            )
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        fail(exc.message)
+    click.echo(f"demo contacts added: {contacts}")
+    new = [a for a in accounts if a.password]
+    if new:
+        click.echo("Demo accounts (passwords are shown only this once):")
+    for a in accounts:
+        unit = f"  [{a.unit}]" if a.unit else ""
+        secret = a.password or "(exists; password unchanged)"
+        click.echo(f"  {a.username:<18} {a.role:<9} {secret}{unit}")
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+@click.group()
+def plan() -> None:
+    """Inspect loaded plans."""
+
+
+@plan.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def plan_list(as_json: bool) -> None:
+    """List plans with item and assignment counts."""
+    from taskhub.plans import services
+    from taskhub.plans.schemas import PlanSummarySchema
+
+    _require_schema()
+    summaries = services.list_plans()
+    if as_json:
+        rows = []
+        for s in summaries:
+            row = PlanSummarySchema().dump(s.plan)
+            row.update(items=s.items, assignments=s.assignments, units=s.units)
+            rows.append(row)
+        click.echo(services.dumps(rows))
+        return
+    for s in summaries:
+        click.echo(
+            f"{s.plan.code:<16} {s.items:>4} items {s.assignments:>6} assignments  {s.plan.title}"
+        )
+
+
+@plan.command("show")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def plan_show(code: str, as_json: bool) -> None:
+    """Show a plan's sections and items."""
+    from taskhub.plans import services
+    from taskhub.plans.schemas import PlanSchema
+
+    _require_schema()
+    found = services.get_plan(code)
+    if found is None:
+        known = ", ".join(s.plan.code for s in services.list_plans()) or "none loaded"
+        fail(f"no plan {code!r} (known: {known}); `taskhub seed load` loads the shipped plans")
+    if as_json:
+        click.echo(services.dumps(PlanSchema().dump(found)))
+        return
+    click.echo(f"{found.code}  {found.title}  ({found.city.name}, {found.year})")
+    for section in found.sections:
+        pts = f" ({section.points}分)" if section.points is not None else ""
+        click.echo(f"{'  ' * section.depth}{section.number or ''} {section.title}{pts}")
+        for item in section.items:
+            lead = "、".join(
+                u.name for u in item.units_by_role("lead") + item.units_by_role("lead_assessor")
+            )
+            click.echo(
+                f"{'  ' * (section.depth + 1)}{item.label}. "
+                f"{(item.title or item.text)[:40]}  [{item.deadline_phrase or '-'}] {lead}"
+            )
+
+
+# -- user -----------------------------------------------------------------------------------
+
+
+@click.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "office", "assessor", "unit", "viewer"])
+)
+@click.option("--unit", "unit_name", help="Unit name or alias (required for unit and assessor).")
+@click.option("--city", help="City code, when the unit name exists in several cities.")
+@click.option("--display-name")
+@click.option("--email")
+@click.option(
+    "--password", help="Default: prompt (or TASKHUB_NEW_PASSWORD).", envvar="TASKHUB_NEW_PASSWORD"
+)
+@with_appcontext
+def user_create(
+    username: str,
+    role: str,
+    unit_name: str | None,
+    city: str | None,
+    display_name: str | None,
+    email: str | None,
+    password: str | None,
+) -> None:
+    """Create a user with a role (and a unit for unit staff and assessors)."""
+    from taskhub.accounts import services
+    from taskhub.core.errors import ValidationFailed
+    from taskhub.units.models import City, Unit, UnitAlias
+
+    _require_schema()
+    unit = None
+    if unit_name:
+        query = (
+            select(Unit)
+            .join(UnitAlias, UnitAlias.unit_id == Unit.id)
+            .where(UnitAlias.name == unit_name)
+        )
+        if city:
+            query = query.join(City, City.id == Unit.city_id).where(City.code == city)
+        matches = db.session.scalars(query).unique().all()
+        if not matches:
+            fail(f"no unit named {unit_name!r}; `taskhub seed load` creates the units")
+        if len(matches) > 1:
+            fail(
+                f"{unit_name!r} names units in several cities; add --city "
+                f"({', '.join(m.city.code for m in matches)})"
+            )
+        unit = matches[0]
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        created = services.create_user(
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            unit=unit,
+            email=email,
+        )
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        fail(exc.message)
+    click.echo(f"created {created.username} ({created.role})")
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+@click.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 if any event was edited or deleted."""
+    from taskhub.audit.services import verify
+
+    _require_schema()
+    count, problems = verify()
+    for p in problems:
+        click.echo(f"event {p.event_id}: {p.problem}", err=True)
+    if problems:
+        fail(f"audit trail is broken: {len(problems)} problem(s) in {count} events")
+    click.echo(f"audit trail intact: {count} events")
+
+
+# -- run / scheduler ------------------------------------------------------------------------
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Serve the web only.")
+@with_appcontext
+def run(host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the web app and run the scheduler in one process (the embedded default)."""
+    from werkzeug.serving import run_simple
+
+    from taskhub.jobs.scheduler import SchedulerRunner
+
+    _require_schema()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    runner = None if no_scheduler else SchedulerRunner(app, blocking=False)
+    if runner:
+        runner.start()
+    click.echo(f"TaskHub on http://{host}:{port}/ (scheduler {'off' if not runner else 'on'})")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port")
+    finally:
+        if runner:
+            runner.shutdown()
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler() -> None:
+    """Run the scheduler alone (one per deployment beside gunicorn web workers)."""
+    from taskhub.jobs.scheduler import SchedulerRunner
+
+    _require_schema()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    runner = SchedulerRunner(app, blocking=True)
+
+    def stop(signum: int, _frame: Any) -> None:
+        threading.Thread(target=runner.shutdown).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo("TaskHub scheduler running; Ctrl-C or SIGTERM stops it", err=True)
+    try:
+        runner.start()
+    except (KeyboardInterrupt, SystemExit):
+        runner.shutdown()

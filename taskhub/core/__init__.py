@@ -1,0 +1,1 @@
+"""Shared plumbing: database base, errors, permissions, time."""

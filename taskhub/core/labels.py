@@ -1,0 +1,65 @@
+"""Display labels for stored codes (roles, kinds, statuses), translated at render time."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "role": {
+        "admin": _l("Administrator"),
+        "office": _l("Coordinating office"),
+        "assessor": _l("Assessor"),
+        "unit": _l("Unit staff"),
+        "viewer": _l("Viewer"),
+    },
+    "unit_kind": {
+        "county": _l("County / district"),
+        "township": _l("Township / street"),
+        "department": _l("Department"),
+        "enterprise": _l("Enterprise"),
+        "other": _l("Other"),
+    },
+    "unit_role": {
+        "lead": _l("Lead unit"),
+        "responsible": _l("Responsible units"),
+        "lead_assessor": _l("Lead assessment units"),
+        "assessed": _l("Assessed"),
+    },
+    "plan_kind": {"tasks": _l("Task plan"), "indicators": _l("Indicator system")},
+    "status": {
+        "new": _l("Not acknowledged"),
+        "acknowledged": _l("Acknowledged"),
+        "in_progress": _l("In progress"),
+        "submitted": _l("Awaiting review"),
+        "returned": _l("Returned"),
+        "completed": _l("Completed"),
+    },
+    "applicability": {"all": _l("All"), "as_needed": _l("As needed")},
+}
+
+
+def label(group: str, code: str | None) -> str:
+    """The translated label of a code, or the code itself when unknown."""
+    if code is None:
+        return ""
+    return str(LABELS[group].get(code, code))
+
+
+#: marshmallow's and our validators' messages, translated for forms.
+FIELD_ERRORS = {
+    "Missing data for required field.": _l("This field is required."),
+    "Field may not be null.": _l("This field is required."),
+    "Not a valid email address.": _l("Enter a valid email address, such as name@example.org."),
+    "Not a valid URL.": _l("Enter a full web address starting with http:// or https://."),
+    "not a phone number": _l("Enter a phone number using digits, spaces, +, - or brackets."),
+    "give at least one of office phone, mobile, email or webhook": _l(
+        "Give at least one way to reach the contact: office phone, mobile, email or webhook."
+    ),
+}
+
+
+def field_error(message: str) -> str:
+    """A form field's error in the user's language."""
+    if message.startswith("Longer than maximum length") or message.startswith("Length must"):
+        return str(_l("This text is too long."))
+    return str(FIELD_ERRORS.get(message, message))

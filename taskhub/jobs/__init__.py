@@ -1,0 +1,1 @@
+"""The scheduler: its database lease and the list of jobs."""

@@ -1,0 +1,1 @@
+"""Plans, their sections and items, and the seed loader."""

@@ -1,0 +1,90 @@
+"""Reading plans: summaries with counts, the full tree, JSON-ready output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from taskhub.core.db import db
+from taskhub.plans.models import Item, ItemUnit, Plan, Section
+from taskhub.scoring.models import Scheme
+from taskhub.tracking.models import Assignment
+
+
+@dataclass
+class PlanSummary:
+    plan: Plan
+    items: int
+    assignments: int
+    units: int
+
+
+def list_plans() -> list[PlanSummary]:
+    """Every plan with its item, assignment and unit counts (three grouped queries)."""
+    plans = db.session.scalars(
+        select(Plan).options(selectinload(Plan.city)).order_by(Plan.year, Plan.code)
+    ).all()
+    items = {
+        pid: n
+        for pid, n in db.session.execute(select(Item.plan_id, func.count()).group_by(Item.plan_id))
+    }
+    per_plan = (
+        select(
+            Item.plan_id,
+            func.count(Assignment.id),
+            func.count(func.distinct(Assignment.unit_id)),
+        )
+        .join(Assignment, Assignment.item_id == Item.id)
+        .group_by(Item.plan_id)
+    )
+    counts = {pid: (n, u) for pid, n, u in db.session.execute(per_plan)}
+    return [PlanSummary(p, items.get(p.id, 0), *counts.get(p.id, (0, 0))) for p in plans]
+
+
+def get_plan(code: str) -> Plan | None:
+    """A plan with its whole tree loaded in a fixed number of queries."""
+    return db.session.scalar(
+        select(Plan)
+        .where(Plan.code == code)
+        .options(
+            selectinload(Plan.city),
+            selectinload(Plan.assessees),
+            selectinload(Plan.sections).selectinload(Section.children),
+            selectinload(Plan.sections).selectinload(Section.items),
+            selectinload(Plan.items)
+            .selectinload(Item.units)
+            .options(selectinload(ItemUnit.unit), selectinload(ItemUnit.group)),
+        )
+    )
+
+
+def scheme_of(plan: Plan) -> dict[str, Any] | None:
+    scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
+    return scheme.definition if scheme else None
+
+
+def section_trail(item: Item) -> list[Section]:
+    """The sections above an item, outermost first."""
+    trail = []
+    section = item.section
+    while section is not None:
+        trail.append(section)
+        section = section.parent
+    return list(reversed(trail))
+
+
+def _exact(value: Any) -> Any:
+    # Points carry at most 4 decimals, so float's shortest repr prints the same digits.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(data: Any) -> str:
+    """JSON for the CLI: Chinese kept readable, decimals as exact numbers."""
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_exact)

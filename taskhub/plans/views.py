@@ -1,0 +1,94 @@
+"""Pages: the plan list, a plan's tree, an item, an assignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from taskhub.core.db import db
+from taskhub.core.permissions import login_required
+from taskhub.plans import services
+from taskhub.plans.models import UNIT_ROLES, Item, ItemUnit
+from taskhub.tracking.models import Assignment
+
+bp = Blueprint("plans", __name__)
+
+
+@bp.get("/plans")
+@login_required
+def index() -> Any:
+    """All plans with their counts."""
+    return render_template("plans/index.html", summaries=services.list_plans())
+
+
+@bp.get("/plans/<code>")
+@login_required
+def show(code: str) -> Any:
+    """A plan's tree of sections and items with points, lead units and deadlines."""
+    plan = services.get_plan(code)
+    if plan is None:
+        abort(404)
+    return render_template(
+        "plans/show.html", plan=plan, scheme=services.scheme_of(plan), roles=UNIT_ROLES
+    )
+
+
+def get_item_or_404(item_id: int) -> Item:
+    item = db.session.get(
+        Item,
+        item_id,
+        options=[
+            selectinload(Item.units).options(
+                selectinload(ItemUnit.unit), selectinload(ItemUnit.group)
+            )
+        ],
+    )
+    if item is None:
+        abort(404)
+    return item
+
+
+@bp.get("/items/<int:item_id>")
+@login_required
+def item(item_id: int) -> Any:
+    """An item: text, units by role, points, and the assignments the user may see."""
+    item = get_item_or_404(item_id)
+    query = (
+        select(Assignment)
+        .where(Assignment.item_id == item.id)
+        .options(selectinload(Assignment.unit))
+        .order_by(Assignment.role, Assignment.unit_id)
+    )
+    if current_user.role == "unit":
+        # Unit staff see only their own unit's assignment of the item.
+        query = query.where(Assignment.unit_id == current_user.unit_id)
+    assignments = db.session.scalars(query).all()
+    return render_template(
+        "plans/item.html",
+        item=item,
+        trail=services.section_trail(item),
+        assignments=assignments,
+        roles=UNIT_ROLES,
+    )
+
+
+@bp.get("/assignments/<int:assignment_id>")
+@login_required
+def assignment(assignment_id: int) -> Any:
+    """One unit's assignment of an item: status, milestones and reports."""
+    found = db.session.get(Assignment, assignment_id)
+    if found is None:
+        abort(404)
+    if not found.can_view(current_user):
+        abort(403)
+    return render_template(
+        "plans/assignment.html",
+        assignment=found,
+        item=found.item,
+        trail=services.section_trail(found.item),
+        can_edit=found.can_edit(current_user),
+    )

@@ -1,0 +1,1 @@
+"""Reminder rules, the outbox and delivery channels."""

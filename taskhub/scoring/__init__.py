@@ -1,0 +1,1 @@
+"""Schemes, periods, scores and frozen snapshots."""

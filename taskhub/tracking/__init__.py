@@ -1,0 +1,1 @@
+"""Assignments, milestones, progress reports, evidence, reviews and extensions."""

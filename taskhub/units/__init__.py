@@ -1,0 +1,1 @@
+"""Units (accountable bodies), their aliases, groups and contacts."""

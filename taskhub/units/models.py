@@ -1,0 +1,147 @@
+"""Cities, units, aliases, groups and contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from taskhub.core.db import Base, now_utc
+
+if TYPE_CHECKING:
+    from taskhub.accounts.models import User
+
+
+class UnitKind(StrEnum):
+    COUNTY = "county"  #: county/district/banner government or a zone committee at that level
+    TOWNSHIP = "township"  #: township, town or street
+    DEPARTMENT = "department"  #: municipal department or public institution
+    ENTERPRISE = "enterprise"  #: company or branch office
+    OTHER = "other"
+
+
+UNIT_KINDS = tuple(k.value for k in UnitKind)
+
+
+class City(Base):
+    """A city whose plans and units are managed here; unit names are unique per city."""
+
+    __tablename__ = "cities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str]
+    #: Where the city's unit and group lists came from (documents, public facts).
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+
+    units: Mapped[list[Unit]] = relationship(back_populates="city", order_by="Unit.id")
+
+
+unit_group_members = Table(
+    "unit_group_members",
+    Base.metadata,
+    Column("group_id", ForeignKey("unit_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_id", ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Unit(Base):
+    """An accountable body: a government, township, department or enterprise branch."""
+
+    __tablename__ = "units"
+    __table_args__ = (
+        UniqueConstraint("city_id", "name"),
+        CheckConstraint(f"kind IN {UNIT_KINDS!r}", name="kind_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    name: Mapped[str]
+    kind: Mapped[str]
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    city: Mapped[City] = relationship(back_populates="units")
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+    aliases: Mapped[list[UnitAlias]] = relationship(
+        back_populates="unit", order_by="UnitAlias.name", overlaps="group"
+    )
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="unit", order_by="Contact.id", cascade="all, delete-orphan"
+    )
+    groups: Mapped[list[UnitGroup]] = relationship(
+        secondary=unit_group_members, back_populates="members", order_by="UnitGroup.name"
+    )
+
+    def can_view_contacts(self, user: User) -> bool:
+        """Contacts are personal data: staff, assessors, viewers and the unit itself."""
+        return user.role in ("admin", "office", "assessor", "viewer") or user.unit_id == self.id
+
+    def can_edit_contacts(self, user: User) -> bool:
+        """The office keeps every unit's contacts; unit staff keep their own."""
+        return user.role in ("admin", "office") or (user.role == "unit" and user.unit_id == self.id)
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.id} {self.name}>"
+
+
+class UnitGroup(Base):
+    """A named set of units such as 各县(区)政府; assigning a group assigns each member."""
+
+    __tablename__ = "unit_groups"
+    __table_args__ = (UniqueConstraint("city_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    name: Mapped[str]
+    #: Where the member list came from: the document, or a public fact.
+    source: Mapped[str | None]
+
+    city: Mapped[City] = relationship()
+    members: Mapped[list[Unit]] = relationship(
+        secondary=unit_group_members, back_populates="groups", order_by="Unit.id"
+    )
+
+
+class UnitAlias(Base):
+    """One name (canonical or variant) that resolves to exactly one unit or one group of a city."""
+
+    __tablename__ = "unit_aliases"
+    __table_args__ = (
+        UniqueConstraint("city_id", "name"),
+        CheckConstraint("(unit_id IS NULL) <> (group_id IS NULL)", name="exactly_one_target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    name: Mapped[str]
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("unit_groups.id", ondelete="CASCADE"))
+
+    unit: Mapped[Unit | None] = relationship(back_populates="aliases")
+    group: Mapped[UnitGroup | None] = relationship()
+
+
+class Contact(Base):
+    """A person at a unit who receives reminders (联系人)."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_unit_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    name: Mapped[str]
+    position: Mapped[str | None]
+    office_phone: Mapped[str | None]
+    mobile: Mapped[str | None]
+    email: Mapped[str | None]
+    #: DingTalk / WeCom robot URL for chat reminders.
+    webhook_url: Mapped[str | None]
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+    unit: Mapped[Unit] = relationship(back_populates="contacts")

@@ -1,0 +1,169 @@
+"""Pages for units, groups and contacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from taskhub.core.db import db
+from taskhub.core.permissions import login_required
+from taskhub.tracking.models import Assignment
+from taskhub.units import services
+from taskhub.units.models import UNIT_KINDS, City, Contact, Unit, UnitGroup
+from taskhub.units.schemas import ContactArgs
+
+bp = Blueprint("units", __name__)
+
+
+def get_unit_or_404(unit_id: int) -> Unit:
+    unit = db.session.get(Unit, unit_id)
+    if unit is None:
+        abort(404)
+    return unit
+
+
+@bp.get("/units")
+@login_required
+def index() -> Any:
+    """Units by city and kind, with their assignment counts, and the groups."""
+    cities = db.session.scalars(select(City).order_by(City.name)).all()
+    city_code = request.args.get("city") or (cities[0].code if cities else None)
+    city = next((c for c in cities if c.code == city_code), None)
+    kind = request.args.get("kind") if request.args.get("kind") in UNIT_KINDS else None
+    units: list[tuple[Unit, int]] = []
+    groups: list[UnitGroup] = []
+    if city is not None:
+        counts = (
+            select(Assignment.unit_id, func.count().label("n"))
+            .group_by(Assignment.unit_id)
+            .subquery()
+        )
+        query = (
+            select(Unit, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.unit_id == Unit.id)
+            .where(Unit.city_id == city.id)
+            .options(selectinload(Unit.aliases))
+            .order_by(Unit.kind, Unit.id)
+        )
+        if kind:
+            query = query.where(Unit.kind == kind)
+        units = [(u, n) for u, n in db.session.execute(query).all()]
+        groups = list(
+            db.session.scalars(
+                select(UnitGroup)
+                .where(UnitGroup.city_id == city.id)
+                .options(selectinload(UnitGroup.members))
+                .order_by(UnitGroup.id)
+            )
+        )
+    return render_template(
+        "units/index.html",
+        cities=cities,
+        city=city,
+        kind=kind,
+        kinds=UNIT_KINDS,
+        units=units,
+        groups=groups,
+    )
+
+
+@bp.get("/units/<int:unit_id>")
+@login_required
+def show(unit_id: int) -> Any:
+    """One unit: aliases, groups, contacts (if allowed) and assignment counts by plan."""
+    unit = get_unit_or_404(unit_id)
+    from taskhub.plans.models import Item, Plan
+
+    by_plan = db.session.execute(
+        select(Plan.code, Plan.title, Assignment.role, func.count())
+        .join(Item, Item.plan_id == Plan.id)
+        .join(Assignment, Assignment.item_id == Item.id)
+        .where(Assignment.unit_id == unit.id)
+        .group_by(Plan.code, Plan.title, Assignment.role)
+        .order_by(Plan.code)
+    ).all()
+    return render_template(
+        "units/show.html",
+        unit=unit,
+        by_plan=by_plan,
+        can_view_contacts=unit.can_view_contacts(current_user),
+        can_edit_contacts=unit.can_edit_contacts(current_user),
+        errors={},
+        form={},
+    )
+
+
+def _contact_form_error(unit: Unit, errors: dict[str, Any], form: dict[str, Any]) -> Any:
+    return (
+        render_template(
+            "units/show.html",
+            unit=unit,
+            by_plan=[],
+            can_view_contacts=True,
+            can_edit_contacts=True,
+            errors={k: v[0] if isinstance(v, list) else v for k, v in errors.items()},
+            form=form,
+        ),
+        422,
+    )
+
+
+@bp.post("/units/<int:unit_id>/contacts")
+@login_required
+def add_contact(unit_id: int) -> Any:
+    """Add a contact to a unit (office, or the unit's own staff)."""
+    unit = get_unit_or_404(unit_id)
+    if not unit.can_edit_contacts(current_user):
+        abort(403)
+    try:
+        data = ContactArgs().load(request.form)
+    except ValidationError as exc:
+        return _contact_form_error(unit, exc.normalized_messages(), request.form.to_dict())
+    services.add_contact(unit, data, actor=current_user)
+    db.session.commit()
+    flash(_("Contact added."), "success")
+    return redirect(url_for("units.show", unit_id=unit.id))
+
+
+def get_contact_or_404(contact_id: int) -> Contact:
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        abort(404)
+    return contact
+
+
+@bp.post("/contacts/<int:contact_id>")
+@login_required
+def update_contact(contact_id: int) -> Any:
+    """Change a contact."""
+    contact = get_contact_or_404(contact_id)
+    if not contact.unit.can_edit_contacts(current_user):
+        abort(403)
+    try:
+        data = ContactArgs().load(request.form)
+    except ValidationError as exc:
+        return _contact_form_error(contact.unit, exc.normalized_messages(), request.form.to_dict())
+    services.update_contact(contact, data, actor=current_user)
+    db.session.commit()
+    flash(_("Contact saved."), "success")
+    return redirect(url_for("units.show", unit_id=contact.unit_id))
+
+
+@bp.post("/contacts/<int:contact_id>/delete")
+@login_required
+def delete_contact(contact_id: int) -> Any:
+    """Remove a contact."""
+    contact = get_contact_or_404(contact_id)
+    if not contact.unit.can_edit_contacts(current_user):
+        abort(403)
+    unit_id = contact.unit_id
+    services.delete_contact(contact, actor=current_user)
+    db.session.commit()
+    flash(_("Contact removed."), "success")
+    return redirect(url_for("units.show", unit_id=unit_id))

@@ -1,0 +1,133 @@
+"""Fixtures: one app and migrated database per session, a rolled-back transaction per test.
+
+TASKHUB_TEST_DATABASE_URL selects the database (PostgreSQL in CI); the default is a
+temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import select, text
+
+from taskhub import create_app
+from taskhub.accounts import services as accounts
+from taskhub.accounts.models import User
+from taskhub.config import PROJECT_ROOT, TestConfig
+from taskhub.core.db import db
+from taskhub.plans.seeds import load_seeds
+from taskhub.units.models import Unit
+
+PASSWORD = "correct horse battery"
+
+
+def _reset_database(app: Flask) -> None:
+    """Start from an empty schema so the migrations, not create_all, build the tables."""
+    engine = db.engine
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        else:
+            db.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    instance = tmp_path_factory.mktemp("instance")
+    os.environ["TASKHUB_INSTANCE_PATH"] = str(instance)
+    config = TestConfig()
+    if config.SQLALCHEMY_DATABASE_URI in (None, "sqlite://"):
+        config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{instance / 'test.db'}"
+    app = create_app(config, WTF_CSRF_ENABLED=False)
+    with app.app_context():
+        _reset_database(app)
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        load_seeds(PROJECT_ROOT / "seeds")
+        db.session.commit()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    """A database session whose work is rolled back after the test (commits are savepoints)."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        scoped = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        original, db.session = db.session, scoped
+        try:
+            yield scoped
+        finally:
+            scoped.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask, session: Any) -> FlaskClient:
+    return app.test_client()
+
+
+def unit_named(name: str, city: str | None = None) -> Unit:
+    from taskhub.units.models import City, UnitAlias
+
+    query = select(Unit).join(UnitAlias, UnitAlias.unit_id == Unit.id).where(UnitAlias.name == name)
+    if city:
+        query = query.join(City, City.id == Unit.city_id).where(City.code == city)
+    return db.session.scalars(query).one()
+
+
+def make_user(role: str, unit: Unit | None = None, username: str | None = None) -> User:
+    if role in ("unit", "assessor") and unit is None:
+        unit = unit_named("昆都仑区人民政府", "baotou")
+    user = accounts.create_user(
+        username=username or f"{role}-{unit.id if unit else 'x'}",
+        password=PASSWORD,
+        role=role,
+        unit=unit,
+    )
+    db.session.commit()
+    return user
+
+
+def login(client: FlaskClient, user: User) -> None:
+    response = client.post("/login", data={"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+@pytest.fixture
+def login_as(client: FlaskClient, session: Any) -> Any:
+    """login_as("office") or login_as("unit", unit) signs the test client in as a new user."""
+
+    def _login(role: str, unit: Unit | None = None) -> User:
+        user = make_user(role, unit)
+        login(client, user)
+        return user
+
+    return _login
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """A writable copy of seeds/ for tests that break or change seed files."""
+    import shutil
+
+    target = tmp_path / "seeds"
+    shutil.copytree(PROJECT_ROOT / "seeds", target)
+    return target
