@@ -45,6 +45,29 @@ def _configure_extensions(app: Flask) -> None:
     # Batch mode lets later migrations alter SQLite tables (it cannot ALTER most things).
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _configure_sqlite(db.engine)
+
+
+def _configure_sqlite(engine: Any) -> None:
+    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling breaks SAVEPOINT; we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 def _configure_auth(app: Flask) -> None:
@@ -125,15 +148,9 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from decimal import Decimal
+    from taskhub.core.numbers import format_points
 
-    @app.template_filter("points")
-    def points_filter(value: Decimal | None) -> str:
-        """Points without trailing zeros: 1.50 -> 1.5, 25.0000 -> 25."""
-        if value is None:
-            return ""
-        text = format(value.normalize(), "f")
-        return text
+    app.add_template_filter(format_points, "points")
 
     @app.template_filter("cn_date")
     def cn_date(value: Any) -> str:

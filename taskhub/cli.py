@@ -185,6 +185,7 @@ def plan_list(as_json: bool) -> None:
 @with_appcontext
 def plan_show(code: str, as_json: bool) -> None:
     """Show a plan's sections and items."""
+    from taskhub.core.numbers import format_points
     from taskhub.plans import services
     from taskhub.plans.schemas import PlanSchema
 
@@ -198,7 +199,7 @@ def plan_show(code: str, as_json: bool) -> None:
         return
     click.echo(f"{found.code}  {found.title}  ({found.city.name}, {found.year})")
     for section in found.sections:
-        pts = f" ({section.points}分)" if section.points is not None else ""
+        pts = f" ({format_points(section.points)}分)" if section.points is not None else ""
         click.echo(f"{'  ' * section.depth}{section.number or ''} {section.title}{pts}")
         for item in section.items:
             lead = "、".join(

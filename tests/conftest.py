@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import select, text
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from taskhub import create_app
 from taskhub.accounts import services as accounts
@@ -66,8 +67,9 @@ def session(app: Flask) -> Iterator[Any]:
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
-        scoped = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        # A plain Session: Flask-SQLAlchemy's own would pick the engine, not this connection.
+        scoped = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
         )
         original, db.session = db.session, scoped
         try:

@@ -1,0 +1,121 @@
+"""Access matrix: every role against every route, checked on the server."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from taskhub.core.db import db
+from taskhub.models import Assignment, Contact, Item, Plan
+from tests.conftest import unit_named
+
+OWN = "昆都仑区人民政府"  # the unit and assessor users' unit (Baotou)
+OTHER = "青山区人民政府"
+
+CONTACT = {"name": "王伟", "position": "科员", "mobile": "13800000000", "email": "wang@example.org"}
+
+
+def assignment_of(unit_name: str) -> Assignment:
+    unit = unit_named(unit_name, "baotou")
+    return db.session.scalars(
+        select(Assignment)
+        .join(Item)
+        .join(Plan)
+        .where(Plan.code == "baotou-2022", Assignment.unit_id == unit.id)
+        .order_by(Assignment.id)
+    ).first()
+
+
+def contact_of(unit_name: str) -> Contact:
+    unit = unit_named(unit_name, "baotou")
+    contact = Contact(unit_id=unit.id, name="李娜", mobile="13900000000")
+    db.session.add(contact)
+    db.session.commit()
+    return contact
+
+
+def url_for_case(case: str) -> tuple[str, str, dict | None]:
+    """(method, url, form) of a named case, built from the seeded data."""
+    item_id = db.session.scalar(select(Item.id).join(Plan).where(Plan.code == "baotou-2022"))
+    own, other = unit_named(OWN, "baotou"), unit_named(OTHER, "baotou")
+    cases = {
+        "plans": ("GET", "/plans", None),
+        "plan": ("GET", "/plans/baotou-2022", None),
+        "item": ("GET", f"/items/{item_id}", None),
+        "units": ("GET", "/units?city=baotou", None),
+        "unit": ("GET", f"/units/{other.id}", None),
+        "own assignment": ("GET", f"/assignments/{assignment_of(OWN).id}", None),
+        "other assignment": ("GET", f"/assignments/{assignment_of(OTHER).id}", None),
+        "users": ("GET", "/users", None),
+        "create user": (
+            "POST",
+            "/users",
+            {"username": "new-user", "role": "viewer", "password": "long enough pw"},
+        ),
+        "add own contact": ("POST", f"/units/{own.id}/contacts", CONTACT),
+        "add other contact": ("POST", f"/units/{other.id}/contacts", CONTACT),
+        "edit other contact": ("POST", f"/contacts/{contact_of(OTHER).id}", CONTACT),
+        "delete own contact": ("POST", f"/contacts/{contact_of(OWN).id}/delete", {}),
+        "delete other contact": ("POST", f"/contacts/{contact_of(OTHER).id}/delete", {}),
+    }
+    return cases[case]
+
+
+ROLES = ["anonymous", "admin", "office", "assessor", "unit", "viewer"]
+# Expected status per role, in the order of ROLES. 302 for anonymous means "to the login page";
+# 302 for a signed-in POST means "done, redirected back".
+MATRIX = {
+    "plans": [302, 200, 200, 200, 200, 200],
+    "plan": [302, 200, 200, 200, 200, 200],
+    "item": [302, 200, 200, 200, 200, 200],
+    "units": [302, 200, 200, 200, 200, 200],
+    "unit": [302, 200, 200, 200, 200, 200],
+    "own assignment": [302, 200, 200, 200, 200, 200],
+    "other assignment": [302, 200, 200, 200, 403, 200],
+    "users": [302, 200, 403, 403, 403, 403],
+    "create user": [302, 302, 403, 403, 403, 403],
+    "add own contact": [302, 302, 302, 403, 302, 403],
+    "add other contact": [302, 302, 302, 403, 403, 403],
+    "edit other contact": [302, 302, 302, 403, 403, 403],
+    "delete own contact": [302, 302, 302, 403, 302, 403],
+    "delete other contact": [302, 302, 302, 403, 403, 403],
+}
+
+
+@pytest.mark.parametrize("case", list(MATRIX))
+@pytest.mark.parametrize("role", ROLES)
+def test_access_matrix(client, login_as, case, role):
+    if role != "anonymous":
+        login_as(role, unit_named(OWN, "baotou") if role in ("unit", "assessor") else None)
+    method, url, form = url_for_case(case)
+    before = db.session.scalar(select(Contact.id).order_by(Contact.id.desc()).limit(1))
+    response = client.open(url, method=method, data=form)
+    expected = MATRIX[case][ROLES.index(role)]
+    assert response.status_code == expected, f"{role} {method} {url}"
+    if role == "anonymous":
+        assert "/login" in response.headers["Location"]
+    if expected == 403 and method == "POST":
+        # A refused change leaves no trace.
+        db.session.expire_all()
+        assert db.session.scalar(select(Contact.id).order_by(Contact.id.desc()).limit(1)) == before
+
+
+def test_unit_user_sees_only_own_assignment_on_item_page(client, login_as):
+    login_as("unit", unit_named(OWN, "baotou"))
+    own, other = assignment_of(OWN), assignment_of(OTHER)
+    page = client.get(f"/items/{own.item_id}").get_data(as_text=True)
+    assert f"/assignments/{own.id}" in page
+    assert f"/assignments/{other.id}" not in page
+
+
+def test_unit_user_does_not_see_other_units_contacts(client, login_as):
+    login_as("unit", unit_named(OWN, "baotou"))
+    contact_of(OTHER)
+    page = client.get(f"/units/{unit_named(OTHER, 'baotou').id}").get_data(as_text=True)
+    assert "13900000000" not in page
+    assert "仅本单位和督办室可查看该单位联系人" in page
+
+
+def test_json_clients_get_401_not_a_redirect(client, session):
+    response = client.get("/plans", headers={"Accept": "application/json"})
+    assert response.status_code == 401
