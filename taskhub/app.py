@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, redirect, request, session, url_for
-from flask_babel import format_date
+from flask_babel import format_date, refresh
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -171,6 +171,8 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.before_request
     def remember_locale() -> None:
+        # Flask-Babel caches the locale on the app context, which a reused context would keep.
+        refresh()
         g.locale = _select_locale()
 
 
