@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d taskhub/translations
+	$(BIN)/pybabel compile -d taskhub/translations
 
 run: install translations
 	$(BIN)/taskhub db upgrade
