@@ -42,11 +42,15 @@ def _busiest_lead_assessor() -> Unit | None:
     return db.session.scalar(
         select(Unit)
         .join(ItemUnit, ItemUnit.unit_id == Unit.id)
-        .where(ItemUnit.role == UnitRole.LEAD_ASSESSOR.value)
+        .where(ItemUnit.role == UnitRole.LEAD_ASSESSOR.value, Unit.kind == "department")
         .group_by(Unit.id)
         .order_by(func.count().desc(), Unit.id)
         .limit(1)
     )
+
+
+def _label(unit: Unit | None) -> str | None:
+    return f"{unit.city.name} {unit.name}" if unit else None
 
 
 def load_demo() -> tuple[list[DemoAccount], int]:
@@ -67,18 +71,14 @@ def load_demo() -> tuple[list[DemoAccount], int]:
     for username, role, unit in wanted:
         existing = db.session.scalar(select(User).where(User.username == username))
         if existing is not None:
-            accounts.append(
-                DemoAccount(
-                    username, existing.role, existing.unit.name if existing.unit else None, None
-                )
-            )
+            accounts.append(DemoAccount(username, existing.role, _label(existing.unit), None))
             continue
         password = services.generate_password()
         label = f"演示{unit.name}" if unit else f"演示{role}"
         services.create_user(
             username=username, password=password, role=role, display_name=label, unit=unit
         )
-        accounts.append(DemoAccount(username, role, unit.name if unit else None, password))
+        accounts.append(DemoAccount(username, role, _label(unit), password))
 
     has_contact = select(Contact.id).where(Contact.unit_id == Unit.id).exists()
     bare = db.session.execute(
