@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export TASKHUB_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint translations install install-test clean
+.PHONY: run test lint translations messages install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ install-test: $(VENV)/.installed-test
 
 translations: $(VENV)/.installed
 	$(BIN)/pybabel compile -d taskhub/translations
+
+# After changing UI strings: extract them, then translate the new entries in messages.po.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o $(VENV)/messages.pot .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d taskhub/translations -l zh --no-fuzzy-matching
 
 run: install translations
 	$(BIN)/taskhub db upgrade
