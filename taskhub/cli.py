@@ -60,7 +60,7 @@ main.add_command(flask_cli.routes_command)
 
 def register_commands(app: Flask) -> None:
     """Attach TaskHub's commands to the app (so both `taskhub` and `flask` see them)."""
-    for command in (seed, demo, plan, user, audit, run, scheduler):
+    for command in (seed, demo, plan, user, audit, jobs, run, scheduler):
         app.cli.add_command(command)
 
 
@@ -187,7 +187,6 @@ def plan_show(code: str, as_json: bool) -> None:
     """Show a plan's sections and items."""
     from taskhub.core.numbers import format_points
     from taskhub.plans import services
-    from taskhub.plans.schemas import PlanSchema
 
     _require_schema()
     found = services.get_plan(code)
@@ -195,7 +194,7 @@ def plan_show(code: str, as_json: bool) -> None:
         known = ", ".join(s.plan.code for s in services.list_plans()) or "none loaded"
         fail(f"no plan {code!r} (known: {known}); `taskhub seed load` loads the shipped plans")
     if as_json:
-        click.echo(services.dumps(PlanSchema().dump(found)))
+        click.echo(services.dumps(services.plan_document(found)))
         return
     click.echo(f"{found.code}  {found.title}  ({found.city.name}, {found.year})")
     for section in found.sections:
@@ -304,6 +303,68 @@ def audit_verify() -> None:
     if problems:
         fail(f"audit trail is broken: {len(problems)} problem(s) in {count} events")
     click.echo(f"audit trail intact: {count} events")
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+
+@click.group()
+def jobs() -> None:
+    """Scheduled jobs: list them, or run one now."""
+
+
+@jobs.command("list")
+@with_appcontext
+def jobs_list() -> None:
+    """Name every scheduled job with its schedule and last run."""
+    from taskhub.jobs.models import JobRun
+    from taskhub.jobs.registry import all_jobs
+
+    _require_schema()
+    for spec in all_jobs():
+        run = db.session.get(JobRun, spec.name)
+        when = " ".join(f"{k}={v}" for k, v in spec.cron.items())
+        last = f"last run for {run.last_run_on} ({run.status})" if run and run.last_run_on else ""
+        click.echo(f"{spec.name:<14} {when:<22} {spec.description}  {last}".rstrip())
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option(
+    "--today",
+    "today_text",
+    metavar="YYYY-MM-DD",
+    help="Run as of this office day (default: today in TASKHUB_TIMEZONE).",
+)
+@with_appcontext
+def jobs_run(name: str, today_text: str | None) -> None:
+    """Run one job once, now, as of today or of the given date."""
+    from datetime import date
+
+    from taskhub.core.timeutil import office_today
+    from taskhub.jobs.registry import all_jobs, get_job
+    from taskhub.jobs.services import run_job
+
+    _require_schema()
+    spec = get_job(name)
+    if spec is None:
+        fail(
+            f"no job {name!r}; `taskhub jobs list` names them: "
+            f"{', '.join(j.name for j in all_jobs())}"
+        )
+    try:
+        today = date.fromisoformat(today_text) if today_text else office_today()
+    except ValueError:
+        fail(f"--today {today_text!r} is not a date; write it as YYYY-MM-DD")
+    progress(f"running {name} as of {today.isoformat()}")
+    result = run_job(spec, today)
+    click.echo(services_dumps(result))
+
+
+def services_dumps(data: Any) -> str:
+    from taskhub.plans.services import dumps
+
+    return dumps(data)
 
 
 # -- run / scheduler ------------------------------------------------------------------------

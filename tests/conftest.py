@@ -133,3 +133,7 @@ def seeds_copy(tmp_path: Path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(PROJECT_ROOT / "seeds", target)
     return target
+
+
+# Real servers on 127.0.0.1 for reminder delivery tests.
+from tests.servers import silent_server, smtp_server, webhook_server  # noqa: E402, F401

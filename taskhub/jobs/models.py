@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,3 +19,18 @@ class SchedulerLease(Base):
     holder: Mapped[str]
     expires_at: Mapped[datetime]
     acquired_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """The last run of each scheduled job, so runs missed while down are caught up once."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    #: The office day the job last ran for.
+    last_run_on: Mapped[date | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    #: ok or error.
+    status: Mapped[str | None]
+    message: Mapped[str | None]

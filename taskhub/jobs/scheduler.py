@@ -1,33 +1,28 @@
-"""Build the APScheduler instance from an explicit job list; never started by create_app."""
+"""Build the APScheduler instance from the job registry; never started by create_app."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from taskhub.jobs.services import LEASE_SECONDS, acquire_lease, new_holder_id, release_lease
+from taskhub.core.db import now_utc
+from taskhub.core.timeutil import local_time, office_today
+from taskhub.jobs.registry import JobSpec, all_jobs
+from taskhub.jobs.services import (
+    LEASE_SECONDS,
+    acquire_lease,
+    missed_daily_jobs,
+    new_holder_id,
+    release_lease,
+    run_job,
+)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    name: str
-    func: Callable[[], Any]
-    trigger: str
-    trigger_args: dict[str, Any]
-    description: str
-
-
-#: The scheduled jobs. Later features append theirs here (overdue scan, reminders...).
-JOBS: list[JobSpec] = []
 
 
 class SchedulerRunner:
@@ -49,16 +44,18 @@ class SchedulerRunner:
             coalesce=True,
             max_instances=1,
         )
-        for job in JOBS:
+        # Catch up, once, on daily runs missed while no scheduler was up.
+        self.scheduler.add_job(self.catch_up, id="catch_up", max_instances=1)
+        for job in all_jobs():
             self.scheduler.add_job(
                 self._wrap(job),
-                job.trigger,
+                "cron",
                 id=job.name,
                 name=job.description,
                 coalesce=True,
                 max_instances=1,
-                misfire_grace_time=None,
-                **job.trigger_args,
+                misfire_grace_time=3600,
+                **job.cron,
             )
 
     def renew_lease(self) -> bool:
@@ -69,19 +66,32 @@ class SchedulerRunner:
         self.is_leader = held
         return held
 
-    def _wrap(self, job: JobSpec) -> Callable[[], None]:
-        def run() -> None:
-            if not self.renew_lease():
-                logger.debug("job %s skipped: another scheduler holds the lease", job.name)
-                return
-            with self.app.app_context():
-                job.func()
+    def run(self, job: JobSpec) -> None:
+        if not self.renew_lease():
+            logger.debug("job %s skipped: another scheduler holds the lease", job.name)
+            return
+        with self.app.app_context():
+            try:
+                result = run_job(job, office_today())
+                logger.info("job %s done: %s", job.name, result)
+            except Exception:
+                logger.exception("job %s failed", job.name)
 
-        return run
+    def _wrap(self, job: JobSpec) -> Callable[[], None]:
+        return lambda: self.run(job)
+
+    def catch_up(self) -> None:
+        if not self.renew_lease():
+            return
+        with self.app.app_context():
+            missed = missed_daily_jobs(office_today(), local_time(now_utc()).time())
+        for job in missed:
+            logger.info("catching up on missed job %s", job.name)
+            self.run(job)
 
     def start(self) -> None:
         self.renew_lease()
-        logger.info("scheduler starting with jobs: %s", ", ".join(j.name for j in JOBS) or "none")
+        logger.info("scheduler starting with jobs: %s", ", ".join(j.name for j in all_jobs()))
         self.scheduler.start()
 
     def shutdown(self) -> None:

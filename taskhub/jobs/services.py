@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
-from datetime import timedelta
+from datetime import date, time, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
 from taskhub.core.db import db, now_utc
-from taskhub.jobs.models import SchedulerLease
+from taskhub.jobs.models import JobRun, SchedulerLease
+from taskhub.jobs.registry import JobSpec, all_jobs
 
 LEASE_NAME = "scheduler"
 LEASE_SECONDS = 90
@@ -60,3 +63,45 @@ def release_lease(holder: str, *, name: str = LEASE_NAME) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+
+
+def run_job(spec: JobSpec, today: date) -> dict[str, Any]:
+    """Run one job as of ``today``, recording its run (the job commits its own work)."""
+    run = db.session.get(JobRun, spec.name) or JobRun(name=spec.name)
+    run.started_at, run.status, run.message = now_utc(), "running", None
+    db.session.add(run)
+    db.session.commit()
+    try:
+        result = spec.func(today)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        run = db.session.get(JobRun, spec.name) or JobRun(name=spec.name)
+        run.status, run.message, run.finished_at = (
+            "error",
+            f"{type(exc).__name__}: {exc}"[:1000],
+            now_utc(),
+        )
+        db.session.add(run)
+        db.session.commit()
+        raise
+    run = db.session.get(JobRun, spec.name) or JobRun(name=spec.name)
+    run.last_run_on, run.finished_at, run.status = today, now_utc(), "ok"
+    run.message = json.dumps(result, ensure_ascii=False, default=str)[:1000]
+    db.session.add(run)
+    db.session.commit()
+    return result
+
+
+def missed_daily_jobs(today: date, now_local_time: time) -> list[JobSpec]:
+    """Daily jobs whose time today has passed but that have not run for today."""
+    missed = []
+    for spec in all_jobs():
+        if not spec.is_daily:
+            continue
+        at = time(int(spec.cron.get("hour", 0)), int(spec.cron.get("minute", 0)))
+        run = db.session.get(JobRun, spec.name)
+        last = run.last_run_on if run else None
+        if now_local_time >= at and (last is None or last < today):
+            missed.append(spec)
+    return missed

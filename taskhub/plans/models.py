@@ -160,6 +160,8 @@ class Item(Base):
     weight: Mapped[Decimal | None]
     #: The deadline phrase verbatim, e.g. 5月底取得明显成效并持续推进.
     deadline_phrase: Mapped[str | None]
+    #: The phrase could not be read into milestones: kept verbatim and listed for the office.
+    is_deadline_unparsed: Mapped[bool] = mapped_column(default=False)
     target: Mapped[str | None]
     #: How a rate, count or rubric indicator is measured (read by the scoring engine).
     measure: Mapped[dict[str, Any] | None]

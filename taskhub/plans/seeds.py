@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 #: Bump when the loader's output for the same files changes, so existing plans are re-synced.
-LOADER_VERSION = "2"
+LOADER_VERSION = "3"
 
 
 @dataclass
@@ -40,6 +40,8 @@ class LoadResult:
     sections: int
     items: int
     assignments: int
+    #: Items whose deadline phrase could not be read (kept verbatim, listed for the office).
+    unparsed: list[str] = field(default_factory=list)
 
 
 def load_seeds(
@@ -177,6 +179,11 @@ def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
     _replace_assessees(plan, spec, resolve)
     _upsert_scheme(plan, spec)
     _sync_assignments(plan, spec, items, resolve)
+    db.session.flush()
+    # Deadline phrases become the items' schedules (office-set steps are kept).
+    from taskhub.tracking.schedule import apply_parsed_schedules
+
+    apply_parsed_schedules(plan)
     audit.record(
         f"plan.seed_{status}",
         "plan",
@@ -200,6 +207,11 @@ def _result(plan: Plan, status: str) -> LoadResult:
             select(func.count()).select_from(Assignment).join(Item).where(Item.plan_id == plan.id)
         )
         or 0,
+        unparsed=list(
+            db.session.scalars(
+                select(Item.code).where(Item.plan_id == plan.id, Item.is_deadline_unparsed)
+            )
+        ),
     )
 
 

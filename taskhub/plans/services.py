@@ -88,3 +88,60 @@ def _exact(value: Any) -> Any:
 def dumps(data: Any) -> str:
     """JSON for the CLI: Chinese kept readable, decimals as exact numbers."""
     return json.dumps(data, ensure_ascii=False, indent=2, default=_exact)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON-ready data, each item with its schedule and unparsed phrase."""
+    from taskhub.plans.schemas import PlanSchema
+
+    data: dict[str, Any] = PlanSchema().dump(plan)
+    schedules = item_schedules(plan)
+    unparsed = {i.id: i.deadline_phrase for i in plan.items if i.is_deadline_unparsed}
+
+    def visit(node: dict[str, Any]) -> None:
+        for item in node.get("items", []):
+            item["milestones"] = schedules.get(item["id"], [])
+            item["unparsed_deadline"] = unparsed.get(item["id"])
+        for child in node.get("sections", []):
+            visit(child)
+
+    visit(data)
+    return data
+
+
+def item_schedules(plan: Plan) -> dict[int, list[dict[str, Any]]]:
+    """Each item's schedule steps with how many assignments are open, done or overdue."""
+    from taskhub.tracking.models import ItemMilestone, Milestone
+
+    counts: dict[int, dict[str, int]] = {}
+    for step_id, status, overdue, n in db.session.execute(
+        select(Milestone.item_milestone_id, Milestone.status, Milestone.is_overdue, func.count())
+        .join(ItemMilestone, ItemMilestone.id == Milestone.item_milestone_id)
+        .join(Item, Item.id == ItemMilestone.item_id)
+        .where(Item.plan_id == plan.id)
+        .group_by(Milestone.item_milestone_id, Milestone.status, Milestone.is_overdue)
+    ):
+        if step_id is None:
+            continue
+        bucket = counts.setdefault(step_id, {"open": 0, "done": 0, "overdue": 0})
+        bucket[
+            "overdue" if overdue and status == "open" else status if status in bucket else "done"
+        ] += n
+    out: dict[int, list[dict[str, Any]]] = {}
+    for step in db.session.scalars(
+        select(ItemMilestone)
+        .join(Item, Item.id == ItemMilestone.item_id)
+        .where(Item.plan_id == plan.id)
+        .order_by(ItemMilestone.item_id, ItemMilestone.due_on, ItemMilestone.id)
+    ):
+        out.setdefault(step.item_id, []).append(
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "title": step.title,
+                "due_on": step.due_on.isoformat(),
+                "source": step.source,
+                "status": counts.get(step.id, {"open": 0, "done": 0, "overdue": 0}),
+            }
+        )
+    return out

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taskhub.core.db import Base, now_utc
@@ -54,3 +55,56 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     sent_at: Mapped[datetime | None]
+
+
+class Recipient(StrEnum):
+    UNIT_CONTACTS = "unit_contacts"  #: contacts of the assignment's unit
+    LEAD_UNIT = "lead_unit"  #: contacts of the item's lead (or lead assessment) units
+    OFFICE = "office"  #: users with the office role
+
+
+class ReminderRule(Base):
+    """When and whom to remind, as data the office edits.
+
+    ``offset_working_days`` counts working days from the (effective) due date: -3 is three
+    working days before, 0 the day itself, 5 five working days overdue. With
+    ``repeat_every_working_days`` the rule fires again every N working days after that.
+    """
+
+    __tablename__ = "reminder_rules"
+    __table_args__ = (
+        CheckConstraint(
+            "repeat_every_working_days IS NULL OR repeat_every_working_days > 0",
+            name="repeat_positive",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    offset_working_days: Mapped[int]
+    repeat_every_working_days: Mapped[int | None]
+    #: Recipient codes (see Recipient).
+    recipients: Mapped[list[Any]]
+    #: Channel codes (see Channel).
+    channels: Mapped[list[Any]]
+    #: No messages are delivered between these local times (e.g. 22:00-08:00); they wait.
+    quiet_from: Mapped[time | None]
+    quiet_until: Mapped[time | None]
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+
+class Notification(Base):
+    """An in-app notification for one user."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_id_read_at", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str]
+    body: Mapped[str]
+    link: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    read_at: Mapped[datetime | None]

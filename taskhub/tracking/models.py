@@ -40,6 +40,11 @@ class MilestoneKind(StrEnum):
     STEP = "step"  #: a dated step named in the item's own text
 
 
+class MilestoneSource(StrEnum):
+    PHRASE = "phrase"  #: parsed from the item's deadline phrase
+    OFFICE = "office"  #: set by the coordinating office
+
+
 class MilestoneStatus(StrEnum):
     OPEN = "open"
     DONE = "done"
@@ -121,6 +126,25 @@ class Assignment(Base):
         return user.role == "unit" and user.unit_id == self.unit_id
 
 
+class ItemMilestone(Base):
+    """An item's schedule step; every assignment of the item gets a Milestone from it."""
+
+    __tablename__ = "item_milestones"
+    __table_args__ = (
+        UniqueConstraint("item_id", "kind", "due_on"),
+        CheckConstraint(f"kind IN {_in(MilestoneKind)}", name="kind_valid"),
+        CheckConstraint(f"source IN {_in(MilestoneSource)}", name="source_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str]
+    title: Mapped[str]
+    due_on: Mapped[date]
+    source: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
 class Milestone(Base):
     """A dated step of an assignment; ``due_on`` never moves, extensions set ``extended_to``."""
 
@@ -141,6 +165,10 @@ class Milestone(Base):
     assignment_id: Mapped[int] = mapped_column(
         ForeignKey("assignments.id", ondelete="CASCADE"), index=True
     )
+    #: The item schedule step this comes from; None for a step set on this assignment only.
+    item_milestone_id: Mapped[int | None] = mapped_column(
+        ForeignKey("item_milestones.id", ondelete="SET NULL"), index=True
+    )
     kind: Mapped[str]
     title: Mapped[str | None]
     #: The original due date: kept for scoring and reports even when extended.
@@ -149,6 +177,8 @@ class Milestone(Base):
     extended_to: Mapped[date | None]
     status: Mapped[str] = mapped_column(default=MilestoneStatus.OPEN.value)
     completed_on: Mapped[date | None]
+    #: Whether the accepting review came after the (original) due date.
+    is_late: Mapped[bool] = mapped_column(default=False)
     #: Flagged by the overdue scan.
     is_overdue: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=now_utc)

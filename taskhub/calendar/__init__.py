@@ -1,0 +1,1 @@
+"""China's working-day calendar: official holidays and 调休 plus admin overrides."""

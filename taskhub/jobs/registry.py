@@ -1,0 +1,56 @@
+"""The scheduled jobs, in one explicit list (name, function of the office day, schedule)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: Callable[[date], dict[str, Any]]
+    description: str
+    #: APScheduler cron fields in the office's time zone.
+    cron: dict[str, Any] = field(default_factory=dict)
+    #: Daily jobs missed while the scheduler was down run once at start (not once per day).
+    is_daily: bool = True
+
+
+def all_jobs() -> list[JobSpec]:
+    from taskhub.reminders import jobs as reminder_jobs
+    from taskhub.tracking.jobs import scan_overdue
+
+    return [
+        JobSpec(
+            "overdue",
+            scan_overdue,
+            "Flag overdue milestones and assignments",
+            {"hour": 0, "minute": 30},
+        ),
+        JobSpec(
+            "reminders",
+            reminder_jobs.reminders,
+            "Decide reminder digests and deliver them",
+            {"hour": 9, "minute": 0},
+        ),
+        JobSpec(
+            "monthly_cycle",
+            reminder_jobs.monthly_cycle,
+            "Remind assessed units before a monthly data cut-off",
+            {"hour": 9, "minute": 5},
+        ),
+        JobSpec(
+            "deliver",
+            reminder_jobs.deliver,
+            "Send due outbox messages (retries, quiet hours)",
+            {"minute": "*/5"},
+            is_daily=False,
+        ),
+    ]
+
+
+def get_job(name: str) -> JobSpec | None:
+    return next((j for j in all_jobs() if j.name == name), None)

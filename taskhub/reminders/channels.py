@@ -1,0 +1,244 @@
+"""Delivery channels for reminders: email over SMTP and DingTalk / WeCom group robots.
+
+Plain functions with the settings passed in, so the outbox sender, a CLI command and the tests
+call them without a Flask request. Every failure is a :class:`DeliveryError` whose text says what
+failed; it is stored on the outbox row and shown to the office, so it never contains a password
+or a robot's access token.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_KINDS = ("dingtalk", "wecom")
+#: Host of WeCom (企业微信) group robots; every other robot URL is taken for DingTalk.
+WECOM_HOST = "qyapi.weixin.qq.com"
+#: WeCom refuses markdown content over 4096 bytes (errcode 40058), so longer digests are cut.
+WECOM_MARKDOWN_LIMIT = 4096
+TRUNCATED_NOTE = "\n\n……（内容过长，已截断）"
+#: SMTP over implicit TLS: STARTTLS cannot work on this port, the TLS handshake comes first.
+SMTPS_PORT = 465
+#: Plenty for a robot's answer; a wrong URL may return a whole web page.
+_MAX_ANSWER_BYTES = 64 * 1024
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered; the text names what failed and is safe to show."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the mail server; built from the app configuration by :meth:`from_config`."""
+
+    host: str
+    port: int
+    user: str | None
+    #: Kept out of repr() so that logging the settings never shows it.
+    password: str | None = field(repr=False)
+    #: STARTTLS, or implicit TLS when the port is 465.
+    use_tls: bool
+    #: The From header: an address, optionally with a display name ("任务平台 <a@b.cn>").
+    mail_from: str
+    #: Seconds per network operation (connect, each reply), not for the whole message.
+    timeout: float = 15.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
+        """Read SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_TLS and MAIL_FROM."""
+        return cls(
+            host=str(config.get("SMTP_HOST") or "127.0.0.1"),
+            port=int(config.get("SMTP_PORT") or 25),
+            user=config.get("SMTP_USER") or None,
+            password=config.get("SMTP_PASSWORD") or None,
+            use_tls=_as_bool(config.get("SMTP_TLS", False)),
+            mail_from=str(config.get("MAIL_FROM") or "taskhub@localhost"),
+        )
+
+
+def send_email(
+    settings: SmtpSettings, to: str, subject: str, text: str, html: str | None = None
+) -> None:
+    """Send one UTF-8 message to one recipient; raise DeliveryError naming the failed step."""
+    address = parseaddr(to)[1]
+    if "@" not in address:
+        raise DeliveryError(f"email not sent: {to!r} is not an email address")
+    try:
+        message = _build_message(settings, to, subject, text, html)
+    except ValueError as exc:  # a line break in a header: refuse rather than inject headers
+        raise DeliveryError(f"email to {address} not sent: {exc}")
+    sender = parseaddr(settings.mail_from)[1] or settings.mail_from
+
+    try:
+        smtp = _connect(settings)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _smtp_error(
+            settings, address, f"cannot connect to SMTP server {settings.host}:{settings.port}", exc
+        )
+    step = "STARTTLS failed"
+    try:
+        if settings.use_tls and settings.port != SMTPS_PORT:
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.user:
+            step = f"SMTP login as {settings.user} failed"
+            smtp.login(settings.user, settings.password or "")
+        step = "SMTP server refused the message"
+        smtp.send_message(message, from_addr=sender, to_addrs=[address])
+    except (smtplib.SMTPException, OSError) as exc:
+        smtp.close()
+        raise _smtp_error(settings, address, step, exc)
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        # The server has accepted the message: a failed goodbye must not cause a resend.
+        smtp.close()
+    logger.debug("email %s sent to %s", message["Message-ID"], address)
+
+
+def webhook_kind(url: str) -> str:
+    """Which robot a URL belongs to: "wecom" for qyapi.weixin.qq.com, else "dingtalk"."""
+    host = (urlsplit(url).hostname or "").lower()
+    return "wecom" if host == WECOM_HOST or host.endswith("." + WECOM_HOST) else "dingtalk"
+
+
+def webhook_payload(kind: str, title: str, markdown: str) -> dict[str, Any]:
+    """The JSON body of a markdown message for a DingTalk or WeCom group robot."""
+    if kind == "dingtalk":
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": markdown}}
+    if kind == "wecom":
+        # WeCom has no title field: the markdown is expected to start with its own heading.
+        content = _truncate_utf8(markdown, WECOM_MARKDOWN_LIMIT)
+        return {"msgtype": "markdown", "markdown": {"content": content}}
+    raise ValueError(f"unknown webhook kind {kind!r}; choose one of {', '.join(WEBHOOK_KINDS)}")
+
+
+def send_webhook(
+    url: str, title: str, markdown: str, *, kind: str | None = None, timeout: float = 10.0
+) -> None:
+    """POST a markdown message to a robot; raise DeliveryError unless it answers errcode 0."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError("webhook not sent: the address is not an http(s) URL")
+    # Name the host only: the query string holds the robot's access token or key.
+    where = f"webhook to {parts.hostname}"
+    payload = webhook_payload(kind or webhook_kind(url), title, markdown)
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = response.status
+            body = response.read(_MAX_ANSWER_BYTES)
+    except urllib.error.HTTPError as exc:  # non-2xx; it holds the connection, so close it
+        exc.close()
+        raise DeliveryError(f"{where} failed: HTTP {exc.code} {exc.reason}")
+    except urllib.error.URLError as exc:
+        raise DeliveryError(f"{where} failed: {_reason(exc.reason, timeout)}")
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"{where} failed: {_reason(exc, timeout)}")
+    except ValueError:  # http.client.InvalidURL, e.g. a port that is not a number
+        raise DeliveryError(f"{where} not sent: invalid URL")
+
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except ValueError:  # also UnicodeDecodeError
+        snippet = body[:80].decode("utf-8", "replace")
+        raise DeliveryError(f"{where} failed: HTTP {status} answer is not JSON: {snippet!r}")
+    errcode = answer.get("errcode") if isinstance(answer, dict) else None
+    if errcode != 0:
+        errmsg = answer.get("errmsg", "") if isinstance(answer, dict) else ""
+        raise DeliveryError(f"{where} refused the message: errcode {errcode} {errmsg}".rstrip())
+    logger.debug("webhook message sent to %s", parts.hostname)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _build_message(
+    settings: SmtpSettings, to: str, subject: str, text: str, html: str | None
+) -> EmailMessage:
+    message = EmailMessage()  # the default policy encodes non-ASCII headers (RFC 2047)
+    message["Subject"] = subject
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Date"] = format_datetime(datetime.now(UTC))
+    # The sender's domain, not socket.getfqdn(), which can wait seconds on DNS.
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid(domain=domain)
+    # RFC 3834: tells mail servers not to answer reminders with out-of-office replies.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)  # str content is sent as UTF-8
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def _connect(settings: SmtpSettings) -> smtplib.SMTP:
+    if settings.use_tls and settings.port == SMTPS_PORT:
+        return smtplib.SMTP_SSL(
+            settings.host,
+            settings.port,
+            timeout=settings.timeout,
+            context=ssl.create_default_context(),
+        )
+    return smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+
+
+def _smtp_error(
+    settings: SmtpSettings, address: str, step: str, exc: BaseException
+) -> DeliveryError:
+    message = f"email to {address} failed: {step}: {_reason(exc, settings.timeout)}"
+    if settings.password:  # servers should never echo it, but this text is shown to people
+        message = message.replace(settings.password, "***")
+    return DeliveryError(message)
+
+
+def _reason(exc: BaseException | str, timeout: float | None = None) -> str:
+    """A short human reason for a network or SMTP failure."""
+    if isinstance(exc, str):
+        return exc
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{rcpt} refused: {code} {_text(reply)}"
+            for rcpt, (code, reply) in exc.recipients.items()
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, TimeoutError) and timeout is not None:
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    """Cut text to at most limit UTF-8 bytes, on a character boundary, saying that it was cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(TRUNCATED_NOTE.encode("utf-8"))
+    return data[:room].decode("utf-8", "ignore") + TRUNCATED_NOTE

@@ -1,0 +1,218 @@
+"""Item schedules: milestones parsed from deadline phrases or set by the office.
+
+An item's schedule (ItemMilestone rows) is copied into a Milestone for each assignment, so every
+unit's progress, lateness and score are tracked on its own copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import delete, insert, select, update
+
+from taskhub.audit import services as audit
+from taskhub.core.db import db
+from taskhub.core.errors import ValidationFailed
+from taskhub.plans.models import Item, Plan
+from taskhub.tracking.deadlines import parse_deadline
+from taskhub.tracking.models import (
+    Assignment,
+    ItemMilestone,
+    Milestone,
+    MilestoneKind,
+    MilestoneSource,
+    MilestoneStatus,
+)
+
+MILESTONE_KINDS = tuple(k.value for k in MilestoneKind)
+
+
+@dataclass(frozen=True)
+class MilestoneInput:
+    kind: str
+    due_on: date
+    title: str
+
+
+def apply_parsed_schedules(plan: Plan) -> tuple[int, list[Item]]:
+    """(Re)read every item's deadline phrase; returns (milestones written, unparsed items).
+
+    Only phrase-sourced steps are replaced; steps the office set are kept.
+    """
+    items = db.session.scalars(select(Item).where(Item.plan_id == plan.id)).all()
+    existing: dict[int, dict[tuple[str, date], ItemMilestone]] = {}
+    for im in db.session.scalars(
+        select(ItemMilestone)
+        .join(Item)
+        .where(Item.plan_id == plan.id, ItemMilestone.source == MilestoneSource.PHRASE.value)
+    ):
+        existing.setdefault(im.item_id, {})[(im.kind, im.due_on)] = im
+    unparsed: list[Item] = []
+    written = 0
+    starts_on = plan.issued_on if plan.issued_on and plan.issued_on.year == plan.year else None
+    for item in items:
+        result = parse_deadline(
+            item.deadline_phrase, year=plan.year, text=item.text, starts_on=starts_on
+        )
+        item.is_deadline_unparsed = bool(item.deadline_phrase) and not result.is_parsed
+        if item.is_deadline_unparsed:
+            unparsed.append(item)
+        wanted = {(m.kind, m.due_on): m for m in result.milestones}
+        have = existing.get(item.id, {})
+        for key, im in have.items():
+            if key not in wanted:
+                db.session.delete(im)
+        for key, m in wanted.items():
+            if key not in have:
+                db.session.add(
+                    ItemMilestone(
+                        item_id=item.id,
+                        kind=m.kind,
+                        due_on=m.due_on,
+                        title=m.title,
+                        source=MilestoneSource.PHRASE.value,
+                    )
+                )
+                written += 1
+            else:
+                have[key].title = m.title
+    db.session.flush()
+    sync_assignment_milestones([i.id for i in items])
+    return written, unparsed
+
+
+def sync_assignment_milestones(item_ids: Sequence[int]) -> int:
+    """Give every assignment of these items a Milestone for each schedule step (bulk)."""
+    if not item_ids:
+        return 0
+    steps = db.session.execute(
+        select(
+            ItemMilestone.id,
+            ItemMilestone.item_id,
+            ItemMilestone.kind,
+            ItemMilestone.title,
+            ItemMilestone.due_on,
+        ).where(ItemMilestone.item_id.in_(item_ids))
+    ).all()
+    have = set(
+        db.session.execute(
+            select(Milestone.assignment_id, Milestone.item_milestone_id)
+            .join(Assignment)
+            .where(Assignment.item_id.in_(item_ids), Milestone.item_milestone_id.isnot(None))
+        ).all()
+    )
+    assignments: dict[int, list[int]] = {}
+    for aid, iid in db.session.execute(
+        select(Assignment.id, Assignment.item_id).where(Assignment.item_id.in_(item_ids))
+    ):
+        assignments.setdefault(iid, []).append(aid)
+    rows = [
+        {
+            "assignment_id": aid,
+            "item_milestone_id": sid,
+            "kind": kind,
+            "title": title,
+            "due_on": due,
+        }
+        for sid, iid, kind, title, due in steps
+        for aid in assignments.get(iid, [])
+        if (aid, sid) not in have
+    ]
+    for start in range(0, len(rows), 5000):
+        db.session.execute(insert(Milestone), rows[start : start + 5000])
+    return len(rows)
+
+
+def _check(kind: str, title: str) -> None:
+    if kind not in MILESTONE_KINDS:
+        raise ValidationFailed(f"unknown milestone kind {kind!r}", [f"kind: {kind}"])
+    if not title.strip():
+        raise ValidationFailed("a milestone needs a title", ["title"])
+
+
+def add_item_milestones(
+    items: Iterable[Item], steps: Sequence[MilestoneInput], *, actor_id: int | None
+) -> list[ItemMilestone]:
+    """Add steps to items' schedules (the bulk "set milestones for these items" action)."""
+    added = []
+    items = list(items)
+    for step in steps:
+        _check(step.kind, step.title)
+    for item in items:
+        current = {
+            (m.kind, m.due_on)
+            for m in db.session.scalars(
+                select(ItemMilestone).where(ItemMilestone.item_id == item.id)
+            )
+        }
+        for step in steps:
+            if (step.kind, step.due_on) in current:
+                continue  # setting the same step twice changes nothing
+            im = ItemMilestone(
+                item_id=item.id,
+                kind=step.kind,
+                due_on=step.due_on,
+                title=step.title.strip(),
+                source=MilestoneSource.OFFICE.value,
+            )
+            db.session.add(im)
+            db.session.flush()
+            audit.record(
+                "milestone.added",
+                "item_milestone",
+                im.id,
+                actor_id=actor_id,
+                after={"item_id": item.id, "kind": im.kind, "due_on": im.due_on, "title": im.title},
+            )
+            added.append(im)
+    sync_assignment_milestones([i.id for i in items])
+    return added
+
+
+def move_item_milestone(im: ItemMilestone, due_on: date, *, actor_id: int | None) -> None:
+    """Move a schedule step: open assignment copies move too; done ones keep their dates."""
+    before = im.due_on
+    if before == due_on:
+        return
+    clash = db.session.scalar(
+        select(ItemMilestone.id).where(
+            ItemMilestone.item_id == im.item_id,
+            ItemMilestone.kind == im.kind,
+            ItemMilestone.due_on == due_on,
+        )
+    )
+    if clash is not None:
+        raise ValidationFailed("the item already has this step on that date", ["due_on"])
+    im.due_on = due_on
+    im.source = MilestoneSource.OFFICE.value  # a moved step is no longer the phrase's
+    db.session.execute(
+        update(Milestone)
+        .where(Milestone.item_milestone_id == im.id, Milestone.status == MilestoneStatus.OPEN.value)
+        .values(due_on=due_on, is_overdue=False)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    audit.record(
+        "milestone.moved",
+        "item_milestone",
+        im.id,
+        actor_id=actor_id,
+        before={"due_on": before},
+        after={"due_on": due_on},
+    )
+
+
+def remove_item_milestone(im: ItemMilestone, *, actor_id: int | None) -> None:
+    """Remove a schedule step; open copies go, completed ones stay on record."""
+    state = {"item_id": im.item_id, "kind": im.kind, "due_on": im.due_on, "title": im.title}
+    db.session.execute(
+        delete(Milestone)
+        .where(Milestone.item_milestone_id == im.id, Milestone.status == MilestoneStatus.OPEN.value)
+        .execution_options(synchronize_session=False)
+    )
+    im_id = im.id
+    db.session.delete(im)
+    db.session.flush()
+    audit.record("milestone.removed", "item_milestone", im_id, actor_id=actor_id, before=state)
