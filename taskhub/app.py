@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, redirect, request, session, url_for
-from flask_babel import format_date, refresh
+from flask_babel import format_date, format_datetime, refresh
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -118,12 +118,14 @@ def _configure_i18n(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from taskhub.accounts.views import bp as accounts_bp
+    from taskhub.calendar.views import bp as calendar_bp
     from taskhub.plans.views import bp as plans_bp
+    from taskhub.reminders.views import bp as reminders_bp
+    from taskhub.tracking.views import bp as tracking_bp
     from taskhub.units.views import bp as units_bp
 
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(plans_bp)
-    app.register_blueprint(units_bp)
+    for blueprint in (accounts_bp, plans_bp, units_bp, tracking_bp, reminders_bp, calendar_bp):
+        app.register_blueprint(blueprint)
 
     @app.get("/")
     def home() -> Response:
@@ -143,7 +145,7 @@ def _register_error_handlers(app: Flask) -> None:
 
         return handler
 
-    for code in (400, 403, 404, 500):
+    for code in (400, 403, 404, 413, 500):
         app.register_error_handler(code, page(code))
 
 
@@ -151,6 +153,13 @@ def _register_template_helpers(app: Flask) -> None:
     from taskhub.core.numbers import format_points
 
     app.add_template_filter(format_points, "points")
+
+    @app.template_filter("cn_datetime")
+    def cn_datetime(value: Any) -> str:
+        """A UTC timestamp shown in the office's time zone."""
+        if value is None:
+            return ""
+        return format_datetime(value, "yyyy-MM-dd HH:mm")
 
     @app.template_filter("cn_date")
     def cn_date(value: Any) -> str:

@@ -39,6 +39,14 @@ class Config:
         self.TIMEZONE = _env("TASKHUB_TIMEZONE", "Asia/Shanghai")
         self.BASE_URL = _env("TASKHUB_BASE_URL", "http://127.0.0.1:5000")
         self.SEEDS_PATH = _env("TASKHUB_SEEDS_PATH", str(PROJECT_ROOT / "seeds"))
+        # Evidence files (content-addressed), kept outside the web root.
+        self.EVIDENCE_PATH = _env(
+            "TASKHUB_EVIDENCE_PATH", str(Path(self.INSTANCE_PATH) / "evidence")
+        )
+        #: Largest evidence file, in bytes (TASKHUB_MAX_UPLOAD_MB, default 20).
+        self.MAX_UPLOAD_BYTES = int(_env("TASKHUB_MAX_UPLOAD_MB", "20") or 20) * 1024 * 1024
+        # A report may carry several files; the whole request is capped at five of them.
+        self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_BYTES * 5 + 1024 * 1024
         # Mail (used by reminders).
         self.SMTP_HOST = _env("TASKHUB_SMTP_HOST", "127.0.0.1")
         self.SMTP_PORT = int(_env("TASKHUB_SMTP_PORT", "25") or 25)

@@ -98,6 +98,7 @@ def upgrade():
         sa.Column("title", sa.String(), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column("source", sa.String(), nullable=False),
+        sa.Column("origin_due_on", sa.Date(), nullable=True),
         sa.Column("created_at", taskhub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind IN ('stage', 'notable', 'complete', 'checkpoint', 'step')",

@@ -35,6 +35,49 @@ LABELS = {
         "completed": _l("Completed"),
     },
     "applicability": {"all": _l("All"), "as_needed": _l("As needed")},
+    "milestone_kind": {
+        "stage": _l("Stage result"),
+        "notable": _l("Notable result"),
+        "complete": _l("Completion"),
+        "checkpoint": _l("Checkpoint"),
+        "step": _l("Step"),
+    },
+    "milestone_status": {"open": _l("Open"), "done": _l("Done"), "waived": _l("Waived")},
+    "report_status": {
+        "submitted": _l("Awaiting review"),
+        "accepted": _l("Accepted"),
+        "returned": _l("Returned"),
+    },
+    "light": {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green")},
+    "light_reason": {
+        "overdue": _l("Overdue"),
+        "due_soon": _l("Due soon"),
+        "behind_pace": _l("Behind the time-elapsed pace"),
+        "on_track": _l("On track"),
+        "completed": _l("Completed"),
+        "no_milestones": _l("No milestones set"),
+    },
+    "extension_status": {
+        "pending": _l("Pending"),
+        "approved": _l("Approved"),
+        "rejected": _l("Rejected"),
+    },
+    "view": {
+        "open": _l("Open"),
+        "due_soon": _l("Due in 2 weeks"),
+        "overdue": _l("Overdue"),
+        "returned": _l("Returned"),
+        "submitted": _l("Awaiting review"),
+        "completed": _l("Completed"),
+        "all": _l("All"),
+    },
+    "recipient": {
+        "unit_contacts": _l("The unit's contacts"),
+        "lead_unit": _l("The lead unit"),
+        "office": _l("The office"),
+    },
+    "channel": {"email": _l("Email"), "webhook": _l("Chat robot"), "in_app": _l("In the app")},
+    "outbox_status": {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _l("Failed")},
 }
 
 

@@ -13,7 +13,7 @@ from taskhub.core.db import db
 from taskhub.core.permissions import login_required
 from taskhub.plans import services
 from taskhub.plans.models import UNIT_ROLES, Item, ItemUnit
-from taskhub.tracking.models import Assignment
+from taskhub.tracking.models import Assignment, ItemMilestone, MilestoneKind
 
 bp = Blueprint("plans", __name__)
 
@@ -33,7 +33,12 @@ def show(code: str) -> Any:
     if plan is None:
         abort(404)
     return render_template(
-        "plans/show.html", plan=plan, scheme=services.scheme_of(plan), roles=UNIT_ROLES
+        "plans/show.html",
+        plan=plan,
+        scheme=services.scheme_of(plan),
+        roles=UNIT_ROLES,
+        unparsed=[i for i in plan.items if i.is_deadline_unparsed],
+        kinds=[k.value for k in MilestoneKind],
     )
 
 
@@ -67,28 +72,17 @@ def item(item_id: int) -> Any:
         # Unit staff see only their own unit's assignment of the item.
         query = query.where(Assignment.unit_id == current_user.unit_id)
     assignments = db.session.scalars(query).all()
+    schedule = db.session.scalars(
+        select(ItemMilestone)
+        .where(ItemMilestone.item_id == item.id)
+        .order_by(ItemMilestone.due_on, ItemMilestone.id)
+    ).all()
     return render_template(
         "plans/item.html",
         item=item,
         trail=services.section_trail(item),
         assignments=assignments,
+        schedule=schedule,
+        kinds=[k.value for k in MilestoneKind],
         roles=UNIT_ROLES,
-    )
-
-
-@bp.get("/assignments/<int:assignment_id>")
-@login_required
-def assignment(assignment_id: int) -> Any:
-    """One unit's assignment of an item: status, milestones and reports."""
-    found = db.session.get(Assignment, assignment_id)
-    if found is None:
-        abort(404)
-    if not found.can_view(current_user):
-        abort(403)
-    return render_template(
-        "plans/assignment.html",
-        assignment=found,
-        item=found.item,
-        trail=services.section_trail(found.item),
-        can_edit=found.can_edit(current_user),
     )

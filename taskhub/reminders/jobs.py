@@ -45,12 +45,14 @@ def monthly_cycle(today: date) -> dict[str, Any]:
         cutoff_day = _cutoff_day(scheme.definition)
         if cutoff_day is None:
             continue
-        cutoff = min(date(today.year, today.month, cutoff_day), month_end(today.year, today.month))
+        # A cut-off day past the month's end (31 in a 30-day month) falls on its last day.
+        last = month_end(today.year, today.month)
+        cutoff = last if cutoff_day > last.day else date(today.year, today.month, cutoff_day)
         # A cut-off on a holiday is reminded on the working day before it.
         anchor = cutoff if days.is_working(cutoff) else days.add(cutoff, -1)
         for offset in CYCLE_OFFSETS:
             if (days.add(anchor, offset) if offset else anchor) == today:
-                queued += services.queue_cycle_reminder(plan, cutoff, offset)
+                queued += services.queue_cycle_reminder(plan, cutoff, offset, today)
     db.session.commit()
     return {"queued": queued, "delivered": services.deliver(current_app.config)}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -109,7 +109,7 @@ def fires_today(due: date, rule: ReminderRule, today: date, days: WorkingDays) -
     if offset <= 0:
         # A due date on a holiday is reminded on the working day before it.
         anchor = due if days.is_working(due) else days.add(due, -1)
-        return days.add(anchor, offset) == today if offset else anchor == today
+        return days.add(due, offset) == today if offset else anchor == today
     first = days.add(due, offset)
     if today == first:
         return True
@@ -308,7 +308,7 @@ def _queue(digest: Digest, today: date, base_url: str) -> int:
     )
 
 
-def queue_cycle_reminder(plan: Plan, cutoff: date, offset: int) -> int:
+def queue_cycle_reminder(plan: Plan, cutoff: date, offset: int, today: date) -> int:
     """One reminder per contact of every assessed unit before a monthly data cut-off."""
     from taskhub.plans.models import PlanAssessee
     from taskhub.units.models import unit_group_members as ugm
@@ -322,15 +322,16 @@ def queue_cycle_reminder(plan: Plan, cutoff: date, offset: int) -> int:
                 db.session.scalars(select(ugm.c.unit_id).where(ugm.c.group_id == a.group_id))
             )
     resolver = _Recipients(unit_ids, [])
-    when = "今天" if offset == 0 else f"{-offset}个工作日后"
+    moment = f"{cutoff:%Y年%m月%d日}24:00"
+    when = f"今天（{moment}）" if today == cutoff else moment
     subject = f"【{plan.title}】{cutoff:%m月%d日}24:00月度数据采样提醒"
     queued = 0
     channels = [c.value for c in Channel]
     for unit_id in sorted(unit_ids):
         for channel, recipient, display in resolver.unit_targets(unit_id, channels):
             body = (
-                f"{display}：您好！{plan.title}的月度常态化监测将于{when}"
-                f"（{cutoff:%Y年%m月%d日}24:00）截止采样，请在此之前完成本单位相关数据和材料的更新。"
+                f"{display}：您好！{plan.title}的月度常态化监测将于{when}截止采样，"
+                "请在此之前完成本单位相关数据和材料的更新。"
             )
             key = f"cycle:{plan.code}:{cutoff.isoformat()}:{offset}:{channel}:{recipient}"
             queued += _insert_once(
@@ -371,29 +372,37 @@ def _insert_once(
 def deliver(
     config: Mapping[str, Any], *, now: datetime | None = None, limit: int = DELIVERY_BATCH
 ) -> dict[str, int]:
-    """Send due outbox rows, one committed transaction per row; failures back off and retry."""
+    """Send due outbox rows; each is claimed in its own commit before it is sent.
+
+    The claim (a conditional UPDATE that pushes ``next_attempt_at`` past the claim period)
+    makes a concurrent sender skip the row, so two schedulers or the reminders and deliver
+    jobs together never send one message twice. A sender that dies after claiming leaves the
+    row to be retried once the claim expires.
+    """
     smtp = SmtpSettings.from_config(config)
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     for _ in range(limit):
         now_ = now or now_utc()
-        query = (
-            select(OutboxMessage)
+        row = db.session.execute(
+            select(OutboxMessage.id, OutboxMessage.attempts)
             .where(
                 OutboxMessage.status == OutboxStatus.PENDING.value,
                 OutboxMessage.next_attempt_at <= now_,
             )
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(1)
-        )
-        if db.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)  # two senders never take one row
-        message = db.session.scalars(query).first()
-        if message is None:
+        ).first()
+        # End the read so the claim starts a fresh write (SQLite cannot upgrade a stale read).
+        db.session.rollback()
+        if row is None:
             break
+        if not _claim(row.id, row.attempts, now_):
+            continue
+        message = db.session.get(OutboxMessage, row.id)
+        assert message is not None
         try:
             _send(message, smtp)
         except DeliveryError as exc:
-            message.attempts += 1
             message.last_error = str(exc)[:1000]
             if message.attempts >= MAX_ATTEMPTS:
                 message.status = OutboxStatus.FAILED.value
@@ -405,11 +414,34 @@ def deliver(
                 counts["retrying"] += 1
         else:
             message.status = OutboxStatus.SENT.value
-            message.attempts += 1
             message.sent_at = now_utc()
+            message.last_error = None
             counts["sent"] += 1
         db.session.commit()
     return counts
+
+
+#: How long a claimed row is left alone before another sender may retry it.
+CLAIM_MINUTES = 10
+
+
+def _claim(message_id: int, attempts: int, now: datetime) -> bool:
+    """Take the row for this sender, or False when another sender took it first."""
+    claimed = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == OutboxStatus.PENDING.value,
+            OutboxMessage.attempts == attempts,
+        )
+        .values(
+            attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=now + timedelta(minutes=CLAIM_MINUTES),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    db.session.commit()
+    return bool(claimed)
 
 
 def _send(message: OutboxMessage, smtp: SmtpSettings) -> None:

@@ -142,6 +142,9 @@ class ItemMilestone(Base):
     title: Mapped[str]
     due_on: Mapped[date]
     source: Mapped[str]
+    #: For phrase steps: the date the phrase gave. It stays when the office moves the step, so
+    #: re-reading the same phrase recognises the moved step instead of adding it again.
+    origin_due_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 

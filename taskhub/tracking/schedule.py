@@ -37,18 +37,16 @@ class MilestoneInput:
 
 
 def apply_parsed_schedules(plan: Plan) -> tuple[int, list[Item]]:
-    """(Re)read every item's deadline phrase; returns (milestones written, unparsed items).
+    """(Re)read every item's deadline phrase; returns (steps added, unparsed items).
 
-    Only phrase-sourced steps are replaced; steps the office set are kept.
+    Phrase steps are matched by the date the phrase gave (so a step the office moved stays
+    moved); steps the office added are kept, and a phrase step equal to one is not duplicated.
+    A phrase step the phrase no longer gives is removed with its open copies.
     """
     items = db.session.scalars(select(Item).where(Item.plan_id == plan.id)).all()
-    existing: dict[int, dict[tuple[str, date], ItemMilestone]] = {}
-    for im in db.session.scalars(
-        select(ItemMilestone)
-        .join(Item)
-        .where(Item.plan_id == plan.id, ItemMilestone.source == MilestoneSource.PHRASE.value)
-    ):
-        existing.setdefault(im.item_id, {})[(im.kind, im.due_on)] = im
+    steps: dict[int, list[ItemMilestone]] = {}
+    for im in db.session.scalars(select(ItemMilestone).join(Item).where(Item.plan_id == plan.id)):
+        steps.setdefault(im.item_id, []).append(im)
     unparsed: list[Item] = []
     written = 0
     starts_on = plan.issued_on if plan.issued_on and plan.issued_on.year == plan.year else None
@@ -60,27 +58,47 @@ def apply_parsed_schedules(plan: Plan) -> tuple[int, list[Item]]:
         if item.is_deadline_unparsed:
             unparsed.append(item)
         wanted = {(m.kind, m.due_on): m for m in result.milestones}
-        have = existing.get(item.id, {})
-        for key, im in have.items():
+        mine = steps.get(item.id, [])
+        from_phrase = {
+            (im.kind, im.origin_due_on or im.due_on): im
+            for im in mine
+            if im.source == MilestoneSource.PHRASE.value
+        }
+        taken = {(im.kind, im.due_on) for im in mine}
+        for key, im in from_phrase.items():
             if key not in wanted:
-                db.session.delete(im)
+                _drop_step(im)
         for key, m in wanted.items():
-            if key not in have:
+            if key in from_phrase:
+                from_phrase[key].title = m.title
+            elif key not in taken:  # an office step on the same date already covers it
                 db.session.add(
                     ItemMilestone(
                         item_id=item.id,
                         kind=m.kind,
                         due_on=m.due_on,
+                        origin_due_on=m.due_on,
                         title=m.title,
                         source=MilestoneSource.PHRASE.value,
                     )
                 )
                 written += 1
-            else:
-                have[key].title = m.title
     db.session.flush()
     sync_assignment_milestones([i.id for i in items])
     return written, unparsed
+
+
+def _drop_step(im: ItemMilestone) -> None:
+    """Remove a schedule step and its open copies; completed copies stay on record."""
+    db.session.execute(
+        delete(Milestone)
+        .where(
+            Milestone.item_milestone_id == im.id,
+            Milestone.status == MilestoneStatus.OPEN.value,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.delete(im)
 
 
 def sync_assignment_milestones(item_ids: Sequence[int]) -> int:
@@ -185,8 +203,7 @@ def move_item_milestone(im: ItemMilestone, due_on: date, *, actor_id: int | None
     )
     if clash is not None:
         raise ValidationFailed("the item already has this step on that date", ["due_on"])
-    im.due_on = due_on
-    im.source = MilestoneSource.OFFICE.value  # a moved step is no longer the phrase's
+    im.due_on = due_on  # origin_due_on keeps the phrase's date
     db.session.execute(
         update(Milestone)
         .where(Milestone.item_milestone_id == im.id, Milestone.status == MilestoneStatus.OPEN.value)
@@ -207,12 +224,7 @@ def move_item_milestone(im: ItemMilestone, due_on: date, *, actor_id: int | None
 def remove_item_milestone(im: ItemMilestone, *, actor_id: int | None) -> None:
     """Remove a schedule step; open copies go, completed ones stay on record."""
     state = {"item_id": im.item_id, "kind": im.kind, "due_on": im.due_on, "title": im.title}
-    db.session.execute(
-        delete(Milestone)
-        .where(Milestone.item_milestone_id == im.id, Milestone.status == MilestoneStatus.OPEN.value)
-        .execution_options(synchronize_session=False)
-    )
     im_id = im.id
-    db.session.delete(im)
+    _drop_step(im)
     db.session.flush()
     audit.record("milestone.removed", "item_milestone", im_id, actor_id=actor_id, before=state)

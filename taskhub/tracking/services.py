@@ -305,6 +305,8 @@ def decide_extension(
     reason = (reason or "").strip() or None
     if not approve and not reason:
         raise ValidationFailed("give the reason for rejecting", ["reason"])
+    if approve and ext.milestone.status != MilestoneStatus.OPEN.value:
+        raise Rejected("milestone_closed", "this milestone is already done")
     ext.status = (ExtensionStatus.APPROVED if approve else ExtensionStatus.REJECTED).value
     ext.decided_by_id, ext.decided_at, ext.decision_reason = actor.id, now_utc(), reason
     milestone = ext.milestone
