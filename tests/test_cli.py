@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from taskhub.core.db import db
-from taskhub.models import AuditEvent, Contact, Unit, User
+from taskhub.models import AuditEvent, Contact, Item, Plan, Unit, User
 
 
 @pytest.fixture
@@ -204,3 +204,40 @@ def test_console_script_on_a_fresh_sqlite_database(tmp_path: Path):
     assert "[1/1] hegang-2022" in loaded.stderr  # progress goes to stderr
     rows = json.loads(run("plan", "list", "--json").stdout)
     assert [r["code"] for r in rows] == ["hegang-2022"]
+
+
+def test_plan_show_json_lists_each_items_milestones(cli):
+    plan = json.loads(cli("plan", "show", "baotou-2022", "--json").stdout)
+    item1 = plan["sections"][0]["sections"][0]["items"][0]
+    assert item1["unparsed_deadline"] is None
+    kinds = [(m["kind"], m["due_on"]) for m in item1["milestones"]]
+    # 5月底取得明显成效并持续推进: notable result by 05-31, then monthly checkpoints to December.
+    assert kinds[0] == ("notable", "2022-05-31")
+    assert [d for k, d in kinds[1:]] == [
+        "2022-06-30",
+        "2022-07-31",
+        "2022-08-31",
+        "2022-09-30",
+        "2022-10-31",
+        "2022-11-30",
+        "2022-12-31",
+    ]
+    assert all(k == "checkpoint" for k, _ in kinds[1:])
+    status = item1["milestones"][0]["status"]
+    assert status["open"] == 36 and status["done"] == 0
+
+
+def test_plan_show_json_names_unparsed_deadline_phrases(cli):
+    from taskhub.tracking.schedule import apply_parsed_schedules
+
+    item = db.session.scalars(
+        select(Item).join(Plan).where(Plan.code == "baotou-2022", Item.code == "3")
+    ).one()
+    item.deadline_phrase = "尽快完成"
+    apply_parsed_schedules(item.plan)
+    db.session.commit()
+    plan = json.loads(cli("plan", "show", "baotou-2022", "--json").stdout)
+    items = [i for a in plan["sections"] for s in a["sections"] for i in s["items"]]
+    item3 = next(i for i in items if i["code"] == "3")
+    assert item3["unparsed_deadline"] == "尽快完成"
+    assert item3["milestones"] == []

@@ -363,10 +363,13 @@ def _insert_once(
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # ON CONFLICT DO NOTHING: a second decision for the same day queues nothing.
     stmt = (
-        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.id)
     )
-    result = db.session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT.
+    return 1 if db.session.execute(stmt).scalar_one_or_none() is not None else 0
 
 
 def deliver(
