@@ -6,7 +6,14 @@ from taskhub.calendar.models import CalendarOverride
 from taskhub.jobs.models import JobRun, SchedulerLease
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, Section
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
-from taskhub.scoring.models import Period, Scheme, Score, Snapshot
+from taskhub.scoring.models import (
+    ComponentScore,
+    ItemScore,
+    Period,
+    PointAllocation,
+    Scheme,
+    Snapshot,
+)
 from taskhub.tracking.models import (
     Assignment,
     Evidence,
@@ -23,11 +30,13 @@ __all__ = [
     "AuditEvent",
     "CalendarOverride",
     "City",
+    "ComponentScore",
     "Contact",
     "Evidence",
     "ExtensionRequest",
     "Item",
     "ItemMilestone",
+    "ItemScore",
     "ItemUnit",
     "JobRun",
     "Milestone",
@@ -36,12 +45,12 @@ __all__ = [
     "Period",
     "Plan",
     "PlanAssessee",
+    "PointAllocation",
     "ProgressReport",
     "ReminderRule",
     "Review",
     "SchedulerLease",
     "Scheme",
-    "Score",
     "Section",
     "Snapshot",
     "Unit",

@@ -77,6 +77,15 @@ LABELS = {
         "office": _l("The office"),
     },
     "channel": {"email": _l("Email"), "webhook": _l("Chat robot"), "in_app": _l("In the app")},
+    "audit_action": {
+        "assignment.acknowledged": _l("Acknowledged receipt"),
+        "report.submitted": _l("Reported progress"),
+        "report.accepted": _l("Accepted the report"),
+        "report.returned": _l("Returned the report"),
+        "extension.requested": _l("Requested an extension"),
+        "extension.approved": _l("Approved the extension"),
+        "extension.rejected": _l("Rejected the extension"),
+    },
     "outbox_status": {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _l("Failed")},
 }
 

@@ -65,35 +65,77 @@ class Period(Base):
     closed_at: Mapped[datetime | None]
 
 
-class Score(Base):
-    """One unit's score for an item (or a unit-level component) in a period."""
+class ItemScore(Base):
+    """An assessor's (or an import's) score of one assignment in a period, with a reason.
 
-    __tablename__ = "scores"
+    It overrides the completion-based score. Several lead assessment units may each score the
+    same assignment (``scorer_key``); the scheme says how they combine (Baotou: the mean).
+    """
+
+    __tablename__ = "item_scores"
     __table_args__ = (
-        UniqueConstraint("period_id", "unit_id", "component", "item_id"),
+        UniqueConstraint("period_id", "assignment_id", "scorer_key"),
         CheckConstraint(f"source IN {_in(ScoreSource)}", name="source_valid"),
-        CheckConstraint(
-            "source = 'computed' OR (reason IS NOT NULL AND reason <> '')",
-            name="entered_has_reason",
-        ),
-        Index("ix_scores_period_id_unit_id", "period_id", "unit_id"),
+        CheckConstraint("value >= 0", name="value_non_negative"),
+        CheckConstraint("reason <> ''", name="reason_required"),
+        Index("ix_item_scores_period_id_unit_id", "period_id", "unit_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), index=True
+    )
+    #: Denormalised from the assignment for one-pass aggregates.
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
-    #: The item scored; None for unit-level components (field check, survey...).
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    #: Component code of the scheme, e.g. monitoring, field, survey.
-    component: Mapped[str]
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    #: "unit:<id>" for a lead assessment unit, "office" for the coordinating office.
+    scorer_key: Mapped[str]
+    scorer_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    #: Points earned (not a fraction).
     value: Mapped[Decimal]
-    #: For rate indicators: the numerator and denominator the value came from.
+    #: For rate indicators: what the value was computed from.
     numerator: Mapped[Decimal | None]
     denominator: Mapped[Decimal | None]
     source: Mapped[str]
-    reason: Mapped[str | None]
+    reason: Mapped[str]
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     entered_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
+class ComponentScore(Base):
+    """A unit-level component entered per period (Baotou's field check, survey, third party)."""
+
+    __tablename__ = "component_scores"
+    __table_args__ = (
+        UniqueConstraint("period_id", "unit_id", "component"),
+        CheckConstraint(f"source IN {_in(ScoreSource)}", name="source_valid"),
+        CheckConstraint("reason <> ''", name="reason_required"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    #: Component code of the scheme, e.g. field, survey, third_party, key_apps, bonus.
+    component: Mapped[str]
+    value: Mapped[Decimal]
+    source: Mapped[str]
+    reason: Mapped[str]
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    entered_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
+class PointAllocation(Base):
+    """Points a lead assessment unit allocated to an item that has none of its own."""
+
+    __tablename__ = "point_allocations"
+    __table_args__ = (CheckConstraint("points >= 0", name="points_non_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
+    points: Mapped[Decimal]
+    allocated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    allocated_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class Snapshot(Base):

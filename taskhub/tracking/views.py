@@ -21,6 +21,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db
@@ -264,7 +265,7 @@ def assignment(assignment_id: int) -> Any:
 
     report_ids = [r.id for r in found.reports]
     milestone_ids = [m.id for m in found.milestones]
-    trail = db.session.scalars(
+    events = db.session.scalars(
         select(AuditEvent)
         .where(
             ((AuditEvent.object_type == "assignment") & (AuditEvent.object_id == str(found.id)))
@@ -276,6 +277,12 @@ def assignment(assignment_id: int) -> Any:
         .order_by(AuditEvent.id.desc())
         .limit(100)
     ).all()
+    actors = {
+        u.id: u.display_name
+        for u in db.session.scalars(
+            select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))
+        )
+    }
     extensions = (
         db.session.scalars(
             select(ExtensionRequest)
@@ -295,7 +302,8 @@ def assignment(assignment_id: int) -> Any:
         can_edit=found.can_edit(current_user),
         can_review=services.can_review(current_user, found),
         pending=pending,
-        audit_events=trail,
+        audit_events=events,
+        actors=actors,
         extensions=extensions,
         today=office_today(),
         max_mb=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),

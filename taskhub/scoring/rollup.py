@@ -1,0 +1,468 @@
+"""The roll-up: per-unit totals of a plan for a period, with explanations that add up.
+
+SQL aggregates the whole plan at once: milestones due in the period are counted per
+assignment and then grouped by (unit, points class, due, on time, late), so Python only sees a
+handful of rows per unit. Arithmetic is exact (Decimal inputs, rational intermediates);
+totals and contributions are quantised to 4 places for output, the contributions apportioned
+so that they add up to the total exactly. Display rounding is the scheme's ``rounding``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import aliased
+
+from taskhub.core.db import db
+from taskhub.plans.models import Item, Plan, PlanAssessee, Section
+from taskhub.scoring.engine import competition_ranks
+from taskhub.scoring.models import ComponentScore, ItemScore, Period, PeriodKind, PointAllocation
+from taskhub.scoring.schemes import EngineSpec, PeriodRule, engine_of, get_period, parse_period_code
+from taskhub.tracking.models import Assignment, Milestone, MilestoneStatus
+from taskhub.units.models import Unit, unit_group_members
+
+#: Totals and contributions are given to this many places; they add up exactly at it.
+PLACES = 4
+QUANTUM = Decimal(1).scaleb(-PLACES)
+
+
+@dataclass
+class Contribution:
+    """One line of an explanation: what it is, its points, fraction, source and weight."""
+
+    kind: str  #: item | component | period
+    key: str  #: item code, component code or period code
+    label: str
+    points: Fraction | None  #: the item's points (or the component's value)
+    fraction: Fraction | None  #: share of the points earned
+    source: str  #: completion | assessor | import | not_scored | entered | not_entered | period
+    weight: Fraction  #: what one point earned is worth in the total
+    value: Fraction  #: the contribution to the total
+
+    def as_dict(self, value: Decimal) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "label": self.label,
+            "points": _dec(self.points),
+            "fraction": _dec(self.fraction, 6),
+            "source": self.source,
+            "weight": _dec(self.weight, 6),
+            "value": value,
+        }
+
+
+@dataclass
+class UnitResult:
+    unit_id: int
+    unit_name: str
+    total: Fraction
+    components: dict[str, Fraction | None] = field(default_factory=dict)
+    contributions: list[Contribution] = field(default_factory=list)
+    rank: int | None = None
+
+
+def _dec(value: Fraction | None, places: int = PLACES) -> Decimal | None:
+    if value is None:
+        return None
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
+        Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP
+    )
+
+
+def quantised_total(total: Fraction) -> Decimal:
+    value = _dec(total)
+    assert value is not None
+    return value
+
+
+def apportion(values: list[Fraction], total: Decimal) -> list[Decimal]:
+    """Round values to PLACES so they add up to ``total`` exactly (largest remainder)."""
+    scale = 10**PLACES
+    floors = [Decimal(int((v * scale).__floor__())) / scale for v in values]
+    remainders = [v * scale - (v * scale).__floor__() for v in values]
+    missing = int(((total - sum(floors, Decimal(0))) * scale).to_integral_value(ROUND_FLOOR))
+    order = sorted(range(len(values)), key=lambda i: (-remainders[i], i))
+    for i in order[: max(0, missing)]:
+        floors[i] += QUANTUM
+    return floors
+
+
+# -- points -----------------------------------------------------------------------------------
+
+
+def effective_points(plan: Plan, spec: EngineSpec) -> dict[int, Fraction]:
+    """Each item's points: its own, an allocation, or its share of the section budget."""
+    items = list(db.session.scalars(select(Item).where(Item.plan_id == plan.id)))
+    if spec.type == "index":
+        return {i.id: Fraction(i.weight or 0) for i in items}
+    allocations = {
+        a.item_id: Fraction(a.points)
+        for a in db.session.scalars(
+            select(PointAllocation).where(PointAllocation.item_id.in_([i.id for i in items]))
+        )
+    }
+    sections = list(db.session.scalars(select(Section).where(Section.plan_id == plan.id)))
+    own = {
+        i.id: Fraction(i.points) if i.points is not None else allocations.get(i.id) for i in items
+    }
+    if all(p is None for p in own.values()) and all(s.points is None for s in sections):
+        # No points anywhere (Hegang's tasks): the scale is shared evenly by all items.
+        share = Fraction(spec.scale) / len(items) if items else Fraction(0)
+        return {i.id: share for i in items}
+    children: dict[int | None, list[Section]] = defaultdict(list)
+    for s in sorted(sections, key=lambda s: s.position):
+        children[s.parent_id].append(s)
+    section_items: dict[int | None, list[Item]] = defaultdict(list)
+    for i in sorted(items, key=lambda i: i.position):
+        section_items[i.section_id].append(i)
+    result: dict[int, Fraction] = {}
+
+    def distribute(section: Section, budget: Fraction | None) -> None:
+        subs, its = children[section.id], section_items[section.id]
+        if budget is None:
+            for s in subs:
+                distribute(s, Fraction(s.points) if s.points is not None else None)
+            for i in its:
+                result[i.id] = own[i.id] or Fraction(0)
+            return
+        fixed: list[Fraction | None] = [
+            *[Fraction(s.points) if s.points is not None else None for s in subs],
+            *[own[i.id] for i in its],
+        ]
+        # Children with their own points keep them; the others share what is left evenly.
+        left = budget - sum((f for f in fixed if f is not None), Fraction(0))
+        free = sum(1 for f in fixed if f is None)
+        share = left / free if free and left > 0 else Fraction(0)
+        shares = [f if f is not None else share for f in fixed]
+        for s, share in zip(subs, shares[: len(subs)], strict=True):
+            distribute(s, share)
+        for i, share in zip(its, shares[len(subs) :], strict=True):
+            result[i.id] = share
+
+    for top in children[None]:
+        distribute(top, Fraction(top.points) if top.points is not None else None)
+    for i in section_items[None]:
+        result[i.id] = own[i.id] or Fraction(0)
+    return result
+
+
+# -- units ------------------------------------------------------------------------------------
+
+
+def scored_units(plan: Plan) -> dict[int, str]:
+    """Units scored by the plan: those with assignments, or the assessed units (no items)."""
+    rows = db.session.execute(
+        select(Unit.id, Unit.name)
+        .join(Assignment, Assignment.unit_id == Unit.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id)
+        .distinct()
+    ).all()
+    if rows:
+        return {uid: name for uid, name in rows}
+    direct = select(PlanAssessee.unit_id).where(
+        PlanAssessee.plan_id == plan.id, PlanAssessee.unit_id.isnot(None)
+    )
+    grouped = (
+        select(unit_group_members.c.unit_id)
+        .join(PlanAssessee, PlanAssessee.group_id == unit_group_members.c.group_id)
+        .where(PlanAssessee.plan_id == plan.id)
+    )
+    return {
+        uid: name
+        for uid, name in db.session.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_(direct.union(grouped)))
+        )
+    }
+
+
+# -- the item component -------------------------------------------------------------------------
+
+
+@dataclass
+class ItemRollup:
+    earned: Fraction = Fraction(0)
+    maximum: Fraction = Fraction(0)
+    lines: list[tuple[Item | None, int, Fraction, Fraction | None, str]] = field(
+        default_factory=list
+    )  #: (item, count, points, fraction, source) for explanations
+
+
+def rollup_items(
+    plan: Plan, period: Period, spec: EngineSpec, *, unit_id: int | None = None
+) -> dict[int, ItemRollup]:
+    """Earned and maximum item points per unit for the period (one grouped query + scores)."""
+    points = effective_points(plan, spec)
+    if not points:
+        return {}
+    classes: dict[Fraction, int] = {}
+    item_class = {iid: classes.setdefault(p, len(classes)) for iid, p in points.items()}
+    class_points = {c: p for p, c in classes.items()}
+    done = Milestone.status == MilestoneStatus.DONE.value
+    due = (
+        select(
+            Milestone.assignment_id.label("aid"),
+            func.count().label("due"),
+            func.sum(case((and_(done, ~Milestone.is_late), 1), else_=0)).label("on_time"),
+            func.sum(case((and_(done, Milestone.is_late), 1), else_=0)).label("late"),
+        )
+        .where(
+            Milestone.due_on >= period.starts_on,
+            Milestone.due_on <= period.ends_on,
+            Milestone.status != MilestoneStatus.WAIVED.value,
+        )
+        .group_by(Milestone.assignment_id)
+        .subquery()
+    )
+    scored = select(ItemScore.assignment_id).where(ItemScore.period_id == period.id)
+    a = aliased(Assignment)
+    # Items with equal points form one class, so groups stay few; a CASE maps item to class.
+    key = a.item_id if unit_id is not None else case(item_class, value=a.item_id, else_=-1)
+    query = (
+        select(
+            a.unit_id,
+            key,
+            func.coalesce(due.c.due, 0),
+            func.coalesce(due.c.on_time, 0),
+            func.coalesce(due.c.late, 0),
+            func.count(),
+        )
+        .join(Item, Item.id == a.item_id)
+        .outerjoin(due, due.c.aid == a.id)
+        .where(Item.plan_id == plan.id, ~a.is_not_applicable, a.id.not_in(scored))
+        .group_by(a.unit_id, key, due.c.due, due.c.on_time, due.c.late)
+    )
+    if unit_id is not None:
+        query = query.where(a.unit_id == unit_id)
+    result: dict[int, ItemRollup] = defaultdict(ItemRollup)
+    items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
+    for uid, k, n_due, on_time, late, count in db.session.execute(query):
+        item = items[k] if unit_id is not None else None
+        p = points[k] if unit_id is not None else class_points[k]
+        r = result[uid]
+        fraction = spec.completion.fraction(int(n_due), int(on_time), int(late))
+        if fraction is None:
+            if spec.unscored != "zero":
+                continue  # nothing due in the period: not assessable, out of the maximum
+            r.maximum += p * count
+            r.lines.append((item, count, p, Fraction(0), "not_scored"))
+            continue
+        f = Fraction(fraction)
+        r.earned += p * f * count
+        r.maximum += p * count
+        r.lines.append((item, count, p, f, "completion"))
+    # Assessors' scores override completion; several scorers of one assignment are averaged.
+    per_assignment: dict[int, list[ItemScore]] = defaultdict(list)
+    score_query = select(ItemScore).where(ItemScore.period_id == period.id)
+    if unit_id is not None:
+        score_query = score_query.where(ItemScore.unit_id == unit_id)
+    for s in db.session.scalars(score_query):
+        per_assignment[s.assignment_id].append(s)
+    for scores in per_assignment.values():
+        first = scores[0]
+        if first.item_id not in points:
+            continue
+        p = points[first.item_id]
+        earned = sum((Fraction(s.value) for s in scores), Fraction(0)) / len(scores)
+        earned = min(earned, p)
+        r = result[first.unit_id]
+        r.earned += earned
+        r.maximum += p
+        source = "import" if all(s.source == "import" for s in scores) else "assessor"
+        r.lines.append((items[first.item_id], 1, p, earned / p if p else Fraction(0), source))
+    return result
+
+
+# -- totals -----------------------------------------------------------------------------------
+
+
+def _components(period: Period, rule: PeriodRule) -> dict[int, dict[str, Fraction]]:
+    out: dict[int, dict[str, Fraction]] = defaultdict(dict)
+    for s in db.session.scalars(
+        select(ComponentScore).where(ComponentScore.period_id == period.id)
+    ):
+        value = Fraction(s.value)
+        if s.component in rule.caps:
+            low, high = rule.caps[s.component]
+            value = min(max(value, Fraction(low)), Fraction(high))
+        out[s.unit_id][s.component] = value
+    return out
+
+
+def compute(plan: Plan, code: str, *, unit_id: int | None = None) -> list[UnitResult]:
+    """Every unit's total for a period (or one unit's, with its contributions)."""
+    spec = engine_of(plan)
+    kind, _, _ = parse_period_code(code)
+    rule = spec.rule_for(kind)
+    units = scored_units(plan)
+    if unit_id is not None:
+        units = {unit_id: units[unit_id]} if unit_id in units else {}
+    if rule.mean_of:
+        return _mean_of(plan, code, rule.mean_of, units, unit_id)
+    period = get_period(plan, code)
+    assert period is not None
+    results = _composite(plan, period, spec, rule, units, unit_id)
+    if rule.annual:
+        _annual(plan, code, spec, rule, results, unit_id)
+    _rank(results, spec)
+    return results
+
+
+def _composite(
+    plan: Plan,
+    period: Period,
+    spec: EngineSpec,
+    rule: PeriodRule,
+    units: dict[int, str],
+    unit_id: int | None,
+) -> list[UnitResult]:
+    items = (
+        rollup_items(plan, period, spec, unit_id=unit_id)
+        if spec.items_component and spec.items_component in rule.composite
+        else {}
+    )
+    entered = _components(period, rule)
+    results = []
+    for uid, name in units.items():
+        res = UnitResult(uid, name, Fraction(0))
+        for component, weight in rule.composite.items():
+            w = Fraction(weight)
+            if component == spec.items_component:
+                r = items.get(uid)
+                if r is None or r.maximum == 0:
+                    res.components[component] = None
+                    continue
+                factor = w * Fraction(spec.scale) / r.maximum
+                res.components[component] = Fraction(spec.scale) * r.earned / r.maximum
+                for item, count, p, f, source in r.lines:
+                    value = factor * p * (f or 0) * count
+                    res.total += value
+                    res.contributions.append(
+                        Contribution(
+                            "item",
+                            item.code if item else "",
+                            _item_label(item),
+                            p,
+                            f,
+                            source,
+                            factor,
+                            value,
+                        )
+                    )
+            else:
+                v = entered.get(uid, {}).get(component)
+                res.components[component] = v
+                value = w * (v or 0)
+                res.total += value
+                res.contributions.append(
+                    Contribution(
+                        "component",
+                        component,
+                        component,
+                        v,
+                        None,
+                        "entered" if v is not None else "not_entered",
+                        w,
+                        value,
+                    )
+                )
+        results.append(res)
+    return results
+
+
+def _item_label(item: Item | None) -> str:
+    if item is None:
+        return ""
+    return f"{item.label} {item.title or item.text[:30]}"
+
+
+def _mean_of(
+    plan: Plan, code: str, sub_kind: str, units: dict[int, str], unit_id: int | None
+) -> list[UnitResult]:
+    """Baotou's year: the mean of its half-years that have results."""
+    year = parse_period_code(code)[1].year
+    subs = (
+        [f"{year}-H1", f"{year}-H2"]
+        if sub_kind == PeriodKind.HALF_YEAR.value
+        else [f"{year}-{m:02d}" for m in range(1, 13)]
+    )
+    per_sub = {c: {r.unit_id: r for r in compute(plan, c, unit_id=unit_id)} for c in subs}
+    results = []
+    for uid, name in units.items():
+        parts = [per_sub[c][uid] for c in subs if uid in per_sub[c]]
+        res = UnitResult(uid, name, Fraction(0))
+        for c, part in zip(subs, parts, strict=False):
+            w = Fraction(1, len(parts))
+            res.total += w * part.total
+            res.components[c] = part.total
+            res.contributions.append(
+                Contribution("period", c, c, part.total, None, "period", w, w * part.total)
+            )
+        results.append(res)
+    _rank(results, engine_of(plan))
+    return results
+
+
+def _annual(
+    plan: Plan,
+    code: str,
+    spec: EngineSpec,
+    rule: PeriodRule,
+    results: list[UnitResult],
+    unit_id: int | None,
+) -> None:
+    """Shanwei's year: weighted mean of monthly results (from a month on) plus the year end."""
+    annual = rule.annual or {}
+    year = int(code[:4])
+    monthly = annual.get("monthly_mean") or {}
+    first = int(monthly.get("from_month", 1))
+    w_month = Fraction(str(monthly.get("weight", "0")))
+    w_year = Fraction(str((annual.get("year_end") or {}).get("weight", "1")))
+    months = [f"{year}-{m:02d}" for m in range(first, 13)]
+    per_month = {
+        c: {r.unit_id: r.total for r in compute(plan, c, unit_id=unit_id)}
+        for c in months
+        if _has_scores(plan, c)
+    }
+    for res in results:
+        year_end = res.total
+        for line in res.contributions:
+            line.weight *= w_year
+            line.value *= w_year
+        res.total = w_year * year_end
+        res.components["year_end_total"] = year_end
+        got = [(c, per_month[c][res.unit_id]) for c in per_month if res.unit_id in per_month[c]]
+        for c, total in got:
+            w = w_month / len(got)
+            res.total += w * total
+            res.contributions.append(
+                Contribution("period", c, c, total, None, "period", w, w * total)
+            )
+        res.components["monthly_mean"] = (
+            sum((t for _, t in got), Fraction(0)) / len(got) if got else None
+        )
+
+
+def _has_scores(plan: Plan, code: str) -> bool:
+    period = get_period(plan, code, create=False)
+    return period is not None and db.session.scalar(
+        select(func.count())
+        .select_from(ComponentScore)
+        .where(ComponentScore.period_id == period.id)
+    ) not in (None, 0)
+
+
+def _rank(results: Iterable[UnitResult], spec: EngineSpec) -> None:
+    """Competition ranks on the totals as displayed (equal displayed totals share a rank)."""
+    results = list(results)
+    shown = {r.unit_id: _dec(r.total, spec.rounding) for r in results}
+    ranks = competition_ranks({k: v for k, v in shown.items() if v is not None})
+    for r in results:
+        r.rank = ranks.get(r.unit_id)

@@ -1,0 +1,432 @@
+"""Scoring rules with side effects: entering scores, allocating points, closing periods.
+
+The arithmetic lives in taskhub.scoring.engine (pure) and taskhub.scoring.rollup (SQL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import func, select
+
+from taskhub.accounts.models import User
+from taskhub.audit import services as audit
+from taskhub.core.db import db, now_utc
+from taskhub.core.errors import NotFound, PermissionDenied, ValidationFailed
+from taskhub.plans.models import Item, ItemUnit, Plan, Section, UnitRole
+from taskhub.scoring.engine import dec, rate_points, ratio
+from taskhub.scoring.models import (
+    ComponentScore,
+    ItemScore,
+    PointAllocation,
+    ScoreSource,
+    Snapshot,
+)
+from taskhub.scoring.rollup import (
+    UnitResult,
+    apportion,
+    compute,
+    effective_points,
+    quantised_total,
+)
+from taskhub.scoring.schemes import engine_of, get_period, parse_period_code, previous_code
+from taskhub.tracking.models import Assignment
+
+
+def scorer_key_for(user: User | None, item: Item) -> tuple[str, int | None]:
+    """Who scores: the office, or the user's unit when it leads the item's assessment.
+
+    ``None`` is the operator at the command line, acting for the office.
+    """
+    if user is None or user.role in ("admin", "office"):
+        return "office", None
+    if user.role == "assessor" and user.unit_id is not None:
+        leads = db.session.scalar(
+            select(ItemUnit.id).where(
+                ItemUnit.item_id == item.id,
+                ItemUnit.role == UnitRole.LEAD_ASSESSOR.value,
+                ItemUnit.unit_id == user.unit_id,
+            )
+        )
+        if leads is not None:
+            return f"unit:{user.unit_id}", user.unit_id
+    raise PermissionDenied("only the office or the item's lead assessment unit may score it")
+
+
+def item_points(item: Item) -> Decimal:
+    points = effective_points(item.plan, engine_of(item.plan)).get(item.id, Fraction(0))
+    return Decimal(points.numerator) / Decimal(points.denominator)
+
+
+def score_item(
+    assignment: Assignment,
+    code: str,
+    *,
+    actor: User | None,
+    reason: str,
+    value: Decimal | None = None,
+    numerator: Decimal | None = None,
+    denominator: Decimal | None = None,
+    source: str = ScoreSource.ASSESSOR.value,
+) -> ItemScore | None:
+    """Enter (or change) a score that overrides completion; returns None when unchanged.
+
+    Rate indicators may be given as numerator and denominator: the value is then
+    points × min(1, (numerator / denominator) / target).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("a score needs a reason", ["reason"])
+    item = assignment.item
+    key, scorer_unit = scorer_key_for(actor, item)
+    period = get_period(item.plan, code)
+    assert period is not None
+    points = item_points(item)
+    if value is None:
+        if numerator is None or denominator is None:
+            raise ValidationFailed("give a value, or a numerator and a denominator", ["value"])
+        if numerator < 0 or denominator < 0:
+            raise ValidationFailed("numerator and denominator must not be negative", ["value"])
+        target = _target(item)
+        value = rate_points(points, ratio(numerator, denominator), target)
+    value = dec(value)
+    if value < 0 or value > points:
+        raise ValidationFailed(
+            f"the score must be between 0 and the item's {points} points", ["value"]
+        )
+    value = value.quantize(Decimal("0.0001"))
+    existing = db.session.scalar(
+        select(ItemScore).where(
+            ItemScore.period_id == period.id,
+            ItemScore.assignment_id == assignment.id,
+            ItemScore.scorer_key == key,
+        )
+    )
+    before = _score_state(existing) if existing else None
+    if existing is not None and (
+        existing.value,
+        existing.numerator,
+        existing.denominator,
+        existing.reason,
+    ) == (value, numerator, denominator, reason):
+        return None  # importing the same file twice changes nothing
+    score = existing or ItemScore(
+        period_id=period.id,
+        assignment_id=assignment.id,
+        unit_id=assignment.unit_id,
+        item_id=item.id,
+        scorer_key=key,
+        scorer_unit_id=scorer_unit,
+    )
+    score.value, score.numerator, score.denominator = value, numerator, denominator
+    score.reason, score.source = reason, source
+    score.entered_by_id = actor.id if actor else None
+    score.entered_at = now_utc()
+    db.session.add(score)
+    db.session.flush()
+    audit.record(
+        "score.item_set",
+        "item_score",
+        score.id,
+        actor_id=actor.id if actor else None,
+        before=before,
+        after={**_score_state(score), "period": code, "assignment_id": assignment.id},
+    )
+    return score
+
+
+def _target(item: Item) -> Decimal:
+    measure = item.measure or {}
+    raw = measure.get("target")
+    if raw is None and item.target:
+        raw = item.target.replace("≥", "").replace(">=", "").strip()
+    if raw is None:
+        return Decimal(1)
+    text = str(raw).strip()
+    if text.endswith("%"):
+        return dec(text[:-1]) / 100
+    try:
+        return dec(text)
+    except ArithmeticError:
+        return Decimal(1)
+
+
+def _score_state(s: ItemScore) -> dict[str, Any]:
+    return {
+        "value": s.value,
+        "numerator": s.numerator,
+        "denominator": s.denominator,
+        "reason": s.reason,
+        "scorer": s.scorer_key,
+    }
+
+
+def score_component(
+    plan: Plan,
+    unit_id: int,
+    code: str,
+    component: str,
+    value: Decimal,
+    *,
+    actor: User | None,
+    reason: str,
+    source: str = ScoreSource.ASSESSOR.value,
+) -> ComponentScore | None:
+    """Enter a unit-level component (field check, survey, key applications...)."""
+    if actor is not None and actor.role not in ("admin", "office"):
+        raise PermissionDenied("only the office enters unit-level components")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("a score needs a reason", ["reason"])
+    spec = engine_of(plan)
+    kind, _, _ = parse_period_code(code)
+    rule = spec.rule_for(kind)
+    if component not in rule.entered:
+        allowed = ", ".join(rule.entered) or "none"
+        raise ValidationFailed(
+            f"component {component!r} is not entered for {kind} periods (entered: {allowed})",
+            ["component"],
+        )
+    low, high = rule.caps.get(component, (Decimal(0), spec.scale))
+    if not low <= value <= high:
+        raise ValidationFailed(f"{component} must be between {low} and {high}", ["value"])
+    period = get_period(plan, code)
+    assert period is not None
+    existing = db.session.scalar(
+        select(ComponentScore).where(
+            ComponentScore.period_id == period.id,
+            ComponentScore.unit_id == unit_id,
+            ComponentScore.component == component,
+        )
+    )
+    value = value.quantize(Decimal("0.0001"))
+    if existing is not None and (existing.value, existing.reason) == (value, reason):
+        return None
+    before = {"value": existing.value, "reason": existing.reason} if existing else None
+    score = existing or ComponentScore(period_id=period.id, unit_id=unit_id, component=component)
+    actor_id = actor.id if actor else None
+    score.value, score.reason, score.source, score.entered_by_id = value, reason, source, actor_id
+    score.entered_at = now_utc()
+    db.session.add(score)
+    db.session.flush()
+    audit.record(
+        "score.component_set",
+        "component_score",
+        score.id,
+        actor_id=actor.id if actor else None,
+        before=before,
+        after={
+            "value": value,
+            "reason": reason,
+            "period": code,
+            "unit_id": unit_id,
+            "component": component,
+        },
+    )
+    return score
+
+
+def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User) -> None:
+    """The lead assessment unit shares a section's budget among its items without points."""
+    items = [i for i in section.items if i.points is None]
+    if not items:
+        raise ValidationFailed("this section has no items without points to allocate")
+    if section.points is None:
+        raise ValidationFailed("this section has no budget to allocate")
+    if set(points) != {i.id for i in items}:
+        raise ValidationFailed("give points for every item without points of this section")
+    for item in items:
+        if actor.role not in ("admin", "office"):
+            scorer_key_for(actor, item)  # raises unless the actor's unit leads its assessment
+    fixed = sum((i.points for i in section.items if i.points is not None), Decimal(0))
+    fixed += sum((c.points for c in section.children if c.points is not None), Decimal(0))
+    budget = section.points - fixed
+    total = sum(points.values(), Decimal(0))
+    if any(p < 0 for p in points.values()) or total != budget:
+        raise ValidationFailed(
+            f"the allocation adds up to {total}; it must add up to the budget {budget}"
+        )
+    for item in items:
+        row = db.session.scalar(select(PointAllocation).where(PointAllocation.item_id == item.id))
+        before = {"points": row.points} if row else None
+        row = row or PointAllocation(item_id=item.id, points=points[item.id])
+        row.points, row.allocated_by_id, row.allocated_at = points[item.id], actor.id, now_utc()
+        db.session.add(row)
+        db.session.flush()
+        audit.record(
+            "score.points_allocated",
+            "item",
+            item.id,
+            actor_id=actor.id if actor else None,
+            before=before,
+            after={"points": row.points},
+        )
+
+
+# -- results, rankings, snapshots ---------------------------------------------------------------
+
+
+@dataclass
+class Ranked:
+    unit_id: int
+    unit_name: str
+    total: Decimal
+    rank: int | None
+    previous_rank: int | None
+    components: dict[str, Decimal | None]
+
+    @property
+    def change(self) -> int | None:
+        """Places gained since the previous period (positive: moved up)."""
+        if self.rank is None or self.previous_rank is None:
+            return None
+        return self.previous_rank - self.rank
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "unit_id": self.unit_id,
+            "unit": self.unit_name,
+            "total": self.total,
+            "rank": self.rank,
+            "previous_rank": self.previous_rank,
+            "change": self.change,
+            "components": self.components,
+        }
+
+
+def _to_ranked(r: UnitResult) -> Ranked:
+    comps = {k: (quantised_total(v) if v is not None else None) for k, v in r.components.items()}
+    return Ranked(r.unit_id, r.unit_name, quantised_total(r.total), r.rank, None, comps)
+
+
+def results(plan: Plan, code: str) -> tuple[list[Ranked], Snapshot | None]:
+    """Every unit's total and rank with the change against the previous period.
+
+    A closed period answers from its latest snapshot, frozen.
+    """
+    snapshot = latest_snapshot(plan, code)
+    if snapshot is not None:
+        rows = [
+            Ranked(
+                d["unit_id"],
+                d["unit"],
+                dec(d["total"]),
+                d["rank"],
+                d["previous_rank"],
+                {k: (dec(v) if v is not None else None) for k, v in d["components"].items()},
+            )
+            for d in snapshot.data["units"]
+        ]
+        return rows, snapshot
+    rows = [_to_ranked(r) for r in compute(plan, code)]
+    previous = _previous_ranks(plan, code)
+    for row in rows:
+        row.previous_rank = previous.get(row.unit_id)
+    rows.sort(key=lambda r: (r.rank or 10**9, r.unit_name))
+    return rows, None
+
+
+def _previous_ranks(plan: Plan, code: str) -> dict[int, int | None]:
+    """Ranks of the period before: its latest snapshot, else live if it is in use, else none."""
+    before = previous_code(code)
+    snapshot = latest_snapshot(plan, before)
+    if snapshot is not None:
+        return {d["unit_id"]: d["rank"] for d in snapshot.data["units"]}
+    if get_period(plan, before, create=False) is None:
+        return {}
+    return {r.unit_id: r.rank for r in compute(plan, before)}
+
+
+def explain(plan: Plan, unit_id: int, code: str) -> dict[str, Any]:
+    """Every contribution to one unit's total; the values add up to the total exactly."""
+    found = [r for r in compute(plan, code, unit_id=unit_id)]
+    if not found:
+        raise NotFound("this unit is not scored by this plan")
+    result = found[0]
+    total = quantised_total(result.total)
+    values = apportion([c.value for c in result.contributions], total)
+    return {
+        "plan": plan.code,
+        "period": code,
+        "unit_id": unit_id,
+        "unit": result.unit_name,
+        "total": total,
+        "contributions": [c.as_dict(v) for c, v in zip(result.contributions, values, strict=True)],
+    }
+
+
+def latest_snapshot(plan: Plan, code: str) -> Snapshot | None:
+    period = get_period(plan, code, create=False)
+    if period is None:
+        return None
+    return db.session.scalar(
+        select(Snapshot)
+        .where(Snapshot.period_id == period.id)
+        .order_by(Snapshot.revision.desc())
+        .limit(1)
+    )
+
+
+def close_period(
+    plan: Plan, code: str, *, actor: User | None, reason: str | None = None
+) -> Snapshot:
+    """Freeze the period's scores and ranks; after closing, corrections are new revisions."""
+    if actor is not None and actor.role not in ("admin", "office"):
+        raise PermissionDenied("only the office closes periods")
+    period = get_period(plan, code)
+    assert period is not None
+    live = [_to_ranked(r) for r in compute(plan, code)]
+    previous = _previous_ranks(plan, code)
+    for row in live:
+        row.previous_rank = previous.get(row.unit_id)
+    live.sort(key=lambda r: (r.rank or 10**9, r.unit_name))
+    revision = (
+        db.session.scalar(
+            select(func.max(Snapshot.revision)).where(Snapshot.period_id == period.id)
+        )
+        or 0
+    ) + 1
+    if revision > 1 and not (reason or "").strip():
+        raise ValidationFailed("a correction after closing needs a reason", ["reason"])
+    snapshot = Snapshot(
+        period_id=period.id,
+        revision=revision,
+        reason=(reason or "").strip() or None,
+        created_by_id=actor.id if actor else None,
+        data={"units": [_jsonable(r.as_dict()) for r in live], "closed_at": now_utc().isoformat()},
+    )
+    db.session.add(snapshot)
+    period.is_closed, period.closed_at = True, now_utc()
+    db.session.flush()
+    audit.record(
+        "period.closed" if revision == 1 else "period.revised",
+        "period",
+        period.id,
+        actor_id=actor.id if actor else None,
+        after={"plan": plan.code, "period": code, "revision": revision, "reason": snapshot.reason},
+    )
+    return snapshot
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    from taskhub.audit.services import jsonable
+
+    result: dict[str, Any] = jsonable(data)
+    return result
+
+
+def unit_by_name(plan: Plan, name: str) -> int:
+    """A unit of the plan's city by name or alias (for the CLI and imports)."""
+    from taskhub.units.models import Unit, UnitAlias
+
+    unit_id = db.session.scalar(
+        select(Unit.id)
+        .join(UnitAlias, UnitAlias.unit_id == Unit.id)
+        .where(UnitAlias.city_id == plan.city_id, UnitAlias.name == name.strip())
+    )
+    if unit_id is None:
+        raise NotFound(f"no unit {name!r} in {plan.city.name}")
+    return unit_id
