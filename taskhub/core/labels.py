@@ -77,6 +77,15 @@ LABELS = {
         "office": _l("The office"),
     },
     "channel": {"email": _l("Email"), "webhook": _l("Chat robot"), "in_app": _l("In the app")},
+    "score_source": {
+        "completion": _l("Completion"),
+        "assessor": _l("Assessor"),
+        "import": _l("Imported"),
+        "not_scored": _l("Not scored"),
+        "entered": _l("Entered"),
+        "not_entered": _l("Not entered"),
+        "period": _l("Period"),
+    },
     "audit_action": {
         "assignment.acknowledged": _l("Acknowledged receipt"),
         "report.submitted": _l("Reported progress"),

@@ -304,10 +304,17 @@ def assignment(assignment_id: int) -> Any:
         pending=pending,
         audit_events=events,
         actors=actors,
+        score_periods=_score_periods(found),
         extensions=extensions,
         today=office_today(),
         max_mb=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
     )
+
+
+def _score_periods(assignment: Assignment) -> list[str]:
+    from taskhub.scoring.views import period_codes
+
+    return period_codes(assignment.item.plan)
 
 
 def _back(assignment: Assignment) -> Any:

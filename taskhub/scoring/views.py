@@ -1,0 +1,205 @@
+"""Pages: rankings of a period, one unit's explanation, and entering scores."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from taskhub.core.db import db
+from taskhub.core.errors import DomainError, PermissionDenied
+from taskhub.core.permissions import login_required, roles_required
+from taskhub.plans.models import Plan, Section
+from taskhub.scoring import services
+from taskhub.scoring.schemes import engine_of
+from taskhub.tracking.models import Assignment
+
+bp = Blueprint("scoring", __name__)
+
+
+def _plan_or_404(code: str) -> Plan:
+    plan = db.session.scalar(select(Plan).where(Plan.code == code))
+    if plan is None:
+        abort(404)
+    return plan
+
+
+def period_codes(plan: Plan) -> list[str]:
+    """The periods a plan is scored by, in its year."""
+    try:
+        kinds = engine_of(plan).periods
+    except DomainError:
+        return []
+    codes = []
+    if "month" in kinds:
+        codes += [f"{plan.year}-{m:02d}" for m in range(1, 13)]
+    if "half_year" in kinds:
+        codes += [f"{plan.year}-H1", f"{plan.year}-H2"]
+    if "year" in kinds:
+        codes.append(str(plan.year))
+    return codes
+
+
+def _period(plan: Plan) -> str:
+    codes = period_codes(plan)
+    wanted = request.values.get("period")
+    if wanted and wanted not in codes:
+        abort(400)
+    return wanted or (codes[0] if codes else str(plan.year))
+
+
+@bp.get("/plans/<code>/scores")
+@login_required
+def rankings(code: str) -> Any:
+    """Every unit's total and rank for a period, with the change against the previous one."""
+    plan = _plan_or_404(code)
+    period = _period(plan)
+    try:
+        rows, snapshot = services.results(plan, period)
+        spec = engine_of(plan)
+    except DomainError as exc:
+        flash(str(exc.message), "error")
+        return redirect(url_for("plans.show", code=code))
+    db.session.commit()  # the period is recorded on first use
+    components = list(rows[0].components) if rows else []
+    return render_template(
+        "scoring/rankings.html",
+        plan=plan,
+        period=period,
+        rows=rows,
+        snapshot=snapshot,
+        periods=period_codes(plan),
+        spec=spec,
+        components=components,
+    )
+
+
+@bp.get("/plans/<code>/scores/<int:unit_id>")
+@login_required
+def explanation(code: str, unit_id: int) -> Any:
+    """Why a unit's score is what it is: every contribution, adding up to the total."""
+    plan = _plan_or_404(code)
+    if current_user.role == "unit" and current_user.unit_id != unit_id:
+        abort(403)
+    period = _period(plan)
+    try:
+        data = services.explain(plan, unit_id, period)
+    except DomainError:
+        abort(404)
+    db.session.commit()
+    return render_template(
+        "scoring/explain.html", plan=plan, period=period, data=data, periods=period_codes(plan)
+    )
+
+
+def _decimal(name: str) -> Decimal | None:
+    text = (request.form.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return Decimal(-1)  # refused by the service with a clear message
+
+
+@bp.post("/assignments/<int:assignment_id>/score")
+@roles_required("admin", "office", "assessor")
+def score_assignment(assignment_id: int) -> Any:
+    """An assessor scores an item they lead the assessment of (overrides completion)."""
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None:
+        abort(404)
+    period = _period(assignment.item.plan)
+    try:
+        services.score_item(
+            assignment,
+            period,
+            actor=current_user,
+            reason=request.form.get("reason", ""),
+            value=_decimal("value"),
+            numerator=_decimal("numerator"),
+            denominator=_decimal("denominator"),
+        )
+    except PermissionDenied:
+        abort(403)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
+    else:
+        db.session.commit()
+        flash(_("Score saved."), "success")
+    return redirect(url_for("tracking.assignment", assignment_id=assignment.id))
+
+
+@bp.post("/plans/<code>/components")
+@roles_required("admin", "office")
+def score_component(code: str) -> Any:
+    """The office enters a unit-level component (field check, survey...)."""
+    plan = _plan_or_404(code)
+    period = _period(plan)
+    value = _decimal("value")
+    try:
+        services.score_component(
+            plan,
+            request.form.get("unit_id", type=int) or 0,
+            period,
+            request.form.get("component", ""),
+            value if value is not None else Decimal(-1),
+            actor=current_user,
+            reason=request.form.get("reason", ""),
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
+    else:
+        db.session.commit()
+        flash(_("Score saved."), "success")
+    return redirect(url_for("scoring.rankings", code=code, period=period))
+
+
+@bp.post("/plans/<code>/close")
+@roles_required("admin", "office")
+def close(code: str) -> Any:
+    """Close the period: freeze a snapshot (a later close is an audited revision)."""
+    plan = _plan_or_404(code)
+    period = _period(plan)
+    try:
+        snapshot = services.close_period(
+            plan, period, actor=current_user, reason=request.form.get("reason")
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
+    else:
+        db.session.commit()
+        flash(_("Period closed: revision %(n)d.", n=snapshot.revision), "success")
+    return redirect(url_for("scoring.rankings", code=code, period=period))
+
+
+@bp.post("/sections/<int:section_id>/allocation")
+@roles_required("admin", "office", "assessor")
+def allocate(section_id: int) -> Any:
+    """The lead assessment unit shares a section's budget among its items."""
+    section = db.session.get(Section, section_id)
+    if section is None:
+        abort(404)
+    points: dict[int, Decimal] = {}
+    for item in section.items:
+        if item.points is None:
+            value = _decimal(f"points_{item.id}")
+            points[item.id] = value if value is not None else Decimal(-1)
+    try:
+        services.allocate_points(section, points, actor=current_user)
+    except PermissionDenied:
+        abort(403)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
+    else:
+        db.session.commit()
+        flash(_("Points allocated."), "success")
+    return redirect(url_for("plans.show", code=section.plan.code))

@@ -1,0 +1,121 @@
+"""Scoring pages: rankings, explanations, entering scores and closing a period over HTTP."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from taskhub.core.db import db
+from taskhub.models import Assignment, AuditEvent, ComponentScore, Item, ItemScore, Plan, Snapshot
+from tests.conftest import unit_named
+
+
+def baotou_assignment(unit: str, item_code: str) -> Assignment:
+    return db.session.scalars(
+        select(Assignment)
+        .join(Item)
+        .join(Plan)
+        .where(
+            Plan.code == "baotou-2022",
+            Item.code == item_code,
+            Assignment.unit_id == unit_named(unit, "baotou").id,
+        )
+    ).one()
+
+
+def test_rankings_page_lists_every_unit_with_rank(client, login_as):
+    login_as("viewer")
+    page = client.get("/plans/baotou-2022/scores?period=2022-H1").get_data(as_text=True)
+    assert "排名" in page and "昆都仑区人民政府" in page and "稀土高新区管委会" in page
+    assert client.get("/plans/baotou-2022/scores?period=1999-X").status_code == 400
+
+
+def test_office_enters_a_component_and_closes_the_period(client, login_as):
+    login_as("office")
+    unit = unit_named("昆都仑区人民政府", "baotou")
+    response = client.post(
+        "/plans/baotou-2022/components?period=2022-H1",
+        data={"unit_id": unit.id, "component": "field", "value": "80", "reason": "实地调研"},
+    )
+    assert response.status_code == 302
+    saved = db.session.scalars(
+        select(ComponentScore).where(ComponentScore.unit_id == unit.id)
+    ).one()
+    assert saved.value == Decimal("80") and saved.component == "field"
+    # 80 × 20% = 16.00 is this unit's whole total while nothing else is scored.
+    page = client.get("/plans/baotou-2022/scores?period=2022-H1").get_data(as_text=True)
+    assert "16.00" in page
+    bad = client.post(
+        "/plans/baotou-2022/components?period=2022-H1",
+        data={"unit_id": unit.id, "component": "field", "value": "180", "reason": "x"},
+    )
+    assert bad.status_code == 302
+    assert (
+        db.session.scalars(select(ComponentScore).where(ComponentScore.unit_id == unit.id))
+        .one()
+        .value
+        == 80
+    )
+    assert client.post("/plans/baotou-2022/close?period=2022-H1", data={}).status_code == 302
+    snapshot = db.session.scalars(select(Snapshot)).one()
+    assert snapshot.revision == 1
+    assert "第 1 版" in client.get("/plans/baotou-2022/scores?period=2022-H1").get_data(
+        as_text=True
+    )
+
+
+def test_lead_assessor_scores_an_item_it_leads(client, login_as):
+    assessor_unit = unit_named("市审批服务局", "baotou")
+    login_as("assessor", assessor_unit)
+    assignment = baotou_assignment("昆都仑区人民政府", "1")
+    page = client.get(f"/assignments/{assignment.id}").get_data(as_text=True)
+    assert "为本事项评分" in page
+    response = client.post(
+        f"/assignments/{assignment.id}/score",
+        data={"period": "2022-H1", "value": "1.2", "reason": "现场核查"},
+    )
+    assert response.status_code == 302
+    score = db.session.scalars(select(ItemScore)).one()
+    assert score.value == Decimal("1.2") and score.scorer_key == f"unit:{assessor_unit.id}"
+    assert (
+        db.session.scalars(select(AuditEvent).where(AuditEvent.action == "score.item_set"))
+        .one()
+        .actor_id
+        is not None
+    )
+    other = baotou_assignment("昆都仑区人民政府", "3")  # led by another unit
+    assert (
+        client.post(
+            f"/assignments/{other.id}/score",
+            data={"period": "2022-H1", "value": "1", "reason": "x"},
+        ).status_code
+        == 403
+    )
+
+
+def test_unit_users_cannot_score_and_see_only_their_own_explanation(client, login_as):
+    own = unit_named("昆都仑区人民政府", "baotou")
+    login_as("unit", own)
+    assignment = baotou_assignment("昆都仑区人民政府", "1")
+    response = client.post(
+        f"/assignments/{assignment.id}/score",
+        data={"period": "2022-H1", "value": "1", "reason": "x"},
+    )
+    assert response.status_code == 403
+    assert client.get(f"/plans/baotou-2022/scores/{own.id}?period=2022-H1").status_code == 200
+    other = unit_named("青山区人民政府", "baotou")
+    assert client.get(f"/plans/baotou-2022/scores/{other.id}?period=2022-H1").status_code == 403
+    assert client.post("/plans/baotou-2022/close?period=2022-H1").status_code == 403
+
+
+def test_explanation_page_adds_up(client, login_as):
+    login_as("office")
+    unit = unit_named("昆都仑区人民政府", "baotou")
+    client.post(
+        "/plans/baotou-2022/components?period=2022-H1",
+        data={"unit_id": unit.id, "component": "survey", "value": "90", "reason": "民意调查"},
+    )
+    page = client.get(f"/plans/baotou-2022/scores/{unit.id}?period=2022-H1").get_data(as_text=True)
+    assert "总分 9.0000" in page  # 90 × 10%
+    assert "各行之和恰好等于总分" in page
