@@ -514,11 +514,33 @@ def decide_extension(extension_id: int) -> Any:
 
 
 def _milestone_input(form: Any) -> MilestoneInput | None:
-    try:
-        due_on = date.fromisoformat(form.get("due_on", ""))
-    except ValueError:
-        flash(_("Not saved: %(problem)s", problem=_("Give the date as YYYY-MM-DD.")), "error")
-        return None
+    """A milestone from the form: a date, or "N working days" from today (holidays skipped)."""
+    days = (form.get("working_days") or "").strip()
+    if days:
+        if not days.isdigit() or not 0 < int(days) <= 366:
+            flash(
+                _(
+                    "Not saved: %(problem)s",
+                    problem=_("Working days must be a whole number from 1 to 366."),
+                ),
+                "error",
+            )
+            return None
+        today = office_today()
+        calendar = WorkingCalendar.load(today, today + timedelta(days=int(days) * 2 + 60))
+        due_on = calendar.add_working_days(today, int(days))
+    else:
+        try:
+            due_on = date.fromisoformat(form.get("due_on", ""))
+        except ValueError:
+            flash(
+                _(
+                    "Not saved: %(problem)s",
+                    problem=_("Give the date as YYYY-MM-DD, or a number of working days."),
+                ),
+                "error",
+            )
+            return None
     kind = form.get("kind", "complete")
     title = (form.get("title") or "").strip() or f"{due_on:%m月%d日}{label('milestone_kind', kind)}"
     return MilestoneInput(kind=kind, due_on=due_on, title=title)
