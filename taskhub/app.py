@@ -121,6 +121,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.calendar.views import bp as calendar_bp
     from taskhub.plans.views import bp as plans_bp
     from taskhub.reminders.views import bp as reminders_bp
+    from taskhub.reports.views import bp as reports_bp
     from taskhub.scoring.views import bp as scoring_bp
     from taskhub.tracking.views import bp as tracking_bp
     from taskhub.units.views import bp as units_bp
@@ -133,6 +134,7 @@ def _register_blueprints(app: Flask) -> None:
         reminders_bp,
         calendar_bp,
         scoring_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -119,3 +119,25 @@ def test_explanation_page_adds_up(client, login_as):
     page = client.get(f"/plans/baotou-2022/scores/{unit.id}?period=2022-H1").get_data(as_text=True)
     assert "总分 9.0000" in page  # 90 × 10%
     assert "各行之和恰好等于总分" in page
+
+
+def test_lead_assessor_allocates_an_area_budget(client, login_as):
+    from taskhub.models import PointAllocation, Section
+
+    login_as("office")
+    area3 = db.session.scalars(
+        select(Section).join(Plan).where(Plan.code == "baotou-2022", Section.path == "3")
+    ).one()
+    page = client.get("/plans/baotou-2022").get_data(as_text=True)
+    assert "分配" in page and area3.title in page
+    sub = area3.children[0] if area3.children else area3
+    items = [i for i in sub.items if i.points is None]
+    target = sub if sub.points is not None else area3
+    if not items or target.points is None:
+        return  # the transcription gives this area's items no free points
+    budget = target.points
+    share = budget / len(items)
+    form = {f"points_{i.id}": str(share) for i in items}
+    form[f"points_{items[0].id}"] = "0"
+    client.post(f"/sections/{target.id}/allocation", data=form)
+    assert db.session.scalars(select(PointAllocation)).all() == []  # does not add up

@@ -27,7 +27,7 @@ from taskhub.core.db import db
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
-from taskhub.reminders.models import OutboxMessage, ReminderRule
+from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
 from taskhub.tracking import services
 from taskhub.tracking.jobs import scan_overdue
 from taskhub.tracking.models import (
@@ -253,6 +253,7 @@ def test_a_report_goes_from_the_unit_through_review_to_done(
     text = visible(page)
     assert "状态 已退回" in text
     assert f"退回（{reason}）" in text
+    assert aid in dict(table_rows(unit.page("/my?view=returned")))
     page = unit.submit(
         f"{url}/reports",
         data=report_form(
@@ -310,8 +311,10 @@ def test_a_report_goes_from_the_unit_through_review_to_done(
 
 # --- 2. bad input ----------------------------------------------------------------------
 
+STALE = "the version the form was loaded with"
 BAD_REPORTS = [
-    # (case, form changes, file, config changes, message shown)
+    # (case, form changes, file sent with a good one, config changes, message shown).
+    # The changes {"version": STALE} mean: the office changes the task while the form is open.
     ("percent over 100", {"percent": "150"}, None, {}, "完成进度须为 0 到 100 的整数。"),
     ("percent not a number", {"percent": "六十"}, None, {}, "完成进度须为 0 到 100 的整数。"),
     ("empty progress", {"progress": "  \n "}, None, {}, "请填写工作进展。"),
@@ -329,7 +332,7 @@ BAD_REPORTS = [
         {"MAX_UPLOAD_BYTES": 1024},
         "「扫描件.pdf」大小为 2.1 KB，超过单个文件上限 1 KB。",
     ),
-    ("a stale version", {"version": "stale"}, None, {}, "该任务已被他人修改，请刷新页面后重试。"),
+    ("a stale version", {"version": STALE}, None, {}, "该任务已被他人修改，请刷新页面后重试。"),
 ]
 
 
@@ -354,10 +357,9 @@ def test_a_bad_report_shows_why_in_chinese_and_writes_nothing(
     aid = assignment_id("3")
     url = f"/assignments/{aid}"
     version = form_version(unit.page(url))
-    if changes.get("version") == "stale":
-        # The office acknowledges while the unit's form is open: the form's version is old.
-        browser("office").submit(f"{url}/acknowledge")
-        changes = {}
+    if changes.get("version") == STALE:
+        browser("office").submit(f"{url}/acknowledge")  # the task changes under the open form
+        changes = {}  # the form still carries the version it was loaded with
     before = fresh(Assignment, aid)
     state = (before.status, before.version, before.percent, before.acknowledged_at)
     audits = audit_count()
@@ -484,6 +486,44 @@ def test_an_extension_is_requested_approved_and_shown(browser: Callable[..., Bro
     assert milestones_of(aid)[0].extended_to == date(2022, 7, 31)
 
 
+def status_of(page: str) -> str:
+    """The assignment page's status line as shown."""
+    match = re.search(r"<dt>状态</dt><dd>(.*?)</dd>", page, flags=re.S)
+    assert match
+    return visible(match.group(1))
+
+
+def overdue_on_board(office: Browser, aid: int) -> bool:
+    unit = unit_named(KUNDULUN, "baotou").id
+    page = office.page(f"/board?plan=baotou-2022&unit={unit}&view=overdue")
+    return aid in dict(table_rows(page))
+
+
+def test_an_approved_extension_lifts_the_overdue_mark_at_once(
+    browser: Callable[..., Browser],
+) -> None:
+    unit, office = browser("unit", KUNDULUN), browser("office")
+    aid = assignment_id("3")  # its only milestone was due 2022-06-30
+    scan_overdue(date(2022, 7, 15))
+    db.session.commit()
+    assert status_of(unit.page(f"/assignments/{aid}")) == "未签收 · 已超期"
+    assert overdue_on_board(office, aid)
+    (milestone,) = milestones_of(aid)
+    unit.submit(
+        f"/milestones/{milestone.id}/extension",
+        data={"requested_due_on": "2022-07-31", "reason": "热线平台招标延后"},
+    )
+    ext = db.session.scalars(select(ExtensionRequest)).one()
+
+    office.submit(f"/extensions/{ext.id}/decide", data={"decision": "approve"})
+
+    assert milestones_of(aid)[0].is_overdue is False
+    # "Set by the overdue scan; cleared when the overdue milestones are done or extended."
+    assert status_of(unit.page(f"/assignments/{aid}")) == "未签收"
+    assert not overdue_on_board(office, aid)
+    assert fresh(Assignment, aid).is_overdue is False
+
+
 # --- 4. schedules ----------------------------------------------------------------------
 
 
@@ -510,7 +550,10 @@ def test_the_office_sets_moves_and_removes_milestones(browser: Callable[..., Bro
 
     # A bad date is refused in Chinese.
     text = visible(office.submit(f"/items/{item.id}/milestones", data={"due_on": "年底"}))
-    assert "未保存：请按 年-月-日 填写日期。" in text
+    assert "未保存：请按 年-月-日 填写日期，或填写工作日数。" in text
+    text = visible(office.submit(f"/items/{item.id}/milestones", data={"working_days": "0"}))
+    assert "未保存：工作日数须为 1 到 366 的整数。" in text
+    assert count(ItemMilestone, ItemMilestone.item_id == item.id) == 1
 
     # Move: every open copy moves; the clash with an existing step is refused.
     step = db.session.scalars(select(ItemMilestone).where(ItemMilestone.item_id == item.id)).one()
@@ -527,6 +570,42 @@ def test_the_office_sets_moves_and_removes_milestones(browser: Callable[..., Bro
     assert "节点已删除。" in text and "平台建成上线" not in text
     assert fresh(ItemMilestone, step.id) is None
     assert all([m.title for m in ms] == ["二次验收"] for ms in copies_of(item).values())
+
+
+def test_moving_an_overdue_step_later_lifts_the_overdue_mark(
+    browser: Callable[..., Browser],
+) -> None:
+    office = browser("office")
+    item = item_of("baotou-2022", "4")  # 6月底完成: one step, 2022-06-30
+    aid = assignment_id("4")
+    scan_overdue(date(2022, 7, 15))
+    db.session.commit()
+    assert status_of(office.page(f"/assignments/{aid}")) == "未签收 · 已超期"
+    step = db.session.scalars(select(ItemMilestone).where(ItemMilestone.item_id == item.id)).one()
+
+    # Moved past today (the office's real day), the step is no longer overdue.
+    later = office_today() + timedelta(days=30)
+    office.submit(f"/item-milestones/{step.id}/move", data={"due_on": later.isoformat()})
+
+    assert [m.is_overdue for m in milestones_of(aid)] == [False]
+    assert status_of(office.page(f"/assignments/{aid}")) == "未签收"
+    assert not overdue_on_board(office, aid)
+
+
+def test_a_default_milestone_title_does_not_depend_on_the_ui_language(
+    browser: Callable[..., Browser],
+) -> None:
+    office = browser("office")
+    office.get("/lang/en")
+    item = item_of("hegang-2022", "4")
+
+    office.submit(
+        "/plans/hegang-2022/milestones",
+        data={"item_ids": [str(item.id)], "kind": "stage", "due_on": "2022-09-30"},
+    )
+
+    step = db.session.scalars(select(ItemMilestone).where(ItemMilestone.item_id == item.id)).one()
+    assert step.title.endswith("取得阶段性成效"), step.title
 
 
 def test_bulk_milestones_reach_every_selected_item(browser: Callable[..., Browser]) -> None:
@@ -553,7 +632,7 @@ def test_bulk_milestones_reach_every_selected_item(browser: Callable[..., Browse
     for item in items:
         steps = db.session.scalars(select(ItemMilestone).where(ItemMilestone.item_id == item.id))
         assert [(s.kind, s.due_on, s.title) for s in steps] == [
-            ("stage", date(2022, 9, 30), "09月30日取得阶段性成效")
+            ("stage", date(2022, 9, 30), "9月30日取得阶段性成效")
         ]
         copies = copies_of(item)
         assert copies and all(len(ms) == 1 for ms in copies.values())
@@ -840,6 +919,13 @@ def test_the_office_edits_a_reminder_rule(browser: Callable[..., Browser]) -> No
     kept = rule_named("3个工作日前提醒")
     assert (kept.offset_working_days, kept.channels) == (-5, ["email", "webhook", "in_app"])
     assert audit_count() == audits
+    # Another rule's name: refused too.
+    text = visible(
+        office.submit(f"/reminders/rules/{rule.id}", data={**form, "name": "到期当日提醒"})
+    )
+    assert "未保存：已有同名规则。" in text
+    assert rule_named("3个工作日前提醒").id == rule.id
+    assert audit_count() == audits
 
 
 def test_the_outbox_shows_a_failed_message_and_sends_it_again(
@@ -876,6 +962,33 @@ def test_the_outbox_shows_a_failed_message_and_sends_it_again(
     text = visible(office.submit(f"/outbox/{sent_id}/retry"))
     assert "未保存：该消息已发送。" in text
     assert fresh(OutboxMessage, sent_id).status == "sent"
+
+
+def test_notifications_are_listed_newest_first_and_marked_read(
+    browser: Callable[..., Browser],
+) -> None:
+    unit = browser("unit", KUNDULUN)
+    other = make_user("unit", unit_named(QINGSHAN, "baotou"), "unit-qingshan").id
+    for user_id, title in (
+        (unit.user_id, "任务即将到期"),
+        (unit.user_id, "任务已超期"),
+        (other, "别人的提醒"),
+    ):
+        db.session.add(Notification(user_id=user_id, title=title, body="请及时报送进展。"))
+    db.session.commit()
+
+    text = visible(unit.page("/notifications"))
+
+    assert text.index("任务已超期") < text.index("任务即将到期")
+    assert "别人的提醒" not in text
+    assert text.count(" · 新") == 2
+    text = visible(unit.submit("/notifications/read"))
+    assert " · 新" not in text and "任务已超期" in text
+    assert (
+        count(Notification, Notification.user_id == unit.user_id, Notification.read_at.is_(None))
+        == 0
+    )
+    assert count(Notification, Notification.user_id == other, Notification.read_at.is_(None)) == 1
 
 
 # --- 7. the working-day calendar --------------------------------------------------------

@@ -13,6 +13,7 @@ from taskhub.core.db import db
 from taskhub.core.permissions import login_required
 from taskhub.plans import services
 from taskhub.plans.models import UNIT_ROLES, Item, ItemUnit
+from taskhub.scoring.services import allocatable_sections
 from taskhub.tracking.models import Assignment, ItemMilestone, MilestoneKind
 
 bp = Blueprint("plans", __name__)
@@ -38,6 +39,7 @@ def show(code: str) -> Any:
         scheme=services.scheme_of(plan),
         roles=UNIT_ROLES,
         unparsed=[i for i in plan.items if i.is_deadline_unparsed],
+        allocatable=allocatable_sections(plan) if plan.kind == "indicators" else [],
         kinds=[k.value for k in MilestoneKind],
     )
 

@@ -260,7 +260,11 @@ def rollup_items(
         r.lines.append((item, count, p, f, "completion"))
     # Assessors' scores override completion; several scorers of one assignment are averaged.
     per_assignment: dict[int, list[ItemScore]] = defaultdict(list)
-    score_query = select(ItemScore).where(ItemScore.period_id == period.id)
+    score_query = (
+        select(ItemScore)
+        .join(Assignment, Assignment.id == ItemScore.assignment_id)
+        .where(ItemScore.period_id == period.id, ~Assignment.is_not_applicable)
+    )
     if unit_id is not None:
         score_query = score_query.where(ItemScore.unit_id == unit_id)
     for s in db.session.scalars(score_query):
@@ -393,7 +397,7 @@ def _mean_of(
         if sub_kind == PeriodKind.HALF_YEAR.value
         else [f"{year}-{m:02d}" for m in range(1, 13)]
     )
-    per_sub = {c: {r.unit_id: r for r in compute(plan, c, unit_id=unit_id)} for c in subs}
+    per_sub = {c: _published_or_live(plan, c, unit_id) for c in subs}
     results = []
     for uid, name in units.items():
         parts = [per_sub[c][uid] for c in subs if uid in per_sub[c]]
@@ -427,10 +431,11 @@ def _annual(
     w_year = Fraction(str((annual.get("year_end") or {}).get("weight", "1")))
     months = [f"{year}-{m:02d}" for m in range(first, 13)]
     per_month = {
-        c: {r.unit_id: r.total for r in compute(plan, c, unit_id=unit_id)}
+        c: {uid: r.total for uid, r in _published_or_live(plan, c, unit_id).items()}
         for c in months
         if _has_scores(plan, c)
     }
+
     for res in results:
         year_end = res.total
         for line in res.contributions:
@@ -448,6 +453,32 @@ def _annual(
         res.components["monthly_mean"] = (
             sum((t for _, t in got), Fraction(0)) / len(got) if got else None
         )
+
+
+def _published_or_live(plan: Plan, code: str, unit_id: int | None) -> dict[int, UnitResult]:
+    """A sub-period's results: its latest snapshot when it was closed, else computed live."""
+    from taskhub.scoring.models import Snapshot
+
+    period = get_period(plan, code, create=False)
+    snapshot = (
+        db.session.scalar(
+            select(Snapshot)
+            .where(Snapshot.period_id == period.id)
+            .order_by(Snapshot.revision.desc())
+            .limit(1)
+        )
+        if period is not None
+        else None
+    )
+    if snapshot is None:
+        return {r.unit_id: r for r in compute(plan, code, unit_id=unit_id)}
+    out = {}
+    for d in snapshot.data["units"]:
+        if unit_id is None or d["unit_id"] == unit_id:
+            out[d["unit_id"]] = UnitResult(
+                d["unit_id"], d["unit"], Fraction(d["total"]), rank=d["rank"]
+            )
+    return out
 
 
 def _has_scores(plan: Plan, code: str) -> bool:

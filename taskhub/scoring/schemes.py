@@ -29,6 +29,8 @@ class PeriodRule:
     entered: tuple[str, ...] = ()
     mean_of: str | None = None
     caps: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    #: Components that may be negative (bonus/penalty, 加减分).
+    signed: tuple[str, ...] = ()
     #: Shanwei's annual score: weights of the monthly mean and the year-end result.
     annual: dict[str, Any] | None = None
 
@@ -69,6 +71,7 @@ def engine_of(plan: Plan) -> EngineSpec:
             entered=tuple(spec.get("entered") or ()),
             mean_of=spec.get("mean_of"),
             caps={k: (dec(v[0]), dec(v[1])) for k, v in (spec.get("caps") or {}).items()},
+            signed=tuple(spec.get("signed") or ()),
             annual=spec.get("annual"),
         )
     return EngineSpec(

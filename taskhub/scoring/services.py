@@ -190,7 +190,9 @@ def score_component(
             f"component {component!r} is not entered for {kind} periods (entered: {allowed})",
             ["component"],
         )
-    low, high = rule.caps.get(component, (Decimal(0), spec.scale))
+    # Components declared signed (加减分) may be negative; caps, when declared, bound them.
+    floor = -spec.scale if component in rule.signed else Decimal(0)
+    low, high = rule.caps.get(component, (floor, spec.scale))
     if not low <= value <= high:
         raise ValidationFailed(f"{component} must be between {low} and {high}", ["value"])
     period = get_period(plan, code)
@@ -229,21 +231,59 @@ def score_component(
     return score
 
 
+def free_items(section: Section) -> tuple[list[Item], Decimal]:
+    """Items under a budgeted section that have no points of their own, and what they share.
+
+    Walks down through sub-sections without a budget (Baotou's area 三 → (一) → items 54–58).
+    """
+    items: list[Item] = []
+    fixed = Decimal(0)
+
+    def walk(node: Section) -> None:
+        nonlocal fixed
+        for item in node.items:
+            if item.points is None:
+                items.append(item)
+            else:
+                fixed += item.points
+        for child in node.children:
+            if child.points is None:
+                walk(child)
+            else:
+                fixed += child.points
+
+    walk(section)
+    budget = (section.points or Decimal(0)) - fixed
+    return items, budget
+
+
+def allocatable_sections(plan: Plan) -> list[tuple[Section, list[Item], Decimal]]:
+    """Budgeted sections whose budget is shared by items without points (top-most first)."""
+    out = []
+    covered: set[int] = set()
+    for section in sorted(plan.sections, key=lambda s: s.position):
+        if section.points is None:
+            continue
+        items, budget = free_items(section)
+        items = [i for i in items if i.id not in covered]
+        if items:
+            covered.update(i.id for i in items)
+            out.append((section, items, budget))
+    return out
+
+
 def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User) -> None:
     """The lead assessment unit shares a section's budget among its items without points."""
-    items = [i for i in section.items if i.points is None]
-    if not items:
-        raise ValidationFailed("this section has no items without points to allocate")
     if section.points is None:
         raise ValidationFailed("this section has no budget to allocate")
+    items, budget = free_items(section)
+    if not items:
+        raise ValidationFailed("this section has no items without points to allocate")
     if set(points) != {i.id for i in items}:
         raise ValidationFailed("give points for every item without points of this section")
     for item in items:
         if actor.role not in ("admin", "office"):
             scorer_key_for(actor, item)  # raises unless the actor's unit leads its assessment
-    fixed = sum((i.points for i in section.items if i.points is not None), Decimal(0))
-    fixed += sum((c.points for c in section.children if c.points is not None), Decimal(0))
-    budget = section.points - fixed
     total = sum(points.values(), Decimal(0))
     if any(p < 0 for p in points.values()) or total != budget:
         raise ValidationFailed(
@@ -260,7 +300,7 @@ def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User
             "score.points_allocated",
             "item",
             item.id,
-            actor_id=actor.id if actor else None,
+            actor_id=actor.id,
             before=before,
             after={"points": row.points},
         )
@@ -341,7 +381,33 @@ def _previous_ranks(plan: Plan, code: str) -> dict[int, int | None]:
 
 
 def explain(plan: Plan, unit_id: int, code: str) -> dict[str, Any]:
-    """Every contribution to one unit's total; the values add up to the total exactly."""
+    """Every contribution to one unit's total; the values add up to the total exactly.
+
+    A closed period is explained from its snapshot, as published.
+    """
+    snapshot = latest_snapshot(plan, code)
+    if snapshot is not None:
+        frozen = snapshot.data.get("explanations", {}).get(str(unit_id))
+        if frozen is None:
+            raise NotFound("this unit is not scored by this plan")
+        return {**_decimals(frozen), "revision": snapshot.revision}
+    return _explain_live(plan, unit_id, code)
+
+
+_NUMERIC = ("total", "points", "fraction", "weight", "value")
+
+
+def _decimals(data: dict[str, Any]) -> dict[str, Any]:
+    """Numbers frozen as JSON strings, back to Decimal (so live and frozen answers match)."""
+    out = {k: (dec(v) if k in _NUMERIC and v is not None else v) for k, v in data.items()}
+    out["contributions"] = [
+        {k: (dec(v) if k in _NUMERIC and v is not None else v) for k, v in c.items()}
+        for c in data.get("contributions", [])
+    ]
+    return out
+
+
+def _explain_live(plan: Plan, unit_id: int, code: str) -> dict[str, Any]:
     found = [r for r in compute(plan, code, unit_id=unit_id)]
     if not found:
         raise NotFound("this unit is not scored by this plan")
@@ -396,7 +462,14 @@ def close_period(
         revision=revision,
         reason=(reason or "").strip() or None,
         created_by_id=actor.id if actor else None,
-        data={"units": [_jsonable(r.as_dict()) for r in live], "closed_at": now_utc().isoformat()},
+        data={
+            "units": [_jsonable(r.as_dict()) for r in live],
+            # The explanation of each unit is frozen with its total, so it still adds up.
+            "explanations": {
+                str(r.unit_id): _jsonable(_explain_live(plan, r.unit_id, code)) for r in live
+            },
+            "closed_at": now_utc().isoformat(),
+        },
     )
     db.session.add(snapshot)
     period.is_closed, period.closed_at = True, now_utc()

@@ -188,10 +188,9 @@ def allocate(section_id: int) -> Any:
     if section is None:
         abort(404)
     points: dict[int, Decimal] = {}
-    for item in section.items:
-        if item.points is None:
-            value = _decimal(f"points_{item.id}")
-            points[item.id] = value if value is not None else Decimal(-1)
+    for item in services.free_items(section)[0]:
+        value = _decimal(f"points_{item.id}")
+        points[item.id] = value if value is not None else Decimal(-1)
     try:
         services.allocate_points(section, points, actor=current_user)
     except PermissionDenied:

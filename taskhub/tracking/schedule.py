@@ -10,11 +10,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
+from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.deadlines import parse_deadline
 from taskhub.tracking.models import (
@@ -204,12 +205,17 @@ def move_item_milestone(im: ItemMilestone, due_on: date, *, actor_id: int | None
     if clash is not None:
         raise ValidationFailed("the item already has this step on that date", ["due_on"])
     im.due_on = due_on  # origin_due_on keeps the phrase's date
+    today = office_today()
     db.session.execute(
         update(Milestone)
-        .where(Milestone.item_milestone_id == im.id, Milestone.status == MilestoneStatus.OPEN.value)
-        .values(due_on=due_on, is_overdue=False)
+        .where(
+            Milestone.item_milestone_id == im.id,
+            Milestone.status == MilestoneStatus.OPEN.value,
+        )
+        .values(due_on=due_on, is_overdue=func.coalesce(Milestone.extended_to, due_on) < today)
         .execution_options(synchronize_session=False)
     )
+    refresh_overdue_flags([im.item_id])
     db.session.flush()
     audit.record(
         "milestone.moved",
@@ -225,6 +231,28 @@ def remove_item_milestone(im: ItemMilestone, *, actor_id: int | None) -> None:
     """Remove a schedule step; open copies go, completed ones stay on record."""
     state = {"item_id": im.item_id, "kind": im.kind, "due_on": im.due_on, "title": im.title}
     im_id = im.id
+    item_id = im.item_id
     _drop_step(im)
     db.session.flush()
+    refresh_overdue_flags([item_id])
     audit.record("milestone.removed", "item_milestone", im_id, actor_id=actor_id, before=state)
+
+
+def refresh_overdue_flags(item_ids: Sequence[int]) -> None:
+    """Recompute the assignments' overdue flag from their milestones (after a schedule change)."""
+    overdue = (
+        select(Milestone.id)
+        .where(
+            Milestone.assignment_id == Assignment.id,
+            Milestone.is_overdue,
+            Milestone.status == MilestoneStatus.OPEN.value,
+        )
+        .exists()
+    )
+    db.session.execute(
+        update(Assignment)
+        .where(Assignment.item_id.in_(item_ids))
+        .values(is_overdue=overdue)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()

@@ -314,6 +314,12 @@ def decide_extension(
     if approve:
         milestone.extended_to = ext.requested_due_on
         milestone.is_overdue = False
+        assignment = milestone.assignment
+        assignment.is_overdue = any(
+            m.is_overdue
+            for m in assignment.milestones
+            if m.id != milestone.id and m.status == MilestoneStatus.OPEN.value
+        )
     db.session.flush()
     audit.record(
         f"extension.{ext.status}",

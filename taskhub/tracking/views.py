@@ -26,7 +26,6 @@ from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
-from taskhub.core.labels import label
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
@@ -513,6 +512,15 @@ def decide_extension(extension_id: int) -> Any:
 # -- schedules (the office sets, moves and removes milestones) -----------------------------
 
 
+KIND_TITLES = {
+    "stage": "取得阶段性成效",
+    "notable": "取得明显成效",
+    "complete": "完成",
+    "checkpoint": "持续推进检查",
+    "step": "进度节点",
+}
+
+
 def _milestone_input(form: Any) -> MilestoneInput | None:
     """A milestone from the form: a date, or "N working days" from today (holidays skipped)."""
     days = (form.get("working_days") or "").strip()
@@ -542,7 +550,10 @@ def _milestone_input(form: Any) -> MilestoneInput | None:
             )
             return None
     kind = form.get("kind", "complete")
-    title = (form.get("title") or "").strip() or f"{due_on:%m月%d日}{label('milestone_kind', kind)}"
+    # Stored titles are Chinese whatever the editor's UI language: the schedule is the plan's.
+    title = (form.get("title") or "").strip() or (
+        f"{due_on.month}月{due_on.day}日{KIND_TITLES.get(kind, '')}"
+    )
     return MilestoneInput(kind=kind, due_on=due_on, title=title)
 
 
