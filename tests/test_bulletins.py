@@ -192,12 +192,15 @@ def test_ranking_and_totals_are_the_scoring_results(baotou: Seeded) -> None:
     assert [r.total for r in b.rows] == [display(r.total, 2) for r in ranked]
     assert [r.total for r in b.rows] == sorted((r.total for r in b.rows), reverse=True)
     assert b.rows[0].unit == ON_PACE  # every milestone accepted: full monitoring points
-    assert b.components == [
+    assert b.components[:4] == [
         ("monitoring", "日常监测"),
         ("field", "实地调研"),
         ("survey", "民意调查"),
         ("third_party", "第三方评估"),
     ]
+    # Then one column per area (一 … 七), each the area's share of the total.
+    areas = b.components[4:]
+    assert len(areas) == 7 and areas[0][1].startswith("一、") and areas[6][1].startswith("七、")
     dongh = next(r for r in b.rows if r.unit == "东河区人民政府")
     assert dongh.components["survey"] == Decimal("70.00")
     assert dongh.components["third_party"] is None
@@ -265,7 +268,8 @@ def test_closed_period_answers_from_its_snapshot(baotou: Seeded) -> None:
         (r.unit_id, r.total, r.rank) for r in before.rows
     ]
     # Component order comes from the scheme even when read back from the snapshot.
-    assert [c for c, _ in after.components] == ["monitoring", "field", "survey", "third_party"]
+    assert [c for c, _ in after.components][:4] == ["monitoring", "field", "survey", "third_party"]
+    assert [c for c, _ in after.components][4:] == [c for c, _ in before.components][4:]
 
 
 def test_movers_against_the_previous_period(baotou: Seeded) -> None:
@@ -396,10 +400,19 @@ def test_xlsx_has_the_ranking_with_headers_frozen_pane_formats_and_print_setup(
     assert ws["A1"].value == b.title
     assert ws["A2"].value == b.meta_line
     headers = [c.value for c in ws[3]]
-    assert headers == [
+    assert headers[:8] == [
         "名次", "较上期", "单位", "总分", "日常监测", "实地调研", "民意调查", "第三方评估",
-        "已完成", "达进度", "欠进度", "超期",
     ]  # fmt: skip
+    assert [h[:2] for h in headers[8:15]] == [
+        "一、",
+        "二、",
+        "三、",
+        "四、",
+        "五、",
+        "六、",
+        "七、",
+    ]
+    assert headers[15:] == ["已完成", "达进度", "欠进度", "超期"]
     assert ws.freeze_panes == "D4"
     assert ws.max_row == 3 + len(b.rows)
     for row, r in enumerate(b.rows, start=4):
@@ -408,8 +421,8 @@ def test_xlsx_has_the_ranking_with_headers_frozen_pane_formats_and_print_setup(
         assert Decimal(str(values[3])) == r.total
         if r.unit in FIELD:
             assert Decimal(str(values[5])) == r.components["field"] == display(FIELD[r.unit], 2)
-        assert values[8:] == [r.completed, r.on_schedule, r.behind, r.overdue]
-        assert all(ws.cell(row, col).number_format == "0.00" for col in range(4, 9))
+        assert values[15:] == [r.completed, r.on_schedule, r.behind, r.overdue]
+        assert all(ws.cell(row, col).number_format == "0.00" for col in range(4, 16))
     assert ws.page_setup.orientation == "landscape"
     assert int(ws.page_setup.paperSize) == 9  # A4 in the OOXML paper size codes
     assert ws.sheet_properties.pageSetUpPr.fitToPage

@@ -141,3 +141,42 @@ def test_lead_assessor_allocates_an_area_budget(client, login_as):
     form[f"points_{items[0].id}"] = "0"
     client.post(f"/sections/{target.id}/allocation", data=form)
     assert db.session.scalars(select(PointAllocation)).all() == []  # does not add up
+
+
+def test_rankings_show_the_entry_form_and_per_area_scores(client, login_as):
+    login_as("office")
+    page = client.get("/plans/baotou-2022/scores?period=2022-H1").get_data(as_text=True)
+    assert "录入单位分项得分" in page  # the office's form for field / survey / third party
+    assert 'value="field"' in page and 'value="third_party"' in page
+    assert "政务服务" in page  # area 一 has its own column
+
+
+def test_area_scores_add_up_to_the_monitoring_share(session):
+    from taskhub.scoring import services
+    from taskhub.scoring.rollup import compute
+
+    plan = db.session.scalars(select(Plan).where(Plan.code == "hegang-2022")).one()
+    from datetime import date
+
+    from taskhub.tracking.schedule import MilestoneInput, add_item_milestones
+
+    items = db.session.scalars(select(Item).where(Item.plan_id == plan.id)).all()
+    add_item_milestones(
+        items[:4], [MilestoneInput("complete", date(2022, 3, 31), "3月底完成")], actor_id=None
+    )
+    unit = unit_named("市营商环境局", "hegang")
+    from taskhub.tracking.models import Milestone
+
+    mine = db.session.scalars(
+        select(Milestone).join(Assignment).where(Assignment.unit_id == unit.id)
+    ).all()
+    for m in mine[:2]:  # two done on time, one late, the rest missed
+        m.status, m.completed_on = "done", date(2022, 3, 30)
+    mine[2].status, mine[2].completed_on, mine[2].is_late = "done", date(2022, 4, 5), True
+    db.session.flush()
+    result = next(r for r in compute(plan, "2022-H1") if r.unit_id == unit.id)
+    assert result.total > 0
+    assert result.areas and sum(result.areas.values()) == result.total
+    ranked, _ = services.results(plan, "2022-H1")
+    row = next(r for r in ranked if r.unit_id == unit.id)
+    assert sum(row.areas.values()) == row.total

@@ -33,6 +33,9 @@ from taskhub.units.models import Unit
 DEFAULT_ISSUER = "数字政府建设工作专班"
 #: How many units the movers lists name in each direction.
 MOVERS = 3
+#: Bulletin column keys of per-area scores start with this.
+AREA_PREFIX = "area:"
+
 #: Names of components that schemes compute rather than declare with a name.
 COMPONENT_NAMES = {
     "monitoring": "日常监测",
@@ -228,8 +231,12 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
             unit=r.unit_name,
             total=display(r.total, spec.rounding),
             components={
-                k: display(v, spec.rounding) if v is not None else None
-                for k, v in r.components.items()
+                **{
+                    k: display(v, spec.rounding) if v is not None else None
+                    for k, v in r.components.items()
+                },
+                # Per-area scores (一、二、… of the plan) follow the components.
+                **{f"{AREA_PREFIX}{k}": display(v, spec.rounding) for k, v in r.areas.items()},
             },
         )
         c = counts.get(r.unit_id)
@@ -316,11 +323,15 @@ def _components(
     if rule and rule.annual:
         preferred += ["year_end_total", "monthly_mean"]
     present = {k for r in rows for k in r.components}
-    codes = [c for c in preferred if c in present] + sorted(present - set(preferred))
+    areas = [k for k in (rows[0].components if rows else {}) if k.startswith(AREA_PREFIX)]
+    others = sorted(present - set(preferred) - set(areas))
+    codes = [c for c in preferred if c in present] + others + areas
     declared: dict[str, str] = {}
     _declared_names(definition, declared)
 
     def name(code: str) -> str:
+        if code.startswith(AREA_PREFIX):
+            return code[len(AREA_PREFIX) :]
         if _PERIOD_CODE.match(code):
             return period_label(code)
         return declared.get(code) or COMPONENT_NAMES.get(code) or code

@@ -66,6 +66,8 @@ class UnitResult:
     components: dict[str, Fraction | None] = field(default_factory=dict)
     contributions: list[Contribution] = field(default_factory=list)
     rank: int | None = None
+    #: What each area (top-level section) adds to the total, by area title.
+    areas: dict[str, Fraction] = field(default_factory=dict)
 
 
 def _dec(value: Fraction | None, places: int = PLACES) -> Decimal | None:
@@ -193,6 +195,37 @@ class ItemRollup:
     lines: list[tuple[Item | None, int, Fraction, Fraction | None, str]] = field(
         default_factory=list
     )  #: (item, count, points, fraction, source) for explanations
+    #: Earned points per top-level section (area) id.
+    by_area: dict[int | None, Fraction] = field(default_factory=dict)
+
+
+def _areas(plan: Plan) -> dict[int, int | None]:
+    """Each item's top-level section (its area: 一、政务服务…), for per-area scores."""
+    parents = dict(
+        db.session.execute(
+            select(Section.id, Section.parent_id).where(Section.plan_id == plan.id)
+        ).all()
+    )
+    out: dict[int, int | None] = {}
+    for item_id, section_id in db.session.execute(
+        select(Item.id, Item.section_id).where(Item.plan_id == plan.id)
+    ):
+        node = section_id
+        while node is not None and parents.get(node) is not None:
+            node = parents[node]
+        out[item_id] = node
+    return out
+
+
+def area_titles(plan: Plan) -> dict[int, str]:
+    return {
+        sid: f"{number or ''}{'、' if number else ''}{title}"
+        for sid, number, title in db.session.execute(
+            select(Section.id, Section.number, Section.title)
+            .where(Section.plan_id == plan.id, Section.parent_id.is_(None))
+            .order_by(Section.position)
+        )
+    }
 
 
 def rollup_items(
@@ -202,9 +235,13 @@ def rollup_items(
     points = effective_points(plan, spec)
     if not points:
         return {}
-    classes: dict[Fraction, int] = {}
-    item_class = {iid: classes.setdefault(p, len(classes)) for iid, p in points.items()}
-    class_points = {c: p for p, c in classes.items()}
+    area_of = _areas(plan)
+    # Items with equal points in the same area form one class, so the groups stay few.
+    classes: dict[tuple[Fraction, int | None], int] = {}
+    item_class = {
+        iid: classes.setdefault((p, area_of.get(iid)), len(classes)) for iid, p in points.items()
+    }
+    class_points = {c: key for key, c in classes.items()}
     done = Milestone.status == MilestoneStatus.DONE.value
     due = (
         select(
@@ -245,7 +282,7 @@ def rollup_items(
     items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
     for uid, k, n_due, on_time, late, count in db.session.execute(query):
         item = items[k] if unit_id is not None else None
-        p = points[k] if unit_id is not None else class_points[k]
+        p, area = (points[k], area_of.get(k)) if unit_id is not None else class_points[k]
         r = result[uid]
         fraction = spec.completion.fraction(int(n_due), int(on_time), int(late))
         if fraction is None:
@@ -257,6 +294,7 @@ def rollup_items(
         f = Fraction(fraction)
         r.earned += p * f * count
         r.maximum += p * count
+        r.by_area[area] = r.by_area.get(area, Fraction(0)) + p * f * count
         r.lines.append((item, count, p, f, "completion"))
     # Assessors' scores override completion; several scorers of one assignment are averaged.
     per_assignment: dict[int, list[ItemScore]] = defaultdict(list)
@@ -279,6 +317,8 @@ def rollup_items(
         r = result[first.unit_id]
         r.earned += earned
         r.maximum += p
+        area = area_of.get(first.item_id)
+        r.by_area[area] = r.by_area.get(area, Fraction(0)) + earned
         source = "import" if all(s.source == "import" for s in scores) else "assessor"
         r.lines.append((items[first.item_id], 1, p, earned / p if p else Fraction(0), source))
     return result
@@ -333,6 +373,7 @@ def _composite(
         else {}
     )
     entered = _components(period, rule)
+    titles = area_titles(plan) if items else {}
     results = []
     for uid, name in units.items():
         res = UnitResult(uid, name, Fraction(0))
@@ -345,6 +386,8 @@ def _composite(
                     continue
                 factor = w * Fraction(spec.scale) / r.maximum
                 res.components[component] = Fraction(spec.scale) * r.earned / r.maximum
+                for area_id, title in titles.items():
+                    res.areas[title] = factor * r.by_area.get(area_id, Fraction(0))
                 for item, count, p, f, source in r.lines:
                     value = factor * p * (f or 0) * count
                     res.total += value

@@ -5,7 +5,7 @@ The arithmetic lives in taskhub.scoring.engine (pure) and taskhub.scoring.rollup
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -317,6 +317,8 @@ class Ranked:
     rank: int | None
     previous_rank: int | None
     components: dict[str, Decimal | None]
+    #: What each area adds to the total (sums to the items component's weighted share).
+    areas: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def change(self) -> int | None:
@@ -334,12 +336,19 @@ class Ranked:
             "previous_rank": self.previous_rank,
             "change": self.change,
             "components": self.components,
+            "areas": self.areas,
         }
 
 
 def _to_ranked(r: UnitResult) -> Ranked:
     comps = {k: (quantised_total(v) if v is not None else None) for k, v in r.components.items()}
-    return Ranked(r.unit_id, r.unit_name, quantised_total(r.total), r.rank, None, comps)
+    # Apportioned, so the shown area scores add up exactly to their (rounded) sum.
+    titles = list(r.areas)
+    shares = apportion(
+        [r.areas[t] for t in titles], quantised_total(sum(r.areas.values(), Fraction(0)))
+    )
+    areas = dict(zip(titles, shares, strict=True))
+    return Ranked(r.unit_id, r.unit_name, quantised_total(r.total), r.rank, None, comps, areas)
 
 
 def results(plan: Plan, code: str) -> tuple[list[Ranked], Snapshot | None]:
@@ -357,6 +366,7 @@ def results(plan: Plan, code: str) -> tuple[list[Ranked], Snapshot | None]:
                 d["rank"],
                 d["previous_rank"],
                 {k: (dec(v) if v is not None else None) for k, v in d["components"].items()},
+                {k: dec(v) for k, v in d.get("areas", {}).items()},
             )
             for d in snapshot.data["units"]
         ]

@@ -15,7 +15,7 @@ from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring import services
-from taskhub.scoring.schemes import engine_of
+from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.tracking.models import Assignment
 
 bp = Blueprint("scoring", __name__)
@@ -66,6 +66,7 @@ def rankings(code: str) -> Any:
         return redirect(url_for("plans.show", code=code))
     db.session.commit()  # the period is recorded on first use
     components = list(rows[0].components) if rows else []
+    areas = list(rows[0].areas) if rows else []
     return render_template(
         "scoring/rankings.html",
         plan=plan,
@@ -75,6 +76,8 @@ def rankings(code: str) -> Any:
         periods=period_codes(plan),
         spec=spec,
         components=components,
+        entered=spec.rule_for(parse_period_code(period)[0]).entered,
+        areas=areas,
     )
 
 
