@@ -180,3 +180,44 @@ def test_area_scores_add_up_to_the_monitoring_share(session):
     ranked, _ = services.results(plan, "2022-H1")
     row = next(r for r in ranked if r.unit_id == unit.id)
     assert sum(row.areas.values()) == row.total
+
+
+def _shengzhou(unit: str, code: str) -> Assignment:
+    return db.session.scalars(
+        select(Assignment)
+        .join(Item)
+        .join(Plan)
+        .where(
+            Plan.code == "shengzhou-2020",
+            Item.code == code,
+            Assignment.unit_id == unit_named(unit, "shengzhou").id,
+        )
+    ).one()
+
+
+def test_rubric_and_count_indicators_score_from_their_inputs(session, tmp_path):
+    import pytest
+
+    from taskhub.core.errors import ValidationFailed
+    from taskhub.scoring import services
+    from taskhub.scoring.imports import import_scores
+
+    rubric = _shengzhou("市大数据中心", "t2-40")  # 0.5 + 0.5: part (1) achieved only
+    score = services.score_item(rubric, "2020", actor=None, reason="档案核查", parts=[True, False])
+    assert score is not None and score.value == Decimal("0.5")
+    with pytest.raises(ValidationFailed, match="2 rubric parts"):
+        services.score_item(rubric, "2020", actor=None, reason="x", parts=[True])
+    count = _shengzhou("剡湖街道", "t1-21")  # the document gives no deduction per occurrence
+    with pytest.raises(ValidationFailed, match="no deduction per occurrence"):
+        services.score_item(count, "2020", actor=None, reason="x", occurrences=Decimal(3))
+    count.item.measure = {**count.item.measure, "deduct_per": "0.5"}
+    score = services.score_item(count, "2020", actor=None, reason="抽查", occurrences=Decimal(3))
+    assert score is not None and score.value == count.item.points - Decimal("1.5")
+    plan = rubric.item.plan
+    csv = tmp_path / "scores.csv"
+    csv.write_text('单位,事项,达成,理由\n市大数据中心,t2-40,"1,1",复核\n', encoding="utf-8")
+    assert import_scores(plan, "2020", csv, actor=None).changed == 1
+    db.session.refresh(rubric)
+    assert db.session.scalars(
+        select(ItemScore.value).where(ItemScore.assignment_id == rubric.id)
+    ).one() == Decimal("1")

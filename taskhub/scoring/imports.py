@@ -33,6 +33,8 @@ HEADERS = {
     "value": ("分值", "value", "得分", "score"),
     "numerator": ("分子", "numerator"),
     "denominator": ("分母", "denominator"),
+    "occurrences": ("次数", "occurrences"),
+    "parts": ("达成", "parts"),
     "reason": ("理由", "reason", "说明"),
 }
 
@@ -90,6 +92,21 @@ def _decimal(value: Any) -> Decimal | None:
     if not text:
         return None
     return Decimal(text)
+
+
+def _parts(value: Any) -> list[bool] | bool | None:
+    """Rubric parts achieved, written 1,0 (or 是,否); None when empty, False when unreadable."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    marks = {"1": True, "0": False, "是": True, "否": False, "y": True, "n": False}
+    out = []
+    for part in text.replace("，", ",").split(","):
+        mark = marks.get(part.strip().lower())
+        if mark is None:
+            return False
+        out.append(mark)
+    return out
 
 
 def import_scores(
@@ -154,8 +171,22 @@ def import_scores(
             if assignment is None:
                 problems.append(f"{where}: item {item_key} is not assigned to {row.get('unit')}")
                 continue
-            if value is None and (numerator is None or denominator is None):
-                problems.append(f"{where}: give 分值, or 分子 and 分母")
+            try:
+                occurrences = _decimal(row.get("occurrences"))
+            except InvalidOperation:
+                problems.append(f"{where}: column 次数 must be a number")
+                continue
+            parts = _parts(row.get("parts"))
+            if parts is False:
+                problems.append(f"{where}: column 达成: write 1 or 0 for each part, e.g. 1,0")
+                continue
+            if (
+                value is None
+                and occurrences is None
+                and parts is None
+                and (numerator is None or denominator is None)
+            ):
+                problems.append(f"{where}: give 分值, or 分子 and 分母, or 次数, or 达成")
                 continue
             planned.append(
                 (
@@ -166,6 +197,8 @@ def import_scores(
                         "value": value,
                         "numerator": numerator,
                         "denominator": denominator,
+                        "occurrences": occurrences,
+                        "parts": parts,
                         "reason": reason,
                     },
                 )
@@ -203,6 +236,8 @@ def import_scores(
                     value=data["value"],
                     numerator=data["numerator"],
                     denominator=data["denominator"],
+                    occurrences=data["occurrences"],
+                    parts=data["parts"],
                     source=ScoreSource.IMPORT.value,
                 )
             else:

@@ -5,6 +5,7 @@ The arithmetic lives in taskhub.scoring.engine (pure) and taskhub.scoring.rollup
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -17,7 +18,7 @@ from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import NotFound, PermissionDenied, ValidationFailed
 from taskhub.plans.models import Item, ItemUnit, Plan, Section, UnitRole
-from taskhub.scoring.engine import dec, rate_points, ratio
+from taskhub.scoring.engine import count_points, dec, rate_points, ratio, rubric_points
 from taskhub.scoring.models import (
     ComponentScore,
     ItemScore,
@@ -70,12 +71,16 @@ def score_item(
     value: Decimal | None = None,
     numerator: Decimal | None = None,
     denominator: Decimal | None = None,
+    occurrences: Decimal | None = None,
+    parts: Sequence[bool] | None = None,
     source: str = ScoreSource.ASSESSOR.value,
 ) -> ItemScore | None:
     """Enter (or change) a score that overrides completion; returns None when unchanged.
 
-    Rate indicators may be given as numerator and denominator: the value is then
-    points × min(1, (numerator / denominator) / target).
+    Instead of a value, the measure's inputs may be given: a rate indicator's numerator and
+    denominator (points × min(1, (numerator / denominator) / target)), a count indicator's
+    occurrences (points − deduct_per × occurrences, not below 0), or which parts of a split
+    rubric were achieved (the sum of their points).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -86,12 +91,7 @@ def score_item(
     assert period is not None
     points = item_points(item)
     if value is None:
-        if numerator is None or denominator is None:
-            raise ValidationFailed("give a value, or a numerator and a denominator", ["value"])
-        if numerator < 0 or denominator < 0:
-            raise ValidationFailed("numerator and denominator must not be negative", ["value"])
-        target = _target(item)
-        value = rate_points(points, ratio(numerator, denominator), target)
+        value = _measured(item, points, numerator, denominator, occurrences, parts)
     value = dec(value)
     if value < 0 or value > points:
         raise ValidationFailed(
@@ -136,6 +136,46 @@ def score_item(
         after={**_score_state(score), "period": code, "assignment_id": assignment.id},
     )
     return score
+
+
+def _measured(
+    item: Item,
+    points: Decimal,
+    numerator: Decimal | None,
+    denominator: Decimal | None,
+    occurrences: Decimal | None,
+    parts: Sequence[bool] | None,
+) -> Decimal:
+    """A score from the measure's inputs, by the indicator's declared measure."""
+    measure = item.measure or {}
+    if occurrences is not None:
+        deduct = measure.get("deduct_per")
+        if measure.get("kind") != "count" or deduct is None:
+            raise ValidationFailed(
+                "this indicator declares no deduction per occurrence; enter the score as a value",
+                ["value"],
+            )
+        if occurrences < 0:
+            raise ValidationFailed("occurrences must not be negative", ["value"])
+        return count_points(points, occurrences, dec(deduct))
+    if parts is not None:
+        declared = measure.get("parts") if measure.get("kind") == "rubric" else None
+        if not declared or len(declared) != len(parts):
+            count = len(declared) if declared else 0
+            raise ValidationFailed(
+                f"this indicator has {count} rubric parts; say for each whether it was achieved",
+                ["value"],
+            )
+        return rubric_points([dec(p.get("points", 0)) for p in declared], list(parts))
+    if numerator is None or denominator is None:
+        raise ValidationFailed(
+            "give a value, or the measure's inputs (numerator and denominator, occurrences, "
+            "or rubric parts)",
+            ["value"],
+        )
+    if numerator < 0 or denominator < 0:
+        raise ValidationFailed("numerator and denominator must not be negative", ["value"])
+    return rate_points(points, ratio(numerator, denominator), _target(item))
 
 
 def _target(item: Item) -> Decimal:
