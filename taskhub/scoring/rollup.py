@@ -229,7 +229,12 @@ def area_titles(plan: Plan) -> dict[int, str]:
 
 
 def rollup_items(
-    plan: Plan, period: Period, spec: EngineSpec, *, unit_id: int | None = None
+    plan: Plan,
+    period: Period,
+    spec: EngineSpec,
+    *,
+    unit_id: int | None = None,
+    by_item: bool = False,
 ) -> dict[int, ItemRollup]:
     """Earned and maximum item points per unit for the period (one grouped query + scores)."""
     points = effective_points(plan, spec)
@@ -243,25 +248,31 @@ def rollup_items(
     }
     class_points = {c: key for key, c in classes.items()}
     done = Milestone.status == MilestoneStatus.DONE.value
-    due = (
+    due_query = (
         select(
             Milestone.assignment_id.label("aid"),
             func.count().label("due"),
             func.sum(case((and_(done, ~Milestone.is_late), 1), else_=0)).label("on_time"),
             func.sum(case((and_(done, Milestone.is_late), 1), else_=0)).label("late"),
         )
+        .join(Assignment, Assignment.id == Milestone.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
         .where(
+            Item.plan_id == plan.id,
             Milestone.due_on >= period.starts_on,
             Milestone.due_on <= period.ends_on,
             Milestone.status != MilestoneStatus.WAIVED.value,
         )
         .group_by(Milestone.assignment_id)
-        .subquery()
     )
+    if unit_id is not None:
+        due_query = due_query.where(Assignment.unit_id == unit_id)
+    due = due_query.subquery()
     scored = select(ItemScore.assignment_id).where(ItemScore.period_id == period.id)
     a = aliased(Assignment)
     # Items with equal points form one class, so groups stay few; a CASE maps item to class.
-    key = a.item_id if unit_id is not None else case(item_class, value=a.item_id, else_=-1)
+    itemwise = by_item or unit_id is not None
+    key = a.item_id if itemwise else case(item_class, value=a.item_id, else_=-1)
     query = (
         select(
             a.unit_id,
@@ -281,8 +292,8 @@ def rollup_items(
     result: dict[int, ItemRollup] = defaultdict(ItemRollup)
     items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
     for uid, k, n_due, on_time, late, count in db.session.execute(query):
-        item = items[k] if unit_id is not None else None
-        p, area = (points[k], area_of.get(k)) if unit_id is not None else class_points[k]
+        item = items[k] if itemwise else None
+        p, area = (points[k], area_of.get(k)) if itemwise else class_points[k]
         r = result[uid]
         fraction = spec.completion.fraction(int(n_due), int(on_time), int(late))
         if fraction is None:
@@ -340,8 +351,10 @@ def _components(period: Period, rule: PeriodRule) -> dict[int, dict[str, Fractio
     return out
 
 
-def compute(plan: Plan, code: str, *, unit_id: int | None = None) -> list[UnitResult]:
-    """Every unit's total for a period (or one unit's, with its contributions)."""
+def compute(
+    plan: Plan, code: str, *, unit_id: int | None = None, explain: bool = False
+) -> list[UnitResult]:
+    """Every unit's total for a period; with ``explain`` (or for one unit) item by item."""
     spec = engine_of(plan)
     kind, _, _ = parse_period_code(code)
     rule = spec.rule_for(kind)
@@ -352,7 +365,7 @@ def compute(plan: Plan, code: str, *, unit_id: int | None = None) -> list[UnitRe
         return _mean_of(plan, code, rule.mean_of, units, unit_id)
     period = get_period(plan, code)
     assert period is not None
-    results = _composite(plan, period, spec, rule, units, unit_id)
+    results = _composite(plan, period, spec, rule, units, unit_id, explain or unit_id is not None)
     if rule.annual:
         _annual(plan, code, spec, rule, results, unit_id)
     _rank(results, spec)
@@ -366,9 +379,10 @@ def _composite(
     rule: PeriodRule,
     units: dict[int, str],
     unit_id: int | None,
+    by_item: bool = False,
 ) -> list[UnitResult]:
     items = (
-        rollup_items(plan, period, spec, unit_id=unit_id)
+        rollup_items(plan, period, spec, unit_id=unit_id, by_item=by_item)
         if spec.items_component and spec.items_component in rule.composite
         else {}
     )

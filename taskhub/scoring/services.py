@@ -461,7 +461,11 @@ def _explain_live(plan: Plan, unit_id: int, code: str) -> dict[str, Any]:
     found = [r for r in compute(plan, code, unit_id=unit_id)]
     if not found:
         raise NotFound("this unit is not scored by this plan")
-    result = found[0]
+    return _explanation(plan, code, found[0])
+
+
+def _explanation(plan: Plan, code: str, result: UnitResult) -> dict[str, Any]:
+    unit_id = result.unit_id
     total = quantised_total(result.total)
     values = apportion([c.value for c in result.contributions], total)
     return {
@@ -494,7 +498,8 @@ def close_period(
         raise PermissionDenied("only the office closes periods")
     period = get_period(plan, code)
     assert period is not None
-    live = [_to_ranked(r) for r in compute(plan, code)]
+    computed = compute(plan, code, explain=True)  # one pass, item by item, for all units
+    live = [_to_ranked(r) for r in computed]
     previous = _previous_ranks(plan, code)
     for row in live:
         row.previous_rank = previous.get(row.unit_id)
@@ -516,7 +521,7 @@ def close_period(
             "units": [_jsonable(r.as_dict()) for r in live],
             # The explanation of each unit is frozen with its total, so it still adds up.
             "explanations": {
-                str(r.unit_id): _jsonable(_explain_live(plan, r.unit_id, code)) for r in live
+                str(r.unit_id): _jsonable(_explanation(plan, code, r)) for r in computed
             },
             "closed_at": now_utc().isoformat(),
         },
