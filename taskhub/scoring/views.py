@@ -13,6 +13,7 @@ from sqlalchemy import select
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.permissions import login_required, roles_required
+from taskhub.core.web import attempt
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring import services
 from taskhub.scoring.schemes import engine_of, parse_period_code
@@ -145,8 +146,8 @@ def score_component(code: str) -> Any:
     plan = _plan_or_404(code)
     period = _period(plan)
     value = _decimal("value")
-    try:
-        services.score_component(
+    attempt(
+        lambda: services.score_component(
             plan,
             request.form.get("unit_id", type=int) or 0,
             period,
@@ -154,13 +155,9 @@ def score_component(code: str) -> Any:
             value if value is not None else Decimal(-1),
             actor=current_user,
             reason=request.form.get("reason", ""),
-        )
-    except DomainError as exc:
-        db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
-    else:
-        db.session.commit()
-        flash(_("Score saved."), "success")
+        ),
+        done=_("Score saved."),
+    )
     return redirect(url_for("scoring.rankings", code=code, period=period))
 
 
@@ -170,16 +167,12 @@ def close(code: str) -> Any:
     """Close the period: freeze a snapshot (a later close is an audited revision)."""
     plan = _plan_or_404(code)
     period = _period(plan)
-    try:
-        snapshot = services.close_period(
+    attempt(
+        lambda: services.close_period(
             plan, period, actor=current_user, reason=request.form.get("reason")
-        )
-    except DomainError as exc:
-        db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
-    else:
-        db.session.commit()
-        flash(_("Period closed: revision %(n)d.", n=snapshot.revision), "success")
+        ),
+        done=lambda snapshot: _("Period closed: revision %(n)d.", n=snapshot.revision),
+    )
     return redirect(url_for("scoring.rankings", code=code, period=period))
 
 

@@ -29,6 +29,7 @@ from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
+from taskhub.core.web import attempt
 from taskhub.plans.models import Item, ItemUnit, Plan, UnitRole
 from taskhub.tracking import services
 from taskhub.tracking.lights import Light, light_for
@@ -566,14 +567,11 @@ def add_milestone(item_id: int) -> Any:
         abort(404)
     step = _milestone_input(request.form)
     if step is not None:
-        try:
-            add_item_milestones([item], [step], actor_id=current_user.id)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
-        else:
-            db.session.commit()
-            flash(_("Milestone added."), "success")
+        attempt(
+            lambda: add_item_milestones([item], [step], actor_id=current_user.id),
+            done=_("Milestone added."),
+            describe=_error_message,
+        )
     return redirect(url_for("plans.item", item_id=item.id))
 
 
@@ -591,14 +589,11 @@ def bulk_milestones(code: str) -> Any:
         return redirect(url_for("plans.show", code=code))
     step = _milestone_input(request.form)
     if step is not None:
-        try:
-            added = add_item_milestones(items, [step], actor_id=current_user.id)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
-        else:
-            db.session.commit()
-            flash(_("Milestone set on %(n)d items.", n=len(added)), "success")
+        attempt(
+            lambda: add_item_milestones(items, [step], actor_id=current_user.id),
+            done=lambda added: _("Milestone set on %(n)d items.", n=len(added)),
+            describe=_error_message,
+        )
     return redirect(url_for("plans.show", code=code))
 
 
@@ -615,17 +610,15 @@ def move_milestone(step_id: int) -> Any:
     """Move a schedule step to another date."""
     step = _item_milestone_or_404(step_id)
     try:
-        move_item_milestone(
-            step, date.fromisoformat(request.form.get("due_on", "")), actor_id=current_user.id
-        )
+        due_on = date.fromisoformat(request.form.get("due_on", ""))
     except ValueError:
         flash(_("Not saved: %(problem)s", problem=_("Give the date as YYYY-MM-DD.")), "error")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
     else:
-        db.session.commit()
-        flash(_("Milestone moved."), "success")
+        attempt(
+            lambda: move_item_milestone(step, due_on, actor_id=current_user.id),
+            done=_("Milestone moved."),
+            describe=_error_message,
+        )
     return redirect(url_for("plans.item", item_id=step.item_id))
 
 
