@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from math import gcd
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -197,6 +198,8 @@ class ItemRollup:
     )  #: (item, count, points, fraction, source) for explanations
     #: Earned points per top-level section (area) id.
     by_area: dict[int | None, Fraction] = field(default_factory=dict)
+    #: Whether ``lines`` lists every item (explanations) or is left empty (totals only).
+    itemized: bool = False
 
 
 def _areas(plan: Plan) -> dict[int, int | None]:
@@ -241,12 +244,6 @@ def rollup_items(
     if not points:
         return {}
     area_of = _areas(plan)
-    # Items with equal points in the same area form one class, so the groups stay few.
-    classes: dict[tuple[Fraction, int | None], int] = {}
-    item_class = {
-        iid: classes.setdefault((p, area_of.get(iid)), len(classes)) for iid, p in points.items()
-    }
-    class_points = {c: key for key, c in classes.items()}
     done = Milestone.status == MilestoneStatus.DONE.value
     due_query = (
         select(
@@ -270,13 +267,81 @@ def rollup_items(
     due = due_query.subquery()
     scored = select(ItemScore.assignment_id).where(ItemScore.period_id == period.id)
     a = aliased(Assignment)
-    # Items with equal points form one class, so groups stay few; a CASE maps item to class.
     itemwise = by_item or unit_id is not None
-    key = a.item_id if itemwise else case(item_class, value=a.item_id, else_=-1)
+    result: dict[int, ItemRollup] = defaultdict(lambda: ItemRollup(itemized=itemwise))
+    items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
+    mapping = _exact_mapping(spec)
+    if itemwise:
+        _itemwise(plan, a, due, scored, unit_id, points, area_of, items, mapping, spec, result)
+    else:
+        _grouped(plan, a, due, scored, points, area_of, mapping, spec, result)
+    # Assessors' scores override completion; several scorers of one assignment are averaged.
+    per_assignment: dict[int, list[tuple[int, int, Decimal, str]]] = defaultdict(list)
+    score_query = (
+        select(
+            ItemScore.assignment_id,
+            ItemScore.unit_id,
+            ItemScore.item_id,
+            ItemScore.value,
+            ItemScore.source,
+        )
+        .join(Assignment, Assignment.id == ItemScore.assignment_id)
+        .where(ItemScore.period_id == period.id, ~Assignment.is_not_applicable)
+    )
+    if unit_id is not None:
+        score_query = score_query.where(ItemScore.unit_id == unit_id)
+    for aid, uid, iid, value, source in db.session.execute(score_query):
+        per_assignment[aid].append((uid, iid, value, source))
+    for scores in per_assignment.values():
+        uid, iid = scores[0][0], scores[0][1]
+        if iid not in points:
+            continue
+        p = points[iid]
+        earned = min(sum((Fraction(v) for _, _, v, _ in scores), Fraction(0)) / len(scores), p)
+        r = result[uid]
+        r.earned += earned
+        r.maximum += p
+        area = area_of.get(iid)
+        r.by_area[area] = r.by_area.get(area, Fraction(0)) + earned
+        if itemwise:
+            source = "import" if all(src == "import" for *_, src in scores) else "assessor"
+            r.lines.append((items[iid], 1, p, earned / p if p else Fraction(0), source))
+    return result
+
+
+def _exact_mapping(spec: EngineSpec) -> tuple[Fraction, Fraction, Fraction]:
+    m = spec.completion
+    return Fraction(m.on_time), Fraction(m.late), Fraction(m.missed)
+
+
+def _share(
+    mapping: tuple[Fraction, Fraction, Fraction], due: int, on_time: int, late: int
+) -> Fraction | None:
+    """The share earned over milestones due, exactly; None when nothing was due."""
+    if due <= 0:
+        return None
+    on, lt, missed = mapping
+    return (on * on_time + lt * late + missed * (due - on_time - late)) / due
+
+
+def _itemwise(
+    plan: Plan,
+    a: Any,
+    due: Any,
+    scored: Any,
+    unit_id: int | None,
+    points: dict[int, Fraction],
+    area_of: dict[int, int | None],
+    items: dict[int, Item],
+    mapping: tuple[Fraction, Fraction, Fraction],
+    spec: EngineSpec,
+    result: dict[int, ItemRollup],
+) -> None:
+    """Item by item (for explanations): one grouped row per unit, item and outcome."""
     query = (
         select(
             a.unit_id,
-            key,
+            a.item_id,
             func.coalesce(due.c.due, 0),
             func.coalesce(due.c.on_time, 0),
             func.coalesce(due.c.late, 0),
@@ -285,54 +350,83 @@ def rollup_items(
         .join(Item, Item.id == a.item_id)
         .outerjoin(due, due.c.aid == a.id)
         .where(Item.plan_id == plan.id, ~a.is_not_applicable, a.id.not_in(scored))
-        .group_by(a.unit_id, key, due.c.due, due.c.on_time, due.c.late)
+        .group_by(a.unit_id, a.item_id, due.c.due, due.c.on_time, due.c.late)
     )
     if unit_id is not None:
         query = query.where(a.unit_id == unit_id)
-    result: dict[int, ItemRollup] = defaultdict(ItemRollup)
-    items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
-    for uid, k, n_due, on_time, late, count in db.session.execute(query):
-        item = items[k] if itemwise else None
-        p, area = (points[k], area_of.get(k)) if itemwise else class_points[k]
-        r = result[uid]
-        fraction = spec.completion.fraction(int(n_due), int(on_time), int(late))
-        if fraction is None:
+    for uid, iid, n_due, on_time, late, count in db.session.execute(query):
+        p, area, r = points[iid], area_of.get(iid), result[uid]
+        f = _share(mapping, int(n_due), int(on_time), int(late))
+        if f is None:
             if spec.unscored != "zero":
                 continue  # nothing due in the period: not assessable, out of the maximum
             r.maximum += p * count
-            r.lines.append((item, count, p, Fraction(0), "not_scored"))
+            r.lines.append((items[iid], count, p, Fraction(0), "not_scored"))
             continue
-        f = Fraction(fraction)
         r.earned += p * f * count
         r.maximum += p * count
         r.by_area[area] = r.by_area.get(area, Fraction(0)) + p * f * count
-        r.lines.append((item, count, p, f, "completion"))
-    # Assessors' scores override completion; several scorers of one assignment are averaged.
-    per_assignment: dict[int, list[ItemScore]] = defaultdict(list)
-    score_query = (
-        select(ItemScore)
-        .join(Assignment, Assignment.id == ItemScore.assignment_id)
-        .where(ItemScore.period_id == period.id, ~Assignment.is_not_applicable)
+        r.lines.append((items[iid], count, p, f, "completion"))
+
+
+def _grouped(
+    plan: Plan,
+    a: Any,
+    due: Any,
+    scored: Any,
+    points: dict[int, Fraction],
+    area_of: dict[int, int | None],
+    mapping: tuple[Fraction, Fraction, Fraction],
+    spec: EngineSpec,
+    result: dict[int, ItemRollup],
+) -> None:
+    """Totals for every unit: SQL sums whole-number points per unit and outcome.
+
+    Points are scaled by the common denominator so the database sums integers (exact on
+    SQLite too); one sum column per area gives the per-area scores in the same pass.
+    """
+    scale = 1
+    for p in points.values():
+        scale = scale * p.denominator // gcd(scale, p.denominator)
+    whole = {iid: int(p * scale) for iid, p in points.items()}
+    areas = sorted({area_of.get(iid) for iid in points}, key=lambda x: (x is None, x or 0))
+    area_sums = [
+        func.sum(
+            case(
+                {iid: w for iid, w in whole.items() if area_of.get(iid) == area},
+                value=a.item_id,
+                else_=0,
+            )
+        )
+        for area in areas
+    ]
+    query = (
+        select(
+            a.unit_id,
+            func.coalesce(due.c.due, 0),
+            func.coalesce(due.c.on_time, 0),
+            func.coalesce(due.c.late, 0),
+            *area_sums,
+        )
+        .join(Item, Item.id == a.item_id)
+        .outerjoin(due, due.c.aid == a.id)
+        .where(Item.plan_id == plan.id, ~a.is_not_applicable, a.id.not_in(scored))
+        .group_by(a.unit_id, due.c.due, due.c.on_time, due.c.late)
     )
-    if unit_id is not None:
-        score_query = score_query.where(ItemScore.unit_id == unit_id)
-    for s in db.session.scalars(score_query):
-        per_assignment[s.assignment_id].append(s)
-    for scores in per_assignment.values():
-        first = scores[0]
-        if first.item_id not in points:
+    for row in db.session.execute(query):
+        uid, n_due, on_time, late, *sums = row
+        r = result[uid]
+        total = Fraction(sum(int(x or 0) for x in sums), scale)
+        f = _share(mapping, int(n_due), int(on_time), int(late))
+        if f is None:
+            if spec.unscored == "zero":
+                r.maximum += total
             continue
-        p = points[first.item_id]
-        earned = sum((Fraction(s.value) for s in scores), Fraction(0)) / len(scores)
-        earned = min(earned, p)
-        r = result[first.unit_id]
-        r.earned += earned
-        r.maximum += p
-        area = area_of.get(first.item_id)
-        r.by_area[area] = r.by_area.get(area, Fraction(0)) + earned
-        source = "import" if all(s.source == "import" for s in scores) else "assessor"
-        r.lines.append((items[first.item_id], 1, p, earned / p if p else Fraction(0), source))
-    return result
+        r.earned += total * f
+        r.maximum += total
+        for area, value in zip(areas, sums, strict=True):
+            if value:
+                r.by_area[area] = r.by_area.get(area, Fraction(0)) + Fraction(int(value), scale) * f
 
 
 # -- totals -----------------------------------------------------------------------------------
@@ -402,6 +496,9 @@ def _composite(
                 res.components[component] = Fraction(spec.scale) * r.earned / r.maximum
                 for area_id, title in titles.items():
                     res.areas[title] = factor * r.by_area.get(area_id, Fraction(0))
+                if not r.itemized:
+                    res.total += factor * r.earned
+                    continue
                 for item, count, p, f, source in r.lines:
                     value = factor * p * (f or 0) * count
                     res.total += value
