@@ -128,19 +128,38 @@ def test_lead_assessor_allocates_an_area_budget(client, login_as):
     area3 = db.session.scalars(
         select(Section).join(Plan).where(Plan.code == "baotou-2022", Section.path == "3")
     ).one()
+    assert area3.points == 20
     page = client.get("/plans/baotou-2022").get_data(as_text=True)
-    assert "分配" in page and area3.title in page
-    sub = area3.children[0] if area3.children else area3
-    items = [i for i in sub.items if i.points is None]
-    target = sub if sub.points is not None else area3
-    if not items or target.points is None:
-        return  # the transcription gives this area's items no free points
-    budget = target.points
-    share = budget / len(items)
-    form = {f"points_{i.id}": str(share) for i in items}
-    form[f"points_{items[0].id}"] = "0"
-    client.post(f"/sections/{target.id}/allocation", data=form)
-    assert db.session.scalars(select(PointAllocation)).all() == []  # does not add up
+    assert f"/sections/{area3.id}/allocation" in page  # items 54–58 sit in 三(一), no points
+    items = db.session.scalars(
+        select(Item)
+        .join(Plan)
+        .where(Plan.code == "baotou-2022", Item.code.in_(["54", "55", "56", "57", "58"]))
+    ).all()
+    uneven = {f"points_{i.id}": "4" for i in items}
+    uneven[f"points_{items[0].id}"] = "5"  # 21 points: more than the area's 20
+    client.post(f"/sections/{area3.id}/allocation", data=uneven)
+    assert db.session.scalars(select(PointAllocation)).all() == []
+    even = {f"points_{i.id}": "4" for i in items}
+    even[f"points_{items[0].id}"] = "6"
+    even[f"points_{items[1].id}"] = "2"
+    assert client.post(f"/sections/{area3.id}/allocation", data=even).status_code == 302
+    saved = {a.item_id: a.points for a in db.session.scalars(select(PointAllocation))}
+    assert saved[items[0].id] == 6 and saved[items[1].id] == 2 and sum(saved.values()) == 20
+
+
+def test_a_component_for_a_unit_outside_the_plan_is_refused(client, login_as):
+    login_as("office")
+    stranger = unit_named("市营商环境局", "hegang")
+    response = client.post(
+        "/plans/baotou-2022/components?period=2022-H1",
+        data={"unit_id": stranger.id, "component": "field", "value": "80", "reason": "x"},
+    )
+    assert response.status_code == 302
+    assert db.session.scalars(select(ComponentScore)).all() == []
+    assert "not scored by plan baotou-2022" in client.get("/plans/baotou-2022").get_data(
+        as_text=True
+    )
 
 
 def test_rankings_show_the_entry_form_and_per_area_scores(client, login_as):

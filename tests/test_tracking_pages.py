@@ -1098,3 +1098,29 @@ def test_my_tasks_pages_with_red_yellow_green_labels(browser: Callable[..., Brow
     words = {"red": "红", "yellow": "黄", "green": "绿"}
     assert {colour for colour, _ in lights} == {"red", "yellow", "green"}
     assert all(word == words[colour] for colour, word in lights)
+
+
+def test_an_extension_decision_must_be_approve_or_reject(client, login_as):
+    from taskhub.models import ExtensionRequest, Milestone
+
+    login_as("office")
+    milestone = db.session.scalars(select(Milestone)).first()
+    staff = make_user("unit", milestone.assignment.unit, username="ext-staff")
+    ext = ExtensionRequest(
+        milestone_id=milestone.id,
+        requested_by_id=staff.id,
+        reason="等待接口",
+        requested_due_on=milestone.due_on + timedelta(days=30),
+    )
+    db.session.add(ext)
+    db.session.commit()
+    client.post(f"/extensions/{ext.id}/decide", data={"decision": "maybe", "reason": "x"})
+    db.session.refresh(ext)
+    assert ext.status == "pending"
+    assert "请选择批准或驳回" in client.get("/extensions").get_data(as_text=True)
+
+
+def test_calendar_years_out_of_range_are_not_found(client, login_as):
+    login_as("office")
+    assert client.get("/calendar?year=99999").status_code == 404
+    assert client.get("/calendar?year=2031").status_code == 200

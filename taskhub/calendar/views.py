@@ -23,6 +23,8 @@ bp = Blueprint("calendar", __name__)
 def index() -> Any:
     """Overrides of a year, and whether the package covers it."""
     year = request.args.get("year", office_today().year, type=int) or office_today().year
+    if not 2000 <= year <= 2100:
+        abort(404)
     return render_template(
         "calendar/index.html",
         year=year,

@@ -22,6 +22,7 @@ from taskhub.core.errors import DomainError
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import services
 from taskhub.scoring.models import ScoreSource
+from taskhub.scoring.rollup import effective_points, scored_units
 from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.tracking.models import Assignment
 from taskhub.units.models import UnitAlias
@@ -134,6 +135,14 @@ def import_scores(
         if item.number:
             items.setdefault(item.number, item)
     rule = spec.rule_for(parse_period_code(code)[0])
+    # Loaded once: the plan's assignments and item points (no query per row).
+    assignments = {
+        (a.item_id, a.unit_id): a
+        for a in db.session.scalars(select(Assignment).join(Item).where(Item.plan_id == plan.id))
+    }
+    exact = effective_points(plan, spec)
+    points = {iid: Decimal(p.numerator) / Decimal(p.denominator) for iid, p in exact.items()}
+    scored = scored_units(plan)
     problems: list[str] = []
     planned: list[tuple[int, str, dict[str, Any]]] = []
     rows = list(_rows(path))
@@ -163,11 +172,7 @@ def import_scores(
             if found_item is None:
                 problems.append(f"{where}: column 事项: no item {item_key!r} in {plan.code}")
                 continue
-            assignment = db.session.scalar(
-                select(Assignment).where(
-                    Assignment.item_id == found_item.id, Assignment.unit_id == unit_id
-                )
-            )
+            assignment = assignments.get((found_item.id, unit_id))
             if assignment is None:
                 problems.append(f"{where}: item {item_key} is not assigned to {row.get('unit')}")
                 continue
@@ -204,6 +209,11 @@ def import_scores(
                 )
             )
         elif component:
+            if unit_id not in scored:
+                problems.append(
+                    f"{where}: column 单位: {row.get('unit')} is not scored by {plan.code}"
+                )
+                continue
             if component not in rule.entered:
                 problems.append(
                     f"{where}: column 分项: {component!r} is not entered for this "
@@ -239,6 +249,7 @@ def import_scores(
                     occurrences=data["occurrences"],
                     parts=data["parts"],
                     source=ScoreSource.IMPORT.value,
+                    points=points.get(data["assignment"].item_id),
                 )
             else:
                 result = services.score_component(

@@ -32,6 +32,7 @@ from taskhub.scoring.rollup import (
     compute,
     effective_points,
     quantised_total,
+    scored_units,
 )
 from taskhub.scoring.schemes import engine_of, get_period, parse_period_code, previous_code
 from taskhub.tracking.models import Assignment
@@ -74,6 +75,7 @@ def score_item(
     occurrences: Decimal | None = None,
     parts: Sequence[bool] | None = None,
     source: str = ScoreSource.ASSESSOR.value,
+    points: Decimal | None = None,
 ) -> ItemScore | None:
     """Enter (or change) a score that overrides completion; returns None when unchanged.
 
@@ -89,7 +91,8 @@ def score_item(
     key, scorer_unit = scorer_key_for(actor, item)
     period = get_period(item.plan, code)
     assert period is not None
-    points = item_points(item)
+    # Bulk imports pass the item's points in, so the plan's budget is worked out once.
+    points = item_points(item) if points is None else points
     if value is None:
         value = _measured(item, points, numerator, denominator, occurrences, parts)
     value = dec(value)
@@ -224,6 +227,8 @@ def score_component(
     spec = engine_of(plan)
     kind, _, _ = parse_period_code(code)
     rule = spec.rule_for(kind)
+    if unit_id not in scored_units(plan):
+        raise ValidationFailed(f"unit {unit_id} is not scored by plan {plan.code}", ["unit_id"])
     if component not in rule.entered:
         allowed = ", ".join(rule.entered) or "none"
         raise ValidationFailed(

@@ -494,11 +494,15 @@ def decide_extension(extension_id: int) -> Any:
     ext = db.session.get(ExtensionRequest, extension_id)
     if ext is None:
         abort(404)
+    decision = request.form.get("decision")
+    if decision not in ("approve", "reject"):
+        flash(_("Not saved: %(problem)s", problem=_("Choose approve or reject.")), "error")
+        return redirect(url_for("tracking.extensions"))
     try:
         services.decide_extension(
             ext,
             actor=current_user,
-            approve=request.form.get("decision") == "approve",
+            approve=decision == "approve",
             reason=request.form.get("reason"),
         )
     except (DomainError, PermissionDenied) as exc:
