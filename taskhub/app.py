@@ -119,6 +119,9 @@ def _configure_i18n(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from taskhub.accounts.views import bp as accounts_bp
     from taskhub.calendar.views import bp as calendar_bp
+    from taskhub.dashboard.views import bp as dashboard_bp
+    from taskhub.imports.views import bp as imports_bp
+    from taskhub.ledger.views import bp as ledger_bp
     from taskhub.plans.views import bp as plans_bp
     from taskhub.reminders.views import bp as reminders_bp
     from taskhub.reports.views import bp as reports_bp
@@ -135,6 +138,9 @@ def _register_blueprints(app: Flask) -> None:
         calendar_bp,
         scoring_bp,
         reports_bp,
+        dashboard_bp,
+        ledger_bp,
+        imports_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -1,0 +1,1 @@
+"""The plan ledger (任务台账): every assignment in one filtered, sorted, paged table; timelines."""
