@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, g, redirect, request, session, url_for
@@ -200,6 +201,16 @@ def _register_template_helpers(app: Flask) -> None:
         # Flask-Babel caches the locale on the app context, which a reused context would keep.
         refresh()
         g.locale = _select_locale()
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def server_timing(response: Response) -> Response:
+        # The app's own time for the request (browser dev tools and bench/ read it).
+        started = g.get("request_started")
+        if started is not None:
+            elapsed = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
+        return response
 
 
 def _register_cli(app: Flask) -> None:

@@ -929,3 +929,49 @@ def test_completion_scores_add_up_for_any_outcomes(
     data = explained(plan, unit.id, "2022-H1")
     assert data["total"] == expected <= 100
     assert total_of(plan, "2022-H1", unit.id) == expected
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.integers(0, 2**32),
+    st.sampled_from(
+        [("baotou-2022", "2022-H1"), ("heihe-2023", "2023"), ("shengzhou-2020", "2020")]
+    ),
+)
+def test_whole_plan_roll_up_equals_the_item_by_item_roll_up(
+    session: Any, seed: int, plan_period: tuple[str, str]
+) -> None:
+    """The whole-plan roll-up (sums per unit and due count) and the item-by-item one that
+    explanations use agree exactly (as fractions) for every unit, total and area, whatever the
+    outcomes: random on-time, late, missed and waived milestones, some rows not applicable."""
+    code, period = plan_period
+    plan, rng = plan_named(code), random.Random(seed)
+    _, _, ends_on = parse_period_code(period)
+    rows = db.session.execute(
+        select(Milestone, Assignment)
+        .join(Assignment, Assignment.id == Milestone.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id, Milestone.due_on <= ends_on)
+    ).all()
+    for milestone, _ in rows:
+        outcome = rng.choice("ooollmw")
+        milestone.status = "waived" if outcome == "w" else ("open" if outcome == "m" else "done")
+        milestone.is_late = outcome == "l"
+    for assignment in db.session.scalars(
+        select(Assignment).join(Item).where(Item.plan_id == plan.id)
+    ):
+        assignment.is_not_applicable = rng.random() < 0.1
+    db.session.flush()
+    assert rows or code != "baotou-2022"
+    fast = {r.unit_id: r for r in compute(plan, period)}
+    itemised = {r.unit_id: r for r in compute(plan, period, explain=True)}
+    assert fast.keys() == itemised.keys() and fast
+    for uid, r in fast.items():
+        assert (r.total, r.components, r.areas, r.rank) == (
+            itemised[uid].total,
+            itemised[uid].components,
+            itemised[uid].areas,
+            itemised[uid].rank,
+        )

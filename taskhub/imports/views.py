@@ -2,6 +2,214 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import io
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from taskhub.core.db import db
+from taskhub.core.permissions import STAFF, roles_required
+from taskhub.imports import contacts, plan, plan_sheets, services
+from taskhub.imports.workbook import WorkbookRejected
+from taskhub.units.models import City
 
 bp = Blueprint("imports", __name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PAGE_SIZE = 50
+#: Unit staff import their own unit's contacts; plans are the office's.
+CONTACT_ROLES = (*STAFF, "unit")
+
+
+def _root() -> Path:
+    return services.uploads_root(current_app.instance_path)
+
+
+def _seeds_path() -> Path | None:
+    path = current_app.config.get("SEEDS_PATH")
+    return Path(path) if path else None
+
+
+def _index(status: int = 200, **errors: str) -> Any:
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    events, total = services.history(current_user, page=page, page_size=PAGE_SIZE)
+    cities = db.session.scalars(select(City).order_by(City.code)).all()
+    return (
+        render_template(
+            "imports/index.html",
+            events=events,
+            total=total,
+            page=page,
+            page_size=PAGE_SIZE,
+            cities=cities,
+            can_import_plans=current_user.role in STAFF,
+            errors=errors,
+        ),
+        status,
+    )
+
+
+@bp.get("/imports")
+@roles_required(*CONTACT_ROLES)
+def index() -> Any:
+    """The import page: templates, upload forms and the history of imports."""
+    return _index()
+
+
+@bp.get("/imports/plan/template.xlsx")
+@roles_required(*STAFF)
+def plan_template() -> Any:
+    """The plan workbook template (with the chosen city's unit names)."""
+    code = request.args.get("city")
+    city = db.session.scalar(select(City).where(City.code == code)) if code else None
+    if city is None:
+        city = db.session.scalar(select(City).order_by(City.code).limit(1))
+    data = plan_sheets.template(city)
+    return _xlsx(data, "方案导入模板.xlsx")
+
+
+@bp.get("/imports/contacts/template.xlsx")
+@roles_required(*CONTACT_ROLES)
+def contacts_template() -> Any:
+    """The contacts workbook template."""
+    return _xlsx(contacts.template(current_user), "联系人导入模板.xlsx")
+
+
+def _concurrent() -> str:
+    return _("The data changed while importing. Upload the file again to see a new preview.")
+
+
+def _committed() -> bool:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def _xlsx(data: bytes, name: str) -> Any:
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
+
+
+@bp.post("/imports/plan")
+@roles_required(*STAFF)
+def plan_upload() -> Any:
+    """Upload a plan workbook and show what importing it would do."""
+    try:
+        upload = services.receive(
+            request.files.get("file"),
+            root=_root(),
+            max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
+        )
+        result = plan.preview(upload.path, seeds_path=_seeds_path())
+    except (services.UploadRefused, WorkbookRejected) as exc:
+        return _index(422, plan=exc.message)
+    return _plan_page(result, upload)
+
+
+def _plan_page(result: plan.PlanPreview, upload: services.Upload) -> Any:
+    return (
+        render_template("imports/plan_preview.html", result=result, upload=upload),
+        422 if result.errors else 200,
+    )
+
+
+@bp.post("/imports/plan/confirm")
+@roles_required(*STAFF)
+def plan_confirm() -> Any:
+    """Check the kept upload again and import it in one transaction."""
+    try:
+        upload = services.stored(
+            request.form.get("sha256", ""), request.form.get("name", ""), root=_root()
+        )
+        result = plan.confirm(upload, actor=current_user, seeds_path=_seeds_path())
+    except (services.UploadRefused, WorkbookRejected) as exc:
+        db.session.rollback()
+        return _index(422, plan=exc.message)
+    except IntegrityError:
+        # Someone changed the same rows between our checks and the write.
+        db.session.rollback()
+        return _index(422, plan=_concurrent())
+    if result.errors:
+        db.session.rollback()
+        return _plan_page(result, upload)
+    if not result.has_changes:
+        flash(_("Nothing was imported: the plan already matches this file."), "success")
+        return redirect(url_for("imports.index"))
+    if not _committed():
+        return _index(422, plan=_concurrent())
+    flash(_("Plan %(code)s imported.", code=result.code), "success")
+    return redirect(url_for("plans.show", code=result.code))
+
+
+@bp.post("/imports/contacts")
+@roles_required(*CONTACT_ROLES)
+def contacts_upload() -> Any:
+    """Upload a contacts workbook and show what importing it would do."""
+    try:
+        upload = services.receive(
+            request.files.get("file"),
+            root=_root(),
+            max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
+        )
+        result = contacts.preview(upload.path, actor=current_user)
+    except (services.UploadRefused, WorkbookRejected) as exc:
+        return _index(422, contacts=exc.message)
+    return _contacts_page(result, upload)
+
+
+def _contacts_page(result: contacts.ContactsPreview, upload: services.Upload) -> Any:
+    return (
+        render_template("imports/contacts_preview.html", result=result, upload=upload),
+        422 if result.errors else 200,
+    )
+
+
+@bp.post("/imports/contacts/confirm")
+@roles_required(*CONTACT_ROLES)
+def contacts_confirm() -> Any:
+    """Check the kept upload again and write its contacts in one transaction."""
+    try:
+        upload = services.stored(
+            request.form.get("sha256", ""), request.form.get("name", ""), root=_root()
+        )
+        result = contacts.confirm(upload, actor=current_user)
+    except (services.UploadRefused, WorkbookRejected) as exc:
+        db.session.rollback()
+        return _index(422, contacts=exc.message)
+    except IntegrityError:
+        # Someone changed the same rows between our checks and the write.
+        db.session.rollback()
+        return _index(422, contacts=_concurrent())
+    if result.errors:
+        db.session.rollback()
+        return _contacts_page(result, upload)
+    if not result.has_changes:
+        flash(_("Nothing was imported: the contacts already match this file."), "success")
+        return redirect(url_for("imports.index"))
+    if not _committed():
+        return _index(422, contacts=_concurrent())
+    flash(
+        _(
+            "Contacts imported: %(added)d added, %(updated)d updated.",
+            added=result.count("new"),
+            updated=result.count("updated"),
+        ),
+        "success",
+    )
+    return redirect(url_for("imports.index"))

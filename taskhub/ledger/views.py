@@ -1,7 +1,141 @@
-"""Ledger and timeline pages (thin views; queries live in ``services``)."""
+"""Ledger and timeline pages (thin views; queries live in ``services`` and ``timeline``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date
+from math import ceil
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from taskhub.core.db import db
+from taskhub.core.permissions import login_required
+from taskhub.core.timeutil import office_today
+from taskhub.core.xlsx import xlsx_response
+from taskhub.ledger import exports, services
+from taskhub.ledger import timeline as timelines
+from taskhub.ledger.lights import COLORS
+from taskhub.ledger.schemas import STATUSES, LedgerArgs, TimelineArgs, load_args
+from taskhub.plans.models import Plan
 
 bp = Blueprint("ledger", __name__)
+
+
+def _messages(invalid: dict[str, str], problems: dict[str, str]) -> dict[str, str]:
+    """Each refused argument's message, keyed by the form field it belongs to."""
+    by_field = {
+        "from": _("Enter the date as YYYY-MM-DD, for example 2022-06-30."),
+        "to": _("Enter the date as YYYY-MM-DD, for example 2022-06-30."),
+        "year": _("Enter a year from 2000 to 2100."),
+    }
+    by_problem = {
+        "plan": _("There is no plan with this code."),
+        "area": _("Choose an area of the selected plan."),
+        "area_without_plan": _("Choose a plan first, then one of its areas."),
+        "range": _("The end date is before the start date."),
+    }
+    out = {name: by_field.get(name, _("Choose one of the listed options.")) for name in invalid}
+    out.update({name: by_problem[code] for name, code in problems.items()})
+    return out
+
+
+def page_numbers(page: int, pages: int) -> list[int | None]:
+    """Page links to show: first, last and two either side of the current one (None: a gap)."""
+    wanted = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    out: list[int | None] = []
+    for n in wanted:
+        previous = out[-1] if out else None
+        if previous is not None and n - previous > 1:
+            out.append(None)
+        out.append(n)
+    return out
+
+
+@bp.get("/ledger")
+@login_required
+def index() -> Any:
+    """任务台账: every assignment the user may see, filtered, sorted and paged on the server."""
+    values, invalid = load_args(LedgerArgs(), request.args)
+    resolved = services.resolve_filters(values)
+    ledger = services.Ledger(resolved.filters, viewer=current_user, today=office_today())
+    total = ledger.count()
+    pages = max(1, ceil(total / services.PAGE_SIZE))
+    page = min(values["page"], pages)
+    plan = resolved.plan
+    return render_template(
+        "ledger/index.html",
+        rows=ledger.page(page),
+        total=total,
+        page=page,
+        pages=pages,
+        page_size=services.PAGE_SIZE,
+        page_numbers=page_numbers(page, pages),
+        filters=resolved.filters,
+        plan=plan,
+        areas=resolved.areas,
+        plans=db.session.scalars(select(Plan).order_by(Plan.code)).all(),
+        units=services.unit_choices(plan) if current_user.role != "unit" else [],
+        leads=services.lead_choices(plan),
+        statuses=STATUSES,
+        colors=COLORS,
+        errors=_messages(invalid, resolved.problems),
+        rejected=invalid,
+        sort=values["sort"],
+        direction=values["dir"],
+    )
+
+
+@bp.get("/ledger.xlsx")
+@login_required
+def export() -> Any:
+    """The ledger as Excel: every row the same filters match, in the same order."""
+    values, invalid = load_args(LedgerArgs(), request.args)
+    resolved = services.resolve_filters(values)
+    if invalid or resolved.problems:
+        flash(_("Not exported: correct the filters marked below first."), "error")
+        query = request.query_string.decode("utf-8", "replace")
+        return redirect(f"{url_for('ledger.index')}?{query}")
+    ledger = services.Ledger(resolved.filters, viewer=current_user, today=office_today())
+    data = exports.ledger_xlsx(
+        ledger.export_rows(), notes=exports.describe_filters(resolved, viewer=current_user)
+    )
+    name, ascii_name = exports.ledger_file_names(resolved.plan, office_today())
+    return xlsx_response(data, name, ascii_name)
+
+
+@bp.get("/timeline")
+@login_required
+def timeline() -> Any:
+    """Milestones across the plan's year, one row per assignment (by unit) or item (by area)."""
+    values, invalid = load_args(TimelineArgs(), request.args)
+    plans = db.session.scalars(select(Plan).order_by(Plan.code)).all()
+    plan = next((p for p in plans if p.code == values.get("plan")), None)
+    problems = {"plan": "plan"} if values.get("plan") and plan is None else {}
+    plan = plan or (plans[0] if plans else None)
+    data = (
+        timelines.build(
+            plan,
+            group=values["group"],
+            viewer=current_user,
+            today=office_today(),
+            year=values.get("year") or plan.year,
+            page=values["page"],
+        )
+        if plan is not None
+        else None
+    )
+    return render_template(
+        "ledger/timeline.html",
+        plans=plans,
+        plan=plan,
+        data=data,
+        group=values["group"],
+        as_table=request.args.get("view") == "table",
+        page_numbers=page_numbers(data.page, data.pages) if data else [],
+        month_names=[format_date(date(2000, m, 1), "MMM") for m in range(1, 13)],
+        errors=_messages(invalid, problems),
+    )

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from taskhub.core.db import db
 from taskhub.core.permissions import login_required
+from taskhub.core.timeutil import office_today
 from taskhub.plans import services
 from taskhub.plans.models import UNIT_ROLES, Item, ItemUnit
 from taskhub.scoring.services import allocatable_sections
-from taskhub.tracking.models import Assignment, ItemMilestone, MilestoneKind
+from taskhub.tracking import services as tracking
+from taskhub.tracking.models import ItemMilestone, MilestoneKind
+from taskhub.tracking.views import STEP_STATES
 
 bp = Blueprint("plans", __name__)
 
@@ -59,32 +62,44 @@ def get_item_or_404(item_id: int) -> Item:
     return item
 
 
+#: Assignments listed per page on an item page (Shengzhou-size items have dozens of units).
+ITEM_PAGE_SIZE = 50
+
+
 @bp.get("/items/<int:item_id>")
 @login_required
 def item(item_id: int) -> Any:
-    """An item: text, units by role, points, and the assignments the user may see."""
+    """An item: text, units by role, points, its schedule on a timeline, and the assignments
+    the user may see with their lights (all units for the office, paged)."""
     item = get_item_or_404(item_id)
-    query = (
-        select(Assignment)
-        .where(Assignment.item_id == item.id)
-        .options(selectinload(Assignment.unit))
-        .order_by(Assignment.role, Assignment.unit_id)
+    # Unit staff see only their own unit's assignment of the item (-1: no unit, none at all).
+    own = (current_user.unit_id or -1) if current_user.role == "unit" else None
+    today = office_today()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    assignments, total = tracking.item_assignments(
+        item.id, unit_id=own, limit=ITEM_PAGE_SIZE, offset=(page - 1) * ITEM_PAGE_SIZE
     )
-    if current_user.role == "unit":
-        # Unit staff see only their own unit's assignment of the item.
-        query = query.where(Assignment.unit_id == current_user.unit_id)
-    assignments = db.session.scalars(query).all()
     schedule = db.session.scalars(
         select(ItemMilestone)
         .where(ItemMilestone.item_id == item.id)
         .order_by(ItemMilestone.due_on, ItemMilestone.id)
     ).all()
+    progress = tracking.step_progress(item.id, today, unit_id=own)
     return render_template(
         "plans/item.html",
         item=item,
         trail=services.section_trail(item),
+        points=tracking.shown_points(item),
         assignments=assignments,
+        total=total,
+        page=page,
+        page_size=ITEM_PAGE_SIZE,
+        lights=tracking.lights(assignments, today),
+        status_counts=tracking.item_status_counts(item.id, unit_id=own),
         schedule=schedule,
+        steps=tracking.schedule_timeline(schedule, progress, today),
+        step_states=STEP_STATES,
+        today=today,
         kinds=[k.value for k in MilestoneKind],
         roles=UNIT_ROLES,
     )

@@ -9,11 +9,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.web import attempt
+from taskhub.core.xlsx import xlsx_response
+from taskhub.ledger.exports import scores_file_names, scores_xlsx
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring import services
 from taskhub.scoring.schemes import engine_of, parse_period_code
@@ -53,19 +56,28 @@ def _period(plan: Plan) -> str:
     return wanted or (codes[0] if codes else str(plan.year))
 
 
+def _results(plan: Plan, period: str) -> tuple[Any, Any, Any] | Response:
+    """The period's results, snapshot and scheme, or a redirect back with the problem."""
+    try:
+        rows, snapshot = services.results(plan, period)
+        spec = engine_of(plan)
+    except DomainError as exc:
+        flash(str(exc.message), "error")
+        return redirect(url_for("plans.show", code=plan.code))
+    db.session.commit()  # the period is recorded on first use
+    return rows, snapshot, spec
+
+
 @bp.get("/plans/<code>/scores")
 @login_required
 def rankings(code: str) -> Any:
     """Every unit's total and rank for a period, with the change against the previous one."""
     plan = _plan_or_404(code)
     period = _period(plan)
-    try:
-        rows, snapshot = services.results(plan, period)
-        spec = engine_of(plan)
-    except DomainError as exc:
-        flash(str(exc.message), "error")
-        return redirect(url_for("plans.show", code=code))
-    db.session.commit()  # the period is recorded on first use
+    outcome = _results(plan, period)
+    if not isinstance(outcome, tuple):
+        return outcome
+    rows, snapshot, spec = outcome
     components = list(rows[0].components) if rows else []
     areas = list(rows[0].areas) if rows else []
     return render_template(
@@ -80,6 +92,20 @@ def rankings(code: str) -> Any:
         entered=spec.rule_for(parse_period_code(period)[0]).entered,
         areas=areas,
     )
+
+
+@bp.get("/plans/<code>/scores.xlsx")
+@login_required
+def rankings_xlsx(code: str) -> Any:
+    """The rankings page as Excel: rank, change, unit, total, components and area scores."""
+    plan = _plan_or_404(code)
+    period = _period(plan)
+    outcome = _results(plan, period)
+    if not isinstance(outcome, tuple):
+        return outcome
+    rows, snapshot, spec = outcome
+    data = scores_xlsx(plan, period, rows, spec, snapshot)
+    return xlsx_response(data, *scores_file_names(plan, period))
 
 
 @bp.get("/plans/<code>/scores/<int:unit_id>")

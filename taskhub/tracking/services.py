@@ -8,24 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, case, cast, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
+from taskhub.audit.models import AuditEvent
+from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
 from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
-from taskhub.plans.models import ItemUnit, UnitRole
+from taskhub.plans.models import Item, ItemUnit, UnitRole
+from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
     Assignment,
     AssignmentStatus,
     Evidence,
     ExtensionRequest,
     ExtensionStatus,
+    ItemMilestone,
     Milestone,
     MilestoneStatus,
     ProgressReport,
@@ -329,3 +335,362 @@ def decide_extension(
         before=before,
         after={"extended_to": milestone.extended_to, "due_on": milestone.due_on, "reason": reason},
     )
+
+
+# -- reading: the unit's workspace, an assignment's history ------------------------------------
+# Queries shared by the pages; they never change anything.
+
+#: "Due soon" on the workspace and the board: the next open milestone within this many days.
+DUE_SOON_DAYS = 14
+#: Views of a unit's (or the board's) assignments, in the order the pages offer them.
+VIEWS = ("open", "due_soon", "overdue", "returned", "submitted", "completed", "all")
+
+
+def next_due_on() -> Any:
+    """The assignment's next open milestone date (extended if so), as a correlated subquery."""
+    return (
+        select(func.min(func.coalesce(Milestone.extended_to, Milestone.due_on)))
+        .where(
+            Milestone.assignment_id == Assignment.id,
+            Milestone.status == MilestoneStatus.OPEN.value,
+        )
+        .scalar_subquery()
+    )
+
+
+def view_condition(view: str, today: date) -> Any:
+    """The WHERE clause of a view (None: every assignment)."""
+    if view == "open":
+        return Assignment.status != AssignmentStatus.COMPLETED.value
+    if view == "due_soon":
+        # Due today counts; an overdue step is "overdue", not "due soon".
+        return next_due_on().between(today, today + timedelta(days=DUE_SOON_DAYS))
+    if view == "overdue":
+        return Assignment.is_overdue
+    if view in ("returned", "submitted", "completed"):
+        return Assignment.status == view
+    return None
+
+
+def in_view(query: Select[Any], view: str, today: date) -> Select[Any]:
+    """Restrict a query of assignments to a view; overdue first, then by the next due date."""
+    condition = view_condition(view, today)
+    if condition is not None:
+        query = query.where(condition)
+    return query.order_by(
+        Assignment.is_overdue.desc(), next_due_on().asc().nulls_last(), Assignment.id
+    )
+
+
+def view_counts(unit_id: int, today: date) -> dict[str, int]:
+    """How many of the unit's assignments each view holds, in one query over the unit's rows."""
+    columns = []
+    for view in VIEWS:
+        condition = view_condition(view, today)
+        columns.append(
+            func.count()
+            if condition is None
+            else func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+        )
+    row = db.session.execute(
+        select(*columns).select_from(Assignment).where(Assignment.unit_id == unit_id)
+    ).one()
+    return {view: int(n or 0) for view, n in zip(VIEWS, row, strict=True)}
+
+
+def with_row_data(query: Select[Any]) -> Select[Any]:
+    """Eager-load what an assignment row shows (milestones, item, plan, unit): no N+1."""
+    return query.options(
+        selectinload(Assignment.milestones),
+        selectinload(Assignment.unit),
+        selectinload(Assignment.item).selectinload(Item.plan),
+    )
+
+
+def unit_assignments(
+    unit_id: int, view: str, today: date, *, limit: int, offset: int = 0
+) -> list[Assignment]:
+    """One page of a unit's assignments in a view."""
+    query = in_view(select(Assignment).where(Assignment.unit_id == unit_id), view, today)
+    return list(db.session.scalars(with_row_data(query).limit(limit).offset(offset)))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What a unit has to act on: returned, due soon, awaiting review (a few of each)."""
+
+    returned: list[Assignment]
+    due_soon: list[Assignment]
+    submitted: list[Assignment]
+    #: assignment id -> the reason its last report was returned
+    return_reasons: dict[int, str]
+    #: assignment id -> when the report awaiting review was sent
+    submitted_at: dict[int, datetime]
+
+
+def workspace(unit_id: int, today: date, *, limit: int) -> Workspace:
+    """The short lists at the top of a unit's workspace."""
+    returned, due_soon, submitted = (
+        unit_assignments(unit_id, view, today, limit=limit)
+        for view in ("returned", "due_soon", "submitted")
+    )
+    reasons: dict[int, str] = {}
+    if returned:
+        returns = db.session.execute(
+            select(ProgressReport.assignment_id, Review.reason)
+            .join(Review, Review.report_id == ProgressReport.id)
+            .where(
+                ProgressReport.assignment_id.in_([a.id for a in returned]),
+                Review.decision == ReviewDecision.RETURN.value,
+            )
+            .order_by(Review.id)
+        )
+        reasons = {aid: reason for aid, reason in returns if reason}  # the latest wins
+    sent: dict[int, datetime] = {}
+    if submitted:
+        pending = db.session.execute(
+            select(ProgressReport.assignment_id, ProgressReport.submitted_at).where(
+                ProgressReport.assignment_id.in_([a.id for a in submitted]),
+                ProgressReport.status == ReportStatus.SUBMITTED.value,
+            )
+        )
+        sent = {aid: at for aid, at in pending}
+    return Workspace(returned, due_soon, submitted, reasons, sent)
+
+
+def lights(assignments: Sequence[Assignment], today: date) -> dict[int, Light]:
+    """Each assignment's traffic light (milestones, item and plan should be loaded)."""
+    if not assignments:
+        return {}
+    calendar = WorkingCalendar.load(today - timedelta(days=7), today + timedelta(days=30))
+    return {
+        a.id: light_for(a, today, calendar, year_start=date(a.item.plan.year, 1, 1))
+        for a in assignments
+    }
+
+
+def item_assignments(
+    item_id: int, *, unit_id: int | None, limit: int, offset: int = 0
+) -> tuple[list[Assignment], int]:
+    """One page of an item's assignments (only ``unit_id``'s when given) and their total."""
+    query = select(Assignment).where(Assignment.item_id == item_id)
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(
+        with_row_data(query.order_by(Assignment.role, Assignment.unit_id))
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), total
+
+
+def item_status_counts(item_id: int, *, unit_id: int | None) -> dict[str, int]:
+    """How many of an item's assignments are in each status, and how many are overdue."""
+    query = select(Assignment.status, func.count()).where(Assignment.item_id == item_id)
+    overdue = select(func.count()).where(Assignment.item_id == item_id, Assignment.is_overdue)
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+        overdue = overdue.where(Assignment.unit_id == unit_id)
+    counts = {status: int(n) for status, n in db.session.execute(query.group_by(Assignment.status))}
+    counts["overdue"] = db.session.scalar(overdue) or 0
+    return counts
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """Where an item's schedule step stands across the item's assignments."""
+
+    total: int
+    done: int
+    late: int
+    overdue: int
+
+
+def step_progress(item_id: int, today: date, *, unit_id: int | None) -> dict[int, StepProgress]:
+    """Per schedule step of an item: its copies, done, done late, overdue (one grouped query)."""
+    is_open = Milestone.status == MilestoneStatus.OPEN.value
+    late_now = is_open & (func.coalesce(Milestone.extended_to, Milestone.due_on) < today)
+    query = (
+        select(
+            Milestone.item_milestone_id,
+            func.count(),
+            func.coalesce(
+                func.sum(case((Milestone.status == MilestoneStatus.DONE.value, 1), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((Milestone.is_late, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((late_now, 1), else_=0)), 0),
+        )
+        .join(Assignment, Assignment.id == Milestone.assignment_id)
+        .where(Assignment.item_id == item_id, Milestone.item_milestone_id.is_not(None))
+        .group_by(Milestone.item_milestone_id)
+    )
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    return {
+        step: StepProgress(int(total), int(done), int(late), int(overdue))
+        for step, total, done, late, overdue in db.session.execute(query)
+    }
+
+
+def shown_points(item: Item) -> tuple[str, Decimal] | None:
+    """The item's points as the page shows them: its own, its weight, or its share of a budget."""
+    if item.points is not None:
+        return "points", item.points
+    if item.weight is not None:
+        return "weight", item.weight
+    from taskhub.scoring.services import item_points  # scoring reads tracking, not the reverse
+
+    try:
+        share = item_points(item)
+    except DomainError:  # a plan without a scoring scheme has no shares
+        return None
+    # Shares can be repeating decimals (100/3); two places are enough to read.
+    return ("share", share.quantize(Decimal("0.01"))) if share else None
+
+
+#: How many audit events the assignment page shows; the rest are a click away.
+HISTORY_SHOWN = 50
+
+
+def history_condition(assignment: Assignment) -> Any:
+    """Audit events about an assignment: itself, its reports, its milestones' extension
+    requests, its scores, and its item's schedule steps (which move its milestones)."""
+    from taskhub.scoring.models import ItemScore
+
+    def ids(column: Any, *where: Any) -> Any:
+        return select(cast(column, String)).where(*where).scalar_subquery()
+
+    kinds = [
+        ("assignment", None),
+        ("progress_report", ids(ProgressReport.id, ProgressReport.assignment_id == assignment.id)),
+        (
+            "extension_request",
+            select(cast(ExtensionRequest.id, String))
+            .join(Milestone, Milestone.id == ExtensionRequest.milestone_id)
+            .where(Milestone.assignment_id == assignment.id)
+            .scalar_subquery(),
+        ),
+        ("item_score", ids(ItemScore.id, ItemScore.assignment_id == assignment.id)),
+        ("item_milestone", ids(ItemMilestone.id, ItemMilestone.item_id == assignment.item_id)),
+    ]
+    return or_(
+        *(
+            (AuditEvent.object_type == kind)
+            & (
+                AuditEvent.object_id == str(assignment.id)
+                if subquery is None
+                else AuditEvent.object_id.in_(subquery)
+            )
+            for kind, subquery in kinds
+        )
+    )
+
+
+@dataclass(frozen=True)
+class History:
+    events: list[AuditEvent]
+    total: int
+    #: user id -> display name, for the events' actors
+    actors: dict[int, str]
+
+
+def assignment_history(assignment: Assignment, *, limit: int, offset: int = 0) -> History:
+    """One page of an assignment's audit trail, newest first, with the actors' names."""
+    condition = history_condition(assignment)
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(condition)) or 0
+    events = list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(condition)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    wanted = {e.actor_id for e in events if e.actor_id is not None}
+    actors = (
+        {
+            uid: name
+            for uid, name in db.session.execute(
+                select(User.id, User.display_name).where(User.id.in_(wanted))
+            )
+        }
+        if wanted
+        else {}
+    )
+    return History(events, total, actors)
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    """A milestone (or an item's schedule step) as the timeline draws it."""
+
+    title: str
+    kind: str
+    #: The date that counts now: the extended date when an extension was approved.
+    due_on: date
+    #: The original due date, given only when an extension moved it.
+    original_due_on: date | None
+    #: done | late (done after the original date) | waived | overdue | due_soon | upcoming |
+    #: past (an item step whose date has gone by with no copy overdue)
+    state: str
+    done_on: date | None = None
+    progress: StepProgress | None = None
+
+
+def _open_state(due_on: date, today: date) -> str:
+    if due_on < today:
+        return "overdue"
+    if due_on <= today + timedelta(days=DUE_SOON_DAYS):
+        return "due_soon"
+    return "upcoming"
+
+
+def milestone_timeline(milestones: Sequence[Milestone], today: date) -> list[TimelineStep]:
+    """An assignment's milestones by the date that counts, each with its state as of today."""
+    steps = []
+    for m in milestones:
+        if m.status == MilestoneStatus.DONE.value:
+            state = "late" if m.is_late else "done"
+        elif m.status == MilestoneStatus.WAIVED.value:
+            state = "waived"
+        else:
+            state = _open_state(m.effective_due_on, today)
+        steps.append(
+            TimelineStep(
+                title=m.title or "",
+                kind=m.kind,
+                due_on=m.effective_due_on,
+                original_due_on=m.due_on if m.extended_to else None,
+                state=state,
+                done_on=m.completed_on,
+            )
+        )
+    return sorted(steps, key=lambda s: s.due_on)
+
+
+def schedule_timeline(
+    steps: Sequence[ItemMilestone], progress: dict[int, StepProgress], today: date
+) -> list[TimelineStep]:
+    """An item's schedule steps; a step is overdue while any unit's copy of it is."""
+    out = []
+    for s in steps:
+        p = progress.get(s.id)
+        if p is not None and p.overdue:
+            state = "overdue"
+        elif p is not None and p.total and p.done == p.total:
+            state = "late" if p.late else "done"
+        else:
+            state = _open_state(s.due_on, today) if s.due_on >= today else "past"
+        out.append(
+            TimelineStep(
+                title=s.title,
+                kind=s.kind,
+                due_on=s.due_on,
+                original_due_on=None,
+                state=state,
+                progress=p,
+            )
+        )
+    return sorted(out, key=lambda s: s.due_on)

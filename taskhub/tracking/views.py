@@ -16,23 +16,26 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
+from taskhub.core.labels import label
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt
 from taskhub.plans.models import Item, ItemUnit, Plan, UnitRole
 from taskhub.tracking import services
-from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
     Assignment,
     AssignmentStatus,
@@ -41,9 +44,9 @@ from taskhub.tracking.models import (
     ExtensionStatus,
     ItemMilestone,
     Milestone,
-    MilestoneStatus,
     ProgressReport,
     ReportStatus,
+    Review,
 )
 from taskhub.tracking.schedule import (
     MilestoneInput,
@@ -51,29 +54,26 @@ from taskhub.tracking.schedule import (
     move_item_milestone,
     remove_item_milestone,
 )
-from taskhub.tracking.uploads import UploadRejected
-from taskhub.units.models import Unit
+from taskhub.tracking.uploads import UploadRejected, format_size
+from taskhub.units.models import Contact, Unit
 
 bp = Blueprint("tracking", __name__)
 
 PAGE_SIZE = 50
+#: Rows in each short list (returned, due soon, awaiting review) at the top of /my.
+SECTION_SIZE = 10
+VIEWS = services.VIEWS
 
 
-def _lights(assignments: list[Assignment]) -> dict[int, Light]:
-    today = office_today()
-    cal = WorkingCalendar.load(today - timedelta(days=7), today + timedelta(days=30))
-    return {
-        a.id: light_for(a, today, cal, year_start=date(a.item.plan.year, 1, 1)) for a in assignments
-    }
+def _page(name: str = "page") -> int:
+    return max(1, request.args.get(name, 1, type=int) or 1)
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
-def get_assignment_or_404(assignment_id: int, need: str = "view") -> Assignment:
+def get_assignment_or_404(
+    assignment_id: int, need: str = "view", options: list[LoaderOption] | None = None
+) -> Assignment:
     """Load an assignment and check the user may view (or edit) it, or abort."""
-    assignment = db.session.get(Assignment, assignment_id)
+    assignment = db.session.get(Assignment, assignment_id, options=options)
     if assignment is None:
         abort(404)
     allowed = (
@@ -82,6 +82,18 @@ def get_assignment_or_404(assignment_id: int, need: str = "view") -> Assignment:
     if not allowed:
         abort(403)
     return assignment
+
+
+#: The form field each refused report problem belongs to, so the message sits next to it.
+REPORT_FIELDS = ("progress", "problems", "next_steps", "percent", "milestone_id", "evidence")
+
+
+def _report_field(exc: Exception) -> str | None:
+    if isinstance(exc, UploadRejected):
+        return "evidence"
+    if isinstance(exc, ValidationFailed):
+        return next((p for p in exc.problems if p in REPORT_FIELDS), None)
+    return None  # stale version, closed task, pending report: about the whole form
 
 
 def _error_message(exc: Exception) -> str:
@@ -124,66 +136,47 @@ def _locale() -> str:
 
 # -- my tasks and the board ------------------------------------------------------------------
 
-VIEWS = ("open", "due_soon", "overdue", "returned", "submitted", "completed", "all")
-
-
-def _filtered(query: Any, view: str, today: date) -> Any:
-    soon = today + timedelta(days=14)
-    next_due = (
-        select(func.min(func.coalesce(Milestone.extended_to, Milestone.due_on)))
-        .where(
-            Milestone.assignment_id == Assignment.id, Milestone.status == MilestoneStatus.OPEN.value
-        )
-        .scalar_subquery()
-    )
-    if view == "open":
-        query = query.where(Assignment.status != AssignmentStatus.COMPLETED.value)
-    elif view == "due_soon":
-        query = query.where(next_due >= today, next_due <= soon)
-    elif view == "overdue":
-        query = query.where(Assignment.is_overdue)
-    elif view in ("returned", "submitted", "completed"):
-        query = query.where(Assignment.status == view)
-    # Overdue first, then by the next due date.
-    return query.order_by(Assignment.is_overdue.desc(), next_due.asc().nulls_last(), Assignment.id)
-
 
 @bp.get("/my")
 @login_required
 def my_tasks() -> Any:
-    """The unit's assignments with traffic lights: due soon, overdue, returned, awaiting review."""
+    """The unit's workspace: returned, due soon, awaiting review, every task, the contacts."""
     if current_user.unit_id is None or current_user.role not in ("unit", "assessor"):
         return redirect(url_for("tracking.board"))
     view = request.args.get("view", "open")
     view = view if view in VIEWS else "open"
-    base = select(Assignment).where(Assignment.unit_id == current_user.unit_id)
-    counts = {
-        v: db.session.scalar(
-            select(func.count()).select_from(_filtered(base, v, office_today()).subquery())
-        )
-        for v in VIEWS
-    }
-    page = _page()
-    rows = list(
-        db.session.scalars(
-            _filtered(base, view, office_today())
-            .options(
-                selectinload(Assignment.milestones),
-                selectinload(Assignment.item).selectinload(Item.plan),
-            )
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        )
+    today, page, unit_id = office_today(), _page(), current_user.unit_id
+    rows = services.unit_assignments(
+        unit_id, view, today, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
+    # The short lists lead the first page of the default view; a chosen view is its own list.
+    attention = (
+        services.workspace(unit_id, today, limit=SECTION_SIZE)
+        if view == "open" and page == 1
+        else None
+    )
+    listed = rows + (
+        attention.returned + attention.due_soon + attention.submitted if attention else []
+    )
+    unit = current_user.unit
+    contacts = db.session.scalars(
+        select(Contact).where(Contact.unit_id == unit_id).order_by(Contact.id)
+    ).all()
     return render_template(
         "tracking/my.html",
         rows=rows,
-        lights=_lights(rows),
+        lights=services.lights(listed, today),
         view=view,
         views=VIEWS,
-        counts=counts,
+        counts=services.view_counts(unit_id, today),
+        attention=attention,
+        section_size=SECTION_SIZE,
+        due_soon_days=services.DUE_SOON_DAYS,
+        contacts=contacts,
+        can_edit_contacts=unit.can_edit_contacts(current_user),
         page=page,
         page_size=PAGE_SIZE,
+        today=today,
     )
 
 
@@ -214,18 +207,13 @@ def board() -> Any:
     status = args.get("status")
     if status in tuple(s.value for s in AssignmentStatus):
         query = query.where(Assignment.status == status)
-    query = _filtered(query, view, office_today())
+    today = office_today()
+    query = services.in_view(query, view, today)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = _page()
     rows = list(
         db.session.scalars(
-            query.options(
-                selectinload(Assignment.milestones),
-                selectinload(Assignment.unit),
-                selectinload(Assignment.item).selectinload(Item.plan),
-            )
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
+            services.with_row_data(query).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
         )
     )
     plans = db.session.scalars(select(Plan).order_by(Plan.code)).all()
@@ -239,7 +227,7 @@ def board() -> Any:
     return render_template(
         "tracking/board.html",
         rows=rows,
-        lights=_lights(rows),
+        lights=services.lights(rows, today),
         total=total,
         page=page,
         page_size=PAGE_SIZE,
@@ -255,59 +243,247 @@ def board() -> Any:
 
 # -- one assignment -----------------------------------------------------------------------
 
+#: What the assignment page shows, loaded up front (a handful of queries, whatever the size).
+ASSIGNMENT_PAGE_LOAD: list[LoaderOption] = [
+    joinedload(Assignment.unit),
+    joinedload(Assignment.item).options(
+        joinedload(Item.plan),
+        selectinload(Item.units).options(joinedload(ItemUnit.unit), joinedload(ItemUnit.group)),
+    ),
+    selectinload(Assignment.milestones),
+    selectinload(Assignment.reports).options(
+        joinedload(ProgressReport.author),
+        selectinload(ProgressReport.evidence),
+        selectinload(ProgressReport.reviews).joinedload(Review.reviewer),
+    ),
+]
 
-@bp.get("/assignments/<int:assignment_id>")
-@login_required
-def assignment(assignment_id: int) -> Any:
-    """An assignment: status, light, milestones, reports with evidence and reviews, audit."""
-    found = get_assignment_or_404(assignment_id)
+#: Names of the audit trail's actions that core.labels does not name.
+MORE_ACTIONS = {
+    "score.item_set": _l("Scored the item"),
+    "milestone.added": _l("Added a milestone"),
+    "milestone.moved": _l("Moved a milestone"),
+    "milestone.removed": _l("Removed a milestone"),
+}
+#: Readable names of the fields that audit records carry in before/after.
+CHANGE_FIELDS = {
+    "status": _l("Status"),
+    "percent": _l("Progress"),
+    "milestone_id": _l("Milestone"),
+    "evidence": _l("Evidence"),
+    "seconds_to_acknowledge": _l("Time to acknowledge"),
+    "due_on": _l("Due"),
+    "extended_to": _l("Extended to"),
+    "requested_due_on": _l("Requested date"),
+    "kind": _l("Kind"),
+    "title": _l("Title"),
+    "value": _l("Score"),
+    "numerator": _l("Numerator"),
+    "denominator": _l("Denominator"),
+    "period": _l("Period"),
+}
+#: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
+QUIET_FIELDS = frozenset({"assignment_id", "item_id", "reason", "scorer"})
+#: Timeline states in words (the colour is never alone).
+STEP_STATES = {
+    "done": _l("Done"),
+    "late": _l("done late"),
+    "waived": _l("Waived"),
+    "overdue": _l("Overdue"),
+    "due_soon": _l("Due soon"),
+    "upcoming": _l("Not yet due"),
+    "past": _l("Date passed"),
+}
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 3600:
+        return ngettext("%(num)d minute", "%(num)d minutes", max(1, seconds // 60))
+    if seconds < 86400:
+        return ngettext("%(num)d hour", "%(num)d hours", seconds // 3600)
+    return ngettext("%(num)d day", "%(num)d days", seconds // 86400)
+
+
+def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
+    """One before/after value in words: labels for codes, dates in the reader's style."""
+    if value is None or value == []:
+        return _("The task as a whole") if key == "milestone_id" else "—"
+    if key == "status":
+        return label("status", value)
+    if key == "kind":
+        return label("milestone_kind", value)
+    if key == "percent":
+        return f"{value}%"
+    if key == "milestone_id":
+        return milestones.get(value, "—")
+    if key == "evidence" and isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if key == "seconds_to_acknowledge":
+        return _duration(int(value))
+    if key in ("due_on", "extended_to", "requested_due_on"):
+        try:
+            return str(format_date(date.fromisoformat(str(value)), "long"))
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+def describe_changes(event: AuditEvent, milestones: dict[int, str]) -> list[str]:
+    """An audit event's before → after, field by field, in words (unchanged fields left out)."""
+    before, after = event.before or {}, event.after or {}
+    lines = []
+    for key in dict.fromkeys([*before, *after]):
+        if key in QUIET_FIELDS:
+            continue
+        name = str(CHANGE_FIELDS.get(key, key))
+        if key in before and key in after:
+            if before[key] == after[key]:
+                continue
+            lines.append(
+                _(
+                    "%(field)s: %(before)s → %(after)s",
+                    field=name,
+                    before=_change_value(key, before[key], milestones),
+                    after=_change_value(key, after[key], milestones),
+                )
+            )
+        else:
+            value = after[key] if key in after else before[key]
+            lines.append(
+                _("%(field)s: %(value)s", field=name, value=_change_value(key, value, milestones))
+            )
+    return lines
+
+
+def _history_rows(assignment: Assignment, history: services.History) -> list[dict[str, Any]]:
+    titles = {m.id: m.title or label("milestone_kind", m.kind) for m in assignment.milestones}
+    return [
+        {
+            "event": e,
+            "action": str(MORE_ACTIONS.get(e.action) or label("audit_action", e.action)),
+            "actor": history.actors.get(e.actor_id) if e.actor_id else None,
+            "changes": describe_changes(e, titles),
+        }
+        for e in history.events
+    ]
+
+
+#: Evidence a browser may show in the page: images it renders, and PDF. Anything else (Office
+#: files, archives, TIFF, types not vetted here) is only ever served as a download.
+PREVIEW_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"})
+INLINE_TYPES = PREVIEW_IMAGES | {"application/pdf"}
+#: An image loads nothing and runs nothing; the sandbox also disarms it were it ever
+#: taken for a document.
+IMAGE_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
+)
+#: Browsers show a PDF through a generated page that embeds it (object-src) with inline
+#: styles, and some (Safari, older Chrome) refuse to in a sandbox, so there is none here;
+#: scripts, requests and forms stay blocked.
+PDF_CSP = (
+    "default-src 'none'; object-src 'self'; img-src 'self' data: blob:; "
+    "style-src 'unsafe-inline'; frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
+)
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+
+
+def evidence_kind(ev: Evidence) -> str:
+    """image or pdf (shown in the page) or file (downloaded)."""
+    if ev.content_type in PREVIEW_IMAGES:
+        return "image"
+    return "pdf" if ev.content_type == "application/pdf" else "file"
+
+
+def _assignment_page(
+    found: Assignment,
+    *,
+    report_values: dict[str, Any] | None = None,
+    report_error: tuple[str | None, str] | None = None,
+) -> str:
+    """The assignment page; after a refused report, with what was typed and why it failed."""
     from taskhub.plans.services import section_trail
 
-    report_ids = [r.id for r in found.reports]
+    today = office_today()
+    history = services.assignment_history(found, limit=services.HISTORY_SHOWN)
     milestone_ids = [m.id for m in found.milestones]
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(
-            ((AuditEvent.object_type == "assignment") & (AuditEvent.object_id == str(found.id)))
-            | (
-                (AuditEvent.object_type == "progress_report")
-                & AuditEvent.object_id.in_([str(i) for i in report_ids])
-            )
-        )
-        .order_by(AuditEvent.id.desc())
-        .limit(100)
-    ).all()
-    actors = {
-        u.id: u.display_name
-        for u in db.session.scalars(
-            select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))
-        )
-    }
     extensions = (
         db.session.scalars(
             select(ExtensionRequest)
             .where(ExtensionRequest.milestone_id.in_(milestone_ids))
+            .options(joinedload(ExtensionRequest.milestone))
             .order_by(ExtensionRequest.id.desc())
         ).all()
         if milestone_ids
         else []
     )
+    people = {e.requested_by_id for e in extensions} | {
+        e.decided_by_id for e in extensions if e.decided_by_id
+    }
+    names = (
+        {
+            uid: name
+            for uid, name in db.session.execute(
+                select(User.id, User.display_name).where(User.id.in_(people))
+            )
+        }
+        if people
+        else {}
+    )
     pending = next((r for r in found.reports if r.status == ReportStatus.SUBMITTED.value), None)
+    is_unit_staff = current_user.role == "unit"
     return render_template(
         "tracking/assignment.html",
         assignment=found,
         item=found.item,
         trail=section_trail(found.item),
-        light=_lights([found])[found.id],
+        points=services.shown_points(found.item),
+        roles=[r.value for r in UnitRole],
+        light=services.lights([found], today)[found.id],
+        steps=services.milestone_timeline(found.milestones, today),
+        step_states=STEP_STATES,
         can_edit=found.can_edit(current_user),
         can_review=services.can_review(current_user, found),
         pending=pending,
-        audit_events=events,
-        actors=actors,
+        history=history,
+        history_rows=_history_rows(found, history),
         score_periods=_score_periods(found),
         extensions=extensions,
-        today=office_today(),
+        names=names,
+        evidence_kind=evidence_kind,
+        format_size=format_size,
+        today=today,
+        # The report form is open for the unit's staff, and opened and focused from /my.
+        report_open=is_unit_staff or bool(request.args.get("report")) or report_error is not None,
+        report_focus=bool(request.args.get("report")),
+        report_values=report_values or {},
+        report_error=report_error,
         max_mb=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
+    )
+
+
+@bp.get("/assignments/<int:assignment_id>")
+@login_required
+def assignment(assignment_id: int) -> Any:
+    """An assignment: item, units, timeline, reports with evidence and reviews, extensions,
+    and its audit trail."""
+    return _assignment_page(get_assignment_or_404(assignment_id, options=ASSIGNMENT_PAGE_LOAD))
+
+
+@bp.get("/assignments/<int:assignment_id>/history")
+@login_required
+def assignment_history(assignment_id: int) -> Any:
+    """An assignment's whole audit trail, newest first, paged."""
+    found = get_assignment_or_404(assignment_id, options=[selectinload(Assignment.milestones)])
+    page = _page()
+    history = services.assignment_history(found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render_template(
+        "tracking/history.html",
+        assignment=found,
+        item=found.item,
+        history=history,
+        history_rows=_history_rows(found, history),
+        page=page,
+        page_size=PAGE_SIZE,
     )
 
 
@@ -335,7 +511,7 @@ def acknowledge(assignment_id: int) -> Any:
 @bp.post("/assignments/<int:assignment_id>/reports")
 @login_required
 def submit_report(assignment_id: int) -> Any:
-    """Report progress with evidence files."""
+    """Report progress with evidence files; a refused report comes back with what was typed."""
     found = get_assignment_or_404(assignment_id, need="edit")
     form = request.form
     files = [
@@ -363,8 +539,13 @@ def submit_report(assignment_id: int) -> Any:
         )
     except (DomainError, UploadRejected) as exc:
         db.session.rollback()
-        flash(_("The report was not submitted: %(problem)s", problem=_error_message(exc)), "error")
-        return _back(found)
+        problem = _error_message(exc)
+        flash(_("The report was not submitted: %(problem)s", problem=problem), "error")
+        # Shown again (not redirected) so the text typed is kept and the error sits by its field.
+        reloaded = get_assignment_or_404(assignment_id, options=ASSIGNMENT_PAGE_LOAD)
+        return _assignment_page(
+            reloaded, report_values=form.to_dict(), report_error=(_report_field(exc), problem)
+        )
     db.session.commit()
     flash(_("Report submitted for review."), "success")
     return _back(found)
@@ -373,7 +554,8 @@ def submit_report(assignment_id: int) -> Any:
 @bp.get("/evidence/<int:evidence_id>")
 @login_required
 def evidence(evidence_id: int) -> Any:
-    """Download (or preview, for images and PDFs) an evidence file."""
+    """Serve an evidence file: images and PDFs inline for preview, everything else (and any
+    file asked for with ?download=1) as a download."""
     ev = db.session.get(Evidence, evidence_id)
     if ev is None:
         abort(404)
@@ -381,7 +563,7 @@ def evidence(evidence_id: int) -> Any:
     storage = storage_for(current_app.config)
     if not storage.exists(ev.sha256):
         abort(404)
-    inline = ev.content_type.startswith("image/") or ev.content_type == "application/pdf"
+    inline = ev.content_type in INLINE_TYPES and not request.args.get("download")
     response = send_file(
         storage.open(ev.sha256),
         mimetype=ev.content_type,
@@ -389,6 +571,12 @@ def evidence(evidence_id: int) -> Any:
         download_name=ev.original_name,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        (PDF_CSP if ev.content_type == "application/pdf" else IMAGE_CSP) if inline else DOWNLOAD_CSP
+    )
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    # Unit data: never kept by shared caches.
+    response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
 

@@ -96,10 +96,15 @@ def show(unit_id: int) -> Any:
         can_edit_contacts=unit.can_edit_contacts(current_user),
         errors={},
         form={},
+        editing=None,
     )
 
 
-def _contact_form_error(unit: Unit, errors: dict[str, Any], form: dict[str, Any]) -> Any:
+def _contact_form_error(
+    unit: Unit, errors: dict[str, Any], form: dict[str, Any], *, editing: int | None = None
+) -> Any:
+    """The unit page again with the errors next to the fields of the form that was sent
+    (``editing``: an existing contact's form; None: the new-contact form)."""
     return (
         render_template(
             "units/show.html",
@@ -109,6 +114,7 @@ def _contact_form_error(unit: Unit, errors: dict[str, Any], form: dict[str, Any]
             can_edit_contacts=True,
             errors={k: v[0] if isinstance(v, list) else v for k, v in errors.items()},
             form=form,
+            editing=editing,
         ),
         422,
     )
@@ -148,7 +154,9 @@ def update_contact(contact_id: int) -> Any:
     try:
         data = ContactArgs().load(request.form)
     except ValidationError as exc:
-        return _contact_form_error(contact.unit, exc.normalized_messages(), request.form.to_dict())
+        return _contact_form_error(
+            contact.unit, exc.normalized_messages(), request.form.to_dict(), editing=contact.id
+        )
     services.update_contact(contact, data, actor=current_user)
     db.session.commit()
     flash(_("Contact saved."), "success")

@@ -73,6 +73,17 @@ def fill_report(page: Page, progress: str, percent: int, evidence: Path | None =
     return title
 
 
+def ranking_rows(page: Page, site: LiveSite) -> list[list[str]]:
+    """The dashboard's ranking table for Baotou's first half-year: [rank, unit, total, change]."""
+    page.goto(f"{site.url}/plans/baotou-2022/dashboard?period=2022-H1")
+    expect(page.get_by_role("heading", name=re.compile("^排名"))).to_be_visible()
+    rows = page.locator("#table-ranking tbody tr")
+    return [
+        [cell.strip() for cell in rows.nth(i).locator("td, th").all_inner_texts()]
+        for i in range(rows.count())
+    ]
+
+
 def review_in_queue(page: Page, site: LiveSite, progress: str, decision: str) -> None:
     """The office opens 待审核 and decides on the report with this progress text."""
     page.goto(f"{site.url}/plans")
@@ -98,6 +109,12 @@ def test_report_returned_resubmitted_and_accepted(
     evidence.write_bytes(PDF)
     own_url = f"{site.url}/assignments/{site.own_assignment_id}"
 
+    # 0. The office's dashboard: nobody has completed anything, so every unit scores 0.
+    office = sign_in(new_context(), site, site.office_username)
+    before = ranking_rows(office, site)
+    assert before and all(row[2] == "0.00" for row in before), before
+    screenshot(office, "00-dashboard-before")
+
     # 1. The unit signs in, finds the task under 我的任务, acknowledges and reports with a PDF.
     unit = sign_in(new_context(), site, site.unit_username)
     unit.get_by_role("link", name="我的任务").click()
@@ -120,7 +137,6 @@ def test_report_returned_resubmitted_and_accepted(
     screenshot(unit, "02-assignment-submitted")
 
     # 2. The office returns it with a reason; the unit sees why.
-    office = sign_in(new_context(), site, site.office_username)
     office.goto(f"{site.url}/review")
     screenshot(office, "03-review-queue")
     review_in_queue(office, site, first, "退回")
@@ -154,6 +170,16 @@ def test_report_returned_resubmitted_and_accepted(
     )
     expect(task).to_contain_text("推进中")
     expect(task).to_contain_text("60%")
+
+    # 4. The accepted milestone (done late: it was due in May 2022) lifts the unit alone to
+    #    the top of the ranking; everyone else now shares rank 2.
+    after = ranking_rows(office, site)
+    assert after[0][:2] == ["1", OWN_UNIT] and after[0][2] != "0.00", after
+    assert all(row[0] == "2" for row in after[1:]), after
+    screenshot(office, "07-dashboard-after")
+    office.get_by_role("link", name=re.compile("^查看全部.*个单位的完整排名")).click()
+    expect(office.locator("table").first).to_contain_text(OWN_UNIT)
+    screenshot(office, "08-rankings")
 
 
 def test_unit_cannot_open_another_units_assignment(

@@ -1,0 +1,600 @@
+"""The dashboard's figures: one grouped SQL query each, and a cached ranking.
+
+Every figure is computed by the database (GROUP BY over the plan's assignments or milestones),
+so a plan with 100,000 assignments returns a few hundred grouped rows at most. The ranking is
+the expensive part (the scoring roll-up takes seconds for thousands of units): it is cached in
+the process and keyed by the audit trail's latest event, which every state change appends to.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
+
+from taskhub.accounts.models import User
+from taskhub.audit.models import AuditEvent
+from taskhub.calendar.services import WorkingCalendar
+from taskhub.core.db import db, now_utc
+from taskhub.core.errors import PermissionDenied
+from taskhub.plans.models import Item, Plan, Section
+from taskhub.scoring import services as scoring
+from taskhub.scoring.schemes import engine_of, parse_period_code
+from taskhub.tracking.lights import DUE_SOON_WORKING_DAYS, PACE_TOLERANCE
+from taskhub.tracking.models import (
+    Assignment,
+    AssignmentStatus,
+    ExtensionRequest,
+    ExtensionStatus,
+    Milestone,
+    MilestoneStatus,
+)
+from taskhub.units.models import Unit
+
+#: Completion buckets of an assignment, in display order (mutually exclusive).
+BUCKETS = ("done", "in_progress", "not_started", "overdue")
+#: Units shown in the overdue / at-risk chart; the board lists the rest.
+TOP_UNITS = 15
+#: Units shown in the ranking; the rankings page lists every unit.
+TOP_RANKED = 10
+#: "Due soon" is today up to and including today + this many days.
+DUE_WINDOW_DAYS = 14
+DUE_PAGE_SIZE = 20
+
+_OPEN = MilestoneStatus.OPEN.value
+_COMPLETED = AssignmentStatus.COMPLETED.value
+
+
+# -- who sees what ----------------------------------------------------------------------------
+
+
+def unit_scope(user: User) -> int | None:
+    """The unit whose figures a user is limited to; None means the whole plan.
+
+    The office, administrators, assessors and viewers read every unit (as on the board); unit
+    staff see their own unit's figures only. Raises PermissionDenied for a unit user without
+    a unit (nothing to show).
+    """
+    if user.role in ("admin", "office", "assessor", "viewer"):
+        return None
+    if user.role == "unit" and user.unit_id is not None:
+        return user.unit_id
+    raise PermissionDenied("no dashboard for this account")
+
+
+def plans_for(unit_id: int | None) -> list[Plan]:
+    """Plans to choose from, in the plan list's order; a unit's: those it has work in."""
+    query = select(Plan).order_by(Plan.year, Plan.code)
+    if unit_id is not None:
+        mine = (
+            select(Item.plan_id)
+            .join(Assignment, Assignment.item_id == Item.id)
+            .where(Assignment.unit_id == unit_id)
+            .distinct()
+        )
+        query = query.where(Plan.id.in_(mine))
+    return list(db.session.scalars(query))
+
+
+# -- completion by area -------------------------------------------------------------------------
+
+
+@dataclass
+class AreaRow:
+    """One top-level section (area) and its assignments by completion bucket."""
+
+    area_id: int | None
+    title: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def percent(self, bucket: str) -> int:
+        """Whole percent of the area's assignments, rounded half up (display only)."""
+        if not self.total:
+            return 0
+        return (self.counts[bucket] * 200 + self.total) // (2 * self.total)
+
+
+def areas_of(plan: Plan) -> tuple[dict[int, int], dict[int, str]]:
+    """Each section's top-level section, and the top-level titles in plan order (one query)."""
+    rows = db.session.execute(
+        select(Section.id, Section.parent_id, Section.number, Section.title)
+        .where(Section.plan_id == plan.id)
+        .order_by(Section.position)
+    ).all()
+    parents = {sid: parent for sid, parent, _, _ in rows}
+    titles = {
+        sid: f"{number}、{title}" if number else title
+        for sid, parent, number, title in rows
+        if parent is None
+    }
+    top: dict[int, int] = {}
+    for sid in parents:
+        node, parent = sid, parents[sid]
+        while parent is not None:
+            node, parent = parent, parents.get(parent)
+        top[sid] = node
+    return top, titles
+
+
+def _bucket_sums() -> list[ColumnElement[Any]]:
+    """SUM(CASE …) per bucket; the buckets partition the assignments."""
+    done = Assignment.status == _COMPLETED
+    overdue = and_(Assignment.status != _COMPLETED, Assignment.is_overdue)
+    # Nothing reported yet: not (or only) acknowledged at 0 percent, and not overdue.
+    not_started = and_(
+        Assignment.status.in_([AssignmentStatus.NEW.value, AssignmentStatus.ACKNOWLEDGED.value]),
+        Assignment.percent == 0,
+        ~Assignment.is_overdue,
+    )
+    return [
+        func.sum(case((done, 1), else_=0)),
+        func.sum(case((overdue, 1), else_=0)),
+        func.sum(case((not_started, 1), else_=0)),
+        func.count(),
+    ]
+
+
+def area_completion(plan: Plan, *, unit_id: int | None = None) -> list[AreaRow]:
+    """Assignments per area: done / in progress / not started / overdue (flagged by the scan).
+
+    Applicable assignments only (按需 rows marked not applicable are left out). One grouped
+    query by item (a plan has at most a few hundred), folded into areas here.
+    """
+    top, titles = areas_of(plan)
+    query = (
+        select(Item.id, Item.section_id, *_bucket_sums())
+        .join(Assignment, Assignment.item_id == Item.id)
+        .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
+        .group_by(Item.id)  # section_id depends on it
+    )
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    rows: dict[int | None, AreaRow] = {aid: AreaRow(aid, title) for aid, title in titles.items()}
+    for _item_id, section_id, done, overdue, not_started, total in db.session.execute(query):
+        area = top.get(section_id) if section_id is not None else None
+        row = rows.get(area)
+        if row is None:
+            row = rows[area] = AreaRow(area, "")  # items outside any section
+        row.counts["done"] += int(done or 0)
+        row.counts["overdue"] += int(overdue or 0)
+        row.counts["not_started"] += int(not_started or 0)
+        row.counts["in_progress"] += (
+            int(total) - int(done or 0) - int(overdue or 0) - int(not_started or 0)
+        )
+    return [r for r in rows.values() if r.total]
+
+
+# -- overdue and at risk by unit --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitRisk:
+    unit_id: int
+    name: str
+    overdue: int
+    at_risk: int
+
+
+@dataclass
+class RiskSummary:
+    rows: list[UnitRisk]
+    #: Units with anything overdue or at risk (rows holds the first TOP_UNITS of them).
+    units: int = 0
+    overdue: int = 0
+    at_risk: int = 0
+    #: Last day counted as "due soon" (DUE_SOON_WORKING_DAYS working days ahead).
+    due_soon_until: date | None = None
+
+
+def due_soon_until(today: date) -> date:
+    """The last day within DUE_SOON_WORKING_DAYS working days of today (the yellow light)."""
+    calendar = WorkingCalendar.load(today, today + timedelta(days=31))
+    return calendar.add_working_days(today, DUE_SOON_WORKING_DAYS + 1) - timedelta(days=1)
+
+
+def _days_since(day_expr: Any, start: date) -> Any:
+    """Whole days from ``start`` to a date expression, on SQLite and PostgreSQL alike."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        # Julian day numbers: dates are stored as ISO text on SQLite.
+        return func.julianday(day_expr) - func.julianday(literal(start.isoformat()))
+    return day_expr - literal(start)  # date - date is an integer on PostgreSQL
+
+
+def _at_risk(today: date, soon_until: date, year_start: date) -> Any:
+    """1 when an assignment's light is yellow (as taskhub.tracking.lights decides), else 0.
+
+    Yellow: an open milestone due by ``soon_until``, or the reported percent trailing the
+    time-elapsed pace (序时进度) by more than PACE_TOLERANCE. A correlated subquery over the
+    assignment's own milestones (a handful, by index), evaluated only for rows the CASE
+    reaches: assignments that are neither completed nor overdue.
+    """
+    due = func.coalesce(Milestone.extended_to, Milestone.due_on)
+    next_open = func.min(case((Milestone.status == _OPEN, due)))
+    yellow: list[tuple[Any, int]] = [(next_open <= soon_until, 1)]
+    elapsed = (today - year_start).days
+    if elapsed > 0:
+        span = _days_since(func.max(due), year_start)
+        # percent + tolerance < 100 × min(1, elapsed / span), multiplied out by span > 0.
+        behind = and_(
+            span > 0,
+            (Assignment.percent + PACE_TOLERANCE) * span
+            < 100 * case((span < elapsed, span), else_=elapsed),
+        )
+        yellow.append((behind, 1))
+    return (
+        select(case(*yellow, else_=0))
+        .where(Milestone.assignment_id == Assignment.id)
+        .scalar_subquery()
+    )
+
+
+def _overdue_by_unit(plan: Plan, unit_id: int | None) -> dict[int, tuple[str, int]]:
+    """Unfinished assignments flagged overdue, per unit: {unit id: (name, count)}."""
+    query = (
+        select(Assignment.unit_id, Unit.name, func.count())
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .where(
+            Item.plan_id == plan.id,
+            Assignment.is_overdue,
+            Assignment.status != _COMPLETED,
+            ~Assignment.is_not_applicable,
+        )
+        .group_by(Assignment.unit_id, Unit.name)
+    )
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    return {uid: (name, int(n)) for uid, name, n in db.session.execute(query)}
+
+
+def _at_risk_by_unit(
+    plan: Plan, today: date, soon_until: date, unit_id: int | None
+) -> dict[int, tuple[str, int]]:
+    """Unfinished, not overdue assignments with a yellow light, per unit (one grouped query).
+
+    The costly figure (a look at each candidate's milestones): callers cache it.
+    """
+    risk = func.sum(_at_risk(today, soon_until, date(plan.year, 1, 1)))
+    query = (
+        select(Assignment.unit_id, Unit.name, risk)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .where(
+            Item.plan_id == plan.id,
+            Assignment.status != _COMPLETED,
+            ~Assignment.is_overdue,
+            ~Assignment.is_not_applicable,
+        )
+        .group_by(Assignment.unit_id, Unit.name)
+    )
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    return {uid: (name, int(n)) for uid, name, n in db.session.execute(query) if n}
+
+
+def risk_by_unit(
+    plan: Plan,
+    today: date,
+    *,
+    unit_id: int | None = None,
+    limit: int = TOP_UNITS,
+    fingerprint: tuple[int, str] | None = None,
+) -> RiskSummary:
+    """Overdue and at-risk assignments per unit, most overdue first.
+
+    Overdue is the scan's flag (as on the board and in bulletins), read live. At risk is a
+    yellow light; finding it reads every candidate's milestones (hundreds of milliseconds for
+    100,000 assignments), so the whole plan's is cached like the ranking, for the day and the
+    audit fingerprint: every change to a task, report, milestone or extension is audited.
+    """
+    soon_until = due_soon_until(today)
+    overdue = _overdue_by_unit(plan, unit_id)
+    if unit_id is None:
+        at_risk = _cached(
+            ("at_risk", plan.id, today.isoformat()),
+            lambda: _at_risk_by_unit(plan, today, soon_until, None),
+            fingerprint,
+        )
+    else:  # one unit's few assignments: cheap, and not worth a cache slot per unit
+        at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
+    names = {uid: name for uid, (name, _) in (*overdue.items(), *at_risk.items())}
+    rows = sorted(
+        (
+            UnitRisk(uid, name, overdue.get(uid, ("", 0))[1], at_risk.get(uid, ("", 0))[1])
+            for uid, name in names.items()
+        ),
+        key=lambda r: (-r.overdue, -r.at_risk, r.name, r.unit_id),
+    )
+    return RiskSummary(
+        rows=rows[:limit],
+        units=len(rows),
+        overdue=sum(n for _, n in overdue.values()),
+        at_risk=sum(n for _, n in at_risk.values()),
+        due_soon_until=soon_until,
+    )
+
+
+# -- due in the next two weeks ------------------------------------------------------------------
+
+
+@dataclass
+class DueGroup:
+    """Open milestones of one item due on one day (one row per unit when only one is due)."""
+
+    due_on: date
+    item_id: int
+    kind: str
+    count: int
+    assignment_id: int  #: the first assignment; the link when count == 1
+    unit_id: int
+    item: Item | None = None
+    unit_name: str | None = None
+
+
+@dataclass
+class DueSoon:
+    start: date
+    end: date
+    groups: list[DueGroup]  #: this page's groups
+    page: int
+    page_size: int
+    total_groups: int
+    total: int  #: open milestones due in the window
+    per_day: list[tuple[date, int]]  #: every day of the window, zeros included
+
+
+def due_soon(
+    plan: Plan,
+    today: date,
+    *,
+    unit_id: int | None = None,
+    page: int = 1,
+    page_size: int = DUE_PAGE_SIZE,
+    days: int = DUE_WINDOW_DAYS,
+) -> DueSoon:
+    """Open milestones due (extensions applied) from today to today + ``days``, both included.
+
+    Grouped by day, item and kind in SQL, so a month-end checkpoint of 2,000 units is one row
+    (at most items × kinds × days rows, whatever the number of units); the page's items and
+    single units are then read by id (two small queries).
+    """
+    end = today + timedelta(days=days)
+    # Open milestones by the partial index on due_on (its condition must appear verbatim,
+    # not as a bound parameter, for SQLite to use it). Two branches so both are index ranges:
+    # due in the window and not extended beyond it, or extended into the window, which only an
+    # approved extension request does (found through that small table, not a full scan).
+    is_open = Milestone.status == literal_column("'open'")
+    due = func.coalesce(Milestone.extended_to, Milestone.due_on)
+    in_window = select(Milestone.assignment_id, due.label("due"), Milestone.kind).where(
+        is_open,
+        Milestone.due_on.between(today, end),
+        or_(Milestone.extended_to.is_(None), Milestone.extended_to <= end),
+    )
+    extended = (
+        select(ExtensionRequest.milestone_id)
+        .where(
+            ExtensionRequest.status == ExtensionStatus.APPROVED.value,
+            ExtensionRequest.requested_due_on.between(today, end),
+        )
+        .scalar_subquery()
+    )
+    extended_into = select(Milestone.assignment_id, due.label("due"), Milestone.kind).where(
+        is_open,
+        Milestone.id.in_(extended),
+        Milestone.due_on < today,
+        Milestone.extended_to.between(today, end),
+    )
+    m = union_all(in_window, extended_into).subquery()
+    query = (
+        select(
+            m.c.due,
+            Item.id,
+            m.c.kind,
+            func.count(),
+            func.min(Assignment.id),
+            func.min(Assignment.unit_id),
+        )
+        .join(Assignment, Assignment.id == m.c.assignment_id)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
+        .group_by(m.c.due, Item.id, Item.position, m.c.kind)
+        .order_by(m.c.due, Item.position, m.c.kind)
+    )
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    groups = [
+        DueGroup(_as_date(d), iid, kind, int(n), aid, uid)
+        for d, iid, kind, n, aid, uid in db.session.execute(query)
+    ]
+    per_day = dict.fromkeys((today + timedelta(days=i) for i in range(days + 1)), 0)
+    for g in groups:
+        per_day[g.due_on] = per_day.get(g.due_on, 0) + g.count
+    page = max(1, page)
+    shown = groups[(page - 1) * page_size : page * page_size]
+    items = {
+        i.id: i
+        for i in db.session.scalars(select(Item).where(Item.id.in_({g.item_id for g in shown})))
+    }
+    single = {g.unit_id for g in shown if g.count == 1}
+    names = (
+        dict(db.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(single))).all())
+        if single
+        else {}
+    )
+    for g in shown:
+        g.item = items.get(g.item_id)
+        g.unit_name = names.get(g.unit_id) if g.count == 1 else None
+    return DueSoon(
+        start=today,
+        end=end,
+        groups=shown,
+        page=page,
+        page_size=page_size,
+        total_groups=len(groups),
+        total=sum(g.count for g in groups),
+        per_day=sorted(per_day.items()),
+    )
+
+
+def _as_date(value: Any) -> date:
+    # COALESCE of two dates comes back as text on SQLite.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# -- the ranking, cached ------------------------------------------------------------------------
+
+_PERIOD_KIND_ORDER = ("month", "half_year", "year")
+
+
+def current_period(codes: list[str], today: date) -> str | None:
+    """The period a dashboard shows by default: the finest kind the plan is scored by,
+    the one containing today; after the plan's year its last one, before it its first one.
+
+    ``codes`` are the scoring pages' periods of the plan (taskhub.scoring.views.period_codes);
+    the rankings page itself opens on the first of them, which is not "current" later on.
+    """
+    parsed = [(code, *parse_period_code(code)) for code in codes]
+    for kind in _PERIOD_KIND_ORDER:
+        of_kind = [p for p in parsed if p[1] == kind]
+        if not of_kind:
+            continue
+        for code, _, starts, ends in of_kind:
+            if starts <= today <= ends:
+                return code
+        ended = [p for p in of_kind if p[3] < today]
+        return (ended[-1] if ended else of_kind[0])[0]
+    return None
+
+
+@dataclass(frozen=True)
+class RankRow:
+    unit_id: int
+    unit_name: str
+    rank: int | None
+    previous_rank: int | None
+    total: Decimal
+
+    @property
+    def change(self) -> int | None:
+        """Places gained since the previous period (positive: moved up)."""
+        if self.rank is None or self.previous_rank is None:
+            return None
+        return self.previous_rank - self.rank
+
+
+@dataclass(frozen=True)
+class Ranking:
+    plan_id: int
+    period: str
+    rows: tuple[RankRow, ...]
+    rounding: int
+    #: When the figures were computed (UTC), or when the period was frozen.
+    computed_at: datetime
+    #: The snapshot revision when the period is closed; None for a live ranking.
+    revision: int | None = None
+
+    def top(self, n: int = TOP_RANKED, unit_id: int | None = None) -> list[RankRow]:
+        """The first ``n`` rows, plus ``unit_id``'s row when it is further down."""
+        rows = list(self.rows[:n])
+        if unit_id is not None and all(r.unit_id != unit_id for r in rows):
+            rows += [r for r in self.rows if r.unit_id == unit_id]
+        return rows
+
+
+# -- the cache -----------------------------------------------------------------------------------
+
+#: Costly figures (rankings, at-risk counts) per (figure key…, audit id, audit digest).
+#: In-process and small on purpose: the key changes with every audited state change, so an
+#: entry is either still right or never asked for again, and each gunicorn worker keeps its
+#: own copy (nothing shared to keep consistent, and the fingerprint read is what makes every
+#: worker agree). A lock guards the dict because threaded servers share it.
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+#: Entries kept, least recently used dropped first (one per plan, period and scope is typical).
+CACHE_SIZE = 64
+
+T = TypeVar("T")
+
+
+def audit_fingerprint() -> tuple[int, str]:
+    """The latest audit event's id and digest: it changes whenever any state changes.
+
+    Every task, report, review, extension, score, allocation, schedule, calendar and period
+    change appends an event (taskhub.audit), so this O(1) read (the primary-key index) tells
+    whether a cached figure can still be right, in every process. The digest, chained over the
+    content, tells apart two events that got the same id in transactions rolled back.
+    """
+    row = db.session.execute(
+        select(AuditEvent.id, AuditEvent.digest).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def _cached(
+    key: tuple[Any, ...], compute: Callable[[], T], fingerprint: tuple[int, str] | None
+) -> T:
+    """``compute()``'s value for ``key`` as of the audit fingerprint, computed once."""
+    full = (*key, *(fingerprint or audit_fingerprint()))
+    with _CACHE_LOCK:
+        if full in _CACHE:
+            _CACHE.move_to_end(full)
+            return cast(T, _CACHE[full])
+    # Computed outside the lock: two requests missing together may both compute (rare and
+    # harmless), but nobody waits behind another plan's roll-up.
+    value = compute()
+    with _CACHE_LOCK:
+        for old in [k for k in _CACHE if k[: len(key)] == key]:
+            del _CACHE[old]  # superseded by a newer fingerprint
+        _CACHE[full] = value
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def clear_cache() -> None:
+    """Forget every cached figure (tests, or after restoring a database)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def cached_keys() -> list[tuple[Any, ...]]:
+    """The keys held now (for tests and diagnostics)."""
+    with _CACHE_LOCK:
+        return list(_CACHE)
+
+
+def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = None) -> Ranking:
+    """The plan's ranking for a period with the change against the previous one.
+
+    A closed period answers from its latest snapshot (frozen), an open one from the roll-up
+    (seconds for thousands of units); either is cached until the audit trail moves. Raises
+    DomainError for a plan without a scoring scheme or a period it is not scored by. May add
+    the period row on first use (as the rankings page does): the caller commits.
+    """
+
+    def compute() -> Ranking:
+        spec = engine_of(plan)
+        rows, snapshot = scoring.results(plan, period)
+        return Ranking(
+            plan_id=plan.id,
+            period=period,
+            rows=tuple(
+                RankRow(r.unit_id, r.unit_name, r.rank, r.previous_rank, r.total) for r in rows
+            ),
+            rounding=spec.rounding,
+            computed_at=snapshot.created_at if snapshot is not None else now_utc(),
+            revision=snapshot.revision if snapshot is not None else None,
+        )
+
+    return _cached(("ranking", plan.id, period), compute, fingerprint)

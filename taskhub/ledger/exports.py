@@ -1,0 +1,237 @@
+"""Excel exports: the ledger (exactly what its filters match) and a period's scores.
+
+Both are Chinese documents whatever the UI language, laid out by ``taskhub.core.xlsx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import force_locale
+from sqlalchemy import select
+
+from taskhub.accounts.models import User
+from taskhub.core.db import db, now_utc
+from taskhub.core.errors import ValidationFailed
+from taskhub.core.labels import label
+from taskhub.core.timeutil import local_time
+from taskhub.core.xlsx import Column, add_notes, add_table, new_workbook, safe_file_name
+from taskhub.core.xlsx import workbook_bytes as to_bytes
+from taskhub.ledger.lights import COLOR_OF
+from taskhub.ledger.services import STATUS_ORDER, ExportRow, Resolved, visible_to
+from taskhub.plans.models import Plan, Section
+from taskhub.reports.services import COMPONENT_NAMES, period_label
+from taskhub.scoring.models import Scheme, Snapshot
+from taskhub.scoring.schemes import EngineSpec
+from taskhub.scoring.services import Ranked
+from taskhub.units.models import Unit
+
+LEDGER_SHEET = "任务台账"
+NOTES_SHEET = "导出说明"
+LEDGER_COLUMNS = (
+    Column("序号", 7, "integer"),
+    Column("方案", 26, "wrap"),
+    Column("编号", 8, "center"),
+    Column("重点任务", 24, "wrap"),
+    Column("具体内容", 50, "wrap"),
+    Column("所属领域", 20, "wrap"),
+    Column("责任单位", 22, "wrap"),
+    Column("牵头单位", 24, "wrap"),
+    Column("完成状态", 10, "center"),
+    Column("预警", 14, "center"),
+    Column("进度", 8, "percent"),
+    Column("下一节点时限", 16, "date"),
+    Column("最近报告日期", 16, "date"),
+)
+SORT_NAMES = {
+    "item": "方案与编号",
+    "plan": "方案名称",
+    "unit": "责任单位",
+    "status": "完成状态",
+    "light": "预警",
+    "percent": "进度",
+    "due": "下一节点时限",
+    "report": "最近报告日期",
+}
+
+
+def _chinese(group: str, codes: Iterable[str]) -> dict[str, str]:
+    """The Chinese labels of codes, whatever the request's language."""
+    with force_locale("zh"):
+        return {code: str(label(group, code)) for code in codes}
+
+
+def _leads(leads: list[tuple[str, str]]) -> str:
+    return "、".join(
+        name + ("（牵头考核）" if role == "lead_assessor" else "") for name, role in leads
+    )
+
+
+def ledger_rows(rows: Iterable[ExportRow]) -> Iterator[list[Any]]:
+    """The ledger's cells row by row, in the column order of ``LEDGER_COLUMNS``."""
+    statuses = _chinese("status", STATUS_ORDER)
+    colors = _chinese("light", ["red", "yellow", "green"])
+    reasons = _chinese("light_reason", list(COLOR_OF))
+    for n, row in enumerate(rows, start=1):
+        yield [
+            n,
+            row.plan,
+            row.number,
+            row.title,
+            row.text,
+            row.area,
+            row.unit,
+            _leads(row.leads),
+            statuses.get(row.status, row.status),
+            f"{colors[row.light]} · {reasons[row.light_reason]}",
+            Decimal(row.percent) / 100,
+            row.next_due,
+            row.last_report_on,
+        ]
+
+
+def ledger_xlsx(rows: Iterable[ExportRow], *, notes: list[tuple[str, str]]) -> bytes:
+    """The ledger workbook: the table, then a sheet saying what was exported and when."""
+    wb = new_workbook()
+    count = add_table(wb, LEDGER_SHEET, LEDGER_COLUMNS, ledger_rows(rows))
+    add_notes(wb, NOTES_SHEET, [*notes, ("条数", str(count))])
+    return to_bytes(wb)
+
+
+def _now_text() -> str:
+    now = local_time(now_utc())
+    return f"{now.year}年{now.month}月{now.day}日 {now:%H:%M}"
+
+
+def describe_filters(resolved: Resolved, *, viewer: User) -> list[tuple[str, str]]:
+    """The filters in words, for the notes sheet (unnamed filters are left out)."""
+    f = resolved.filters
+    lines = [("导出时间", _now_text())]
+    if visible_to(viewer) is not None:
+        lines.append(("范围", f"仅本单位：{viewer.unit.name if viewer.unit else ''}"))
+    lines.append(("方案", resolved.plan.title if resolved.plan else "全部方案"))
+    if f.area_section_ids:
+        top = db.session.get(Section, f.area_section_ids[0])
+        if top is not None:
+            lines.append(("所属领域", f"{top.number or ''}{top.title}"))
+    for key, unit_id in (("责任单位", f.unit_id), ("牵头单位", f.lead_id)):
+        if unit_id is not None:
+            unit = db.session.get(Unit, unit_id)
+            lines.append((key, unit.name if unit else f"#{unit_id}"))
+    if f.status:
+        lines.append(("完成状态", _chinese("status", [f.status])[f.status]))
+    if f.light:
+        lines.append(("预警", _chinese("light", [f.light])[f.light]))
+    if f.due_from or f.due_to:
+        start = _cn(f.due_from) if f.due_from else "不限"
+        end = _cn(f.due_to) if f.due_to else "不限"
+        lines.append(("下一节点时限", f"{start} 至 {end}"))
+    lines.append(("排序", SORT_NAMES.get(f.sort, f.sort) + ("（降序）" if f.descending else "")))
+    return lines
+
+
+def _cn(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def ledger_file_names(plan: Plan | None, today: date) -> tuple[str, str]:
+    """The Chinese file name and an ASCII one for clients without RFC 5987."""
+    stamp = today.strftime("%Y%m%d")
+    title = safe_file_name(plan.title) if plan else "全部方案"
+    return f"{title}_任务台账_{stamp}.xlsx", f"{plan.code if plan else 'all'}_ledger_{stamp}.xlsx"
+
+
+# -- scores -------------------------------------------------------------------------------------
+
+
+def component_names(plan: Plan) -> dict[str, str]:
+    """Chinese names of a scheme's components: as the scheme declares them, else the usual."""
+    scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
+    declared: dict[str, str] = {}
+    stack: list[Any] = [scheme.definition if scheme else {}]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "components" and isinstance(value, list):
+                    for c in value:
+                        code = c.get("key") or c.get("code") if isinstance(c, dict) else None
+                        if isinstance(code, str) and isinstance(c.get("name"), str):
+                            declared.setdefault(code, c["name"])
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return {**COMPONENT_NAMES, **declared}
+
+
+def _component_header(code: str, names: dict[str, str]) -> str:
+    if code in names:
+        return names[code]
+    try:
+        return period_label(code)  # a mean of sub-periods lists them by code
+    except ValidationFailed:
+        return code
+
+
+def scores_xlsx(
+    plan: Plan,
+    period: str,
+    rows: list[Ranked],
+    spec: EngineSpec,
+    snapshot: Snapshot | None,
+) -> bytes:
+    """A period's ranking: rank, change, unit, total, each component and each area's score.
+
+    Values are the exact totals (4 places) shown with the scheme's rounding, as on the page.
+    """
+    components = list(rows[0].components) if rows else []
+    areas = list(rows[0].areas) if rows else []
+    names = component_names(plan)
+    columns = [
+        Column("名次", 7, "integer"),
+        Column("较上期", 9, "change"),
+        Column("单位", 30, "wrap"),
+        Column("总分", 10, "decimal"),
+        *(Column(_component_header(c, names), 12, "decimal") for c in components),
+        *(Column(a, 14, "decimal") for a in areas),
+    ]
+    wb = new_workbook(decimals=spec.rounding)
+    add_table(
+        wb,
+        "得分排名",
+        columns,
+        (
+            [
+                r.rank,
+                r.change,
+                r.unit_name,
+                r.total,
+                *(r.components.get(c) for c in components),
+                *(r.areas.get(a) for a in areas),
+            ]
+            for r in rows
+        ),
+    )
+    state = f"已关闭（第{snapshot.revision}版）" if snapshot else "未关闭，实时结果"
+    add_notes(
+        wb,
+        NOTES_SHEET,
+        [
+            ("方案", plan.title),
+            ("期次", f"{period_label(period)}（{period}）"),
+            ("状态", state),
+            ("保留小数", f"{spec.rounding} 位（单元格保存 4 位小数）"),
+            ("导出时间", _now_text()),
+        ],
+    )
+    return to_bytes(wb)
+
+
+def scores_file_names(plan: Plan, period: str) -> tuple[str, str]:
+    return (
+        f"{safe_file_name(plan.title)}_{period}_得分排名.xlsx",
+        f"{plan.code}_{period}_scores.xlsx",
+    )

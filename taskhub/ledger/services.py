@@ -1,0 +1,456 @@
+"""The ledger query: every assignment filtered, sorted and paged in SQL, for pages and exports.
+
+A page is one count, one query for the page's ids in order, one for those rows with their joins,
+and one each for their milestones, lead units, areas and the calendar: the number of statements
+does not grow with the page size. Unit staff only ever get their own unit's rows: the
+restriction is part of every query's WHERE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, false, func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.sql.elements import ColumnElement
+
+from taskhub.accounts.models import User
+from taskhub.calendar.services import WorkingCalendar
+from taskhub.core.db import db
+from taskhub.core.permissions import READ_ALL
+from taskhub.core.timeutil import local_time
+from taskhub.ledger.lights import (
+    COLOR_OF,
+    due_soon_before,
+    light_is,
+    light_rank,
+    light_reason,
+    next_due,
+)
+from taskhub.plans.models import Item, ItemUnit, Plan, Section, UnitRole
+from taskhub.tracking.lights import Light, light_for
+from taskhub.tracking.models import (
+    Assignment,
+    AssignmentStatus,
+    MilestoneStatus,
+    ProgressReport,
+)
+from taskhub.units.models import Unit, UnitGroup, unit_group_members
+
+PAGE_SIZE = 50
+#: Roles whose lead units the ledger shows and filters by (牵头单位, 牵头考核单位).
+LEAD_ROLES = (UnitRole.LEAD.value, UnitRole.LEAD_ASSESSOR.value)
+STATUS_ORDER = tuple(s.value for s in AssignmentStatus)
+
+
+@dataclass(frozen=True)
+class LedgerFilters:
+    """What the ledger shows; every field None means "no filter"."""
+
+    plan_id: int | None = None
+    #: The chosen area (top-level section) and every section below it.
+    area_section_ids: tuple[int, ...] | None = None
+    unit_id: int | None = None
+    lead_id: int | None = None
+    status: str | None = None
+    light: str | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+    sort: str = "item"
+    descending: bool = False
+
+
+@dataclass
+class Resolved:
+    """Filters after looking up the plan and area, with the problems found."""
+
+    filters: LedgerFilters
+    plan: Plan | None
+    #: Top-level sections of the chosen plan (the area choices).
+    areas: list[Section] = field(default_factory=list)
+    #: Argument name → problem code (plan, area, area_without_plan, range).
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_filters(values: dict[str, Any]) -> Resolved:
+    """Turn validated arguments into filters: plan code → plan, area → its section subtree."""
+    problems: dict[str, str] = {}
+    plan = None
+    if values.get("plan"):
+        plan = db.session.scalar(select(Plan).where(Plan.code == values["plan"]))
+        if plan is None:
+            problems["plan"] = "plan"
+    sections = plan_sections(plan.id) if plan else []
+    areas = [s for s in sections if s.parent_id is None]
+    area_ids: tuple[int, ...] | None = None
+    if values.get("area"):
+        top = next((s for s in areas if s.id == values["area"]), None)
+        if top is None:
+            problems["area"] = "area" if plan else "area_without_plan"
+        else:
+            by_id = {s.id: s for s in sections}
+            area_ids = tuple(s.id for s in sections if _top_of(s, by_id) is top)
+    due_from, due_to = values.get("due_from"), values.get("due_to")
+    if due_from and due_to and due_to < due_from:
+        problems["to"] = "range"
+        due_to = None
+    filters = LedgerFilters(
+        plan_id=plan.id if plan else None,
+        area_section_ids=area_ids,
+        unit_id=values.get("unit"),
+        lead_id=values.get("lead"),
+        status=values.get("status"),
+        light=values.get("light"),
+        due_from=due_from,
+        due_to=due_to,
+        sort=values.get("sort", "item"),
+        descending=values.get("dir") == "desc",
+    )
+    return Resolved(filters, plan, areas, problems)
+
+
+def plan_sections(plan_id: int) -> list[Section]:
+    """A plan's sections, depth-first (the order they are printed in)."""
+    query = select(Section).where(Section.plan_id == plan_id).order_by(Section.position)
+    return list(db.session.scalars(query))
+
+
+def _top_of(section: Section, by_id: dict[int, Section]) -> Section:
+    while section.parent_id is not None and section.parent_id in by_id:
+        section = by_id[section.parent_id]
+    return section
+
+
+def area_labels(plan_ids: set[int]) -> dict[int, str]:
+    """Section id → its area's label (一、政务服务), for the sections of these plans (one query)."""
+    if not plan_ids:
+        return {}
+    rows = db.session.execute(
+        select(Section.id, Section.parent_id, Section.number, Section.title).where(
+            Section.plan_id.in_(plan_ids)
+        )
+    ).all()
+    parents = {r.id: r.parent_id for r in rows}
+    names = {r.id: f"{r.number or ''}{r.title}" for r in rows}
+    labels = {}
+    for section_id in parents:
+        top = section_id
+        while parents.get(top) is not None:
+            top = parents[top]
+        labels[section_id] = names[top]
+    return labels
+
+
+def lead_units(item_ids: Any) -> dict[int, list[tuple[str, str]]]:
+    """Item id → [(name, role)] of its lead and lead assessment units and groups (one query)."""
+    rows = db.session.execute(
+        select(ItemUnit.item_id, ItemUnit.role, Unit.name, UnitGroup.name)
+        .outerjoin(Unit, Unit.id == ItemUnit.unit_id)
+        .outerjoin(UnitGroup, UnitGroup.id == ItemUnit.group_id)
+        .where(ItemUnit.item_id.in_(item_ids), ItemUnit.role.in_(LEAD_ROLES))
+        .order_by(ItemUnit.item_id, ItemUnit.role, ItemUnit.position)
+    ).all()
+    out: dict[int, list[tuple[str, str]]] = {}
+    for item_id, role, unit_name, group_name in rows:
+        out.setdefault(item_id, []).append((unit_name or group_name, role))
+    return out
+
+
+def visible_to(user: User) -> ColumnElement[bool] | None:
+    """The WHERE that limits a user to what they may see (None: everything)."""
+    if user.role in READ_ALL:
+        return None
+    if user.unit_id is None:
+        return false()
+    return Assignment.unit_id == user.unit_id
+
+
+class CountingCalendar:
+    """Working days from one start day, counted once, so each count is a subtraction.
+
+    light_for asks for working_days_between(today, next due) per row, which walks the days one
+    by one; across a page that is thousands of calendar lookups. Counts from another start or
+    beyond the window go to the wrapped calendar, so every answer is the calendar's own.
+    """
+
+    def __init__(self, calendar: WorkingCalendar, start: date, end: date) -> None:
+        self.calendar = calendar
+        self.start = start
+        #: counts[n] = working days in (start, start + n days]
+        self.counts = [0]
+        day = start
+        while day < end:
+            day += timedelta(days=1)
+            self.counts.append(self.counts[-1] + calendar.is_working_day(day))
+
+    def working_days_between(self, start: date, end: date) -> int:
+        offset = (end - start).days
+        if start == self.start and 0 <= offset < len(self.counts):
+            return self.counts[offset]
+        return self.calendar.working_days_between(start, end)
+
+
+@dataclass
+class LedgerRow:
+    """One assignment as the ledger page shows it."""
+
+    assignment: Assignment
+    area: str | None
+    leads: list[tuple[str, str]]
+    next_due: date | None
+    next_title: str | None
+    last_report_on: date | None
+    light: Light
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One assignment as the Excel export writes it (plain values, no ORM objects)."""
+
+    assignment_id: int
+    plan: str
+    number: str
+    title: str | None
+    text: str
+    area: str | None
+    unit: str
+    leads: list[tuple[str, str]]
+    status: str
+    light_reason: str
+    percent: int
+    next_due: date | None
+    last_report_on: date | None
+
+    @property
+    def light(self) -> str:
+        return COLOR_OF[self.light_reason]
+
+
+class Ledger:
+    """The filtered assignments as one SQL query, with counts, pages and a full export."""
+
+    def __init__(self, filters: LedgerFilters, *, viewer: User, today: date) -> None:
+        self.filters = filters
+        self.viewer = viewer
+        self.today = today
+        # The due-soon bound needs the calendar a few weeks ahead (one query).
+        self.calendar = WorkingCalendar.load(today - timedelta(days=7), today + timedelta(days=30))
+        self.next_due = next_due()
+        self.soon_before = due_soon_before(today, self.calendar)
+        self.reason = light_reason(today, self.soon_before)
+        self.last_report = (
+            select(func.max(ProgressReport.submitted_at))
+            .where(ProgressReport.assignment_id == Assignment.id)
+            .correlate(Assignment)
+            .scalar_subquery()
+        )
+
+    # -- the query -----------------------------------------------------------------------------
+
+    def _filtered(self, query: Any) -> Any:
+        f = self.filters
+        query = query.join(Item, Item.id == Assignment.item_id).join(Plan, Plan.id == Item.plan_id)
+        scope = visible_to(self.viewer)
+        if scope is not None:
+            query = query.where(scope)
+        if f.plan_id is not None:
+            query = query.where(Item.plan_id == f.plan_id)
+        if f.area_section_ids is not None:
+            query = query.where(Item.section_id.in_(f.area_section_ids))
+        if f.unit_id is not None:
+            query = query.where(Assignment.unit_id == f.unit_id)
+        if f.lead_id is not None:
+            # Named directly, or through a group the unit belongs to.
+            groups = select(unit_group_members.c.group_id).where(
+                unit_group_members.c.unit_id == f.lead_id
+            )
+            led = select(ItemUnit.item_id).where(
+                ItemUnit.role.in_(LEAD_ROLES),
+                or_(ItemUnit.unit_id == f.lead_id, ItemUnit.group_id.in_(groups)),
+            )
+            query = query.where(Assignment.item_id.in_(led))
+        if f.status is not None:
+            query = query.where(Assignment.status == f.status)
+        if f.light is not None:
+            query = query.where(light_is(f.light, self.today, self.soon_before))
+        # One mention of the next due date: each is a subquery per row.
+        if f.due_from is not None and f.due_to is not None:
+            query = query.where(self.next_due.between(f.due_from, f.due_to))
+        elif f.due_from is not None:
+            query = query.where(self.next_due >= f.due_from)
+        elif f.due_to is not None:
+            query = query.where(self.next_due <= f.due_to)
+        return query
+
+    def _ordered(self, query: Any) -> Any:
+        f = self.filters
+        sorts: dict[str, list[Any]] = {
+            "item": [Item.plan_id, Item.position],
+            "plan": [Plan.title, Item.position],
+            "unit": [Unit.name],
+            "status": [case({s: i for i, s in enumerate(STATUS_ORDER)}, value=Assignment.status)],
+            "light": [light_rank(self.reason)],
+            "percent": [Assignment.percent],
+            "due": [self.next_due],
+            "report": [self.last_report],
+        }
+        keys = sorts.get(f.sort, sorts["item"])
+        nullable = f.sort in ("due", "report")
+        order = []
+        for key in keys:
+            directed = key.desc() if f.descending else key.asc()
+            order.append(directed.nulls_last() if nullable else directed)
+        # The id breaks ties, so paging is stable.
+        return query.order_by(*order, Assignment.id)
+
+    def count(self) -> int:
+        """How many assignments match."""
+        query = self._filtered(select(func.count(Assignment.id)).select_from(Assignment))
+        return db.session.scalar(query) or 0
+
+    def page(self, number: int, size: int = PAGE_SIZE) -> list[LedgerRow]:
+        """One page of rows with their lights (lights as tracking.lights computes them)."""
+        # First the page's ids alone: sorting 100,000 rows is cheap without the per-row
+        # subqueries, which then run for these rows only.
+        ids_query = select(Assignment.id)
+        if self.filters.sort == "unit":
+            ids_query = ids_query.join(Unit, Unit.id == Assignment.unit_id)
+        ids_query = self._ordered(self._filtered(ids_query))
+        ids = list(db.session.scalars(ids_query.limit(size).offset((number - 1) * size)))
+        if not ids:
+            return []
+        query = (
+            select(Assignment, self.next_due.label("next_due"), self.last_report.label("last"))
+            .join(Item, Item.id == Assignment.item_id)
+            .join(Plan, Plan.id == Item.plan_id)
+            .join(Unit, Unit.id == Assignment.unit_id)
+            .where(Assignment.id.in_(ids))
+            .options(
+                contains_eager(Assignment.item).contains_eager(Item.plan),
+                contains_eager(Assignment.unit),
+                selectinload(Assignment.milestones),
+            )
+        )
+        loaded = {row[0].id: row for row in db.session.execute(query)}
+        found = [loaded[i] for i in ids]
+        leads = lead_units([a.item_id for a, _, _ in found])
+        areas = area_labels({a.item.plan_id for a, _, _ in found})
+        # light_for counts working days up to each next due date: one calendar covers them all.
+        reach = max([d for _, d, _ in found if d is not None], default=self.today)
+        calendar = CountingCalendar(
+            WorkingCalendar.load(
+                self.today - timedelta(days=7), max(reach, self.today + timedelta(days=30))
+            ),
+            self.today,
+            reach,
+        )
+        rows = []
+        for assignment, due, last in found:
+            open_steps = [
+                m for m in assignment.milestones if m.status == MilestoneStatus.OPEN.value
+            ]
+            upcoming = min(open_steps, key=lambda m: (m.effective_due_on, m.id), default=None)
+            rows.append(
+                LedgerRow(
+                    assignment=assignment,
+                    area=areas.get(assignment.item.section_id or 0),
+                    leads=leads.get(assignment.item_id, []),
+                    next_due=due,
+                    next_title=upcoming.title if upcoming else None,
+                    last_report_on=_local_date(last),
+                    light=light_for(
+                        assignment,
+                        self.today,
+                        calendar,
+                        year_start=date(assignment.item.plan.year, 1, 1),
+                    ),
+                )
+            )
+        return rows
+
+    def export_rows(self, *, chunk: int = 2000) -> Iterator[ExportRow]:
+        """Every matching row in the page's order, streamed in chunks (lights from SQL)."""
+        # Items and sections are few next to assignments: read the plan's (or all) at once.
+        plan_id = self.filters.plan_id
+        items = (
+            select(Item.id) if plan_id is None else select(Item.id).where(Item.plan_id == plan_id)
+        )
+        leads = lead_units(items)
+        plan_ids = {plan_id} if plan_id else set(db.session.scalars(select(Plan.id)))
+        areas = area_labels(plan_ids)
+        query = select(
+            Assignment.id,
+            Plan.title,
+            Item.number,
+            Item.code,
+            Item.title,
+            Item.text,
+            Item.section_id,
+            Item.id,
+            Unit.name,
+            Assignment.status,
+            self.reason,
+            Assignment.percent,
+            self.next_due,
+            self.last_report,
+        ).select_from(Assignment)
+        query = self._ordered(self._filtered(query).join(Unit, Unit.id == Assignment.unit_id))
+        result = db.session.execute(query.execution_options(yield_per=chunk))
+        for (
+            aid,
+            plan,
+            number,
+            code,
+            title,
+            text,
+            section_id,
+            item_id,
+            unit,
+            status,
+            reason,
+            percent,
+            due,
+            last,
+        ) in result:
+            yield ExportRow(
+                assignment_id=aid,
+                plan=plan,
+                number=number or code,
+                title=title,
+                text=text,
+                area=areas.get(section_id or 0),
+                unit=unit,
+                leads=leads.get(item_id, []),
+                status=status,
+                light_reason=reason,
+                percent=percent,
+                next_due=due,
+                last_report_on=_local_date(last),
+            )
+
+
+def _local_date(moment: datetime | None) -> date | None:
+    return local_time(moment).date() if moment is not None else None
+
+
+def unit_choices(plan: Plan | None) -> list[Unit]:
+    """Units the unit filter offers: those of the plan's city."""
+    if plan is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(Unit).where(Unit.city_id == plan.city_id).order_by(Unit.kind, Unit.id)
+        )
+    )
+
+
+def lead_choices(plan: Plan | None) -> list[Unit]:
+    """Units named as lead or lead assessment unit on the plan's items."""
+    if plan is None:
+        return []
+    named = select(ItemUnit.unit_id).join(Item, Item.id == ItemUnit.item_id)
+    named = named.where(Item.plan_id == plan.id, ItemUnit.role.in_(LEAD_ROLES))
+    return list(db.session.scalars(select(Unit).where(Unit.id.in_(named)).order_by(Unit.id)))
