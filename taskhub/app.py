@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from flask import Flask, g, redirect, request, session, url_for
-from flask_babel import format_date, format_datetime, refresh
+from flask_babel import format_date, format_datetime, get_translations, refresh
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -98,11 +98,28 @@ def _select_locale() -> str:
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
+def _catalogue() -> Any:
+    """This request's translations, looked up once (reset in ``remember_locale``)."""
+    catalogue = g.get("catalogue")
+    if catalogue is None:
+        catalogue = g.catalogue = get_translations()
+    return catalogue
+
+
 def _configure_i18n(app: Flask) -> None:
     babel.init_app(
         app,
         locale_selector=_select_locale,
         default_translation_directories=str(PROJECT_ROOT / "taskhub" / "translations"),
+    )
+    # Flask-Babel looks the catalogue up again on every _() call (tens of microseconds each);
+    # a ledger page makes hundreds of them. Look it up once per request instead.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _catalogue().ugettext(s),
+        ngettext=lambda s, p, n: _catalogue().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _catalogue().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalogue().unpgettext(c, s, p, n),
     )
 
     @app.get("/lang/<locale>")
@@ -200,6 +217,7 @@ def _register_template_helpers(app: Flask) -> None:
     def remember_locale() -> None:
         # Flask-Babel caches the locale on the app context, which a reused context would keep.
         refresh()
+        g.catalogue = g.labels = None
         g.locale = _select_locale()
         g.request_started = time.perf_counter()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import g, has_request_context
 from flask_babel import lazy_gettext as _l
 
 LABELS = {
@@ -103,7 +104,18 @@ def label(group: str, code: str | None) -> str:
     """The translated label of a code, or the code itself when unknown."""
     if code is None:
         return ""
-    return str(LABELS[group].get(code, code))
+    if not has_request_context():
+        return str(LABELS[group].get(code, code))
+    # A ledger page asks for the same few labels hundreds of times; each lazy string would look
+    # the catalogue up again. Remember them for this request (reset before each request).
+    cache = g.get("labels")
+    if cache is None:
+        cache = g.labels = {}
+    key = (group, code)
+    text = cache.get(key)
+    if text is None:
+        text = cache[key] = str(LABELS[group].get(code, code))
+    return text
 
 
 #: marshmallow's and our validators' messages, translated for forms.

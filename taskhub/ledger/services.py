@@ -436,13 +436,16 @@ def _local_date(moment: datetime | None) -> date | None:
     return local_time(moment).date() if moment is not None else None
 
 
-def unit_choices(plan: Plan | None) -> list[Unit]:
-    """Units the unit filter offers: those of the plan's city."""
+def unit_choices(plan: Plan | None) -> list[Any]:
+    """Units the unit filter offers: those of the plan's city (id and name rows, no objects:
+    a province has thousands)."""
     if plan is None:
         return []
     return list(
-        db.session.scalars(
-            select(Unit).where(Unit.city_id == plan.city_id).order_by(Unit.kind, Unit.id)
+        db.session.execute(
+            select(Unit.id, Unit.name)
+            .where(Unit.city_id == plan.city_id)
+            .order_by(Unit.kind, Unit.id)
         )
     )
 
