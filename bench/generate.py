@@ -549,6 +549,15 @@ def add_tracking(
             else:
                 status = "acknowledged" if rng.random() < 0.7 else "new"
             last = max((o.completed_on for o in done if o.completed_on), default=None)
+            # The app keeps this on every milestone change; Core inserts must fill it themselves.
+            next_due = min(
+                (
+                    o.extended_to or s.due_on
+                    for (_, s), o in zip(w.schedule[iid], got, strict=True)
+                    if o.status == "open"
+                ),
+                default=None,
+            )
             rows.append(
                 {
                     "item_id": iid,
@@ -558,6 +567,7 @@ def add_tracking(
                     "percent": len(done) * 100 // len(counted) if counted else 0,
                     "is_overdue": any(o.is_overdue for o in got),
                     "is_not_applicable": not applicable,
+                    "next_due_on": next_due,
                     "acknowledged_at": None
                     if status == "new"
                     else office_time(date(YEAR, 1, rng.randint(5, 28)), rng),

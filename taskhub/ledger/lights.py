@@ -5,7 +5,8 @@ assignments must filter by light in the database instead. ``light_reason`` is th
 as one SQL CASE over correlated subqueries, branch for branch:
 
 1. completed → green (completed)
-2. an open milestone past its (extended) due date → red (overdue)
+2. an open milestone past its (extended) due date → red (overdue); that is, the stored next due
+   date (``Assignment.next_due_on``, the earliest open one) is before today
 3. the next open milestone due within ``DUE_SOON_WORKING_DAYS`` working days → yellow (due_soon).
    Working days come from the office calendar, so the caller turns "within N working days" into
    a date bound (``due_soon_before``) and SQL compares dates.
@@ -14,8 +15,9 @@ as one SQL CASE over correlated subqueries, branch for branch:
    (behind_pace), with the same floating-point arithmetic as Python: min(1.0, a / b) * 100
 6. otherwise green (on_track)
 
-``light_is(color)`` is that CASE unrolled into a WHERE condition per colour (cheaper: red needs
-one EXISTS). Tests compare both with ``light_for`` row by row (tests/test_ledger.py).
+``light_is(color)`` is that CASE unrolled into a WHERE condition per colour (cheaper: red is a
+range on the indexed next due date). Tests compare both with ``light_for`` row by row
+(tests/test_ledger.py).
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from taskhub.plans.models import Plan
 from taskhub.tracking.lights import DUE_SOON_WORKING_DAYS, PACE_TOLERANCE, Calendar
-from taskhub.tracking.models import Assignment, AssignmentStatus, Milestone, MilestoneStatus
+from taskhub.tracking.models import Assignment, AssignmentStatus, Milestone
 
 #: The colour of each reason (the reasons are those of ``tracking.lights.Light``).
 COLOR_OF = {
@@ -102,17 +105,13 @@ def effective_due() -> ColumnElement[date]:
     return func.coalesce(Milestone.extended_to, Milestone.due_on)
 
 
-def next_due() -> ColumnElement[date]:
-    """The assignment's earliest open milestone date (NULL when none is open)."""
-    return (
-        select(func.min(effective_due()))
-        .where(
-            Milestone.assignment_id == Assignment.id,
-            Milestone.status == MilestoneStatus.OPEN.value,
-        )
-        .correlate(Assignment)
-        .scalar_subquery()
-    )
+def next_due() -> InstrumentedAttribute[date | None]:
+    """The assignment's earliest open milestone date (NULL when none is open).
+
+    Stored on the row (``Assignment.next_due_on``, indexed, kept on every milestone change), so
+    filtering and sorting by it costs no subquery per row.
+    """
+    return Assignment.next_due_on
 
 
 def due_soon_before(today: date, calendar: Calendar) -> date:
@@ -140,9 +139,13 @@ class _Parts:
     behind: ColumnElement[bool]
 
 
+def _before(bound: date) -> ColumnElement[bool]:
+    """The next open milestone is due before ``bound``: never NULL, so NOT works as in Python."""
+    return and_(Assignment.next_due_on.is_not(None), Assignment.next_due_on < bound)
+
+
 def _parts(today: date, soon_before: date) -> _Parts:
     mine = Milestone.assignment_id == Assignment.id
-    is_open = Milestone.status == MilestoneStatus.OPEN.value
     due = effective_due()
     end = select(func.max(due)).where(mine).correlate(Assignment).scalar_subquery()
     start = day_number(year_start(Plan.year))
@@ -158,8 +161,9 @@ def _parts(today: date, soon_before: date) -> _Parts:
     behind = func.coalesce(and_(a > 0, slack < 100, slack < share), false())
     return _Parts(
         completed=Assignment.status == AssignmentStatus.COMPLETED.value,
-        overdue=exists().where(mine, is_open, due < today).correlate(Assignment),
-        soon=exists().where(mine, is_open, due < soon_before).correlate(Assignment),
+        # Some open milestone is past due exactly when the earliest one is.
+        overdue=_before(today),
+        soon=_before(soon_before),
         any_milestone=exists().where(mine).correlate(Assignment),
         behind=behind,
     )
@@ -179,7 +183,7 @@ def light_reason(today: date, soon_before: date) -> ColumnElement[str]:
 
 
 def light_is(color: str, today: date, soon_before: date) -> ColumnElement[bool]:
-    """WHERE the light is ``color``: the CASE above unrolled, so red stops at one EXISTS."""
+    """WHERE the light is ``color``: the CASE above unrolled, so red is one indexed range."""
     p = _parts(today, soon_before)
     if color == "red":
         return and_(~p.completed, p.overdue)

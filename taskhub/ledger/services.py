@@ -276,7 +276,7 @@ class Ledger:
             query = query.where(Assignment.status == f.status)
         if f.light is not None:
             query = query.where(light_is(f.light, self.today, self.soon_before))
-        # One mention of the next due date: each is a subquery per row.
+        # The stored next due date (indexed): a range, no subquery per row.
         if f.due_from is not None and f.due_to is not None:
             query = query.where(self.next_due.between(f.due_from, f.due_to))
         elif f.due_from is not None:
@@ -314,7 +314,7 @@ class Ledger:
     def page(self, number: int, size: int = PAGE_SIZE) -> list[LedgerRow]:
         """One page of rows with their lights (lights as tracking.lights computes them)."""
         # First the page's ids alone: sorting 100,000 rows is cheap without the per-row
-        # subqueries, which then run for these rows only.
+        # subqueries (last report, light), which then run for these rows only.
         ids_query = select(Assignment.id)
         if self.filters.sort == "unit":
             ids_query = ids_query.join(Unit, Unit.id == Assignment.unit_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from math import ceil
 from typing import Any
@@ -10,6 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from taskhub.core.db import db
@@ -80,6 +82,7 @@ def index() -> Any:
         plans=db.session.scalars(select(Plan).order_by(Plan.code)).all(),
         units=services.unit_choices(plan) if current_user.role != "unit" else [],
         leads=services.lead_choices(plan),
+        options=_options,
         statuses=STATUSES,
         colors=COLORS,
         errors=_messages(invalid, resolved.problems),
@@ -138,4 +141,16 @@ def timeline() -> Any:
         page_numbers=page_numbers(data.page, data.pages) if data else [],
         month_names=[format_date(date(2000, m, 1), "MMM") for m in range(1, 13)],
         errors=_messages(invalid, problems),
+    )
+
+
+def _options(choices: Iterable[Any], selected: int | None) -> Markup:
+    """<option>s for a unit filter. A province offers thousands of units: joining them here is
+    an order of magnitude faster than a template loop."""
+    return Markup(
+        "".join(
+            f'<option value="{int(u.id)}"{" selected" if u.id == selected else ""}>'
+            f"{escape(u.name)}</option>"
+            for u in choices
+        )
     )

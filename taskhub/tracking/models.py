@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    UniqueConstraint,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, scoped_session
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ColumnElement
 
 from taskhub.core.db import Base, now_utc
 
@@ -82,6 +96,9 @@ class Assignment(Base):
         CheckConstraint(f"status IN {_in(AssignmentStatus)}", name="status_valid"),
         CheckConstraint("percent >= 0 AND percent <= 100", name="percent_range"),
         Index("ix_assignments_unit_id_status", "unit_id", "status"),
+        # The ledger's red / due-date filters and due sort: a range on the next due date whose
+        # status and item (for the plan join) come from the index, no row lookups.
+        Index("ix_assignments_next_due_on_status_item_id", "next_due_on", "status", "item_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +112,10 @@ class Assignment(Base):
     is_overdue: Mapped[bool] = mapped_column(default=False)
     #: Not applicable to this unit (按需 indicators): excluded from score and maximum.
     is_not_applicable: Mapped[bool] = mapped_column(default=False)
+    #: The earliest (extended) due date of the open milestones, NULL when none is open. Derived:
+    #: kept by ``refresh_next_due`` on every milestone change, so the ledger filters and sorts
+    #: on an index instead of a subquery per row.
+    next_due_on: Mapped[date | None]
     acknowledged_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
@@ -298,3 +319,97 @@ class ExtensionRequest(Base):
     decision_reason: Mapped[str | None]
 
     milestone: Mapped[Milestone] = relationship()
+
+
+# -- Assignment.next_due_on upkeep ------------------------------------------------------------
+
+#: Assignment ids per chunk of one refresh UPDATE (well under every driver's parameter limit).
+_REFRESH_CHUNK = 500
+
+
+def next_due_subquery() -> Any:
+    """The earliest open milestone date of the assignment row in the enclosing statement."""
+    return (
+        select(func.min(func.coalesce(Milestone.extended_to, Milestone.due_on)))
+        .where(
+            Milestone.assignment_id == Assignment.id,
+            Milestone.status == MilestoneStatus.OPEN.value,
+        )
+        .correlate(Assignment)
+        .scalar_subquery()
+    )
+
+
+def refresh_next_due(
+    session: Session | scoped_session[Any],
+    *,
+    assignment_ids: Iterable[int] = (),
+    item_ids: Iterable[int] = (),
+) -> None:
+    """Recompute ``Assignment.next_due_on`` for these assignments and every assignment of these
+    items (for the bulk statements that change milestones behind the ORM's back)."""
+    session.flush()
+    for column, values in ((Assignment.id, assignment_ids), (Assignment.item_id, item_ids)):
+        ids = sorted(set(values))
+        for start in range(0, len(ids), _REFRESH_CHUNK):
+            _refresh_where(session, column.in_(ids[start : start + _REFRESH_CHUNK]))
+    # Loaded assignments would otherwise show the value from before.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Assignment) and "next_due_on" in obj.__dict__:
+            session.expire(obj, ["next_due_on"])
+
+
+def _refresh_where(session: Session | scoped_session[Any], where: ColumnElement[bool]) -> None:
+    session.connection().execute(
+        update(Assignment)
+        .where(where)
+        # A derived value is not an edit: no version bump (optimistic locking stays quiet)
+        # and updated_at stays as it was (the column's onupdate would otherwise fire).
+        .values(next_due_on=next_due_subquery(), updated_at=Assignment.updated_at)
+    )
+
+
+_PENDING_KEY = "tracking.next_due_pending"
+_EXPIRE_KEY = "tracking.next_due_expire"
+
+
+def _touched_assignments(session: Session, *, load: bool) -> set[Any]:
+    """Assignment ids (or Assignment objects not yet flushed) whose milestones change."""
+    found: set[Any] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, Milestone):
+            continue
+        state = inspect(obj)
+        if load and state.persistent:
+            found.add(obj.assignment_id)  # may load it: a deleted row is still there
+        for attr in ("assignment_id", "assignment"):
+            history = state.attrs[attr].history  # never loads
+            found.update((*history.added, *history.unchanged, *history.deleted))
+    found.discard(None)
+    return found
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    # Before the flush, deleted and orphaned milestones still know their assignment.
+    session.info.setdefault(_PENDING_KEY, set()).update(_touched_assignments(session, load=True))
+
+
+@event.listens_for(Session, "after_flush")
+def _refresh_after_flush(session: Session, flush_context: Any) -> None:
+    touched = session.info.pop(_PENDING_KEY, set()) | _touched_assignments(session, load=False)
+    ids = sorted({v.id if isinstance(v, Assignment) else v for v in touched} - {None})
+    if not ids:
+        return
+    for start in range(0, len(ids), _REFRESH_CHUNK):
+        _refresh_where(session, Assignment.id.in_(ids[start : start + _REFRESH_CHUNK]))
+    session.info.setdefault(_EXPIRE_KEY, set()).update(ids)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _expire_after_flush(session: Session, flush_context: Any) -> None:
+    # After the flush's own bookkeeping, which would otherwise keep the old value.
+    for aid in session.info.pop(_EXPIRE_KEY, set()):
+        obj = session.identity_map.get(identity_key(Assignment, aid))
+        if obj is not None and "next_due_on" in obj.__dict__:
+            session.expire(obj, ["next_due_on"])

@@ -25,6 +25,7 @@ from taskhub.tracking.models import (
     MilestoneKind,
     MilestoneSource,
     MilestoneStatus,
+    refresh_next_due,
 )
 
 MILESTONE_KINDS = tuple(k.value for k in MilestoneKind)
@@ -99,6 +100,8 @@ def _drop_step(im: ItemMilestone) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    # Bulk statements bypass the flush hook that keeps next_due_on (here and below).
+    refresh_next_due(db.session, item_ids=[im.item_id])
     db.session.delete(im)
 
 
@@ -141,6 +144,8 @@ def sync_assignment_milestones(item_ids: Sequence[int]) -> int:
     ]
     for start in range(0, len(rows), 5000):
         db.session.execute(insert(Milestone), rows[start : start + 5000])
+    if rows:
+        refresh_next_due(db.session, item_ids={iid for _, iid, *_ in steps})
     return len(rows)
 
 
@@ -215,6 +220,7 @@ def move_item_milestone(im: ItemMilestone, due_on: date, *, actor_id: int | None
         .values(due_on=due_on, is_overdue=func.coalesce(Milestone.extended_to, due_on) < today)
         .execution_options(synchronize_session=False)
     )
+    refresh_next_due(db.session, item_ids=[im.item_id])
     refresh_overdue_flags([im.item_id])
     db.session.flush()
     audit.record(

@@ -347,15 +347,9 @@ VIEWS = ("open", "due_soon", "overdue", "returned", "submitted", "completed", "a
 
 
 def next_due_on() -> Any:
-    """The assignment's next open milestone date (extended if so), as a correlated subquery."""
-    return (
-        select(func.min(func.coalesce(Milestone.extended_to, Milestone.due_on)))
-        .where(
-            Milestone.assignment_id == Assignment.id,
-            Milestone.status == MilestoneStatus.OPEN.value,
-        )
-        .scalar_subquery()
-    )
+    """The assignment's next open milestone date (extended if so): the stored, indexed column
+    (kept current on every milestone change, see ``tracking.models.refresh_next_due``)."""
+    return Assignment.next_due_on
 
 
 def view_condition(view: str, today: date) -> Any:
