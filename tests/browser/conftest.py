@@ -71,6 +71,8 @@ class LiveSite:
     own_assignment_id: int
     other_assignment_id: int
     item_label: str
+    #: The plan item (Baotou item ITEM_CODE).
+    item_id: int
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -117,7 +119,7 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         create_user(username="bt-office", password=PASSWORD, role="office", display_name="督办室")
         db.session.commit()
         own, other = _assignment_of(OWN_UNIT), _assignment_of(OTHER_UNIT)
-        site_data = (own.id, other.id, own.item.label)
+        site_data = (own.id, other.id, own.item.label, own.item_id)
         db.session.remove()
     server: BaseWSGIServer = make_server(
         "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
@@ -134,6 +136,7 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
             own_assignment_id=site_data[0],
             other_assignment_id=site_data[1],
             item_label=site_data[2],
+            item_id=site_data[3],
         )
     finally:
         server.shutdown()
