@@ -200,7 +200,14 @@ def _register_template_helpers(app: Flask) -> None:
     def cn_date(value: Any) -> str:
         if value is None:
             return ""
-        return format_date(value, "long")
+        # Long lists repeat the same few dates; Babel formats each one once per request.
+        cache = g.get("dates")
+        if cache is None:
+            cache = g.dates = {}
+        text = cache.get(value)
+        if text is None:
+            text = cache[value] = format_date(value, "long")
+        return text
 
     from taskhub.core.labels import field_error, label
 
@@ -217,7 +224,7 @@ def _register_template_helpers(app: Flask) -> None:
     def remember_locale() -> None:
         # Flask-Babel caches the locale on the app context, which a reused context would keep.
         refresh()
-        g.catalogue = g.labels = None
+        g.catalogue = g.labels = g.dates = None
         g.locale = _select_locale()
         g.request_started = time.perf_counter()
 
