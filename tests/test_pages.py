@@ -119,3 +119,27 @@ def test_static_assets_are_served_locally(client, login_as):
     assert "http://" not in page.split("<body>")[0].replace("http://localhost", "")
     with client.get("/static/css/taskhub.css") as css:
         assert css.status_code == 200 and b"--accent" in css.data
+
+
+def test_units_page_is_paged_and_large_groups_get_their_own_list(client, login_as, session):
+    """A city with 230 units: 100 a page; a 230-member group is summarised with a link to its
+    paged member list, not spelled out on the page."""
+    from taskhub.units.models import City, Unit, UnitGroup
+
+    city = City(code="paging-city", name="分页市")
+    session.add(city)
+    session.flush()
+    units = [Unit(city_id=city.id, name=f"测试单位{i:03d}", kind="township") for i in range(230)]
+    session.add_all(units)
+    group = UnitGroup(city_id=city.id, name="全体乡镇", members=units, source="测试")
+    session.add(group)
+    session.flush()
+    login_as("office")
+
+    first = client.get("/units?city=paging-city").get_data(as_text=True)
+    assert "测试单位000" in first and "测试单位099" in first and "测试单位100" not in first
+    assert "230" in first and f"group={group.id}" in first
+    third = client.get("/units?city=paging-city&page=3").get_data(as_text=True)
+    assert "测试单位229" in third and "测试单位199" not in third
+    members = client.get(f"/units?city=paging-city&group={group.id}&page=2").get_data(as_text=True)
+    assert "全体乡镇" in members and "测试单位100" in members and "测试单位000" not in members

@@ -15,7 +15,7 @@ from taskhub.core.db import db
 from taskhub.core.permissions import login_required
 from taskhub.tracking.models import Assignment
 from taskhub.units import services
-from taskhub.units.models import UNIT_KINDS, City, Contact, Unit, UnitGroup
+from taskhub.units.models import UNIT_KINDS, City, Contact, Unit, UnitGroup, unit_group_members
 from taskhub.units.schemas import ContactArgs
 
 bp = Blueprint("units", __name__)
@@ -28,40 +28,57 @@ def get_unit_or_404(unit_id: int) -> Unit:
     return unit
 
 
+#: Units per page of the units list; a province has thousands.
+UNITS_PAGE = 100
+#: Groups with more members than this list them on their own (paged) page.
+GROUP_PREVIEW = 30
+
+
 @bp.get("/units")
 @login_required
 def index() -> Any:
-    """Units by city and kind, with their assignment counts, and the groups."""
+    """Units by city and kind (or one group's members), paged, with their assignment counts,
+    and the city's groups."""
     cities = db.session.scalars(select(City).order_by(City.name)).all()
     city_code = request.args.get("city") or (cities[0].code if cities else None)
     city = next((c for c in cities if c.code == city_code), None)
     kind = request.args.get("kind") if request.args.get("kind") in UNIT_KINDS else None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
     units: list[tuple[Unit, int]] = []
-    groups: list[UnitGroup] = []
+    groups: list[tuple[UnitGroup, int, list[Unit]]] = []
+    group: UnitGroup | None = None
+    total = 0
     if city is not None:
-        counts = (
-            select(Assignment.unit_id, func.count().label("n"))
-            .group_by(Assignment.unit_id)
-            .subquery()
-        )
-        query = (
-            select(Unit, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.unit_id == Unit.id)
-            .where(Unit.city_id == city.id)
-            .options(selectinload(Unit.aliases))
-            .order_by(Unit.kind, Unit.id)
-        )
+        group_id = request.args.get("group", type=int)
+        group = db.session.get(UnitGroup, group_id) if group_id else None
+        if group is not None and group.city_id != city.id:
+            group = None
+        query = select(Unit).where(Unit.city_id == city.id)
         if kind:
             query = query.where(Unit.kind == kind)
-        units = [(u, n) for u, n in db.session.execute(query).all()]
-        groups = list(
+        if group is not None:
+            members = select(unit_group_members.c.unit_id).where(
+                unit_group_members.c.group_id == group.id
+            )
+            query = query.where(Unit.id.in_(members))
+        total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        shown = list(
             db.session.scalars(
-                select(UnitGroup)
-                .where(UnitGroup.city_id == city.id)
-                .options(selectinload(UnitGroup.members))
-                .order_by(UnitGroup.id)
+                query.options(selectinload(Unit.aliases))
+                .order_by(Unit.kind, Unit.id)
+                .limit(UNITS_PAGE)
+                .offset((page - 1) * UNITS_PAGE)
             )
         )
+        counts = dict(
+            db.session.execute(
+                select(Assignment.unit_id, func.count())
+                .where(Assignment.unit_id.in_([u.id for u in shown]))
+                .group_by(Assignment.unit_id)
+            ).all()
+        )
+        units = [(u, counts.get(u.id, 0)) for u in shown]
+        groups = _groups_of(city)
     return render_template(
         "units/index.html",
         cities=cities,
@@ -70,7 +87,39 @@ def index() -> Any:
         kinds=UNIT_KINDS,
         units=units,
         groups=groups,
+        group=group,
+        page=page,
+        page_size=UNITS_PAGE,
+        total=total,
+        preview=GROUP_PREVIEW,
     )
+
+
+def _groups_of(city: City) -> list[tuple[UnitGroup, int, list[Unit]]]:
+    """Each group with its size and, when small, its members (large ones link to a page)."""
+    sizes: dict[int, int] = dict(
+        db.session.execute(
+            select(unit_group_members.c.group_id, func.count())
+            .join(UnitGroup, UnitGroup.id == unit_group_members.c.group_id)
+            .where(UnitGroup.city_id == city.id)
+            .group_by(unit_group_members.c.group_id)
+        ).all()
+    )
+    groups = list(
+        db.session.scalars(
+            select(UnitGroup).where(UnitGroup.city_id == city.id).order_by(UnitGroup.id)
+        )
+    )
+    small = [g.id for g in groups if sizes.get(g.id, 0) <= GROUP_PREVIEW]
+    members: dict[int, list[Unit]] = {g: [] for g in small}
+    for group_id, unit in db.session.execute(
+        select(unit_group_members.c.group_id, Unit)
+        .join(Unit, Unit.id == unit_group_members.c.unit_id)
+        .where(unit_group_members.c.group_id.in_(small))
+        .order_by(Unit.id)
+    ):
+        members[group_id].append(unit)
+    return [(g, sizes.get(g.id, 0), members.get(g.id, [])) for g in groups]
 
 
 @bp.get("/units/<int:unit_id>")
