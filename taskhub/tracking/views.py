@@ -658,6 +658,9 @@ def review_queue() -> Any:
         query.options(
             selectinload(ProgressReport.evidence),
             selectinload(ProgressReport.assignment).selectinload(Assignment.unit),
+            selectinload(ProgressReport.assignment)
+            .selectinload(Assignment.item)
+            .selectinload(Item.plan),
         ).limit(200)
     ).all()
     return render_template("tracking/review.html", reports=reports)
