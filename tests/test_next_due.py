@@ -22,7 +22,7 @@ from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import (
     Assignment,
     Milestone,
-    next_due_subquery,
+    MilestoneStatus,
     refresh_next_due,
 )
 from taskhub.tracking.schedule import (
@@ -75,7 +75,23 @@ def assert_current(*assignments: Assignment) -> None:
 
 def stale_count() -> int:
     """Assignments whose stored date differs from the milestones' (all of them, one query)."""
-    query = select(func.count()).where(Assignment.next_due_on.is_distinct_from(next_due_subquery()))
+    # A grouped join, not a subquery per row: right after a reload PostgreSQL's statistics are
+    # stale and it would scan the milestones once per assignment.
+    earliest = (
+        select(
+            Milestone.assignment_id,
+            func.min(func.coalesce(Milestone.extended_to, Milestone.due_on)).label("due"),
+        )
+        .where(Milestone.status == MilestoneStatus.OPEN.value)
+        .group_by(Milestone.assignment_id)
+        .subquery()
+    )
+    query = (
+        select(func.count())
+        .select_from(Assignment)
+        .outerjoin(earliest, earliest.c.assignment_id == Assignment.id)
+        .where(Assignment.next_due_on.is_distinct_from(earliest.c.due))
+    )
     return db.session.scalar(query) or 0
 
 
