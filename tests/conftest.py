@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 from sqlalchemy.orm import scoped_session, sessionmaker
+from werkzeug.test import TestResponse
 
 from taskhub import create_app
 from taskhub.accounts import services as accounts
@@ -137,3 +138,39 @@ def seeds_copy(tmp_path: Path) -> Path:
 
 # Real servers on 127.0.0.1 for reminder delivery tests.
 from tests.servers import silent_server, smtp_server, webhook_server  # noqa: E402, F401
+
+
+class Browser:
+    """One person at a browser: a test client whose requests each get their own app context.
+
+    The session fixture keeps one app context open for the whole test and requests reuse it,
+    so g, where Flask-Login caches the signed-in user, would carry one person's identity into
+    another client's requests. A context per request behaves as production does.
+    """
+
+    def __init__(self, app: Flask, user: User) -> None:
+        self.app = app
+        self.client: FlaskClient = app.test_client()
+        # Read now: each request ends the shared session, detaching the row.
+        self.user_id, self.name = user.id, user.display_name
+        response = self.post("/login", data={"username": user.username, "password": PASSWORD})
+        assert response.status_code == 302
+
+    def get(self, url: str, **kwargs: Any) -> TestResponse:
+        with self.app.app_context():
+            return self.client.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> TestResponse:
+        with self.app.app_context():
+            return self.client.post(url, **kwargs)
+
+    def page(self, url: str) -> str:
+        response = self.get(url)
+        assert response.status_code == 200, url
+        return response.get_data(as_text=True)
+
+    def submit(self, url: str, **kwargs: Any) -> str:
+        """POST a form the way a browser does (then follow the redirect); the page shown."""
+        response = self.post(url, follow_redirects=True, **kwargs)
+        assert response.status_code == 200, (url, response.status_code)
+        return response.get_data(as_text=True)

@@ -16,11 +16,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import event, select
-from werkzeug.test import TestResponse
 
-from taskhub.accounts.models import User
 from taskhub.core.db import db
 from taskhub.core.timeutil import office_today
 from taskhub.plans import views as plan_views
@@ -32,7 +29,7 @@ from taskhub.tracking.models import (
     Milestone,
     ProgressReport,
 )
-from tests.conftest import PASSWORD, make_user, unit_named
+from tests.conftest import Browser, make_user, unit_named
 from tests.test_uploads import make_docx, make_pdf, make_png
 
 KUNDULUN = "昆都仑区人民政府"  # Baotou: the unit user's own unit
@@ -52,44 +49,14 @@ def cn(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-class Person:
-    """A signed-in user at a browser; each request has its own app context, as in production."""
-
-    def __init__(self, app: Flask, user: User) -> None:
-        self.app = app
-        # Read now: each request ends the shared session, detaching the row.
-        self.user_id, self.name = user.id, user.display_name
-        self.client: FlaskClient = app.test_client()
-        response = self.post("/login", data={"username": user.username, "password": PASSWORD})
-        assert response.status_code == 302
-
-    def get(self, url: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.get(url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.post(url, **kwargs)
-
-    def page(self, url: str) -> str:
-        response = self.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        return response.get_data(as_text=True)
-
-    def submit(self, url: str, **kwargs: Any) -> str:
-        response = self.post(url, follow_redirects=True, **kwargs)
-        assert response.status_code == 200, (url, response.status_code)
-        return response.get_data(as_text=True)
-
-
 @pytest.fixture
-def person(app: Flask, session: Any) -> Callable[..., Person]:
+def person(app: Flask, session: Any) -> Callable[..., Browser]:
     """person("office") or person("unit", KUNDULUN, "name"): a new user, signed in."""
 
-    def _open(role: str, unit: str | None = None, name: str | None = None) -> Person:
+    def _open(role: str, unit: str | None = None, name: str | None = None) -> Browser:
         owner = unit_named(unit, "baotou") if unit else None
         username = name or f"{role}-{unit or 'staff'}"
-        return Person(app, make_user(role, owner, username))
+        return Browser(app, make_user(role, owner, username))
 
     return _open
 
@@ -147,7 +114,7 @@ def history_of(page: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def report(person: Person, aid: int, files: list[tuple[bytes, str]], **form: str) -> str:
+def report(person: Browser, aid: int, files: list[tuple[bytes, str]], **form: str) -> str:
     url = f"/assignments/{aid}"
     data: dict[str, Any] = {
         "progress": "热线平台完成招标。",
@@ -175,7 +142,7 @@ def evidence_id(aid: int, name: str) -> int:
 
 
 def test_the_timeline_marks_today_overdue_and_an_extension_with_its_original_date(
-    person: Callable[..., Person],
+    person: Callable[..., Browser],
 ) -> None:
     unit, office = person("unit", KUNDULUN), person("office")
     item = item_of("3")  # 6月底完成: one step, 2022-06-30, long past
@@ -232,7 +199,7 @@ def unit_milestones(aid: int) -> list[Milestone]:
 
 
 def test_reports_evidence_reviews_and_the_audit_trail_after_acknowledge_report_return(
-    person: Callable[..., Person], evidence_dir: Path
+    person: Callable[..., Browser], evidence_dir: Path
 ) -> None:
     unit, office = person("unit", KUNDULUN), person("office")
     aid = assignment_id("3")
@@ -288,7 +255,7 @@ def test_reports_evidence_reviews_and_the_audit_trail_after_acknowledge_report_r
 
 
 def test_a_refused_report_keeps_what_was_typed_and_puts_the_error_by_its_field(
-    person: Callable[..., Person], evidence_dir: Path
+    person: Callable[..., Browser], evidence_dir: Path
 ) -> None:
     unit = person("unit", KUNDULUN)
     aid = assignment_id("3")
@@ -309,7 +276,7 @@ def test_a_refused_report_keeps_what_was_typed_and_puts_the_error_by_its_field(
 
 
 def test_the_report_link_from_my_tasks_opens_and_focuses_the_form(
-    person: Callable[..., Person],
+    person: Callable[..., Browser],
 ) -> None:
     office = person("office")
     aid = assignment_id("3")
@@ -327,7 +294,7 @@ def test_the_report_link_from_my_tasks_opens_and_focuses_the_form(
 
 
 def test_images_and_pdfs_preview_inline_and_everything_else_downloads(
-    person: Callable[..., Person], evidence_dir: Path
+    person: Callable[..., Browser], evidence_dir: Path
 ) -> None:
     unit = person("unit", KUNDULUN)
     aid = assignment_id("3")
@@ -368,7 +335,7 @@ def test_images_and_pdfs_preview_inline_and_everything_else_downloads(
 
 
 def test_a_unit_cannot_open_another_units_assignment_or_its_evidence(
-    person: Callable[..., Person], evidence_dir: Path
+    person: Callable[..., Browser], evidence_dir: Path
 ) -> None:
     other = person("unit", QINGSHAN, "unit-qingshan")
     theirs = assignment_id("3", QINGSHAN)
@@ -393,7 +360,7 @@ def test_a_unit_cannot_open_another_units_assignment_or_its_evidence(
 
 
 def test_the_trail_shows_the_latest_entries_and_pages_the_rest(
-    person: Callable[..., Person], monkeypatch: pytest.MonkeyPatch
+    person: Callable[..., Browser], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from taskhub.tracking import services
 
@@ -420,7 +387,7 @@ def test_the_trail_shows_the_latest_entries_and_pages_the_rest(
 
 
 def test_the_office_sees_every_units_light_on_the_item_page_paged(
-    person: Callable[..., Person], monkeypatch: pytest.MonkeyPatch
+    person: Callable[..., Browser], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plan_views, "ITEM_PAGE_SIZE", 4)
     office = person("office")
@@ -467,7 +434,7 @@ def counted() -> Iterator[list[str]]:
 
 
 def test_the_assignment_page_costs_the_same_queries_however_long_its_story(
-    person: Callable[..., Person], evidence_dir: Path
+    person: Callable[..., Browser], evidence_dir: Path
 ) -> None:
     unit, office = person("unit", KUNDULUN), person("office")
     aid = assignment_id("3")
@@ -490,7 +457,7 @@ def test_the_assignment_page_costs_the_same_queries_however_long_its_story(
     assert len(long) == len(short), (len(short), len(long))
 
 
-def test_the_pages_read_in_english_too(person: Callable[..., Person], evidence_dir: Path) -> None:
+def test_the_pages_read_in_english_too(person: Callable[..., Browser], evidence_dir: Path) -> None:
     unit = person("unit", KUNDULUN)
     aid = assignment_id("3")
     unit.submit(f"/assignments/{aid}/acknowledge")

@@ -17,7 +17,6 @@ import pytest
 from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from werkzeug.test import TestResponse
 
 from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
@@ -39,7 +38,7 @@ from taskhub.tracking.models import (
     ProgressReport,
 )
 from taskhub.tracking.schedule import apply_parsed_schedules
-from tests.conftest import PASSWORD, make_user, unit_named
+from tests.conftest import Browser, make_user, unit_named
 
 KUNDULUN = "昆都仑区人民政府"  # Baotou: the unit staff's own unit
 QINGSHAN = "青山区人民政府"  # Baotou: another unit
@@ -75,41 +74,6 @@ def form_version(page: str) -> str:
     match = re.search(r'name="version" value="(\d+)"', page)
     assert match, "the report form is not on the page"
     return match.group(1)
-
-
-class Browser:
-    """One person at a browser: a test client whose requests each get their own app context.
-
-    The session fixture keeps one app context open for the whole test and requests reuse it,
-    so g, where Flask-Login caches the signed-in user, would carry one person's identity into
-    another client's requests. A context per request behaves as production does.
-    """
-
-    def __init__(self, app: Flask, user: User) -> None:
-        self.app = app
-        self.client: FlaskClient = app.test_client()
-        self.user_id = user.id
-        response = self.post("/login", data={"username": user.username, "password": PASSWORD})
-        assert response.status_code == 302
-
-    def get(self, url: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.get(url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.post(url, **kwargs)
-
-    def page(self, url: str) -> str:
-        response = self.get(url)
-        assert response.status_code == 200, url
-        return response.get_data(as_text=True)
-
-    def submit(self, url: str, **kwargs: Any) -> str:
-        """POST a form the way a browser does (then follow the redirect); the page shown."""
-        response = self.post(url, follow_redirects=True, **kwargs)
-        assert response.status_code == 200, (url, response.status_code)
-        return response.get_data(as_text=True)
 
 
 @pytest.fixture

@@ -14,18 +14,15 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
-from werkzeug.test import TestResponse
 
-from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment, Milestone, MilestoneStatus, ProgressReport
 from taskhub.units.models import Contact
-from tests.conftest import PASSWORD, make_user, unit_named
+from tests.conftest import Browser, make_user, unit_named
 
 KUNDULUN = "昆都仑区人民政府"  # Baotou: the unit user's own unit
 QINGSHAN = "青山区人民政府"  # Baotou: another unit
@@ -35,35 +32,11 @@ def visible(page: str) -> str:
     return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
-class Person:
-    """A signed-in user; each request gets its own app context, as in production."""
-
-    def __init__(self, app: Flask, user: User) -> None:
-        self.app = app
-        self.user_id = user.id
-        self.client: FlaskClient = app.test_client()
-        response = self.post("/login", data={"username": user.username, "password": PASSWORD})
-        assert response.status_code == 302
-
-    def get(self, url: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.get(url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.post(url, **kwargs)
-
-    def page(self, url: str) -> str:
-        response = self.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        return response.get_data(as_text=True)
-
-
 @pytest.fixture
-def person(app: Flask, session: Any) -> Callable[..., Person]:
-    def _open(role: str, unit: str | None = None, name: str | None = None) -> Person:
+def person(app: Flask, session: Any) -> Callable[..., Browser]:
+    def _open(role: str, unit: str | None = None, name: str | None = None) -> Browser:
         owner = unit_named(unit, "baotou") if unit else None
-        return Person(app, make_user(role, owner, name or f"{role}-{unit or 'staff'}"))
+        return Browser(app, make_user(role, owner, name or f"{role}-{unit or 'staff'}"))
 
     return _open
 
@@ -98,7 +71,7 @@ def due_in(aid: int, days: int) -> None:
     db.session.commit()
 
 
-def reported(person: Person, aid: int) -> int:
+def reported(person: Browser, aid: int) -> int:
     """The unit reports on the assignment; returns the report's id."""
     page = person.page(f"/assignments/{aid}")
     version = re.search(r'name="version" value="(\d+)"', page)
@@ -141,7 +114,7 @@ def listed(page: str) -> list[int]:
 
 
 def test_returned_due_soon_and_awaiting_review_hold_the_right_tasks(
-    person: Callable[..., Person],
+    person: Callable[..., Browser],
 ) -> None:
     unit, office = person("unit", KUNDULUN), person("office")
     other = person("unit", QINGSHAN, "unit-qingshan")
@@ -178,7 +151,7 @@ def test_returned_due_soon_and_awaiting_review_hold_the_right_tasks(
     )
 
 
-def test_one_click_from_a_row_to_the_report_form(person: Callable[..., Person]) -> None:
+def test_one_click_from_a_row_to_the_report_form(person: Callable[..., Browser]) -> None:
     unit, office = person("unit", KUNDULUN), person("office")
     soon, returned, waiting, *_ = baotou_assignments(KUNDULUN)
     due_in(soon, 3)
@@ -225,7 +198,7 @@ def counted() -> Iterator[list[str]]:
 
 
 def test_my_tasks_load_only_the_units_rows_without_a_query_per_row(
-    person: Callable[..., Person],
+    person: Callable[..., Browser],
 ) -> None:
     unit = person("unit", KUNDULUN)
     own = unit_named(KUNDULUN, "baotou").id
@@ -249,7 +222,7 @@ def test_my_tasks_load_only_the_units_rows_without_a_query_per_row(
     assert len(workspace) <= len(full) + 6, (len(workspace), len(full))
 
 
-def test_an_office_user_is_sent_to_the_board(person: Callable[..., Person]) -> None:
+def test_an_office_user_is_sent_to_the_board(person: Callable[..., Browser]) -> None:
     response = person("office").get("/my")
     assert response.status_code == 302 and response.headers["Location"].endswith("/board")
 
@@ -273,7 +246,7 @@ def contact_state(contact_id: int) -> tuple[str, str | None] | None:
 
 
 def test_my_tasks_show_the_units_contacts_with_a_link_to_edit_them(
-    person: Callable[..., Person],
+    person: Callable[..., Browser],
 ) -> None:
     contact_of(KUNDULUN, "赵敏", "13700000000")
     contact_of(QINGSHAN, "钱江", "13600000000")
@@ -288,7 +261,7 @@ def test_my_tasks_show_the_units_contacts_with_a_link_to_edit_them(
     assert f'href="/units/{own}#contacts"' in box and "编辑联系人" in visible(box)
 
 
-def test_unit_staff_edit_their_own_contacts_only(person: Callable[..., Person]) -> None:
+def test_unit_staff_edit_their_own_contacts_only(person: Callable[..., Browser]) -> None:
     own_contact, their_contact = contact_of(KUNDULUN), contact_of(QINGSHAN)
     own, other = unit_named(KUNDULUN, "baotou").id, unit_named(QINGSHAN, "baotou").id
     unit = person("unit", KUNDULUN)
@@ -328,7 +301,7 @@ def test_unit_staff_edit_their_own_contacts_only(person: Callable[..., Person]) 
 
 
 def test_a_bad_contact_edit_shows_the_error_beside_that_contacts_field(
-    person: Callable[..., Person],
+    person: Callable[..., Browser],
 ) -> None:
     own_contact = contact_of(KUNDULUN)
     unit = person("unit", KUNDULUN)

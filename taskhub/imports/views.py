@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,49 +111,20 @@ def _xlsx(data: bytes, name: str) -> Any:
 @roles_required(*STAFF)
 def plan_upload() -> Any:
     """Upload a plan workbook and show what importing it would do."""
-    try:
-        upload = services.receive(
-            request.files.get("file"),
-            root=_root(),
-            max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
-        )
-        result = plan.preview(upload.path, seeds_path=_seeds_path())
-    except (services.UploadRefused, WorkbookRejected) as exc:
-        return _index(422, plan=exc.message)
-    return _plan_page(result, upload)
-
-
-def _plan_page(result: plan.PlanPreview, upload: services.Upload) -> Any:
-    return (
-        render_template("imports/plan_preview.html", result=result, upload=upload),
-        422 if result.errors else 200,
-    )
+    return _upload("plan", lambda path: plan.preview(path, seeds_path=_seeds_path()))
 
 
 @bp.post("/imports/plan/confirm")
 @roles_required(*STAFF)
 def plan_confirm() -> Any:
     """Check the kept upload again and import it in one transaction."""
-    try:
-        upload = services.stored(
-            request.form.get("sha256", ""), request.form.get("name", ""), root=_root()
-        )
-        result = plan.confirm(upload, actor=current_user, seeds_path=_seeds_path())
-    except (services.UploadRefused, WorkbookRejected) as exc:
-        db.session.rollback()
-        return _index(422, plan=exc.message)
-    except IntegrityError:
-        # Someone changed the same rows between our checks and the write.
-        db.session.rollback()
-        return _index(422, plan=_concurrent())
-    if result.errors:
-        db.session.rollback()
-        return _plan_page(result, upload)
-    if not result.has_changes:
-        flash(_("Nothing was imported: the plan already matches this file."), "success")
-        return redirect(url_for("imports.index"))
-    if not _committed():
-        return _index(422, plan=_concurrent())
+    result, answer = _confirm(
+        "plan",
+        lambda upload: plan.confirm(upload, actor=current_user, seeds_path=_seeds_path()),
+        _("Nothing was imported: the plan already matches this file."),
+    )
+    if answer is not None:
+        return answer
     flash(_("Plan %(code)s imported.", code=result.code), "success")
     return redirect(url_for("plans.show", code=result.code))
 
@@ -161,49 +133,20 @@ def plan_confirm() -> Any:
 @roles_required(*CONTACT_ROLES)
 def contacts_upload() -> Any:
     """Upload a contacts workbook and show what importing it would do."""
-    try:
-        upload = services.receive(
-            request.files.get("file"),
-            root=_root(),
-            max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
-        )
-        result = contacts.preview(upload.path, actor=current_user)
-    except (services.UploadRefused, WorkbookRejected) as exc:
-        return _index(422, contacts=exc.message)
-    return _contacts_page(result, upload)
-
-
-def _contacts_page(result: contacts.ContactsPreview, upload: services.Upload) -> Any:
-    return (
-        render_template("imports/contacts_preview.html", result=result, upload=upload),
-        422 if result.errors else 200,
-    )
+    return _upload("contacts", lambda path: contacts.preview(path, actor=current_user))
 
 
 @bp.post("/imports/contacts/confirm")
 @roles_required(*CONTACT_ROLES)
 def contacts_confirm() -> Any:
     """Check the kept upload again and write its contacts in one transaction."""
-    try:
-        upload = services.stored(
-            request.form.get("sha256", ""), request.form.get("name", ""), root=_root()
-        )
-        result = contacts.confirm(upload, actor=current_user)
-    except (services.UploadRefused, WorkbookRejected) as exc:
-        db.session.rollback()
-        return _index(422, contacts=exc.message)
-    except IntegrityError:
-        # Someone changed the same rows between our checks and the write.
-        db.session.rollback()
-        return _index(422, contacts=_concurrent())
-    if result.errors:
-        db.session.rollback()
-        return _contacts_page(result, upload)
-    if not result.has_changes:
-        flash(_("Nothing was imported: the contacts already match this file."), "success")
-        return redirect(url_for("imports.index"))
-    if not _committed():
-        return _index(422, contacts=_concurrent())
+    result, answer = _confirm(
+        "contacts",
+        lambda upload: contacts.confirm(upload, actor=current_user),
+        _("Nothing was imported: the contacts already match this file."),
+    )
+    if answer is not None:
+        return answer
     flash(
         _(
             "Contacts imported: %(added)d added, %(updated)d updated.",
@@ -213,3 +156,56 @@ def contacts_confirm() -> Any:
         "success",
     )
     return redirect(url_for("imports.index"))
+
+
+#: The preview page of each kind of import.
+PREVIEWS = {"plan": "imports/plan_preview.html", "contacts": "imports/contacts_preview.html"}
+
+
+def _preview_page(kind: str, result: Any, upload: services.Upload) -> Any:
+    return (
+        render_template(PREVIEWS[kind], result=result, upload=upload),
+        422 if result.errors else 200,
+    )
+
+
+def _upload(kind: str, preview: Callable[[Path], Any]) -> Any:
+    """Receive the upload, keep it, and show its preview (or why the file was refused)."""
+    try:
+        upload = services.receive(
+            request.files.get("file"),
+            root=_root(),
+            max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
+        )
+        result = preview(upload.path)
+    except (services.UploadRefused, WorkbookRejected) as exc:
+        return _index(422, **{kind: exc.message})
+    return _preview_page(kind, result, upload)
+
+
+def _confirm(
+    kind: str, confirm: Callable[[services.Upload], Any], unchanged: str
+) -> tuple[Any, Any]:
+    """Check the kept upload again and write it: (result, None) once committed, or (None, the
+    answer to give) when it was refused, had errors, changed nothing or raced another writer."""
+    try:
+        upload = services.stored(
+            request.form.get("sha256", ""), request.form.get("name", ""), root=_root()
+        )
+        result = confirm(upload)
+    except (services.UploadRefused, WorkbookRejected) as exc:
+        db.session.rollback()
+        return None, _index(422, **{kind: exc.message})
+    except IntegrityError:
+        # Someone changed the same rows between our checks and the write.
+        db.session.rollback()
+        return None, _index(422, **{kind: _concurrent()})
+    if result.errors:
+        db.session.rollback()
+        return None, _preview_page(kind, result, upload)
+    if not result.has_changes:
+        flash(unchanged, "success")
+        return None, redirect(url_for("imports.index"))
+    if not _committed():
+        return None, _index(422, **{kind: _concurrent()})
+    return result, None
