@@ -33,6 +33,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     _configure_auth(app)
     _configure_i18n(app)
     _register_blueprints(app)
+    _register_api(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
     _register_cli(app)
@@ -46,6 +47,9 @@ def _configure_extensions(app: Flask) -> None:
     # Batch mode lets later migrations alter SQLite tables (it cannot ALTER most things).
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    from taskhub.core import api
+
+    api.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
@@ -171,17 +175,37 @@ def _register_blueprints(app: Flask) -> None:
         return {"status": "ok"}
 
 
+#: The JSON API's blueprints, each mounted under /api/v1/<prefix>.
+API_BLUEPRINTS = (("taskhub.tracking.api", "/assignments"),)
+
+
+def _register_api(app: Flask) -> None:
+    """Mount every domain's api.py; token-authenticated, so exempt from CSRF."""
+    import importlib
+
+    from taskhub.core.api import PREFIX, api
+
+    for module_name, prefix in API_BLUEPRINTS:
+        blp = importlib.import_module(module_name).blp
+        api.register_blueprint(blp, url_prefix=PREFIX + prefix)
+        csrf.exempt(blp)
+
+
 def _register_error_handlers(app: Flask) -> None:
     from flask import render_template
+    from werkzeug.exceptions import HTTPException
 
-    def page(code: int) -> Any:
-        def handler(error: Exception) -> tuple[str, int]:
-            return render_template("error.html", code=code), code
+    from taskhub.core.api import error_response, is_api_request
 
-        return handler
+    def handle(error: HTTPException) -> Any:
+        if is_api_request():
+            return error_response(error)
+        if error.code in (400, 403, 404, 413, 500):
+            return render_template("error.html", code=error.code), error.code
+        return error
 
-    for code in (400, 403, 404, 413, 500):
-        app.register_error_handler(code, page(code))
+    # Unhandled exceptions arrive here as InternalServerError (after Flask logs them).
+    app.register_error_handler(HTTPException, handle)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -1,6 +1,6 @@
 """Import every model so that metadata (and Alembic) sees all tables."""
 
-from taskhub.accounts.models import User
+from taskhub.accounts.models import ApiToken, LoginAttempt, User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.models import CalendarOverride
 from taskhub.jobs.models import JobRun, SchedulerLease
@@ -24,8 +24,10 @@ from taskhub.tracking.models import (
     Review,
 )
 from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup
+from taskhub.webhooks.models import WebhookEndpoint
 
 __all__ = [
+    "ApiToken",
     "Assignment",
     "AuditEvent",
     "CalendarOverride",
@@ -39,6 +41,7 @@ __all__ = [
     "ItemScore",
     "ItemUnit",
     "JobRun",
+    "LoginAttempt",
     "Milestone",
     "Notification",
     "OutboxMessage",
@@ -57,4 +60,5 @@ __all__ = [
     "UnitAlias",
     "UnitGroup",
     "User",
+    "WebhookEndpoint",
 ]

@@ -174,3 +174,47 @@ class Browser:
         response = self.post(url, follow_redirects=True, **kwargs)
         assert response.status_code == 200, (url, response.status_code)
         return response.get_data(as_text=True)
+
+
+class ApiClient:
+    """A JSON API client authenticated with a real personal token of ``user``."""
+
+    def __init__(self, client: FlaskClient, user: User, token: str) -> None:
+        self.client, self.user, self.token = client, user, token
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> TestResponse:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.open(url, method=method, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> TestResponse:
+        return self._call("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> TestResponse:
+        return self._call("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> TestResponse:
+        return self._call("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> TestResponse:
+        return self._call("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> TestResponse:
+        return self._call("DELETE", url, **kwargs)
+
+
+@pytest.fixture
+def api_as(client: FlaskClient, session: Any) -> Any:
+    """api_as("office") or api_as("unit", unit) is an API client with a new user's token."""
+    from taskhub.accounts.tokens import create_token
+
+    made: dict[str, int] = {}
+
+    def _make(role: str, unit: Unit | None = None) -> ApiClient:
+        key = f"{role}-{unit.id if unit else 'x'}"
+        made[key] = made.get(key, 0) + 1
+        user = make_user(role, unit, username=f"api-{key}-{made[key]}")
+        _, plain = create_token(user, "test", actor=user)
+        db.session.commit()
+        return ApiClient(client, user, plain)
+
+    return _make

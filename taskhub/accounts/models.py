@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey
+from sqlalchemy import CheckConstraint, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -81,3 +81,47 @@ class User(UserMixin, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
+
+
+class ApiToken(Base):
+    """A personal API token: the holder acts as ``user`` with that user's permissions.
+
+    Only a SHA-256 digest is kept (tokens are long random strings, so a fast hash is enough and
+    lets each request find its token by an indexed lookup); the token is shown once, at creation.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: What the holder calls it ("城市大脑对接").
+    name: Mapped[str]
+    #: Hex SHA-256 of the whole token.
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    #: The token's first characters, so people can tell their tokens apart.
+    prefix: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    #: Updated at most once a minute (a write per request would serialise readers on SQLite).
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, kept for throttling password guessing across all workers."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "occurred_at"),
+        Index("ix_login_attempts_address_at", "address", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: As typed, lower-cased (attempts against unknown names count too).
+    username: Mapped[str]
+    #: The client's IP address (behind nginx: the first X-Forwarded-For hop it set).
+    address: Mapped[str]
+    succeeded: Mapped[bool]
+    occurred_at: Mapped[datetime] = mapped_column(default=now_utc)

@@ -16,6 +16,8 @@ class Channel(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"  #: DingTalk / WeCom robot
     IN_APP = "in_app"
+    #: An outgoing event webhook (taskhub.webhooks), signed with HMAC-SHA256.
+    HOOK = "hook"
 
 
 class OutboxStatus(StrEnum):

@@ -1,0 +1,103 @@
+"""Personal API tokens: created and revoked by their owner (or an admin), stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from taskhub.accounts.models import ApiToken, User
+from taskhub.audit import services as audit
+from taskhub.core.db import db, now_utc
+from taskhub.core.errors import PermissionDenied, ValidationFailed
+
+#: Every token starts with this, so secret scanners and people recognise one.
+TOKEN_PREFIX = "thk_"
+#: ``last_used_at`` is refreshed at most this often (one write per minute, not per request).
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    user: User, name: str, *, actor: User, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """A new token for ``user``; the plain token is returned once and never stored."""
+    if actor.id != user.id and not actor.is_admin:
+        raise PermissionDenied("only the user or an admin may create their tokens")
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a token needs a name", problems=[])
+    if len(name) > 100:
+        raise ValidationFailed("a token name has at most 100 characters", problems=[])
+    if expires_at is not None and expires_at <= now_utc():
+        raise ValidationFailed("the expiry must be in the future", problems=[])
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=digest(plain),
+        prefix=plain[: len(TOKEN_PREFIX) + 6],
+        expires_at=expires_at,
+    )
+    db.session.add(token)
+    db.session.flush()
+    audit.record(
+        "api_token.created",
+        "api_token",
+        token.id,
+        actor_id=actor.id,
+        after={"user_id": user.id, "name": name, "prefix": token.prefix},
+    )
+    return token, plain
+
+
+def revoke_token(token: ApiToken, *, actor: User) -> None:
+    """Revoke a token at once (every worker checks on each request)."""
+    if actor.id != token.user_id and not actor.is_admin:
+        raise PermissionDenied("only the token's owner or an admin may revoke it")
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = now_utc()
+    audit.record(
+        "api_token.revoked",
+        "api_token",
+        token.id,
+        actor_id=actor.id,
+        before={"revoked_at": None},
+        after={"revoked_at": token.revoked_at},
+    )
+
+
+def user_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens, newest first (revoked ones included, marked)."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(db.session.scalars(query))
+
+
+def user_for_token(plain: str) -> User | None:
+    """The enabled user a valid token belongs to, or None (unknown, revoked or expired)."""
+    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
+        return None
+    row = db.session.execute(
+        select(ApiToken.id, ApiToken.user_id, ApiToken.expires_at, ApiToken.last_used_at).where(
+            ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    now = now_utc()
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.is_enabled:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        # Committed with the request; a read-only request commits nothing, so do it here.
+        db.session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        db.session.commit()
+    return user

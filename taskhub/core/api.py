@@ -1,0 +1,281 @@
+"""Shared plumbing of the JSON API (/api/v1): token authentication, errors, paging, sorting.
+
+Every domain has an ``api.py`` with a flask-smorest ``Blueprint`` built by :func:`blueprint`;
+the app factory registers them all under ``/api/v1``. Requests authenticate with a personal
+token (``Authorization: Bearer thk_…``) and act with that user's permissions; cookies are
+ignored here, so a browser session can never be used against the API (no CSRF surface).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import wraps
+from typing import Any, NoReturn, TypeVar, cast
+
+from flask import Flask, g, request
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest import abort as smorest_abort
+from marshmallow import EXCLUDE, Schema, fields, validate
+from sqlalchemy import ColumnElement, Select, func, select
+from werkzeug.exceptions import HTTPException
+
+from taskhub.accounts.models import User
+from taskhub.core.db import db
+from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PREFIX = "/api/v1"
+
+#: Stable, machine-readable error codes by HTTP status.
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "server_error",
+}
+
+
+class ErrorSchema(Schema):
+    """Every API error: a code, a message and, for invalid input, the errors by field."""
+
+    code = fields.String(required=True, metadata={"example": "validation_failed"})
+    message = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Messages by field name (invalid input only)."},
+    )
+
+
+class TaskHubApi(Api):
+    """flask-smorest's Api with TaskHub's error bodies, only for /api/ paths.
+
+    flask-smorest registers its JSON error handler for the whole app; the HTML pages keep
+    their own error pages, so the app's handlers call :func:`is_api_request` and
+    :func:`error_response` instead.
+    """
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+api = TaskHubApi()
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(PREFIX + "/") or request.path == PREFIX
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests errors by location and field; clients want ``{"field": ["message"]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = str(key)
+            # The location level (json, query, form, files, headers) is not part of the name.
+            if not prefix and name in ("json", "query", "form", "files", "headers", "view_args"):
+                name = ""
+            joined = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            for field, texts in _flatten(value, joined).items():
+                out.setdefault(field, []).extend(texts)
+    elif isinstance(messages, list | tuple):
+        for value in messages:
+            for field, texts in _flatten(value, prefix).items():
+                out.setdefault(field, []).extend(texts)
+    else:
+        out.setdefault(prefix or "_schema", []).append(str(messages))
+    return out
+
+
+def error_response(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The JSON body of an HTTP error on an API path."""
+    code = error.code or 500
+    data = getattr(error, "data", None) or {}
+    body: dict[str, Any] = {
+        "code": data.get("code") or ERROR_CODES.get(code, "error"),
+        "message": data.get("message") or error.description or error.name,
+    }
+    errors = data.get("errors") or data.get("messages")
+    if errors:
+        body["errors"] = _flatten(errors)
+    headers = dict(data.get("headers") or {})
+    if code == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="taskhub"')
+    return body, code, headers
+
+
+def abort(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+) -> NoReturn:
+    """Stop with an API error (``errors`` by field name, for invalid input)."""
+    kwargs: dict[str, Any] = {"message": message}
+    if code:
+        kwargs["code"] = code
+    if errors:
+        kwargs["errors"] = dict(errors)
+    smorest_abort(status, **kwargs)
+    raise AssertionError("unreachable")  # smorest's abort always raises
+
+
+def abort_for(error: DomainError) -> NoReturn:
+    """Turn a service's domain error into the matching API error."""
+    if isinstance(error, NotFound):
+        abort(404, error.message)
+    if isinstance(error, PermissionDenied):
+        abort(403, error.message)
+    if isinstance(error, ValidationFailed) and error.problems:
+        abort(422, error.message, errors={"_schema": error.problems})
+    from taskhub.tracking.services import StaleObject
+
+    if isinstance(error, StaleObject):
+        abort(409, error.message, code="stale")
+    code = getattr(error, "code", None)
+    field_errors = {error.field: [error.message]} if error.field else {}
+    abort(422, error.message, code=code if isinstance(code, str) else None, errors=field_errors)
+
+
+def init_app(app: Flask) -> None:
+    """Configure flask-smorest; the OpenAPI document is at /api/v1/openapi.json."""
+    app.config.setdefault("API_TITLE", "TaskHub API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    # Swagger UI, vendored under static/ (no CDN: government intranets are offline).
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/static/vendor/swagger-ui/")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": (
+                    "TaskHub's JSON API. Authenticate with a personal token created on the "
+                    "'API tokens' page: `Authorization: Bearer <token>`. A token acts with its "
+                    "user's permissions (a unit's token sees only that unit). Lists are paged "
+                    "with `page` and `page_size`; the `X-Pagination` header carries the totals. "
+                    "Errors carry `code`, `message` and, for invalid input, `errors` by field. "
+                    "Single objects carry an `ETag`; send it back in `If-Match` to change them."
+                )
+            },
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "token"}
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    api.init_app(app)
+
+
+def blueprint(name: str, import_name: str, *, description: str) -> SmorestBlueprint:
+    """A blueprint of the API; every request to it must carry a valid token."""
+    bp = SmorestBlueprint(f"api_{name}", import_name, description=description)
+    bp.before_request(_authenticate)
+    return bp
+
+
+def _authenticate() -> None:
+    from taskhub.accounts.tokens import user_for_token
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(401, "Authentication required: send 'Authorization: Bearer <token>'.")
+    user = user_for_token(token.strip())
+    if user is None:
+        abort(401, "The token is unknown, revoked or expired.")
+    g.api_user = user
+
+
+def api_user() -> User:
+    """The user whose token authenticated this request."""
+    return cast(User, g.api_user)
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Refuse (403) tokens whose user has none of ``allowed`` roles."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if api_user().role not in allowed:
+                abort(403, "Your role may not use this endpoint.")
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorator
+
+
+def get_or_404(model: type[Any], ident: Any) -> Any:
+    obj = db.session.get(model, ident)
+    if obj is None:
+        abort(404, f"{model.__name__} {ident} does not exist.")
+    return obj
+
+
+class ListArgs(Schema):
+    """Sorting shared by every list (``sort=due_on`` or ``sort=-due_on``); paging is separate."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    sort = fields.String(
+        validate=validate.Length(max=40),
+        metadata={"description": "A sort key of this list; '-' in front sorts descending."},
+    )
+
+
+def sort_args(keys: Sequence[str], default: str) -> type[ListArgs]:
+    """ListArgs whose ``sort`` accepts exactly ``keys`` (each also with a leading '-')."""
+    choices = [*keys, *(f"-{k}" for k in keys)]
+
+    class Args(ListArgs):
+        sort = fields.String(
+            load_default=default,
+            validate=validate.OneOf(choices),
+            metadata={"description": f"One of {', '.join(keys)}; '-' in front sorts descending."},
+        )
+
+    return Args
+
+
+def apply_sort(
+    query: Select[Any], sort: str, columns: Mapping[str, ColumnElement[Any] | Any], tiebreak: Any
+) -> Select[Any]:
+    """Order ``query`` by the whitelisted key (``-key`` descending), then by ``tiebreak``."""
+    descending = sort.startswith("-")
+    column = columns[sort.lstrip("-")]
+    return query.order_by(column.desc() if descending else column.asc(), tiebreak)
+
+
+def paged(query: Select[Any], pagination: Any, *, scalars: bool = True) -> list[Any]:
+    """One page of ``query``; sets the total for the X-Pagination header."""
+    total_query = select(func.count()).select_from(query.order_by(None).subquery())
+    pagination.item_count = db.session.scalar(total_query) or 0
+    page = query.limit(pagination.page_size).offset(pagination.first_item)
+    if scalars:
+        return list(db.session.scalars(page))
+    return list(db.session.execute(page))
+
+
+#: Default and largest page sizes of every list.
+PAGE = {"page_size": 50, "max_page_size": 500}
