@@ -29,8 +29,10 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     )
     app.config.from_object(config)
     app.config.update(overrides)
+    _configure_logging(app)
     _configure_extensions(app)
     _configure_auth(app)
+    _configure_security(app)
     _configure_i18n(app)
     _register_blueprints(app)
     _register_api(app)
@@ -38,6 +40,20 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     _register_template_helpers(app)
     _register_cli(app)
     return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """Structured logs with a request id on every line (taskhub.core.logs)."""
+    from taskhub.core import logs
+
+    logs.init_app(app)
+
+
+def _configure_security(app: Flask) -> None:
+    """Security headers, session expiry, sign-in throttling (taskhub.core.security)."""
+    from taskhub.core import security
+
+    security.init_app(app)
 
 
 def _configure_extensions(app: Flask) -> None:
@@ -175,8 +191,15 @@ def _register_blueprints(app: Flask) -> None:
         return {"status": "ok"}
 
 
-#: The JSON API's blueprints, each mounted under /api/v1/<prefix>.
-API_BLUEPRINTS = (("taskhub.tracking.api", "/assignments"),)
+#: Modules whose ``blp`` is mounted under /api/v1 (their routes carry the rest of the path).
+API_MODULES = (
+    "taskhub.plans.api",
+    "taskhub.units.api",
+    "taskhub.tracking.api",
+    "taskhub.scoring.api",
+    "taskhub.reports.api",
+    "taskhub.webhooks.api",
+)
 
 
 def _register_api(app: Flask) -> None:
@@ -185,9 +208,9 @@ def _register_api(app: Flask) -> None:
 
     from taskhub.core.api import PREFIX, api
 
-    for module_name, prefix in API_BLUEPRINTS:
+    for module_name in API_MODULES:
         blp = importlib.import_module(module_name).blp
-        api.register_blueprint(blp, url_prefix=PREFIX + prefix)
+        api.register_blueprint(blp, url_prefix=PREFIX)
         csrf.exempt(blp)
 
 

@@ -27,7 +27,9 @@ from taskhub.tracking.schemas import (
 from taskhub.units.models import Unit
 
 blp = core.blueprint(
-    "assignments", __name__, description="Assignments: one item for one accountable unit."
+    "tracking",
+    __name__,
+    description="Assignments, milestones, progress reports with evidence, reviews, extensions.",
 )
 
 _SORT_COLUMNS = {
@@ -145,7 +147,7 @@ def _as_dicts(rows: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-@blp.route("/")
+@blp.route("/assignments/")
 class Assignments(MethodView):
     @blp.arguments(AssignmentArgs, location="query")
     @blp.response(200, AssignmentSchema(many=True))
@@ -171,7 +173,7 @@ def _one(assignment_id: int) -> dict[str, Any]:
     return _as_dicts([row])[0]
 
 
-@blp.route("/<int:assignment_id>")
+@blp.route("/assignments/<int:assignment_id>")
 class AssignmentById(MethodView):
     @blp.etag
     @blp.response(200, AssignmentSchema)
@@ -181,7 +183,7 @@ class AssignmentById(MethodView):
         return _one(assignment_id)
 
 
-@blp.route("/<int:assignment_id>/acknowledge")
+@blp.route("/assignments/<int:assignment_id>/acknowledge")
 class Acknowledge(MethodView):
     @blp.arguments(VersionArgs, required=False)
     @blp.response(200, AssignmentSchema)
