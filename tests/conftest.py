@@ -65,6 +65,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 @pytest.fixture
 def session(app: Flask) -> Iterator[Any]:
     """A database session whose work is rolled back after the test (commits are savepoints)."""
+    from taskhub.core import cache
+
+    # Figures are cached under the latest audit event; tests write rows without services and
+    # roll back, which production never does, so each test starts with an empty cache.
+    cache.clear_cache()
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()

@@ -712,3 +712,66 @@ def test_the_counting_calendar_gives_the_calendars_own_answers(session: Any) -> 
     assert counting.working_days_between(other, other + timedelta(days=9)) == (
         real.working_days_between(other, other + timedelta(days=9))
     )
+
+
+# -- unit search box and the cached count -----------------------------------------------------
+
+
+@pytest.fixture
+def few_units_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make Baotou a "province": too many units for a list, so the filter is a search box."""
+    from taskhub.ledger import services
+
+    monkeypatch.setattr(services, "UNIT_LIST_MAX", 3)
+
+
+def test_a_city_with_many_units_gets_a_search_box_instead_of_a_list(
+    client: FlaskClient, login_as: Callable[..., Any], few_units_listed: None
+) -> None:
+    login_as("office")
+    page = get(client, f"/ledger?plan={BAOTOU}")
+    assert 'name="unit_name"' in page and 'id="f-unit"' not in page
+    kundulun = unit_named(KUNDULUN, "baotou")
+    found = get(client, f"/ledger?plan={BAOTOU}&unit_name={KUNDULUN}")
+    ids = all_ids(client, f"/ledger?plan={BAOTOU}&unit_name={KUNDULUN}")
+    units = set(db.session.scalars(select(Assignment.unit_id).where(Assignment.id.in_(ids))))
+    assert units == {kundulun.id}
+    # The box shows the unit's name again, and the same filter by id shows it too.
+    assert f'value="{KUNDULUN}"' in found
+    assert f'value="{KUNDULUN}"' in get(client, f"/ledger?plan={BAOTOU}&unit={kundulun.id}")
+
+
+def test_an_ambiguous_or_unknown_unit_name_is_explained_next_to_the_box(
+    client: FlaskClient, login_as: Callable[..., Any], few_units_listed: None
+) -> None:
+    login_as("office")
+    several = get(client, f"/ledger?plan={BAOTOU}&unit_name=区人民政府")
+    assert 'aria-invalid="true"' in several
+    links = re.findall(r'<ul class="unit-matches">(.*?)</ul>', several, re.S)
+    assert links and KUNDULUN in links[0]
+    # Choosing a suggestion filters by that unit's id.
+    kundulun = unit_named(KUNDULUN, "baotou").id
+    assert f"unit={kundulun}" in html_lib.unescape(links[0])
+    none = get(client, f"/ledger?plan={BAOTOU}&unit_name=没有这个单位")
+    assert "err-unit_name" in none and 'aria-invalid="true"' in none
+
+
+def test_the_cached_count_follows_every_audited_change(
+    client: FlaskClient, login_as: Callable[..., Any]
+) -> None:
+    from taskhub.tracking import services as tracking
+
+    office = login_as("office")
+    url = f"/ledger?plan={BAOTOU}&status=acknowledged"
+    before = total_of(get(client, url))
+    assert total_of(get(client, url)) == before  # served from the cache
+    new = db.session.scalars(
+        select(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Plan, Plan.id == Item.plan_id)
+        .where(Plan.code == BAOTOU, Assignment.status == "new")
+    ).first()
+    assert new is not None
+    tracking.acknowledge(new, actor=office)
+    db.session.commit()
+    assert total_of(get(client, url)) == before + 1

@@ -8,20 +8,17 @@ the process and keyed by the audit trail's latest event, which every state chang
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from taskhub.accounts.models import User
-from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
+from taskhub.core import cache
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import PermissionDenied
 from taskhub.plans.models import Item, Plan, Section
@@ -512,66 +509,13 @@ class Ranking:
         return rows
 
 
-# -- the cache -----------------------------------------------------------------------------------
+# -- the cache (taskhub.core.cache) -------------------------------------------------------------
 
-#: Costly figures (rankings, at-risk counts) per (figure key…, audit id, audit digest).
-#: In-process and small on purpose: the key changes with every audited state change, so an
-#: entry is either still right or never asked for again, and each gunicorn worker keeps its
-#: own copy (nothing shared to keep consistent, and the fingerprint read is what makes every
-#: worker agree). A lock guards the dict because threaded servers share it.
-_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-#: Entries kept, least recently used dropped first (one per plan, period and scope is typical).
-CACHE_SIZE = 64
-
-T = TypeVar("T")
-
-
-def audit_fingerprint() -> tuple[int, str]:
-    """The latest audit event's id and digest: it changes whenever any state changes.
-
-    Every task, report, review, extension, score, allocation, schedule, calendar and period
-    change appends an event (taskhub.audit), so this O(1) read (the primary-key index) tells
-    whether a cached figure can still be right, in every process. The digest, chained over the
-    content, tells apart two events that got the same id in transactions rolled back.
-    """
-    row = db.session.execute(
-        select(AuditEvent.id, AuditEvent.digest).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
-    return (int(row[0]), str(row[1])) if row else (0, "")
-
-
-def _cached(
-    key: tuple[Any, ...], compute: Callable[[], T], fingerprint: tuple[int, str] | None
-) -> T:
-    """``compute()``'s value for ``key`` as of the audit fingerprint, computed once."""
-    full = (*key, *(fingerprint or audit_fingerprint()))
-    with _CACHE_LOCK:
-        if full in _CACHE:
-            _CACHE.move_to_end(full)
-            return cast(T, _CACHE[full])
-    # Computed outside the lock: two requests missing together may both compute (rare and
-    # harmless), but nobody waits behind another plan's roll-up.
-    value = compute()
-    with _CACHE_LOCK:
-        for old in [k for k in _CACHE if k[: len(key)] == key]:
-            del _CACHE[old]  # superseded by a newer fingerprint
-        _CACHE[full] = value
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
-
-
-def clear_cache() -> None:
-    """Forget every cached figure (tests, or after restoring a database)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
-def cached_keys() -> list[tuple[Any, ...]]:
-    """The keys held now (for tests and diagnostics)."""
-    with _CACHE_LOCK:
-        return list(_CACHE)
+# Re-exported: the dashboard's views and tests read the fingerprint and the cache from here.
+audit_fingerprint = cache.audit_fingerprint
+clear_cache = cache.clear_cache
+cached_keys = cache.cached_keys
+_cached = cache.cached
 
 
 def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = None) -> Ranking:

@@ -31,6 +31,8 @@ class LedgerArgs(_GetArgs):
     plan = fields.String(validate=validate.Length(max=100))
     area = fields.Integer(validate=validate.Range(min=1))
     unit = fields.Integer(validate=validate.Range(min=1))
+    #: Typed into the unit search box (cities with too many units for a list).
+    unit_name = fields.String(validate=validate.Length(max=200))
     lead = fields.Integer(validate=validate.Range(min=1))
     status = fields.String(validate=validate.OneOf(STATUSES))
     light = fields.String(validate=validate.OneOf(COLORS))

@@ -39,6 +39,8 @@ def _messages(invalid: dict[str, str], problems: dict[str, str]) -> dict[str, st
         "area": _("Choose an area of the selected plan."),
         "area_without_plan": _("Choose a plan first, then one of its areas."),
         "range": _("The end date is before the start date."),
+        "unit_none": _("No unit has this name; check the spelling or type part of the name."),
+        "unit_many": _("Several units match; choose one below or type more of the name."),
     }
     out = {name: by_field.get(name, _("Choose one of the listed options.")) for name in invalid}
     out.update({name: by_problem[code] for name, code in problems.items()})
@@ -68,6 +70,8 @@ def index() -> Any:
     pages = max(1, ceil(total / services.PAGE_SIZE))
     page = min(values["page"], pages)
     plan = resolved.plan
+    units = services.unit_choices(plan) if current_user.role != "unit" else []
+    unit_id = resolved.filters.unit_id
     return render_template(
         "ledger/index.html",
         rows=ledger.page(page),
@@ -80,7 +84,13 @@ def index() -> Any:
         plan=plan,
         areas=resolved.areas,
         plans=db.session.scalars(select(Plan).order_by(Plan.code)).all(),
-        units=services.unit_choices(plan) if current_user.role != "unit" else [],
+        units=units,
+        unit_name=resolved.unit_name
+        or (services.unit_name(unit_id) if units is None and unit_id else None),
+        unit_matches=resolved.unit_matches[: services.UNIT_MATCHES],
+        more_matches=len(resolved.unit_matches) > services.UNIT_MATCHES,
+        # One url_for per page instead of one per row.
+        assignment_url=url_for("tracking.assignment", assignment_id=0).removesuffix("0"),
         leads=services.lead_choices(plan),
         options=_options,
         statuses=STATUSES,
