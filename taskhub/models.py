@@ -20,6 +20,7 @@ from taskhub.tracking.models import (
     ExtensionRequest,
     ItemMilestone,
     Milestone,
+    PeriodCount,
     ProgressReport,
     Review,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "Period",
+    "PeriodCount",
     "Plan",
     "PlanAssessee",
     "PointAllocation",

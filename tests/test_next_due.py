@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from taskhub.core.db import db
 from taskhub.core.storage import LocalStorage
@@ -41,6 +41,7 @@ MIGRATION = (
     Path(__file__).resolve().parent.parent
     / "migrations/versions/20261125_a3e1f07c52b9_assignment_next_due_on.py"
 )
+COUNTS_MIGRATION = MIGRATION.with_name("20261125_f3c8a1d5b7e2_period_counts.py")
 
 
 @pytest.fixture
@@ -73,8 +74,58 @@ def assert_current(*assignments: Assignment) -> None:
         assert a.next_due_on == expected, a.id  # the loaded object is not left stale
 
 
+def period_count_errors() -> int:
+    """Stored period counts that differ from the milestones' (recounted here in Python)."""
+    from taskhub.scoring.models import Period
+    from taskhub.tracking.models import PeriodCount
+
+    expected: dict[tuple[int, int], list[int]] = {}
+    rows = db.session.execute(
+        select(
+            Period.id,
+            Assignment.id,
+            Milestone.due_on,
+            Milestone.status,
+            Milestone.is_late,
+            Period.starts_on,
+            Period.ends_on,
+        )
+        .join(Item, Item.plan_id == Period.plan_id)
+        .join(Assignment, Assignment.item_id == Item.id)
+        .join(Milestone, Milestone.assignment_id == Assignment.id)
+    )
+    for period_id, aid, due_on, status, late, starts, ends in rows:
+        if status == "waived" or not starts <= due_on <= ends:
+            continue
+        counts = expected.setdefault((period_id, aid), [0, 0, 0])
+        counts[0] += 1
+        if status == "done":
+            counts[2 if late else 1] += 1
+    stored = {
+        (r.period_id, r.assignment_id): [r.due, r.on_time, r.late]
+        for r in db.session.scalars(select(PeriodCount))
+    }
+    keys = expected.keys() | stored.keys()
+    return sum(1 for k in keys if expected.get(k) != stored.get(k))
+
+
+def with_periods(*codes: str, plan_code: str = "baotou-2022") -> None:
+    """Scoring periods of a plan, so that its period counts are kept."""
+    from taskhub.scoring.schemes import get_period
+
+    plan = db.session.scalars(select(Plan).where(Plan.code == plan_code)).one()
+    for code in codes:
+        get_period(plan, code)
+    db.session.flush()
+
+
 def stale_count() -> int:
-    """Assignments whose stored date differs from the milestones' (all of them, one query)."""
+    """Assignments whose stored date differs from the milestones' (all of them, one query),
+    plus stored period counts that differ from the milestones'."""
+    return next_due_stale() + period_count_errors()
+
+
+def next_due_stale() -> int:
     # A grouped join, not a subquery per row: right after a reload PostgreSQL's statistics are
     # stale and it would scan the milestones once per assignment.
     earliest = (
@@ -98,6 +149,11 @@ def stale_count() -> int:
 def test_the_seeded_plans_have_their_next_due_dates(session: Any) -> None:
     """The seed loader (phrases parsed, copies inserted in bulk) leaves every row right."""
     assert stale_count() == 0
+    with_periods("2022-H1", "2022-H2", "2022")  # filled when a period is created
+    from taskhub.tracking.models import PeriodCount
+
+    assert db.session.scalar(select(func.count()).select_from(PeriodCount))
+    assert stale_count() == 0
     a = assignment("baotou-2022", "3")  # 6月底完成: one step
     assert a.next_due_on == D("2022-06-30")
     assert db.session.scalar(select(func.count()).where(Assignment.next_due_on.is_not(None))) > 0
@@ -106,6 +162,7 @@ def test_the_seeded_plans_have_their_next_due_dates(session: Any) -> None:
 def test_accepting_a_report_moves_it_to_the_next_step_then_clears_it(
     session: Any, storage: LocalStorage
 ) -> None:
+    with_periods("2022-H1", "2022-H2")
     a = assignment("baotou-2022", "1")  # notable 05-31, then monthly checkpoints to 12-31
     first, second = a.milestones[:2]
     assert a.next_due_on == first.due_on
@@ -125,6 +182,7 @@ def test_accepting_a_report_moves_it_to_the_next_step_then_clears_it(
 
 
 def test_a_returned_report_changes_nothing(session: Any, storage: LocalStorage) -> None:
+    with_periods("2022-H1", "2022-H2")
     a = assignment("baotou-2022", "3")
     (ms,) = a.milestones
     r = report(a, unit_user(a), storage, milestone=ms)
@@ -134,6 +192,7 @@ def test_a_returned_report_changes_nothing(session: Any, storage: LocalStorage) 
 
 
 def test_an_approved_extension_moves_it_a_rejected_one_does_not(session: Any) -> None:
+    with_periods("2022-H1", "2022-H2")
     a = assignment("baotou-2022", "3")
     (ms,) = a.milestones
     user, decider = unit_user(a), office()
@@ -151,6 +210,7 @@ def test_an_approved_extension_moves_it_a_rejected_one_does_not(session: Any) ->
 def test_adding_moving_and_removing_item_steps_reach_every_assignment(
     session: Any, storage: LocalStorage
 ) -> None:
+    with_periods("2022", plan_code="hegang-2022")
     item = plan_item("hegang-2022", "3")  # no schedule of its own
     copies = assignments_of(item)
     assert len(copies) == 9 and all(a.next_due_on is None for a in copies)
@@ -206,6 +266,7 @@ def test_reapplying_phrases_keeps_it_right(session: Any) -> None:
 
 def test_waiving_and_the_orm_paths_keep_it_without_an_edit(session: Any) -> None:
     """Direct ORM changes (waive, add, delete, orphan) update it, with no version bump."""
+    with_periods("2022-H1", "2022")
     a = assignment("baotou-2022", "1")
     first, second, third = a.milestones[:3]
     version, updated_at = a.version, a.updated_at
@@ -239,6 +300,7 @@ def test_waiving_and_the_orm_paths_keep_it_without_an_edit(session: Any) -> None
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_milestone_changes_keep_every_row_right(session: Any, seed: int) -> None:
     rng = random.Random(seed)
+    with_periods("2022-H1", "2022")
     plan = db.session.scalars(select(Plan).where(Plan.code == "baotou-2022")).one()
     rows = list(
         db.session.scalars(
@@ -274,8 +336,12 @@ def test_random_milestone_changes_keep_every_row_right(session: Any, seed: int) 
 
 
 def test_refresh_and_the_migration_backfill_recompute_from_the_milestones(session: Any) -> None:
-    make_user("office")  # anything committed, then spoil every stored date
+    from taskhub.tracking.models import PeriodCount
+
+    with_periods("2022-H1", "2022")
+    make_user("office")  # anything committed, then spoil every stored date and count
     db.session.execute(update(Assignment).values(next_due_on=D("1999-01-01")))
+    db.session.execute(update(PeriodCount).values(due=PeriodCount.due + 1))
     assert stale_count() > 0
 
     refresh_next_due(db.session, item_ids=db.session.scalars(select(Item.id)).all())
@@ -283,6 +349,15 @@ def test_refresh_and_the_migration_backfill_recompute_from_the_milestones(sessio
 
     db.session.execute(update(Assignment).values(next_due_on=None))
     spec = importlib.util.spec_from_file_location("next_due_migration", MIGRATION)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    db.session.execute(text(migration.BACKFILL))
+    assert next_due_stale() == 0
+
+    db.session.execute(delete(PeriodCount))
+    assert period_count_errors() > 0
+    spec = importlib.util.spec_from_file_location("counts_migration", COUNTS_MIGRATION)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)

@@ -19,6 +19,7 @@ from taskhub.core.errors import ValidationFailed
 from taskhub.plans.models import Plan
 from taskhub.scoring.engine import CompletionMapping, dec
 from taskhub.scoring.models import Period, PeriodKind, Scheme
+from taskhub.tracking.models import period_counts_insert
 
 ENGINE_TYPES = ("points", "index", "components")
 
@@ -132,4 +133,6 @@ def get_period(plan: Plan, code: str, *, create: bool = True) -> Period | None:
         )
         db.session.add(period)
         db.session.flush()
+        # The roll-up reads each assignment's due counts per period: fill them for this one.
+        db.session.execute(period_counts_insert(period_id=period.id))
     return period

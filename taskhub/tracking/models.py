@@ -12,8 +12,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     UniqueConstraint,
+    and_,
+    delete,
     event,
     func,
+    insert,
     inspect,
     select,
     text,
@@ -321,6 +324,38 @@ class ExtensionRequest(Base):
     milestone: Mapped[Milestone] = relationship()
 
 
+class PeriodCount(Base):
+    """Derived: an assignment's milestones due in one assessment period, by outcome.
+
+    The scoring roll-up divides each assignment's points by its own due count, which would need
+    a per-assignment aggregate over every milestone of the plan on each roll-up. Kept here
+    instead, by the same upkeep as ``Assignment.next_due_on`` (every milestone change, every
+    bulk schedule change) and filled for a period when the period is created, the roll-up is one
+    aggregate over these rows. Waived milestones are not counted; no row means nothing is due.
+    """
+
+    __tablename__ = "period_counts"
+    __table_args__ = (
+        Index("ix_period_counts_assignment_id", "assignment_id"),
+        # The roll-up reads one period's rows item by item.
+        Index("ix_period_counts_period_id_item_id", "period_id", "item_id"),
+    )
+
+    period_id: Mapped[int] = mapped_column(
+        ForeignKey("periods.id", ondelete="CASCADE"), primary_key=True
+    )
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Copied from the assignment (never changes), so the roll-up reads this table alone.
+    unit_id: Mapped[int]
+    item_id: Mapped[int]
+    #: Milestones due in the period (not waived); done on time; done late.
+    due: Mapped[int]
+    on_time: Mapped[int]
+    late: Mapped[int]
+
+
 # -- Assignment.next_due_on upkeep ------------------------------------------------------------
 
 #: Assignment ids per chunk of one refresh UPDATE (well under every driver's parameter limit).
@@ -360,13 +395,58 @@ def refresh_next_due(
 
 
 def _refresh_where(session: Session | scoped_session[Any], where: ColumnElement[bool]) -> None:
-    session.connection().execute(
+    connection = session.connection()
+    connection.execute(
         update(Assignment)
         .where(where)
         # A derived value is not an edit: no version bump (optimistic locking stays quiet)
         # and updated_at stays as it was (the column's onupdate would otherwise fire).
         .values(next_due_on=next_due_subquery(), updated_at=Assignment.updated_at)
     )
+    chosen = select(Assignment.id).where(where)
+    connection.execute(delete(PeriodCount).where(PeriodCount.assignment_id.in_(chosen)))
+    connection.execute(period_counts_insert(where))
+
+
+def period_counts_insert(
+    where: ColumnElement[bool] | None = None, *, period_id: int | None = None
+) -> Any:
+    """INSERT … SELECT of the period counts of the assignments matching ``where`` (all: None),
+    for every period of their plan (or only ``period_id``)."""
+    from taskhub.plans.models import Item
+    from taskhub.scoring.models import Period
+
+    done = Milestone.status == MilestoneStatus.DONE.value
+    query = (
+        select(
+            Period.id,
+            Assignment.id,
+            Assignment.unit_id,
+            Assignment.item_id,
+            func.count(),
+            func.count().filter(and_(done, ~Milestone.is_late)),
+            func.count().filter(and_(done, Milestone.is_late)),
+        )
+        .select_from(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Period, Period.plan_id == Item.plan_id)
+        .join(
+            Milestone,
+            and_(
+                Milestone.assignment_id == Assignment.id,
+                Milestone.due_on >= Period.starts_on,
+                Milestone.due_on <= Period.ends_on,
+                Milestone.status != MilestoneStatus.WAIVED.value,
+            ),
+        )
+        .group_by(Period.id, Assignment.id, Assignment.unit_id, Assignment.item_id)
+    )
+    if where is not None:
+        query = query.where(where)
+    if period_id is not None:
+        query = query.where(Period.id == period_id)
+    columns = ["period_id", "assignment_id", "unit_id", "item_id", "due", "on_time", "late"]
+    return insert(PeriodCount).from_select(columns, query)
 
 
 _PENDING_KEY = "tracking.next_due_pending"
