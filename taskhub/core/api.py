@@ -141,6 +141,9 @@ def abort_for(error: DomainError) -> NoReturn:
     if isinstance(error, PermissionDenied):
         abort(403, error.message)
     if isinstance(error, ValidationFailed) and error.problems:
+        # Services list either the fields at fault ("value") or whole sentences.
+        if all(p.isidentifier() for p in error.problems):
+            abort(422, error.message, errors={p: [error.message] for p in error.problems})
         abort(422, error.message, errors={"_schema": error.problems})
     from taskhub.tracking.services import StaleObject
 
@@ -225,7 +228,14 @@ def roles(*allowed: str) -> Callable[[F], F]:
     return decorator
 
 
+#: Largest id or row offset the databases take (a 32-bit integer on PostgreSQL and SQLite's
+#: binding of OFFSET); larger values cannot match anything.
+MAX_ID = 2**31 - 1
+
+
 def get_or_404(model: type[Any], ident: Any) -> Any:
+    if isinstance(ident, int) and not 0 < ident <= MAX_ID:
+        abort(404, f"{model.__name__} {ident} does not exist.")
     obj = db.session.get(model, ident)
     if obj is None:
         abort(404, f"{model.__name__} {ident} does not exist.")
@@ -271,6 +281,8 @@ def paged(query: Select[Any], pagination: Any, *, scalars: bool = True) -> list[
     """One page of ``query``; sets the total for the X-Pagination header."""
     total_query = select(func.count()).select_from(query.order_by(None).subquery())
     pagination.item_count = db.session.scalar(total_query) or 0
+    if pagination.first_item >= min(pagination.item_count, MAX_ID):
+        return []  # past the end (also for page numbers no database could offset to)
     page = query.limit(pagination.page_size).offset(pagination.first_item)
     if scalars:
         return list(db.session.scalars(page))

@@ -98,6 +98,8 @@ def parse_period_code(code: str) -> tuple[str, date, date]:
             f"period {code!r} is not a period code: write 2022, 2022-H1, 2022-H2 or 2021-11"
         )
     year, part = int(match.group(1)), match.group(2)
+    if not 1900 <= year <= 2999:
+        raise ValidationFailed(f"period {code!r}: the year must be between 1900 and 2999")
     if part is None:
         return PeriodKind.YEAR.value, date(year, 1, 1), date(year, 12, 31)
     if part in ("H1", "H2"):
