@@ -146,7 +146,7 @@ def start_gunicorn(url: str, workers: int, port: int) -> subprocess.Popen[bytes]
     env = dict(os.environ)
     env.update(
         TASKHUB_DATABASE_URL=database_url(url).render_as_string(hide_password=False),
-        TASKHUB_SECRET_KEY="bench",
+        TASKHUB_SECRET_KEY="bench-only-secret-key-not-for-production-use",
         TASKHUB_INSTANCE_PATH=str(DATA_DIR),
         TASKHUB_EVIDENCE_PATH=str(DATA_DIR / "evidence"),
     )

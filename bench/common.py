@@ -52,6 +52,7 @@ def make_app(url: URL) -> Flask:
     config = Config()
     config.INSTANCE_PATH = str(DATA_DIR)
     config.EVIDENCE_PATH = str(DATA_DIR / "evidence")
-    config.SECRET_KEY = "bench"  # no instance secret file is needed for a benchmark
+    # No instance secret file is needed for a benchmark (the key must still be 32+ characters).
+    config.SECRET_KEY = "bench-only-secret-key-not-for-production-use"
     config.SQLALCHEMY_DATABASE_URI = url.render_as_string(hide_password=False)
     return create_app(config)

@@ -160,12 +160,14 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.dashboard.views import bp as dashboard_bp
     from taskhub.imports.views import bp as imports_bp
     from taskhub.ledger.views import bp as ledger_bp
+    from taskhub.ops.health import bp as ops_bp
     from taskhub.plans.views import bp as plans_bp
     from taskhub.reminders.views import bp as reminders_bp
     from taskhub.reports.views import bp as reports_bp
     from taskhub.scoring.views import bp as scoring_bp
     from taskhub.tracking.views import bp as tracking_bp
     from taskhub.units.views import bp as units_bp
+    from taskhub.webhooks.views import bp as webhooks_bp
 
     for blueprint in (
         accounts_bp,
@@ -179,16 +181,14 @@ def _register_blueprints(app: Flask) -> None:
         dashboard_bp,
         ledger_bp,
         imports_bp,
+        ops_bp,
+        webhooks_bp,
     ):
         app.register_blueprint(blueprint)
 
     @app.get("/")
     def home() -> Response:
         return redirect(url_for("plans.index"))
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
 
 #: Modules whose ``blp`` is mounted under /api/v1 (their routes carry the rest of the path).

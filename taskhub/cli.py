@@ -42,8 +42,12 @@ def _require_schema() -> None:
 
 def _create_app(**_: Any) -> Flask:
     from taskhub import create_app
+    from taskhub.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        fail(f"{exc}\n(`taskhub config check` shows every setting)", code=2)
 
 
 @click.group(
@@ -60,7 +64,7 @@ main.add_command(flask_cli.routes_command)
 
 def register_commands(app: Flask) -> None:
     """Attach TaskHub's commands to the app (so both `taskhub` and `flask` see them)."""
-    for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler):
+    for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler, backup, restore):
         app.cli.add_command(command)
 
 
@@ -536,3 +540,108 @@ def scheduler() -> None:
         runner.start()
     except (KeyboardInterrupt, SystemExit):
         runner.shutdown()
+
+
+# -- config / backup / restore --------------------------------------------------------------
+
+
+@click.group("config")
+def config_group() -> None:
+    """The configuration (TASKHUB_* environment variables)."""
+
+
+@config_group.command("check")
+def config_check() -> None:
+    """Print the effective settings (secrets masked) and every problem; exit 1 on problems."""
+    from taskhub.config import Config
+
+    config = Config()
+    settings = config.effective()
+    width = max(len(name) for name, _ in settings)
+    for name, value in settings:
+        click.echo(f"{name:<{width}}  {value}")
+    problems = config.validate()
+    if problems:
+        fail(f"{len(problems)} problem(s):\n  " + "\n  ".join(str(p) for p in problems))
+    click.echo("configuration OK")
+
+
+# Works without an app, so a broken configuration can still be inspected.
+main.add_command(config_group)
+
+
+@click.command("backup")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Archive file or folder (default: taskhub-backup-<UTC time>.tar.gz here).",
+)
+@with_appcontext
+def backup(output: Path | None) -> None:
+    """Back up the database, evidence files and pending imports into one .tar.gz."""
+    from taskhub.ops import backup as ops
+
+    _require_schema()
+    try:
+        result = ops.create_backup(output or Path(ops.default_backup_name()), progress=progress)
+    except ops.BackupError as exc:
+        fail(str(exc))
+    click.echo(str(result.path))
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Restore over existing data: the database is replaced.")
+@with_appcontext
+def restore(archive: Path, yes: bool, force: bool) -> None:
+    """Restore a backup into an empty database and evidence folder (checksums checked first)."""
+    from taskhub.config import mask_url
+    from taskhub.ops import restore as ops
+
+    target = mask_url(str(db.engine.url))
+    try:
+        manifest = ops.verify_archive(archive, progress=progress)
+        ops.check_compatible(manifest)
+        existing = ops.target_contents()
+    except ops.BackupError as exc:
+        fail(str(exc))
+    if existing and not force:
+        fail(
+            "the target is not empty; nothing was restored:\n  "
+            + "\n  ".join(existing)
+            + "\nRestore into a new, empty database and evidence folder, "
+            "or pass --force to replace the data."
+        )
+    if existing:
+        click.echo(
+            "WARNING: --force: "
+            + "; ".join(existing)
+            + ".\nEvery table in the database will be DELETED and replaced by the backup; "
+            "evidence files are added to the folder. Stop the web and scheduler processes first.",
+            err=True,
+        )
+    if not yes:
+        click.confirm(
+            f"Restore {archive.name} (made {manifest.get('created_at')}) into {target}?",
+            abort=True,
+            err=True,
+        )
+    try:
+        result = ops.restore_backup(archive, manifest, progress=progress)
+        db.session.commit()
+    except ops.BackupError as exc:
+        db.session.rollback()
+        fail(str(exc))
+    click.echo(
+        f"restored {archive.name}: {result.rows} rows, {result.evidence} evidence files, "
+        f"{result.imports} import uploads"
+        + (" (migrated to this version)" if result.upgraded else "")
+    )
+    if result.audit_problems:
+        fail(
+            f"the restored audit trail does not verify ({len(result.audit_problems)} problem(s)):"
+            "\n  " + "\n  ".join(result.audit_problems)
+        )
+    click.echo(f"audit trail intact: {result.audit_events} events")

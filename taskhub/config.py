@@ -1,16 +1,38 @@
 """Configuration read from environment variables, with safe defaults.
 
-Every key is documented in README.md ("Configuration").
+Every key is documented in README.md ("Configuration"). Bad values never crash with a
+traceback: they are collected as problems, and :meth:`Config.finalize` (called by the app
+factory) refuses to start with all of them listed, each naming its variable.
+`taskhub config check` prints the effective settings (secrets masked) and the problems.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 #: The repository root: templates/, static/, seeds/ and migrations/ live here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Database drivers TaskHub runs on (psycopg 3 is the installed PostgreSQL driver).
+SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: An explicitly set secret key shorter than this is refused outside the tests.
+MIN_SECRET_KEY_LENGTH = 32
+#: Seconds a new PostgreSQL connection may take before the request (or /readyz) gives up.
+DB_CONNECT_TIMEOUT = 5
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -18,22 +40,95 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = _env(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One bad setting, named by its environment variable."""
+
+    variable: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration has problems; the message lists every one of them."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"the configuration has {len(problems)} problem(s):\n{lines}")
+
+
+def normalize_database_url(value: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean the installed psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    return value
+
+
+def mask_url(value: str | None) -> str:
+    """A database URL with its password replaced by ***, for display and logs."""
+    if not value:
+        return ""
+    try:
+        return make_url(value).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
+
+
+def database_password(value: str | None) -> str | None:
+    """The password in a database URL, if any (so logs can scrub it verbatim)."""
+    try:
+        password = make_url(value or "").password
+    except ArgumentError:
+        return None
+    return str(password) if password else None
+
+
+def directory_problem(path: str | Path) -> str | None:
+    """Why files cannot be written under ``path`` (it may not exist yet), or None."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        return f"{target} exists but is not a folder"
+    # The nearest existing folder decides whether the missing ones can be created.
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"no part of {target} exists"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder, so {target} cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        user = _user_name()
+        if probe == target:
+            return f"{target} is not writable by {user}"
+        return f"{target} does not exist and {probe} is not writable by {user}"
+    return None
+
+
+def _user_name() -> str:
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(os.getuid()).pw_name}"
+    except (ImportError, KeyError):  # pragma: no cover - not POSIX, or no passwd entry
+        return "this user"
 
 
 class Config:
     """Production-leaning defaults; everything overridable by TASKHUB_* variables."""
 
     def __init__(self) -> None:
+        #: Values that did not parse (found while reading the environment).
+        self.parse_problems: list[ConfigProblem] = []
         self.INSTANCE_PATH = str(
             Path(_env("TASKHUB_INSTANCE_PATH", str(PROJECT_ROOT / "instance")) or "").resolve()
         )
-        self.SQLALCHEMY_DATABASE_URI = _env(
-            "TASKHUB_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_PATH) / 'taskhub.db'}"
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            _env("TASKHUB_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_PATH) / 'taskhub.db'}")
+            or ""
         )
         self.SECRET_KEY = _env("TASKHUB_SECRET_KEY")
         self.TIMEZONE = _env("TASKHUB_TIMEZONE", "Asia/Shanghai")
@@ -44,18 +139,32 @@ class Config:
             "TASKHUB_EVIDENCE_PATH", str(Path(self.INSTANCE_PATH) / "evidence")
         )
         #: Largest evidence file, in bytes (TASKHUB_MAX_UPLOAD_MB, default 20).
-        self.MAX_UPLOAD_BYTES = int(_env("TASKHUB_MAX_UPLOAD_MB", "20") or 20) * 1024 * 1024
+        self.MAX_UPLOAD_BYTES = (
+            self._int("TASKHUB_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
+        )
         # A report may carry several files; the whole request is capped at five of them.
         self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_BYTES * 5 + 1024 * 1024
         # Mail (used by reminders).
         self.SMTP_HOST = _env("TASKHUB_SMTP_HOST", "127.0.0.1")
-        self.SMTP_PORT = int(_env("TASKHUB_SMTP_PORT", "25") or 25)
+        self.SMTP_PORT = self._int("TASKHUB_SMTP_PORT", 25, minimum=1, maximum=65535)
         self.SMTP_USER = _env("TASKHUB_SMTP_USER")
         self.SMTP_PASSWORD = _env("TASKHUB_SMTP_PASSWORD")
-        self.SMTP_TLS = _env_bool("TASKHUB_SMTP_TLS", False)
+        self.SMTP_TLS = self._bool("TASKHUB_SMTP_TLS", False)
         self.MAIL_FROM = _env("TASKHUB_MAIL_FROM", "taskhub@localhost")
+        # Sign-in throttling and session expiry (taskhub.core.security).
+        # (0 turns a sign-in limit off.)
+        self.LOGIN_MAX_FAILURES = self._int("TASKHUB_LOGIN_MAX_FAILURES", 5, minimum=0)
+        self.LOGIN_WINDOW_MINUTES = self._int("TASKHUB_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+        self.LOGIN_MAX_FAILURES_PER_ADDRESS = self._int(
+            "TASKHUB_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=0
+        )
+        self.SESSION_IDLE_MINUTES = self._int("TASKHUB_SESSION_IDLE_MINUTES", 120, minimum=1)
+        # Operations (taskhub.core.logs): reverse proxies to trust, log format and level.
+        self.PROXY_COUNT = self._int("TASKHUB_PROXY_COUNT", 0, minimum=0, maximum=5)
+        self.LOG_FORMAT = (_env("TASKHUB_LOG_FORMAT", "text") or "text").strip().lower()
+        self.LOG_LEVEL = (_env("TASKHUB_LOG_LEVEL", "INFO") or "INFO").strip().upper()
         # Flask and extensions.
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_pre_ping": True}
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         # Secure cookies whenever the public address is https.
@@ -69,10 +178,157 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None
         self.TESTING = False
 
+    # -- reading ---------------------------------------------------------------------------
+
+    def _int(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        raw = _env(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            self._problem(name, f"{raw!r} is not a whole number")
+            return default
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            if maximum is None:
+                bounds = f"at least {minimum}"
+            elif minimum is None:
+                bounds = f"at most {maximum}"
+            else:
+                bounds = f"from {minimum} to {maximum}"
+            self._problem(name, f"{value} is out of range (must be {bounds})")
+            return default
+        return value
+
+    def _bool(self, name: str, default: bool) -> bool:
+        raw = _env(name)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value not in _FALSE:
+            self._problem(name, f"{raw!r} is not a yes/no value (write true or false)")
+            return default
+        return False
+
+    def _problem(self, variable: str, message: str) -> None:
+        self.parse_problems.append(ConfigProblem(variable, message))
+
+    # -- checking --------------------------------------------------------------------------
+
+    def validate(self) -> list[ConfigProblem]:
+        """Every problem with the settings as they are now, in plain words; [] when fine."""
+        problems = list(self.parse_problems)
+        problems += _database_problems(self.SQLALCHEMY_DATABASE_URI)
+        if not self.TIMEZONE or not _known_timezone(self.TIMEZONE):
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_TIMEZONE",
+                    f"{self.TIMEZONE!r} is not a known time zone (for example Asia/Shanghai)",
+                )
+            )
+        base = urlsplit(self.BASE_URL or "")
+        if base.scheme not in ("http", "https") or not base.hostname:
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_BASE_URL",
+                    f"{self.BASE_URL!r} is not an http:// or https:// address "
+                    "(for example https://taskhub.example.gov.cn)",
+                )
+            )
+        if self.MAX_UPLOAD_BYTES <= 0:
+            problems.append(ConfigProblem("TASKHUB_MAX_UPLOAD_MB", "must be a positive number"))
+        # (The tests use a short fixed key; a generated instance key is 64 characters.)
+        if (
+            self.SECRET_KEY is not None
+            and not self.TESTING
+            and len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH
+        ):
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_SECRET_KEY",
+                    f"is {len(self.SECRET_KEY)} characters long; use at least "
+                    f"{MIN_SECRET_KEY_LENGTH} random characters "
+                    '(python3 -c "import secrets; print(secrets.token_hex(32))")',
+                )
+            )
+        if "@" not in (self.MAIL_FROM or ""):
+            problems.append(
+                ConfigProblem("TASKHUB_MAIL_FROM", f"{self.MAIL_FROM!r} is not an email address")
+            )
+        if self.LOG_FORMAT not in LOG_FORMATS:
+            problems.append(
+                ConfigProblem("TASKHUB_LOG_FORMAT", f"{self.LOG_FORMAT!r} is not text or json")
+            )
+        if self.LOG_LEVEL not in LOG_LEVELS:
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_LOG_LEVEL",
+                    f"{self.LOG_LEVEL!r} is not one of {', '.join(LOG_LEVELS)}",
+                )
+            )
+        for variable, path in (
+            ("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH),
+            ("TASKHUB_EVIDENCE_PATH", self.EVIDENCE_PATH),
+        ):
+            problem = directory_problem(path) if path else "is empty"
+            if problem:
+                problems.append(ConfigProblem(variable, problem))
+        return problems
+
     def finalize(self) -> None:
-        """Fill in what depends on the instance folder (the secret key file)."""
+        """Refuse bad settings (ConfigError lists them all), then fill in derived values."""
+        problems = self.validate()
+        if problems:
+            raise ConfigError(problems)
         if not self.SECRET_KEY:
             self.SECRET_KEY = _instance_secret(Path(self.INSTANCE_PATH))
+        if (self.SQLALCHEMY_DATABASE_URI or "").startswith("postgresql"):
+            # Fail fast (and let /readyz answer) when the database host does not respond.
+            connect_args = self.SQLALCHEMY_ENGINE_OPTIONS.setdefault("connect_args", {})
+            connect_args.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+
+    # -- showing ---------------------------------------------------------------------------
+
+    def effective(self) -> list[tuple[str, str]]:
+        """(variable, value) for every setting, secrets masked: what `config check` prints."""
+        secret_note = (
+            f"set ({len(self.SECRET_KEY)} characters, hidden)"
+            if self.SECRET_KEY
+            else "unset: generated once into TASKHUB_INSTANCE_PATH/secret_key"
+        )
+        rows = [
+            ("TASKHUB_DATABASE_URL", mask_url(self.SQLALCHEMY_DATABASE_URI)),
+            ("TASKHUB_SECRET_KEY", secret_note),
+            ("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH),
+            ("TASKHUB_EVIDENCE_PATH", str(self.EVIDENCE_PATH)),
+            ("TASKHUB_SEEDS_PATH", str(self.SEEDS_PATH)),
+            ("TASKHUB_TIMEZONE", str(self.TIMEZONE)),
+            ("TASKHUB_BASE_URL", str(self.BASE_URL)),
+            ("TASKHUB_MAX_UPLOAD_MB", str(self.MAX_UPLOAD_BYTES // (1024 * 1024))),
+            ("TASKHUB_SMTP_HOST", str(self.SMTP_HOST)),
+            ("TASKHUB_SMTP_PORT", str(self.SMTP_PORT)),
+            ("TASKHUB_SMTP_USER", self.SMTP_USER or "(unset)"),
+            ("TASKHUB_SMTP_PASSWORD", "set (hidden)" if self.SMTP_PASSWORD else "(unset)"),
+            ("TASKHUB_SMTP_TLS", "true" if self.SMTP_TLS else "false"),
+            ("TASKHUB_MAIL_FROM", str(self.MAIL_FROM)),
+            ("TASKHUB_LOGIN_MAX_FAILURES", str(self.LOGIN_MAX_FAILURES)),
+            ("TASKHUB_LOGIN_WINDOW_MINUTES", str(self.LOGIN_WINDOW_MINUTES)),
+            ("TASKHUB_LOGIN_MAX_FAILURES_PER_ADDRESS", str(self.LOGIN_MAX_FAILURES_PER_ADDRESS)),
+            ("TASKHUB_SESSION_IDLE_MINUTES", str(self.SESSION_IDLE_MINUTES)),
+            ("TASKHUB_PROXY_COUNT", str(self.PROXY_COUNT)),
+            ("TASKHUB_LOG_FORMAT", self.LOG_FORMAT),
+            ("TASKHUB_LOG_LEVEL", self.LOG_LEVEL),
+        ]
+        # A value that did not parse is shown as written, not as the default used instead.
+        invalid = {p.variable for p in self.parse_problems}
+        return [
+            (name, f"{_env(name)!r} (invalid)" if name in invalid else value)
+            for name, value in rows
+        ]
 
 
 class TestConfig(Config):
@@ -82,7 +338,46 @@ class TestConfig(Config):
         super().__init__()
         self.TESTING = True
         self.SECRET_KEY = "test-secret"
-        self.SQLALCHEMY_DATABASE_URI = _env("TASKHUB_TEST_DATABASE_URL", "sqlite://")
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            _env("TASKHUB_TEST_DATABASE_URL", "sqlite://") or "sqlite://"
+        )
+
+
+def _known_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _database_problems(value: str | None) -> list[ConfigProblem]:
+    name = "TASKHUB_DATABASE_URL"
+    try:
+        url: URL = make_url(value or "")
+    except ArgumentError:
+        return [
+            ConfigProblem(
+                name,
+                "is not a database URL (for example "
+                "postgresql+psycopg://taskhub@127.0.0.1/taskhub or sqlite:////var/lib/taskhub/db)",
+            )
+        ]
+    if url.drivername not in SUPPORTED_DRIVERS:
+        return [
+            ConfigProblem(
+                name,
+                f"{url.drivername!r} is not supported; TaskHub runs on PostgreSQL "
+                "(postgresql+psycopg://…) or SQLite (sqlite:///…)",
+            )
+        ]
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        problem = directory_problem(Path(url.database).parent)
+        if problem:
+            return [ConfigProblem(name, f"the SQLite file cannot be created: {problem}")]
+    if url.get_backend_name() == "postgresql" and not url.database:
+        return [ConfigProblem(name, "names no database (…/taskhub at the end)")]
+    return []
 
 
 def _instance_secret(instance: Path) -> str:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select, update
+from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+from sqlalchemy import func, or_, select, update
 
 from taskhub.accounts.models import ApiToken, User
 from taskhub.audit import services as audit
@@ -17,6 +20,61 @@ from taskhub.core.errors import PermissionDenied, ValidationFailed
 TOKEN_PREFIX = "thk_"
 #: ``last_used_at`` is refreshed at most this often (one write per minute, not per request).
 TOUCH_EVERY = timedelta(minutes=1)
+#: Longest token name.
+MAX_NAME = 100
+#: Longest expiry that may be asked for at creation (ten years).
+MAX_EXPIRY_DAYS = 3650
+
+
+class TokenState(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class TokenArgs(Schema):
+    """A new token as entered in the form: a name and, optionally, days until it expires."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NAME))
+    expires_in_days = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=False,
+        validate=validate.Range(min=1, max=MAX_EXPIRY_DAYS),
+    )
+
+    @pre_load
+    def blank_to_none(self, data: Any, **kwargs: Any) -> dict[str, Any]:
+        """HTML forms send empty strings for empty fields."""
+        out: dict[str, Any] = {}
+        for key in ("name", "expires_in_days"):
+            value = data.get(key)
+            if isinstance(value, str):
+                value = value.strip() or None
+            if value is not None:
+                out[key] = value
+        return out
+
+
+def expiry_after(days: int | None, *, now: datetime | None = None) -> datetime | None:
+    """The moment a token created now with ``days`` of life expires (None: never)."""
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_EXPIRY_DAYS:
+        raise ValidationFailed(f"the expiry must be 1 to {MAX_EXPIRY_DAYS} days", problems=[])
+    return (now or now_utc()) + timedelta(days=days)
+
+
+def token_state(token: ApiToken, *, now: datetime | None = None) -> TokenState:
+    """Whether the token still works, and if not, why."""
+    if token.revoked_at is not None:
+        return TokenState.REVOKED
+    if token.expires_at is not None and token.expires_at <= (now or now_utc()):
+        return TokenState.EXPIRED
+    return TokenState.ACTIVE
 
 
 def digest(token: str) -> str:
@@ -32,8 +90,8 @@ def create_token(
     name = name.strip()
     if not name:
         raise ValidationFailed("a token needs a name", problems=[])
-    if len(name) > 100:
-        raise ValidationFailed("a token name has at most 100 characters", problems=[])
+    if len(name) > MAX_NAME:
+        raise ValidationFailed(f"a token name has at most {MAX_NAME} characters", problems=[])
     if expires_at is not None and expires_at <= now_utc():
         raise ValidationFailed("the expiry must be in the future", problems=[])
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -77,6 +135,26 @@ def user_tokens(user: User) -> list[ApiToken]:
     """The user's tokens, newest first (revoked ones included, marked)."""
     query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
     return list(db.session.scalars(query))
+
+
+def tokens_with_state(user: User) -> list[tuple[ApiToken, TokenState]]:
+    """The user's tokens, newest first, each with whether it still works."""
+    now = now_utc()
+    return [(token, token_state(token, now=now)) for token in user_tokens(user)]
+
+
+def active_token_counts() -> dict[int, int]:
+    """How many working (not revoked, not expired) tokens each user has."""
+    now = now_utc()
+    rows = db.session.execute(
+        select(ApiToken.user_id, func.count())
+        .where(
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+        .group_by(ApiToken.user_id)
+    ).all()
+    return {user_id: count for user_id, count in rows}
 
 
 def user_for_token(plain: str) -> User | None:

@@ -1,19 +1,23 @@
-"""Sign-in pages and user administration."""
+"""Sign-in pages, personal API tokens and user administration."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from marshmallow import ValidationError
 from sqlalchemy import select
 
-from taskhub.accounts import services
-from taskhub.accounts.models import ROLES, User
+from taskhub.accounts import services, tokens
+from taskhub.accounts.models import ROLES, ApiToken, User
+from taskhub.core import security
 from taskhub.core.db import db
-from taskhub.core.errors import ValidationFailed
+from taskhub.core.errors import PermissionDenied, ValidationFailed
+from taskhub.core.labels import field_error
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.units.models import Unit
 
@@ -32,20 +36,30 @@ def login() -> Any:
     """Sign in with a username and password."""
     if current_user.is_authenticated:
         return redirect(url_for("plans.index"))
-    error = None
-    if request.method == "POST":
-        user = services.authenticate(
-            request.form.get("username", ""), request.form.get("password", "")
+    if request.method == "GET":
+        return render_template("accounts/login.html", error=None)
+    try:
+        user = services.sign_in(
+            request.form.get("username", ""),
+            request.form.get("password", ""),
+            address=security.client_address(),
+            limits=security.login_limits(),
         )
-        if user is None:
-            db.session.rollback()
-            error = _("Wrong username or password.")
-        else:
-            db.session.commit()
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
-    return render_template("accounts/login.html", error=error), status
+    except services.LoginThrottled as exc:
+        db.session.rollback()
+        minutes = max(1, math.ceil(exc.wait.total_seconds() / 60))
+        error = _(
+            "Too many failed sign-in attempts. Please wait %(minutes)d minutes and try again.",
+            minutes=minutes,
+        )
+        page = render_template("accounts/login.html", error=error)
+        return page, 429, {"Retry-After": str(math.ceil(exc.wait.total_seconds()))}
+    db.session.commit()  # the attempt is recorded either way
+    if user is None:
+        return render_template("accounts/login.html", error=_("Wrong username or password.")), 401
+    login_user(user)
+    security.begin_session()
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
@@ -61,7 +75,12 @@ def logout() -> Any:
 def users() -> Any:
     """List users (admin)."""
     rows = db.session.scalars(select(User).order_by(User.role, User.username)).all()
-    return render_template("accounts/users.html", users=rows, roles=ROLES)
+    return render_template(
+        "accounts/users.html",
+        users=rows,
+        roles=ROLES,
+        token_counts=tokens.active_token_counts(),
+    )
 
 
 @bp.post("/users")
@@ -92,3 +111,103 @@ def create_user() -> Any:
     db.session.commit()
     flash(_("User created."), "success")
     return redirect(url_for("accounts.users"))
+
+
+# --- personal API tokens ------------------------------------------------------------------------
+
+
+def _tokens_page(
+    owner: User,
+    *,
+    status: int = 200,
+    created: ApiToken | None = None,
+    plain: str | None = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+) -> Any:
+    """The token list of ``owner`` (with the new token's secret, shown this once)."""
+    page = render_template(
+        "accounts/tokens.html",
+        owner=owner,
+        is_own=owner.id == current_user.id,
+        rows=tokens.tokens_with_state(owner),
+        created=created,
+        plain=plain,
+        errors=errors or {},
+        form=form or {},
+        max_days=tokens.MAX_EXPIRY_DAYS,
+        max_name=tokens.MAX_NAME,
+    )
+    # A token list (and once, a secret): never kept by the browser's or a proxy's cache.
+    return page, status, {"Cache-Control": "no-store"}
+
+
+def _token_form_errors(messages: dict[str, Any]) -> dict[str, str]:
+    """One translated message per field of the new-token form."""
+    errors: dict[str, str] = {}
+    for name, texts in messages.items():
+        text = str(texts[0] if isinstance(texts, list) else texts)
+        if name == "expires_in_days":
+            errors[name] = _(
+                "Enter a whole number of days from 1 to %(max)d, or leave it empty.",
+                max=tokens.MAX_EXPIRY_DAYS,
+            )
+        elif name == "name" and text.startswith(("Length", "Longer")):
+            errors[name] = _("A name has at most %(max)d characters.", max=tokens.MAX_NAME)
+        else:
+            errors[name] = field_error(text)
+    return errors
+
+
+@bp.get("/account/tokens")
+@login_required
+def my_tokens() -> Any:
+    """The signed-in user's API tokens."""
+    return _tokens_page(current_user)
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token() -> Any:
+    """Create a token for the signed-in user; its secret is shown on this page only."""
+    try:
+        data = tokens.TokenArgs().load(request.form)
+    except ValidationError as exc:
+        errors = _token_form_errors(exc.normalized_messages())
+        return _tokens_page(current_user, status=422, errors=errors, form=request.form.to_dict())
+    token, plain = tokens.create_token(
+        current_user,
+        data["name"],
+        actor=current_user,
+        expires_at=tokens.expiry_after(data["expires_in_days"]),
+    )
+    db.session.commit()
+    return _tokens_page(current_user, created=token, plain=plain)
+
+
+@bp.get("/users/<int:user_id>/tokens")
+@roles_required("admin")
+def user_tokens(user_id: int) -> Any:
+    """A user's API tokens, for an admin to review and revoke."""
+    owner = db.session.get(User, user_id)
+    if owner is None:
+        abort(404)
+    return _tokens_page(owner)
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> Any:
+    """Revoke a token (its owner, or an admin)."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        abort(404)
+    try:
+        tokens.revoke_token(token, actor=current_user)
+    except PermissionDenied:
+        abort(403)
+    db.session.commit()
+    flash(_("Token “%(name)s” revoked; it no longer works.", name=token.name), "success")
+    if token.user_id == current_user.id:
+        return redirect(url_for("accounts.my_tokens"))
+    return redirect(url_for("accounts.user_tokens", user_id=token.user_id))

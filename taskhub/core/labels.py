@@ -77,7 +77,12 @@ LABELS = {
         "lead_unit": _l("The lead unit"),
         "office": _l("The office"),
     },
-    "channel": {"email": _l("Email"), "webhook": _l("Chat robot"), "in_app": _l("In the app")},
+    "channel": {
+        "email": _l("Email"),
+        "webhook": _l("Chat robot"),
+        "in_app": _l("In the app"),
+        "hook": _l("Event webhook"),
+    },
     "score_source": {
         "completion": _l("Completion"),
         "assessor": _l("Assessor"),

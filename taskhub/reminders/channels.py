@@ -1,4 +1,5 @@
-"""Delivery channels for reminders: email over SMTP and DingTalk / WeCom group robots.
+"""Delivery channels for reminders: email over SMTP and DingTalk / WeCom group robots, plus
+signed JSON events for taskhub.webhooks.
 
 Plain functions with the settings passed in, so the outbox sender, a CLI command and the tests
 call them without a Flask request. Every failure is a :class:`DeliveryError` whose text says what
@@ -166,6 +167,49 @@ def send_webhook(
         errmsg = answer.get("errmsg", "") if isinstance(answer, dict) else ""
         raise DeliveryError(f"{where} refused the message: errcode {errcode} {errmsg}".rstrip())
     logger.debug("webhook message sent to %s", parts.hostname)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A signed event goes to the registered URL only: a redirect answer is a failed delivery
+    (urllib would otherwise turn the POST into a GET to wherever it points)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_HOOK_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def send_hook(url: str, body: str, headers: Mapping[str, str], *, timeout: float = 10.0) -> None:
+    """POST a signed JSON event (taskhub.webhooks); DeliveryError unless the answer is 2xx."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError("event not sent: the address is not an http(s) URL")
+    # Name the host only: the receiver's URL may carry its own token.
+    where = f"event to {parts.hostname}"
+    request = urllib.request.Request(
+        url,
+        data=body.encode("utf-8"),
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "TaskHub-Webhooks/1",
+            **headers,
+        },
+        method="POST",
+    )
+    try:
+        with _HOOK_OPENER.open(request, timeout=timeout) as response:
+            response.read(_MAX_ANSWER_BYTES)
+    except urllib.error.HTTPError as exc:  # non-2xx, redirects included
+        exc.close()
+        raise DeliveryError(f"{where} failed: HTTP {exc.code} {exc.reason}")
+    except urllib.error.URLError as exc:
+        raise DeliveryError(f"{where} failed: {_reason(exc.reason, timeout)}")
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"{where} failed: {_reason(exc, timeout)}")
+    except ValueError:  # http.client.InvalidURL
+        raise DeliveryError(f"{where} not sent: invalid URL")
+    logger.debug("event sent to %s", parts.hostname)
 
 
 def _as_bool(value: Any) -> bool:

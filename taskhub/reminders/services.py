@@ -40,6 +40,7 @@ from taskhub.reminders.models import (
 )
 from taskhub.tracking.models import Assignment, Milestone, MilestoneStatus
 from taskhub.units.models import Contact, Unit
+from taskhub.webhooks import services as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -462,6 +463,8 @@ def _send(message: OutboxMessage, smtp: SmtpSettings) -> None:
         db.session.add(
             Notification(user_id=user_id, title=message.subject, body=message.body, link="/my")
         )
+    elif message.channel == Channel.HOOK.value:
+        webhooks.deliver(message)  # signed at send time with the endpoint's current secret
     else:
         raise DeliveryError(f"unknown channel {message.channel}")
 

@@ -25,7 +25,8 @@ from taskhub.reminders.models import (
 
 bp = Blueprint("reminders", __name__)
 
-CHANNELS = [c.value for c in Channel]
+#: Channels a reminder rule may use (event webhooks are not reminders).
+CHANNELS = [c.value for c in Channel if c != Channel.HOOK]
 RECIPIENTS = [r.value for r in Recipient]
 
 

@@ -36,6 +36,7 @@ from taskhub.scoring.rollup import (
 )
 from taskhub.scoring.schemes import engine_of, get_period, parse_period_code, previous_code
 from taskhub.tracking.models import Assignment
+from taskhub.webhooks import services as webhooks
 
 
 def scorer_key_for(user: User | None, item: Item) -> tuple[str, int | None]:
@@ -541,6 +542,7 @@ def close_period(
         actor_id=actor.id if actor else None,
         after={"plan": plan.code, "period": code, "revision": revision, "reason": snapshot.reason},
     )
+    webhooks.period_closed(plan, period, snapshot)
     return snapshot
 
 

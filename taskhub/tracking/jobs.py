@@ -10,6 +10,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select, update
 from taskhub.audit import services as audit
 from taskhub.core.db import db
 from taskhub.tracking.models import Assignment, Milestone, MilestoneStatus
+from taskhub.webhooks import services as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +22,16 @@ def scan_overdue(today: date) -> dict[str, int]:
     """Set and clear overdue flags as of ``today`` with a few set-based UPDATEs."""
     due = func.coalesce(Milestone.extended_to, Milestone.due_on)
     is_open = Milestone.status == MilestoneStatus.OPEN.value
-    flagged = db.session.execute(
-        update(Milestone)
-        .where(is_open, due < today, not_(Milestone.is_overdue))
-        .values(is_overdue=True)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    flagged_ids = list(
+        db.session.scalars(
+            update(Milestone)
+            .where(is_open, due < today, not_(Milestone.is_overdue))
+            .values(is_overdue=True)
+            .returning(Milestone.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    flagged = len(flagged_ids)
     cleared = db.session.execute(
         update(Milestone)
         .where(Milestone.is_overdue, or_(not_(is_open), due >= today))
@@ -71,6 +76,7 @@ def scan_overdue(today: date) -> dict[str, int]:
                 "no_longer_overdue_ids": no_longer[:AUDIT_ID_LIMIT],
             },
         )
+    webhooks.milestones_overdue(flagged_ids, today)
     db.session.expire_all()
     result = {
         "milestones_flagged": flagged,

@@ -40,6 +40,7 @@ from taskhub.tracking.models import (
     ReviewDecision,
 )
 from taskhub.tracking.uploads import UploadRejected, check_upload
+from taskhub.webhooks import services as webhooks
 
 
 class StaleObject(DomainError):
@@ -190,6 +191,7 @@ def submit_report(
             "evidence": [u.safe_name for u, _ in checked],
         },
     )
+    webhooks.report_submitted(report)
     return report
 
 
@@ -231,6 +233,7 @@ def review_report(
         before=before,
         after={**_state(assignment), "assignment_id": assignment.id, "reason": reason},
     )
+    webhooks.review_done(review)
     return review
 
 

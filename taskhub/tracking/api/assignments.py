@@ -1,36 +1,30 @@
-"""JSON API of assignments (the pattern the other domains' api.py files follow).
-
-Lists read plain rows (Core selects with joins), never ORM objects one by one: the open-
-assignments list is what city dashboards poll.
-"""
+"""Assignments (list, one, acknowledge) and their milestones."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
 from flask.views import MethodView
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from taskhub.core import api as core
-from taskhub.core.api import PAGE, abort_for, api_user, apply_sort, get_or_404, paged
+from taskhub.core.api import PAGE, api_user, apply_sort, get_or_404, paged
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking import services
+from taskhub.tracking.api import blp
+from taskhub.tracking.api.common import fail, load_assignment
 from taskhub.tracking.models import Assignment, Milestone, MilestoneStatus
 from taskhub.tracking.schemas import (
     ASSIGNMENT_SORTS,
     AssignmentArgs,
     AssignmentSchema,
+    MilestoneArgs,
+    MilestoneSchema,
     VersionArgs,
 )
 from taskhub.units.models import Unit
-
-blp = core.blueprint(
-    "tracking",
-    __name__,
-    description="Assignments, milestones, progress reports with evidence, reviews, extensions.",
-)
 
 _SORT_COLUMNS = {
     "id": Assignment.id,
@@ -158,16 +152,6 @@ class Assignments(MethodView):
         return _as_dicts(paged(query, pagination_parameters, scalars=False))
 
 
-def load_assignment(assignment_id: int, *, need: str = "view") -> Assignment:
-    """The assignment, if this token's user may ``need`` ("view" or "edit") it; else 404/403."""
-    assignment: Assignment = get_or_404(Assignment, assignment_id)
-    user = api_user()
-    allowed = assignment.can_edit(user) if need == "edit" else assignment.can_view(user)
-    if not allowed:
-        core.abort(403, "You may not access this assignment.")
-    return assignment
-
-
 def _one(assignment_id: int) -> dict[str, Any]:
     row = db.session.execute(_rows().where(Assignment.id == assignment_id)).one()
     return _as_dicts([row])[0]
@@ -195,7 +179,68 @@ class Acknowledge(MethodView):
             services.check_version(assignment, args.get("version"))
             services.acknowledge(assignment, actor=api_user())
         except DomainError as error:
-            db.session.rollback()
-            abort_for(error)
+            fail(error)
         db.session.commit()
         return _one(assignment_id)
+
+
+# -- milestones ------------------------------------------------------------------------------
+
+_EFFECTIVE_DUE = func.coalesce(Milestone.extended_to, Milestone.due_on)
+_MILESTONE_SORT_COLUMNS = {
+    "due_on": Milestone.due_on,
+    "effective_due_on": _EFFECTIVE_DUE,
+    "id": Milestone.id,
+}
+_MILESTONE_COLUMNS = (
+    Milestone.id,
+    Milestone.assignment_id,
+    Milestone.kind,
+    Milestone.title,
+    Milestone.due_on,
+    Milestone.extended_to,
+    Milestone.status,
+    Milestone.completed_on,
+    Milestone.is_late,
+    Milestone.is_overdue,
+)
+
+
+def _milestone(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "effective_due_on": values["extended_to"] or values["due_on"]}
+
+
+@blp.route("/assignments/<int:assignment_id>/milestones")
+class AssignmentMilestones(MethodView):
+    @blp.arguments(MilestoneArgs, location="query")
+    @blp.response(200, MilestoneSchema(many=True))
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not your unit's assignment.")
+    @blp.alt_response(404, schema=core.ErrorSchema, description="No such assignment.")
+    @blp.paginate(**PAGE)
+    def get(
+        self, args: dict[str, Any], pagination_parameters: Any, assignment_id: int
+    ) -> list[dict[str, Any]]:
+        """An assignment's milestones (by due date), with their status, lateness and extension."""
+        load_assignment(assignment_id)
+        query = cast(
+            Select[Any],
+            select(*_MILESTONE_COLUMNS).where(Milestone.assignment_id == assignment_id),
+        )
+        if "status" in args:
+            query = query.where(Milestone.status.in_(args["status"]))
+        query = apply_sort(query, args["sort"], _MILESTONE_SORT_COLUMNS, Milestone.id)
+        rows = paged(query, pagination_parameters, scalars=False)
+        return [_milestone(row._asdict()) for row in rows]
+
+
+@blp.route("/milestones/<int:milestone_id>")
+class MilestoneById(MethodView):
+    @blp.etag
+    @blp.response(200, MilestoneSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not your unit's milestone.")
+    @blp.alt_response(404, schema=core.ErrorSchema, description="No such milestone.")
+    def get(self, milestone_id: int) -> dict[str, Any]:
+        """One milestone."""
+        milestone: Milestone = get_or_404(Milestone, milestone_id)
+        load_assignment(milestone.assignment_id)
+        return _milestone({c.key: getattr(milestone, c.key) for c in _MILESTONE_COLUMNS})

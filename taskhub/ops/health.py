@@ -1,0 +1,94 @@
+"""Probes for load balancers and process managers: /healthz (alive) and /readyz (can serve).
+
+Both are public, cheap and set no cookie. /readyz answers 503 naming the failing checks;
+the details go to the log, not to the anonymous caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskhub.config import PROJECT_ROOT, directory_problem
+from taskhub.core.db import db
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("ops", __name__)
+
+#: Longest a readiness query may run on PostgreSQL (the connect timeout is in config.py).
+STATEMENT_TIMEOUT_MS = 2000
+
+
+@functools.cache
+def migration_heads() -> frozenset[str]:
+    """The revisions this code's migrations end at (read once per process)."""
+    return frozenset(ScriptDirectory(str(PROJECT_ROOT / "migrations")).get_heads())
+
+
+def database_revisions() -> frozenset[str]:
+    """The revisions recorded in the database; raises SQLAlchemyError when unreachable."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        if not inspect(conn).has_table("alembic_version"):
+            return frozenset()
+        return frozenset(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def readiness() -> dict[str, str]:
+    """Each check's result: "ok" or a short reason."""
+    checks: dict[str, str] = {}
+    try:
+        revisions = database_revisions()
+    except SQLAlchemyError as exc:
+        logger.warning("readiness: database unreachable: %s", exc.__class__.__name__, exc_info=exc)
+        checks["database"] = "unreachable"
+        checks["migrations"] = "unknown"
+    else:
+        checks["database"] = "ok"
+        heads = migration_heads()
+        if revisions == heads:
+            checks["migrations"] = "ok"
+        else:
+            have = ", ".join(sorted(revisions)) or "none"
+            logger.warning(
+                "readiness: database at revision %s, code at %s; run `taskhub db upgrade`",
+                have,
+                ", ".join(sorted(heads)),
+            )
+            checks["migrations"] = "not at head: run taskhub db upgrade"
+    problems = [
+        problem
+        for path in (current_app.instance_path, current_app.config.get("EVIDENCE_PATH"))
+        if (problem := directory_problem(path) if path else "not configured")
+    ]
+    if problems:
+        logger.warning("readiness: storage: %s", "; ".join(problems))
+    checks["storage"] = "not writable" if problems else "ok"
+    return checks
+
+
+#: Probes must never be answered from a cache.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Liveness: the process answers (no database access)."""
+    return {"status": "ok"}, 200, NO_STORE
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Readiness: database reachable, migrations at head, instance and evidence writable."""
+    checks = readiness()
+    failing = [name for name, result in checks.items() if result != "ok"]
+    body = {"status": "unavailable" if failing else "ready", "failing": failing, "checks": checks}
+    return body, 503 if failing else 200, NO_STORE
