@@ -96,6 +96,7 @@ def _next_milestones(assignment_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Each assignment's next open milestone (earliest effective due date), in one query."""
     if not assignment_ids:
         return {}
+    effective = func.coalesce(Milestone.extended_to, Milestone.due_on)
     rows = db.session.execute(
         select(
             Milestone.assignment_id,
@@ -105,9 +106,13 @@ def _next_milestones(assignment_ids: list[int]) -> dict[int, dict[str, Any]]:
             Milestone.due_on,
             Milestone.extended_to,
         )
+        # Only the open milestones on the stored next due date (kept by the milestone upkeep):
+        # about one row per assignment instead of every open monthly checkpoint.
+        .join(Assignment, Assignment.id == Milestone.assignment_id)
         .where(
             Milestone.assignment_id.in_(assignment_ids),
             Milestone.status == MilestoneStatus.OPEN.value,
+            effective == Assignment.next_due_on,
         )
         .order_by(Milestone.assignment_id, Milestone.due_on, Milestone.id)
     )
