@@ -17,6 +17,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as smorest_abort
 from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow.exceptions import ValidationError as MarshmallowError
 from sqlalchemy import ColumnElement, Select, func, select
 from werkzeug.exceptions import HTTPException
 
@@ -27,6 +28,27 @@ from taskhub.core.errors import DomainError, NotFound, PermissionDenied, Validat
 F = TypeVar("F", bound=Callable[..., Any])
 
 PREFIX = "/api/v1"
+
+#: Largest id or row offset the databases take (ids are 32-bit integers on PostgreSQL);
+#: larger values cannot match anything.
+MAX_ID = 2**31 - 1
+#: Validates an id given as input (query or body): 1 to MAX_ID.
+ID_RANGE = validate.Range(min=1, max=MAX_ID)
+
+
+def no_nul(value: str) -> None:
+    """PostgreSQL text cannot hold NUL characters; refuse them as input, not at the database."""
+    if "\x00" in value:
+        raise MarshmallowError("must not contain NUL characters")
+
+
+class DecimalString(fields.Decimal):
+    """An exact decimal written as a JSON string (never a float); input: string or number."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("as_string", True)
+        super().__init__(**kwargs)
+
 
 #: Stable, machine-readable error codes by HTTP status.
 ERROR_CODES = {
@@ -73,6 +95,8 @@ class TaskHubApi(Api):
 
 
 api = TaskHubApi()
+# The OpenAPI document must say "string": schemathesis checks responses against it.
+api.register_field(DecimalString, "string", "decimal")
 
 
 def is_api_request() -> bool:
@@ -191,8 +215,50 @@ def init_app(app: Flask) -> None:
 def blueprint(name: str, import_name: str, *, description: str) -> SmorestBlueprint:
     """A blueprint of the API; every request to it must carry a valid token."""
     bp = SmorestBlueprint(f"api_{name}", import_name, description=description)
+    bp.url_value_preprocessor(_unknown_path_values)
     bp.before_request(_authenticate)
+    bp.before_request(_refuse_nul)
     return bp
+
+
+def _unknown_path_values(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """A path naming nothing that could exist answers 404 before a query fails on it: an id
+    beyond the database's integers (the int converter takes any size), a NUL character."""
+    for value in (values or {}).values():
+        if (isinstance(value, int) and not 0 < value <= MAX_ID) or (
+            isinstance(value, str) and "\x00" in value
+        ):
+            abort(404, "Nothing has this name or id.")
+
+
+def _nul_fields(data: Any, prefix: str = "") -> list[str]:
+    if isinstance(data, str):
+        return [prefix or "_schema"] if "\x00" in data else []
+    if isinstance(data, Mapping):
+        items: Any = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return []
+    found: list[str] = []
+    for key, value in items:
+        found += _nul_fields(value, f"{prefix}.{key}" if prefix else str(key))
+    return found
+
+
+def _refuse_nul() -> None:
+    """Query, form and JSON text with NUL characters gets 422 (PostgreSQL cannot store it)."""
+    fields_at_fault = [
+        name
+        for source in (request.args, request.form)
+        for name, value in source.items(multi=True)
+        if "\x00" in name + value
+    ]
+    if request.is_json:
+        fields_at_fault += _nul_fields(request.get_json(silent=True))
+    if fields_at_fault:
+        message = "must not contain NUL characters"
+        abort(422, message, errors={name: [message] for name in fields_at_fault})
 
 
 def _authenticate() -> None:
@@ -226,11 +292,6 @@ def roles(*allowed: str) -> Callable[[F], F]:
         return cast(F, wrapped)
 
     return decorator
-
-
-#: Largest id or row offset the databases take (a 32-bit integer on PostgreSQL and SQLite's
-#: binding of OFFSET); larger values cannot match anything.
-MAX_ID = 2**31 - 1
 
 
 def get_or_404(model: type[Any], ident: Any) -> Any:

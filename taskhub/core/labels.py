@@ -126,6 +126,7 @@ def label(group: str, code: str | None) -> str:
 #: marshmallow's and our validators' messages, translated for forms.
 FIELD_ERRORS = {
     "Missing data for required field.": _l("This field is required."),
+    "must not contain NUL characters": _l("This text contains a character that cannot be stored."),
     "Field may not be null.": _l("This field is required."),
     "Not a valid email address.": _l("Enter a valid email address, such as name@example.org."),
     "Not a valid URL.": _l("Enter a full web address starting with http:// or https://."),

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from taskhub.core.api import api, sort_args
+from taskhub.core.api import MAX_ID, DecimalString, sort_args
 from taskhub.scoring.models import PeriodKind, ScoreSource
 from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
 
@@ -19,8 +19,6 @@ from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI docum
 #: them), so Decimal arithmetic on them can never overflow.
 LIMIT = Decimal(10) ** 9
 PLACES = 10
-#: The largest id a database integer column holds (larger ones are refused, not looked up).
-MAX_ID = 2**31 - 1
 
 PERIOD_SORTS = ("starts_on", "code")
 SCORE_SORTS = ("rank", "total", "unit")
@@ -28,18 +26,6 @@ RANKING_SORTS = ("rank", "change", "unit")
 ITEM_SCORE_SORTS = ("entered_at", "unit", "item", "value")
 COMPONENT_SCORE_SORTS = ("entered_at", "unit", "component", "value")
 SNAPSHOT_SORTS = ("created_at", "period", "revision")
-
-
-class DecimalString(fields.Decimal):
-    """An exact decimal, written as a JSON string; input may be a string or a number."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("as_string", True)
-        super().__init__(**kwargs)
-
-
-# The OpenAPI document must say "string": schemathesis checks responses against it.
-api.register_field(DecimalString, "string", "decimal")
 
 
 def _few_places(value: Decimal) -> None:

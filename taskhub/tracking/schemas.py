@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from taskhub.core.api import sort_args
+from taskhub.core.api import ID_RANGE, sort_args
 from taskhub.tracking.models import (
     AssignmentRole,
     AssignmentStatus,
@@ -16,9 +16,6 @@ from taskhub.tracking.models import (
 )
 
 ASSIGNMENT_SORTS = ("id", "due_on", "updated_at", "status", "percent")
-#: The largest id a database integer column holds (larger ones would make the driver raise).
-MAX_ID = 2**63 - 1
-ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 
 class RefSchema(Schema):

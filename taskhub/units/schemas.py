@@ -1,13 +1,30 @@
-"""Input and output schemas for units and contacts (shared by forms and the API)."""
+"""Schemas for units, groups and contacts: ``…Args`` validate input (the contact form, the
+Excel import and the API share ContactArgs, so each rule exists once), ``…Schema`` is output."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
+from taskhub.core.api import ID_RANGE, no_nul, sort_args
+from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
+from taskhub.units.models import UNIT_KINDS
+
 _PHONE = validate.Regexp(r"^[0-9+\-() ]{3,30}$", error="not a phone number")
+
+#: The ways to reach a contact; reminders need at least one.
+REACH_FIELDS = ("office_phone", "mobile", "email", "webhook_url")
+
+
+def check_reachable(data: Mapping[str, Any]) -> None:
+    """A contact nobody can reach is useless for reminders."""
+    if not any(data.get(k) for k in REACH_FIELDS):
+        raise MarshmallowError(
+            "give at least one of office phone, mobile, email or webhook", "mobile"
+        )
 
 
 class ContactArgs(Schema):
@@ -16,39 +33,167 @@ class ContactArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    position = fields.String(load_default=None, validate=validate.Length(max=100))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_nul])
+    position = fields.String(load_default=None, validate=[validate.Length(max=100), no_nul])
     office_phone = fields.String(load_default=None, validate=_PHONE)
     mobile = fields.String(load_default=None, validate=_PHONE)
-    email = fields.Email(load_default=None)
-    webhook_url = fields.URL(load_default=None, schemes={"http", "https"})
+    email = fields.Email(load_default=None, validate=[validate.Length(max=200), no_nul])
+    webhook_url = fields.URL(
+        load_default=None,
+        schemes={"http", "https"},
+        validate=[validate.Length(max=500), no_nul],
+        metadata={"description": "DingTalk / WeCom robot URL for chat reminders."},
+    )
 
     @pre_load
-    def blank_to_none(self, data: Any, **kwargs: Any) -> dict[str, Any]:
+    def blank_to_none(self, data: Any, partial: Any = None, **kwargs: Any) -> Any:
         """HTML forms send empty strings for empty fields."""
+        if not isinstance(data, Mapping):
+            return data  # marshmallow answers "Invalid input type"
         out = {}
-        for key, value in dict(data).items():
+        for key, value in data.items():
             if isinstance(value, str):
                 value = value.strip()
             out[key] = value if value != "" else None
-        if out.get("name") is None:
+        # A missing name is "required"; in a change (partial) an emptied one is refused instead.
+        if out.get("name") is None and not partial:
             out.pop("name", None)
         return out
 
     @validates_schema
-    def reachable(self, data: dict[str, Any], **kwargs: Any) -> None:
-        """A contact nobody can reach is useless for reminders."""
-        if not any(data.get(k) for k in ("office_phone", "mobile", "email", "webhook_url")):
-            raise MarshmallowError(
-                "give at least one of office phone, mobile, email or webhook", "mobile"
-            )
+    def reachable(self, data: dict[str, Any], partial: Any = None, **kwargs: Any) -> None:
+        # A partial change is checked once merged with the contact's current fields.
+        if not partial:
+            check_reachable(data)
+
+
+class ContactPatchArgs(ContactArgs):
+    """Changes to a contact: only the fields sent change (load with ``partial=True``)."""
 
 
 class ContactSchema(Schema):
-    id = fields.Integer()
-    name = fields.String()
-    position = fields.String(allow_none=True)
-    office_phone = fields.String(allow_none=True)
-    mobile = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-    webhook_url = fields.String(allow_none=True)
+    id = fields.Integer(required=True)
+    unit = fields.Nested(RefSchema, required=True)
+    name = fields.String(required=True)
+    position = fields.String(required=True, allow_none=True)
+    office_phone = fields.String(required=True, allow_none=True)
+    mobile = fields.String(required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    webhook_url = fields.String(required=True, allow_none=True)
+    is_demo = fields.Boolean(
+        required=True, metadata={"description": "Made up for a demonstration; not a real person."}
+    )
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+CONTACT_SORTS = ("id", "name", "unit", "updated_at")
+
+
+class UnitContactListArgs(sort_args(CONTACT_SORTS, "id")):  # type: ignore[misc]
+    """Filters of a unit's contacts."""
+
+    q = fields.String(
+        validate=[validate.Length(min=1, max=100), no_nul],
+        metadata={"description": "Name contains."},
+    )
+
+
+class ContactListArgs(UnitContactListArgs):
+    """Filters of the contact list (a unit's token: only its unit's contacts)."""
+
+    unit = fields.Integer(validate=ID_RANGE, metadata={"description": "A unit id."})
+
+
+# -- units and groups ---------------------------------------------------------------------------
+
+
+class CityRefSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class UnitSchema(Schema):
+    """A unit as lists show it."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
+    city = fields.Nested(CityRefSchema, required=True)
+    parent_id = fields.Integer(required=True, allow_none=True)
+    assignment_count = fields.Integer(
+        required=True, metadata={"description": "Assignments of this unit, all plans."}
+    )
+
+
+class UnitPlanCountSchema(Schema):
+    """How many assignments a unit has in one plan and role."""
+
+    plan = fields.String(required=True, metadata={"description": "The plan's code."})
+    title = fields.String(required=True)
+    role = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class UnitDetailSchema(UnitSchema):
+    aliases = fields.List(
+        fields.String(), required=True, metadata={"description": "Every name it is known by."}
+    )
+    groups = fields.List(fields.Nested(RefSchema), required=True)
+    assignments_by_plan = fields.List(fields.Nested(UnitPlanCountSchema), required=True)
+
+
+UNIT_SORTS = ("id", "name", "kind")
+
+
+class UnitListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]
+    """Filters of the unit list."""
+
+    city = fields.String(
+        validate=[validate.Length(min=1, max=50), no_nul],
+        metadata={"description": "A city code."},
+    )
+    kind = fields.String(validate=validate.OneOf(UNIT_KINDS))
+    group = fields.Integer(validate=ID_RANGE, metadata={"description": "Members of this group."})
+    q = fields.String(
+        validate=[validate.Length(min=1, max=100), no_nul],
+        metadata={"description": "Name or alias contains."},
+    )
+
+
+class MemberListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]
+    """Filters of a group's members."""
+
+    kind = fields.String(validate=validate.OneOf(UNIT_KINDS))
+    q = fields.String(
+        validate=[validate.Length(min=1, max=100), no_nul],
+        metadata={"description": "Name contains."},
+    )
+
+
+class GroupSchema(Schema):
+    """A named set of units such as 各县(区)政府."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    city = fields.Nested(CityRefSchema, required=True)
+    source = fields.String(
+        required=True, allow_none=True, metadata={"description": "Where the member list came from."}
+    )
+    size = fields.Integer(required=True, metadata={"description": "How many members."})
+
+
+GROUP_SORTS = ("id", "name", "size")
+
+
+class GroupListArgs(sort_args(GROUP_SORTS, "id")):  # type: ignore[misc]
+    """Filters of the group list."""
+
+    city = fields.String(
+        validate=[validate.Length(min=1, max=50), no_nul],
+        metadata={"description": "A city code."},
+    )
+    q = fields.String(
+        validate=[validate.Length(min=1, max=100), no_nul],
+        metadata={"description": "Name contains."},
+    )
