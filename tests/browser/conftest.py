@@ -170,19 +170,31 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def new_context(browser: Browser) -> Iterator[Any]:
     """new_context() opens a fresh browser profile (one person); all are closed after the test.
 
-    Any 5xx answer the browser received fails the test, even if the page looked plausible.
+    Any 5xx answer the browser received fails the test, even if the page looked plausible; so
+    does a script error or anything the Content-Security-Policy blocked (a chart or a form
+    handler that silently stopped working).
     """
     opened: list[BrowserContext] = []
     server_errors: list[str] = []
+    script_errors: list[str] = []
 
     def _watch(response: Response) -> None:
         if response.status >= 500:
             server_errors.append(f"{response.status} {response.request.method} {response.url}")
 
+    def _console(message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            script_errors.append(message.text)
+
+    def _page(page: Page) -> None:
+        page.on("console", _console)
+        page.on("pageerror", lambda error: script_errors.append(f"{page.url}: {error}"))
+
     def _open() -> BrowserContext:
         context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
         context.set_default_timeout(10_000)
         context.on("response", _watch)
+        context.on("page", _page)
         opened.append(context)
         return context
 
@@ -190,6 +202,7 @@ def new_context(browser: Browser) -> Iterator[Any]:
     for context in opened:
         context.close()
     assert not server_errors, f"the server answered with errors: {server_errors}"
+    assert not script_errors, f"scripts failed or were blocked: {script_errors}"
 
 
 @pytest.fixture(scope="session")
