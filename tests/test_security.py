@@ -453,3 +453,11 @@ def test_login_attempts_store_no_password(client: FlaskClient, session: Any) -> 
     row = db.session.scalars(select(LoginAttempt)).one()
     assert WRONG not in repr(vars(row))
     assert (row.username, row.address, row.succeeded) == ("someone", "127.0.0.1", False)
+
+
+def test_a_head_request_for_the_login_page_is_not_a_sign_in_attempt(client: FlaskClient) -> None:
+    # Monitoring probes and link checkers send HEAD; it must neither fail nor count against
+    # anyone's attempts.
+    before = db.session.scalar(select(func.count()).select_from(LoginAttempt))
+    assert client.head("/login").status_code == 200
+    assert db.session.scalar(select(func.count()).select_from(LoginAttempt)) == before

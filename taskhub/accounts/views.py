@@ -36,7 +36,7 @@ def login() -> Any:
     """Sign in with a username and password."""
     if current_user.is_authenticated:
         return redirect(url_for("plans.index"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which Flask routes here too)
         return render_template("accounts/login.html", error=None)
     try:
         user = services.sign_in(
