@@ -10,7 +10,7 @@ from sqlalchemy import Select
 from taskhub.core import api as core
 from taskhub.core.api import abort_for, api_user, get_or_404
 from taskhub.core.db import db
-from taskhub.core.errors import DomainError, ValidationFailed
+from taskhub.core.errors import DomainError
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment
 from taskhub.units.models import Unit
@@ -29,10 +29,7 @@ def load_assignment(assignment_id: int, *, need: str = "view") -> Assignment:
 def fail(error: DomainError) -> NoReturn:
     """Undo the request's changes and answer with the error the service raised."""
     db.session.rollback()
-    if isinstance(error, ValidationFailed) and error.problems:
-        # The tracking services name the fields at fault: answer by field, as for bad input.
-        core.abort(422, error.message, errors={field: [error.message] for field in error.problems})
-    abort_for(error)
+    abort_for(error)  # answers by field when the service names the fields at fault
 
 
 #: An assignment as lists of reports and extensions show it (labels avoid name clashes).
