@@ -21,22 +21,37 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
-from zoneinfo import ZoneInfo
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CITY_CODE, DEFAULT_DB, PLAN_CODE, TEMPLATE_PLAN, database_url, log, make_app
 from dateutil.relativedelta import relativedelta
 from flask_migrate import upgrade
-from sqlalchemy import Connection, Table, create_engine, func, insert, select, text
-from sqlalchemy.engine import URL
+from ledger_common import (
+    Bodies,
+    Outcome,
+    add_city,
+    add_schedules,
+    analyze,
+    assignment_row,
+    bulk_insert,
+    item_row,
+    milestone_row,
+    office_time,
+    progress_status,
+    read_units,
+    reports_per_assignment,
+    reset_database,
+    table,
+)
+from sqlalchemy import Connection, func, insert, select
 from werkzeug.security import generate_password_hash
 
 from taskhub.accounts.models import User
@@ -49,81 +64,21 @@ from taskhub.scoring.rollup import effective_points
 from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.tracking.models import (
     Assignment,
-    ItemMilestone,
     Milestone,
     ProgressReport,
     period_counts_insert,
 )
-from taskhub.units.models import City, Unit, UnitAlias, UnitGroup, unit_group_members
+from taskhub.units.models import Unit, UnitAlias, UnitGroup, unit_group_members
 
-CHUNK = 10_000
 YEAR = 2022
 #: The data's "today": milestones due before it are mostly done, those after mostly open.
 AS_OF = date(2022, 10, 31)
-OFFICE_TZ = ZoneInfo("Asia/Shanghai")
 #: Every generated row says when it was made; a fixed instant keeps the data reproducible.
 CREATED = datetime(2022, 1, 4, 1, 0, tzinfo=UTC)
 #: Share of units for which an 按需 item does not apply.
 NOT_APPLICABLE_SHARE = 0.4
 #: Share of items that are 按需 (as needed).
 AS_NEEDED_SHARE = 0.06
-
-
-# -- database -----------------------------------------------------------------------------------
-
-
-def reset_database(url: URL) -> None:
-    """Drop and recreate the benchmark database (never one that is not clearly ours)."""
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise SystemExit("--db: give an SQLite file, e.g. sqlite:///bench/.data/bench.db")
-        path = Path(url.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    name = url.database or ""
-    assert "bench" in name  # database_url() refuses any other PostgreSQL database
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    quoted = admin.dialect.identifier_preparer.quote(name)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {quoted}"))
-    admin.dispose()
-
-
-def batched(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def bulk_insert(conn: Connection, table: Table, rows: Iterable[dict[str, Any]], total: int) -> int:
-    """Insert rows in chunks, logging every 10% of ``total``."""
-    started, done, next_pct = time.perf_counter(), 0, 10
-    for batch in batched(rows, CHUNK):
-        conn.execute(insert(table), batch)
-        done += len(batch)
-        pct = done * 100 // max(total, 1)
-        if total >= 5 * CHUNK and pct >= next_pct:
-            log(f"  {table.name}: {done:,}/{total:,} ({pct}%)")
-            next_pct = (pct // 10 + 1) * 10
-    log(f"  {table.name}: {done:,} rows in {time.perf_counter() - started:.1f} s")
-    return done
-
-
-def ids(conn: Connection, query: Any) -> list[Any]:
-    return list(conn.execute(query).all())
-
-
-def table(model: type[Any]) -> Table:
-    """A model's table, for Core inserts."""
-    return cast(Table, model.__table__)
 
 
 # -- the workload, in memory --------------------------------------------------------------------
@@ -139,23 +94,7 @@ class Step:
 
 
 @dataclass
-class Outcome:
-    """What became of one assignment's copy of a step."""
-
-    status: str
-    completed_on: date | None = None
-    is_late: bool = False
-    is_overdue: bool = False
-    extended_to: date | None = None
-
-
-@dataclass
-class Workload:
-    units: list[int] = field(default_factory=list)
-    unit_names: dict[int, str] = field(default_factory=dict)
-    departments: list[int] = field(default_factory=list)
-    #: How reliably each unit finishes on time (varies, so the ranking has a spread).
-    diligence: dict[int, float] = field(default_factory=dict)
+class Workload(Bodies):
     users: dict[int, int] = field(default_factory=dict)  #: unit id -> its staff user
     office_user: int = 0
     plan_id: int = 0
@@ -238,23 +177,11 @@ def outcome(rng: random.Random, due: date, diligence: float, applicable: bool) -
     return Outcome("open")
 
 
-def office_time(day: date, rng: random.Random) -> datetime:
-    """A working-hours moment of an office day, in UTC."""
-    local = datetime(
-        day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=OFFICE_TZ
-    )
-    return local.astimezone(UTC)
-
-
 # -- steps ----------------------------------------------------------------------------------------
 
 
 def add_city_and_units(conn: Connection, rng: random.Random, n_units: int, w: Workload) -> int:
-    conn.execute(
-        insert(table(City)),
-        [{"code": CITY_CODE, "name": "基准省", "sources": ["synthetic: bench/generate.py"]}],
-    )
-    city_id = conn.execute(select(City.id).where(City.code == CITY_CODE)).scalar_one()
+    city_id = add_city(conn, CITY_CODE, "基准省", "synthetic: bench/generate.py")
     n_counties = max(1, round(n_units * 0.05))
     n_departments = max(1, round(n_units * 0.10))
     n_townships = max(0, n_units - n_counties - n_departments)
@@ -267,7 +194,9 @@ def add_city_and_units(conn: Connection, rng: random.Random, n_units: int, w: Wo
     ]
     common = {"city_id": city_id, "created_at": CREATED}
     conn.execute(insert(table(Unit)), [{**common, **r} for r in rows])
-    top = ids(conn, select(Unit.id, Unit.kind).where(Unit.city_id == city_id).order_by(Unit.id))
+    top = conn.execute(
+        select(Unit.id, Unit.kind).where(Unit.city_id == city_id).order_by(Unit.id)
+    ).all()
     counties = [uid for uid, kind in top if kind == "county"]
     townships = []
     for t in range(n_townships):
@@ -281,18 +210,7 @@ def add_city_and_units(conn: Connection, rng: random.Random, n_units: int, w: Wo
             }
         )
     bulk_insert(conn, table(Unit), townships, len(townships))
-    for uid, name, kind in conn.execute(
-        select(Unit.id, Unit.name, Unit.kind).where(Unit.city_id == city_id).order_by(Unit.id)
-    ):
-        w.units.append(uid)
-        w.unit_names[uid] = name
-        if kind == "department":
-            w.departments.append(uid)
-        w.diligence[uid] = rng.uniform(0.45, 0.95)
-    conn.execute(
-        insert(table(UnitAlias)),
-        [{"city_id": city_id, "name": w.unit_names[u], "unit_id": u} for u in w.units],
-    )
+    read_units(conn, rng, city_id, (0.45, 0.95), w)
     conn.execute(
         insert(table(UnitGroup)),
         [{"city_id": city_id, "name": "全省考评单位", "source": "synthetic: every unit"}],
@@ -332,7 +250,7 @@ def add_users(conn: Connection, w: Workload) -> None:
     rows += [
         {
             "username": f"bench-unit-{u}",
-            "display_name": f"{w.unit_names[u]}联络员",
+            "display_name": f"{w.names[u]}联络员",
             "role": "unit",
             "unit_id": u,
         }
@@ -435,25 +353,9 @@ def add_plan(
     rows: list[dict[str, Any]] = []
     for k in range(n_items):
         section_id, body = template_items[k * len(template_items) // n_items]
-        rows.append(
-            {
-                "plan_id": plan_id,
-                "section_id": None if section_id is None else by_old[section_id],
-                "position": k + 1,
-                "number": str(k + 1),
-                "code": str(k + 1),
-                "title": None,
-                "text": body,
-                "points": None,
-                "weight": None,
-                "deadline_phrase": phrases[k],
-                "is_deadline_unparsed": False,
-                "target": None,
-                "measure": None,
-                "applicability": "as_needed" if k in as_needed else "all",
-                "applies_to": None,
-            }
-        )
+        section = None if section_id is None else by_old[section_id]
+        applicability = "as_needed" if k in as_needed else "all"
+        rows.append(item_row(plan_id, section, k, body, phrases[k], applicability))
     conn.execute(insert(table(Item)), rows)
     items = conn.execute(
         select(Item.id, Item.code).where(Item.plan_id == plan_id).order_by(Item.position)
@@ -479,32 +381,9 @@ def add_plan(
         insert(table(PlanAssessee)),
         [{"plan_id": plan_id, "position": 1, "unit_id": None, "group_id": group_id}],
     )
-    conn.execute(
-        insert(table(ItemMilestone)),
-        [
-            {
-                "item_id": iid,
-                "kind": s.kind,
-                "title": s.title,
-                "due_on": s.due_on,
-                "source": "office",
-                "origin_due_on": None,
-                "created_at": CREATED,
-            }
-            for iid, steps in zip(w.items, schedules, strict=True)
-            for s in steps
-        ],
+    step_ids = add_schedules(
+        conn, plan_id, zip(w.items, schedules, strict=True), source="office", created=CREATED
     )
-    step_ids: dict[tuple[int, date, str], int] = {
-        (iid, due, kind): sid
-        for sid, iid, due, kind in conn.execute(
-            select(
-                ItemMilestone.id, ItemMilestone.item_id, ItemMilestone.due_on, ItemMilestone.kind
-            )
-            .join(Item)
-            .where(Item.plan_id == plan_id)
-        )
-    }
     w.schedule = {
         iid: [(step_ids[(iid, s.due_on, s.kind)], s) for s in steps]
         for iid, steps in zip(w.items, schedules, strict=True)
@@ -541,44 +420,19 @@ def add_tracking(
             applicable = iid not in w.as_needed or rng.random() >= NOT_APPLICABLE_SHARE
             got = [outcome(rng, s.due_on, w.diligence[uid], applicable) for _, s in w.schedule[iid]]
             outcomes.append(got)
-            counted = [o for o in got if o.status != "waived"]
-            done = [o for o in counted if o.status == "done"]
-            if counted and len(done) == len(counted):
-                status = "completed"
-            elif done:
-                status = "in_progress"
-            else:
-                status = "acknowledged" if rng.random() < 0.7 else "new"
-            last = max((o.completed_on for o in done if o.completed_on), default=None)
-            # The app keeps this on every milestone change; Core inserts must fill it themselves.
-            next_due = min(
-                (
-                    o.extended_to or s.due_on
-                    for (_, s), o in zip(w.schedule[iid], got, strict=True)
-                    if o.status == "open"
-                ),
-                default=None,
-            )
             rows.append(
-                {
-                    "item_id": iid,
-                    "unit_id": uid,
-                    "role": "assessed",
-                    "status": status,
-                    "percent": len(done) * 100 // len(counted) if counted else 0,
-                    "is_overdue": any(o.is_overdue for o in got),
-                    "is_not_applicable": not applicable,
-                    "next_due_on": next_due,
-                    "acknowledged_at": None
-                    if status == "new"
-                    else office_time(date(YEAR, 1, rng.randint(5, 28)), rng),
-                    "completed_at": office_time(last, rng)
-                    if status == "completed" and last
-                    else None,
-                    "created_at": CREATED,
-                    "updated_at": CREATED,
-                    "version": 1,
-                }
+                assignment_row(
+                    rng,
+                    item_id=iid,
+                    unit_id=uid,
+                    role="assessed",
+                    status=progress_status(rng, got, acknowledged=0.7),
+                    got=got,
+                    dues=[s.due_on for _, s in w.schedule[iid]],
+                    is_not_applicable=not applicable,
+                    acknowledged_on=(YEAR, 5, 28),
+                    created=CREATED,
+                )
             )
     bulk_insert(conn, table(Assignment), rows, len(rows))
     assignment_ids = [
@@ -596,19 +450,7 @@ def add_tracking(
     def milestone_rows() -> Iterator[dict[str, Any]]:
         for aid, (iid, _), got in zip(assignment_ids, keys, outcomes, strict=True):
             for (sid, s), o in zip(w.schedule[iid], got, strict=True):
-                yield {
-                    "assignment_id": aid,
-                    "item_milestone_id": sid,
-                    "kind": s.kind,
-                    "title": s.title,
-                    "due_on": s.due_on,
-                    "extended_to": o.extended_to,
-                    "status": o.status,
-                    "completed_on": o.completed_on,
-                    "is_late": o.is_late,
-                    "is_overdue": o.is_overdue,
-                    "created_at": CREATED,
-                }
+                yield milestone_row(aid, sid, s, o, CREATED)
 
     n_milestones = sum(len(got) for got in outcomes)
     bulk_insert(conn, table(Milestone), milestone_rows(), n_milestones)
@@ -625,10 +467,7 @@ def add_tracking(
         if status == "done":
             finished.setdefault(aid, []).append((mid, completed_on))
     weights = [1 + len(finished.get(aid, ())) for aid in assignment_ids]
-    picks = rng.choices(range(len(assignment_ids)), weights=weights, k=n_reports)
-    per_assignment: dict[int, int] = {}
-    for p in picks:
-        per_assignment[p] = per_assignment.get(p, 0) + 1
+    per_assignment = reports_per_assignment(rng, weights, n_reports)
 
     def report_rows() -> Iterator[dict[str, Any]]:
         for index in sorted(per_assignment):
@@ -650,7 +489,7 @@ def add_tracking(
                     "assignment_id": aid,
                     "milestone_id": mid,
                     "author_id": w.users[uid],
-                    "progress": f"{w.unit_names[uid]}推进第{code}项指标:已完成第{k + 1}阶段工作,"
+                    "progress": f"{w.names[uid]}推进第{code}项指标:已完成第{k + 1}阶段工作,"
                     "相关系统已上线试运行,数据按期汇聚共享。",
                     "problems": "部分数据接口尚未打通,基层人员力量不足。" if k % 3 == 0 else None,
                     "next_steps": "加快接口对接,完善制度机制,按期完成下一节点任务。",
@@ -745,17 +584,6 @@ def add_scores(
     ]
     bulk_insert(conn, table(ComponentScore), components, len(components))
     return {"item_scores": len(rows), "component_scores": len(components)}
-
-
-def analyze(url: URL) -> None:
-    """Fresh planner statistics, as autovacuum would give a production database."""
-    engine = db.engine
-    if url.get_backend_name() == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -45,7 +45,23 @@ from api_common import (
 )
 from common import log
 from flask_migrate import upgrade
-from generate import analyze, bulk_insert, office_time, reset_database, table
+from ledger_common import (
+    Bodies,
+    Outcome,
+    add_city,
+    add_schedules,
+    analyze,
+    assignment_row,
+    bulk_insert,
+    item_row,
+    milestone_row,
+    office_time,
+    progress_status,
+    read_units,
+    reports_per_assignment,
+    reset_database,
+    table,
+)
 from sqlalchemy import Connection, func, insert, select, update
 from werkzeug.security import generate_password_hash
 
@@ -57,9 +73,9 @@ from taskhub.core.db import db
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, Section
 from taskhub.reminders.models import ReminderRule
 from taskhub.reminders.services import DEFAULT_RULES
-from taskhub.tracking.deadlines import parse_deadline
-from taskhub.tracking.models import Assignment, ItemMilestone, Milestone, ProgressReport
-from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup, unit_group_members
+from taskhub.tracking.deadlines import PlannedMilestone, parse_deadline
+from taskhub.tracking.models import Assignment, Milestone, ProgressReport
+from taskhub.units.models import Contact, Unit, UnitAlias, UnitGroup, unit_group_members
 
 CREATED = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 DEFAULT_AS_OF = date(2026, 11, 25)  # a Wednesday, a working day in China's 2026 calendar
@@ -88,30 +104,20 @@ PROGRESS = [
     "已完成平台对接联调，试点事项办理正常。",
 ]
 
+#: One assignment to make: item, unit, role, and the item's steps with their ids.
+Work = tuple[int, int, str, list[tuple[int, PlannedMilestone]]]
 
-@dataclass
-class Ledger:
+
+@dataclass(kw_only=True)
+class Ledger(Bodies):
     as_of: date
     city_id: int = 0
-    units: list[int] = field(default_factory=list)
-    names: dict[int, str] = field(default_factory=dict)
     districts: list[int] = field(default_factory=list)
-    departments: list[int] = field(default_factory=list)
-    diligence: dict[int, float] = field(default_factory=dict)
     all_group: int = 0
     staff: dict[int, list[int]] = field(default_factory=dict)  #: unit -> its unit users
     office: list[int] = field(default_factory=list)
     tokens: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Outcome:
-    status: str
-    completed_on: date | None = None
-    is_late: bool = False
-    is_overdue: bool = False
-    extended_to: date | None = None
 
 
 def seed_texts() -> list[tuple[str, str, str, list[str]]]:
@@ -135,12 +141,8 @@ def _texts(node: Any) -> Iterator[str]:
             yield from _texts(value)
 
 
-def add_city(conn: Connection, rng: random.Random, n_units: int, w: Ledger) -> None:
-    conn.execute(
-        insert(table(City)),
-        [{"code": CITY_CODE, "name": "基准市", "sources": ["synthetic: bench/generate_api.py"]}],
-    )
-    w.city_id = conn.execute(select(City.id).where(City.code == CITY_CODE)).scalar_one()
+def add_city_and_units(conn: Connection, rng: random.Random, n_units: int, w: Ledger) -> None:
+    w.city_id = add_city(conn, CITY_CODE, "基准市", "synthetic: bench/generate_api.py")
     n_districts = max(1, n_units // 4)
     n_departments = min(len(DEPARTMENTS), max(1, n_units * 3 // 5))
     n_townships = max(0, n_units - n_districts - n_departments)
@@ -172,18 +174,7 @@ def add_city(conn: Connection, rng: random.Random, n_units: int, w: Ledger) -> N
                 for t in range(n_townships)
             ],
         )
-    for uid, name, kind in conn.execute(
-        select(Unit.id, Unit.name, Unit.kind).where(Unit.city_id == w.city_id).order_by(Unit.id)
-    ):
-        w.units.append(uid)
-        w.names[uid] = name
-        if kind == "department":
-            w.departments.append(uid)
-        w.diligence[uid] = rng.uniform(0.5, 0.95)
-    conn.execute(
-        insert(table(UnitAlias)),
-        [{"city_id": w.city_id, "name": w.names[u], "unit_id": u} for u in w.units],
-    )
+    read_units(conn, rng, w.city_id, (0.5, 0.95), w)
     groups = {
         "各区人民政府": w.districts,
         "市直各有关单位": w.departments,
@@ -337,14 +328,14 @@ def outcome(rng: random.Random, due: date, diligence: float, as_of: date) -> Out
 
 def add_plans(
     conn: Connection, rng: random.Random, n_plans: int, n_assignments: int, w: Ledger
-) -> list[tuple[int, int, str, list[tuple[int, str, date, str]]]]:
+) -> list[Work]:
     """Plans, sections, items and their schedules; returns (item, unit, role, steps) to assign."""
     year = w.as_of.year
     templates = seed_texts()
     quota = [
         n_assignments // n_plans + (1 if p < n_assignments % n_plans else 0) for p in range(n_plans)
     ]
-    work: list[tuple[int, int, str, list[tuple[int, str, date, str]]]] = []
+    work: list[Work] = []
     for p in range(n_plans):
         code, title, kind, texts = templates[p % len(templates)]
         plan_code = f"bench-api-{code.split('-')[0]}-{year}"
@@ -413,23 +404,14 @@ def add_plans(
         conn.execute(
             insert(table(Item)),
             [
-                {
-                    "plan_id": plan_id,
-                    "section_id": sections[k * len(sections) // len(targets)],
-                    "position": k + 1,
-                    "number": str(k + 1),
-                    "code": str(k + 1),
-                    "title": None,
-                    "text": texts[k % len(texts)],
-                    "points": None,
-                    "weight": None,
-                    "deadline_phrase": phrases[k],
-                    "is_deadline_unparsed": False,
-                    "target": None,
-                    "measure": None,
-                    "applicability": "all",
-                    "applies_to": None,
-                }
+                item_row(
+                    plan_id,
+                    sections[k * len(sections) // len(targets)],
+                    k,
+                    texts[k % len(texts)],
+                    phrases[k],
+                    "all",
+                )
                 for k in range(len(targets))
             ],
         )
@@ -465,37 +447,11 @@ def add_plans(
                 )
         conn.execute(insert(table(ItemUnit)), unit_rows)
         schedules = [parse_deadline(phrase, year=year).milestones for phrase in phrases]
-        conn.execute(
-            insert(table(ItemMilestone)),
-            [
-                {
-                    "item_id": iid,
-                    "kind": m.kind,
-                    "title": m.title,
-                    "due_on": m.due_on,
-                    "source": "phrase",
-                    "origin_due_on": None,
-                    "created_at": CREATED,
-                }
-                for iid, steps in zip(items, schedules, strict=True)
-                for m in steps
-            ],
+        step_ids = add_schedules(
+            conn, plan_id, zip(items, schedules, strict=True), source="phrase", created=CREATED
         )
-        step_ids: dict[tuple[int, date, str], int] = {
-            (iid, due, kind_): sid
-            for sid, iid, due, kind_ in conn.execute(
-                select(
-                    ItemMilestone.id,
-                    ItemMilestone.item_id,
-                    ItemMilestone.due_on,
-                    ItemMilestone.kind,
-                ).where(ItemMilestone.item_id.in_(items))
-            )
-        }
         for iid, units, steps in zip(items, targets, schedules, strict=True):
-            planned = [
-                (step_ids[(iid, m.due_on, m.kind)], m.kind, m.due_on, m.title) for m in steps
-            ]
+            planned = [(step_ids[(iid, m.due_on, m.kind)], m) for m in steps]
             work += [(iid, uid, role, planned) for uid, role in units]
         w.plans.append({"code": plan_code, "kind": kind, "items": len(items)})
         log(f"  plan {plan_code} ({kind}): {len(items)} items, {quota[p]} assignments")
@@ -505,31 +461,22 @@ def add_plans(
 def add_tracking(
     conn: Connection,
     rng: random.Random,
-    work: list[tuple[int, int, str, list[tuple[int, str, date, str]]]],
+    work: list[Work],
     n_reports: int,
     w: Ledger,
 ) -> dict[str, int]:
     """Assignments with their milestones' outcomes, then the progress reports."""
     outcomes = [
-        [outcome(rng, due, w.diligence[uid], w.as_of) for _, _, due, _ in steps]
+        [outcome(rng, m.due_on, w.diligence[uid], w.as_of) for _, m in steps]
         for _, uid, _, steps in work
     ]
     # Reports go mostly to busy assignments: weighted by the milestones done.
     weights = [1 + sum(o.status == "done" for o in got) for got in outcomes]
-    per: dict[int, int] = {}
-    for k in rng.choices(range(len(work)), weights=weights, k=n_reports):
-        per[k] = per.get(k, 0) + 1
+    per = reports_per_assignment(rng, weights, n_reports)
     last_status: dict[int, str] = {}
     rows: list[dict[str, Any]] = []
     for k, ((iid, uid, role, steps), got) in enumerate(zip(work, outcomes, strict=True)):
-        counted = [o for o in got if o.status != "waived"]
-        done = [o for o in counted if o.status == "done"]
-        if counted and len(done) == len(counted):
-            status = "completed"
-        elif done:
-            status = "in_progress"
-        else:
-            status = "acknowledged" if rng.random() < 0.8 else "new"
+        status = progress_status(rng, got, acknowledged=0.8)
         if k in per and status != "completed":
             # The last report decides: 12% awaiting review, 8% returned.
             r = rng.random()
@@ -538,33 +485,19 @@ def add_tracking(
                 status = last_status[k]
             elif status in ("new", "acknowledged"):
                 status = "in_progress"
-        last = max((o.completed_on for o in done if o.completed_on), default=None)
         rows.append(
-            {
-                "item_id": iid,
-                "unit_id": uid,
-                "role": role,
-                "status": status,
-                "percent": len(done) * 100 // len(counted) if counted else 0,
-                "is_overdue": any(o.is_overdue for o in got),
-                "is_not_applicable": False,
-                # The app keeps this on every milestone change; Core inserts fill it themselves.
-                "next_due_on": min(
-                    (
-                        o.extended_to or due
-                        for (_, _, due, _), o in zip(steps, got, strict=True)
-                        if o.status == "open"
-                    ),
-                    default=None,
-                ),
-                "acknowledged_at": None
-                if status == "new"
-                else office_time(date(w.as_of.year, 1, rng.randint(6, 28)), rng),
-                "completed_at": office_time(last, rng) if status == "completed" and last else None,
-                "created_at": CREATED,
-                "updated_at": CREATED,
-                "version": 1,
-            }
+            assignment_row(
+                rng,
+                item_id=iid,
+                unit_id=uid,
+                role=role,
+                status=status,
+                got=got,
+                dues=[m.due_on for _, m in steps],
+                is_not_applicable=False,
+                acknowledged_on=(w.as_of.year, 6, 28),
+                created=CREATED,
+            )
         )
     bulk_insert(conn, table(Assignment), rows, len(rows))
     ids = dict(
@@ -579,20 +512,8 @@ def add_tracking(
 
     def milestone_rows() -> Iterator[dict[str, Any]]:
         for aid, (_, _, _, steps), got in zip(assignment_ids, work, outcomes, strict=True):
-            for (sid, kind, due, title), o in zip(steps, got, strict=True):
-                yield {
-                    "assignment_id": aid,
-                    "item_milestone_id": sid,
-                    "kind": kind,
-                    "title": title,
-                    "due_on": due,
-                    "extended_to": o.extended_to,
-                    "status": o.status,
-                    "completed_on": o.completed_on,
-                    "is_late": o.is_late,
-                    "is_overdue": o.is_overdue,
-                    "created_at": CREATED,
-                }
+            for (sid, m), o in zip(steps, got, strict=True):
+                yield milestone_row(aid, sid, m, o, CREATED)
 
     n_milestones = sum(len(got) for got in outcomes)
     bulk_insert(conn, table(Milestone), milestone_rows(), n_milestones)
@@ -694,7 +615,7 @@ def main(argv: list[str] | None = None) -> None:
         upgrade(directory=str(PROJECT_ROOT / "migrations"))
         log(f"[3/5] city: {args.units} units, contacts, {args.users} users and their tokens")
         with db.engine.begin() as conn:
-            add_city(conn, rng, args.units, w)
+            add_city_and_units(conn, rng, args.units, w)
             add_users(conn, rng, args.users, w)
             add_rules(conn)
         log(f"[4/5] {args.plans} plans, {args.assignments:,} assignments, {args.reports:,} reports")

@@ -340,15 +340,46 @@ def apply_sort(
 
 def paged(query: Select[Any], pagination: Any, *, scalars: bool = True) -> list[Any]:
     """One page of ``query``; sets the total for the X-Pagination header."""
-    total_query = select(func.count()).select_from(query.order_by(None).subquery())
-    pagination.item_count = db.session.scalar(total_query) or 0
-    if pagination.first_item >= min(pagination.item_count, MAX_ID):
-        return []  # past the end (also for page numbers no database could offset to)
-    page = query.limit(pagination.page_size).offset(pagination.first_item)
+    page = limit_to_page(query, pagination)
+    if page is None:
+        return []
     if scalars:
         return list(db.session.scalars(page))
     return list(db.session.execute(page))
 
 
+def limit_to_page(
+    query: Select[Any], pagination: Any, *, count: Select[Any] | None = None
+) -> Select[Any] | None:
+    """``query`` limited to the requested page, or None past the end; sets the total.
+
+    ``count`` is a cheaper query of the same total (for instance over the main table alone,
+    without the joins that only add columns); by default ``query``'s rows are counted.
+    """
+    if count is None:
+        count = select(func.count()).select_from(query.order_by(None).subquery())
+    pagination.item_count = db.session.scalar(count) or 0
+    if pagination.first_item >= min(pagination.item_count, MAX_ID):
+        return None  # past the end (also for page numbers no database could offset to)
+    return query.limit(pagination.page_size).offset(pagination.first_item)
+
+
 #: Default and largest page sizes of every list.
 PAGE = {"page_size": 50, "max_page_size": 500}
+
+
+R = TypeVar("R")
+
+
+def commit_or_fail(change: Callable[[], R]) -> R:
+    """Run a service's change as the request's one transaction: commit and return its result,
+    or roll back and answer with the matching API error (:func:`abort_for`).
+
+    Changes of one object check the client's ETag first (``blp.check_etag``, If-Match)."""
+    try:
+        result = change()
+    except DomainError as error:
+        db.session.rollback()
+        abort_for(error)
+    db.session.commit()
+    return result

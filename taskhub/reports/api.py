@@ -16,9 +16,9 @@ from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.core.permissions import READ_ALL
 from taskhub.reports import services
+from taskhub.reports.downloads import DOCX, XLSX, docx_file, xlsx_file
 from taskhub.reports.schemas import BulletinSchema
-from taskhub.reports.views import DOCX, XLSX, _download, _file_names
-from taskhub.scoring.api import check_period, fail, first_use_retried, load_plan
+from taskhub.scoring.api.common import check_period, fail, first_use_retried, load_plan
 
 blp = core.blueprint("reports", __name__, description="Bulletins (通报).")
 
@@ -126,8 +126,7 @@ class BulletinXlsx(MethodView):
     @blp.response(200, _FILE, content_type=XLSX, description="The bulletin as Excel.")
     def get(self, code: str, period: str) -> Response:
         """The bulletin's ranking and overdue items as an Excel workbook (as on its page)."""
-        built = _bulletin(code, period)
-        return _download(services.bulletin_xlsx(built), XLSX, *_file_names(built, "xlsx"))
+        return xlsx_file(_bulletin(code, period))
 
 
 @blp.route("/plans/<code>/bulletins/<period>.docx")
@@ -136,8 +135,7 @@ class BulletinDocx(MethodView):
     @blp.response(200, _FILE, content_type=DOCX, description="The bulletin as Word.")
     def get(self, code: str, period: str) -> Response:
         """The bulletin as a Word document in official-document layout (GB/T 9704)."""
-        built = _bulletin(code, period)
-        data = services.bulletin_docx(built)
-        if data is None:
+        response = docx_file(_bulletin(code, period))
+        if response is None:
             core.abort(404, "Word export is not available here (python-docx is not installed).")
-        return _download(data, DOCX, *_file_names(built, "docx"))
+        return response

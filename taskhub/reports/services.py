@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from taskhub.core.db import db
-from taskhub.core.errors import ValidationFailed
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import services as scoring
@@ -190,26 +189,6 @@ def behind_pace(percent: int, end: date | None, today: date, year_start: date) -
         return False
     elapsed = min(Fraction(1), Fraction((today - year_start).days, (end - year_start).days))
     return percent + PACE_TOLERANCE < elapsed * 100
-
-
-def scored_kinds(plan: Plan) -> list[str]:
-    """The period kinds the plan's scheme scores (none without a scoring engine)."""
-    try:
-        return list(engine_of(plan).periods)
-    except ValidationFailed:
-        return []
-
-
-def period_codes(plan: Plan, *, first_only: bool = False) -> list[str]:
-    """Period codes of the plan's year for the kinds it scores, to suggest in the picker."""
-    year = plan.year
-    codes = {
-        PeriodKind.YEAR.value: [str(year)],
-        PeriodKind.HALF_YEAR.value: [f"{year}-H1", f"{year}-H2"],
-        PeriodKind.MONTH.value: [f"{year}-{m:02d}" for m in range(1, 13)],
-    }
-    found = [codes.get(kind, []) for kind in scored_kinds(plan)]
-    return [c[0] for c in found if c] if first_only else [code for c in found for code in c]
 
 
 def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulletin:

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
-from urllib.parse import quote
 
 from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
-from werkzeug.wrappers import Response
 
 from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
 from taskhub.core.permissions import READ_ALL, roles_required
 from taskhub.plans.models import Plan
 from taskhub.reports import services
+from taskhub.reports.downloads import docx_file, xlsx_file
+from taskhub.scoring import services as scoring
 from taskhub.scoring.models import Period
 from taskhub.scoring.schemes import parse_period_code
 
 bp = Blueprint("reports", __name__)
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def get_plan_or_404(code: str) -> Plan:
@@ -48,7 +44,7 @@ def _problem(plan: Plan, period: str, message: str, status: int) -> tuple[str, i
         bulletin=None,
         period=period,
         periods=_periods(plan),
-        suggestions=services.period_codes(plan),
+        suggestions=scoring.period_codes(plan),
         error=message,
         docx=services.docx_available(),
         cn_ordinal=services.cn_ordinal,
@@ -70,30 +66,20 @@ def _build(plan: Plan) -> services.Bulletin | tuple[str, int]:
             code=period,
         )
         return _problem(plan, period, message, 400)
-    kinds = services.scored_kinds(plan)
+    kinds = scoring.scored_kinds(plan)
     if not kinds:
         return _problem(plan, period, _("This plan has no scoring scheme, so no bulletin."), 400)
     if kind not in kinds:
         message = _(
             "This plan is not scored for %(code)s. Its periods look like %(examples)s.",
             code=period,
-            examples="、".join(services.period_codes(plan, first_only=True)),
+            examples="、".join(scoring.period_codes(plan, first_only=True)),
         )
         return _problem(plan, period, message, 400)
     try:
         return services.build_bulletin(plan, period)
     except ValidationFailed as exc:
         return _problem(plan, period, exc.message, 400)
-
-
-def _file_names(b: services.Bulletin, extension: str) -> tuple[str, str]:
-    """The Chinese file name, and an ASCII one for clients without RFC 5987."""
-    # Characters that file systems or headers refuse are replaced; Chinese stays.
-    title = re.sub(r'[\\/:*?"<>|\s]+', "_", b.plan_title).strip("_")
-    return (
-        f"{title}_{b.period_code}_通报.{extension}",
-        f"{b.plan_code}_{b.period_code}_bulletin.{extension}",
-    )
 
 
 @bp.get("/plans/<code>/bulletin")
@@ -113,7 +99,7 @@ def bulletin(code: str) -> Any:
         bulletin=built,
         period=built.period_code,
         periods=_periods(plan),
-        suggestions=services.period_codes(plan),
+        suggestions=scoring.period_codes(plan),
         error=None,
         docx=services.docx_available(),
         cn_ordinal=services.cn_ordinal,
@@ -128,7 +114,7 @@ def bulletin_xlsx(code: str) -> Any:
     built = _build(plan)
     if isinstance(built, tuple):
         return built
-    return _download(services.bulletin_xlsx(built), XLSX, *_file_names(built, "xlsx"))
+    return xlsx_file(built)
 
 
 @bp.get("/plans/<code>/bulletin.docx")
@@ -139,18 +125,7 @@ def bulletin_docx(code: str) -> Any:
     built = _build(plan)
     if isinstance(built, tuple):
         return built
-    data = services.bulletin_docx(built)
-    if data is None:
+    response = docx_file(built)
+    if response is None:
         abort(404)  # python-docx is not installed here
-    return _download(data, DOCX, *_file_names(built, "docx"))
-
-
-def _download(data: bytes, mimetype: str, name: str, ascii_name: str) -> Response:
-    response = Response(data, mimetype=mimetype)
-    # RFC 6266/5987: the UTF-8 name for current clients, a readable ASCII one for the rest.
-    fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
     return response

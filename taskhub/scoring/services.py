@@ -22,6 +22,7 @@ from taskhub.scoring.engine import count_points, dec, rate_points, ratio, rubric
 from taskhub.scoring.models import (
     ComponentScore,
     ItemScore,
+    PeriodKind,
     PointAllocation,
     ScoreSource,
     Snapshot,
@@ -353,6 +354,28 @@ def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User
 
 
 # -- results, rankings, snapshots ---------------------------------------------------------------
+
+
+def scored_kinds(plan: Plan) -> list[str]:
+    """The period kinds the plan's scheme scores (none without a scoring engine)."""
+    try:
+        return list(engine_of(plan).periods)
+    except ValidationFailed:
+        return []
+
+
+def period_codes(plan: Plan, *, first_only: bool = False) -> list[str]:
+    """The periods of the plan's year that it is scored by: months, halves, then the year
+    (the first is the pages' default); ``first_only``: the first of each kind, as examples."""
+    year = plan.year
+    codes = {
+        PeriodKind.MONTH.value: [f"{year}-{m:02d}" for m in range(1, 13)],
+        PeriodKind.HALF_YEAR.value: [f"{year}-H1", f"{year}-H2"],
+        PeriodKind.YEAR.value: [str(year)],
+    }
+    kinds = scored_kinds(plan)
+    found = [c for kind, c in codes.items() if kind in kinds]
+    return [c[0] for c in found] if first_only else [code for c in found for code in c]
 
 
 @dataclass

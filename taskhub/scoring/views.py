@@ -20,6 +20,7 @@ from taskhub.ledger.exports import scores_file_names, scores_xlsx
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring import services
 from taskhub.scoring.schemes import engine_of, parse_period_code
+from taskhub.scoring.services import period_codes  # the dashboard imports it from here too
 from taskhub.tracking.models import Assignment
 
 bp = Blueprint("scoring", __name__)
@@ -32,22 +33,6 @@ def _plan_or_404(code: str) -> Plan:
     return plan
 
 
-def period_codes(plan: Plan) -> list[str]:
-    """The periods a plan is scored by, in its year."""
-    try:
-        kinds = engine_of(plan).periods
-    except DomainError:
-        return []
-    codes = []
-    if "month" in kinds:
-        codes += [f"{plan.year}-{m:02d}" for m in range(1, 13)]
-    if "half_year" in kinds:
-        codes += [f"{plan.year}-H1", f"{plan.year}-H2"]
-    if "year" in kinds:
-        codes.append(str(plan.year))
-    return codes
-
-
 def _period(plan: Plan) -> str:
     codes = period_codes(plan)
     wanted = request.values.get("period")
@@ -56,8 +41,11 @@ def _period(plan: Plan) -> str:
     return wanted or (codes[0] if codes else str(plan.year))
 
 
-def _results(plan: Plan, period: str) -> tuple[Any, Any, Any] | Response:
-    """The period's results, snapshot and scheme, or a redirect back with the problem."""
+def _results(code: str) -> tuple[Plan, str, Any, Any, Any] | Response:
+    """The plan, the requested period, its results, snapshot and scheme, or a redirect back
+    with the problem."""
+    plan = _plan_or_404(code)
+    period = _period(plan)
     try:
         rows, snapshot = services.results(plan, period)
         spec = engine_of(plan)
@@ -65,19 +53,17 @@ def _results(plan: Plan, period: str) -> tuple[Any, Any, Any] | Response:
         flash(str(exc.message), "error")
         return redirect(url_for("plans.show", code=plan.code))
     db.session.commit()  # the period is recorded on first use
-    return rows, snapshot, spec
+    return plan, period, rows, snapshot, spec
 
 
 @bp.get("/plans/<code>/scores")
 @login_required
 def rankings(code: str) -> Any:
     """Every unit's total and rank for a period, with the change against the previous one."""
-    plan = _plan_or_404(code)
-    period = _period(plan)
-    outcome = _results(plan, period)
+    outcome = _results(code)
     if not isinstance(outcome, tuple):
         return outcome
-    rows, snapshot, spec = outcome
+    plan, period, rows, snapshot, spec = outcome
     components = list(rows[0].components) if rows else []
     areas = list(rows[0].areas) if rows else []
     return render_template(
@@ -98,12 +84,10 @@ def rankings(code: str) -> Any:
 @login_required
 def rankings_xlsx(code: str) -> Any:
     """The rankings page as Excel: rank, change, unit, total, components and area scores."""
-    plan = _plan_or_404(code)
-    period = _period(plan)
-    outcome = _results(plan, period)
+    outcome = _results(code)
     if not isinstance(outcome, tuple):
         return outcome
-    rows, snapshot, spec = outcome
+    plan, period, rows, snapshot, spec = outcome
     data = scores_xlsx(plan, period, rows, spec, snapshot)
     return xlsx_response(data, *scores_file_names(plan, period))
 

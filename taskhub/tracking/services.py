@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, String, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, false, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from taskhub.accounts.models import User
@@ -81,6 +81,19 @@ def can_review(user: User, assignment: Assignment) -> bool:
         )
         is not None
     )
+
+
+def reviewable(user: User) -> ColumnElement[bool]:
+    """The assignments whose reports this user may review, as a condition for a whole list
+    (can_review's rule): every one for the office, those of led items for an assessor."""
+    if user.role in ("admin", "office"):
+        return true()
+    if user.role != "assessor" or user.unit_id is None:
+        return false()
+    led = select(ItemUnit.item_id).where(
+        ItemUnit.unit_id == user.unit_id, ItemUnit.role == UnitRole.LEAD_ASSESSOR.value
+    )
+    return Assignment.item_id.in_(led)
 
 
 def acknowledge(assignment: Assignment, *, actor: User) -> None:
@@ -605,18 +618,16 @@ def assignment_history(assignment: Assignment, *, limit: int, offset: int = 0) -
             .offset(offset)
         )
     )
-    wanted = {e.actor_id for e in events if e.actor_id is not None}
-    actors = (
-        {
-            uid: name
-            for uid, name in db.session.execute(
-                select(User.id, User.display_name).where(User.id.in_(wanted))
-            )
-        }
-        if wanted
-        else {}
-    )
+    actors = user_names({e.actor_id for e in events if e.actor_id is not None})
     return History(events, total, actors)
+
+
+def user_names(ids: set[int]) -> dict[int, str]:
+    """Display names of these users by id (of actors, requesters, deciders)."""
+    if not ids:
+        return {}
+    query = select(User.id, User.display_name).where(User.id.in_(ids))
+    return {uid: name for uid, name in db.session.execute(query)}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
-from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db
@@ -419,16 +418,7 @@ def _assignment_page(
     people = {e.requested_by_id for e in extensions} | {
         e.decided_by_id for e in extensions if e.decided_by_id
     }
-    names = (
-        {
-            uid: name
-            for uid, name in db.session.execute(
-                select(User.id, User.display_name).where(User.id.in_(people))
-            )
-        }
-        if people
-        else {}
-    )
+    names = services.user_names(people)
     pending = next((r for r in found.reports if r.status == ReportStatus.SUBMITTED.value), None)
     is_unit_staff = current_user.role == "unit"
     return render_template(
@@ -488,7 +478,7 @@ def assignment_history(assignment_id: int) -> Any:
 
 
 def _score_periods(assignment: Assignment) -> list[str]:
-    from taskhub.scoring.views import period_codes
+    from taskhub.scoring.services import period_codes
 
     return period_codes(assignment.item.plan)
 
@@ -646,14 +636,13 @@ def review_queue() -> Any:
     """Reports awaiting review that this user may review, oldest first."""
     query = (
         select(ProgressReport)
-        .where(ProgressReport.status == ReportStatus.SUBMITTED.value)
+        .join(Assignment)
+        .where(
+            ProgressReport.status == ReportStatus.SUBMITTED.value,
+            services.reviewable(current_user),
+        )
         .order_by(ProgressReport.submitted_at)
     )
-    if current_user.role == "assessor":
-        led = select(ItemUnit.item_id).where(
-            ItemUnit.unit_id == current_user.unit_id, ItemUnit.role == UnitRole.LEAD_ASSESSOR.value
-        )
-        query = query.join(Assignment).where(Assignment.item_id.in_(led))
     reports = db.session.scalars(
         query.options(
             selectinload(ProgressReport.evidence),

@@ -17,9 +17,8 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, exists, func, or_, select
 
 from taskhub.core import api as core
-from taskhub.core.api import PAGE, abort_for, api_user, apply_sort, get_or_404, paged
+from taskhub.core.api import PAGE, api_user, apply_sort, commit_or_fail, get_or_404, paged
 from taskhub.core.db import db
-from taskhub.core.errors import DomainError
 from taskhub.core.permissions import READ_ALL
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment
@@ -301,17 +300,6 @@ def _unit_for_contacts(unit_id: int, *, edit: bool) -> Unit:
     return unit
 
 
-def _commit_or_fail(change: Any) -> Any:
-    """Run a service change and commit, or roll back and answer with its error."""
-    try:
-        result = change()
-    except DomainError as error:
-        db.session.rollback()
-        abort_for(error)
-    db.session.commit()
-    return result
-
-
 @blp.route("/units/<int:unit_id>/contacts")
 class UnitContacts(MethodView):
     @blp.arguments(UnitContactListArgs, location="query")
@@ -331,7 +319,7 @@ class UnitContacts(MethodView):
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Add a contact (the office, or the unit's own staff); audited."""
         unit = _unit_for_contacts(unit_id, edit=True)
-        contact = _commit_or_fail(lambda: services.add_contact(unit, args, actor=api_user()))
+        contact = commit_or_fail(lambda: services.add_contact(unit, args, actor=api_user()))
         return _contact_dict(contact)
 
 
@@ -362,7 +350,7 @@ class ContactById(MethodView):
             check_reachable(merged)
         except ValidationError as error:
             core.abort(422, "The contact cannot be reached.", errors=error.normalized_messages())
-        _commit_or_fail(lambda: services.update_contact(contact, merged, actor=api_user()))
+        commit_or_fail(lambda: services.update_contact(contact, merged, actor=api_user()))
         return _contact_dict(contact)
 
     @blp.etag
@@ -372,4 +360,4 @@ class ContactById(MethodView):
         """Remove a contact (If-Match required); the audit trail keeps what it was."""
         contact = _contact_for(contact_id, edit=True)
         blp.check_etag(_contact_dict(contact), ContactSchema)
-        _commit_or_fail(lambda: services.delete_contact(contact, actor=api_user()))
+        commit_or_fail(lambda: services.delete_contact(contact, actor=api_user()))

@@ -12,9 +12,7 @@ from flask.views import MethodView
 from sqlalchemy import String, cast, select
 
 from taskhub.core import api as core
-from taskhub.core.api import PAGE, abort_for, api_user, apply_sort, get_or_404, paged
-from taskhub.core.db import db
-from taskhub.core.errors import DomainError
+from taskhub.core.api import PAGE, api_user, apply_sort, commit_or_fail, get_or_404, paged
 from taskhub.reminders.models import Channel, OutboxMessage
 from taskhub.webhooks import services
 from taskhub.webhooks.models import WebhookEndpoint
@@ -54,17 +52,6 @@ def _admins_only() -> None:
         core.abort(403, "Only administrators manage webhooks.")
 
 
-def _apply(action: Any) -> Any:
-    """Run a service call as the request's transaction; domain errors become API errors."""
-    try:
-        result = action()
-    except DomainError as error:
-        db.session.rollback()
-        abort_for(error)
-    db.session.commit()
-    return result
-
-
 @blp.route("/webhooks/")
 class Webhooks(MethodView):
     @blp.arguments(WebhookListArgs, location="query")
@@ -87,7 +74,9 @@ class Webhooks(MethodView):
     @blp.alt_response(422, schema=core.ErrorSchema, description="Invalid URL or events.")
     def post(self, args: dict[str, Any]) -> WebhookEndpoint:
         """Register an endpoint; the answer carries its secret, shown this once."""
-        endpoint, _secret = _apply(lambda: services.create_endpoint(actor=api_user(), **args))
+        endpoint, _secret = commit_or_fail(
+            lambda: services.create_endpoint(actor=api_user(), **args)
+        )
         return endpoint  # WebhookCreatedSchema includes the secret: this answer only
 
 
@@ -110,7 +99,7 @@ class WebhookById(MethodView):
         Disabling it cancels its pending deliveries."""
         endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id)
         blp.check_etag(endpoint, WebhookSchema)
-        _apply(lambda: services.update_endpoint(endpoint, actor=api_user(), **args))
+        commit_or_fail(lambda: services.update_endpoint(endpoint, actor=api_user(), **args))
         return endpoint
 
     @blp.etag
@@ -119,7 +108,7 @@ class WebhookById(MethodView):
         """Delete an endpoint (If-Match required); its delivery history stays in the outbox."""
         endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id)
         blp.check_etag(endpoint, WebhookSchema)
-        _apply(lambda: services.delete_endpoint(endpoint, actor=api_user()))
+        commit_or_fail(lambda: services.delete_endpoint(endpoint, actor=api_user()))
 
 
 @blp.route(f"/webhooks/<{_ID}:webhook_id>/secret")
@@ -128,7 +117,7 @@ class WebhookSecret(MethodView):
     def post(self, webhook_id: int) -> dict[str, Any]:
         """Rotate the secret; the answer carries the new one, shown this once."""
         endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id)
-        secret = _apply(lambda: services.rotate_secret(endpoint, actor=api_user()))
+        secret = commit_or_fail(lambda: services.rotate_secret(endpoint, actor=api_user()))
         return {"id": webhook_id, "secret": secret}
 
 
@@ -139,7 +128,7 @@ class WebhookTest(MethodView):
     def post(self, webhook_id: int) -> dict[str, Any]:
         """Queue a test event (webhook.test) for the next delivery run."""
         endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id)
-        delivery_id = _apply(lambda: services.send_test(endpoint, actor=api_user()))
+        delivery_id = commit_or_fail(lambda: services.send_test(endpoint, actor=api_user()))
         return {"delivery_id": delivery_id, "event": services.TEST_EVENT}
 
 

@@ -8,7 +8,7 @@ from typing import Any, NoReturn, cast
 from flask import current_app, request, send_file, url_for
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError
-from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy import Select, select
 from werkzeug import Response
 
 from taskhub.accounts.models import User
@@ -17,7 +17,6 @@ from taskhub.core.api import PAGE, api_user, apply_sort, get_or_404, paged
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.core.storage import storage_for
-from taskhub.plans.models import ItemUnit, UnitRole
 from taskhub.tracking import services
 from taskhub.tracking.api import blp
 from taskhub.tracking.api.common import (
@@ -151,18 +150,6 @@ def _one(report_id: int) -> dict[str, Any]:
     return _as_dicts([row])[0]
 
 
-def _reviewable(user: User) -> ColumnElement[bool]:
-    """Reports this user may review, as a condition (services.can_review, for a whole list)."""
-    if user.role in ("admin", "office"):
-        return true()
-    if user.role != "assessor" or user.unit_id is None:
-        return false()
-    led = select(ItemUnit.item_id).where(
-        ItemUnit.unit_id == user.unit_id, ItemUnit.role == UnitRole.LEAD_ASSESSOR.value
-    )
-    return Assignment.item_id.in_(led)
-
-
 def _listed(query: Select[Any], args: dict[str, Any], pagination: Any) -> list[dict[str, Any]]:
     if "status" in args:
         query = query.where(ProgressReport.status.in_(args["status"]))
@@ -187,7 +174,7 @@ class Reports(MethodView):
         ``reviewable=true`` is this user's review queue."""
         query = scoped(_report_rows(), args)
         if "reviewable" in args:
-            condition = _reviewable(api_user())
+            condition = services.reviewable(api_user())
             query = query.where(condition if args["reviewable"] else ~condition)
         return _listed(query, args, pagination_parameters)
 

@@ -1,0 +1,43 @@
+"""The plan's scoring periods with their closed state and snapshot revisions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask.views import MethodView
+
+from taskhub.core.api import PAGE
+from taskhub.scoring.api import blp
+from taskhub.scoring.api.common import check_period, load_plan, page_of, plan_periods, sort_rows
+from taskhub.scoring.schemas import PeriodArgs, PeriodSchema
+
+
+@blp.route("/plans/<code>/periods")
+class Periods(MethodView):
+    @blp.arguments(PeriodArgs, location="query")
+    @blp.response(200, PeriodSchema(many=True))
+    @blp.paginate(**PAGE)
+    def get(self, args: dict[str, Any], code: str, pagination_parameters: Any) -> list[Any]:
+        """The plan's periods with their closed state and snapshot revisions."""
+        rows = plan_periods(load_plan(code))
+        if "kind" in args:
+            rows = [r for r in rows if r["kind"] == args["kind"]]
+        if "closed" in args:
+            rows = [r for r in rows if r["is_closed"] is args["closed"]]
+        keys: dict[str, Callable[..., Any]] = {
+            "starts_on": lambda r: (r["starts_on"], r["ends_on"]),
+            "code": lambda r: r["code"],
+        }
+        return page_of(sort_rows(rows, args["sort"], keys), pagination_parameters)
+
+
+@blp.route("/plans/<code>/periods/<period>")
+class PeriodByCode(MethodView):
+    @blp.etag
+    @blp.response(200, PeriodSchema)
+    def get(self, code: str, period: str) -> dict[str, Any]:
+        """One period: closed or open, and its snapshot revisions."""
+        plan = load_plan(code)
+        period = check_period(plan, period)
+        return next(p for p in plan_periods(plan) if p["code"] == period)
