@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from taskhub.accounts.models import ApiToken
 from taskhub.accounts.tokens import revoke_token
 from taskhub.core.db import db
-from taskhub.tracking.models import Assignment
+from taskhub.plans.models import Item, Plan
+from taskhub.tracking.models import Assignment, Milestone
 from tests.conftest import unit_named
 
 
@@ -112,3 +114,83 @@ def test_etag_and_version_detect_a_concurrent_change(api_as):
     stale = client.post(f"/api/v1/assignments/{new}/acknowledge", json={"version": version})
     assert stale.status_code == 409
     assert stale.json["code"] == "stale"
+
+
+# -- the list's own JSON (built without the response schema) ---------------------------------
+
+
+def test_the_list_says_exactly_what_the_schema_says_for_one_assignment(api_as):
+    office = api_as("office")
+    listed = office.get("/api/v1/assignments/?plan=baotou-2022&page_size=30&sort=-due_on")
+    assert listed.status_code == 200
+    assert len(listed.json) == 30
+    assert any(row["next_milestone"] for row in listed.json)
+    for row in listed.json:
+        # The single assignment still goes through AssignmentSchema.
+        assert office.get(f"/api/v1/assignments/{row['id']}").json == row
+
+
+def test_the_next_milestone_is_the_earliest_open_one_on_the_next_due_date(api_as):
+    listed = api_as("office").get("/api/v1/assignments/?plan=baotou-2022&page_size=100").json
+    for row in listed:
+        milestones = db.session.scalars(
+            select(Milestone)
+            .where(Milestone.assignment_id == row["id"], Milestone.status == "open")
+            .order_by(Milestone.due_on, Milestone.id)
+        ).all()
+        due = row["next_due_on"]
+        expected = next(
+            (m for m in milestones if (m.extended_to or m.due_on).isoformat() == due), None
+        )
+        if expected is None:
+            assert row["next_milestone"] is None
+        else:
+            assert row["next_milestone"]["id"] == expected.id
+            assert row["next_milestone"]["effective_due_on"] == due
+
+
+@pytest.mark.parametrize("sort", ["due_on", "-due_on", "status", "-percent", "-updated_at"])
+def test_pages_of_every_sort_join_up_with_the_totals(api_as, sort):
+    office = api_as("office")
+    query = f"/api/v1/assignments/?plan=baotou-2022&sort={sort}"
+    whole = office.get(f"{query}&page_size=30")
+    pages = [office.get(f"{query}&page_size=10&page={n}") for n in (1, 2, 3)]
+    assert [r["id"] for p in pages for r in p.json] == [r["id"] for r in whole.json]
+    totals = {json.loads(p.headers["X-Pagination"])["total"] for p in (whole, *pages)}
+    expected = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Plan, Plan.id == Item.plan_id)
+        .where(Plan.code == "baotou-2022")
+    )
+    assert totals == {expected}
+    beyond = office.get(f"{query}&page_size=10&page=9999")
+    assert beyond.status_code == 200 and beyond.json == []
+    assert json.loads(beyond.headers["X-Pagination"])["total"] == expected
+
+
+def test_a_unit_token_still_sees_only_its_open_assignments_whatever_it_asks(api_as):
+    unit = unit_named("昆都仑区人民政府", "baotou")
+    other = unit_named("青山区人民政府", "baotou")
+    client = api_as("unit", unit)
+    response = client.get("/api/v1/assignments/?open=true&sort=-due_on&page_size=500")
+    assert response.status_code == 200 and response.json
+    assert {row["unit"]["id"] for row in response.json} == {unit.id}
+    assert all(row["status"] != "completed" for row in response.json)
+    expected = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.unit_id == unit.id, Assignment.status != "completed")
+    )
+    assert json.loads(response.headers["X-Pagination"])["total"] == expected == len(response.json)
+    theirs = client.get(f"/api/v1/assignments/?open=true&unit={other.id}&plan=baotou-2022")
+    assert theirs.json == [] and json.loads(theirs.headers["X-Pagination"])["total"] == 0
+
+
+def test_answers_are_utf8_json_and_say_so(api_as):
+    response = api_as("office").get("/api/v1/assignments/?plan=baotou-2022&page_size=5")
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    text = response.data.decode("utf-8")
+    assert "\\u" not in text  # Chinese as UTF-8, not as escapes
+    assert response.json[0]["unit"]["name"] in text

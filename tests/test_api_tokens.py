@@ -17,7 +17,8 @@ from taskhub.accounts import tokens
 from taskhub.accounts.models import ApiToken, User
 from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db, now_utc
-from tests.conftest import Browser, make_user
+from taskhub.units.models import Contact
+from tests.conftest import Browser, make_user, unit_named
 
 TOKEN = re.compile(r"thk_[A-Za-z0-9_-]{40,}")
 ASSIGNMENTS = "/api/v1/assignments/"
@@ -212,3 +213,31 @@ def test_tokens_of_a_disabled_user_stop_working(app: Flask, person: Callable[...
     user.is_enabled = False
     db.session.commit()
     assert api_get(app, plain).status_code == 401
+
+
+def test_a_tokens_use_is_recorded_at_most_once_a_minute(
+    app: Flask, person: Callable[..., Browser]
+) -> None:
+    me = person("office")
+    _, plain = create(me)
+    assert api_get(app, plain).status_code == 200
+    first = token_row(plain).last_used_at
+    assert first is not None
+    assert api_get(app, plain).status_code == 200
+    assert token_row(plain).last_used_at == first  # within the minute: no write
+
+    # A minute later, a request that writes records the use and keeps its own write.
+    earlier = first - tokens.TOUCH_EVERY
+    token_row(plain).last_used_at = earlier
+    db.session.commit()
+    unit = unit_named("昆都仑区人民政府", "baotou")
+    with app.app_context():
+        added = app.test_client().post(
+            f"/api/v1/units/{unit.id}/contacts",
+            json={"name": "令牌测试", "position": "科员", "mobile": "13800000002"},
+            headers={"Authorization": f"Bearer {plain}"},
+        )
+    assert added.status_code == 201, added.get_data(as_text=True)
+    used = token_row(plain).last_used_at
+    assert used is not None and used > earlier
+    assert db.session.get(Contact, added.json["id"]) is not None

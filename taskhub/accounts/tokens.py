@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from taskhub.accounts.models import ApiToken, User
 from taskhub.audit import services as audit
@@ -157,25 +157,38 @@ def active_token_counts() -> dict[int, int]:
     return {user_id: count for user_id, count in rows}
 
 
+#: A working (unrevoked) token's user, with what the check needs of the token, in one query;
+#: built once, as every API request runs it.
+_TOKEN_USER = (
+    select(User, ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+)
+
+
 def user_for_token(plain: str) -> User | None:
     """The enabled user a valid token belongs to, or None (unknown, revoked or expired)."""
     if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
         return None
-    row = db.session.execute(
-        select(ApiToken.id, ApiToken.user_id, ApiToken.expires_at, ApiToken.last_used_at).where(
-            ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None)
-        )
-    ).first()
+    row = db.session.execute(_TOKEN_USER, {"token_hash": digest(plain)}).first()
     if row is None:
         return None
+    user, token_id, expires_at, last_used_at = row
     now = now_utc()
-    if row.expires_at is not None and row.expires_at <= now:
+    if (expires_at is not None and expires_at <= now) or not user.is_enabled:
         return None
-    user = db.session.get(User, row.user_id)
-    if user is None or not user.is_enabled:
-        return None
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-        # Committed with the request; a read-only request commits nothing, so do it here.
-        db.session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        db.session.commit()
+    if last_used_at is None or now - last_used_at >= TOUCH_EVERY:
+        _touch(token_id, now)
     return user
+
+
+def _touch(token_id: int, now: datetime) -> None:
+    """Record the token's use in a write of its own (a read-only request commits nothing).
+
+    The read that found the token ends first: on SQLite a read transaction cannot become a
+    write once another connection has committed since it began (it fails at once, "database
+    is locked"), while a transaction that starts with the write waits for the lock.
+    """
+    db.session.rollback()
+    db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    db.session.commit()

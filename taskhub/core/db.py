@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +22,26 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+#: True while code that will write runs outside a request (a scheduled job): on SQLite its
+#: transactions then start with BEGIN IMMEDIATE (see ``taskhub.app._configure_sqlite``).
+_writing: ContextVar[bool] = ContextVar("writing", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Mark the transactions begun inside as writers: on SQLite they take the write lock at
+    BEGIN and wait for it, instead of failing when a read has to become a write."""
+    token = _writing.set(True)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
+def is_writing() -> bool:
+    return _writing.get()
 
 
 def now_utc() -> datetime:

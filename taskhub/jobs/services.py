@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
-from taskhub.core.db import db, now_utc
+from taskhub.core.db import db, now_utc, writing
 from taskhub.jobs.models import JobRun, SchedulerLease
 from taskhub.jobs.registry import JobSpec, all_jobs
 
@@ -66,7 +66,16 @@ def release_lease(holder: str, *, name: str = LEASE_NAME) -> None:
 
 
 def run_job(spec: JobSpec, today: date) -> dict[str, Any]:
-    """Run one job as of ``today``, recording its run (the job commits its own work)."""
+    """Run one job as of ``today``, recording its run (the job commits its own work).
+
+    Jobs write while web workers do, so on SQLite their transactions take the write lock at
+    BEGIN (``writing``) and wait for it rather than fail when a read turns into a write.
+    """
+    with writing():
+        return _run_job(spec, today)
+
+
+def _run_job(spec: JobSpec, today: date) -> dict[str, Any]:
     run = db.session.get(JobRun, spec.name) or JobRun(name=spec.name)
     run.started_at, run.status, run.message = now_utc(), "running", None
     db.session.add(run)
