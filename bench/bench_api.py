@@ -1,7 +1,7 @@
 """Issue #6's speed goals for the JSON API, on the API ledger, under gunicorn.
 
     .venv/bin/python bench/bench_api.py --db URL [--workers 2] [--requests 500] [--warmup 30]
-        [--clients 8] [--duration 20] [--reminder-runs 5] [--profile] [--prototype]
+        [--clients 8] [--duration 20] [--reminder-runs 5] [--profile]
 
 Works on a fresh copy of the ledger that bench/generate_api.py built (the ledger itself never
 changes), served by ``gunicorn --workers 2 wsgi:app`` on 127.0.0.1. The load generator is this
@@ -25,8 +25,7 @@ Client time is from sending the request to reading the last byte; server time is
 ``Server-Timing: app;dur=…`` header. Percentiles are nearest-rank. Prints tables, then one JSON
 line with every figure. Progress goes to stderr. ``--profile`` runs each request kind and the
 reminders job under pyinstrument in this process (not under gunicorn) and prints where the time
-goes; ``--prototype`` also times the reminders job with the batched delivery sketch of
-reminders_prototype.py (bench code, not the app's).
+goes.
 """
 
 from __future__ import annotations
@@ -68,7 +67,6 @@ from api_common import (
 )
 from common import log
 from flask import current_app
-from reminders_prototype import deliver_batched
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import URL
 
@@ -253,9 +251,8 @@ def many_clients(
     }
 
 
-def reminders(url: URL, as_of: date, runs: int, *, prototype: bool = False) -> dict[str, Any]:
-    """Time the reminders job (decide + deliver) as the scheduler runs it, ``runs`` times;
-    with ``prototype``, decide then the batched delivery sketch of reminders_prototype.py."""
+def reminders(url: URL, as_of: date, runs: int) -> dict[str, Any]:
+    """Time the reminders job (decide + deliver) as the scheduler runs it, ``runs`` times."""
     sink = SmtpSink().start()
     app = make_api_app(url)
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, SMTP_TLS=False)
@@ -275,14 +272,7 @@ def reminders(url: URL, as_of: date, runs: int, *, prototype: bool = False) -> d
                 gc.collect()
                 before = sink.count()
                 started = time.perf_counter()
-                if prototype:
-                    decided = services.decide(
-                        as_of, _calendar(as_of), base_url=current_app.config["BASE_URL"]
-                    )
-                    db.session.commit()
-                    result = {**decided, **deliver_batched(current_app.config)}
-                else:
-                    result = run_job(spec, as_of)
+                result = run_job(spec, as_of)
                 elapsed = time.perf_counter() - started
                 mails = sink.count() - before
                 counts = dict(
@@ -303,7 +293,7 @@ def reminders(url: URL, as_of: date, runs: int, *, prototype: bool = False) -> d
                 log(f"  reminders run {run}: {elapsed:.3f} s, {result}")
                 if run:
                     seconds.append(elapsed)
-            phases = reminder_phases(as_of, prototype=prototype)
+            phases = reminder_phases(as_of)
             db.session.remove()
             db.engine.dispose()
     finally:
@@ -317,7 +307,7 @@ def reminders(url: URL, as_of: date, runs: int, *, prototype: bool = False) -> d
     }
 
 
-def reminder_phases(as_of: date, *, prototype: bool = False) -> dict[str, float]:
+def reminder_phases(as_of: date) -> dict[str, float]:
     """One more run of the job's two steps, timed apart: decide (and commit), then deliver."""
     db.session.execute(delete(OutboxMessage))
     db.session.execute(delete(Notification))
@@ -327,10 +317,7 @@ def reminder_phases(as_of: date, *, prototype: bool = False) -> dict[str, float]
     services.decide(as_of, days, base_url=current_app.config["BASE_URL"])
     db.session.commit()
     decided = time.perf_counter()
-    if prototype:
-        deliver_batched(current_app.config)
-    else:
-        services.deliver(current_app.config)
+    services.deliver(current_app.config)
     delivered = time.perf_counter()
     return {
         "decide": round(decided - started, 3),
@@ -418,11 +405,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of that run")
     parser.add_argument("--reminder-runs", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="where the time goes, in-process")
-    parser.add_argument(
-        "--prototype",
-        action="store_true",
-        help="also time the reminders with the batched delivery sketch (reminders_prototype.py)",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the working copy afterwards")
     args = parser.parse_args(argv)
     base = api_database_url(args.db)
@@ -455,9 +437,6 @@ def main(argv: list[str] | None = None) -> None:
                 server.stop()
         log(f"3/4 reminders job, {args.reminder_runs} runs")
         job = reminders(url, ledger.as_of, args.reminder_runs)
-        if args.prototype:
-            log(f"    and with the batched delivery sketch, {args.reminder_runs} runs")
-            sketch = reminders(url, ledger.as_of, args.reminder_runs, prototype=True)
         log("4/4 done")
     finally:
         if not args.keep:
@@ -467,8 +446,6 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {name: s.figures() for name, s in single.items()}
     results["list_100_throughput"] = throughput
     results["reminders"] = job
-    if args.prototype:
-        results["reminders_prototype"] = sketch
     results["rss_mib"] = {"workers": rss, "master": master_rss}
     checks = {
         "list_100": verdict("list_100", results["list_100"]["client_ms"]["median"]),
@@ -504,13 +481,6 @@ def main(argv: list[str] | None = None) -> None:
         f"{job['phases_s']['decide']} s, deliver {job['phases_s']['deliver']} s), "
         f"{job['result']}  {checks['reminders']}"
     )
-    if args.prototype:
-        r = sketch["seconds"]
-        print(
-            f"  with the batched delivery sketch (bench only): median {r['median']:.3f} s "
-            f"(max {r['max']:.3f}; decide {sketch['phases_s']['decide']} s, deliver "
-            f"{sketch['phases_s']['deliver']} s)"
-        )
     print(f"RSS per worker MiB: {rss} (master {master_rss})  {checks['rss']}")
     log_json(
         {

@@ -95,7 +95,7 @@ def mail(app: Flask, smtp_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def calendar() -> services.WorkingDays:
     cal = WorkingCalendar.load(date(2022, 1, 1), date(2022, 12, 31))
-    return services.WorkingDays(cal.add_working_days, cal.is_working_day)
+    return services.WorkingDays.of(cal)
 
 
 def assignment(number: str, unit_name: str) -> Assignment:

@@ -147,6 +147,11 @@ class WorkingCalendar:
         self._start = start
         self._end = end
         self._overrides = dict(overrides)
+        # Working-day ordinals (see working_day_ordinal), counted from the first window's
+        # start and extended day by day when a later question reaches past what is indexed.
+        self._origin = start
+        self._ordinals: dict[date, int] = {start: 0}
+        self._indexed = (start, start)
 
     @classmethod
     def load(cls, start: date, end: date) -> WorkingCalendar:
@@ -201,6 +206,37 @@ class WorkingCalendar:
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``."""
         return self.add_working_days(day, 1)
+
+    def working_day_ordinal(self, day: date) -> int:
+        """A running count of working days: ``ordinal(b) - ordinal(a)`` is the number of working
+        days in (a, b], as ``working_days_between(a, b)`` says, without walking the days again.
+
+        The count starts at the window's first day (0) and stays fixed however the window
+        widens, so ordinals taken at different times compare. Two working days ``a`` <= ``b``
+        are ``k`` working days apart exactly when their ordinals differ by ``k``. Each day is
+        looked up once; later questions about it are a dictionary read.
+        """
+        _require_date(day)
+        known = self._ordinals.get(day)
+        if known is not None:
+            return known
+        low, high = self._indexed
+        if day > high:
+            self._cover(high, day)
+            count = self._ordinals[high]
+            while high < day:
+                high += ONE_DAY
+                count += self.is_working_day(high)
+                self._ordinals[high] = count
+        else:
+            self._cover(day, low)
+            count = self._ordinals[low]
+            while low > day:
+                count -= self.is_working_day(low)
+                low -= ONE_DAY
+                self._ordinals[low] = count
+        self._indexed = (min(low, self._indexed[0]), max(high, self._indexed[1]))
+        return self._ordinals[day]
 
 
 def _state(override: CalendarOverride) -> dict[str, Any]:

@@ -9,7 +9,9 @@ or a robot's access token.
 
 from __future__ import annotations
 
+import email.policy
 import http.client
+import io
 import json
 import logging
 import smtplib
@@ -19,8 +21,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.generator import BytesGenerator
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,39 +79,204 @@ def send_email(
     settings: SmtpSettings, to: str, subject: str, text: str, html: str | None = None
 ) -> None:
     """Send one UTF-8 message to one recipient; raise DeliveryError naming the failed step."""
-    address = parseaddr(to)[1]
-    if "@" not in address:
-        raise DeliveryError(f"email not sent: {to!r} is not an email address")
-    try:
-        message = _build_message(settings, to, subject, text, html)
-    except ValueError as exc:  # a line break in a header: refuse rather than inject headers
-        raise DeliveryError(f"email to {address} not sent: {exc}")
-    sender = parseaddr(settings.mail_from)[1] or settings.mail_from
+    with SmtpSession(settings) as session:
+        session.send(to, subject, text, html)
 
+
+class SmtpSession:
+    """Several messages over one connection to the mail server (connect, TLS and login once).
+
+    ``send`` raises DeliveryError for a message the server did not accept, and the session goes
+    on with the next one:
+
+    - a refused sender, recipient or message (an SMTP error reply) leaves the connection usable;
+    - a connection that drops is opened again once per session. The message it dropped under
+      is sent again on the new connection only if the drop came before its content was sent:
+      after that the server may have accepted it, and a second copy would be a duplicate;
+    - a server that cannot be reached (or refuses TLS or the login) fails the session's further
+      messages at once with the same error, instead of waiting out a timeout for each.
+
+    With ``eight_bit`` a plain-text message goes as UTF-8 bytes (``Content-Transfer-Encoding:
+    8bit``, ``BODY=8BITMIME``): a quarter smaller than base64 for Chinese text, and far cheaper
+    to build (see _eight_bit_message). Servers that do not offer 8BITMIME, non-ASCII addresses,
+    HTML parts and lines too long for SMTP get the base64 message of send_email.
+    """
+
+    def __init__(self, settings: SmtpSettings, *, eight_bit: bool = False) -> None:
+        self.settings = settings
+        self.eight_bit = eight_bit
+        self.sender = parseaddr(settings.mail_from)[1] or settings.mail_from
+        #: How many connections the session has opened (the tests and logs read it).
+        self.connections = 0
+        self._smtp: smtplib.SMTP | None = None
+        self._reconnected = False
+        self._unreachable: tuple[str, BaseException] | None = None
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Say goodbye; a failed goodbye is ignored (the messages have been accepted)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
+        """Send one message to one recipient; DeliveryError names the step that failed."""
+        address = parseaddr(to)[1]
+        if "@" not in address:
+            raise DeliveryError(f"email not sent: {to!r} is not an email address")
+        ascii_addresses = (address + self.sender).isascii()
+        eight_bit = self.eight_bit and html is None and ascii_addresses and _fits_8bit(text)
+        content: bytes | EmailMessage
+        try:
+            if eight_bit:
+                content = _eight_bit_message(self.settings, to, subject, text)
+            else:
+                content = _build_message(self.settings, to, subject, text, html)
+        except ValueError as exc:  # a line break in a header: refuse rather than inject headers
+            raise DeliveryError(f"email to {address} not sent: {exc}")
+        while True:
+            smtp = self._connection(address)
+            if isinstance(content, bytes) and not smtp.has_extn("8bitmime"):
+                content = _build_message(self.settings, to, subject, text, html)
+            try:
+                self._transmit(smtp, content, address)
+            except _REFUSED as exc:  # an answer about this message: the connection goes on
+                if getattr(exc, "smtp_code", None) == _CLOSING:
+                    self._drop()
+                raise _smtp_error(self.settings, address, "SMTP server refused the message", exc)
+            except _ContentSent as exc:
+                self._drop()
+                raise _smtp_error(self.settings, address, "connection lost", exc.cause)
+            except (smtplib.SMTPException, OSError) as exc:  # dropped before the content
+                self._drop()
+                if self._reconnected:
+                    raise _smtp_error(self.settings, address, "connection lost", exc)
+                self._reconnected = True
+                logger.info("SMTP connection lost before the message to %s: reconnecting", address)
+                continue
+            logger.debug("email sent to %s", address)
+            return
+
+    def _connection(self, address: str) -> smtplib.SMTP:
+        if self._smtp is not None:
+            return self._smtp
+        if self._unreachable is not None:
+            raise _smtp_error(self.settings, address, *self._unreachable)
+        settings = self.settings
+        try:
+            smtp = _connect(settings)
+        except (smtplib.SMTPException, OSError) as exc:
+            where = f"{settings.host}:{settings.port}"
+            self._unreachable = (f"cannot connect to SMTP server {where}", exc)
+            raise _smtp_error(settings, address, *self._unreachable)
+        self.connections += 1
+        step = "STARTTLS failed"
+        try:
+            if settings.use_tls and settings.port != SMTPS_PORT:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.user:
+                step = f"SMTP login as {settings.user} failed"
+                smtp.login(settings.user, settings.password or "")
+            step = "SMTP server refused the message"
+            smtp.ehlo_or_helo_if_needed()
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            self._unreachable = (step, exc)
+            raise _smtp_error(settings, address, step, exc)
+        self._smtp = smtp
+        return smtp
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def _transmit(self, smtp: smtplib.SMTP, content: bytes | EmailMessage, address: str) -> None:
+        """MAIL, RCPT and DATA for one message: what smtplib's send_message does, in steps, so
+        that a failure after the content went out raises _ContentSent. ``content``: a message,
+        or the bytes of an 8-bit one."""
+        if isinstance(content, bytes):
+            options, data = ["BODY=8BITMIME"], content
+        else:
+            options, policy = [], content.policy
+            if not (self.sender + address).isascii():  # an internationalised address
+                if not smtp.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError(
+                        "One or more source or delivery addresses require internationalized "
+                        "email support, but the server does not advertise the required "
+                        "SMTPUTF8 capability"
+                    )
+                options = ["SMTPUTF8", "BODY=8BITMIME"]
+                policy = email.policy.SMTPUTF8  # UTF-8 headers, as smtplib's send_message does
+            with io.BytesIO() as buffer:
+                BytesGenerator(buffer, policy=policy).flatten(content, linesep="\r\n")
+                data = buffer.getvalue()
+        code, reply = smtp.mail(self.sender, options)
+        if code == _CLOSING:  # the server hangs up: nothing was sent, a new connection may
+            raise smtplib.SMTPServerDisconnected(f"{code} {_text(reply)}")
+        if code != 250:
+            _reset(smtp)
+            raise smtplib.SMTPSenderRefused(code, reply, self.sender)
+        code, reply = smtp.rcpt(address)
+        if code == _CLOSING:
+            raise smtplib.SMTPServerDisconnected(f"{code} {_text(reply)}")
+        if code not in (250, 251):
+            _reset(smtp)
+            raise smtplib.SMTPRecipientsRefused({address: (code, reply)})
+        # From here on the server may have the message: it is never sent again from here.
+        try:
+            code, reply = smtp.data(data)
+        except smtplib.SMTPDataError:  # DATA itself refused (not 354): no content went out
+            _reset(smtp)
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _ContentSent(exc) from exc
+        if code != 250:
+            if code != _CLOSING:
+                _reset(smtp)
+            raise smtplib.SMTPDataError(code, reply)
+
+
+#: The reply of a server that is closing the connection (e.g. too many messages on it).
+_CLOSING = 421
+#: Answers about one message; the connection stays usable (unless the code is 421).
+_REFUSED = (
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPNotSupportedError,
+)
+
+
+class _ContentSent(Exception):
+    """The connection failed once a message's content had gone out: it may have arrived."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    """RSET after a refusal, so the next message starts clean; a closed connection shows
+    itself at the next message."""
     try:
-        smtp = _connect(settings)
-    except (smtplib.SMTPException, OSError) as exc:
-        raise _smtp_error(
-            settings, address, f"cannot connect to SMTP server {settings.host}:{settings.port}", exc
-        )
-    step = "STARTTLS failed"
-    try:
-        if settings.use_tls and settings.port != SMTPS_PORT:
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.user:
-            step = f"SMTP login as {settings.user} failed"
-            smtp.login(settings.user, settings.password or "")
-        step = "SMTP server refused the message"
-        smtp.send_message(message, from_addr=sender, to_addrs=[address])
-    except (smtplib.SMTPException, OSError) as exc:
-        smtp.close()
-        raise _smtp_error(settings, address, step, exc)
-    try:
-        smtp.quit()
+        smtp.rset()
     except (smtplib.SMTPException, OSError):
-        # The server has accepted the message: a failed goodbye must not cause a resend.
         smtp.close()
-    logger.debug("email %s sent to %s", message["Message-ID"], address)
+
+
+def _fits_8bit(text: str) -> bool:
+    """SMTP lines are at most 998 bytes; longer ones need an encoding that wraps them."""
+    return all(len(line.encode("utf-8")) <= 998 for line in text.splitlines())
 
 
 def webhook_kind(url: str) -> str:
@@ -231,10 +400,39 @@ def _build_message(
     message["Message-ID"] = make_msgid(domain=domain)
     # RFC 3834: tells mail servers not to answer reminders with out-of-office replies.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text)  # str content is sent as UTF-8
+    message.set_content(text)  # str content is sent as UTF-8 (base64 for Chinese text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def _eight_bit_message(settings: SmtpSettings, to: str, subject: str, text: str) -> bytes:
+    """The plain-text message of _build_message as 8-bit UTF-8 bytes, ready for DATA.
+
+    The same headers, written here: the email package's header classes take ten times as
+    long (0.7 ms a message), which a run of a hundred digests notices. Non-ASCII words in
+    the subject and display names are RFC 2047 encoded words; addresses must be ASCII.
+    """
+    for value in (subject, to, settings.mail_from):
+        if "\r" in value or "\n" in value:  # the email package's own words for it
+            raise ValueError("header values may not contain linefeed or carriage return")
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    head = "\r\n".join(
+        [
+            "Subject: " + Header(subject, "utf-8").encode(linesep="\r\n"),
+            "From: " + formataddr(parseaddr(settings.mail_from), "utf-8"),
+            "To: " + formataddr(parseaddr(to), "utf-8"),
+            "Date: " + format_datetime(datetime.now(UTC)),
+            "Message-ID: " + make_msgid(domain=domain),
+            "Auto-Submitted: auto-generated",
+            "MIME-Version: 1.0",
+            'Content-Type: text/plain; charset="utf-8"',
+            "Content-Transfer-Encoding: 8bit",
+        ]
+    )
+    # As set_content(text, cte="8bit") writes the text, with SMTP's CRLF line ends.
+    body = b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
+    return (head + "\r\n\r\n").encode("ascii") + body
 
 
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:

@@ -21,7 +21,7 @@ CYCLE_OFFSETS = (-3, 0)
 
 def _calendar(today: date) -> services.WorkingDays:
     cal = WorkingCalendar.load(today - timedelta(days=400), today + timedelta(days=120))
-    return services.WorkingDays(cal.add_working_days, cal.is_working_day)
+    return services.WorkingDays.of(cal)
 
 
 def reminders(today: date) -> dict[str, Any]:
