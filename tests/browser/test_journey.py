@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import OTHER_UNIT, OWN_UNIT, LiveSite
 
@@ -69,7 +70,16 @@ def fill_report(page: Page, progress: str, percent: int, evidence: Path | None =
     title = milestone.locator("option:checked").inner_text().split("（")[0]
     if evidence is not None:
         page.get_by_label(re.compile("^佐证材料")).set_input_files(evidence)
-    page.get_by_role("button", name="提交审核").click()
+    expect(page.get_by_label("完成进度（%）")).to_have_value(str(percent))
+    submit = page.get_by_role("button", name="提交审核")
+    try:
+        with page.expect_request(lambda r: r.method == "POST", timeout=5000):
+            submit.click()
+    except PlaywrightTimeoutError:
+        # Under heavy load Chromium has been seen to drop the click while the page's lazy PDF
+        # preview loads (no request reached the server); a person would click again.
+        with page.expect_request(lambda r: r.method == "POST"):
+            submit.click()
     return title
 
 
