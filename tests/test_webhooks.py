@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +28,7 @@ from sqlalchemy import func, select, update
 
 from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
-from taskhub.core.db import db, now_utc
+from taskhub.core.db import db, now_utc, writing
 from taskhub.core.storage import LocalStorage
 from taskhub.plans.models import Item, Plan
 from taskhub.reminders import services as outbox
@@ -40,6 +41,7 @@ from taskhub.webhooks import services as webhooks
 from taskhub.webhooks.models import WEBHOOK_EVENTS, WebhookEndpoint
 from tests.conftest import login, make_user, unit_named
 from tests.servers import HOST
+from tests.test_reminders import own_sqlite_app  # noqa: F401  (a fixture, asked for by name)
 
 KUNDULUN = "昆都仑区人民政府"
 PLAN = "baotou-2022"
@@ -72,6 +74,8 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     _replies: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Called while a POST is being received, before it is answered.
+    during: Callable[[], None] | None = None
 
     def url(self, path: str = "/hooks/taskhub") -> str:
         return f"http://{HOST}:{self.port}{path}"
@@ -81,6 +85,8 @@ class Receiver:
             self._replies.extend(statuses)
 
     def _receive(self, received: Received) -> int:
+        if self.during is not None:
+            self.during()
         with self._lock:
             self.requests.append(received)
             return self._replies.pop(0) if self._replies else 200
@@ -357,6 +363,39 @@ def test_a_failing_receiver_is_retried_with_backoff_then_succeeds(
     assert {r.headers["x-taskhub-delivery"] for r in receiver.requests} == {str(row.id)}
     for request in receiver.requests:
         verify(request, secret)
+
+
+def test_no_write_lock_is_held_while_an_event_is_posted(
+    request: pytest.FixtureRequest, receiver: Receiver
+) -> None:
+    """On SQLite a scheduled job's transactions take the write lock (BEGIN IMMEDIATE): the
+    sender must end them before the POST, or every web writer waits for the endpoint."""
+    file_app: Flask = request.getfixturevalue("own_sqlite_app")
+    with file_app.app_context():
+        admin = make_user("admin", None, "webhook-admin")
+        endpoint, _ = register(admin, receiver.url())
+        webhooks.send_test(endpoint, actor=admin)
+        db.session.commit()
+        database = db.engine.url.database
+    meanwhile: list[str] = []
+
+    def write_while_posting() -> None:  # a web request's write, not willing to wait
+        connection = sqlite3.connect(str(database), timeout=0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("UPDATE webhook_endpoints SET description = '写入成功'")
+            connection.execute("COMMIT")
+            meanwhile.append("written")
+        except sqlite3.OperationalError as exc:
+            meanwhile.append(str(exc))
+        finally:
+            connection.close()
+
+    receiver.during = write_while_posting
+    with file_app.app_context(), writing():  # as the scheduler runs its jobs
+        counts = outbox.deliver(file_app.config)
+    assert counts["sent"] == 1 and len(receiver.requests) == 1
+    assert meanwhile == ["written"]
 
 
 def test_a_redirect_is_a_failure_not_followed(

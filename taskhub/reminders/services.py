@@ -47,6 +47,7 @@ from taskhub.reminders.channels import (
     DeliveryError,
     SmtpSession,
     SmtpSettings,
+    send_hook,
     send_webhook,
     webhook_kind,
 )
@@ -791,16 +792,13 @@ def _send_one(message: _Message) -> str | None:
                 message.recipient, message.subject, markdown, kind=webhook_kind(message.recipient)
             )
         elif message.channel == Channel.HOOK.value:
-            # Signed at send time with the endpoint's current secret (it reads the endpoint).
-            webhooks.deliver(
-                OutboxMessage(
-                    id=message.id,
-                    channel=message.channel,
-                    recipient=message.recipient,
-                    subject=message.subject,
-                    body=message.body,
-                )
+            url, headers = webhooks.signed_request(
+                OutboxMessage(id=message.id, recipient=message.recipient, body=message.body)
             )
+            # No transaction stays open during the POST: a scheduled job's would hold SQLite's
+            # write lock (BEGIN IMMEDIATE) and make every web writer wait for the endpoint.
+            db.session.rollback()
+            send_hook(url, message.body, headers, timeout=webhooks.DELIVERY_TIMEOUT)
         else:
             raise DeliveryError(f"unknown channel {message.channel}")
     except DeliveryError as exc:

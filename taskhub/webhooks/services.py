@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -33,7 +32,7 @@ from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.plans.models import Item, Plan
-from taskhub.reminders.channels import DeliveryError, send_hook
+from taskhub.reminders.channels import DeliveryError
 from taskhub.reminders.models import Channel, OutboxMessage, OutboxStatus
 from taskhub.tracking.models import Assignment, Milestone, ProgressReport, Review
 from taskhub.units.models import Unit
@@ -42,7 +41,6 @@ from taskhub.webhooks.models import WEBHOOK_EVENTS, WebhookEndpoint, WebhookEven
 if TYPE_CHECKING:
     from taskhub.scoring.models import Period, Snapshot
 
-logger = logging.getLogger(__name__)
 
 #: The event code of a test message sent from the admin page; no endpoint subscribes to it.
 TEST_EVENT = "webhook.test"
@@ -536,9 +534,10 @@ def event_of(message: OutboxMessage) -> str | None:
     return event if isinstance(event, str) else None
 
 
-def deliver(message: OutboxMessage, *, timeout: float = DELIVERY_TIMEOUT) -> None:
-    """POST one queued event to its endpoint (called by the outbox sender); DeliveryError on
-    anything but a 2xx answer."""
+def signed_request(message: OutboxMessage) -> tuple[str, dict[str, str]]:
+    """The endpoint URL and signed headers for one queued event (the outbox sender POSTs
+    ``message.body`` there with send_hook, after ending its read: the request may take up
+    to DELIVERY_TIMEOUT); DeliveryError when it cannot be sent."""
     endpoint = (
         db.session.get(WebhookEndpoint, int(message.recipient))
         if message.recipient.isdigit()
@@ -551,6 +550,5 @@ def deliver(message: OutboxMessage, *, timeout: float = DELIVERY_TIMEOUT) -> Non
     event = event_of(message)
     if event is None:
         raise DeliveryError("not sent: the queued body is not an event")
-    headers = signed_headers(message.id, event, endpoint.secret, message.body)
-    send_hook(endpoint.url, message.body, headers, timeout=timeout)
-    logger.debug("event %s (outbox %s) delivered to endpoint %s", event, message.id, endpoint.id)
+    # Signed at send time with the endpoint's current secret.
+    return endpoint.url, signed_headers(message.id, event, endpoint.secret, message.body)
