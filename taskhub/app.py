@@ -285,6 +285,10 @@ def _register_error_handlers(app: Flask) -> None:
     # Unhandled exceptions arrive here as InternalServerError (after Flask logs them).
     app.register_error_handler(HTTPException, handle)
 
+    from taskhub.core import conflicts
+
+    conflicts.init_app(app)  # a collision with a concurrent change: 409, never 500
+
 
 def _register_template_helpers(app: Flask) -> None:
     from taskhub.core.numbers import format_points

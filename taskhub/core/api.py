@@ -294,10 +294,13 @@ def roles(*allowed: str) -> Callable[[F], F]:
     return decorator
 
 
-def get_or_404(model: type[Any], ident: Any) -> Any:
+def get_or_404(model: type[Any], ident: Any, *, lock: bool = False) -> Any:
+    """The object, or 404. ``lock``: with its row lock taken and its values read afresh, for a
+    change whose check (an ETag in If-Match) must see what the write will replace; see
+    :func:`taskhub.core.db.lock`."""
     if isinstance(ident, int) and not 0 < ident <= MAX_ID:
         abort(404, f"{model.__name__} {ident} does not exist.")
-    obj = db.session.get(model, ident)
+    obj = db.session.get(model, ident, with_for_update=lock or None, populate_existing=lock)
     if obj is None:
         abort(404, f"{model.__name__} {ident} does not exist.")
     return obj

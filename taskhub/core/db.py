@@ -7,13 +7,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, MetaData, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import DateTime, TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -42,6 +44,19 @@ def writing() -> Iterator[None]:
 
 def is_writing() -> bool:
     return _writing.get()
+
+
+def lock(obj: T) -> T:
+    """Take the row lock of a loaded object and reload it, before checking a rule on it.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``, which waits for a concurrent writer of the row to end
+    and then reads what it committed; the lock is held to the end of the transaction, so the
+    check and the write act on the same values (a compare-and-set). SQLite has no row locks:
+    its write requests already hold the database's write lock from BEGIN IMMEDIATE, and the
+    reload is only a reload. Every relationship loaded before is expired and loads anew.
+    """
+    db.session.refresh(obj, with_for_update=True)
+    return obj
 
 
 def now_utc() -> datetime:

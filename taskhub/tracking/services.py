@@ -19,7 +19,7 @@ from taskhub.accounts.models import User
 from taskhub.audit import services as audit
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
-from taskhub.core.db import db, now_utc
+from taskhub.core.db import db, lock, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
 from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
@@ -56,9 +56,24 @@ class Rejected(DomainError):
 
 
 def check_version(assignment: Assignment, expected: int | None) -> None:
-    """Optimistic locking: refuse a change based on an outdated view of the assignment."""
+    """Optimistic locking: refuse a change based on an outdated view of the assignment.
+
+    Compare with the row as locked by :func:`lock_assignment`, or two requests that read the
+    same version could both pass."""
     if expected is not None and expected != assignment.version:
         raise StaleObject("this task was changed by someone else; reload and try again")
+
+
+def lock_assignment(assignment: Assignment, expected_version: int | None = None) -> None:
+    """Every change of an assignment or of what hangs off it (reports, reviews, milestones,
+    extension requests) starts here: the assignment's row lock, then the version check.
+
+    Concurrent changes of one assignment so run one after the other, each seeing what the
+    previous one committed, instead of checking the same old state and then colliding at
+    the write (a 500, or a deadlock on PostgreSQL). One lock, always taken first, also means
+    one lock order."""
+    lock(assignment)
+    check_version(assignment, expected_version)
 
 
 def _state(a: Assignment) -> dict[str, Any]:
@@ -96,10 +111,17 @@ def reviewable(user: User) -> ColumnElement[bool]:
     return Assignment.item_id.in_(led)
 
 
-def acknowledge(assignment: Assignment, *, actor: User) -> None:
+def acknowledge(
+    assignment: Assignment, *, actor: User, expected_version: int | None = None
+) -> None:
     """签收: the unit confirms it has received the assignment; the time taken is recorded."""
     if not assignment.can_edit(actor):
         raise PermissionDenied("you may not act on this assignment")
+    lock_assignment(assignment, expected_version)
+    _acknowledge(assignment, actor=actor)
+
+
+def _acknowledge(assignment: Assignment, *, actor: User) -> None:
     if assignment.acknowledged_at is not None:
         return  # acknowledging twice changes nothing
     before = _state(assignment)
@@ -141,7 +163,7 @@ def submit_report(
     """Report progress (工作进展 / 存在问题 / 下步计划, percent, evidence) for review."""
     if not assignment.can_edit(actor):
         raise PermissionDenied("you may not report on this assignment")
-    check_version(assignment, expected_version)
+    lock_assignment(assignment, expected_version)
     if assignment.status == AssignmentStatus.COMPLETED.value:
         raise Rejected("closed", "this task is completed and closed; no further reports")
     if assignment.status == AssignmentStatus.SUBMITTED.value:
@@ -163,7 +185,7 @@ def submit_report(
             raise
     before = _state(assignment)
     if assignment.acknowledged_at is None:
-        acknowledge(assignment, actor=actor)  # reporting implies receipt
+        _acknowledge(assignment, actor=actor)  # reporting implies receipt
     report = ProgressReport(
         assignment_id=assignment.id,
         milestone_id=milestone.id if milestone else None,
@@ -215,11 +237,14 @@ def review_report(
     decision: str,
     reason: str | None = None,
     today: date | None = None,
+    expected_version: int | None = None,
 ) -> Review:
     """Accept or return (with a reason) a submitted report."""
     assignment = report.assignment
     if not can_review(actor, assignment):
         raise PermissionDenied("you may not review this report")
+    lock_assignment(assignment, expected_version)
+    db.session.refresh(report)  # as another review may have left it
     if report.status != ReportStatus.SUBMITTED.value:
         raise Rejected("already_reviewed", "this report has already been reviewed")
     if decision not in (ReviewDecision.ACCEPT.value, ReviewDecision.RETURN.value):
@@ -271,12 +296,19 @@ def _accept(report: ProgressReport, assignment: Assignment, today: date) -> None
 
 
 def request_extension(
-    milestone: Milestone, *, actor: User, reason: str, requested_due_on: date
+    milestone: Milestone,
+    *,
+    actor: User,
+    reason: str,
+    requested_due_on: date,
+    expected_version: int | None = None,
 ) -> ExtensionRequest:
     """延期: ask the office to move a milestone; the original due date stays on record."""
     assignment = milestone.assignment
     if not assignment.can_edit(actor):
         raise PermissionDenied("you may not request an extension for this task")
+    lock_assignment(assignment, expected_version)
+    db.session.refresh(milestone)
     if milestone.status != MilestoneStatus.OPEN.value:
         raise Rejected("milestone_closed", "this milestone is already done")
     if not reason or not reason.strip():
@@ -322,6 +354,9 @@ def decide_extension(
     """The office approves (moving the effective date) or rejects an extension."""
     if actor.role not in ("admin", "office"):
         raise PermissionDenied("only the office decides extensions")
+    lock_assignment(ext.milestone.assignment)
+    db.session.refresh(ext)  # as a concurrent decision may have left it
+    db.session.refresh(ext.milestone)
     if ext.status != ExtensionStatus.PENDING.value:
         raise Rejected("already_decided", "this request has already been decided")
     reason = (reason or "").strip() or None

@@ -324,7 +324,9 @@ class UnitContacts(MethodView):
 
 
 def _contact_for(contact_id: int, *, edit: bool) -> Contact:
-    contact: Contact = get_or_404(Contact, contact_id)
+    # A change locks the row before its ETag is checked: concurrent changes with the same
+    # If-Match then check one after the other, and only the first one matches.
+    contact: Contact = get_or_404(Contact, contact_id, lock=edit)
     _unit_for_contacts(contact.unit_id, edit=edit)
     return contact
 

@@ -97,7 +97,8 @@ class WebhookById(MethodView):
         """Change an endpoint's URL, description, events or enabled flag (If-Match required).
 
         Disabling it cancels its pending deliveries."""
-        endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id)
+        # Locked before the ETag check: of concurrent changes with one If-Match, one matches.
+        endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id, lock=True)
         blp.check_etag(endpoint, WebhookSchema)
         commit_or_fail(lambda: services.update_endpoint(endpoint, actor=api_user(), **args))
         return endpoint
@@ -106,7 +107,8 @@ class WebhookById(MethodView):
     @blp.response(204)
     def delete(self, webhook_id: int) -> None:
         """Delete an endpoint (If-Match required); its delivery history stays in the outbox."""
-        endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id)
+        # Locked before the ETag check: of concurrent changes with one If-Match, one matches.
+        endpoint: WebhookEndpoint = get_or_404(WebhookEndpoint, webhook_id, lock=True)
         blp.check_etag(endpoint, WebhookSchema)
         commit_or_fail(lambda: services.delete_endpoint(endpoint, actor=api_user()))
 

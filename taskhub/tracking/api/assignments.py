@@ -264,8 +264,7 @@ class Acknowledge(MethodView):
         """Acknowledge (签收) a new assignment: its unit or the office."""
         assignment = load_assignment(assignment_id, need="edit")
         try:
-            services.check_version(assignment, args.get("version"))
-            services.acknowledge(assignment, actor=api_user())
+            services.acknowledge(assignment, actor=api_user(), expected_version=args.get("version"))
         except DomainError as error:
             fail(error)
         db.session.commit()

@@ -144,14 +144,14 @@ class MilestoneExtensions(MethodView):
         """Ask the office to move a milestone to a later date (its unit or the office); the
         original date stays on record."""
         milestone: Milestone = get_or_404(Milestone, milestone_id)
-        assignment = load_assignment(milestone.assignment_id, need="edit")
+        load_assignment(milestone.assignment_id, need="edit")
         try:
-            services.check_version(assignment, args.get("version"))
             ext = services.request_extension(
                 milestone,
                 actor=api_user(),
                 reason=args["reason"],
                 requested_due_on=args["requested_due_on"],
+                expected_version=args.get("version"),
             )
         except DomainError as error:
             fail(error)

@@ -329,9 +329,12 @@ class ReviewReport(MethodView):
         if not services.can_review(user, report.assignment):
             core.abort(403, "You may not review this report.")
         try:
-            services.check_version(report.assignment, args.get("version"))
             services.review_report(
-                report, actor=user, decision=args["decision"], reason=args.get("reason")
+                report,
+                actor=user,
+                decision=args["decision"],
+                reason=args.get("reason"),
+                expected_version=args.get("version"),
             )
         except DomainError as error:
             fail(error)

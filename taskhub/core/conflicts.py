@@ -1,0 +1,71 @@
+"""The safety net for concurrent changes: a collision the services did not foresee answers 409.
+
+The services make every optimistic check a compare-and-set: they take the row lock before
+checking a version or an ETag (``taskhub.core.db.lock``), so of concurrent changes based on
+one read exactly one passes and the others get a domain error (409 stale). What reaches this
+module is a collision that slipped past that: the ORM's version check failing at the write
+(``StaleDataError``: an UPDATE … WHERE version = :v matched no row), or PostgreSQL breaking a
+deadlock or a serialisation failure. Nothing was written (the transaction is rolled back), so
+the client may simply try again: the API answers 409 with the usual error body, a page a 409
+page in the user's language, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, render_template
+from flask_babel import gettext as _
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import Conflict
+
+from taskhub.core.db import db
+
+logger = logging.getLogger(__name__)
+
+#: PostgreSQL's SQLSTATEs for "try the transaction again": serialization_failure,
+#: deadlock_detected.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether the error is a collision with a concurrent transaction (nothing was written)."""
+    if isinstance(error, StaleDataError):
+        return True
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return sqlstate in RETRYABLE_SQLSTATES
+    return False
+
+
+def conflict_response(error: BaseException) -> Any:
+    """409: as the API's error body, or as a page."""
+    from taskhub.core.api import error_response, is_api_request
+
+    db.session.rollback()
+    logger.warning("concurrent change refused (409): %s", type(error).__name__)
+    if is_api_request():
+        conflict = Conflict(
+            "The object was changed by someone else at the same moment; nothing was saved. "
+            "Read it again and retry."
+        )
+        conflict.data = {"code": "stale"}  # type: ignore[attr-defined]
+        return error_response(conflict)
+    message = _(
+        "Someone else changed this at the same moment, so nothing was saved. Go back, "
+        "reload the page and try again."
+    )
+    return render_template("error.html", code=409, message=message), 409
+
+
+def _handle(error: Exception) -> Any:
+    if not is_conflict(error):
+        raise error  # any other database error: the usual 500, logged with its traceback
+    return conflict_response(error)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(StaleDataError, _handle)
+    app.register_error_handler(DBAPIError, _handle)
