@@ -359,9 +359,10 @@ def _told(code: str) -> Callable[[Answer], bool]:
     return lambda a: _stale(a) or (isinstance(a.json, dict) and a.json.get("code") == code)
 
 
-def _report(kit: Kit) -> Round:
+def _report(kit: Kit, *, versioned: bool = True) -> Round:
     assignment = kit.fresh_assignment()
     aid, version = assignment.id, assignment.version
+    sent = {"version": version} if versioned else {}
     return Round(
         read=version,
         send=lambda c, n: _api(
@@ -369,7 +370,7 @@ def _report(kit: Kit) -> Round:
             kit.office,
             "POST",
             f"/assignments/{aid}/reports",
-            json={"progress": f"进展 {n}", "percent": 10 + n, "version": version},
+            json={"progress": f"进展 {n}", "percent": 10 + n, **sent},
         ),
         final=lambda: db.session.get(Assignment, aid).percent,  # type: ignore[union-attr]
     )
@@ -402,8 +403,9 @@ def _submitted_report(kit: Kit) -> tuple[int, int]:
     return report.id, assignment.version
 
 
-def _review(kit: Kit) -> Round:
+def _review(kit: Kit, *, versioned: bool = True) -> Round:
     report_id, version = _submitted_report(kit)
+    sent = {"version": version} if versioned else {}
     return Round(
         read=version,
         send=lambda c, n: _api(
@@ -414,7 +416,7 @@ def _review(kit: Kit) -> Round:
             json={
                 "decision": "return" if n % 2 else "accept",
                 "reason": f"理由 {n}",
-                "version": version,
+                **sent,
             },
         ),
     )
@@ -474,7 +476,7 @@ def _a_unit(kit: Kit) -> Unit:
     ).first()  # type: ignore[return-value]
 
 
-def _contact(kit: Kit) -> Round:
+def _contact(kit: Kit, *, delete: bool = False) -> Round:
     contact = units.add_contact(
         _a_unit(kit),
         {"name": "联系人", "position": "科员", "mobile": "13800000001"},
@@ -487,19 +489,18 @@ def _contact(kit: Kit) -> Round:
     def after_commit() -> None:
         read["etag"] = _etag(kit, kit.office, f"/contacts/{cid}")
 
-    return Round(
-        read=read,
-        after_commit=after_commit,
-        send=lambda c, n: _api(
-            c,
-            kit.office,
-            "PATCH",
-            f"/contacts/{cid}",
-            json={"position": f"职务 {n}"},
-            headers={"If-Match": read["etag"]},
-        ),
-        final=lambda: db.session.get(Contact, cid).position,  # type: ignore[union-attr]
-    )
+    def send(c: FlaskClient, n: int) -> Answer:
+        headers = {"If-Match": read["etag"]}
+        if delete:
+            return _api(c, kit.office, "DELETE", f"/contacts/{cid}", headers=headers)
+        body = {"position": f"职务 {n}"}
+        return _api(c, kit.office, "PATCH", f"/contacts/{cid}", json=body, headers=headers)
+
+    def final() -> Any:
+        found = db.session.get(Contact, cid)
+        return found.position if found is not None else None
+
+    return Round(read=read, after_commit=after_commit, send=send, final=final)
 
 
 def _webhook(kit: Kit) -> Round:
@@ -531,14 +532,18 @@ def _webhook(kit: Kit) -> Round:
     )
 
 
-def _versioned_put(kit: Kit, url: str, listed: str, body: Callable[[int], dict[str, Any]]) -> Round:
-    """A score set once, then raced: every client sends the version it read."""
-    read: dict[str, int] = {}
+def _versioned_put(
+    kit: Kit, url: str, listed: str, body: Callable[[int], dict[str, Any]], *, first: bool = True
+) -> Round:
+    """A score set once (``first``: else none yet, version 0), then raced: every client sends
+    the version it read."""
+    read: dict[str, int] = {"version": 0}
 
     def after_commit() -> None:
-        first = _api(kit.app.test_client(), kit.office, "PUT", url, json=body(-1))
-        assert first.status == 200, first.body
-        read["version"] = _read(kit, kit.office, listed)[0]["version"]
+        if first:
+            answer = _api(kit.app.test_client(), kit.office, "PUT", url, json=body(-1))
+            assert answer.status == 200, answer.body
+            read["version"] = _read(kit, kit.office, listed)[0]["version"]
 
     return Round(
         read=read,
@@ -549,13 +554,14 @@ def _versioned_put(kit: Kit, url: str, listed: str, body: Callable[[int], dict[s
     )
 
 
-def _item_score(kit: Kit) -> Round:
+def _item_score(kit: Kit, *, first: bool = True) -> Round:
     aid = kit.fresh_assignment().id
     return _versioned_put(
         kit,
         f"/plans/{PLAN}/scores/items",
         f"/plans/{PLAN}/scores/items?period={PERIOD}&assignment={aid}",
         lambda n: {"period": PERIOD, "assignment_id": aid, "value": "0.5", "reason": f"评分 {n}"},
+        first=first,
     )
 
 
@@ -654,11 +660,28 @@ RACES = (
         _stale,
         wanted=lambda n: 10 + n,
     ),
+    # Without a version a loser learns a report is already awaiting review.
+    Race(
+        "report, no version",
+        frozenset({201}),
+        frozenset({422}),
+        ("report.submitted",),
+        lambda kit: _report(kit, versioned=False),
+        _told("pending"),
+    ),
     Race(
         "acknowledge", frozenset({200}), STALE, ("assignment.acknowledged",), _acknowledge, _stale
     ),
     Race(
         "review", frozenset({200}), STALE, ("report.accepted", "report.returned"), _review, _stale
+    ),
+    Race(
+        "review, no version",
+        frozenset({200}),
+        frozenset({422}),
+        ("report.accepted", "report.returned"),
+        lambda kit: _review(kit, versioned=False),
+        _told("already_reviewed"),
     ),
     Race(
         "extension request",
@@ -687,6 +710,15 @@ RACES = (
         _stale,
         wanted=lambda n: f"职务 {n}",
     ),
+    # A loser of a delete finds the contact changed (412) or already gone (404).
+    Race(
+        "contact delete",
+        frozenset({204}),
+        frozenset({404, 412}),
+        ("contact.deleted",),
+        lambda kit: _contact(kit, delete=True),
+        lambda a: a.status == 404 or _stale(a),
+    ),
     Race(
         "webhook",
         frozenset({200}),
@@ -697,6 +729,15 @@ RACES = (
         wanted=lambda n: f"说明 {n}",
     ),
     Race("item score", frozenset({200}), STALE, ("score.item_set",), _item_score, _stale),
+    # None entered yet: the clients insert the same new row.
+    Race(
+        "item score, first entry",
+        frozenset({200}),
+        STALE,
+        ("score.item_set",),
+        lambda kit: _item_score(kit, first=False),
+        _stale,
+    ),
     Race(
         "component score",
         frozenset({200}),

@@ -4,10 +4,12 @@ The services make every optimistic check a compare-and-set: they take the row lo
 checking a version or an ETag (``taskhub.core.db.lock``), so of concurrent changes based on
 one read exactly one passes and the others get a domain error (409 stale). What reaches this
 module is a collision that slipped past that: the ORM's version check failing at the write
-(``StaleDataError``: an UPDATE … WHERE version = :v matched no row), or PostgreSQL breaking a
-deadlock or a serialisation failure. Nothing was written (the transaction is rolled back), so
-the client may simply try again: the API answers 409 with the usual error body, a page a 409
-page in the user's language, never a 500.
+(``StaleDataError``: an UPDATE … WHERE version = :v matched no row), PostgreSQL breaking a
+deadlock or a serialisation failure, or two requests inserting the same new row (a unique
+violation on PostgreSQL; SQLite's writers never overlap, so there it is a bug: a 500).
+Nothing was written (the transaction is rolled back), so the client may simply try again:
+the API answers 409 with the usual error body, a page a 409 page in the user's language,
+never a 500.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from taskhub.core.db import db
 
 logger = logging.getLogger(__name__)
 
-#: PostgreSQL's SQLSTATEs for "try the transaction again": serialization_failure,
-#: deadlock_detected.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: PostgreSQL's SQLSTATEs of a collision: serialization_failure, deadlock_detected, and
+#: unique_violation (the row a concurrent request inserted first).
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "23505"})
 
 
 def is_conflict(error: BaseException) -> bool:
@@ -36,7 +38,7 @@ def is_conflict(error: BaseException) -> bool:
         return True
     if isinstance(error, DBAPIError):
         sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-        return sqlstate in RETRYABLE_SQLSTATES
+        return sqlstate in CONFLICT_SQLSTATES
     return False
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
-from taskhub.core.db import db, now_utc
+from taskhub.core.db import db, lock, now_utc
 from taskhub.core.errors import NotFound, PermissionDenied, ValidationFailed
 from taskhub.plans.models import Item, ItemUnit, Plan, Section, UnitRole
 from taskhub.scoring.engine import count_points, dec, rate_points, ratio, rubric_points
@@ -103,12 +103,19 @@ def score_item(
             f"the score must be between 0 and the item's {points} points", ["value"]
         )
     value = value.quantize(Decimal("0.0001"))
+    # The assignment's lock first: a concurrent change of this score (or its first entry)
+    # waits, and this one's "before" is what that one left (the API's version check takes
+    # the same lock, as every change of the assignment does).
+    lock(assignment)
     existing = db.session.scalar(
-        select(ItemScore).where(
+        select(ItemScore)
+        .where(
             ItemScore.period_id == period.id,
             ItemScore.assignment_id == assignment.id,
             ItemScore.scorer_key == key,
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     before = _score_state(existing) if existing else None
     if existing is not None and (
@@ -244,12 +251,18 @@ def score_component(
         raise ValidationFailed(f"{component} must be between {low} and {high}", ["value"])
     period = get_period(plan, code)
     assert period is not None
+    from taskhub.units.models import Unit
+
+    lock(db.session.get_one(Unit, unit_id))  # as in score_item: the owner's lock first
     existing = db.session.scalar(
-        select(ComponentScore).where(
+        select(ComponentScore)
+        .where(
             ComponentScore.period_id == period.id,
             ComponentScore.unit_id == unit_id,
             ComponentScore.component == component,
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     value = value.quantize(Decimal("0.0001"))
     if existing is not None and (existing.value, existing.reason) == (value, reason):
@@ -520,25 +533,43 @@ def latest_snapshot(plan: Plan, code: str) -> Snapshot | None:
 
 
 def close_period(
-    plan: Plan, code: str, *, actor: User | None, reason: str | None = None
+    plan: Plan,
+    code: str,
+    *,
+    actor: User | None,
+    reason: str | None = None,
+    expected_revision: int | None = None,
 ) -> Snapshot:
-    """Freeze the period's scores and ranks; after closing, corrections are new revisions."""
+    """Freeze the period's scores and ranks; after closing, corrections are new revisions.
+
+    ``expected_revision``: the latest revision the client saw (0: none); another one
+    published since refuses the close (StaleObject)."""
+    from taskhub.tracking.services import StaleObject
+
     if actor is not None and actor.role not in ("admin", "office"):
         raise PermissionDenied("only the office closes periods")
     period = get_period(plan, code)
     assert period is not None
+    # Concurrent closes of one period run one after the other: each numbers its revision
+    # after the one before, and the check below sees what that one published.
+    lock(period)
+    latest = (
+        db.session.scalar(
+            select(func.max(Snapshot.revision)).where(Snapshot.period_id == period.id)
+        )
+        or 0
+    )
+    if expected_revision is not None and expected_revision != latest:
+        raise StaleObject(
+            f"revision {latest} was published since you read revision {expected_revision}"
+        )
     computed = compute(plan, code, explain=True)  # one pass, item by item, for all units
     live = [_to_ranked(r) for r in computed]
     previous = _previous_ranks(plan, code)
     for row in live:
         row.previous_rank = previous.get(row.unit_id)
     live.sort(key=lambda r: (r.rank or 10**9, r.unit_name))
-    revision = (
-        db.session.scalar(
-            select(func.max(Snapshot.revision)).where(Snapshot.period_id == period.id)
-        )
-        or 0
-    ) + 1
+    revision = latest + 1
     if revision > 1 and not (reason or "").strip():
         raise ValidationFailed("a correction after closing needs a reason", ["reason"])
     snapshot = Snapshot(

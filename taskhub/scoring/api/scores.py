@@ -19,7 +19,7 @@ from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.core import api as core
 from taskhub.core.api import PAGE, api_user, apply_sort
-from taskhub.core.db import db
+from taskhub.core.db import db, lock
 from taskhub.core.errors import DomainError
 from taskhub.core.permissions import STAFF
 from taskhub.plans.models import Item, Plan
@@ -139,9 +139,12 @@ class Entered:
         query = apply_sort(query, args["sort"], columns, m.id)
         return self.dicts(rows_page(query, pagination))
 
-    def existing(self, plan: Plan, period: str, *where: Any) -> Any:
-        """The score already entered (``where`` picks it in the period), locked: on PostgreSQL
-        a concurrent change waits for this one; none if there is none yet."""
+    def existing(self, plan: Plan, period: str, owner: Any, *where: Any) -> Any:
+        """The score already entered (``where`` picks it in the period); none if there is none
+        yet. The ``owner``'s row (the assignment, the unit) is locked first, as the service
+        locks it: a concurrent change, or the first entry of this score, waits for this one,
+        and the version is then counted from what it committed."""
+        lock(owner)
         recorded = get_period(plan, period, create=False)
         if recorded is None:
             return None
@@ -265,7 +268,11 @@ class ItemScores(MethodView):
         except DomainError as error:
             fail(error)
         existing = ITEM_SCORES.existing(
-            plan, period, ItemScore.assignment_id == assignment.id, ItemScore.scorer_key == key
+            plan,
+            period,
+            assignment,
+            ItemScore.assignment_id == assignment.id,
+            ItemScore.scorer_key == key,
         )
         ITEM_SCORES.check_version(existing, args.get("version"))
         return ITEM_SCORES.save(
@@ -302,11 +309,13 @@ class ComponentScores(MethodView):
         plan = load_plan(code)
         period = check_period(plan, args["period"])
         unit_id = args["unit_id"]
-        if db.session.get(Unit, unit_id) is None:
+        unit = db.session.get(Unit, unit_id)
+        if unit is None:
             core.abort(404, f"There is no unit {unit_id}.")
         existing = COMPONENT_SCORES.existing(
             plan,
             period,
+            unit,
             ComponentScore.unit_id == unit_id,
             ComponentScore.component == args["component"],
         )

@@ -27,7 +27,7 @@ from taskhub.scoring.schemas import (
     SnapshotDetailSchema,
     SnapshotSchema,
 )
-from taskhub.scoring.schemes import engine_of, get_period
+from taskhub.scoring.schemes import engine_of
 
 
 def _snapshot_rows() -> Select[Any]:
@@ -142,23 +142,14 @@ class ClosePeriod(MethodView):
         """
         plan = load_plan(code)
         period = check_period(plan, period)
-        recorded = get_period(plan, period, create=False)
-        current = (
-            db.session.scalar(
-                select(func.max(Snapshot.revision)).where(Snapshot.period_id == recorded.id)
-            )
-            if recorded is not None
-            else None
-        ) or 0
-        if args.get("revision") is not None and args["revision"] != current:
-            core.abort(
-                409,
-                f"Revision {current} was published since you read revision {args['revision']}.",
-                code="stale",
-            )
         try:
+            # The revision is checked under the period's lock, after a concurrent close.
             snapshot = services.close_period(
-                plan, period, actor=api_user(), reason=args.get("reason")
+                plan,
+                period,
+                actor=api_user(),
+                reason=args.get("reason"),
+                expected_revision=args.get("revision"),
             )
         except DomainError as error:
             fail(error)
