@@ -503,6 +503,26 @@ def test_a_full_disk_answers_507_in_the_api(
     assert [p.name for p in blobs(evidence_dir)] == [shared]
 
 
+def test_an_import_upload_on_a_full_disk_is_refused_in_plain_words(
+    app: Flask, client: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskhub.imports import services as imports
+    from tests.test_imports import plan_file, upload
+
+    login_as("office")
+    monkeypatch.setattr(imports, "LocalStorage", full_disk(100))
+    root = imports.uploads_root(app.instance_path)
+    before = set(root.rglob("*")) if root.exists() else set()
+
+    response = upload(client, "/imports/plan", plan_file())
+
+    assert response.status_code == 422
+    assert STORAGE_FULL in visible(response.get_data(as_text=True))
+    assert (set(root.rglob("*")) if root.exists() else set()) - before <= {
+        p for p in root.rglob("*") if p.is_dir()
+    }  # no file left, partial or whole
+
+
 def test_readyz_reports_storage_below_the_free_space_floor(
     app: Flask, session: Any, tmp_path: Path
 ) -> None:

@@ -22,7 +22,7 @@ from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
-from taskhub.core.storage import LocalStorage, check_sha256
+from taskhub.core.storage import LocalStorage, StorageFull, check_sha256
 from taskhub.tracking.uploads import UploadRejected, check_upload, sanitize_filename
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,10 @@ def receive(file: FileStorage | None, *, root: Path, max_bytes: int) -> Upload:
         raise UploadRefused(not_xlsx)
     _purge(root)
     store = LocalStorage(root)
-    sha256 = store.put(data)
+    try:
+        sha256 = store.put(data)
+    except StorageFull as full:  # the instance disk: say so instead of a 500
+        raise UploadRefused(full.message) from full
     return Upload(sha256, checked.safe_name, store.path_of(sha256))
 
 

@@ -99,8 +99,12 @@ class SchedulerRunner:
     def catch_up(self) -> None:
         if not self.renew_lease():
             return
-        with self.app.app_context():
-            missed = missed_daily_jobs(office_today(), local_time(now_utc()).time())
+        try:
+            with self.app.app_context():
+                missed = missed_daily_jobs(office_today(), local_time(now_utc()).time())
+        except SQLAlchemyError as error:  # the database went away since the renewal
+            logger.warning("scheduler could not look for missed jobs: %s", type(error).__name__)
+            return
         for job in missed:
             logger.info("catching up on missed job %s", job.name)
             self.run(job)
