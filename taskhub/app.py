@@ -33,6 +33,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.config.update(overrides)
     _configure_logging(app)
     _configure_extensions(app)
+    _configure_evidence(app)
     _configure_auth(app)
     _configure_security(app)
     _configure_i18n(app)
@@ -77,6 +78,13 @@ def _configure_extensions(app: Flask) -> None:
         elif db.engine.dialect.name == "postgresql":
             # Registered after db.init_app, so it runs before Flask-SQLAlchemy's own teardown.
             app.teardown_appcontext(_end_reads_with_commit)
+
+
+def _configure_evidence(app: Flask) -> None:
+    """Evidence files a failed request stored are removed when it ends (taskhub.evidence)."""
+    from taskhub.evidence import services
+
+    services.init_app(app)
 
 
 def _end_reads_with_commit(exc: BaseException | None) -> None:
@@ -284,6 +292,18 @@ def _register_error_handlers(app: Flask) -> None:
 
     # Unhandled exceptions arrive here as InternalServerError (after Flask logs them).
     app.register_error_handler(HTTPException, handle)
+    _register_outage_handlers(app)
+
+
+def _register_outage_handlers(app: Flask) -> None:
+    """The database briefly unreachable answers 503 with Retry-After (taskhub.core.outages)."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from taskhub.core.outages import database_unavailable
+
+    app.register_error_handler(DBAPIError, database_unavailable)
+    app.register_error_handler(PoolTimeout, database_unavailable)
 
     from taskhub.core import conflicts
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,20 @@ def directory_problem(path: str | Path) -> str | None:
     return None
 
 
+def free_space_problem(path: str | Path, min_free_mb: int) -> str | None:
+    """Why the filesystem holding ``path`` is too full (below ``min_free_mb``), or None."""
+    probe = Path(path)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError as exc:
+        return f"the free space of {probe} is unknown ({exc.strerror})"
+    if free < min_free_mb * 1024 * 1024:
+        return f"{probe} has {free // (1024 * 1024)} MB free, under the floor of {min_free_mb} MB"
+    return None
+
+
 def _user_name() -> str:
     try:
         import pwd
@@ -141,6 +156,10 @@ class Config:
         #: Largest evidence file, in bytes (TASKHUB_MAX_UPLOAD_MB, default 20).
         self.MAX_UPLOAD_BYTES = (
             self._int("TASKHUB_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
+        )
+        #: /readyz reports storage as failing below this many MB free (0: no floor).
+        self.STORAGE_MIN_FREE_MB = self._int(
+            "TASKHUB_STORAGE_MIN_FREE_MB", 100, minimum=0, maximum=1024 * 1024
         )
         # A report may carry several files; the whole request is capped at five of them.
         self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_BYTES * 5 + 1024 * 1024
@@ -309,6 +328,7 @@ class Config:
             ("TASKHUB_TIMEZONE", str(self.TIMEZONE)),
             ("TASKHUB_BASE_URL", str(self.BASE_URL)),
             ("TASKHUB_MAX_UPLOAD_MB", str(self.MAX_UPLOAD_BYTES // (1024 * 1024))),
+            ("TASKHUB_STORAGE_MIN_FREE_MB", str(self.STORAGE_MIN_FREE_MB)),
             ("TASKHUB_SMTP_HOST", str(self.SMTP_HOST)),
             ("TASKHUB_SMTP_PORT", str(self.SMTP_PORT)),
             ("TASKHUB_SMTP_USER", self.SMTP_USER or "(unset)"),

@@ -65,6 +65,8 @@ ERROR_CODES = {
     428: "precondition_required",
     429: "too_many_requests",
     500: "server_error",
+    503: "unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -158,8 +160,21 @@ def abort(
     raise AssertionError("unreachable")  # smorest's abort always raises
 
 
+class InsufficientStorage(HTTPException):
+    """507: no space is left to store the request's files (werkzeug has no class for it)."""
+
+    code = 507
+    description = "No space is left to store the files."
+
+
 def abort_for(error: DomainError) -> NoReturn:
     """Turn a service's domain error into the matching API error."""
+    from taskhub.core.storage import StorageFull
+
+    if isinstance(error, StorageFull):
+        full = InsufficientStorage()
+        full.data = {"message": error.message}  # type: ignore[attr-defined]
+        raise full
     if isinstance(error, NotFound):
         abort(404, error.message)
     if isinstance(error, PermissionDenied):

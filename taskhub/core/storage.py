@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -11,10 +12,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from flask_babel import gettext as _
+
+from taskhub.core.errors import DomainError
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 #: Stored blobs are read-only: content-addressed data never changes in place.
 _BLOB_MODE = 0o440
+#: Temporary names of blobs being written (what a killed worker leaves behind).
+PARTIAL_PREFIX, PARTIAL_SUFFIX = ".tmp-", ".part"
+#: The filesystem is full (or the user's quota is): nothing can be stored until space is freed.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class StorageFull(DomainError):
+    """No space is left to store a file; nothing was stored (the message is for people)."""
+
+    code = "storage_full"
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "The server has no space left to store files, so nothing was saved. "
+                "Ask an administrator to free some space, then try again."
+            ),
+            field="evidence",
+        )
 
 
 def check_sha256(sha256: object) -> str:
@@ -43,6 +67,10 @@ class Storage(Protocol):
         """A local file path for ``send_file``, or None when the backend has no local files."""
         ...
 
+    def delete(self, sha256: str) -> int:
+        """Remove a blob no row refers to; the bytes freed (0 when it was absent)."""
+        ...
+
 
 class LocalStorage:
     """Blobs under ``root/ab/cd/abcd…`` (two fan-out levels keep directories small)."""
@@ -60,13 +88,28 @@ class LocalStorage:
         sha256 = hashlib.sha256(data).hexdigest()
         target = self._path(sha256)
         if target.is_file():
+            # Used again: a fresh time keeps `taskhub evidence gc` away while the new row
+            # referring to it is not committed yet.
+            with contextlib.suppress(OSError):
+                os.utime(target)
             return sha256
+        try:
+            self._write_new(target, data)
+        except OSError as exc:
+            if exc.errno in _NO_SPACE:
+                raise StorageFull() from exc
+            raise
+        return sha256
+
+    def _write_new(self, target: Path, data: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX
+        )
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                self._write(fh, data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, _BLOB_MODE)
@@ -74,7 +117,10 @@ class LocalStorage:
         finally:
             tmp.unlink(missing_ok=True)
         _fsync_dir(target.parent)
-        return sha256
+
+    def _write(self, fh: BinaryIO, data: bytes) -> None:
+        """Write the bytes (a seam: the tests fill the disk here)."""
+        fh.write(data)
 
     def open(self, sha256: str) -> BinaryIO:
         """Open the blob for binary reading (FileNotFoundError when absent)."""
@@ -90,6 +136,16 @@ class LocalStorage:
         if not path.is_file():
             raise FileNotFoundError(f"no stored blob {sha256}")
         return path
+
+    def delete(self, sha256: str) -> int:
+        """Remove the blob (the caller made sure nothing refers to it); the bytes freed."""
+        path = self._path(sha256)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
 
 
 def _publish(tmp: Path, target: Path) -> None:
@@ -119,9 +175,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def storage_for(app_config: Mapping[str, Any]) -> Storage:
-    """The configured evidence store: a local directory at ``EVIDENCE_PATH``."""
+def storage_for(app_config: Mapping[str, Any]) -> LocalStorage:
+    """The configured evidence store: a local directory at ``EVIDENCE_PATH``.
+
+    ``EVIDENCE_STORAGE`` (not an environment variable) may name a LocalStorage subclass: the
+    tests use one whose disk fills up.
+    """
     path = app_config.get("EVIDENCE_PATH")
     if not path:
         raise RuntimeError("EVIDENCE_PATH is not configured")
-    return LocalStorage(Path(path))
+    factory: type[LocalStorage] = app_config.get("EVIDENCE_STORAGE") or LocalStorage
+    return factory(Path(path))

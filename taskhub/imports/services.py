@@ -22,7 +22,7 @@ from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
-from taskhub.core.storage import LocalStorage, check_sha256
+from taskhub.core.storage import LocalStorage, StorageFull, check_sha256
 from taskhub.tracking.uploads import UploadRejected, check_upload, sanitize_filename
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,10 @@ def receive(file: FileStorage | None, *, root: Path, max_bytes: int) -> Upload:
         raise UploadRefused(not_xlsx)
     _purge(root)
     store = LocalStorage(root)
-    sha256 = store.put(data)
+    try:
+        sha256 = store.put(data)
+    except StorageFull as full:  # the instance disk: say so instead of a 500
+        raise UploadRefused(full.message) from full
     return Upload(sha256, checked.safe_name, store.path_of(sha256))
 
 
@@ -101,15 +104,28 @@ def stored(sha256: str, name: str, *, root: Path) -> Upload:
     return Upload(sha256, sanitize_filename(name or "")[:200] or "upload.xlsx", path)
 
 
+def stale_uploads(root: Path, *, now: float | None = None) -> list[tuple[Path, int]]:
+    """Uploads nobody confirmed within a day, and partial files of interrupted ones, with
+    their sizes (``taskhub evidence gc`` removes them too, so they go even if no one uploads)."""
+    if not root.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - KEEP_SECONDS
+    found = []
+    for path in sorted(root.glob("*/*/*")):
+        try:
+            stat = path.stat()
+        except OSError:  # another worker removed it first
+            continue
+        if path.is_file() and stat.st_mtime < cutoff:
+            found.append((path, stat.st_size))
+    return found
+
+
 def _purge(root: Path) -> None:
     """Forget uploads nobody confirmed within a day."""
-    if not root.is_dir():
-        return
-    cutoff = time.time() - KEEP_SECONDS
-    for path in root.glob("*/*/*"):
+    for path, _size in stale_uploads(root):
         try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink()
+            path.unlink()
         except OSError as exc:  # another worker removed it first, or permissions
             logger.debug("could not purge %s: %s", path, exc)
 

@@ -20,6 +20,7 @@ class JobSpec:
 
 
 def all_jobs() -> list[JobSpec]:
+    from taskhub.evidence.jobs import evidence_gc
     from taskhub.reminders import jobs as reminder_jobs
     from taskhub.tracking.jobs import scan_overdue
 
@@ -48,6 +49,12 @@ def all_jobs() -> list[JobSpec]:
             "Send due outbox messages (retries, quiet hours)",
             {"minute": "*/5"},
             is_daily=False,
+        ),
+        JobSpec(
+            "evidence_gc",
+            evidence_gc,
+            "Remove evidence files no report refers to and stale partial uploads",
+            {"hour": 3, "minute": 30},
         ),
     ]
 

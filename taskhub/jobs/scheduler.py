@@ -9,8 +9,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from taskhub.core.db import now_utc
+from taskhub.core.outages import is_database_unavailable
 from taskhub.core.timeutil import local_time, office_today
 from taskhub.jobs.registry import JobSpec, all_jobs
 from taskhub.jobs.services import (
@@ -59,8 +61,22 @@ class SchedulerRunner:
             )
 
     def renew_lease(self) -> bool:
-        with self.app.app_context():
-            held = acquire_lease(self.holder)
+        """Take or keep the lease; False (and no jobs run) while the database cannot say."""
+        try:
+            with self.app.app_context():
+                held = acquire_lease(self.holder)
+        except SQLAlchemyError as error:
+            # An outage (a restart, connections used up) must not stop the scheduler: step
+            # down until the database answers again, then renew or take the lease as usual.
+            if not is_database_unavailable(error):
+                logger.exception("scheduler %s could not renew the lease", self.holder)
+            else:
+                logger.warning(
+                    "scheduler %s could not renew the lease, the database is unavailable: %s",
+                    self.holder,
+                    type(error).__name__,
+                )
+            held = False
         if held != self.is_leader:
             logger.info("scheduler %s %s the lease", self.holder, "acquired" if held else "lost")
         self.is_leader = held
@@ -83,8 +99,12 @@ class SchedulerRunner:
     def catch_up(self) -> None:
         if not self.renew_lease():
             return
-        with self.app.app_context():
-            missed = missed_daily_jobs(office_today(), local_time(now_utc()).time())
+        try:
+            with self.app.app_context():
+                missed = missed_daily_jobs(office_today(), local_time(now_utc()).time())
+        except SQLAlchemyError as error:  # the database went away since the renewal
+            logger.warning("scheduler could not look for missed jobs: %s", type(error).__name__)
+            return
         for job in missed:
             logger.info("catching up on missed job %s", job.name)
             self.run(job)
@@ -97,5 +117,8 @@ class SchedulerRunner:
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        with self.app.app_context():
-            release_lease(self.holder)
+        try:
+            with self.app.app_context():
+                release_lease(self.holder)
+        except SQLAlchemyError as error:  # the lease then expires by itself
+            logger.warning("scheduler %s could not release the lease: %s", self.holder, error)

@@ -95,7 +95,11 @@ def _run_job(spec: JobSpec, today: date) -> dict[str, Any]:
         db.session.commit()
         raise
     run = db.session.get(JobRun, spec.name) or JobRun(name=spec.name)
-    run.last_run_on, run.finished_at, run.status = today, now_utc(), "ok"
+    # A run for an earlier day (`jobs run --today` in the past) never moves the date back, or
+    # the start-up catch-up would run the days since again.
+    if run.last_run_on is None or today > run.last_run_on:
+        run.last_run_on = today
+    run.finished_at, run.status = now_utc(), "ok"
     run.message = json.dumps(result, ensure_ascii=False, default=str)[:1000]
     db.session.add(run)
     db.session.commit()

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskhub.config import PROJECT_ROOT, directory_problem
+from taskhub.config import PROJECT_ROOT, directory_problem, free_space_problem
 from taskhub.core.db import db
 
 logger = logging.getLogger(__name__)
@@ -64,14 +64,19 @@ def readiness() -> dict[str, str]:
                 ", ".join(sorted(heads)),
             )
             checks["migrations"] = "not at head: run taskhub db upgrade"
+    paths = (current_app.instance_path, current_app.config.get("EVIDENCE_PATH"))
     problems = [
         problem
-        for path in (current_app.instance_path, current_app.config.get("EVIDENCE_PATH"))
+        for path in paths
         if (problem := directory_problem(path) if path else "not configured")
     ]
-    if problems:
-        logger.warning("readiness: storage: %s", "; ".join(problems))
-    checks["storage"] = "not writable" if problems else "ok"
+    floor = int(current_app.config.get("STORAGE_MIN_FREE_MB") or 0)
+    low = [
+        problem for path in paths if path and floor and (problem := free_space_problem(path, floor))
+    ]
+    if problems or low:
+        logger.warning("readiness: storage: %s", "; ".join(problems + low))
+    checks["storage"] = "not writable" if problems else "low on space" if low else "ok"
     return checks
 
 
@@ -87,7 +92,8 @@ def healthz() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Readiness: database reachable, migrations at head, instance and evidence writable."""
+    """Readiness: database reachable, migrations at head, instance and evidence writable and
+    above the free-space floor."""
     checks = readiness()
     failing = [name for name, result in checks.items() if result != "ok"]
     body = {"status": "unavailable" if failing else "ready", "failing": failing, "checks": checks}

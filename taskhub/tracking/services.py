@@ -23,6 +23,7 @@ from taskhub.core.db import db, lock, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
 from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
+from taskhub.evidence import services as evidence_files
 from taskhub.plans.models import Item, ItemUnit, UnitRole
 from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
@@ -198,7 +199,7 @@ def submit_report(
     db.session.add(report)
     db.session.flush()
     for upload, data in checked:
-        sha = storage.put(data)
+        sha = evidence_files.store(storage, data)  # removed again if this is not committed
         db.session.add(
             Evidence(
                 report_id=report.id,

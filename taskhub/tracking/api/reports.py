@@ -263,6 +263,9 @@ class AssignmentReports(MethodView):
     @blp.alt_response(409, schema=core.ErrorSchema, description="Changed by someone else.")
     @blp.alt_response(413, schema=core.ErrorSchema, description="The request is too large.")
     @blp.alt_response(
+        507, schema=core.ErrorSchema, description="No space is left to store the evidence files."
+    )
+    @blp.alt_response(
         415, schema=core.ErrorSchema, description="Neither JSON nor multipart/form-data."
     )
     @blp.alt_response(

@@ -1,0 +1,1 @@
+"""Evidence files on disk: cleaning up after failed submissions and `taskhub evidence gc`."""
