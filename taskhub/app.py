@@ -296,18 +296,24 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _register_outage_handlers(app: Flask) -> None:
-    """The database briefly unreachable answers 503 with Retry-After (taskhub.core.outages)."""
+    """Database errors that are not bugs: a collision with a concurrent change answers 409
+    (taskhub.core.conflicts), the database briefly unreachable 503 with Retry-After
+    (taskhub.core.outages); anything else goes on to the usual 500."""
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
+    from sqlalchemy.orm.exc import StaleDataError
 
+    from taskhub.core.conflicts import conflict_response, is_conflict
     from taskhub.core.outages import database_unavailable
 
-    app.register_error_handler(DBAPIError, database_unavailable)
+    def on_database_error(error: Exception) -> Any:
+        if is_conflict(error):
+            return conflict_response(error)
+        return database_unavailable(error)  # re-raises what is not an outage
+
+    app.register_error_handler(DBAPIError, on_database_error)
     app.register_error_handler(PoolTimeout, database_unavailable)
-
-    from taskhub.core import conflicts
-
-    conflicts.init_app(app)  # a collision with a concurrent change: 409, never 500
+    app.register_error_handler(StaleDataError, conflict_response)
 
 
 def _register_template_helpers(app: Flask) -> None:

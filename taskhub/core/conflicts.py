@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, render_template
+from flask import render_template
 from flask_babel import gettext as _
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
@@ -60,14 +60,3 @@ def conflict_response(error: BaseException) -> Any:
         "reload the page and try again."
     )
     return render_template("error.html", code=409, message=message), 409
-
-
-def _handle(error: Exception) -> Any:
-    if not is_conflict(error):
-        raise error  # any other database error: the usual 500, logged with its traceback
-    return conflict_response(error)
-
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(StaleDataError, _handle)
-    app.register_error_handler(DBAPIError, _handle)
