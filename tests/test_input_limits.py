@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.routing import IntegerConverter
@@ -137,7 +137,7 @@ def test_a_milestone_id_out_of_range_in_the_report_form_is_not_found(
 def _get_id_rules(app: Flask) -> list[str]:
     rules = []
     for rule in page_rules(app):
-        if "GET" in (rule.methods or ()) and list(rule.arguments) in (
+        if "GET" in (rule.methods or ()) and sorted(rule.arguments) in (
             ["assignment_id"],
             ["item_id"],
             ["unit_id"],
@@ -168,6 +168,8 @@ def test_property_page_routes_never_answer_5xx(
     assert len(rules) >= 5
 
     @PROPERTY
+    @example("/assignments/<id:assignment_id>", HUGE, "/board", "unit", HUGE)
+    @example("/items/<id:item_id>", str(2**63), "/units", "group", str(2**64))
     @given(
         rule=st.sampled_from(rules),
         number=NUMBERS,
@@ -176,7 +178,7 @@ def test_property_page_routes_never_answer_5xx(
         value=NUMBERS,
     )
     def check(rule: str, number: str, page: str, query: str, value: str) -> None:
-        url = re.sub(r"<id:\w+>", number.strip() or "1", rule)
+        url = re.sub(r"<(?:int|id):\w+>", number.strip() or "1", rule)
         for target in (url, f"{page}?{query}={value}"):
             assert client.get(target).status_code < 500, target
 
@@ -524,3 +526,30 @@ def test_evidence_uploads_still_fit_in_a_multipart_report(client: FlaskClient, l
     )
     assert response.status_code == 302
     assert count(ProgressReport, ProgressReport.assignment_id == assignment.id) == 1
+
+
+def test_a_plan_import_names_sheet_row_and_column_of_a_long_text(
+    client: FlaskClient, login_as: Any
+) -> None:
+    from tests.test_imports import ITEMS, error_rows, plan_file, upload
+
+    login_as("office")
+    too_long = "内" * (TEXT_LIMITS["item.text"] + 1)
+    response = upload(client, "/imports/plan", plan_file(items=[dict(ITEMS[0], text=too_long)]))
+    assert response.status_code == 422
+    ((sheet, row, column, problem),) = error_rows(response.get_data(as_text=True))
+    assert (sheet, row, column) == ("事项", "2", "内容")
+    assert "5001 个字，最多 5000 个字" in problem
+
+
+def test_a_contacts_import_row_with_a_long_name_names_its_row(
+    client: FlaskClient, login_as: Any
+) -> None:
+    from tests.test_imports import contacts_file, error_rows, upload
+
+    login_as("office")
+    row = {"unit": "市财政局", "city": "鹤岗市", "name": "张" * 101, "mobile": "13800000000"}
+    response = upload(client, "/imports/contacts", contacts_file([row]))
+    assert response.status_code == 422
+    ((_sheet, number, column, _problem),) = error_rows(response.get_data(as_text=True))
+    assert (number, column) == ("2", "姓名")

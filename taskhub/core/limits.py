@@ -53,7 +53,6 @@ TEXT_LIMITS: dict[str, int] = {
     # Plans (seed files and the plan import).
     "plan.title": 200,
     "plan.document_number": 100,
-    "plan.notes": 20_000,
     "section.title": 500,
     "item.title": 500,
     "item.text": 5_000,
