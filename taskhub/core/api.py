@@ -253,12 +253,9 @@ def _refuse_deep_json() -> None:
     if not request.is_json:
         return
     try:
-        data = request.get_json(silent=True)
+        too_deep = _depth(request.get_json(silent=True)) > MAX_JSON_DEPTH
     except RecursionError:
-        data = None
         too_deep = True
-    else:
-        too_deep = _depth(data) > MAX_JSON_DEPTH
     if too_deep:
         message = f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
         abort(400, message, errors={"_schema": [message]})
