@@ -216,6 +216,7 @@ def _configure_i18n(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from taskhub.accounts.views import bp as accounts_bp
     from taskhub.calendar.views import bp as calendar_bp
+    from taskhub.core import inputs
     from taskhub.dashboard.views import bp as dashboard_bp
     from taskhub.imports.views import bp as imports_bp
     from taskhub.ledger.views import bp as ledger_bp
@@ -228,6 +229,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.units.views import bp as units_bp
     from taskhub.webhooks.views import bp as webhooks_bp
 
+    inputs.init_app(app)  # the <id:…> converter of page routes, before any route is added
     for blueprint in (
         accounts_bp,
         plans_bp,

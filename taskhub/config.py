@@ -161,8 +161,14 @@ class Config:
         self.STORAGE_MIN_FREE_MB = self._int(
             "TASKHUB_STORAGE_MIN_FREE_MB", 100, minimum=0, maximum=1024 * 1024
         )
-        # A report may carry several files; the whole request is capped at five of them.
+        # A report may carry several files; the whole request is capped at five of them plus
+        # 1 MiB for the form's text. Bodies without files (JSON, plain forms) are capped at
+        # MAX_BODY_BYTES (taskhub.core.inputs), one text field of a multipart form at
+        # MAX_FORM_MEMORY_SIZE: the longest text field (20,000 characters) fits in either.
         self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_BYTES * 5 + 1024 * 1024
+        self.MAX_BODY_BYTES = 1024 * 1024
+        self.MAX_FORM_MEMORY_SIZE = 512 * 1024
+        self.MAX_FORM_PARTS = 1000
         # Mail (used by reminders).
         self.SMTP_HOST = _env("TASKHUB_SMTP_HOST", "127.0.0.1")
         self.SMTP_PORT = self._int("TASKHUB_SMTP_PORT", 25, minimum=1, maximum=65535)

@@ -17,6 +17,7 @@ from taskhub.accounts.models import ROLES, UNIT_ROLES, LoginAttempt, User
 from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import DomainError, ValidationFailed
+from taskhub.core.limits import check_texts
 from taskhub.units.models import Unit
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ def create_user(
         raise ValidationFailed(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     if role in UNIT_ROLES and unit is None:
         raise ValidationFailed(f"role {role!r} needs a unit (--unit)")
+    check_texts(
+        "user",
+        {"username": username, "display_name": display_name, "email": email, "password": password},
+    )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:

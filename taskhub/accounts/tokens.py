@@ -15,13 +15,14 @@ from taskhub.accounts.models import ApiToken, User
 from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import PermissionDenied, ValidationFailed
+from taskhub.core.limits import limit
 
 #: Every token starts with this, so secret scanners and people recognise one.
 TOKEN_PREFIX = "thk_"
 #: ``last_used_at`` is refreshed at most this often (one write per minute, not per request).
 TOUCH_EVERY = timedelta(minutes=1)
 #: Longest token name.
-MAX_NAME = 100
+MAX_NAME = limit("token.name")
 #: Longest expiry that may be asked for at creation (ten years).
 MAX_EXPIRY_DAYS = 3650
 

@@ -17,6 +17,7 @@ from taskhub.accounts.models import ROLES, ApiToken, User
 from taskhub.core import security
 from taskhub.core.db import db
 from taskhub.core.errors import PermissionDenied, ValidationFailed
+from taskhub.core.inputs import id_arg
 from taskhub.core.labels import field_error
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.units.models import Unit
@@ -90,7 +91,8 @@ def create_user() -> Any:
     form = request.form
     unit = None
     if form.get("unit_id"):
-        unit = db.session.get(Unit, int(form["unit_id"])) if form["unit_id"].isdigit() else None
+        unit_id = id_arg("unit_id", form)
+        unit = db.session.get(Unit, unit_id) if unit_id else None
         if unit is None:
             flash(_("Unknown unit."), "error")
             return redirect(url_for("accounts.users"))
@@ -185,7 +187,7 @@ def create_token() -> Any:
     return _tokens_page(current_user, created=token, plain=plain)
 
 
-@bp.get("/users/<int:user_id>/tokens")
+@bp.get("/users/<id:user_id>/tokens")
 @roles_required("admin")
 def user_tokens(user_id: int) -> Any:
     """A user's API tokens, for an admin to review and revoke."""
@@ -195,7 +197,7 @@ def user_tokens(user_id: int) -> Any:
     return _tokens_page(owner)
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int) -> Any:
     """Revoke a token (its owner, or an admin)."""

@@ -20,6 +20,7 @@ from taskhub.audit import services as audit
 from taskhub.calendar.models import CalendarOverride
 from taskhub.core.db import db
 from taskhub.core.errors import NotFound, ValidationFailed
+from taskhub.core.limits import check_text
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +259,7 @@ def set_override(
         raise ValidationFailed(
             "say why this day is changed (e.g. 2027年春节调休)", problems=["note: required"]
         )
+    check_text("calendar.note", note, field="note")
     override = db.session.scalar(select(CalendarOverride).where(CalendarOverride.day == day))
     before = _state(override) if override is not None else None
     if override is None:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from taskhub.calendar import services
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
+from taskhub.core.inputs import InvalidNumber, int_arg
 from taskhub.core.permissions import roles_required
 from taskhub.core.timeutil import office_today
 
@@ -22,9 +23,10 @@ bp = Blueprint("calendar", __name__)
 @roles_required("admin", "office", "viewer", "assessor")
 def index() -> Any:
     """Overrides of a year, and whether the package covers it."""
-    year = request.args.get("year", office_today().year, type=int) or office_today().year
-    if not 2000 <= year <= 2100:
-        abort(404)
+    try:
+        year = int_arg("year", minimum=2000, maximum=2100) or office_today().year
+    except InvalidNumber:
+        abort(404)  # a year the calendar does not cover has no page
     return render_template(
         "calendar/index.html",
         year=year,

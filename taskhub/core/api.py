@@ -24,14 +24,12 @@ from werkzeug.exceptions import HTTPException
 from taskhub.accounts.models import User
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from taskhub.core.inputs import MAX_ID
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 PREFIX = "/api/v1"
 
-#: Largest id or row offset the databases take (ids are 32-bit integers on PostgreSQL);
-#: larger values cannot match anything.
-MAX_ID = 2**31 - 1
 #: Validates an id given as input (query or body): 1 to MAX_ID.
 ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
@@ -232,6 +230,7 @@ def blueprint(name: str, import_name: str, *, description: str) -> SmorestBluepr
     bp = SmorestBlueprint(f"api_{name}", import_name, description=description)
     bp.url_value_preprocessor(_unknown_path_values)
     bp.before_request(_authenticate)
+    bp.before_request(_refuse_deep_json)
     bp.before_request(_refuse_nul)
     return bp
 
@@ -244,6 +243,37 @@ def _unknown_path_values(endpoint: str | None, values: dict[str, Any] | None) ->
             isinstance(value, str) and "\x00" in value
         ):
             abort(404, "Nothing has this name or id.")
+
+
+#: Deepest nesting of a JSON body; TaskHub's own bodies are at most three levels deep.
+MAX_JSON_DEPTH = 32
+
+
+def _depth(data: Any) -> int:
+    """How deeply lists and objects nest in ``data`` (without recursion)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            stack.extend(
+                (v, level + 1) for v in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest
+
+
+def _refuse_deep_json() -> None:
+    """A JSON body nested deeper than MAX_JSON_DEPTH gets 400 before anything walks it:
+    Python's parser and validators recurse, and would fail with RecursionError (a 500)."""
+    if not request.is_json:
+        return
+    try:
+        too_deep = _depth(request.get_json(silent=True)) > MAX_JSON_DEPTH
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        message = f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+        abort(400, message, errors={"_schema": [message]})
 
 
 def _nul_fields(data: Any, prefix: str = "") -> list[str]:

@@ -7,18 +7,51 @@ from typing import TypeVar
 
 from flask import flash
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
+from taskhub.core.limits import TextTooLong
 
 T = TypeVar("T")
+
+#: Names of the fields a text limit may refuse, as the forms label them.
+FIELD_LABELS = {
+    "progress": _l("Work done"),
+    "problems": _l("Problems"),
+    "next_steps": _l("Next steps"),
+    "reason": _l("Reason"),
+    "title": _l("Title"),
+    "name": _l("Name"),
+    "note": _l("Note"),
+    "description": _l("Description"),
+    "position": _l("Position"),
+    "email": _l("Email"),
+    "mobile": _l("Mobile"),
+    "office_phone": _l("Office phone"),
+    "username": _l("Username"),
+    "password": _l("Password"),
+}
+
+
+def problem_text(exc: DomainError) -> str:
+    """A service's refusal in the user's language where it has one (limits), else its
+    message."""
+    if isinstance(exc, TextTooLong):
+        return _(
+            "「%(field)s」 is too long: %(length)d characters, at most %(limit)d.",
+            field=str(FIELD_LABELS.get(exc.field or "", exc.field)),
+            length=exc.length,
+            limit=exc.limit,
+        )
+    return exc.message
 
 
 def attempt(
     action: Callable[[], T],
     *,
     done: Callable[[T], str] | str,
-    describe: Callable[[DomainError], str] = lambda exc: exc.message,
+    describe: Callable[[DomainError], str] = lambda exc: problem_text(exc),
 ) -> T | None:
     """Run a service call as the request's one transaction, and tell the user how it went.
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
+from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import login_required
 from taskhub.core.timeutil import office_today
 from taskhub.dashboard import services
@@ -79,9 +80,7 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
             ranking_problem = exc.message
     areas = services.area_completion(plan, unit_id=unit_id)
     risk = services.risk_by_unit(plan, today, unit_id=unit_id, fingerprint=fingerprint)
-    due = services.due_soon(
-        plan, today, unit_id=unit_id, page=request.args.get("due_page", 1, type=int) or 1
-    )
+    due = services.due_soon(plan, today, unit_id=unit_id, page=page_arg("due_page"))
     ranked = ranking.top(unit_id=unit_id) if ranking else []
     page = render_template(
         "dashboard/index.html",

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
+from taskhub.core.limits import limit
 from taskhub.imports import plan_changes, services
 from taskhub.imports.plan_sheets import ITEM_SHEET, NAMES_SHEET, PLAN_SHEET, SECTION_SHEET, SHEETS
 from taskhub.imports.workbook import (
@@ -109,6 +110,23 @@ class _Errors:
 
     def add(self, sheet: SheetSpec, row: int | None, key: str | None, message: str) -> None:
         self.items.append(RowError(sheet.name, row, sheet.header(key) if key else None, message))
+
+    def check_lengths(self, sheet: SheetSpec, row: int, values: dict[str, str | None]) -> None:
+        """Texts longer than their limit (taskhub.core.limits), by "object.field" name."""
+        for name, value in values.items():
+            key = name.rsplit(".", 1)[1].replace("deadline_phrase", "deadline")
+            if value is not None and len(value) > limit(name):
+                self.add(
+                    sheet,
+                    row,
+                    key,
+                    _(
+                        "「%(field)s」 is too long: %(length)d characters, at most %(limit)d.",
+                        field=sheet.header(key),
+                        length=len(value),
+                        limit=limit(name),
+                    ),
+                )
 
 
 @dataclass
@@ -235,6 +253,11 @@ def _read_head(sheet: Sheet, errors: _Errors, seeds_path: Path | None) -> dict[s
         code = None
     if not title:
         errors.add(PLAN_SHEET, n, "title", _("The plan title is required."))
+    errors.check_lengths(
+        PLAN_SHEET,
+        n,
+        {"plan.title": title, "plan.document_number": as_text(row.get("document_number"))},
+    )
     city = _find_city(as_text(row.get("city")), n, errors)
     year = _year(row.get("year"), n, errors)
     kind_text = as_text(row.get("kind"))
@@ -418,6 +441,7 @@ def _read_sections(sheet: Sheet, errors: _Errors) -> dict[str, _SectionRow]:
             key = None
         if not title:
             errors.add(SECTION_SHEET, n, "title", _("The section title is required."))
+        errors.check_lengths(SECTION_SHEET, n, {"section.title": title})
         if parent is not None and parent not in sections:
             errors.add(
                 SECTION_SHEET,
@@ -523,6 +547,16 @@ def _read_items(
         if kind == PlanKind.TASKS.value and not units["lead"]:
             errors.add(ITEM_SHEET, n, "lead", _("A task needs at least one lead unit."))
         points = _number(ITEM_SHEET, n, "points", row.get("points"), errors)
+        errors.check_lengths(
+            ITEM_SHEET,
+            n,
+            {
+                "item.title": as_text(row.get("title")),
+                "item.text": text,
+                "item.deadline_phrase": as_text(row.get("deadline")),
+                "item.target": as_text(row.get("target")),
+            },
+        )
         item = {
             "number": number,
             "code": code,

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from taskhub.core.db import db
+from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import STAFF, roles_required
 from taskhub.imports import contacts, plan, plan_sheets, services
 from taskhub.imports.workbook import WorkbookRejected
@@ -46,7 +47,7 @@ def _seeds_path() -> Path | None:
 
 
 def _index(status: int = 200, **errors: str) -> Any:
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     events, total = services.history(current_user, page=page, page_size=PAGE_SIZE)
     cities = db.session.scalars(select(City).order_by(City.code)).all()
     return (

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from taskhub.core.limits import length
 from taskhub.ledger.lights import COLORS
 from taskhub.tracking.models import AssignmentStatus
 
@@ -32,7 +33,7 @@ class LedgerArgs(_GetArgs):
     area = fields.Integer(validate=validate.Range(min=1))
     unit = fields.Integer(validate=validate.Range(min=1))
     #: Typed into the unit search box (cities with too many units for a list).
-    unit_name = fields.String(validate=validate.Length(max=200))
+    unit_name = fields.String(validate=length("search.text"))
     lead = fields.Integer(validate=validate.Range(min=1))
     status = fields.String(validate=validate.OneOf(STATUSES))
     light = fields.String(validate=validate.OneOf(COLORS))

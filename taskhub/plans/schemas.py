@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from taskhub.core.api import ID_RANGE, DecimalString, no_nul, sort_args
+from taskhub.core.limits import length
 from taskhub.plans.models import APPLICABILITIES, PLAN_KINDS, UNIT_ROLES, Item
 from taskhub.tracking.models import AssignmentStatus, MilestoneKind, MilestoneSource
 from taskhub.units.schemas import CityRefSchema
@@ -230,7 +231,7 @@ class ItemListArgs(sort_args(ITEM_SORTS, "id")):  # type: ignore[misc]
         metadata={"description": "Only items whose deadline phrase was (not) understood."}
     )
     q = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Code, title or text contains."},
     )
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from taskhub.core.db import db
+from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import login_required
 from taskhub.core.timeutil import office_today
 from taskhub.plans import services
@@ -66,7 +67,7 @@ def get_item_or_404(item_id: int) -> Item:
 ITEM_PAGE_SIZE = 50
 
 
-@bp.get("/items/<int:item_id>")
+@bp.get("/items/<id:item_id>")
 @login_required
 def item(item_id: int) -> Any:
     """An item: text, units by role, points, its schedule on a timeline, and the assignments
@@ -75,7 +76,7 @@ def item(item_id: int) -> Any:
     # Unit staff see only their own unit's assignment of the item (-1: no unit, none at all).
     own = (current_user.unit_id or -1) if current_user.role == "unit" else None
     today = office_today()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     assignments, total = tracking.item_assignments(
         item.id, unit_id=own, limit=ITEM_PAGE_SIZE, offset=(page - 1) * ITEM_PAGE_SIZE
     )

@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
+from taskhub.core.inputs import int_arg, page_arg
+from taskhub.core.limits import TextTooLong, check_text
 from taskhub.core.permissions import login_required, roles_required
+from taskhub.core.web import problem_text
 from taskhub.reminders import services
 from taskhub.reminders.models import (
     Channel,
@@ -28,6 +31,10 @@ bp = Blueprint("reminders", __name__)
 #: Channels a reminder rule may use (event webhooks are not reminders).
 CHANNELS = [c.value for c in Channel if c != Channel.HOOK]
 RECIPIENTS = [r.value for r in Recipient]
+
+
+#: Offsets and repeats of reminder rules, in working days: about a year either way.
+MAX_DAYS = 250
 
 
 def _rule_state(rule: ReminderRule) -> dict[str, Any]:
@@ -49,15 +56,23 @@ def _parse_rule(form: Any) -> tuple[dict[str, Any] | None, str | None]:
     if not name:
         return None, _("Give the rule a name.")
     try:
-        offset = int(form.get("offset_working_days", ""))
+        check_text("reminder_rule.name", name, field="name")
+    except TextTooLong as exc:
+        return None, problem_text(exc)
+    try:
+        offset = int_arg("offset_working_days", form, minimum=-MAX_DAYS, maximum=MAX_DAYS)
     except ValueError:
-        return None, _("The offset must be a whole number of working days (negative: before).")
-    repeat_text = (form.get("repeat_every_working_days") or "").strip()
-    repeat = None
-    if repeat_text:
-        if not repeat_text.isdigit() or int(repeat_text) < 1:
-            return None, _("Repeat must be a positive number of working days, or empty.")
-        repeat = int(repeat_text)
+        offset = None
+    if offset is None:
+        return None, _(
+            "The offset must be a whole number of working days from -%(n)d to %(n)d "
+            "(negative: before).",
+            n=MAX_DAYS,
+        )
+    try:
+        repeat = int_arg("repeat_every_working_days", form, minimum=1, maximum=MAX_DAYS)
+    except ValueError:
+        return None, _("Repeat must be a positive number of working days, or empty.")
     recipients = [r for r in form.getlist("recipients") if r in RECIPIENTS]
     channels = [c for c in form.getlist("channels") if c in CHANNELS]
     if not recipients or not channels:
@@ -100,7 +115,7 @@ def rules() -> Any:
 
 
 @bp.post("/reminders/rules")
-@bp.post("/reminders/rules/<int:rule_id>")
+@bp.post("/reminders/rules/<id:rule_id>")
 @roles_required("admin", "office")
 def save_rule(rule_id: int | None = None) -> Any:
     """Create or change a rule (audited)."""
@@ -149,7 +164,7 @@ def outbox() -> Any:
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         ).all()
     )
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     rows = db.session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.status == status)
@@ -167,7 +182,7 @@ def outbox() -> Any:
     )
 
 
-@bp.post("/outbox/<int:message_id>/retry")
+@bp.post("/outbox/<id:message_id>/retry")
 @roles_required("admin", "office")
 def retry(message_id: int) -> Any:
     """Send a failed or waiting message again at the next delivery run."""

@@ -57,8 +57,11 @@ def rate_points(points: Decimal, actual: Decimal, target: Decimal) -> Decimal:
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
-    """numerator / denominator, 0 when the denominator is 0 (no cases: nothing achieved)."""
-    return numerator / denominator if denominator else ZERO
+    """numerator / denominator; a zero denominator is refused (ZeroDivisionError), never
+    scored as 0: the scoring service asks for a value instead."""
+    if not denominator:
+        raise ZeroDivisionError("a rate with a zero denominator has no value")
+    return numerator / denominator
 
 
 def count_points(points: Decimal, occurrences: Decimal, deduct_per: Decimal) -> Decimal:

@@ -12,13 +12,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from taskhub.core.api import MAX_ID, DecimalString, sort_args
+from taskhub.core.limits import NUMBER_LIMIT, NUMBER_PLACES, length
 from taskhub.scoring.models import PeriodKind, ScoreSource
 from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
 
-#: Inputs beyond this size or precision are refused (no score, budget or count comes near
-#: them), so Decimal arithmetic on them can never overflow.
-LIMIT = Decimal(10) ** 9
-PLACES = 10
+#: Inputs beyond this size or precision are refused (taskhub.core.limits).
+LIMIT = NUMBER_LIMIT
+PLACES = NUMBER_PLACES
 
 PERIOD_SORTS = ("starts_on", "code")
 SCORE_SORTS = ("rank", "total", "unit")
@@ -114,7 +114,7 @@ class SnapshotArgs(sort_args(SNAPSHOT_SORTS, "-created_at")):  # type: ignore[mi
 
 class ClosePeriodArgs(Schema):
     reason = fields.String(
-        validate=validate.Length(max=500),
+        validate=length("period.reason"),
         metadata={"description": "Required when the period is already closed (a correction)."},
     )
     revision = counter(
@@ -280,7 +280,7 @@ class ItemScoreInput(Schema):
     denominator = amount()
     occurrences = amount()
     parts = fields.List(fields.Boolean(), validate=validate.Length(min=1, max=20))
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = fields.String(required=True, validate=length("score.reason", required=True))
     version = counter(
         metadata={
             "description": "The score's version as last read (0: none yet); a change based on "
@@ -350,7 +350,7 @@ class ComponentScoreInput(Schema):
         metadata={"example": "field", "description": "A component the period's rule enters."},
     )
     value = amount(required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = fields.String(required=True, validate=length("score.reason", required=True))
     version = counter(
         metadata={"description": "As last read (0: none yet); stale ones get 409."},
     )

@@ -17,6 +17,7 @@ from taskhub.accounts.models import User
 from taskhub.audit import services as audit
 from taskhub.core.db import db, lock, now_utc
 from taskhub.core.errors import NotFound, PermissionDenied, ValidationFailed
+from taskhub.core.limits import check_number, check_text
 from taskhub.plans.models import Item, ItemUnit, Plan, Section, UnitRole
 from taskhub.scoring.engine import count_points, dec, rate_points, ratio, rubric_points
 from taskhub.scoring.models import (
@@ -89,6 +90,10 @@ def score_item(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("a score needs a reason", ["reason"])
+    check_text("score.reason", reason, field="reason")
+    for name, number in (("value", value), ("numerator", numerator), ("denominator", denominator)):
+        check_number(number, name)
+    check_number(occurrences, "occurrences")
     item = assignment.item
     key, scorer_unit = scorer_key_for(actor, item)
     period = get_period(item.plan, code)
@@ -187,6 +192,12 @@ def _measured(
         )
     if numerator < 0 or denominator < 0:
         raise ValidationFailed("numerator and denominator must not be negative", ["value"])
+    if denominator == 0:
+        # Nothing to measure a rate against: not "0 achieved"; the assessor enters a value.
+        raise ValidationFailed(
+            "the denominator must not be 0 (a rate of no cases); enter the score as a value",
+            ["denominator"],
+        )
     return rate_points(points, ratio(numerator, denominator), _target(item))
 
 
@@ -233,6 +244,8 @@ def score_component(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("a score needs a reason", ["reason"])
+    check_text("score.reason", reason, field="reason")
+    check_number(value, "value")
     spec = engine_of(plan)
     kind, _, _ = parse_period_code(code)
     rule = spec.rule_for(kind)
@@ -341,6 +354,8 @@ def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User
         raise ValidationFailed("this section has no items without points to allocate")
     if set(points) != {i.id for i in items}:
         raise ValidationFailed("give points for every item without points of this section")
+    for value in points.values():
+        check_number(value, "points")
     for item in items:
         if actor.role not in ("admin", "office"):
             scorer_key_for(actor, item)  # raises unless the actor's unit leads its assessment
@@ -572,6 +587,7 @@ def close_period(
     revision = latest + 1
     if revision > 1 and not (reason or "").strip():
         raise ValidationFailed("a correction after closing needs a reason", ["reason"])
+    check_text("period.reason", reason, field="reason")
     snapshot = Snapshot(
         period_id=period.id,
         revision=revision,

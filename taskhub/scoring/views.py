@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -13,8 +13,9 @@ from werkzeug.wrappers import Response
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
+from taskhub.core.inputs import decimal_arg, id_arg
 from taskhub.core.permissions import login_required, roles_required
-from taskhub.core.web import attempt
+from taskhub.core.web import attempt, problem_text
 from taskhub.core.xlsx import xlsx_response
 from taskhub.ledger.exports import scores_file_names, scores_xlsx
 from taskhub.plans.models import Plan, Section
@@ -92,7 +93,7 @@ def rankings_xlsx(code: str) -> Any:
     return xlsx_response(data, *scores_file_names(plan, period))
 
 
-@bp.get("/plans/<code>/scores/<int:unit_id>")
+@bp.get("/plans/<code>/scores/<id:unit_id>")
 @login_required
 def explanation(code: str, unit_id: int) -> Any:
     """Why a unit's score is what it is: every contribution, adding up to the total."""
@@ -111,16 +112,16 @@ def explanation(code: str, unit_id: int) -> Any:
 
 
 def _decimal(name: str) -> Decimal | None:
-    text = (request.form.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return Decimal(-1)  # refused by the service with a clear message
+    """A number of the form; NaN, Infinity and the like raise InvalidNumber (a DomainError)."""
+    return decimal_arg(name, request.form)
 
 
-@bp.post("/assignments/<int:assignment_id>/score")
+def _required(name: str) -> Decimal:
+    value = _decimal(name)
+    return Decimal(-1) if value is None else value  # refused by the service with a clear message
+
+
+@bp.post("/assignments/<id:assignment_id>/score")
 @roles_required("admin", "office", "assessor")
 def score_assignment(assignment_id: int) -> Any:
     """An assessor scores an item they lead the assessment of (overrides completion)."""
@@ -142,7 +143,7 @@ def score_assignment(assignment_id: int) -> Any:
         abort(403)
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
+        flash(_("Not saved: %(problem)s", problem=problem_text(exc)), "error")
     else:
         db.session.commit()
         flash(_("Score saved."), "success")
@@ -155,14 +156,13 @@ def score_component(code: str) -> Any:
     """The office enters a unit-level component (field check, survey...)."""
     plan = _plan_or_404(code)
     period = _period(plan)
-    value = _decimal("value")
     attempt(
         lambda: services.score_component(
             plan,
-            request.form.get("unit_id", type=int) or 0,
+            id_arg("unit_id", request.form) or 0,
             period,
             request.form.get("component", ""),
-            value if value is not None else Decimal(-1),
+            _required("value"),
             actor=current_user,
             reason=request.form.get("reason", ""),
         ),
@@ -186,24 +186,22 @@ def close(code: str) -> Any:
     return redirect(url_for("scoring.rankings", code=code, period=period))
 
 
-@bp.post("/sections/<int:section_id>/allocation")
+@bp.post("/sections/<id:section_id>/allocation")
 @roles_required("admin", "office", "assessor")
 def allocate(section_id: int) -> Any:
     """The lead assessment unit shares a section's budget among its items."""
     section = db.session.get(Section, section_id)
     if section is None:
         abort(404)
-    points: dict[int, Decimal] = {}
-    for item in services.free_items(section)[0]:
-        value = _decimal(f"points_{item.id}")
-        points[item.id] = value if value is not None else Decimal(-1)
     try:
+        items = services.free_items(section)[0]
+        points = {item.id: _required(f"points_{item.id}") for item in items}
         services.allocate_points(section, points, actor=current_user)
     except PermissionDenied:
         abort(403)
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=exc.message), "error")
+        flash(_("Not saved: %(problem)s", problem=problem_text(exc)), "error")
     else:
         db.session.commit()
         flash(_("Points allocated."), "success")

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, insert, select, update
 from taskhub.audit import services as audit
 from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
+from taskhub.core.limits import check_text
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.deadlines import parse_deadline
@@ -154,6 +155,7 @@ def _check(kind: str, title: str) -> None:
         raise ValidationFailed(f"unknown milestone kind {kind!r}", [f"kind: {kind}"])
     if not title.strip():
         raise ValidationFailed("a milestone needs a title", ["title"])
+    check_text("milestone.title", title, field="title")
 
 
 def add_item_milestones(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from taskhub.core.api import ID_RANGE, sort_args
+from taskhub.core.limits import length
 from taskhub.tracking.models import (
     AssignmentRole,
     AssignmentStatus,
@@ -218,10 +219,16 @@ class NewReportArgs(Schema):
 
     # Blank text is refused by the service; the pattern only documents it.
     progress = fields.String(
-        required=True, metadata={"description": "工作进展 (required).", "pattern": r"\S"}
+        required=True,
+        validate=length("report.progress"),
+        metadata={"description": "工作进展 (required).", "pattern": r"\S"},
     )
-    problems = fields.String(allow_none=True, metadata={"description": "存在问题."})
-    next_steps = fields.String(allow_none=True, metadata={"description": "下步计划."})
+    problems = fields.String(
+        allow_none=True, validate=length("report.problems"), metadata={"description": "存在问题."}
+    )
+    next_steps = fields.String(
+        allow_none=True, validate=length("report.next_steps"), metadata={"description": "下步计划."}
+    )
     # The range is the service's rule; minimum/maximum only document it.
     percent = fields.Integer(required=True, strict=True, metadata={"minimum": 0, "maximum": 100})
     milestone_id = fields.Integer(
@@ -257,7 +264,9 @@ class ReviewArgs(Schema):
         required=True, validate=validate.OneOf([d.value for d in ReviewDecision])
     )
     reason = fields.String(
-        allow_none=True, metadata={"description": "Required to return a report."}
+        allow_none=True,
+        validate=length("review.reason"),
+        metadata={"description": "Required to return a report."},
     )
     version = fields.Integer(
         allow_none=True,
@@ -313,7 +322,9 @@ class ExtensionListArgs(sort_args(EXTENSION_SORTS, "requested_at")):  # type: ig
 class NewExtensionArgs(Schema):
     """Ask to move a milestone to a later date, saying why."""
 
-    reason = fields.String(required=True, metadata={"pattern": r"\S"})
+    reason = fields.String(
+        required=True, validate=length("extension.reason"), metadata={"pattern": r"\S"}
+    )
     requested_due_on = fields.Date(
         required=True, metadata={"description": "After the milestone's current due date."}
     )
@@ -329,5 +340,7 @@ class ExtensionDecisionArgs(Schema):
 
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     reason = fields.String(
-        allow_none=True, metadata={"description": "Required to reject a request."}
+        allow_none=True,
+        validate=length("extension.decision_reason"),
+        metadata={"description": "Required to reject a request."},
     )

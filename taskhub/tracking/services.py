@@ -21,6 +21,7 @@ from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db, lock, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
+from taskhub.core.limits import check_text, check_texts
 from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
 from taskhub.evidence import services as evidence_files
@@ -171,6 +172,7 @@ def submit_report(
         raise Rejected("pending", "a report is already awaiting review")
     if not progress or not progress.strip():
         raise ValidationFailed("describe the work done", ["progress"])
+    check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
     if not isinstance(percent, int) or not 0 <= percent <= 100:
         raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
     milestone = None
@@ -253,6 +255,7 @@ def review_report(
     reason = (reason or "").strip() or None
     if decision == ReviewDecision.RETURN.value and not reason:
         raise ValidationFailed("give the reason for returning the report", ["reason"])
+    check_text("review.reason", reason, field="reason")
     today = today or office_today()
     before = _state(assignment)
     review = Review(report_id=report.id, reviewer_id=actor.id, decision=decision, reason=reason)
@@ -314,6 +317,7 @@ def request_extension(
         raise Rejected("milestone_closed", "this milestone is already done")
     if not reason or not reason.strip():
         raise ValidationFailed("give the reason for the extension", ["reason"])
+    check_text("extension.reason", reason, field="reason")
     if requested_due_on <= milestone.effective_due_on:
         raise ValidationFailed(
             "the new date must be after the current due date", ["requested_due_on"]
@@ -363,6 +367,7 @@ def decide_extension(
     reason = (reason or "").strip() or None
     if not approve and not reason:
         raise ValidationFailed("give the reason for rejecting", ["reason"])
+    check_text("extension.decision_reason", reason, field="reason")
     if approve and ext.milestone.status != MilestoneStatus.OPEN.value:
         raise Rejected("milestone_closed", "this milestone is already done")
     ext.status = (ExtensionStatus.APPROVED if approve else ExtensionStatus.REJECTED).value

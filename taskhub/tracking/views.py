@@ -28,11 +28,13 @@ from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
+from taskhub.core.inputs import InvalidNumber, id_arg, id_list_arg, int_arg, page_arg
 from taskhub.core.labels import label
+from taskhub.core.limits import TextTooLong
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
-from taskhub.core.web import attempt
+from taskhub.core.web import attempt, problem_text
 from taskhub.plans.models import Item, ItemUnit, Plan, UnitRole
 from taskhub.tracking import services
 from taskhub.tracking.models import (
@@ -62,10 +64,6 @@ PAGE_SIZE = 50
 #: Rows in each short list (returned, due soon, awaiting review) at the top of /my.
 SECTION_SIZE = 10
 VIEWS = services.VIEWS
-
-
-def _page(name: str = "page") -> int:
-    return max(1, request.args.get(name, 1, type=int) or 1)
 
 
 def get_assignment_or_404(
@@ -98,6 +96,8 @@ def _report_field(exc: Exception) -> str | None:
 def _error_message(exc: Exception) -> str:
     if isinstance(exc, UploadRejected):
         return exc.message_zh if _locale() == "zh" else exc.message_en
+    if isinstance(exc, TextTooLong | InvalidNumber):
+        return problem_text(exc)
     code = getattr(exc, "code", None)
     messages = {
         "closed": _("This task is completed and closed; no further reports."),
@@ -144,7 +144,7 @@ def my_tasks() -> Any:
         return redirect(url_for("tracking.board"))
     view = request.args.get("view", "open")
     view = view if view in VIEWS else "open"
-    today, page, unit_id = office_today(), _page(), current_user.unit_id
+    today, page, unit_id = office_today(), page_arg(), current_user.unit_id
     rows = services.unit_assignments(
         unit_id, view, today, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -193,10 +193,10 @@ def board() -> Any:
     )
     if plan:
         query = query.where(Item.plan_id == plan.id)
-    unit_id = args.get("unit", type=int)
+    unit_id = id_arg("unit")
     if unit_id:
         query = query.where(Assignment.unit_id == unit_id)
-    lead_id = args.get("lead", type=int)
+    lead_id = id_arg("lead")
     if lead_id:
         led = select(ItemUnit.item_id).where(
             ItemUnit.unit_id == lead_id,
@@ -209,7 +209,7 @@ def board() -> Any:
     today = office_today()
     query = services.in_view(query, view, today)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = _page()
+    page = page_arg()
     rows = list(
         db.session.scalars(
             services.with_row_data(query).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
@@ -451,7 +451,7 @@ def _assignment_page(
     )
 
 
-@bp.get("/assignments/<int:assignment_id>")
+@bp.get("/assignments/<id:assignment_id>")
 @login_required
 def assignment(assignment_id: int) -> Any:
     """An assignment: item, units, timeline, reports with evidence and reviews, extensions,
@@ -459,12 +459,12 @@ def assignment(assignment_id: int) -> Any:
     return _assignment_page(get_assignment_or_404(assignment_id, options=ASSIGNMENT_PAGE_LOAD))
 
 
-@bp.get("/assignments/<int:assignment_id>/history")
+@bp.get("/assignments/<id:assignment_id>/history")
 @login_required
 def assignment_history(assignment_id: int) -> Any:
     """An assignment's whole audit trail, newest first, paged."""
     found = get_assignment_or_404(assignment_id, options=[selectinload(Assignment.milestones)])
-    page = _page()
+    page = page_arg()
     history = services.assignment_history(found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template(
         "tracking/history.html",
@@ -487,7 +487,7 @@ def _back(assignment: Assignment) -> Any:
     return redirect(url_for("tracking.assignment", assignment_id=assignment.id))
 
 
-@bp.post("/assignments/<int:assignment_id>/acknowledge")
+@bp.post("/assignments/<id:assignment_id>/acknowledge")
 @login_required
 def acknowledge(assignment_id: int) -> Any:
     """签收 an assignment."""
@@ -498,7 +498,7 @@ def acknowledge(assignment_id: int) -> Any:
     return _back(found)
 
 
-@bp.post("/assignments/<int:assignment_id>/reports")
+@bp.post("/assignments/<id:assignment_id>/reports")
 @login_required
 def submit_report(assignment_id: int) -> Any:
     """Report progress with evidence files; a refused report comes back with what was typed."""
@@ -510,22 +510,22 @@ def submit_report(assignment_id: int) -> Any:
         if f and f.filename
     ]
     try:
-        percent = int(form.get("percent", ""))
+        percent = int_arg("percent", form, minimum=0, maximum=100)
     except ValueError:
-        percent = -1
+        percent = None  # refused by the service, with its message
     try:
         services.submit_report(
             found,
             actor=current_user,
             progress=form.get("progress", ""),
-            percent=percent,
+            percent=-1 if percent is None else percent,
             problems=form.get("problems"),
             next_steps=form.get("next_steps"),
-            milestone_id=form.get("milestone_id", type=int),
+            milestone_id=id_arg("milestone_id", form),
             files=files,
             storage=storage_for(current_app.config),
             max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
-            expected_version=form.get("version", type=int),
+            expected_version=int_arg("version", form, minimum=0),
         )
     except (DomainError, UploadRejected) as exc:
         db.session.rollback()
@@ -541,7 +541,7 @@ def submit_report(assignment_id: int) -> Any:
     return _back(found)
 
 
-@bp.get("/evidence/<int:evidence_id>")
+@bp.get("/evidence/<id:evidence_id>")
 @login_required
 def evidence(evidence_id: int) -> Any:
     """Serve an evidence file: images and PDFs inline for preview, everything else (and any
@@ -570,7 +570,7 @@ def evidence(evidence_id: int) -> Any:
     return response
 
 
-@bp.post("/reports/<int:report_id>/review")
+@bp.post("/reports/<id:report_id>/review")
 @login_required
 def review(report_id: int) -> Any:
     """Accept or return a report."""
@@ -598,7 +598,7 @@ def review(report_id: int) -> Any:
     return _back(report.assignment)
 
 
-@bp.post("/milestones/<int:milestone_id>/extension")
+@bp.post("/milestones/<id:milestone_id>/extension")
 @login_required
 def request_extension(milestone_id: int) -> Any:
     """Ask for an extension (延期) of a milestone."""
@@ -667,7 +667,7 @@ def extensions() -> Any:
     return render_template("tracking/extensions.html", pending=pending)
 
 
-@bp.post("/extensions/<int:extension_id>/decide")
+@bp.post("/extensions/<id:extension_id>/decide")
 @roles_required("admin", "office")
 def decide_extension(extension_id: int) -> Any:
     """Approve or reject an extension request."""
@@ -742,7 +742,7 @@ def _milestone_input(form: Any) -> MilestoneInput | None:
     return MilestoneInput(kind=kind, due_on=due_on, title=title)
 
 
-@bp.post("/items/<int:item_id>/milestones")
+@bp.post("/items/<id:item_id>/milestones")
 @roles_required("admin", "office")
 def add_milestone(item_id: int) -> Any:
     """Add a step to an item's schedule (and so to each of its assignments)."""
@@ -766,7 +766,7 @@ def bulk_milestones(code: str) -> Any:
     plan = db.session.scalar(select(Plan).where(Plan.code == code))
     if plan is None:
         abort(404)
-    ids = [int(i) for i in request.form.getlist("item_ids") if i.isdigit()]
+    ids = id_list_arg("item_ids", request.form)
     items = db.session.scalars(select(Item).where(Item.plan_id == plan.id, Item.id.in_(ids))).all()
     if not items:
         flash(_("Not saved: %(problem)s", problem=_("Select at least one item.")), "error")
@@ -788,7 +788,7 @@ def _item_milestone_or_404(step_id: int) -> ItemMilestone:
     return step
 
 
-@bp.post("/item-milestones/<int:step_id>/move")
+@bp.post("/item-milestones/<id:step_id>/move")
 @roles_required("admin", "office")
 def move_milestone(step_id: int) -> Any:
     """Move a schedule step to another date."""
@@ -806,7 +806,7 @@ def move_milestone(step_id: int) -> Any:
     return redirect(url_for("plans.item", item_id=step.item_id))
 
 
-@bp.post("/item-milestones/<int:step_id>/delete")
+@bp.post("/item-milestones/<id:step_id>/delete")
 @roles_required("admin", "office")
 def remove_milestone(step_id: int) -> Any:
     """Remove a schedule step (completed copies stay on record)."""

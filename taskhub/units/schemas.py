@@ -10,6 +10,7 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate, validates_s
 from marshmallow import ValidationError as MarshmallowError
 
 from taskhub.core.api import ID_RANGE, no_nul, sort_args
+from taskhub.core.limits import length
 from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
 from taskhub.units.models import UNIT_KINDS
 
@@ -33,15 +34,15 @@ class ContactArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_nul])
-    position = fields.String(load_default=None, validate=[validate.Length(max=100), no_nul])
+    name = fields.String(required=True, validate=[length("contact.name", required=True), no_nul])
+    position = fields.String(load_default=None, validate=[length("contact.position"), no_nul])
     office_phone = fields.String(load_default=None, validate=_PHONE)
     mobile = fields.String(load_default=None, validate=_PHONE)
-    email = fields.Email(load_default=None, validate=[validate.Length(max=200), no_nul])
+    email = fields.Email(load_default=None, validate=[length("contact.email"), no_nul])
     webhook_url = fields.URL(
         load_default=None,
         schemes={"http", "https"},
-        validate=[validate.Length(max=500), no_nul],
+        validate=[length("contact.webhook_url"), no_nul],
         metadata={"description": "DingTalk / WeCom robot URL for chat reminders."},
     )
 
@@ -94,7 +95,7 @@ class UnitContactListArgs(sort_args(CONTACT_SORTS, "id")):  # type: ignore[misc]
     """Filters of a unit's contacts."""
 
     q = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Name contains."},
     )
 
@@ -156,7 +157,7 @@ class UnitListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]
     kind = fields.String(validate=validate.OneOf(UNIT_KINDS))
     group = fields.Integer(validate=ID_RANGE, metadata={"description": "Members of this group."})
     q = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Name or alias contains."},
     )
 
@@ -166,7 +167,7 @@ class MemberListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]
 
     kind = fields.String(validate=validate.OneOf(UNIT_KINDS))
     q = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Name contains."},
     )
 
@@ -194,6 +195,6 @@ class GroupListArgs(sort_args(GROUP_SORTS, "id")):  # type: ignore[misc]
         metadata={"description": "A city code."},
     )
     q = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Name contains."},
     )

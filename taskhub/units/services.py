@@ -9,6 +9,7 @@ from sqlalchemy import select
 from taskhub.audit import services as audit
 from taskhub.core.db import db
 from taskhub.core.errors import PermissionDenied
+from taskhub.core.limits import check_texts
 from taskhub.units.models import Contact, Unit, UnitAlias, UnitGroup
 
 CONTACT_FIELDS = ("name", "position", "office_phone", "mobile", "email", "webhook_url")
@@ -32,6 +33,7 @@ def add_contact(unit: Unit, data: dict[str, Any], *, actor: Any) -> Contact:
     """Add a contact to a unit (validated data from ContactArgs)."""
     if not unit.can_edit_contacts(actor):
         raise PermissionDenied("you may not edit this unit's contacts")
+    check_texts("contact", {f: data.get(f) for f in CONTACT_FIELDS})
     contact = Contact(unit=unit, **{f: data.get(f) for f in CONTACT_FIELDS})
     db.session.add(contact)
     db.session.flush()
@@ -45,6 +47,7 @@ def update_contact(contact: Contact, data: dict[str, Any], *, actor: Any) -> Con
     """Change a contact's fields."""
     if not contact.unit.can_edit_contacts(actor):
         raise PermissionDenied("you may not edit this unit's contacts")
+    check_texts("contact", {f: data.get(f) for f in CONTACT_FIELDS})
     before = _contact_state(contact)
     for field in CONTACT_FIELDS:
         setattr(contact, field, data.get(field))

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from taskhub.core.db import db
+from taskhub.core.inputs import id_arg, page_arg
 from taskhub.core.permissions import login_required
 from taskhub.tracking.models import Assignment
 from taskhub.units import services
@@ -43,13 +44,13 @@ def index() -> Any:
     city_code = request.args.get("city") or (cities[0].code if cities else None)
     city = next((c for c in cities if c.code == city_code), None)
     kind = request.args.get("kind") if request.args.get("kind") in UNIT_KINDS else None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     units: list[tuple[Unit, int]] = []
     groups: list[tuple[UnitGroup, int, list[Unit]]] = []
     group: UnitGroup | None = None
     total = 0
     if city is not None:
-        group_id = request.args.get("group", type=int)
+        group_id = id_arg("group")
         group = db.session.get(UnitGroup, group_id) if group_id else None
         if group is not None and group.city_id != city.id:
             group = None
@@ -122,7 +123,7 @@ def _groups_of(city: City) -> list[tuple[UnitGroup, int, list[Unit]]]:
     return [(g, sizes.get(g.id, 0), members.get(g.id, [])) for g in groups]
 
 
-@bp.get("/units/<int:unit_id>")
+@bp.get("/units/<id:unit_id>")
 @login_required
 def show(unit_id: int) -> Any:
     """One unit: aliases, groups, contacts (if allowed) and assignment counts by plan."""
@@ -169,7 +170,7 @@ def _contact_form_error(
     )
 
 
-@bp.post("/units/<int:unit_id>/contacts")
+@bp.post("/units/<id:unit_id>/contacts")
 @login_required
 def add_contact(unit_id: int) -> Any:
     """Add a contact to a unit (office, or the unit's own staff)."""
@@ -193,7 +194,7 @@ def get_contact_or_404(contact_id: int) -> Contact:
     return contact
 
 
-@bp.post("/contacts/<int:contact_id>")
+@bp.post("/contacts/<id:contact_id>")
 @login_required
 def update_contact(contact_id: int) -> Any:
     """Change a contact."""
@@ -212,7 +213,7 @@ def update_contact(contact_id: int) -> Any:
     return redirect(url_for("units.show", unit_id=contact.unit_id))
 
 
-@bp.post("/contacts/<int:contact_id>/delete")
+@bp.post("/contacts/<id:contact_id>/delete")
 @login_required
 def delete_contact(contact_id: int) -> Any:
     """Remove a contact."""

@@ -31,6 +31,7 @@ from taskhub.accounts.models import User
 from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied
+from taskhub.core.limits import limit
 from taskhub.plans.models import Item, Plan
 from taskhub.reminders.channels import DeliveryError
 from taskhub.reminders.models import Channel, OutboxMessage, OutboxStatus
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 TEST_EVENT = "webhook.test"
 #: Bytes of randomness in a generated secret (token_urlsafe makes 43 characters of them).
 SECRET_BYTES = 32
-URL_MAX_LENGTH = 2000
-DESCRIPTION_MAX_LENGTH = 200
+URL_MAX_LENGTH = limit("webhook.url")
+DESCRIPTION_MAX_LENGTH = limit("webhook.description")
 #: Seconds to wait for a receiver's answer.
 DELIVERY_TIMEOUT = 10.0
 #: Rows per INSERT when one scan makes many events (keeps SQLite under its parameter limit).

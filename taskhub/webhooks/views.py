@@ -19,8 +19,6 @@ from taskhub.webhooks import services
 from taskhub.webhooks.models import WEBHOOK_EVENTS, WebhookEndpoint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/admin/webhooks")
-#: Ids are 32-bit database integers: a larger number in a path is simply not found.
-_ID = "int(min=1, max=2147483647)"
 
 EVENT_LABELS = {
     "report.submitted": _l("Progress report submitted"),
@@ -135,14 +133,14 @@ def create() -> Any:
     return _secret_page(endpoint, secret, created=True)
 
 
-@bp.get(f"/<{_ID}:endpoint_id>")
+@bp.get("/<id:endpoint_id>")
 @roles_required("admin")
 def edit(endpoint_id: int) -> Any:
     """One endpoint: its settings, actions and recent deliveries."""
     return _render_edit(get_endpoint_or_404(endpoint_id))
 
 
-@bp.post(f"/<{_ID}:endpoint_id>")
+@bp.post("/<id:endpoint_id>")
 @roles_required("admin")
 def update(endpoint_id: int) -> Any:
     """Save an endpoint's address, description, events and enabled flag."""
@@ -158,7 +156,7 @@ def update(endpoint_id: int) -> Any:
     return redirect(url_for("webhooks.edit", endpoint_id=endpoint_id))
 
 
-@bp.post(f"/<{_ID}:endpoint_id>/enabled")
+@bp.post("/<id:endpoint_id>/enabled")
 @roles_required("admin")
 def set_enabled(endpoint_id: int) -> Any:
     """Switch an endpoint on or off."""
@@ -172,7 +170,7 @@ def set_enabled(endpoint_id: int) -> Any:
     return redirect(url_for("webhooks.edit", endpoint_id=endpoint_id))
 
 
-@bp.post(f"/<{_ID}:endpoint_id>/secret")
+@bp.post("/<id:endpoint_id>/secret")
 @roles_required("admin")
 def rotate_secret(endpoint_id: int) -> Any:
     """Replace the secret; the new one is shown once."""
@@ -182,7 +180,7 @@ def rotate_secret(endpoint_id: int) -> Any:
     return _secret_page(endpoint, secret, created=False)
 
 
-@bp.post(f"/<{_ID}:endpoint_id>/test")
+@bp.post("/<id:endpoint_id>/test")
 @roles_required("admin")
 def send_test(endpoint_id: int) -> Any:
     """Queue a test event; it goes out with the next delivery run."""
@@ -195,7 +193,7 @@ def send_test(endpoint_id: int) -> Any:
     return redirect(url_for("webhooks.edit", endpoint_id=endpoint_id))
 
 
-@bp.post(f"/<{_ID}:endpoint_id>/delete")
+@bp.post("/<id:endpoint_id>/delete")
 @roles_required("admin")
 def delete(endpoint_id: int) -> Any:
     """Delete an endpoint; its pending deliveries are cancelled."""
