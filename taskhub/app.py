@@ -102,8 +102,16 @@ def _end_reads_with_commit(exc: BaseException | None) -> None:
 
 
 def _configure_sqlite(engine: Any) -> None:
-    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL."""
+    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL; the file
+    (it holds password hashes) is readable by the service account only."""
     from sqlalchemy import event
+
+    from taskhub.core.files import private_sqlite_file
+
+    @event.listens_for(engine, "do_connect")
+    def before_connect(*_: Any) -> None:
+        # Before SQLite opens (and maybe creates) the file: 0600, not the umask's 0644.
+        private_sqlite_file(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -382,11 +382,20 @@ def _database_problems(value: str | None) -> list[ConfigProblem]:
 
 def _instance_secret(instance: Path) -> str:
     """A per-instance random key kept in instance/secret_key, so sessions survive restarts."""
+    from taskhub.core.files import make_private, private_folder, write_private
+
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    if not path.exists():
+        private_folder(instance)
+        # 0600 from the first byte, and complete before it has its name: a link fails when
+        # another worker starting at the same moment got there first (its key is then used).
+        draft = instance / f".secret_key-{os.getpid()}-{secrets.token_hex(4)}"
+        write_private(draft, secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    make_private(path)
+    return path.read_text().strip()

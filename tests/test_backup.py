@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import struct
 import tarfile
 import zlib
@@ -380,3 +381,19 @@ def test_backup_refuses_to_overwrite(source: Source) -> None:
     result = source.instance.cli("backup", "--output", str(source.archive))
     assert result.exit_code == 1
     assert "already exists" in result.stderr
+
+
+@pytest.mark.skipif(_base_url() is not None, reason="the SQLite file (PostgreSQL has no file)")
+def test_the_restored_database_is_readable_by_the_owner_only(
+    source: Source, new_instance: Callable[[str], Instance]
+) -> None:
+    previous = os.umask(0o022)  # the usual umask: new files would be world-readable
+    try:
+        target = new_instance("private")
+        result = target.cli("restore", str(source.archive), "--yes")
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    files = [p for p in target.folder.iterdir() if p.name.startswith("taskhub.db")]
+    assert {p.name for p in files} >= {"taskhub.db"}
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}

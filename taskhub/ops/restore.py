@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskhub.config import PROJECT_ROOT, mask_url
 from taskhub.core.db import db
+from taskhub.core.files import private_sqlite_file
 from taskhub.core.storage import LocalStorage
 from taskhub.ops.backup import (
     BLOB_MEMBER,
@@ -321,7 +322,7 @@ def _finish(
 
 
 def _restore_sqlite(dump: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(str(target))  # 0600 before SQLite creates it
     src = sqlite3.connect(dump)
     dst = sqlite3.connect(target)
     try:
