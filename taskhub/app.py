@@ -186,10 +186,13 @@ def _catalogue() -> Any:
 
 
 def _configure_i18n(app: Flask) -> None:
+    from taskhub.core.i18n import translation_directory
+
     babel.init_app(
         app,
         locale_selector=_select_locale,
-        default_translation_directories=str(PROJECT_ROOT / "taskhub" / "translations"),
+        # The package's compiled catalogues, or ones compiled now when a checkout lacks them.
+        default_translation_directories=translation_directory(app.instance_path),
     )
     # Flask-Babel looks the catalogue up again on every _() call (tens of microseconds each);
     # a ledger page makes hundreds of them. Look it up once per request instead.
