@@ -20,6 +20,7 @@ class JobSpec:
 
 
 def all_jobs() -> list[JobSpec]:
+    from taskhub.audit.jobs import checkpoint
     from taskhub.reminders import jobs as reminder_jobs
     from taskhub.tracking.jobs import scan_overdue
 
@@ -47,6 +48,13 @@ def all_jobs() -> list[JobSpec]:
             reminder_jobs.deliver,
             "Send due outbox messages (retries, quiet hours)",
             {"minute": "*/5"},
+            is_daily=False,
+        ),
+        JobSpec(
+            "audit_checkpoint",
+            checkpoint,
+            "Sign a checkpoint of the audit trail outside the database",
+            {"minute": 55},
             is_daily=False,
         ),
     ]
