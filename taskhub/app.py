@@ -110,8 +110,16 @@ def _end_reads_with_commit(exc: BaseException | None) -> None:
 
 
 def _configure_sqlite(engine: Any) -> None:
-    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL."""
+    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL; the file
+    (it holds password hashes) is readable by the service account only."""
     from sqlalchemy import event
+
+    from taskhub.core.files import private_sqlite_file
+
+    @event.listens_for(engine, "do_connect")
+    def before_connect(*_: Any) -> None:
+        # Before SQLite opens (and maybe creates) the file: 0600, not the umask's 0644.
+        private_sqlite_file(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -186,10 +194,13 @@ def _catalogue() -> Any:
 
 
 def _configure_i18n(app: Flask) -> None:
+    from taskhub.core.i18n import translation_directory
+
     babel.init_app(
         app,
         locale_selector=_select_locale,
-        default_translation_directories=str(PROJECT_ROOT / "taskhub" / "translations"),
+        # The package's compiled catalogues, or ones compiled now when a checkout lacks them.
+        default_translation_directories=translation_directory(app.instance_path),
     )
     # Flask-Babel looks the catalogue up again on every _() call (tens of microseconds each);
     # a ledger page makes hundreds of them. Look it up once per request instead.

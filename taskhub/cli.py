@@ -298,18 +298,75 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check against this checkpoint (a saved audit.checkpoint webhook body, a log line or "
+    "log, a backup's manifest.json) instead of the last one in TASKHUB_AUDIT_CHECKPOINT_LOG.",
+)
 @with_appcontext
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 if any event was edited or deleted."""
+def audit_verify(checkpoint_file: Path | None) -> None:
+    """Check the chain and the last checkpoint; exit 1 if events were edited or deleted."""
+    from taskhub.audit import checkpoints
     from taskhub.audit.services import verify
 
     _require_schema()
-    count, problems = verify()
-    for p in problems:
-        click.echo(f"event {p.event_id}: {p.problem}", err=True)
+    problems: list[Any] = []
+    checkpoint = None
+    try:
+        if checkpoint_file is not None:
+            checkpoint = checkpoints.read_file(checkpoint_file)
+        else:
+            checkpoint = checkpoints.latest()
+        if checkpoint is not None:
+            checkpoints.check_signature(checkpoint)
+    except checkpoints.CheckpointError as exc:
+        problems.append(f"checkpoint: {exc}")
+        checkpoint = None
+    count, chain_problems = verify(checkpoint)
+    problems += [str(p) for p in chain_problems]
+    for problem in problems:
+        click.echo(problem, err=True)
     if problems:
         fail(f"audit trail is broken: {len(problems)} problem(s) in {count} events")
-    click.echo(f"audit trail intact: {count} events")
+    if checkpoint is None:
+        click.echo(
+            f"audit trail intact: {count} events (no checkpoint yet, so deleted newest events "
+            "would not show; `taskhub audit checkpoint` writes one)"
+        )
+        return
+    click.echo(
+        f"audit trail intact: {count} events; the checkpoint of {checkpoint.created_at} "
+        f"({checkpoint.reason}, {checkpoint.count} events) is there"
+    )
+
+
+@audit.command("checkpoint")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write it even though the chain does not follow the last checkpoint "
+    "(after a database restored by hand); the log keeps the older one.",
+)
+@with_appcontext
+def audit_checkpoint(force: bool) -> None:
+    """Sign the chain's head into the checkpoint log and to audit.checkpoint webhooks."""
+    from taskhub.audit import checkpoints
+
+    _require_schema()
+    try:
+        written = checkpoints.write("command", force=force)
+        db.session.commit()
+    except checkpoints.ChainBroken as exc:
+        db.session.rollback()
+        fail(
+            "the audit trail does not follow the last checkpoint; nothing was written:\n  "
+            + "\n  ".join(str(p) for p in exc.problems)
+            + "\n`taskhub audit verify` shows every problem; --force starts a new baseline"
+        )
+    assert written is not None
+    click.echo(written.line(), nl=False)
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -590,6 +647,7 @@ def backup(output: Path | None) -> None:
         result = ops.create_backup(output or Path(ops.default_backup_name()), progress=progress)
     except ops.BackupError as exc:
         fail(str(exc))
+    db.session.commit()  # the checkpoint's webhook messages
     click.echo(str(result.path))
 
 
@@ -642,6 +700,12 @@ def restore(archive: Path, yes: bool, force: bool) -> None:
         f"{result.imports} import uploads"
         + (" (migrated to this version)" if result.upgraded else "")
     )
+    if not result.audit_problems:
+        from taskhub.audit import checkpoints
+
+        # A restore may go back in time: the restored chain is the new baseline.
+        checkpoints.write("restore", force=True)
+        db.session.commit()
     if result.audit_problems:
         fail(
             f"the restored audit trail does not verify ({len(result.audit_problems)} problem(s)):"

@@ -8,6 +8,8 @@ factory) refuses to start with all of them listed, each naming its variable.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import shutil
@@ -146,6 +148,11 @@ class Config:
             or ""
         )
         self.SECRET_KEY = _env("TASKHUB_SECRET_KEY")
+        #: Keys the audit trail's digests and checkpoints (taskhub.audit); unset: derived
+        #: from the secret key in finalize().
+        self.AUDIT_KEY = _env("TASKHUB_AUDIT_KEY")
+        #: Signed audit checkpoints, one JSON line each (unset: instance/audit-checkpoints.log).
+        self.AUDIT_CHECKPOINT_LOG = _env("TASKHUB_AUDIT_CHECKPOINT_LOG")
         self.TIMEZONE = _env("TASKHUB_TIMEZONE", "Asia/Shanghai")
         self.BASE_URL = _env("TASKHUB_BASE_URL", "http://127.0.0.1:5000")
         self.SEEDS_PATH = _env("TASKHUB_SEEDS_PATH", str(PROJECT_ROOT / "seeds"))
@@ -280,6 +287,29 @@ class Config:
                     '(python3 -c "import secrets; print(secrets.token_hex(32))")',
                 )
             )
+        if (
+            self.AUDIT_KEY is not None
+            and not self.TESTING
+            and len(self.AUDIT_KEY) < MIN_SECRET_KEY_LENGTH
+        ):
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_AUDIT_KEY",
+                    f"is {len(self.AUDIT_KEY)} characters long; use at least "
+                    f"{MIN_SECRET_KEY_LENGTH} random characters, and never change it: "
+                    "the audit trail is verified with it",
+                )
+            )
+        if self.AUDIT_CHECKPOINT_LOG is not None:
+            log = Path(self.AUDIT_CHECKPOINT_LOG)
+            if log.is_dir():
+                problems.append(
+                    ConfigProblem(
+                        "TASKHUB_AUDIT_CHECKPOINT_LOG", f"{log} is a folder; name a file in it"
+                    )
+                )
+            elif problem := directory_problem(log.parent):
+                problems.append(ConfigProblem("TASKHUB_AUDIT_CHECKPOINT_LOG", problem))
         if "@" not in (self.MAIL_FROM or ""):
             problems.append(
                 ConfigProblem("TASKHUB_MAIL_FROM", f"{self.MAIL_FROM!r} is not an email address")
@@ -311,6 +341,8 @@ class Config:
             raise ConfigError(problems)
         if not self.SECRET_KEY:
             self.SECRET_KEY = _instance_secret(Path(self.INSTANCE_PATH))
+        if not self.AUDIT_KEY:
+            self.AUDIT_KEY = derived_audit_key(self.SECRET_KEY)
         if (self.SQLALCHEMY_DATABASE_URI or "").startswith("postgresql"):
             # Fail fast (and let /readyz answer) when the database host does not respond.
             connect_args = self.SQLALCHEMY_ENGINE_OPTIONS.setdefault("connect_args", {})
@@ -328,6 +360,17 @@ class Config:
         rows = [
             ("TASKHUB_DATABASE_URL", mask_url(self.SQLALCHEMY_DATABASE_URI)),
             ("TASKHUB_SECRET_KEY", secret_note),
+            (
+                "TASKHUB_AUDIT_KEY",
+                f"set ({len(self.AUDIT_KEY)} characters, hidden)"
+                if self.AUDIT_KEY
+                else "unset: derived from the secret key",
+            ),
+            (
+                "TASKHUB_AUDIT_CHECKPOINT_LOG",
+                self.AUDIT_CHECKPOINT_LOG
+                or str(Path(self.INSTANCE_PATH) / "audit-checkpoints.log"),
+            ),
             ("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH),
             ("TASKHUB_EVIDENCE_PATH", str(self.EVIDENCE_PATH)),
             ("TASKHUB_SEEDS_PATH", str(self.SEEDS_PATH)),
@@ -406,13 +449,28 @@ def _database_problems(value: str | None) -> list[ConfigProblem]:
     return []
 
 
+def derived_audit_key(secret_key: str) -> str:
+    """The audit key when TASKHUB_AUDIT_KEY is unset: an HMAC of the secret key (so the
+    audit trail never uses the session-signing key itself)."""
+    return hmac.new(secret_key.encode(), b"taskhub audit key", hashlib.sha256).hexdigest()
+
+
 def _instance_secret(instance: Path) -> str:
     """A per-instance random key kept in instance/secret_key, so sessions survive restarts."""
+    from taskhub.core.files import make_private, private_folder, write_private
+
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    if not path.exists():
+        private_folder(instance)
+        # 0600 from the first byte, and complete before it has its name: a link fails when
+        # another worker starting at the same moment got there first (its key is then used).
+        draft = instance / f".secret_key-{os.getpid()}-{secrets.token_hex(4)}"
+        write_private(draft, secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    make_private(path)
+    return path.read_text().strip()

@@ -6,6 +6,7 @@ temporary SQLite file.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+_checkpoint_logs = itertools.count(1)
+
+
 @pytest.fixture
 def session(app: Flask) -> Iterator[Any]:
     """A database session whose work is rolled back after the test (commits are savepoints)."""
@@ -70,6 +74,10 @@ def session(app: Flask) -> Iterator[Any]:
     # Figures are cached under the latest audit event; tests write rows without services and
     # roll back, which production never does, so each test starts with an empty cache.
     cache.clear_cache()
+    # Each test's audit checkpoints go to a log of its own: its events are rolled back.
+    app.config["AUDIT_CHECKPOINT_LOG"] = str(
+        Path(app.instance_path) / "checkpoints" / f"{next(_checkpoint_logs)}.log"
+    )
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()

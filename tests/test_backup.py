@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import os
+import sqlite3
+import stat
 import struct
 import tarfile
 import zlib
@@ -30,6 +32,7 @@ from taskhub import create_app
 from taskhub.accounts import services as accounts
 from taskhub.accounts.models import ApiToken, User
 from taskhub.accounts.tokens import create_token, digest
+from taskhub.audit import checkpoints
 from taskhub.audit.models import AuditEvent
 from taskhub.audit.services import verify
 from taskhub.config import PROJECT_ROOT
@@ -380,3 +383,84 @@ def test_backup_refuses_to_overwrite(source: Source) -> None:
     result = source.instance.cli("backup", "--output", str(source.archive))
     assert result.exit_code == 1
     assert "already exists" in result.stderr
+
+
+@pytest.mark.skipif(_base_url() is not None, reason="the SQLite file (PostgreSQL has no file)")
+def test_the_restored_database_is_readable_by_the_owner_only(
+    source: Source, new_instance: Callable[[str], Instance]
+) -> None:
+    previous = os.umask(0o022)  # the usual umask: new files would be world-readable
+    try:
+        target = new_instance("private")
+        result = target.cli("restore", str(source.archive), "--yes")
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    files = [p for p in target.folder.iterdir() if p.name.startswith("taskhub.db")]
+    assert {p.name for p in files} >= {"taskhub.db"}
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
+
+
+# -- the audit checkpoint -------------------------------------------------------------------
+
+
+def test_the_backup_carries_a_signed_audit_checkpoint_also_kept_in_the_log(source: Source) -> None:
+    with tarfile.open(source.archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    saved = manifest["audit_checkpoint"]
+    assert saved["count"] == source.counts["audit_events"]  # the dumped snapshot's chain
+    assert saved["reason"] == "backup"
+    log = source.instance.folder / "audit-checkpoints.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert json.loads(log.read_text().splitlines()[-1]) == saved
+    with source.instance.app.app_context():
+        checkpoints.check_signature(checkpoints.from_dict(saved))
+
+
+def _cut_audit_tail(name: str, data: bytes, folder: Path) -> bytes:
+    """An attacker deletes the newest audit events from the dump and fixes the manifest's
+    checksum and row counts to match (they are not secret)."""
+    if name == "database.sqlite3":
+        copy = folder / "cut.sqlite3"
+        copy.write_bytes(data)
+        conn = sqlite3.connect(copy, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = DELETE")  # the change in the file, not a -wal
+        conn.execute("DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events)")
+        conn.close()
+        data = copy.read_bytes()
+        (folder / "dump").write_bytes(data)
+        return data
+    if name == "manifest.json":
+        manifest = json.loads(data)
+        dump = (folder / "dump").read_bytes()
+        database = manifest["database"]
+        database.update(sha256=hashlib.sha256(dump).hexdigest(), size=len(dump))
+        database["tables"]["audit_events"] -= 1
+        return json.dumps(manifest).encode()
+    return data
+
+
+@pytest.mark.skipif(_base_url() is not None, reason="edits a SQLite dump")
+def test_restore_reports_a_backup_whose_newest_audit_events_were_cut(
+    source: Source, new_instance: Callable[[str], Instance], tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut.tar.gz"
+    _rewrite(source.archive, cut, lambda name, data: _cut_audit_tail(name, data, tmp_path))
+    target = new_instance("cut_tail")
+    result = target.cli("restore", str(cut), "--yes")
+    assert result.exit_code == 1
+    assert "the restored audit trail does not verify" in result.stderr
+    assert "the newest events were deleted (a cut tail)" in result.stderr
+    assert not (target.folder / "audit-checkpoints.log").exists()  # no new baseline over it
+
+
+def test_a_restore_starts_a_new_checkpoint_baseline(
+    source: Source, new_instance: Callable[[str], Instance]
+) -> None:
+    target = new_instance("baseline")
+    assert target.cli("restore", str(source.archive), "--yes").exit_code == 0
+    [line] = (target.folder / "audit-checkpoints.log").read_text().splitlines()
+    assert json.loads(line)["reason"] == "restore"
+    assert json.loads(line)["count"] == source.counts["audit_events"] + 1  # and the restore
+    verified = target.cli("audit", "verify")
+    assert verified.exit_code == 0 and "(restore," in verified.stdout

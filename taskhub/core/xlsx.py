@@ -3,6 +3,10 @@
 Workbooks are written with openpyxl's write-only mode, so a sheet of 100,000 rows streams
 through without keeping every cell in memory. Every table sheet has its header on row 1
 (frozen, with an autofilter), fixed column widths and a number format per column.
+
+Every cell goes through :func:`as_text_if_formula` (write-only cells in :func:`add_table` and
+:func:`add_notes`, other workbooks in :func:`workbook_bytes`): text from the database that
+starts like a formula (``=1+2``, ``@SUM(…)``) stays text, so a spreadsheet never runs it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -30,6 +34,10 @@ DATETIME_FORMAT = 'yyyy"年"m"月"d"日" hh:mm'
 #: Fractions (0.45) shown as 45%.
 PERCENT_FORMAT = "0%"
 INTEGER_FORMAT = "0"
+
+#: First characters that make a spreadsheet read typed text as a formula (OWASP "CSV
+#: injection"): text starting with one of them is written as text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 #: Cell kinds a column can have; each is one named style of the workbook.
 KINDS = ("text", "wrap", "center", "integer", "decimal", "percent", "date", "datetime", "change")
@@ -141,11 +149,31 @@ def add_notes(wb: Workbook, title: str, lines: Iterable[tuple[str, str]]) -> Non
 def _cell(ws: Any, value: Any, style: str) -> WriteOnlyCell:
     cell = WriteOnlyCell(ws, value=value)
     cell.style = style
+    return as_text_if_formula(cell)
+
+
+def looks_like_formula(value: object) -> bool:
+    """True for text a spreadsheet would take as a formula if typed (numbers never are)."""
+    return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
+
+
+def as_text_if_formula(cell: Any) -> Any:
+    """Keep formula-like text as text: string type (openpyxl makes ``=…`` a formula) and
+    Excel's quote prefix (editing the cell keeps it text); the value is unchanged."""
+    if cell.data_type == "f" or looks_like_formula(cell.value):
+        cell.data_type = "s"
+        cell.quotePrefix = True
     return cell
 
 
 def workbook_bytes(wb: Workbook) -> bytes:
-    """Save the workbook into memory."""
+    """Save the workbook into memory (no cell of it is a formula)."""
+    if not wb.write_only:  # write-only cells were guarded as they were made (_cell)
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    if isinstance(cell, Cell):
+                        as_text_if_formula(cell)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

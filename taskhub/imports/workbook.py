@@ -6,7 +6,6 @@ header row, column widths, text-formatted code columns and a 说明 sheet descri
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import warnings
@@ -22,6 +21,8 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+
+from taskhub.core.xlsx import workbook_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -303,9 +304,7 @@ def build_template(
             ws.append(list(values))
         _style_table(ws, [24] * len(headers))
     book.remove(default)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbook_bytes(book)
 
 
 def _style_table(ws: Any, widths: Sequence[int]) -> None:

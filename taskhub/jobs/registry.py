@@ -20,6 +20,7 @@ class JobSpec:
 
 
 def all_jobs() -> list[JobSpec]:
+    from taskhub.audit.jobs import checkpoint
     from taskhub.evidence.jobs import evidence_gc
     from taskhub.reminders import jobs as reminder_jobs
     from taskhub.tracking.jobs import scan_overdue
@@ -55,6 +56,13 @@ def all_jobs() -> list[JobSpec]:
             evidence_gc,
             "Remove evidence files no report refers to and stale partial uploads",
             {"hour": 3, "minute": 30},
+        ),
+        JobSpec(
+            "audit_checkpoint",
+            checkpoint,
+            "Sign a checkpoint of the audit trail outside the database",
+            {"minute": 55},
+            is_daily=False,
         ),
     ]
 

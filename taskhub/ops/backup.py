@@ -6,7 +6,8 @@ A backup is one ``.tar.gz``:
   ``database.pgdump`` (``pg_dump --format=custom`` of an exported snapshot);
 - ``evidence/ab/cd/<sha256>`` and ``imports/ab/cd/<sha256>``: the content-addressed files;
 - ``manifest.json`` last: format version, TaskHub version, migration revision, row counts per
-  table (taken in the same snapshot as the dump) and checksums.
+  table and a signed audit checkpoint (both taken in the same snapshot as the dump) and
+  checksums. The checkpoint also goes to the checkpoint log and to audit.checkpoint webhooks.
 
 taskhub.ops.restore reads it back.
 """
@@ -37,6 +38,8 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskhub.audit.models import AuditEvent
+from taskhub.audit.services import chain_head
 from taskhub.config import PROJECT_ROOT, mask_url
 from taskhub.core.db import db, now_utc
 
@@ -163,7 +166,12 @@ def _describe(conn: Connection) -> dict[str, Any]:
     referenced: set[str] = set()
     if Evidence.__tablename__ in tables:
         referenced = set(conn.execute(select(Evidence.sha256).distinct()).scalars())
-    return {"revisions": revisions, "tables": table_counts(conn), "referenced": referenced}
+    return {
+        "revisions": revisions,
+        "tables": table_counts(conn),
+        "referenced": referenced,
+        "audit_head": chain_head(conn) if AuditEvent.__tablename__ in tables else None,
+    }
 
 
 # -- backup ---------------------------------------------------------------------------------
@@ -215,7 +223,26 @@ def create_backup(output: Path, *, progress: Progress) -> BackupResult:
             partial.unlink(missing_ok=True)
     size = output.stat().st_size
     progress(f"wrote {output} ({_megabytes(size)})")
+    _publish_checkpoint(manifest, progress)
     return BackupResult(output, size, manifest)
+
+
+def _publish_checkpoint(manifest: dict[str, Any], progress: Progress) -> None:
+    """Log the backup's checkpoint and queue its webhooks, unless the chain no longer follows
+    the last logged checkpoint: the log then keeps the older one as evidence."""
+    from taskhub.audit import checkpoints
+
+    if manifest.get("audit_checkpoint") is None:
+        return
+    problems = checkpoints.follows_latest()
+    if problems:
+        progress(
+            "warning: the audit trail does not follow the last checkpoint "
+            "(`taskhub audit verify` says more); this backup's checkpoint was not logged:\n  "
+            + "\n  ".join(str(p) for p in problems)
+        )
+        return
+    checkpoints.publish(checkpoints.from_dict(manifest["audit_checkpoint"]))
 
 
 def _add_files_and_manifest(
@@ -225,6 +252,8 @@ def _add_files_and_manifest(
     progress: Progress,
 ) -> dict[str, Any]:
     """Add the evidence and import files, then the manifest describing it all."""
+    from taskhub.audit import checkpoints
+
     folders = {name: _add_blobs(tar, name, folder_path(name), progress) for name in FOLDERS}
     missing = sorted(described["referenced"] - set(folders["evidence"].names))
     if missing:
@@ -243,6 +272,11 @@ def _add_files_and_manifest(
             for name, blobs in folders.items()
         },
         "missing_evidence": missing,
+        "audit_checkpoint": (
+            checkpoints.sign(described["audit_head"], "backup").as_dict()
+            if described["audit_head"] is not None
+            else None
+        ),
     }
     data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
     tar.addfile(_tarinfo(MANIFEST, len(data)), io.BytesIO(data))

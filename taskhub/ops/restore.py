@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskhub.config import PROJECT_ROOT, mask_url
 from taskhub.core.db import db
+from taskhub.core.files import private_sqlite_file
 from taskhub.core.storage import LocalStorage
 from taskhub.ops.backup import (
     BLOB_MEMBER,
@@ -280,7 +281,7 @@ def restore_backup(path: Path, manifest: dict[str, Any], *, progress: Progress) 
 
         progress("database: the backup is from an older version; applying migrations")
         upgrade(directory=str(PROJECT_ROOT / "migrations"))
-    return _finish(path, manifest, restored, counts, upgraded)
+    return _finish(path, manifest, restored, counts, upgraded, progress)
 
 
 def _finish(
@@ -289,11 +290,27 @@ def _finish(
     restored: dict[str, int],
     counts: dict[str, int],
     upgraded: bool,
+    progress: Progress,
 ) -> RestoreResult:
-    """Verify the audit chain and record the restore in it."""
+    """Verify the audit chain against the backup's checkpoint and record the restore in it."""
+    from taskhub.audit import checkpoints
     from taskhub.audit import services as audit
 
-    events, problems = audit.verify()
+    checkpoint, found = None, []
+    if manifest.get("audit_checkpoint") is None:
+        progress(
+            "warning: this backup has no audit checkpoint (an older TaskHub made it): "
+            "events deleted from its newest end would not show"
+        )
+    else:
+        try:
+            checkpoint = checkpoints.from_dict(manifest["audit_checkpoint"])
+            checkpoints.check_signature(checkpoint)
+        except checkpoints.CheckpointError as exc:
+            found.append(f"the backup's audit checkpoint: {exc}")
+            checkpoint = None
+    events, chain_problems = audit.verify(checkpoint)
+    problems = found + [str(p) for p in chain_problems]
     audit.record(
         "instance.restored",
         "instance",
@@ -316,12 +333,12 @@ def _finish(
         imports=counts["imports"],
         upgraded=upgraded,
         audit_events=events,
-        audit_problems=[f"event {p.event_id}: {p.problem}" for p in problems],
+        audit_problems=problems,
     )
 
 
 def _restore_sqlite(dump: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(str(target))  # 0600 before SQLite creates it
     src = sqlite3.connect(dump)
     dst = sqlite3.connect(target)
     try:

@@ -462,6 +462,8 @@ def bulletin_xlsx(b: Bulletin) -> bytes:
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
+    from taskhub.core.xlsx import workbook_bytes
+
     wb = Workbook()
     _add_styles(wb, b.number_format)
     ws = wb.active
@@ -515,10 +517,7 @@ def bulletin_xlsx(b: Bulletin) -> bytes:
         sheet.column_dimensions[get_column_letter(col)].width = w
     sheet.freeze_panes = "A2"
     _print_setup(sheet, title_rows="1:1")
-
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return workbook_bytes(wb)
 
 
 def _add_styles(wb: Any, number_format: str) -> None:

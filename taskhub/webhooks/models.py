@@ -17,6 +17,7 @@ class WebhookEvent(StrEnum):
     REVIEW_DONE = "review.done"
     MILESTONE_OVERDUE = "milestone.overdue"
     PERIOD_CLOSED = "period.closed"
+    AUDIT_CHECKPOINT = "audit.checkpoint"
 
 
 WEBHOOK_EVENTS = tuple(e.value for e in WebhookEvent)

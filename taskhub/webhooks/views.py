@@ -25,6 +25,7 @@ EVENT_LABELS = {
     "review.done": _l("Report reviewed"),
     "milestone.overdue": _l("Milestone overdue"),
     "period.closed": _l("Assessment period closed"),
+    "audit.checkpoint": _l("Audit trail checkpoint"),
     services.TEST_EVENT: _l("Test event"),
 }
 
