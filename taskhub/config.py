@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from taskhub.core.outbound import parse_allow
+
 #: The repository root: templates/, static/, seeds/ and migrations/ live here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,6 +185,15 @@ class Config:
         self.SMTP_PASSWORD = _env("TASKHUB_SMTP_PASSWORD")
         self.SMTP_TLS = self._bool("TASKHUB_SMTP_TLS", False)
         self.MAIL_FROM = _env("TASKHUB_MAIL_FROM", "taskhub@localhost")
+        # Outgoing requests (taskhub.core.outbound): hosts or IP addresses that robot URLs and
+        # webhook endpoints may use besides the official robots and public addresses.
+        self.WEBHOOK_ALLOW, bad_hosts = parse_allow(_env("TASKHUB_WEBHOOK_ALLOW"))
+        if bad_hosts:
+            self._problem(
+                "TASKHUB_WEBHOOK_ALLOW",
+                f"{', '.join(map(repr, bad_hosts))}: write host names or IP addresses only, "
+                "separated by commas (for example dash.example.gov.cn,10.20.30.40)",
+            )
         # Sign-in throttling and session expiry (taskhub.core.security).
         # (0 turns a sign-in limit off.)
         self.LOGIN_MAX_FAILURES = self._int("TASKHUB_LOGIN_MAX_FAILURES", 5, minimum=0)
@@ -384,6 +395,7 @@ class Config:
             ("TASKHUB_SMTP_PASSWORD", "set (hidden)" if self.SMTP_PASSWORD else "(unset)"),
             ("TASKHUB_SMTP_TLS", "true" if self.SMTP_TLS else "false"),
             ("TASKHUB_MAIL_FROM", str(self.MAIL_FROM)),
+            ("TASKHUB_WEBHOOK_ALLOW", ",".join(self.WEBHOOK_ALLOW) or "(none)"),
             ("TASKHUB_LOGIN_MAX_FAILURES", str(self.LOGIN_MAX_FAILURES)),
             ("TASKHUB_LOGIN_WINDOW_MINUTES", str(self.LOGIN_WINDOW_MINUTES)),
             ("TASKHUB_LOGIN_MAX_FAILURES_PER_ADDRESS", str(self.LOGIN_MAX_FAILURES_PER_ADDRESS)),
@@ -410,6 +422,10 @@ class TestConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
             _env("TASKHUB_TEST_DATABASE_URL", "sqlite://") or "sqlite://"
         )
+        # The tests' robot and webhook receivers listen on 127.0.0.1 (tests/servers.py); the
+        # tests of the refusals empty the list.
+        if _env("TASKHUB_WEBHOOK_ALLOW") is None:
+            self.WEBHOOK_ALLOW = ("127.0.0.1",)
 
 
 def _known_timezone(name: str) -> bool:

@@ -147,6 +147,10 @@ class _Reply:
     status: int
     body: bytes
     content_type: str = "application/json; charset=utf-8"
+    #: The status line's reason phrase (None: the standard one).
+    reason: str | None = None
+    #: A Location header (for a redirect).
+    location: str | None = None
 
 
 OK_REPLY = _Reply(200, b'{"errcode":0,"errmsg":"ok"}')
@@ -171,17 +175,22 @@ class WebhookServer:
         *,
         status: int | None = None,
         errcode: int | None = None,
+        errmsg: str = "robot refused the message",
         body: str | None = None,
+        reason: str | None = None,
+        location: str | None = None,
     ) -> None:
         """Fail the next n requests: HTTP status (500 by default), a 200 with errcode, or a
-        200 with a raw (e.g. HTML) body."""
+        200 with a raw (e.g. HTML) body; ``reason`` replaces the status line's phrase and
+        ``location`` adds a Location header."""
         if errcode is not None:
-            answer = json.dumps({"errcode": errcode, "errmsg": "robot refused the message"})
+            answer = json.dumps({"errcode": errcode, "errmsg": errmsg}, ensure_ascii=False)
             reply = _Reply(status or 200, answer.encode())
         elif body is not None:
             reply = _Reply(status or 200, body.encode("utf-8"), "text/html; charset=utf-8")
         else:
             reply = _Reply(status or 500, b"Internal Server Error", "text/plain")
+        reply.reason, reply.location = reason, location
         with self._lock:
             self._failures.extend([reply] * n)
 
@@ -206,11 +215,16 @@ class _RobotHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         reply = self.server.robot._receive(self.path, body)
-        self.send_response(reply.status)
+        self.send_response(reply.status, reply.reason)
+        if reply.location is not None:
+            self.send_header("Location", reply.location)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)
+
+    #: A followed redirect would come back as a GET: recorded like a POST (with no JSON).
+    do_GET = do_POST
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep the test output clean

@@ -19,7 +19,7 @@ from flask_smorest import abort as smorest_abort
 from marshmallow import EXCLUDE, Schema, fields, validate
 from marshmallow.exceptions import ValidationError as MarshmallowError
 from sqlalchemy import ColumnElement, Select, func, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
@@ -80,6 +80,27 @@ class ErrorSchema(Schema):
     )
 
 
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": True,
+    "description": "The object's ETag as last read (GET); required to change or remove it. "
+    "Without it the answer is 428, with another one 412 (someone changed it since).",
+    # One entity-tag as GET sent it (RFC 9110): "…" or W/"…".
+    "schema": {"type": "string", "pattern": '^(W/)?"[!#-~]*"$'},
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "description": "An ETag read before: 304 Not Modified while the object is unchanged.",
+    "schema": {"type": "string"},
+}
+ETAG = {
+    "description": "The object's version; send it in If-Match to change it.",
+    "schema": {"type": "string"},
+}
+
+
 class TaskHubApi(Api):
     """flask-smorest's Api with TaskHub's error bodies, only for /api/ paths.
 
@@ -92,6 +113,13 @@ class TaskHubApi(Api):
 
     def _register_error_handlers(self) -> None:
         pass
+
+    def _register_etag_headers(self) -> None:
+        """flask-smorest's If-Match and If-None-Match, saying what a client must send: an
+        If-Match names one ETag (428 without one, 412 when it is not the current one)."""
+        self.spec.components.parameter("IF_NONE_MATCH", "header", IF_NONE_MATCH, lazy=True)
+        self.spec.components.parameter("IF_MATCH", "header", IF_MATCH, lazy=True)
+        self.spec.components.header("ETAG", ETAG, lazy=True)
 
 
 api = TaskHubApi()
@@ -138,6 +166,9 @@ def error_response(error: HTTPException) -> tuple[dict[str, Any], int, dict[str,
     headers = dict(data.get("headers") or {})
     if code == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="taskhub"')
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        # RFC 9110: a 405 lists the methods the resource has.
+        headers.setdefault("Allow", ", ".join(error.valid_methods))
     return body, code, headers
 
 
@@ -225,9 +256,29 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
 
 
-def blueprint(name: str, import_name: str, *, description: str) -> SmorestBlueprint:
+#: X-Pagination as it is sent: JSON text. (flask-smorest documents it as an object, which an
+#: OpenAPI header would carry as "key,value,key,value" text.)
+PAGINATION_HEADER = {
+    "description": "The paging totals as a JSON object: total, total_pages, first_page, "
+    "last_page, page and, where they exist, previous_page and next_page.",
+    "schema": {
+        "type": "string",
+        "example": '{"total": 120, "total_pages": 3, "first_page": 1, "last_page": 3, '
+        '"page": 1, "next_page": 2}',
+    },
+}
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint, documenting X-Pagination as the JSON text it is."""
+
+    def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+
+
+def blueprint(name: str, import_name: str, *, description: str) -> Blueprint:
     """A blueprint of the API; every request to it must carry a valid token."""
-    bp = SmorestBlueprint(f"api_{name}", import_name, description=description)
+    bp = Blueprint(f"api_{name}", import_name, description=description)
     bp.url_value_preprocessor(_unknown_path_values)
     bp.before_request(_authenticate)
     bp.before_request(_refuse_deep_json)

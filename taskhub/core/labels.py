@@ -130,6 +130,13 @@ FIELD_ERRORS = {
     "Field may not be null.": _l("This field is required."),
     "Not a valid email address.": _l("Enter a valid email address, such as name@example.org."),
     "Not a valid URL.": _l("Enter a full web address starting with http:// or https://."),
+    # taskhub.units.schemas.ROBOT_URL_ERROR
+    "not a DingTalk (https://oapi.dingtalk.com/robot/send?access_token=…) or WeCom "
+    "(https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…) robot address": _l(
+        "Enter a DingTalk or WeCom group robot address: "
+        "https://oapi.dingtalk.com/robot/send?access_token=… or "
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"
+    ),
     "not a phone number": _l("Enter a phone number using digits, spaces, +, - or brackets."),
     "give at least one of office phone, mobile, email or webhook": _l(
         "Give at least one way to reach the contact: office phone, mobile, email or webhook."

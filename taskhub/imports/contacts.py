@@ -29,7 +29,7 @@ from taskhub.imports.workbook import (
 )
 from taskhub.units import services as units
 from taskhub.units.models import City, Contact, Unit, UnitAlias
-from taskhub.units.schemas import ContactArgs
+from taskhub.units.schemas import ROBOT_URL_ERROR, ContactArgs
 from taskhub.units.services import CONTACT_FIELDS
 
 SHEET = SheetSpec(
@@ -294,7 +294,7 @@ def _plan_row(
         assert isinstance(messages, dict)
         for key in CONTACT_FIELDS:
             if key in messages:
-                result.errors.append(_field_error(number, key, raw))
+                result.errors.append(_field_error(number, key, raw, messages[key]))
         return
     data = {f: data.get(f) for f in CONTACT_FIELDS}
     if contact is None:
@@ -316,8 +316,19 @@ def _plan_row(
     )
 
 
-def _field_error(row: int, key: str, raw: dict[str, Any]) -> RowError:
+def _field_error(row: int, key: str, raw: dict[str, Any], problems: Any) -> RowError:
     value = raw.get(key) or ""
+    if key == "webhook_url" and ROBOT_URL_ERROR in problems:
+        return _error(
+            row,
+            key,
+            _(
+                "「%(value)s」 is not a DingTalk or WeCom group robot address "
+                "(https://oapi.dingtalk.com/robot/send?access_token=… or "
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…).",
+                value=value,
+            ),
+        )
     if key == "mobile" and not value:
         # ContactArgs reports "nobody can reach this contact" on the mobile field.
         return RowError(

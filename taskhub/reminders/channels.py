@@ -14,11 +14,11 @@ import http.client
 import io
 import json
 import logging
+import re
 import smtplib
+import socket
 import ssl
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
@@ -27,6 +27,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
+
+from taskhub.core import outbound
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ WECOM_MARKDOWN_LIMIT = 4096
 TRUNCATED_NOTE = "\n\n……（内容过长，已截断）"
 #: SMTP over implicit TLS: STARTTLS cannot work on this port, the TLS handshake comes first.
 SMTPS_PORT = 465
+USER_AGENT = "TaskHub-Webhooks/1"
 #: Plenty for a robot's answer; a wrong URL may return a whole web page.
 _MAX_ANSWER_BYTES = 64 * 1024
 
@@ -297,88 +300,136 @@ def webhook_payload(kind: str, title: str, markdown: str) -> dict[str, Any]:
 
 
 def send_webhook(
-    url: str, title: str, markdown: str, *, kind: str | None = None, timeout: float = 10.0
+    url: str,
+    title: str,
+    markdown: str,
+    *,
+    kind: str | None = None,
+    timeout: float = 10.0,
+    allow: Iterable[str] = (),
 ) -> None:
-    """POST a markdown message to a robot; raise DeliveryError unless it answers errcode 0."""
+    """POST a markdown message to a robot; raise DeliveryError unless it answers errcode 0.
+
+    Only an official robot address or a host in ``allow`` (TASKHUB_WEBHOOK_ALLOW) is posted
+    to, at a checked address (taskhub.core.outbound). The error names the status code and
+    the robot's errcode, never the rest of its answer."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError("webhook not sent: the address is not an http(s) URL")
     # Name the host only: the query string holds the robot's access token or key.
     where = f"webhook to {parts.hostname}"
+    try:
+        outbound.check_robot_url(url, allow)
+    except outbound.AddressRefused as exc:
+        raise DeliveryError(f"{where} not sent: {exc}")
     payload = webhook_payload(kind or webhook_kind(url), title, markdown)
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        headers={"Content-Type": "application/json; charset=utf-8"},
-        method="POST",
-    )
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    answer = _post(where, url, data, headers, allow=allow, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-            body = response.read(_MAX_ANSWER_BYTES)
-    except urllib.error.HTTPError as exc:  # non-2xx; it holds the connection, so close it
-        exc.close()
-        raise DeliveryError(f"{where} failed: HTTP {exc.code} {exc.reason}")
-    except urllib.error.URLError as exc:
-        raise DeliveryError(f"{where} failed: {_reason(exc.reason, timeout)}")
-    except (OSError, http.client.HTTPException) as exc:
-        raise DeliveryError(f"{where} failed: {_reason(exc, timeout)}")
-    except ValueError:  # http.client.InvalidURL, e.g. a port that is not a number
-        raise DeliveryError(f"{where} not sent: invalid URL")
-
-    try:
-        answer = json.loads(body.decode("utf-8"))
+        result = json.loads(answer.body.decode("utf-8"))
     except ValueError:  # also UnicodeDecodeError
-        snippet = body[:80].decode("utf-8", "replace")
-        raise DeliveryError(f"{where} failed: HTTP {status} answer is not JSON: {snippet!r}")
-    errcode = answer.get("errcode") if isinstance(answer, dict) else None
-    if errcode != 0:
-        errmsg = answer.get("errmsg", "") if isinstance(answer, dict) else ""
-        raise DeliveryError(f"{where} refused the message: errcode {errcode} {errmsg}".rstrip())
-    logger.debug("webhook message sent to %s", parts.hostname)
+        raise DeliveryError(f"{where} failed: the answer (HTTP {answer.status}) is not JSON")
+    errcode = result.get("errcode") if isinstance(result, dict) else None
+    if errcode == 0 and not isinstance(errcode, bool):
+        logger.debug("webhook message sent to %s", parts.hostname)
+        return
+    # Only the number: errmsg is the receiver's text, and a receiver may be anything.
+    if isinstance(errcode, int) and not isinstance(errcode, bool):
+        raise DeliveryError(f"{where} refused the message: errcode {errcode}")
+    raise DeliveryError(f"{where} refused the message: the answer has no errcode")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A signed event goes to the registered URL only: a redirect answer is a failed delivery
-    (urllib would otherwise turn the POST into a GET to wherever it points)."""
+def send_hook(
+    url: str,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    timeout: float = 10.0,
+    allow: Iterable[str] = (),
+) -> None:
+    """POST a signed JSON event (taskhub.webhooks); DeliveryError unless the answer is 2xx.
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_HOOK_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def send_hook(url: str, body: str, headers: Mapping[str, str], *, timeout: float = 10.0) -> None:
-    """POST a signed JSON event (taskhub.webhooks); DeliveryError unless the answer is 2xx."""
+    Internal addresses are refused unless ``allow`` lists them (taskhub.core.outbound)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError("event not sent: the address is not an http(s) URL")
     # Name the host only: the receiver's URL may carry its own token.
     where = f"event to {parts.hostname}"
-    request = urllib.request.Request(
-        url,
-        data=body.encode("utf-8"),
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "TaskHub-Webhooks/1",
-            **headers,
-        },
-        method="POST",
-    )
     try:
-        with _HOOK_OPENER.open(request, timeout=timeout) as response:
-            response.read(_MAX_ANSWER_BYTES)
-    except urllib.error.HTTPError as exc:  # non-2xx, redirects included
-        exc.close()
-        raise DeliveryError(f"{where} failed: HTTP {exc.code} {exc.reason}")
-    except urllib.error.URLError as exc:
-        raise DeliveryError(f"{where} failed: {_reason(exc.reason, timeout)}")
-    except (OSError, http.client.HTTPException) as exc:
-        raise DeliveryError(f"{where} failed: {_reason(exc, timeout)}")
-    except ValueError:  # http.client.InvalidURL
-        raise DeliveryError(f"{where} not sent: invalid URL")
+        outbound.check_endpoint_url(url, allow)
+    except outbound.AddressRefused as exc:
+        raise DeliveryError(f"{where} not sent: {exc}")
+    _post(
+        where,
+        url,
+        body.encode("utf-8"),
+        {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **headers},
+        allow=allow,
+        timeout=timeout,
+    )
     logger.debug("event sent to %s", parts.hostname)
+
+
+def _post(
+    where: str,
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str],
+    *,
+    allow: Iterable[str],
+    timeout: float,
+) -> outbound.Answer:
+    """outbound.post with every failure a DeliveryError; anything but 2xx fails (a redirect
+    too: it is never followed). Errors show the status code, never the receiver's words."""
+    try:
+        answer = outbound.post(
+            url, data, headers, allow=allow, timeout=timeout, max_answer=_MAX_ANSWER_BYTES
+        )
+    except outbound.AddressRefused as exc:
+        raise DeliveryError(f"{where} not sent: {exc}")
+    except socket.gaierror:
+        raise DeliveryError(f"{where} failed: the host name does not resolve")
+    except http.client.HTTPException as exc:  # its text may quote the receiver's answer
+        raise DeliveryError(f"{where} failed: {_http_problem(exc)}")
+    except OSError as exc:
+        raise DeliveryError(f"{where} failed: {_reason(exc, timeout)}")
+    except ValueError:  # http.client.InvalidURL, e.g. a port that is not a number
+        raise DeliveryError(f"{where} not sent: invalid URL")
+    if not 200 <= answer.status < 300:
+        raise DeliveryError(f"{where} failed: {outbound.status_text(answer.status)}")
+    return answer
+
+
+def _http_problem(exc: http.client.HTTPException) -> str:
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the receiver closed the connection without an answer"
+    if isinstance(exc, http.client.BadStatusLine | http.client.LineTooLong):
+        return "the answer is not HTTP"
+    return f"invalid answer ({type(exc).__name__})"
+
+
+#: Stored errors written before issue 12 may end with the receiver's own words.
+_LEGACY_NOT_JSON = re.compile(r" failed: HTTP (\d{3}) answer is not JSON: .*", re.DOTALL)
+_LEGACY_ERRCODE = re.compile(r" refused the message: errcode (.*)", re.DOTALL)
+_LEGACY_STATUS = re.compile(r" failed: HTTP (\d{3})\b.*", re.DOTALL)
+
+
+def public_error(text: str | None) -> str | None:
+    """A stored delivery error as it may be shown: errors from before issue 12 could carry the
+    receiver's reason phrase, the start of its answer or its errmsg; those are cut off (errors
+    written now never have them, and come out unchanged)."""
+    if not text:
+        return text
+    if match := _LEGACY_NOT_JSON.search(text):
+        return f"{text[: match.start()]} failed: the answer (HTTP {match[1]}) is not JSON"
+    if match := _LEGACY_ERRCODE.search(text):
+        number = re.match(r"-?\d+\b", match[1])
+        kept = f": errcode {number[0]}" if number else ": the answer has no errcode"
+        return f"{text[: match.start()]} refused the message{kept}"
+    if match := _LEGACY_STATUS.search(text):
+        return f"{text[: match.start()]} failed: {outbound.status_text(int(match[1]))}"
+    return text
 
 
 def _as_bool(value: Any) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taskhub.core.db import Base, now_utc
+from taskhub.reminders.channels import public_error
 
 
 class Channel(StrEnum):
@@ -57,6 +58,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     sent_at: Mapped[datetime | None]
+
+    @property
+    def error_shown(self) -> str | None:
+        """last_error as pages and the API show it: never a receiver's own words."""
+        return public_error(self.last_error)
 
 
 class Recipient(StrEnum):

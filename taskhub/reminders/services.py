@@ -548,6 +548,7 @@ def deliver(
       untried, and the run ends.
     """
     smtp = SmtpSettings.from_config(config)
+    allow = tuple(config.get("WEBHOOK_ALLOW") or ())
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     left = limit
     while left > 0:
@@ -593,7 +594,7 @@ def deliver(
             meanwhile=partial(_deliver_in_app, notices, now_, counts),
         )
         for message in (m for rest in by_channel.values() for m in rest):
-            error = _EXPIRED if monotonic() > deadline else _send_one(message)
+            error = _EXPIRED if monotonic() > deadline else _send_one(message, allow)
             _record([(message, error)], now_, counts)
         if monotonic() > deadline:
             break  # a very slow run: what is left (released or not yet read) is for the next
@@ -783,13 +784,18 @@ def _collect(
         _record(done, now, counts)
 
 
-def _send_one(message: _Message) -> str | None:
-    """Send a robot or event message; why it was not sent, or None."""
+def _send_one(message: _Message, allow: tuple[str, ...]) -> str | None:
+    """Send a robot or event message (``allow``: TASKHUB_WEBHOOK_ALLOW); why it was not sent,
+    or None."""
     try:
         if message.channel == Channel.WEBHOOK.value:
             markdown = f"### {message.subject}\n\n" + message.body.replace("\n", "\n\n")
             send_webhook(
-                message.recipient, message.subject, markdown, kind=webhook_kind(message.recipient)
+                message.recipient,
+                message.subject,
+                markdown,
+                kind=webhook_kind(message.recipient),
+                allow=allow,
             )
         elif message.channel == Channel.HOOK.value:
             url, headers = webhooks.signed_request(
@@ -798,7 +804,7 @@ def _send_one(message: _Message) -> str | None:
             # No transaction stays open during the POST: a scheduled job's would hold SQLite's
             # write lock (BEGIN IMMEDIATE) and make every web writer wait for the endpoint.
             db.session.rollback()
-            send_hook(url, message.body, headers, timeout=webhooks.DELIVERY_TIMEOUT)
+            send_hook(url, message.body, headers, timeout=webhooks.DELIVERY_TIMEOUT, allow=allow)
         else:
             raise DeliveryError(f"unknown channel {message.channel}")
     except DeliveryError as exc:

@@ -19,6 +19,7 @@ from taskhub.reports import services
 from taskhub.reports.downloads import DOCX, XLSX, docx_file, xlsx_file
 from taskhub.reports.schemas import BulletinSchema
 from taskhub.scoring.api.common import check_period, fail, first_use_retried, load_plan
+from taskhub.scoring.schemas import PERIOD_PATH
 
 blp = core.blueprint("reports", __name__, description="Bulletins (通报).")
 
@@ -109,30 +110,33 @@ def _as_dict(b: services.Bulletin) -> dict[str, Any]:
     }
 
 
-@blp.route("/plans/<code>/bulletins/<period>")
+@blp.route("/plans/<code>/bulletins/<period>", parameters=[PERIOD_PATH])
 class Bulletin(MethodView):
     @core.roles(*READ_ALL)
     @blp.etag
     @blp.response(200, BulletinSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
     def get(self, code: str, period: str) -> dict[str, Any]:
         """The bulletin (通报) of a period: ranking table with change, per-area scores,
         completed / on schedule / behind / overdue counts per unit, movers and revision."""
         return _as_dict(_bulletin(code, period))
 
 
-@blp.route("/plans/<code>/bulletins/<period>.xlsx")
+@blp.route("/plans/<code>/bulletins/<period>.xlsx", parameters=[PERIOD_PATH])
 class BulletinXlsx(MethodView):
     @core.roles(*READ_ALL)
     @blp.response(200, _FILE, content_type=XLSX, description="The bulletin as Excel.")
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
     def get(self, code: str, period: str) -> Response:
         """The bulletin's ranking and overdue items as an Excel workbook (as on its page)."""
         return xlsx_file(_bulletin(code, period))
 
 
-@blp.route("/plans/<code>/bulletins/<period>.docx")
+@blp.route("/plans/<code>/bulletins/<period>.docx", parameters=[PERIOD_PATH])
 class BulletinDocx(MethodView):
     @core.roles(*READ_ALL)
     @blp.response(200, _FILE, content_type=DOCX, description="The bulletin as Word.")
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
     def get(self, code: str, period: str) -> Response:
         """The bulletin as a Word document in official-document layout (GB/T 9704)."""
         response = docx_file(_bulletin(code, period))

@@ -49,10 +49,23 @@ def counter(**kwargs: Any) -> fields.Integer:
     return fields.Integer(validate=validate.Range(min=0, max=MAX_ID), **kwargs)
 
 
+#: A period code as the OpenAPI document describes it (taskhub.scoring.schemes checks it).
+PERIOD_PATTERN = r"^(19|2[0-9])[0-9]{2}(-H[12]|-(0[1-9]|1[0-2]))?$"
+_PERIOD_HELP = "A period code: 2022 (year), 2022-H1 / 2022-H2, 2021-11."
+#: The {period} of a path, documented (a route's ``parameters``); 422 when it is not a code.
+PERIOD_PATH = {
+    "in": "path",
+    "name": "period",
+    "required": True,
+    "description": _PERIOD_HELP + " Anything else is answered 422.",
+    "schema": {"type": "string", "pattern": PERIOD_PATTERN},
+}
+
+
 def period_field(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.Length(min=1, max=20),
-        metadata={"description": "A period code: 2022 (year), 2022-H1 / 2022-H2, 2021-11."},
+        metadata={"description": _PERIOD_HELP, "pattern": PERIOD_PATTERN},
         **kwargs,
     )
 

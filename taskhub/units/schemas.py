@@ -9,12 +9,29 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
+from taskhub.core import outbound
 from taskhub.core.api import ID_RANGE, no_nul, sort_args
 from taskhub.core.limits import length
 from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
 from taskhub.units.models import UNIT_KINDS
 
 _PHONE = validate.Regexp(r"^[0-9+\-() ]{3,30}$", error="not a phone number")
+
+#: A robot URL that is not an official robot's nor on an allowed host (taskhub.core.outbound).
+ROBOT_URL_ERROR = (
+    "not a DingTalk (https://oapi.dingtalk.com/robot/send?access_token=…) or WeCom "
+    "(https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…) robot address"
+)
+
+
+def robot_url(value: str) -> None:
+    """Reminders POST to this URL from inside the network: official robots only, unless the
+    operator allows more hosts (TASKHUB_WEBHOOK_ALLOW)."""
+    try:
+        outbound.check_robot_url(value, outbound.allowed_hosts())
+    except outbound.AddressRefused:
+        raise MarshmallowError(ROBOT_URL_ERROR) from None
+
 
 #: The ways to reach a contact; reminders need at least one.
 REACH_FIELDS = ("office_phone", "mobile", "email", "webhook_url")
@@ -42,8 +59,12 @@ class ContactArgs(Schema):
     webhook_url = fields.URL(
         load_default=None,
         schemes={"http", "https"},
-        validate=[length("contact.webhook_url"), no_nul],
-        metadata={"description": "DingTalk / WeCom robot URL for chat reminders."},
+        validate=[length("contact.webhook_url"), no_nul, robot_url],
+        metadata={
+            "description": "DingTalk (https://oapi.dingtalk.com/robot/send?access_token=…) or "
+            "WeCom (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…) robot URL for chat "
+            "reminders; other hosts only if the operator allows them."
+        },
     )
 
     @pre_load

@@ -163,5 +163,5 @@ def _delivery(message: OutboxMessage) -> dict[str, Any]:
         "created_at": message.created_at,
         "next_attempt_at": message.next_attempt_at,
         "sent_at": message.sent_at,
-        "last_error": message.last_error,
+        "last_error": message.error_shown,
     }

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
+from taskhub.core import outbound
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.limits import limit
@@ -93,7 +94,9 @@ def _safe_url(url: str) -> str:
 
 
 def validate_url(url: str | None) -> str:
-    """The URL, stripped, if TaskHub can POST to it; else InvalidEndpoint saying why."""
+    """The URL, stripped, if TaskHub can POST to it; else InvalidEndpoint saying why. An
+    internal address is refused unless TASKHUB_WEBHOOK_ALLOW allows it (a name is checked
+    again at each delivery: what it resolves to can change)."""
     url = (url or "").strip()
     if not url:
         raise InvalidEndpoint("url_required", "give the endpoint's URL", field="url")
@@ -124,6 +127,10 @@ def validate_url(url: str | None) -> str:
         ) from None
     if parts.port == 0:
         raise InvalidEndpoint("url_port", "the port must be a number from 1 to 65535", field="url")
+    try:
+        outbound.check_endpoint_url(url, outbound.allowed_hosts())
+    except outbound.AddressRefused as exc:
+        raise InvalidEndpoint(exc.code, str(exc), field="url") from None
     return url
 
 

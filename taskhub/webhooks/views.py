@@ -41,6 +41,11 @@ ERRORS = {
         "message comes from TaskHub."
     ),
     "url_port": _l("The port must be a number from 1 to 65535."),
+    "internal_address": _l(
+        "This address is inside the internal network (this server, a private, link-local or "
+        "reserved address). TaskHub sends events to public addresses only, unless the "
+        "operator allows the host in TASKHUB_WEBHOOK_ALLOW."
+    ),
     "events_required": _l("Choose at least one event."),
     "events_unknown": _l("Choose events from the list."),
     "description_too_long": _l("The description is too long (at most 200 characters)."),

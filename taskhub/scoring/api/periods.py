@@ -7,10 +7,11 @@ from typing import Any
 
 from flask.views import MethodView
 
+from taskhub.core import api as core
 from taskhub.core.api import PAGE
 from taskhub.scoring.api import blp
 from taskhub.scoring.api.common import check_period, load_plan, page_of, plan_periods, sort_rows
-from taskhub.scoring.schemas import PeriodArgs, PeriodSchema
+from taskhub.scoring.schemas import PERIOD_PATH, PeriodArgs, PeriodSchema
 
 
 @blp.route("/plans/<code>/periods")
@@ -32,10 +33,11 @@ class Periods(MethodView):
         return page_of(sort_rows(rows, args["sort"], keys), pagination_parameters)
 
 
-@blp.route("/plans/<code>/periods/<period>")
+@blp.route("/plans/<code>/periods/<period>", parameters=[PERIOD_PATH])
 class PeriodByCode(MethodView):
     @blp.etag
     @blp.response(200, PeriodSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
     def get(self, code: str, period: str) -> dict[str, Any]:
         """One period: closed or open, and its snapshot revisions."""
         plan = load_plan(code)

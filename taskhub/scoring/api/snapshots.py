@@ -21,6 +21,7 @@ from taskhub.scoring.engine import dec, display
 from taskhub.scoring.models import Period, Snapshot
 from taskhub.scoring.schemas import (
     MAX_ID,
+    PERIOD_PATH,
     SNAPSHOT_SORTS,
     ClosePeriodArgs,
     SnapshotArgs,
@@ -86,10 +87,11 @@ class Snapshots(MethodView):
         return [_snapshot_dict(r) for r in rows_page(query, pagination_parameters)]
 
 
-@blp.route("/plans/<code>/periods/<period>/snapshots/<int:revision>")
+@blp.route("/plans/<code>/periods/<period>/snapshots/<int:revision>", parameters=[PERIOD_PATH])
 class SnapshotByRevision(MethodView):
     @blp.etag
     @blp.response(200, SnapshotDetailSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
     def get(self, code: str, period: str, revision: int) -> dict[str, Any]:
         """One revision as it was published: every unit's total, components, areas and rank."""
         plan = load_plan(code)
@@ -129,12 +131,13 @@ class SnapshotByRevision(MethodView):
         return {**_snapshot_dict(row), "units": units}
 
 
-@blp.route("/plans/<code>/periods/<period>/close")
+@blp.route("/plans/<code>/periods/<period>/close", parameters=[PERIOD_PATH])
 class ClosePeriod(MethodView):
     @core.roles(*STAFF)
     @blp.arguments(ClosePeriodArgs, required=False)
     @blp.response(201, SnapshotSchema)
     @blp.alt_response(409, schema=core.ErrorSchema, description="Closed by someone else.")
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
     def post(self, args: dict[str, Any], code: str, period: str) -> dict[str, Any]:
         """Close the period: freeze every unit's score, rank and explanation in a snapshot.
 
