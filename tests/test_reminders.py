@@ -866,7 +866,7 @@ def test_jobs_list_names_the_jobs(cli: Any) -> None:
     result = cli("jobs", "list")
     assert result.exit_code == 0, result.output
     names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["overdue", "reminders", "monthly_cycle", "deliver"]
+    assert names == ["overdue", "reminders", "monthly_cycle", "deliver", "evidence_gc"]
 
 
 def test_jobs_run_overdue_prints_counts(cli: Any) -> None:
