@@ -125,7 +125,10 @@ class Kit:
     app: Flask
     office: Actor
     admin: Actor
-    used: set[int] = field(default_factory=set)
+    #: Assignments no round has taken yet (the next is at the end).
+    unused: list[int] | None = None
+    #: Rounds of the component score race so far (each scores another unit or component).
+    component_rounds: int = 0
     #: Page clients signed in as the office, reused from round to round.
     signed_in: list[FlaskClient] = field(default_factory=list)
 
@@ -149,22 +152,23 @@ class Kit:
         return found
 
     def fresh_assignment(self) -> Assignment:
-        """An assignment no round has used, new, with an open milestone."""
-        query = (
-            select(Assignment)
-            .join(Item, Item.id == Assignment.item_id)
-            .join(Plan, Plan.id == Item.plan_id)
-            .where(
-                Plan.code == PLAN,
-                Assignment.status == AssignmentStatus.NEW.value,
-                Assignment.id.not_in(self.used or {0}),
-                Assignment.milestones.any(Milestone.status == MilestoneStatus.OPEN.value),
+        """An assignment no round has used: new, with an open milestone (listed once)."""
+        if self.unused is None:
+            self.unused = list(
+                db.session.scalars(
+                    select(Assignment.id)
+                    .join(Item, Item.id == Assignment.item_id)
+                    .join(Plan, Plan.id == Item.plan_id)
+                    .where(
+                        Plan.code == PLAN,
+                        Assignment.status == AssignmentStatus.NEW.value,
+                        Assignment.next_due_on.is_not(None),  # an open milestone
+                    )
+                    .order_by(Assignment.id.desc())
+                )
             )
-            .order_by(Assignment.id)
-            .limit(1)
-        )
-        found = db.session.scalars(query).one()
-        self.used.add(found.id)
+        found = db.session.get(Assignment, self.unused.pop())
+        assert found is not None
         return found
 
     def audit_mark(self) -> int:
@@ -572,7 +576,8 @@ def _item_score(kit: Kit, *, first: bool = True) -> Round:
 
 
 def _component_score(kit: Kit) -> Round:
-    rounds = kit.used_components = getattr(kit, "used_components", 0) + 1  # type: ignore[attr-defined]
+    kit.component_rounds += 1
+    rounds = kit.component_rounds
     unit_ids = _scored_units(kit)
     unit_id = unit_ids[rounds % len(unit_ids)]
     component = ("field", "survey", "third_party")[(rounds // len(unit_ids)) % 3]
