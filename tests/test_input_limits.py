@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.routing import IntegerConverter
+from werkzeug.test import encode_multipart
 
 from taskhub.core.db import db
 from taskhub.core.inputs import MAX_ID, IdConverter
@@ -520,9 +521,14 @@ def test_evidence_uploads_still_fit_in_a_multipart_report(client: FlaskClient, l
     login_as("unit", unit_named(KUNDULUN, "baotou"))
     assignment = assignment_of("3")
     pdf = b"%PDF-1.4\n" + b"0" * (2 * 1024 * 1024) + b"\n%%EOF\n"
+    fields = {"progress": "完成", "percent": "10", "evidence": (io.BytesIO(pdf), "材料.pdf")}
+    # Encoded in memory: the test client would spool a body this large to a temporary file
+    # that it never closes (a ResourceWarning, an error under filterwarnings).
+    boundary, body = encode_multipart(fields)
     response = client.post(
         f"/assignments/{assignment.id}/reports",
-        data={"progress": "完成", "percent": "10", "evidence": (io.BytesIO(pdf), "材料.pdf")},
+        data=body,
+        content_type=f'multipart/form-data; boundary="{boundary}"',
     )
     assert response.status_code == 302
     assert count(ProgressReport, ProgressReport.assignment_id == assignment.id) == 1
