@@ -288,7 +288,13 @@ def test_webhook_to_a_closed_port_is_refused():
 
 
 @pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "ftp://example.com/robot", "oapi.dingtalk.com/robot/send"]
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/robot",
+        "oapi.dingtalk.com/robot/send",
+        "http://[::1/robot",  # urlsplit raises: a stored URL like it must not stop the job
+    ],
 )
 def test_webhook_only_posts_to_http_urls(url):
     with pytest.raises(DeliveryError, match="not an http"):

@@ -168,6 +168,7 @@ def test_a_robot_url_to_127_is_refused_in_the_contacts_import(
         "http://oapi.dingtalk.com/robot/send?access_token=x",  # not https
         "https://oapi.dingtalk.com/gettoken?appkey=x",  # another API of the host
         "https://oapi.dingtalk.com:8443/robot/send?access_token=x",
+        "https://oapi.dingtalk.com:99999/robot/send?access_token=x",
         "https://oapi.dingtalk.com.evil.example/robot/send?access_token=x",
         "https://169.254.169.254/robot/send",
     ],

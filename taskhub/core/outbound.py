@@ -202,7 +202,11 @@ def check_robot_url(url: str, allow: Iterable[str]) -> None:
             "(https://oapi.dingtalk.com/robot/send?access_token=… or "
             "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…)",
         )
-    if parts.port not in (None, 443):
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = -1
+    if port not in (None, 443):
         raise AddressRefused("robot_url", f"{host} robots are reached on port 443 only")
 
 

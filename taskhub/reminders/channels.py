@@ -26,7 +26,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from taskhub.core import outbound
 
@@ -313,9 +313,7 @@ def send_webhook(
     Only an official robot address or a host in ``allow`` (TASKHUB_WEBHOOK_ALLOW) is posted
     to, at a checked address (taskhub.core.outbound). The error names the status code and
     the robot's errcode, never the rest of its answer."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DeliveryError("webhook not sent: the address is not an http(s) URL")
+    parts = _split(url, "webhook")
     # Name the host only: the query string holds the robot's access token or key.
     where = f"webhook to {parts.hostname}"
     try:
@@ -351,9 +349,7 @@ def send_hook(
     """POST a signed JSON event (taskhub.webhooks); DeliveryError unless the answer is 2xx.
 
     Internal addresses are refused unless ``allow`` lists them (taskhub.core.outbound)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DeliveryError("event not sent: the address is not an http(s) URL")
+    parts = _split(url, "event")
     # Name the host only: the receiver's URL may carry its own token.
     where = f"event to {parts.hostname}"
     try:
@@ -369,6 +365,18 @@ def send_hook(
         timeout=timeout,
     )
     logger.debug("event sent to %s", parts.hostname)
+
+
+def _split(url: str, what: str) -> SplitResult:
+    """The parts of an http(s) URL with a host; DeliveryError otherwise."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        raise DeliveryError(f"{what} not sent: the address is not an http(s) URL")
+    return parts
 
 
 def _post(
