@@ -77,7 +77,10 @@ def private_sqlite_file(database: str | None) -> None:
     if database in (None, "", ":memory:") or str(database).startswith("file:"):
         return
     path = Path(str(database))
-    private_folder(path.parent)
+    if not path.parent.is_dir():
+        # SQLite does not create folders either: a missing one is an outage to report (a
+        # moved or unmounted volume), not a place to start an empty database.
+        return
     create_private(path)
     for name in ("", *SQLITE_COMPANIONS):
         make_private(path.with_name(path.name + name))
