@@ -29,7 +29,7 @@ from taskhub.units.services import UnitNotFound, unit_choices, unit_from_label, 
 RECENT_EVENTS = 30
 
 ACTION_LABELS = {
-    "user.created": _l("Created"),
+    "user.created": _l("Account created"),
     "user.disabled": _l("Disabled"),
     "user.enabled": _l("Enabled"),
     "user.role_changed": _l("Role or unit changed"),
@@ -193,6 +193,8 @@ def _change(user_id: int, change: Callable[[User], None], done: str) -> Any:
         return _user_page(user, status=422, error=_message(exc))
     db.session.commit()
     flash(done, "success")
+    if not current_user.is_admin:  # an admin who gave themselves another role
+        return redirect(url_for("plans.index"))
     return redirect(url_for("accounts.user_page", user_id=user.id))
 
 
