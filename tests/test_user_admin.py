@@ -114,6 +114,16 @@ def test_an_admin_resets_a_password(app: Flask, admin: Browser) -> None:
     assert event.actor_id == admin.user_id and NEW_PASSWORD not in repr(vars(event))
 
 
+def test_an_admin_changes_their_own_password_only_with_the_current_one(
+    app: Flask, admin: Browser
+) -> None:
+    data = {"password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    response = admin.post(f"/users/{admin.user_id}/password", data=data)
+    assert response.status_code == 422
+    assert "请在“我的账户”页面修改自己的密码" in response.get_data(as_text=True)
+    assert can_sign_in(app, fresh(admin.user_id).username, PASSWORD)
+
+
 def test_the_last_admin_cannot_disable_or_demote_themselves(admin: Browser) -> None:
     me = admin.user_id
     message = "不能停用最后一个启用的管理员，也不能更改其角色"

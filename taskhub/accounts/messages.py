@@ -35,6 +35,9 @@ def account_error(exc: DomainError) -> str:
             "make another user an administrator first."
         ),
         "wrong_current": _("The current password is wrong."),
+        "own_password": _(
+            "Change your own password on your account page (it asks for the current one)."
+        ),
         "unchanged": _("The new password must differ from the current one."),
     }
     if code in messages:

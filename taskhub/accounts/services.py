@@ -277,8 +277,14 @@ def _set_password(user: User, password: str) -> None:
 
 
 def reset_password(user: User, password: str, *, actor: User | None) -> None:
-    """An admin (or the operator) sets a new password; every session of the user ends."""
+    """An admin (or the operator) sets a new password; every session of the user ends.
+
+    Not for the admin's own password: that needs the current one (change_own_password), so
+    a session left open cannot be turned into a new password.
+    """
     _require_admin(actor)
+    if actor is not None and actor.id == user.id:
+        raise AccountRefused("own_password", "change your own password on your account page")
     _set_password(user, password)
     audit.record(
         "user.password_reset",

@@ -61,7 +61,7 @@ def login() -> Any:
 @login_required
 def logout() -> Any:
     """Sign out: every session of the user ends, so a copied cookie no longer works."""
-    services.sign_out(current_user)
+    services.sign_out(current_user._get_current_object())
     db.session.commit()
     logout_user()
     return redirect(url_for("accounts.login"))
