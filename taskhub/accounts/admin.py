@@ -24,8 +24,8 @@ from taskhub.core.permissions import roles_required
 from taskhub.units.models import Unit
 from taskhub.units.services import UnitNotFound, unit_choices, unit_from_label, unit_label
 
-#: Users listed per page is not limited: an office has tens to a few hundred accounts.
-#: Account events shown on a user's page.
+#: Account events shown on a user's page (the user list itself is not paged: an office has
+#: tens to a few hundred accounts).
 RECENT_EVENTS = 30
 
 ACTION_LABELS = {

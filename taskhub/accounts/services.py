@@ -100,26 +100,27 @@ def _decoy_hash() -> str:
 
 
 def _credentials(username: str, password: str) -> tuple[User | None, str]:
-    """The user these credentials sign in, or None with why not (for the audit trail)."""
+    """The user the name belongs to (if any) and whether the password signs them in: "ok",
+    or why not ("wrong_password", "unknown_user", "disabled") for the audit trail."""
     user = db.session.scalar(select(User).where(User.username == username.strip()))
-    if len(password) > passwords.MAX_PASSWORD_LENGTH:
-        return None, "wrong_password" if user is not None else "unknown_user"  # never hashed
     if user is None:
         # Hash anyway, so the answer for an unknown name takes as long as for a wrong password.
-        check_password_hash(_decoy_hash(), password)
+        if len(password) <= passwords.MAX_PASSWORD_LENGTH:
+            check_password_hash(_decoy_hash(), password)
         return None, "unknown_user"
-    if not user.check_password(password):
-        return None, "wrong_password"
+    if len(password) > passwords.MAX_PASSWORD_LENGTH or not user.check_password(password):
+        return user, "wrong_password"  # (an overlong one is never hashed)
     if not user.is_enabled:
-        return None, "disabled"
+        return user, "disabled"
     return user, "ok"
 
 
 def authenticate(username: str, password: str) -> User | None:
     """The enabled user with these credentials, or None (same answer for every failure)."""
-    user, _reason = _credentials(username, password)
-    if user is not None:
-        user.last_login_at = now_utc()
+    user, reason = _credentials(username, password)
+    if user is None or reason != "ok":
+        return None
+    user.last_login_at = now_utc()
     return user
 
 
@@ -134,16 +135,15 @@ def sign_in(username: str, password: str, *, address: str, limits: LoginLimits) 
     if not username.strip() or not password:
         return None  # an empty form is a slip, not a guess: not counted
     user, reason = _credentials(username, password)
-    throttle.record_attempt(username, address, succeeded=user is not None, limits=limits)
-    if user is not None:
+    throttle.record_attempt(username, address, succeeded=reason == "ok", limits=limits)
+    if user is not None and reason == "ok":
         user.last_login_at = now_utc()
         return user
     logger.info("sign-in failed (address %s)", address)
-    known = db.session.scalar(select(User.id).where(User.username == username.strip()))
     audit.record(
         "user.sign_in_failed",
-        "user" if known is not None else "sign_in",
-        known if known is not None else throttle.attempt_name(username),
+        "user" if user is not None else "sign_in",
+        user.id if user is not None else throttle.attempt_name(username),
         actor_id=None,
         after={
             "username": username.strip()[: throttle.MAX_ATTEMPT_NAME],
