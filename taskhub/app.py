@@ -167,9 +167,12 @@ def _configure_auth(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.is_enabled else None
+    def load_user(session_id: str) -> User | None:
+        # Checked on every request: a disabled user or an older session generation (after a
+        # sign-out, a new password, "sign out everywhere") is signed out at once.
+        from taskhub.accounts.services import session_user
+
+        return session_user(session_id)
 
 
 def _select_locale() -> str:

@@ -15,9 +15,10 @@ import click
 from flask import Flask, current_app
 from flask import cli as flask_cli
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
+from taskhub.accounts.cli import user
 from taskhub.core.db import db
 
 
@@ -215,78 +216,6 @@ def plan_show(code: str, as_json: bool) -> None:
                 f"{'  ' * (section.depth + 1)}{item.label}. "
                 f"{(item.title or item.text)[:40]}  [{item.deadline_phrase or '-'}] {lead}"
             )
-
-
-# -- user -----------------------------------------------------------------------------------
-
-
-@click.group()
-def user() -> None:
-    """Manage users."""
-
-
-@user.command("create")
-@click.option("--username", required=True)
-@click.option(
-    "--role", required=True, type=click.Choice(["admin", "office", "assessor", "unit", "viewer"])
-)
-@click.option("--unit", "unit_name", help="Unit name or alias (required for unit and assessor).")
-@click.option("--city", help="City code, when the unit name exists in several cities.")
-@click.option("--display-name")
-@click.option("--email")
-@click.option(
-    "--password", help="Default: prompt (or TASKHUB_NEW_PASSWORD).", envvar="TASKHUB_NEW_PASSWORD"
-)
-@with_appcontext
-def user_create(
-    username: str,
-    role: str,
-    unit_name: str | None,
-    city: str | None,
-    display_name: str | None,
-    email: str | None,
-    password: str | None,
-) -> None:
-    """Create a user with a role (and a unit for unit staff and assessors)."""
-    from taskhub.accounts import services
-    from taskhub.core.errors import ValidationFailed
-    from taskhub.units.models import City, Unit, UnitAlias
-
-    _require_schema()
-    unit = None
-    if unit_name:
-        query = (
-            select(Unit)
-            .join(UnitAlias, UnitAlias.unit_id == Unit.id)
-            .where(UnitAlias.name == unit_name)
-        )
-        if city:
-            query = query.join(City, City.id == Unit.city_id).where(City.code == city)
-        matches = db.session.scalars(query).unique().all()
-        if not matches:
-            fail(f"no unit named {unit_name!r}; `taskhub seed load` creates the units")
-        if len(matches) > 1:
-            fail(
-                f"{unit_name!r} names units in several cities; add --city "
-                f"({', '.join(m.city.code for m in matches)})"
-            )
-        unit = matches[0]
-    if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        created = services.create_user(
-            username=username,
-            password=password,
-            role=role,
-            display_name=display_name,
-            unit=unit,
-            email=email,
-        )
-        db.session.commit()
-    except ValidationFailed as exc:
-        db.session.rollback()
-        fail(exc.message)
-    click.echo(f"created {created.username} ({created.role})")
 
 
 # -- audit ----------------------------------------------------------------------------------

@@ -194,13 +194,19 @@ class Config:
                 f"{', '.join(map(repr, bad_hosts))}: write host names or IP addresses only, "
                 "separated by commas (for example dash.example.gov.cn,10.20.30.40)",
             )
-        # Sign-in throttling and session expiry (taskhub.core.security).
-        # (0 turns a sign-in limit off.)
+        # Sign-in throttling (taskhub.accounts.throttle) and session expiry
+        # (taskhub.core.security). 0 turns a failure limit off.
         self.LOGIN_MAX_FAILURES = self._int("TASKHUB_LOGIN_MAX_FAILURES", 5, minimum=0)
-        self.LOGIN_WINDOW_MINUTES = self._int("TASKHUB_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+        self.LOGIN_MAX_FAILURES_PER_USER = self._int(
+            "TASKHUB_LOGIN_MAX_FAILURES_PER_USER", 10, minimum=0
+        )
         self.LOGIN_MAX_FAILURES_PER_ADDRESS = self._int(
             "TASKHUB_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=0
         )
+        self.LOGIN_WINDOW_MINUTES = self._int("TASKHUB_LOGIN_WINDOW_MINUTES", 60, minimum=1)
+        self.LOGIN_DELAY_SECONDS = self._int("TASKHUB_LOGIN_DELAY_SECONDS", 30, minimum=1)
+        self.LOGIN_MAX_DELAY_MINUTES = self._int("TASKHUB_LOGIN_MAX_DELAY_MINUTES", 15, minimum=1)
+        self.LOGIN_KNOWN_ADDRESS_DAYS = self._int("TASKHUB_LOGIN_KNOWN_ADDRESS_DAYS", 30, minimum=1)
         self.SESSION_IDLE_MINUTES = self._int("TASKHUB_SESSION_IDLE_MINUTES", 120, minimum=1)
         # Operations (taskhub.core.logs): reverse proxies to trust, log format and level.
         self.PROXY_COUNT = self._int("TASKHUB_PROXY_COUNT", 0, minimum=0, maximum=5)
@@ -397,8 +403,12 @@ class Config:
             ("TASKHUB_MAIL_FROM", str(self.MAIL_FROM)),
             ("TASKHUB_WEBHOOK_ALLOW", ",".join(self.WEBHOOK_ALLOW) or "(none)"),
             ("TASKHUB_LOGIN_MAX_FAILURES", str(self.LOGIN_MAX_FAILURES)),
-            ("TASKHUB_LOGIN_WINDOW_MINUTES", str(self.LOGIN_WINDOW_MINUTES)),
+            ("TASKHUB_LOGIN_MAX_FAILURES_PER_USER", str(self.LOGIN_MAX_FAILURES_PER_USER)),
             ("TASKHUB_LOGIN_MAX_FAILURES_PER_ADDRESS", str(self.LOGIN_MAX_FAILURES_PER_ADDRESS)),
+            ("TASKHUB_LOGIN_WINDOW_MINUTES", str(self.LOGIN_WINDOW_MINUTES)),
+            ("TASKHUB_LOGIN_DELAY_SECONDS", str(self.LOGIN_DELAY_SECONDS)),
+            ("TASKHUB_LOGIN_MAX_DELAY_MINUTES", str(self.LOGIN_MAX_DELAY_MINUTES)),
+            ("TASKHUB_LOGIN_KNOWN_ADDRESS_DAYS", str(self.LOGIN_KNOWN_ADDRESS_DAYS)),
             ("TASKHUB_SESSION_IDLE_MINUTES", str(self.SESSION_IDLE_MINUTES)),
             ("TASKHUB_PROXY_COUNT", str(self.PROXY_COUNT)),
             ("TASKHUB_LOG_FORMAT", self.LOG_FORMAT),

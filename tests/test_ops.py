@@ -306,7 +306,7 @@ def test_defaults_pass_and_the_new_settings_are_there(
     # psycopg 3 is the installed driver, whatever the URL's spelling.
     assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://taskhub@db/taskhub"
     assert (config.LOG_FORMAT, config.LOG_LEVEL, config.PROXY_COUNT) == ("text", "INFO", 0)
-    assert (config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_MINUTES) == (5, 15)
+    assert (config.LOGIN_MAX_FAILURES, config.LOGIN_WINDOW_MINUTES) == (5, 60)
     assert (config.LOGIN_MAX_FAILURES_PER_ADDRESS, config.SESSION_IDLE_MINUTES) == (20, 120)
 
 

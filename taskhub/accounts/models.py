@@ -54,12 +54,20 @@ class User(UserMixin, Base):
     locale: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     last_login_at: Mapped[datetime | None]
+    #: Raised to end every session of the user at once (sign-out, disabling, a new password):
+    #: a session is valid only while it carries the current generation (see ``get_id``).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     unit: Mapped[Unit | None] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.is_enabled
+
+    def get_id(self) -> str:
+        """The session's user id with the generation: Flask-Login stores it in the session
+        (and in a remember-me cookie), so raising the generation invalidates every copy."""
+        return f"{self.id}:{self.session_generation}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -1,37 +1,57 @@
-"""Account rules: creating users, authenticating, changing roles."""
+"""Account rules: creating users, signing in and out, and the user lifecycle (disable, enable,
+role and unit, password reset and change, ending sessions)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import Select, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from taskhub.accounts.models import ROLES, UNIT_ROLES, LoginAttempt, User
+from taskhub.accounts import passwords, throttle
+from taskhub.accounts.models import ROLES, UNIT_ROLES, Role, User
+from taskhub.accounts.passwords import MIN_PASSWORD_LENGTH, WeakPassword
+from taskhub.accounts.throttle import LoginLimits, LoginThrottled
 from taskhub.audit import services as audit
 from taskhub.core.db import db, now_utc
-from taskhub.core.errors import DomainError, ValidationFailed
+from taskhub.core.errors import PermissionDenied, ValidationFailed
 from taskhub.core.limits import check_texts
 from taskhub.units.models import Unit
 
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "AccountRefused",
+    "LoginLimits",
+    "LoginThrottled",
+    "WeakPassword",
+]
+
 logger = logging.getLogger(__name__)
 
-MIN_PASSWORD_LENGTH = 10
-#: Sign-in attempts are kept this long (at least the throttling window), then pruned.
-KEEP_ATTEMPTS = timedelta(days=1)
-#: Longest username stored with an attempt (whatever was typed is cut to this).
-MAX_ATTEMPT_NAME = 150
+
+class AccountRefused(ValidationFailed):
+    """A lifecycle rule refused the change; ``code`` says which (views translate it)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def generate_password() -> str:
-    """A random password that is easy to type once."""
+    """A random password that is easy to type once (16 characters; passes the rule)."""
     return secrets.token_urlsafe(12)
+
+
+def _check_role(role: str, unit: Unit | None) -> None:
+    if role not in ROLES:
+        raise AccountRefused(
+            "unknown_role", f"unknown role {role!r}; choose one of {', '.join(ROLES)}"
+        )
+    if role in UNIT_ROLES and unit is None:
+        raise AccountRefused("needs_unit", f"role {role!r} needs a unit (--unit)")
 
 
 def create_user(
@@ -47,19 +67,15 @@ def create_user(
     """Create a user after checking role, unit and password rules."""
     username = username.strip()
     if not username:
-        raise ValidationFailed("username is required")
-    if role not in ROLES:
-        raise ValidationFailed(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    if role in UNIT_ROLES and unit is None:
-        raise ValidationFailed(f"role {role!r} needs a unit (--unit)")
+        raise AccountRefused("username_required", "username is required")
+    _check_role(role, unit)
     check_texts(
         "user",
         {"username": username, "display_name": display_name, "email": email, "password": password},
     )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    passwords.check_password(password, username=username, context=(display_name, email))
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ValidationFailed(f"user {username!r} already exists")
+        raise AccountRefused("exists", f"user {username!r} already exists")
     user = User(
         username=username,
         display_name=display_name or username,
@@ -80,135 +96,308 @@ def create_user(
     return user
 
 
+# --- signing in and out -----------------------------------------------------------------------
+
+
 @cache
 def _decoy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The enabled user with these credentials, or None (same answer for every failure)."""
+def _credentials(username: str, password: str) -> tuple[User | None, str]:
+    """The user the name belongs to (if any) and whether the password signs them in: "ok",
+    or why not ("wrong_password", "unknown_user", "disabled") for the audit trail."""
     user = db.session.scalar(select(User).where(User.username == username.strip()))
     if user is None:
         # Hash anyway, so the answer for an unknown name takes as long as for a wrong password.
-        check_password_hash(_decoy_hash(), password)
-        return None
-    if not user.check_password(password) or not user.is_enabled:
+        if len(password) <= passwords.MAX_PASSWORD_LENGTH:
+            check_password_hash(_decoy_hash(), password)
+        return None, "unknown_user"
+    if len(password) > passwords.MAX_PASSWORD_LENGTH or not user.check_password(password):
+        return user, "wrong_password"  # (an overlong one is never hashed)
+    if not user.is_enabled:
+        return user, "disabled"
+    return user, "ok"
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The enabled user with these credentials, or None (same answer for every failure)."""
+    user, reason = _credentials(username, password)
+    if user is None or reason != "ok":
         return None
     user.last_login_at = now_utc()
     return user
 
 
-@dataclass(frozen=True)
-class LoginLimits:
-    """How many failed sign-ins a username and a client address may have within ``window``.
-
-    Attempts are counted in the database, so every web worker sees the same counts; 0 turns a
-    limit off.
-    """
-
-    max_failures: int = 5
-    max_failures_per_address: int = 20
-    window: timedelta = timedelta(minutes=15)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> LoginLimits:
-        """Read LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MINUTES."""
-        per_name = int(config.get("LOGIN_MAX_FAILURES", cls.max_failures))
-        per_address = int(
-            config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", cls.max_failures_per_address)
-        )
-        minutes = int(config.get("LOGIN_WINDOW_MINUTES", cls.window.total_seconds() // 60))
-        if per_name < 0 or per_address < 0:
-            raise ValueError("LOGIN_MAX_FAILURES and LOGIN_MAX_FAILURES_PER_ADDRESS must be >= 0")
-        if minutes < 1:
-            raise ValueError("LOGIN_WINDOW_MINUTES must be at least 1")
-        return cls(per_name, per_address, timedelta(minutes=minutes))
-
-
-class LoginThrottled(DomainError):
-    """Too many failed sign-ins for this username or from this address; ``wait`` until retrying."""
-
-    def __init__(self, wait: timedelta) -> None:
-        super().__init__("too many failed sign-in attempts")
-        self.wait = wait
-
-
-def _attempt_name(username: str) -> str:
-    # Counted case-insensitively: "Admin" and "admin" are the same guess target.
-    return username.strip().lower()[:MAX_ATTEMPT_NAME]
-
-
-def _blocked_until(
-    match: ColumnElement[bool], limit: int, *, window: timedelta, now: datetime
-) -> datetime | None:
-    """When the ``limit``-th newest failure in the window ages out, if there are that many."""
-    if limit <= 0:
-        return None
-    at = db.session.scalar(
-        select(LoginAttempt.occurred_at)
-        .where(match, LoginAttempt.succeeded.is_(False), LoginAttempt.occurred_at > now - window)
-        .order_by(LoginAttempt.occurred_at.desc())
-        .offset(limit - 1)
-        .limit(1)
-    )
-    return at + window if at is not None else None
-
-
-def login_wait(username: str, address: str, *, limits: LoginLimits) -> timedelta | None:
-    """How long sign-ins for ``username`` or from ``address`` are refused; None if allowed.
-
-    Attempts against names that do not exist count the same, so the answer never tells
-    whether an account exists.
-    """
-    now = now_utc()
-    ends = [
-        until
-        for until in (
-            _blocked_until(
-                LoginAttempt.username == _attempt_name(username),
-                limits.max_failures,
-                window=limits.window,
-                now=now,
-            ),
-            _blocked_until(
-                LoginAttempt.address == address,
-                limits.max_failures_per_address,
-                window=limits.window,
-                now=now,
-            ),
-        )
-        if until is not None and until > now
-    ]
-    return max(ends) - now if ends else None
-
-
 def sign_in(username: str, password: str, *, address: str, limits: LoginLimits) -> User | None:
     """Check the throttle, then the credentials; records the attempt (the caller commits).
 
-    Raises LoginThrottled without looking at the password while the username or the address
-    has too many recent failures; refused attempts are not recorded, so a guesser cannot keep
-    an account locked for longer than the window after they stop.
+    Raises LoginThrottled without looking at the password while attempts for this name from
+    this address are delayed (see taskhub.accounts.throttle). A failure is also written to the
+    audit trail with the name as typed, the address and why (never the password).
     """
-    wait = login_wait(username, address, limits=limits)
-    if wait is not None:
-        logger.warning("sign-in refused: too many recent failures (address %s)", address)
-        raise LoginThrottled(wait)
+    throttle.check(username, address, limits=limits)
     if not username.strip() or not password:
         return None  # an empty form is a slip, not a guess: not counted
-    user = authenticate(username, password)
-    now = now_utc()
-    db.session.add(
-        LoginAttempt(
-            username=_attempt_name(username),
-            address=address,
-            succeeded=user is not None,
-            occurred_at=now,
-        )
+    user, reason = _credentials(username, password)
+    throttle.record_attempt(username, address, succeeded=reason == "ok", limits=limits)
+    if user is not None and reason == "ok":
+        user.last_login_at = now_utc()
+        return user
+    logger.info("sign-in failed (address %s)", address)
+    audit.record(
+        "user.sign_in_failed",
+        "user" if user is not None else "sign_in",
+        user.id if user is not None else throttle.attempt_name(username),
+        actor_id=None,
+        after={
+            "username": username.strip()[: throttle.MAX_ATTEMPT_NAME],
+            "address": address,
+            "reason": reason,
+        },
     )
-    # Pruned here rather than by a job: sign-ins are rare and the table stays small.
-    keep = max(KEEP_ATTEMPTS, limits.window)
-    db.session.execute(delete(LoginAttempt).where(LoginAttempt.occurred_at < now - keep))
-    db.session.flush()
-    if user is None:
-        logger.info("sign-in failed (address %s)", address)
+    return None
+
+
+def session_user(session_id: str) -> User | None:
+    """The user of a session id ("<id>:<generation>", see User.get_id), if still valid."""
+    user_id, _, generation = session_id.partition(":")
+    if not user_id.isdigit() or not generation.isdigit():
+        return None  # a session from before generations (or forged): signed out
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_enabled or user.session_generation != int(generation):
+        return None
     return user
+
+
+def _end_sessions(user: User) -> None:
+    """Raise the user's session generation: every session signed in before ends at once.
+
+    An SQL increment, so two concurrent requests cannot both write the same new value.
+    """
+    user.session_generation = User.session_generation + 1
+    db.session.flush()
+    db.session.refresh(user, ["session_generation"])
+
+
+def sign_out(user: User) -> None:
+    """The user signs out: every session of theirs ends, not only this browser's."""
+    _end_sessions(user)
+    audit.record("user.signed_out", "user", user.id, actor_id=user.id)
+
+
+# --- the user lifecycle -----------------------------------------------------------------------
+
+
+def _require_admin(actor: User | None) -> None:
+    """Admins act on other users; None is the command line (the operator)."""
+    if actor is not None and not actor.is_admin:
+        raise PermissionDenied("only an administrator may change users")
+
+
+def _actor_id(actor: User | None) -> int | None:
+    return actor.id if actor is not None else None
+
+
+def _keep_an_admin(user: User, *, role: str, enabled: bool) -> None:
+    """Refuse a change that would leave no enabled administrator.
+
+    The other admins' rows are locked first (PostgreSQL), so two admins demoting each other
+    at the same moment cannot both succeed; SQLite serialises writers anyway.
+    """
+    if not (user.role == Role.ADMIN and user.is_enabled) or (role == Role.ADMIN and enabled):
+        return
+    others = db.session.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.is_enabled.is_(True), User.id != user.id)
+        .with_for_update()
+    ).all()
+    if not others:
+        raise AccountRefused(
+            "last_admin", "the last enabled administrator cannot be disabled or demoted"
+        )
+
+
+def disable_user(user: User, *, actor: User | None) -> None:
+    """Disable a user who left: their sessions end and their API tokens stop working at once."""
+    _require_admin(actor)
+    if not user.is_enabled:
+        return
+    _keep_an_admin(user, role=user.role, enabled=False)
+    user.is_enabled = False
+    _end_sessions(user)
+    audit.record(
+        "user.disabled",
+        "user",
+        user.id,
+        actor_id=_actor_id(actor),
+        before={"is_enabled": True},
+        after={"is_enabled": False, "session_generation": user.session_generation},
+    )
+
+
+def enable_user(user: User, *, actor: User | None) -> None:
+    """Enable a disabled user again (their old sessions stay ended)."""
+    _require_admin(actor)
+    if user.is_enabled:
+        return
+    user.is_enabled = True
+    audit.record(
+        "user.enabled",
+        "user",
+        user.id,
+        actor_id=_actor_id(actor),
+        before={"is_enabled": False},
+        after={"is_enabled": True},
+    )
+
+
+def change_role(user: User, *, role: str, unit: Unit | None, actor: User | None) -> None:
+    """Give a user another role and/or unit (unit staff and assessors need a unit)."""
+    _require_admin(actor)
+    _check_role(role, unit)
+    unit_id = unit.id if unit is not None else None
+    if (user.role, user.unit_id) == (role, unit_id):
+        return
+    _keep_an_admin(user, role=role, enabled=user.is_enabled)
+    before = {"role": user.role, "unit_id": user.unit_id}
+    user.role, user.unit = role, unit
+    db.session.flush()
+    audit.record(
+        "user.role_changed",
+        "user",
+        user.id,
+        actor_id=_actor_id(actor),
+        before=before,
+        after={"role": role, "unit_id": unit_id},
+    )
+
+
+def _set_password(user: User, password: str) -> None:
+    passwords.check_password(
+        password, username=user.username, context=(user.display_name, user.email)
+    )
+    user.set_password(password)
+    _end_sessions(user)
+
+
+def reset_password(user: User, password: str, *, actor: User | None) -> None:
+    """An admin (or the operator) sets a new password; every session of the user ends.
+
+    Not for the admin's own password: that needs the current one (change_own_password), so
+    a session left open cannot be turned into a new password.
+    """
+    _require_admin(actor)
+    if actor is not None and actor.id == user.id:
+        raise AccountRefused("own_password", "change your own password on your account page")
+    _set_password(user, password)
+    audit.record(
+        "user.password_reset",
+        "user",
+        user.id,
+        actor_id=_actor_id(actor),
+        after={"session_generation": user.session_generation},
+    )
+
+
+def change_own_password(
+    user: User, *, current: str, new: str, address: str, limits: LoginLimits
+) -> None:
+    """The signed-in user changes their password, proving the current one first.
+
+    A wrong current password counts as a failed sign-in (a stolen session must not become a
+    way to guess it at leisure); every other session of the user ends.
+    """
+    throttle.check(user.username, address, limits=limits)
+    if len(current) > passwords.MAX_PASSWORD_LENGTH or not user.check_password(current):
+        throttle.record_attempt(user.username, address, succeeded=False, limits=limits)
+        audit.record(
+            "user.password_change_failed",
+            "user",
+            user.id,
+            actor_id=user.id,
+            after={"address": address, "reason": "wrong_password"},
+        )
+        raise AccountRefused("wrong_current", "the current password is wrong")
+    if new == current:
+        raise AccountRefused("unchanged", "the new password is the current one")
+    _set_password(user, new)
+    audit.record(
+        "user.password_changed",
+        "user",
+        user.id,
+        actor_id=user.id,
+        after={"session_generation": user.session_generation},
+    )
+
+
+def sign_out_everywhere(user: User, *, actor: User | None) -> None:
+    """End every session of a user now (an admin's "sign out everywhere")."""
+    _require_admin(actor)
+    _end_sessions(user)
+    audit.record(
+        "user.signed_out_everywhere",
+        "user",
+        user.id,
+        actor_id=_actor_id(actor),
+        after={"session_generation": user.session_generation},
+    )
+
+
+def clear_throttle(
+    scope: throttle.Scope, *, username: str | None, address: str | None, actor: User | None
+) -> int:
+    """Forget the failed sign-ins one throttle counts (admin); returns how many."""
+    _require_admin(actor)
+    removed = throttle.clear(scope, username=username, address=address)
+    audit.record(
+        "sign_in_throttle.cleared",
+        "sign_in_throttle",
+        f"{scope.value}:{username or ''}@{address or ''}",
+        actor_id=_actor_id(actor),
+        after={
+            "scope": scope.value,
+            "username": username,
+            "address": address,
+            "failures_removed": removed,
+        },
+    )
+    return removed
+
+
+# --- finding users ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserFilters:
+    """The user list's search: text in the name, a role, enabled or disabled."""
+
+    text: str = ""
+    role: str = ""
+    state: str = ""  #: "enabled", "disabled" or "" for both
+
+
+def query_users(filters: UserFilters) -> Select[tuple[User]]:
+    """Users matching ``filters``, admins first, then by user name."""
+    query = select(User)
+    text = filters.text.strip()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.outerjoin(Unit, Unit.id == User.unit_id).where(
+            or_(
+                User.username.ilike(pattern, escape="\\"),
+                User.display_name.ilike(pattern, escape="\\"),
+                func.coalesce(User.email, "").ilike(pattern, escape="\\"),
+                func.coalesce(Unit.name, "").ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.role in ROLES:
+        query = query.where(User.role == filters.role)
+    if filters.state in ("enabled", "disabled"):
+        query = query.where(User.is_enabled.is_(filters.state == "enabled"))
+    return query.order_by(User.role, User.username)
+
+
+def user_named(username: str) -> User | None:
+    """The user with exactly this name."""
+    return db.session.scalar(select(User).where(User.username == username))

@@ -1,8 +1,9 @@
-"""Sign-in pages, personal API tokens and user administration."""
+"""Sign-in pages, the own account page and personal API tokens (user administration: admin.py)."""
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,17 +11,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from marshmallow import ValidationError
-from sqlalchemy import select
 
-from taskhub.accounts import services, tokens
-from taskhub.accounts.models import ROLES, ApiToken, User
+from taskhub.accounts import passwords, services, tokens
+from taskhub.accounts.messages import account_error
+from taskhub.accounts.models import ApiToken, User
 from taskhub.core import security
 from taskhub.core.db import db
 from taskhub.core.errors import PermissionDenied, ValidationFailed
-from taskhub.core.inputs import id_arg
 from taskhub.core.labels import field_error
 from taskhub.core.permissions import login_required, roles_required
-from taskhub.units.models import Unit
 
 bp = Blueprint("accounts", __name__)
 
@@ -48,12 +47,7 @@ def login() -> Any:
         )
     except services.LoginThrottled as exc:
         db.session.rollback()
-        minutes = max(1, math.ceil(exc.wait.total_seconds() / 60))
-        error = _(
-            "Too many failed sign-in attempts. Please wait %(minutes)d minutes and try again.",
-            minutes=minutes,
-        )
-        page = render_template("accounts/login.html", error=error)
+        page = render_template("accounts/login.html", error=throttled_message(exc.wait))
         return page, 429, {"Retry-After": str(math.ceil(exc.wait.total_seconds()))}
     db.session.commit()  # the attempt is recorded either way
     if user is None:
@@ -66,53 +60,77 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
-    """Sign out."""
+    """Sign out: every session of the user ends, so a copied cookie no longer works."""
+    services.sign_out(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     return redirect(url_for("accounts.login"))
 
 
-@bp.get("/users")
-@roles_required("admin")
-def users() -> Any:
-    """List users (admin)."""
-    rows = db.session.scalars(select(User).order_by(User.role, User.username)).all()
-    return render_template(
-        "accounts/users.html",
-        users=rows,
-        roles=ROLES,
-        token_counts=tokens.active_token_counts(),
+def throttled_message(wait: timedelta) -> str:
+    """How long to wait, in seconds under a minute and in whole minutes above."""
+    seconds = math.ceil(wait.total_seconds())
+    if seconds < 60:
+        return _(
+            "Too many failed sign-in attempts. Please wait %(seconds)d seconds and try again.",
+            seconds=seconds,
+        )
+    return _(
+        "Too many failed sign-in attempts. Please wait %(minutes)d minutes and try again.",
+        minutes=math.ceil(seconds / 60),
     )
 
 
-@bp.post("/users")
-@roles_required("admin")
-def create_user() -> Any:
-    """Create a user (admin)."""
+# --- the signed-in user's own account -----------------------------------------------------------
+
+
+def _account_page(*, status: int = 200, error: str | None = None) -> Any:
+    page = render_template(
+        "accounts/account.html", error=error, min_length=passwords.MIN_PASSWORD_LENGTH
+    )
+    return page, status, {"Cache-Control": "no-store"}
+
+
+@bp.get("/account")
+@login_required
+def account() -> Any:
+    """The signed-in user's account: who they are, and changing their password."""
+    return _account_page()
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Any:
+    """Change one's own password (the current one is required); other sessions end."""
+    user = current_user._get_current_object()
     form = request.form
-    unit = None
-    if form.get("unit_id"):
-        unit_id = id_arg("unit_id", form)
-        unit = db.session.get(Unit, unit_id) if unit_id else None
-        if unit is None:
-            flash(_("Unknown unit."), "error")
-            return redirect(url_for("accounts.users"))
+    if form.get("new_password", "") != form.get("confirm_password", ""):
+        return _account_page(status=422, error=_("The two new passwords differ."))
     try:
-        services.create_user(
-            username=form.get("username", ""),
-            password=form.get("password", ""),
-            role=form.get("role", ""),
-            display_name=form.get("display_name") or None,
-            unit=unit,
-            email=form.get("email") or None,
-            actor_id=current_user.id,
+        services.change_own_password(
+            user,
+            current=form.get("current_password", ""),
+            new=form.get("new_password", ""),
+            address=security.client_address(),
+            limits=security.login_limits(),
         )
-    except ValidationFailed as exc:
+    except services.LoginThrottled as exc:
         db.session.rollback()
-        flash(_("Could not create the user: %(problem)s", problem=exc.message), "error")
-        return redirect(url_for("accounts.users"))
+        page, _status, headers = _account_page(status=429, error=throttled_message(exc.wait))
+        return page, 429, {**headers, "Retry-After": str(math.ceil(exc.wait.total_seconds()))}
+    except ValidationFailed as exc:
+        # A wrong current password is still recorded (a failed attempt, in the audit trail).
+        if getattr(exc, "code", None) == "wrong_current":
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return _account_page(status=422, error=account_error(exc))
     db.session.commit()
-    flash(_("User created."), "success")
-    return redirect(url_for("accounts.users"))
+    # This browser goes on with the new generation; every other session has ended.
+    login_user(user)
+    security.begin_session()
+    flash(_("Password changed. Your other sessions have been signed out."), "success")
+    return redirect(url_for("accounts.account"))
 
 
 # --- personal API tokens ------------------------------------------------------------------------
@@ -213,3 +231,7 @@ def revoke_token(token_id: int) -> Any:
     if token.user_id == current_user.id:
         return redirect(url_for("accounts.my_tokens"))
     return redirect(url_for("accounts.user_tokens", user_id=token.user_id))
+
+
+# User administration registers its routes on this blueprint.
+from taskhub.accounts import admin  # noqa: E402, F401

@@ -1,7 +1,8 @@
 """Security measures on every request: response headers, session lifetime and idle timeout.
 
-Sign-in throttling is an account rule (taskhub.accounts.services.sign_in); its limits are read
-from the configuration here, next to the other security settings.
+Sign-in throttling is an account rule (taskhub.accounts.throttle); its limits are read from the
+configuration here, next to the other security settings. Sessions end early when their user's
+session generation changes (taskhub.accounts.services.session_user, Flask-Login's user loader).
 """
 
 from __future__ import annotations
@@ -18,19 +19,14 @@ from flask_babel import refresh
 from flask_login import logout_user
 from werkzeug.wrappers import Response
 
-from taskhub.accounts.services import LoginLimits
+from taskhub.accounts.throttle import LoginLimits
 from taskhub.core.api import is_api_request
 from taskhub.core.db import now_utc
 
 logger = logging.getLogger(__name__)
 
 #: Settings this module reads, with their defaults (config.py may set them from TASKHUB_*).
-DEFAULTS: dict[str, int] = {
-    "SESSION_IDLE_MINUTES": 120,
-    "LOGIN_MAX_FAILURES": LoginLimits.max_failures,
-    "LOGIN_MAX_FAILURES_PER_ADDRESS": LoginLimits.max_failures_per_address,
-    "LOGIN_WINDOW_MINUTES": int(LoginLimits.window.total_seconds() // 60),
-}
+DEFAULTS: dict[str, int] = {"SESSION_IDLE_MINUTES": 120, **LoginLimits.defaults()}
 
 #: Session keys: when the user signed in and when we last saw a request (Unix seconds).
 SIGNED_IN_AT = "signed_in_at"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db
 from taskhub.core.errors import PermissionDenied
 from taskhub.core.limits import check_texts
-from taskhub.units.models import Contact, Unit, UnitAlias, UnitGroup
+from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup
 
 CONTACT_FIELDS = ("name", "position", "office_phone", "mobile", "email", "webhook_url")
 
@@ -23,6 +26,80 @@ def resolve_name(city_id: int, name: str) -> Unit | UnitGroup | None:
     if alias is None:
         return None
     return alias.unit or alias.group
+
+
+def units_named(name: str, city_code: str | None = None) -> list[Unit]:
+    """The units a name (canonical or alias) stands for, in one city or in all of them."""
+    query = (
+        select(Unit)
+        .join(UnitAlias, UnitAlias.unit_id == Unit.id)
+        .where(UnitAlias.name == name.strip())
+        .order_by(Unit.id)
+    )
+    if city_code:
+        query = query.join(City, City.id == Unit.city_id).where(City.code == city_code)
+    return list(db.session.scalars(query).unique())
+
+
+def unit_label(unit: Unit) -> str:
+    """How the unit picker names a unit: unique across cities ("昆都仑区人民政府（包头市）")."""
+    return f"{unit.name}（{unit.city.name}）"
+
+
+_LABEL = re.compile(r"^(?P<name>.+?)\s*[（(]\s*(?P<city>[^（）()]+?)\s*[）)]$")
+
+
+class UnitNotFound(Exception):
+    """The picker's text names no unit, or several (``candidates``)."""
+
+    def __init__(self, text: str, candidates: list[Unit]) -> None:
+        super().__init__(text)
+        self.text = text
+        self.candidates = candidates
+
+
+def unit_from_label(text: str) -> Unit | None:
+    """The unit the picker's text stands for: a label from ``unit_choices`` or a name or alias
+    that only one unit has; None for empty text. Raises UnitNotFound (no unit, or several)."""
+    text = text.strip()
+    if not text:
+        return None
+    found = _LABEL.match(text)
+    if found:
+        matches = [
+            u for u in units_named(found["name"]) if found["city"] in (u.city.name, u.city.code)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+    matches = units_named(text)
+    if len(matches) != 1:
+        raise UnitNotFound(text, matches)
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class UnitChoice:
+    """One option of the unit picker: its label and the other names it is known by."""
+
+    label: str
+    aliases: str
+
+
+def unit_choices() -> list[UnitChoice]:
+    """Every unit as a picker option, by city and name."""
+    units = db.session.scalars(
+        select(Unit)
+        .join(City, City.id == Unit.city_id)
+        .options(selectinload(Unit.aliases), selectinload(Unit.city))
+        .order_by(City.name, Unit.name)
+    )
+    return [
+        UnitChoice(
+            unit_label(unit),
+            "、".join(sorted({a.name for a in unit.aliases if a.name != unit.name})),
+        )
+        for unit in units
+    ]
 
 
 def _contact_state(contact: Contact) -> dict[str, Any]:
