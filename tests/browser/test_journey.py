@@ -76,10 +76,17 @@ def fill_report(page: Page, progress: str, percent: int, evidence: Path | None =
         with page.expect_request(lambda r: r.method == "POST", timeout=5000):
             submit.click()
     except PlaywrightTimeoutError:
-        # Under heavy load Chromium has been seen to drop the click while the page's lazy PDF
-        # preview loads (no request reached the server); a person would click again.
-        with page.expect_request(lambda r: r.method == "POST"):
-            submit.click()
+        # Under heavy load Chromium has been seen to drop a mouse click (twice in a row, in CI)
+        # while the lazy PDF preview below the form loads: no request reached the server. A
+        # person would press Enter on the button instead; the keyboard does not depend on where
+        # the pointer lands. If that fails too, say whether the form itself refused to submit.
+        valid = submit.evaluate("b => b.form.checkValidity()")
+        assert valid, "the report form is invalid in the browser: " + submit.evaluate(
+            "b => [...b.form.elements].filter(e => !e.validity.valid).map(e => e.name).join()"
+        )
+        submit.focus()
+        with page.expect_request(lambda r: r.method == "POST", timeout=20000):
+            page.keyboard.press("Enter")
     return title
 
 
