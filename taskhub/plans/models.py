@@ -21,6 +21,20 @@ class PlanKind(StrEnum):
     INDICATORS = "indicators"  #: 考评指标体系: indicators scored for every assessed unit
 
 
+class PlanStatus(StrEnum):
+    """A plan's life: edited as a draft, published (assignments exist), then closed/archived."""
+
+    DRAFT = "draft"  #: being written or imported; no assignments yet
+    PUBLISHED = "published"  #: assignments and milestones exist; changes are numbered revisions
+    CLOSED = "closed"  #: the plan's work is over; read-only, still shown in rankings and history
+    ARCHIVED = "archived"  #: hidden from everyday lists; kept for the record
+
+
+PLAN_STATUSES = tuple(s.value for s in PlanStatus)
+#: Plans whose work is under way: shown first and chosen as the default plan.
+ACTIVE_PLAN_STATUSES = (PlanStatus.PUBLISHED.value,)
+
+
 class UnitRole(StrEnum):
     LEAD = "lead"  #: 牵头单位
     RESPONSIBLE = "responsible"  #: 责任单位
@@ -44,6 +58,7 @@ class Plan(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN {PLAN_KINDS!r}", name="kind_valid"),
         CheckConstraint("points IS NULL OR points >= 0", name="points_non_negative"),
+        CheckConstraint(f"status IN {PLAN_STATUSES!r}", name="status_valid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +77,11 @@ class Plan(Base):
     notes: Mapped[str | None]
     #: SHA-256 of the seed file last loaded, so an unchanged file loads as a no-op.
     seed_digest: Mapped[str | None]
+    #: draft / published / closed / archived (PlanStatus); plans made before this column are
+    #: published.
+    status: Mapped[str] = mapped_column(default=PlanStatus.PUBLISHED.value, index=True)
+    #: The number of the last revision (修订) of the published plan; 0 = as first published.
+    revision: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
 
