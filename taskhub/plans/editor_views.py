@@ -19,6 +19,7 @@ from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.core.inputs import decimal_arg, id_arg, int_arg
 from taskhub.core.permissions import STAFF, roles_required
+from taskhub.core.timeutil import office_today
 from taskhub.core.web import problem_text
 from taskhub.plans import editor, services
 from taskhub.plans.models import (
@@ -96,7 +97,8 @@ def _new_page(errors: dict[str, Any], form: dict[str, str], status: int = 200) -
 @roles_required(*STAFF)
 def new() -> Any:
     """The form for a new plan: city, code, title, year, kind, 文号, points, scheme."""
-    return _new_page({}, {"kind": "tasks", "scheme": editor.DEFAULT_SCHEME})
+    year = str(office_today().year)
+    return _new_page({}, {"kind": "tasks", "scheme": editor.DEFAULT_SCHEME, "year": year})
 
 
 @bp.post("/plans/new")
@@ -138,6 +140,13 @@ def _outline_page(
     """The plan as an editable outline; ``target`` names the form that was refused."""
     warnings = editor.readiness_warnings(plan)
     readings = {item.id: editor.read_deadline(plan, item) for item in plan.items}
+    by_section: dict[int, list[editor.EditWarning]] = {}
+    for w in warnings:
+        if w.section_id is not None:
+            by_section.setdefault(w.section_id, []).append(w)
+    siblings: dict[int | None, list[int]] = {}
+    for s in plan.sections:
+        siblings.setdefault(s.parent_id, []).append(s.id)
     return (
         render_template(
             "plans/editor/outline.html",
@@ -146,7 +155,9 @@ def _outline_page(
             templates=editor.scheme_templates(plan.kind),
             warnings=warnings,
             plan_warnings=[w for w in warnings if w.section_id is None],
-            section_warnings={w.section_id: w for w in warnings if w.section_id is not None},
+            section_warnings=by_section,
+            first_sections={ids[0] for ids in siblings.values()},
+            last_sections={ids[-1] for ids in siblings.values()},
             readings=readings,
             roles=UNIT_ROLES,
             errors=errors or {},
@@ -397,7 +408,14 @@ def new_item(code: str) -> Any:
         flash(_("Add a section first: every item belongs to a section."), "error")
         return redirect(url_for("plan_editor.edit", code=code) + "#add-section")
     section_id = id_arg("section") or plan.sections[-1].id
-    return _item_page(plan, None, {"section_id": str(section_id), "applicability": "all"})
+    form = {"section_id": str(section_id), "applicability": "all", "number": _next_number(plan)}
+    return _item_page(plan, None, form)
+
+
+def _next_number(plan: Plan) -> str:
+    """The number after the plan's highest plain item number (1, 2, … as documents count)."""
+    numbers = [int(i.number) for i in plan.items if i.number and i.number.isdigit()]
+    return str(max(numbers) + 1) if numbers else ("1" if not plan.items else "")
 
 
 @bp.post("/plans/<code>/items/new")
