@@ -76,9 +76,15 @@ def test_a_draft_is_written_from_nothing_with_sections_items_units_and_deadlines
     scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
     assert scheme.definition["engine"]["items_component"] == "completion"
 
-    one = editor.add_section(plan, title="主要任务", number="一、", points=Decimal(60), actor=office)
-    two = editor.add_section(plan, title="保障措施", number="二、", points=Decimal(40), actor=office)
-    sub = editor.add_section(plan, title="政务服务", number="（一）", parent_id=one.id, actor=office)
+    one = editor.add_section(
+        plan, title="主要任务", number="一、", points=Decimal(60), actor=office
+    )
+    two = editor.add_section(
+        plan, title="保障措施", number="二、", points=Decimal(40), actor=office
+    )
+    sub = editor.add_section(
+        plan, title="政务服务", number="（一）", parent_id=one.id, actor=office
+    )
     first = editor.add_item(
         plan,
         item_input(
@@ -156,7 +162,10 @@ def test_unit_lists_are_split_only_at_the_top_level():
         "市发改委",
         "市财政局",
     ]
-    assert split("各县（市、区）人民政府，市财政局", resolve) == ["各县（市、区）人民政府", "市财政局"]
+    assert split("各县（市、区）人民政府，市财政局", resolve) == [
+        "各县（市、区）人民政府",
+        "市财政局",
+    ]
     # 和 inside a name stays; 及 between names splits.
     assert split("市住房和城乡建设局及市财政局", resolve) == ["市住房和城乡建设局", "市财政局"]
     # A known name containing 、 stays whole; unknown ones are still cut at 、.
@@ -169,7 +178,9 @@ def test_unit_lists_are_split_only_at_the_top_level():
 
 def test_budget_warnings_while_editing(office, shanwei):
     plan = draft(shanwei, office, points=Decimal(100))
-    one = editor.add_section(plan, title="主要任务", number="一、", points=Decimal(60), actor=office)
+    one = editor.add_section(
+        plan, title="主要任务", number="一、", points=Decimal(60), actor=office
+    )
     editor.add_item(plan, item_input(one, number="1", points=Decimal(30)), actor=office)
     editor.add_item(plan, item_input(one, number="2", points=Decimal(40)), actor=office)
     messages = [w.message for w in editor.budget_warnings(plan)]
@@ -180,7 +191,9 @@ def test_budget_warnings_while_editing(office, shanwei):
     assert section_warning
     # A task without a lead unit is listed before publishing.
     editor.add_item(plan, item_input(one, number="3", lead=""), actor=office)
-    assert any("3" in w.message and "牵头单位" in w.message for w in editor.readiness_warnings(plan))
+    assert any(
+        "3" in w.message and "牵头单位" in w.message for w in editor.readiness_warnings(plan)
+    )
 
 
 def test_moves_renumber_paths_and_positions(office, shanwei):
@@ -204,9 +217,9 @@ def test_moves_renumber_paths_and_positions(office, shanwei):
     editor.delete_item(plan, i2, actor=office)
     editor.delete_section(plan, a, actor=office)
     db.session.commit()
-    assert [s.title for s in db.session.scalars(select(Section).where(Section.plan_id == plan.id))] == [
-        "乙"
-    ]
+    assert [
+        s.title for s in db.session.scalars(select(Section).where(Section.plan_id == plan.id))
+    ] == ["乙"]
 
 
 def test_editing_a_published_plan_needs_a_reason_and_is_a_revision(office):
@@ -230,7 +243,9 @@ def test_editing_a_published_plan_needs_a_reason_and_is_a_revision(office):
     revised = events("plan.revised")[-1]
     assert revised.after["reason"] == "市政府常务会议调整"
     assert revised.actor_id == office.id
-    assert events("plan.editor.item_updated")[-1].before["text"] == data.text.removesuffix("（修订）")
+    assert events("plan.editor.item_updated")[-1].before["text"] == data.text.removesuffix(
+        "（修订）"
+    )
 
 
 def test_a_closed_plan_is_read_only(office, client, login_as):
@@ -257,8 +272,14 @@ def test_a_plan_is_written_through_the_pages(client, login_as, shanwei):
 
     refused = client.post(
         "/plans/new",
-        data={"city": shanwei.id, "code": "sw 2024", "title": "工作要点", "year": "2024",
-              "kind": "tasks", "scheme": "default"},
+        data={
+            "city": shanwei.id,
+            "code": "sw 2024",
+            "title": "工作要点",
+            "year": "2024",
+            "kind": "tasks",
+            "scheme": "default",
+        },
     )
     assert refused.status_code == 422
     text = refused.get_data(as_text=True)
@@ -267,16 +288,26 @@ def test_a_plan_is_written_through_the_pages(client, login_as, shanwei):
 
     done = client.post(
         "/plans/new",
-        data={"city": shanwei.id, "code": "sw-2024", "title": "工作要点", "year": "2024",
-              "kind": "tasks", "scheme": "default", "points": "100"},
+        data={
+            "city": shanwei.id,
+            "code": "sw-2024",
+            "title": "工作要点",
+            "year": "2024",
+            "kind": "tasks",
+            "scheme": "default",
+            "points": "100",
+        },
     )
     assert done.status_code == 302 and done.headers["Location"].endswith("/plans/sw-2024/edit")
     plan = db.session.scalar(select(Plan).where(Plan.code == "sw-2024"))
     assert plan.status == "draft"
 
-    assert client.post(
-        "/plans/sw-2024/sections", data={"number": "一、", "title": "主要任务", "points": "100"}
-    ).status_code == 302
+    assert (
+        client.post(
+            "/plans/sw-2024/sections", data={"number": "一、", "title": "主要任务", "points": "100"}
+        ).status_code
+        == 302
+    )
     section = plan.sections[0]
     form = {
         "section_id": section.id,
@@ -327,7 +358,9 @@ def test_a_published_plans_form_asks_for_the_reason(client, login_as):
 
 @pytest.mark.parametrize("role", ["unit", "assessor", "viewer"])
 def test_only_admin_and_office_may_edit(client, login_as, role, shanwei):
-    login_as(role, unit_named("昆都仑区人民政府", "baotou") if role in ("unit", "assessor") else None)
+    login_as(
+        role, unit_named("昆都仑区人民政府", "baotou") if role in ("unit", "assessor") else None
+    )
     assert client.get("/plans/new").status_code == 403
     assert client.get("/plans/hegang-2022/edit").status_code == 403
     response = client.post(
@@ -337,3 +370,42 @@ def test_only_admin_and_office_may_edit(client, login_as, role, shanwei):
     assert response.status_code == 403
     assert db.session.scalar(select(Plan).where(Plan.code == "x-2024")) is None
     assert "新建方案" not in client.get("/plans").get_data(as_text=True)
+
+
+def test_an_indicator_system_copies_a_scheme_and_names_its_assessed_units(office, shanwei):
+    with pytest.raises(editor.FieldError) as wrong_kind:
+        editor.create_plan(
+            city=shanwei, code="sw-tasks", title="要点", year=2024, kind="tasks",
+            document_number=None, points=None, scheme="shanwei-2021", actor=office,
+        )  # fmt: skip
+    assert wrong_kind.value.field == "scheme"
+    plan = editor.create_plan(
+        city=shanwei, code="sw-index", title="考评指标", year=2024, kind="indicators",
+        document_number=None, points=Decimal(100), scheme="shanwei-2021", actor=office,
+    )  # fmt: skip
+    scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
+    template = db.session.scalar(
+        select(Scheme).join(Plan, Plan.id == Scheme.plan_id).where(Plan.code == "shanwei-2021")
+    )
+    assert scheme.definition["engine"] == template.definition["engine"]
+    assert scheme.definition["template"] == "shanwei-2021"
+
+    def head(assessed: str) -> None:
+        editor.update_plan_head(
+            plan, title=plan.title, year=2024, document_number=None, points=Decimal(100),
+            assessed=assessed, actor=office,
+        )  # fmt: skip
+
+    head("各县（市、区）人民政府、市财政局")
+    db.session.commit()
+    assert [(a.group.name if a.group else a.unit.name) for a in plan.assessees] == [
+        "各县(市、区)人民政府",
+        "市财政局",
+    ]
+    with pytest.raises(editor.UnknownUnitNames) as refused:
+        head("各县(市、区)人民政府、市统计所")
+    assert refused.value.field == "assessed" and refused.value.unknown == ["市统计所"]
+    assert events("plan.editor.head_updated")[-1].after["assessed"] == [
+        "各县(市、区)人民政府",
+        "市财政局",
+    ]

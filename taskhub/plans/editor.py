@@ -43,7 +43,7 @@ from taskhub.plans.models import (
     Section,
     UnitRole,
 )
-from taskhub.scoring.models import Scheme
+from taskhub.scoring.models import ItemScore, Scheme
 from taskhub.tracking.deadlines import ParseResult, parse_deadline
 from taskhub.tracking.models import Assignment, ProgressReport
 from taskhub.units.models import City
@@ -467,8 +467,8 @@ def update_plan_head(
     new_points = _points(points, "points")
     wanted = (
         resolve_names(assessed, name_table(plan.city_id), "assessed")
-        if plan.kind == PlanKind.INDICATORS.value
-        else []
+        if plan.kind == PlanKind.INDICATORS.value and assessed is not None
+        else None
     )
     if scheme:
         definition, _source = _scheme_definition(scheme, plan.kind)
@@ -483,7 +483,7 @@ def update_plan_head(
         new_number,
         new_points,
     )
-    if plan.kind == PlanKind.INDICATORS.value:
+    if wanted is not None:
         db.session.execute(delete(PlanAssessee).where(PlanAssessee.plan_id == plan.id))
         for position, r in enumerate(wanted, start=1):
             db.session.add(
@@ -934,7 +934,8 @@ def delete_item(plan: Plan, item: Item, *, actor: User, reason: str | None = Non
         .where(Assignment.item_id == item.id)
         .limit(1)
     )
-    if reported is not None:
+    scored = db.session.scalar(select(ItemScore.id).where(ItemScore.item_id == item.id).limit(1))
+    if reported is not None or scored is not None:
         raise FieldError(
             "item",
             _("Units have reported progress on this item; it cannot be deleted."),

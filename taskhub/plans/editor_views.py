@@ -393,9 +393,7 @@ def _item_input() -> editor.ItemInput:
 
 def _after_item_saved(plan: Plan, item: Item) -> Response:
     if request.form.get("then") == "another":
-        return redirect(
-            url_for("plan_editor.new_item", code=plan.code, section=item.section_id)
-        )
+        return redirect(url_for("plan_editor.new_item", code=plan.code, section=item.section_id))
     return redirect(url_for("plan_editor.edit", code=plan.code) + f"#item-{item.id}")
 
 
