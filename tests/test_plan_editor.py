@@ -327,6 +327,8 @@ def test_a_plan_is_written_through_the_pages(client, login_as, shanwei):
     form["responsible"] = "各县(市、区)人民政府、市发改委及市财政局"
     saved = client.post("/plans/sw-2024/items/new", data=form)
     assert saved.status_code == 302 and "/items/new?section=" in saved.headers["Location"]
+    next_form = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert 'name="number" type="text" value="2"' in next_form  # the next number is suggested
     item = db.session.scalar(select(Item).where(Item.plan_id == plan.id))
     assert [u.name for u in item.units_by_role("responsible")] == [
         "各县(市、区)人民政府",
@@ -409,3 +411,16 @@ def test_an_indicator_system_copies_a_scheme_and_names_its_assessed_units(office
         "各县(市、区)人民政府",
         "市财政局",
     ]
+
+
+def test_budgets_count_the_points_of_sections_without_a_budget(office, shanwei):
+    plan = draft(shanwei, office, points=Decimal(100))
+    one = editor.add_section(
+        plan, title="主要任务", number="一、", points=Decimal(100), actor=office
+    )
+    sub = editor.add_section(plan, title="政务服务", parent_id=one.id, actor=office)
+    editor.add_item(plan, item_input(sub, number="1", points=Decimal(50)), actor=office)
+    [warning] = editor.budget_warnings(plan)
+    assert warning.section_id == one.id and "50" in warning.message
+    editor.add_item(plan, item_input(sub, number="2", points=Decimal(50)), actor=office)
+    assert editor.budget_warnings(plan) == []

@@ -15,7 +15,7 @@ import difflib
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -968,6 +968,9 @@ class EditWarning:
     message: str
 
 
+ZERO = Decimal(0)
+
+
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
@@ -992,26 +995,43 @@ def _budget_message(total: Decimal, budget: Decimal, whose: str) -> str:
 def budget_warnings(plan: Plan) -> list[EditWarning]:
     """Sections (and the plan) whose points do not add up to their budget.
 
-    A budget whose children carry no points at all is shared out later (allocation), not
-    a problem."""
-    sections = list(db.session.scalars(select(Section).where(Section.plan_id == plan.id)))
+    A section without a budget counts with the points of what is below it. A budget whose
+    children carry no points at all is shared out later (allocation), not a problem."""
+    sections = sorted(
+        db.session.scalars(select(Section).where(Section.plan_id == plan.id)),
+        key=lambda s: s.position,
+    )
     items = list(db.session.scalars(select(Item).where(Item.plan_id == plan.id)))
+    below: dict[int | None, list[Decimal | None]] = {}
+    for i in items:
+        below.setdefault(i.section_id, []).append(i.points)
+    subsections: dict[int | None, list[Section]] = {}
+    for s in sections:
+        subsections.setdefault(s.parent_id, []).append(s)
+    cache: dict[int, Decimal | None] = {}
+
+    def given(parent_id: int | None) -> list[Decimal]:
+        parts = [effective(c) for c in subsections.get(parent_id, [])]
+        parts += below.get(parent_id, []) if parent_id is not None else []
+        return [p for p in parts if p is not None]
+
+    def effective(s: Section) -> Decimal | None:
+        if s.id not in cache:
+            parts = given(s.id)
+            cache[s.id] = (
+                s.points if s.points is not None else (sum(parts, ZERO) if parts else None)
+            )
+        return cache[s.id]
+
     out: list[EditWarning] = []
-    for s in sorted(sections, key=lambda s: s.position):
-        if s.points is None:
-            continue
-        parts = [c.points for c in sections if c.parent_id == s.id]
-        parts += [i.points for i in items if i.section_id == s.id]
-        given = [p for p in parts if p is not None]
-        total = sum(given, Decimal(0))
-        if given and total != s.points:
+    for s in sections:
+        parts = given(s.id)
+        if s.points is not None and parts and sum(parts, ZERO) != s.points:
             whose = f"{s.number or ''} {s.title}".strip()
-            out.append(EditWarning(s.id, _budget_message(total, s.points, whose)))
-    if plan.points is not None:
-        top = [s.points for s in sections if s.parent_id is None and s.points is not None]
-        total = sum(top, Decimal(0))
-        if top and total != plan.points:
-            out.append(EditWarning(None, _budget_message(total, plan.points, _("The plan"))))
+            out.append(EditWarning(s.id, _budget_message(sum(parts, ZERO), s.points, whose)))
+    top = given(None) + [p for p in below.get(None, []) if p is not None]
+    if plan.points is not None and top and sum(top, ZERO) != plan.points:
+        out.append(EditWarning(None, _budget_message(sum(top, ZERO), plan.points, _("The plan"))))
     return out
 
 
@@ -1033,8 +1053,3 @@ def readiness_warnings(plan: Plan) -> list[EditWarning]:
     if plan.kind == PlanKind.INDICATORS.value and not plan.assessees:
         out.append(EditWarning(None, _("The indicator system names no assessed units yet.")))
     return out
-
-
-def used_names(plan: Plan) -> Iterable[str]:
-    """Unit names already used in the plan (for the suggestions)."""
-    return {u.name for item in plan.items for u in item.units}
