@@ -424,3 +424,30 @@ def test_budgets_count_the_points_of_sections_without_a_budget(office, shanwei):
     assert warning.section_id == one.id and "50" in warning.message
     editor.add_item(plan, item_input(sub, number="2", points=Decimal(50)), actor=office)
     assert editor.budget_warnings(plan) == []
+
+
+def test_an_item_units_reported_on_cannot_be_deleted_but_an_untouched_one_can(office):
+    from taskhub.tracking.models import ProgressReport
+
+    plan = db.session.scalar(select(Plan).where(Plan.code == "hegang-2022"))
+    reported, untouched = plan.items[0], plan.items[1]
+    assignment = db.session.scalars(
+        select(Assignment).where(Assignment.item_id == reported.id)
+    ).first()
+    db.session.add(
+        ProgressReport(
+            assignment_id=assignment.id, author_id=office.id, progress="已完成", percent=100
+        )
+    )
+    db.session.commit()
+    with pytest.raises(editor.FieldError) as refused:
+        editor.delete_item(plan, reported, actor=office, reason="合并事项")
+    assert "已有单位报送" in refused.value.message
+    gone = untouched.id
+    editor.delete_item(plan, untouched, actor=office, reason="合并事项")
+    db.session.commit()
+    assert db.session.get(Item, gone) is None
+    assert db.session.scalar(select(Assignment.id).where(Assignment.item_id == gone)) is None
+    deleted = events("plan.editor.item_deleted")[-1]
+    assert deleted.object_id == str(gone) and deleted.before["text"]
+    assert events("plan.revised")[-1].after["reason"] == "合并事项"

@@ -682,7 +682,7 @@ def delete_section(plan: Plan, section: Section, *, actor: User, reason: str | N
             "section",
             _("This section still has items or sub-sections: delete or move them first."),
         )
-    before = _section_data(section)
+    before, section_id = _section_data(section), section.id
     db.session.delete(section)
     db.session.flush()
     _renumber(plan, _tree(plan))
@@ -692,7 +692,7 @@ def delete_section(plan: Plan, section: Section, *, actor: User, reason: str | N
         reason,
         "section_deleted",
         "section",
-        before["path"],
+        section_id,
         _("Section %(title)s deleted", title=before["title"]),
         before=before,
     )
@@ -940,7 +940,7 @@ def delete_item(plan: Plan, item: Item, *, actor: User, reason: str | None = Non
             "item",
             _("Units have reported progress on this item; it cannot be deleted."),
         )
-    before = _item_data(item)
+    before, item_id = _item_data(item), item.id
     db.session.delete(item)
     db.session.flush()
     _renumber(plan, _tree(plan))
@@ -950,7 +950,7 @@ def delete_item(plan: Plan, item: Item, *, actor: User, reason: str | None = Non
         reason,
         "item_deleted",
         "item",
-        before["code"],
+        item_id,
         _("Item %(label)s deleted", label=before["number"] or before["code"]),
         before=before,
     )
