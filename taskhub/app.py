@@ -179,6 +179,8 @@ def _select_locale() -> str:
     from flask import current_app
 
     languages: list[str] = current_app.config["LANGUAGES"]
+    if not has_request_context():  # services called from commands and jobs speak Chinese
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     chosen = session.get("locale")
     if chosen in languages:
         return str(chosen)
@@ -235,6 +237,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.imports.views import bp as imports_bp
     from taskhub.ledger.views import bp as ledger_bp
     from taskhub.ops.health import bp as ops_bp
+    from taskhub.plans.editor_views import bp as plan_editor_bp
     from taskhub.plans.views import bp as plans_bp
     from taskhub.reminders.views import bp as reminders_bp
     from taskhub.reports.views import bp as reports_bp
@@ -258,6 +261,7 @@ def _register_blueprints(app: Flask) -> None:
         imports_bp,
         ops_bp,
         webhooks_bp,
+        plan_editor_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -42,6 +42,7 @@ def target_user() -> int:
     return found if found is not None else make_user("viewer", username="matrix-target").id
 
 
+NEW_PLAN = {"code": "matrix-2024", "title": "方案", "year": "2024", "kind": "tasks"}
 NEW_PASSWORD = {"password": "plum blossom ferry lantern"}
 NEW_PASSWORD["confirm_password"] = NEW_PASSWORD["password"]
 
@@ -87,6 +88,11 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "edit other contact": ("POST", f"/contacts/{contact_of(OTHER).id}", CONTACT),
         "delete own contact": ("POST", f"/contacts/{contact_of(OWN).id}/delete", {}),
         "delete other contact": ("POST", f"/contacts/{contact_of(OTHER).id}/delete", {}),
+        "new plan": ("GET", "/plans/new", None),
+        "create plan": ("POST", "/plans/new", NEW_PLAN | {"city": str(own.city_id)}),
+        "edit plan": ("GET", "/plans/baotou-2022/edit", None),
+        "add section": ("POST", "/plans/baotou-2022/sections", {"title": "新增", "reason": "调整"}),
+        "edit item form": ("GET", f"/plans/baotou-2022/items/{item_id}/edit", None),
     }
     return cases[case]
 
@@ -119,6 +125,11 @@ MATRIX = {
     "edit other contact": [302, 302, 302, 403, 403, 403],
     "delete own contact": [302, 302, 302, 403, 302, 403],
     "delete other contact": [302, 302, 302, 403, 403, 403],
+    "new plan": [302, 200, 200, 403, 403, 403],
+    "create plan": [302, 302, 302, 403, 403, 403],
+    "edit plan": [302, 200, 200, 403, 403, 403],
+    "add section": [302, 302, 302, 403, 403, 403],
+    "edit item form": [302, 200, 200, 403, 403, 403],
 }
 
 

@@ -58,6 +58,10 @@ TEXT_LIMITS: dict[str, int] = {
     "item.text": 5_000,
     "item.target": 500,
     "item.deadline_phrase": 200,
+    # Plans written in the browser (plan editor).
+    "section.number": 50,
+    "item.number": 50,
+    "plan.revision_reason": 2_000,
     # Search boxes and filters of the lists.
     "search.text": 100,
 }
