@@ -50,6 +50,21 @@ def normalise(text: str) -> str:
     return text.translate(_HALF)
 
 
+def split_top_level(text: str | None) -> list[str]:
+    """Split at 、，, ; and line breaks outside brackets only (no name heuristics): for lists
+    that are not unit names, such as unit kinds 县(市、区)、乡镇(街道)."""
+    if not text:
+        return []
+    s = normalise(text)
+    out, start = [], 0
+    while start <= len(s):
+        end = _piece_end(s, start)
+        if piece := text[start:end].strip():
+            out.append(piece)
+        start = end + 1
+    return out
+
+
 def looks_like_unit(name: str) -> bool:
     """Whether ``name`` ends the way a unit or group name does (ignoring a final bracket)."""
     bare = re.sub(r"\([^()]*\)$", "", normalise(name).strip())
