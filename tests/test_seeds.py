@@ -302,7 +302,9 @@ def test_hegang_item_8_steps_printed_in_its_text_are_its_milestones(session):
 def steps_of(i: Item) -> list[ItemMilestone]:
     return list(
         db.session.scalars(
-            select(ItemMilestone).where(ItemMilestone.item_id == i.id).order_by(ItemMilestone.due_on)
+            select(ItemMilestone)
+            .where(ItemMilestone.item_id == i.id)
+            .order_by(ItemMilestone.due_on)
         )
     )
 

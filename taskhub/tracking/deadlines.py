@@ -82,7 +82,9 @@ _QUARTER = re.compile(
     r"(?:(?P<year>\d{4})年)?(?:第)?(?P<q>[一二三四1-4])季度(?:底|末)?(?:之?前)?(?:内)?(?:完成)?"
 )
 #: X月X日 / X月X日前 (完成): that day.
-_DAY = re.compile(r"(?:(?P<year>\d{4})年)?(?P<month>\d{1,2})月(?P<day>\d{1,2})日(?:之?前)?(?:完成)?")
+_DAY = re.compile(
+    r"(?:(?P<year>\d{4})年)?(?P<month>\d{1,2})月(?P<day>\d{1,2})日(?:之?前)?(?:完成)?"
+)
 #: A staged target: 2023年底完成80%以上 / 6月底前完成50% / 年底完成90%以上.
 _STAGED = re.compile(
     rf"(?:到|至|于)?(?P<date>{_DATE})(?:完成|达到)(?P<percent>\d{{1,3}})%(?:以上)?"
@@ -178,7 +180,9 @@ def _period_end(s: str, year: int) -> PlannedMilestone | None:
         y = int(quarter.group("year") or year)
         due_on = month_end(y, _CN_DIGITS[quarter.group("q")] * 3)
     elif day := _DAY.fullmatch(s):
-        due_on = _safe_date(int(day.group("year") or year), int(day.group("month")), int(day.group("day")))
+        due_on = _safe_date(
+            int(day.group("year") or year), int(day.group("month")), int(day.group("day"))
+        )
     if due_on is None:
         return None
     title = s if s.endswith("完成") else f"{s}完成"
