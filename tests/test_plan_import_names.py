@@ -263,3 +263,24 @@ def test_admins_see_the_transcription_notes_in_a_details_block(client, login_as)
     page = client.get("/plans/hegang-2022").get_data(as_text=True)
     notes = page.split("<details")[1].split("</details>")[0]
     assert "004_02b93624949c2267.txt" in notes
+
+
+def test_a_partial_choice_imports_nothing_and_keeps_the_choices_on_the_page(client, login_as):
+    login_as("office")
+    data = plan_file(items=items_with("市数据局", "市数据资源中心"))
+    _status, page = preview_page(client, data)
+    fields = choice_fields(page)
+    index = {v: k[5:] for k, v in fields.items() if k.startswith("name-")}
+    assert set(index) == {"市数据局", "市数据资源中心"}
+    first = index["市数据局"]
+    again = client.post(
+        "/imports/plan/confirm",
+        data={**fields, f"action-{first}": "create", f"kind-{first}": "department"},
+    )
+    assert again.status_code == 422
+    shown = again.get_data(as_text=True)
+    assert "「市数据资源中心」" in visible(shown)
+    # Both names are offered again, the one chosen with its choice.
+    assert re.search(rf'name="action-{first}" value="create"[^>]*checked', shown)
+    assert count(Unit, Unit.name == "市数据局") == 0
+    assert count(Plan, Plan.code == CODE) == 0

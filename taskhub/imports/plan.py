@@ -103,6 +103,8 @@ class PlanPreview:
     choices: dict[str, plan_names.NameChoice] = field(default_factory=dict)
     #: Item codes imported as 待分配 (tasks with no lead unit yet).
     unassigned: list[str] = field(default_factory=list)
+    #: How many of ``errors`` are unknown names.
+    name_errors: int = 0
     plan_id: int | None = None
     spec: PlanSpec | None = field(default=None, repr=False)
     city: City | None = field(default=None, repr=False)
@@ -115,8 +117,7 @@ class PlanPreview:
     @property
     def only_unknown_names(self) -> bool:
         """Every problem is an unknown name: the choices on the preview can settle them."""
-        places = sum(len(u.places) for u in self.unknown_names)
-        return bool(self.unknown_names) and len(self.errors) == places
+        return bool(self.unknown_names) and len(self.errors) == self.name_errors
 
 
 class _Errors:
@@ -197,6 +198,7 @@ def preview(path: Path, *, seeds_path: Path | None) -> PlanPreview:
     _read_items(item_sheet, sections, names, city, head["kind"], measures, errors)
     _check_budgets(sections, head, plan_sheet, errors)
     result.unknown_names = plan_names.describe(errors.unknown, names)
+    result.name_errors = sum(len(places) for places in errors.unknown.values())
     result.unassigned = [
         i["code"] for s in sections.values() for i in s.items if i.get("unassigned")
     ]
@@ -741,9 +743,11 @@ def confirm(
     if choices and result.unknown_names and result.city is not None:
         city = result.city
         names = plan_changes.city_names(city.id)
-        plan_names.apply_choices(city, result.unknown_names, choices, names, actor=actor)
+        unknown = result.unknown_names
+        plan_names.apply_choices(city, unknown, choices, names, actor=actor)
         result = preview(upload.path, seeds_path=seeds_path)
-        result.choices = choices
+        if result.errors:  # rolled back by the view: offer every name again, as chosen
+            result.unknown_names, result.choices = unknown, choices
     if not result.has_changes:
         return result
     assert result.spec is not None and result.city is not None and result.city_spec is not None
