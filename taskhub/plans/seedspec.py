@@ -335,7 +335,7 @@ def read_plan(path: Path, cities: dict[str, CitySpec]) -> PlanSpec:
         source=_str(data.get("source")),
         points=_decimal(data.get("points"), "", "points", problems),
         notes=data.get("notes"),
-        assessed=_names(data.get("assessed"), "assessed", "assessed", problems),
+        assessed=_names(data.get("assessed"), "assessed", "assessed", problems, city.names),
         scheme=_jsonable(scheme) if scheme else None,
         sections=[],
         items=[],
@@ -465,10 +465,19 @@ def _read_item(
             applies_to=kinds,
             effective_applies_to=kinds if kinds is not None else inherited_kinds,
             units=units,
-            open_units=_str(raw.get("open_units")),
+            open_units=_str(raw.get("open_units")) or _open_rest(raw, city),
             milestones=_milestones(raw.get("milestones"), where, problems),
         )
     )
+
+
+def _open_rest(raw: dict[str, Any], city: CitySpec) -> str | None:
+    """The open end (等有关单位) of the first role written as one string, if any."""
+    for key in ROLE_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str) and (rest := split_unit_names(value, city.names).open_rest):
+            return rest
+    return None
 
 
 def _milestones(value: Any, where: str, problems: _Problems) -> list[MilestoneSpec]:
