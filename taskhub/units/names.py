@@ -32,6 +32,8 @@ _OPEN_TAIL = re.compile(
     r"(?P<rest>(?:等|[及和与](?=其他|其它|有关|相关))[^、,;\n]*?)"
     r"(?:按职责分工|按职责|分工)?(?:负责落实|负责|落实|配合)?$"
 )
+#: Longest open end kept (等有关单位 and the like are short).
+_OPEN_REST_MAX = 30
 #: A role verb after the last name (…牵头, …负责): not part of the name.
 _TRAILING_VERB = re.compile(r"(?:按职责分工|按职责|分工)?(?:负责落实|负责|牵头|配合|参与)$")
 
@@ -145,6 +147,8 @@ def _piece_end(s: str, start: int) -> int:
 
 def _is_open(rest: str) -> bool:
     """等 alone or 等有关单位 / 及其他有关单位; not the 等 of a name such as 高等学校."""
+    if len(rest) > _OPEN_REST_MAX:  # a sentence, not the end of a list
+        return False
     return rest == "等" or bool(re.search(r"有关|相关|其他|其它|单位|部门|机构|地区", rest))
 
 
