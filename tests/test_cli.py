@@ -33,7 +33,7 @@ def test_plan_list_json(cli):
         "baotou-2022": 90,
         "hegang-2022": 35,
         "heihe-2023": 54,
-        "shanwei-2021": 0,
+        "shanwei-2021": 2,  # its two dated obligations (seeds/README.md)
         "shengzhou-2020": 77,
     }
     assert rows["hegang-2022"]["document_number"] == "鹤政发〔2022〕12号"

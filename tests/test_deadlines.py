@@ -267,3 +267,59 @@ def test_stage_then_ongoing_checks_every_following_month(month: int, year: int) 
     assert all(m.due_on.year == year for m in result.milestones)
     dates = [m.due_on for m in result.milestones]
     assert dates == sorted(set(dates))
+
+
+# ---- more phrases (issue 13): periods of the plan year, days, long-term, staged targets -------
+
+# phrase, plan year, expected (kind, ISO date, title, target percent); full- and half-width.
+MORE: list[tuple[str, int, list[tuple[str, str, str, int | None]]]] = [
+    ("年内", 2022, [("complete", "2022-12-31", "年内完成", None)]),
+    ("年内完成", 2023, [("complete", "2023-12-31", "年内完成", None)]),
+    ("年底前", 2022, [("complete", "2022-12-31", "年底前完成", None)]),
+    ("年底前完成", 2021, [("complete", "2021-12-31", "年底前完成", None)]),
+    ("上半年", 2022, [("complete", "2022-06-30", "上半年完成", None)]),
+    ("下半年", 2022, [("complete", "2022-12-31", "下半年完成", None)]),
+    ("上半年完成", 2024, [("complete", "2024-06-30", "上半年完成", None)]),
+    ("一季度", 2022, [("complete", "2022-03-31", "一季度完成", None)]),
+    ("第一季度末", 2022, [("complete", "2022-03-31", "第一季度末完成", None)]),
+    ("二季度", 2022, [("complete", "2022-06-30", "二季度完成", None)]),
+    ("第三季度", 2022, [("complete", "2022-09-30", "第三季度完成", None)]),
+    ("四季度", 2022, [("complete", "2022-12-31", "四季度完成", None)]),
+    ("3季度末", 2022, [("complete", "2022-09-30", "3季度末完成", None)]),
+    ("第３季度末", 2022, [("complete", "2022-09-30", "第3季度末完成", None)]),
+    ("11月12日前", 2022, [("complete", "2022-11-12", "11月12日前完成", None)]),
+    ("１１月１２日前", 2022, [("complete", "2022-11-12", "11月12日前完成", None)]),
+    ("3月1日", 2024, [("complete", "2024-03-01", "3月1日完成", None)]),
+    ("2月29日前", 2024, [("complete", "2024-02-29", "2月29日前完成", None)]),
+    ("2023年底完成80%以上", 2022, [("stage", "2023-12-31", "2023年底完成80%以上", 80)]),
+    ("２０２３年底完成８０％以上", 2022, [("stage", "2023-12-31", "2023年底完成80%以上", 80)]),
+    ("年底完成90%", 2022, [("stage", "2022-12-31", "年底完成90%", 90)]),
+    ("6月底前完成50%", 2022, [("stage", "2022-06-30", "6月底前完成50%", 50)]),
+]
+
+
+@pytest.mark.parametrize(("phrase", "year", "expected"), MORE)
+def test_more_phrases(
+    phrase: str, year: int, expected: list[tuple[str, str, str, int | None]]
+) -> None:
+    result = parse_deadline(phrase, year=year)
+    assert result.is_parsed and result.phrase == phrase
+    assert [
+        (m.kind, m.due_on.isoformat(), m.title, m.target_percent) for m in result.milestones
+    ] == expected
+
+
+@pytest.mark.parametrize("phrase", ["长期坚持", "长期推进", "长期坚持。"])
+def test_long_term_work_is_checked_every_month(phrase: str) -> None:
+    result = parse_deadline(phrase, year=2022)
+    assert kinds_and_dates(result) == checkpoints(1)
+    assert result.milestones[0].title.startswith("1月长期")
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    ["第五季度", "第５季度", "2月30日前", "2月29日前", "完成80%", "年底完成120%", "半年", "长期"],
+)
+def test_more_unreadable_phrases_stay_verbatim(phrase: str) -> None:
+    # 2月29日前 in 2023 is not a day; 120% is no target; the rest name no date.
+    assert parse_deadline(phrase, year=2023) == ParseResult(phrase, (), False)

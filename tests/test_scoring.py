@@ -260,7 +260,7 @@ def test_explain_of_a_closed_period_adds_up_to_the_frozen_total(
 
 
 def hegang_milestones() -> dict[str, Item]:
-    """The office sets dated steps on items 2, 4 and 6 (the plan itself has none)."""
+    """The office sets dated steps on items 2, 4 and 6 (the plan's own: item 8's two steps)."""
     plan = plan_named("hegang-2022")
     items = {i.code: i for i in plan.items}
     steps = {
@@ -288,8 +288,9 @@ def test_hegang_completion_worked_example(session: Any, cli: Any) -> None:
         → 61.11, printed 61.1111. Contributions 100/3 × each fraction: 33.3333…, 16.6666…,
         11.1111…; apportioned to 4 places the largest remainder (item 4) takes the last
         0.0001: 33.3333 + 16.6667 + 11.1111 = 61.1111.
-    Year: item 4 also has 09-30, on time → (0.5 + 1) / 2 = 0.75;
-        100 × (1 + 0.75 + 1/3) / 3 = 100 × (25/12) / 3 = 69.4444… → 69.44, printed 69.4444.
+    Year: item 4 also has 09-30, on time → (0.5 + 1) / 2 = 0.75; item 8's own step
+        2022-12-31 (printed in its text, seeds/README.md) was not done → 0;
+        100 × (1 + 0.75 + 1/3 + 0) / 4 = 100 × (25/12) / 4 = 52.0833… → 52.08.
     """
     plan = plan_named("hegang-2022")
     hegang_milestones()
@@ -305,7 +306,7 @@ def test_hegang_completion_worked_example(session: Any, cli: Any) -> None:
     assert data["total"] == D("61.1111") and display(data["total"]) == D("61.11")
     assert item_values(data) == {"2": D("33.3333"), "4": D("16.6667"), "6": D("11.1111")}
     year = explained(plan, unit.id, "2022")
-    assert year["total"] == D("69.4444") and display(year["total"]) == D("69.44")
+    assert year["total"] == D("52.0833") and display(year["total"]) == D("52.08")
     printed = cli("score", "compute", "--plan", "hegang-2022", "--period", "2022-H1")
     assert printed.stdout.splitlines()[0] == "   1    61.1111 向阳区人民政府"
     assert_cli_matches_results(cli, plan, "2022-H1")

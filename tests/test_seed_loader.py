@@ -176,3 +176,21 @@ def test_removing_an_item_with_reports_is_refused(session, seeds_copy, login_as)
     with pytest.raises(SeedError) as error:
         load_seeds(seeds_copy, ["heihe-2023"])
     assert "item 54" in str(error.value) and "reported progress" in str(error.value)
+
+
+def test_a_unit_list_written_as_one_string_is_split_like_a_document(seeds_copy):
+    """Seed files may write a role as the document does; the city's names win over splitting."""
+    from taskhub.plans.seedspec import read_city, read_plan
+
+    path = seeds_copy / "plans" / "shanwei-2021.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        "lead: [市政务服务数据管理局]",
+        "lead: 市政务服务数据管理局及各县（市、区）人民政府等有关单位",
+    )
+    path.write_text(text, encoding="utf-8")
+    city = read_city(seeds_copy / "cities" / "shanwei.yaml")
+    spec = read_plan(path, {"shanwei": city})
+    report = next(i for i in spec.items if i.code == "C2")
+    assert report.units["lead"] == ["市政务服务数据管理局", "各县(市、区)人民政府"]
+    assert report.open_units == "等有关单位"

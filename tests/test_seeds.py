@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from taskhub.core.db import db
 from taskhub.plans.models import Item, ItemUnit, Plan, Section
 from taskhub.scoring.models import Scheme
-from taskhub.tracking.models import Assignment
+from taskhub.tracking.models import Assignment, ItemMilestone
 from taskhub.units.models import City, Unit, UnitAlias, UnitGroup
 from taskhub.units.services import resolve_name
 from tests.conftest import unit_named
@@ -257,7 +257,9 @@ def test_shengzhou_indicators_are_assigned_by_unit_kind(session):
 
 def test_shanwei_has_its_scheme_and_calendar(session):
     p = plan("shanwei-2021")
-    assert items("shanwei-2021") == []
+    # No indicator items (the indicator lists are not in the text): only its two dated
+    # obligations, unscored (seeds/README.md).
+    assert all(i.points is None for i in items("shanwei-2021"))
     scheme = db.session.scalars(select(Scheme).where(Scheme.plan_id == p.id)).one()
     text = str(scheme.definition)
     for word in ("monitoring", "key_apps", "year_end", "bonus", "25"):
@@ -265,6 +267,50 @@ def test_shanwei_has_its_scheme_and_calendar(session):
     assert {a.unit.name if a.unit else a.group.name for a in p.assessees} >= {
         "各县(市、区)人民政府"
     }
+
+
+def test_shanwei_dated_obligations_are_tracked_items_with_milestones(session):
+    contact, report = items("shanwei-2021")
+    assert (contact.code, contact.title) == ("C1", "明确联系人")
+    assert (report.code, report.title) == ("C2", "年度综合评分和评估报告")
+    steps = {
+        i.code: [(m.kind, m.due_on.isoformat()) for m in steps_of(i)] for i in (contact, report)
+    }
+    assert steps == {"C1": [("complete", "2021-11-12")], "C2": [("complete", "2022-02-28")]}
+    assessed = {a.unit.name for a in assignments_of(contact)}
+    assert len(assessed) == 17 and {"海丰县人民政府", "市政务服务数据管理局"} <= assessed
+    # The annual report is the organising office's, not every assessed body's.
+    assert [(a.unit.name, a.role) for a in assignments_of(report)] == [
+        ("市政务服务数据管理局", "lead")
+    ]
+    # Every assignment carries the dated milestone, so the reminder rules see it.
+    for a in assignments_of(contact):
+        assert [m.due_on.isoformat() for m in a.milestones] == ["2021-11-12"]
+
+
+def test_hegang_item_8_steps_printed_in_its_text_are_its_milestones(session):
+    task8 = item("hegang-2022", "8")
+    assert task8.deadline_phrase is None
+    assert [(m.kind, m.due_on.isoformat(), m.title[:11]) for m in steps_of(task8)] == [
+        ("step", "2022-12-31", "2022年底完成全市统"),
+        ("step", "2025-12-31", "2025年底建设市场监"),
+    ]
+    lead = next(a for a in assignments_of(task8) if a.unit.name == "市营商环境局")
+    assert [m.due_on.isoformat() for m in lead.milestones] == ["2022-12-31", "2025-12-31"]
+
+
+def steps_of(i: Item) -> list[ItemMilestone]:
+    return list(
+        db.session.scalars(
+            select(ItemMilestone)
+            .where(ItemMilestone.item_id == i.id)
+            .order_by(ItemMilestone.due_on)
+        )
+    )
+
+
+def assignments_of(i: Item) -> list[Assignment]:
+    return list(db.session.scalars(select(Assignment).where(Assignment.item_id == i.id)))
 
 
 # -- names ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from taskhub.accounts.models import User
 from taskhub.core.db import db
 from taskhub.core.limits import limit
-from taskhub.imports import plan_changes, services
+from taskhub.imports import plan_changes, plan_names, services
 from taskhub.imports.plan_sheets import ITEM_SHEET, NAMES_SHEET, PLAN_SHEET, SECTION_SHEET, SHEETS
 from taskhub.imports.workbook import (
     RowError,
@@ -33,6 +33,7 @@ from taskhub.imports.workbook import (
     as_decimal,
     as_names,
     as_text,
+    as_unit_names,
     read_workbook,
 )
 from taskhub.plans.models import Item, Plan, PlanKind
@@ -75,6 +76,8 @@ _UNIT_KINDS = {
 }
 #: The item columns naming units, as the seed file's keys (lead, responsible, lead_assessors).
 _ROLE_COLUMNS = ("lead", "responsible", "lead_assessors")
+#: Written in the 牵头单位 cell of a task whose document names no lead yet (待分配).
+UNASSIGNED = ("待分配", "待定")
 
 
 @dataclass
@@ -94,6 +97,14 @@ class PlanPreview:
     changed_items: list[tuple[str, str]] = field(default_factory=list)
     #: Item codes whose deadline phrase will be kept verbatim and flagged for the office.
     unparsed: list[str] = field(default_factory=list)
+    #: Names the city does not know, with suggestions (each also has a row error).
+    unknown_names: list[plan_names.UnknownName] = field(default_factory=list)
+    #: The choices posted for them (kept to fill the form in again).
+    choices: dict[str, plan_names.NameChoice] = field(default_factory=dict)
+    #: Item codes imported as 待分配 (tasks with no lead unit yet).
+    unassigned: list[str] = field(default_factory=list)
+    #: How many of ``errors`` are unknown names.
+    name_errors: int = 0
     plan_id: int | None = None
     spec: PlanSpec | None = field(default=None, repr=False)
     city: City | None = field(default=None, repr=False)
@@ -103,10 +114,17 @@ class PlanPreview:
     def has_changes(self) -> bool:
         return not self.errors and self.status in ("new", "updated")
 
+    @property
+    def only_unknown_names(self) -> bool:
+        """Every problem is an unknown name: the choices on the preview can settle them."""
+        return bool(self.unknown_names) and len(self.errors) == self.name_errors
+
 
 class _Errors:
     def __init__(self) -> None:
         self.items: list[RowError] = []
+        #: Unknown unit names -> the places ("sheet row column") they are used.
+        self.unknown: dict[str, list[str]] = {}
 
     def add(self, sheet: SheetSpec, row: int | None, key: str | None, message: str) -> None:
         self.items.append(RowError(sheet.name, row, sheet.header(key) if key else None, message))
@@ -161,8 +179,10 @@ def preview(path: Path, *, seeds_path: Path | None) -> PlanPreview:
         result.errors = errors.items
         return result
     result.code, result.title, result.city_name = head["code"], head["title"], city.name
+    result.city = city
     result.kind, result.year = head["kind"], head["year"]
     names = plan_changes.city_names(city.id)
+    head["assessed"] = as_unit_names(head["assessed"], names).names
     for name in head["assessed"]:
         _resolve(name, names, city, PLAN_SHEET, plan_sheet.rows[0].number, "assessed", errors)
     if head["kind"] == PlanKind.INDICATORS.value and not head["assessed"]:
@@ -177,6 +197,11 @@ def preview(path: Path, *, seeds_path: Path | None) -> PlanPreview:
     measures = _existing_measures(existing)
     _read_items(item_sheet, sections, names, city, head["kind"], measures, errors)
     _check_budgets(sections, head, plan_sheet, errors)
+    result.unknown_names = plan_names.describe(errors.unknown, names)
+    result.name_errors = sum(len(places) for places in errors.unknown.values())
+    result.unassigned = [
+        i["code"] for s in sections.values() for i in s.items if i.get("unassigned")
+    ]
     if errors.items:
         result.errors = errors.items
         return result
@@ -318,7 +343,8 @@ def _read_head(sheet: Sheet, errors: _Errors, seeds_path: Path | None) -> dict[s
         "year": year,
         "kind": kind or PlanKind.TASKS.value,
         "points": points,
-        "assessed": as_names(row.get("assessed")),
+        # Split once the city's names are known (they win over splitting).
+        "assessed": as_text(row.get("assessed")),
         "existing": existing,
     }
 
@@ -399,6 +425,8 @@ def _resolve(
     errors: _Errors,
 ) -> None:
     if name not in names:
+        place = f"{sheet.name} {row} {sheet.header(key)}"
+        errors.unknown.setdefault(name, []).append(place)
         errors.add(
             sheet,
             row,
@@ -540,12 +568,27 @@ def _read_items(
                 _("「%(value)s」: write 全部 or 按需.", value=applicability_text or ""),
             )
         units: dict[str, list[str]] = {}
+        open_units: str | None = None
+        unassigned = kind == PlanKind.TASKS.value and as_text(row.get("lead")) in UNASSIGNED
         for key in _ROLE_COLUMNS:
-            units[key] = as_names(row.get(key))
+            if key == "lead" and unassigned:
+                units[key] = []
+                continue
+            split = as_unit_names(row.get(key), names)
+            units[key] = split.names
+            open_units = open_units or split.open_rest
             for name in units[key]:
                 _resolve(name, names, city, ITEM_SHEET, n, key, errors)
-        if kind == PlanKind.TASKS.value and not units["lead"]:
-            errors.add(ITEM_SHEET, n, "lead", _("A task needs at least one lead unit."))
+        if kind == PlanKind.TASKS.value and not units["lead"] and not unassigned:
+            errors.add(
+                ITEM_SHEET,
+                n,
+                "lead",
+                _(
+                    "A task needs at least one lead unit; write 待分配 if the document names "
+                    "none yet."
+                ),
+            )
         points = _number(ITEM_SHEET, n, "points", row.get("points"), errors)
         errors.check_lengths(
             ITEM_SHEET,
@@ -570,6 +613,8 @@ def _read_items(
             "applicability": applicability or "all",
             "applies_to": _kinds(ITEM_SHEET, n, row.get("applies_to"), errors),
             **units,
+            "open_units": open_units,
+            "unassigned": unassigned or None,
         }
         if section is not None:
             section.items.append(item)
@@ -681,13 +726,28 @@ def _checked_spec(data: dict[str, Any], city: CitySpec, errors: _Errors) -> Plan
 # -- confirm -------------------------------------------------------------------------------
 
 
-def confirm(upload: services.Upload, *, actor: User, seeds_path: Path | None) -> PlanPreview:
+def confirm(
+    upload: services.Upload,
+    *,
+    actor: User,
+    seeds_path: Path | None,
+    choices: dict[str, plan_names.NameChoice] | None = None,
+) -> PlanPreview:
     """Check the kept upload again and load it (flush only; the view commits or rolls back).
 
-    Returns the preview: with errors nothing was written; ``status`` unchanged means the
-    database already matched the file and nothing was written either.
+    ``choices`` settle unknown unit names first (new units or aliases, in the same
+    transaction). Returns the preview: with errors nothing was written; ``status`` unchanged
+    means the database already matched the file and nothing was written either.
     """
     result = preview(upload.path, seeds_path=seeds_path)
+    if choices and result.unknown_names and result.city is not None:
+        city = result.city
+        names = plan_changes.city_names(city.id)
+        unknown = result.unknown_names
+        plan_names.apply_choices(city, unknown, choices, names, actor=actor)
+        result = preview(upload.path, seeds_path=seeds_path)
+        if result.errors:  # rolled back by the view: offer every name again, as chosen
+            result.unknown_names, result.choices = unknown, choices
     if not result.has_changes:
         return result
     assert result.spec is not None and result.city is not None and result.city_spec is not None

@@ -138,6 +138,9 @@ def _wanted_assignments(
                 wanted[(s.code, uid)] = AssignmentRole.RESPONSIBLE.value
             for uid in expand(s.units[UnitRole.LEAD.value]):
                 wanted[(s.code, uid)] = AssignmentRole.LEAD.value
+        elif s.units[UnitRole.LEAD.value]:
+            for uid in expand(s.units[UnitRole.LEAD.value]):
+                wanted[(s.code, uid)] = AssignmentRole.LEAD.value
         else:
             for uid in assessed:
                 if s.effective_applies_to is None or kinds.get(uid) in s.effective_applies_to:
@@ -217,6 +220,7 @@ def compare(spec: PlanSpec, plan: Plan | None, names: dict[str, Name], city: Cit
             and old_item.measure == item.measure
             and old_item.applicability == item.applicability
             and old_item.applies_to == item.applies_to
+            and old_item.open_units == item.open_units
             and old_links == new_links
         ):
             counts["items_changed"] += 1

@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from taskhub.core.db import db
 from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import STAFF, roles_required
-from taskhub.imports import contacts, plan, plan_sheets, services
+from taskhub.imports import contacts, plan, plan_names, plan_sheets, services
 from taskhub.imports.workbook import WorkbookRejected
-from taskhub.units.models import City
+from taskhub.units.models import UNIT_KINDS, City
 
 bp = Blueprint("imports", __name__)
 
@@ -121,7 +121,12 @@ def plan_confirm() -> Any:
     """Check the kept upload again and import it in one transaction."""
     result, answer = _confirm(
         "plan",
-        lambda upload: plan.confirm(upload, actor=current_user, seeds_path=_seeds_path()),
+        lambda upload: plan.confirm(
+            upload,
+            actor=current_user,
+            seeds_path=_seeds_path(),
+            choices=plan_names.parse_choices(request.form),
+        ),
         _("Nothing was imported: the plan already matches this file."),
     )
     if answer is not None:
@@ -165,7 +170,7 @@ PREVIEWS = {"plan": "imports/plan_preview.html", "contacts": "imports/contacts_p
 
 def _preview_page(kind: str, result: Any, upload: services.Upload) -> Any:
     return (
-        render_template(PREVIEWS[kind], result=result, upload=upload),
+        render_template(PREVIEWS[kind], result=result, upload=upload, unit_kinds=UNIT_KINDS),
         422 if result.errors else 200,
     )
 

@@ -23,6 +23,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from taskhub.core.xlsx import workbook_bytes
+from taskhub.units.names import SplitNames, split_top_level, split_unit_names
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ MAX_ROWS = 5000
 NOTES_SHEET = "说明"
 
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-_NAME_SPLIT = re.compile(r"[、，,;；\n]+")
 
 
 @dataclass(frozen=True)
@@ -245,11 +245,14 @@ def as_date(value: Any) -> date | None:
 
 
 def as_names(value: Any) -> list[str]:
-    """Several names in one cell, separated by 、，, ; or line breaks."""
-    text = as_text(value)
-    if not text:
-        return []
-    return [n.strip() for n in _NAME_SPLIT.split(text) if n.strip()]
+    """Several words in one cell, separated by 、，, ; or line breaks outside brackets
+    (县(市、区) stays whole). Unit lists use :func:`as_unit_names`."""
+    return split_top_level(as_text(value))
+
+
+def as_unit_names(value: Any, known_names: Iterable[str]) -> SplitNames:
+    """A cell listing units as documents write them (taskhub.units.names.split_unit_names)."""
+    return split_unit_names(as_text(value), known_names)
 
 
 # -- templates -----------------------------------------------------------------------------

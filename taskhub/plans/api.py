@@ -181,6 +181,7 @@ class PlanByCode(MethodView):
             **_plan_dict(row, _detail_counts(row.id)),
             "source": plan.source,
             "notes": plan.notes,
+            "source_label": plan.source_label,
             "assessed": _assessed(row.id),
         }
 

@@ -72,7 +72,7 @@ class Plan(Base):
     year: Mapped[int]
     kind: Mapped[str]
     points: Mapped[Decimal | None]
-    #: The source document's file name.
+    #: The source document's file name (for maintainers; pages show ``source_label``).
     source: Mapped[str | None]
     notes: Mapped[str | None]
     #: SHA-256 of the seed file last loaded, so an unchanged file loads as a no-op.
@@ -95,6 +95,12 @@ class Plan(Base):
     assessees: Mapped[list[PlanAssessee]] = relationship(
         back_populates="plan", order_by="PlanAssessee.position", cascade="all, delete-orphan"
     )
+
+    @property
+    def source_label(self) -> str:
+        """The source as users read it: 《title》（文号）, never a transcription file name."""
+        title = self.title if self.title.startswith("《") else f"《{self.title}》"
+        return f"{title}（{self.document_number}）" if self.document_number else title
 
     @property
     def top_sections(self) -> list[Section]:
@@ -188,6 +194,8 @@ class Item(Base):
     applicability: Mapped[str] = mapped_column(default=Applicability.ALL.value)
     #: Unit kinds this item applies to; None inherits from the section (or means all).
     applies_to: Mapped[list[Any] | None]
+    #: The open end of the document's unit list (等有关单位, 及其他有关单位): more units than named.
+    open_units: Mapped[str | None]
 
     plan: Mapped[Plan] = relationship(back_populates="items")
     section: Mapped[Section | None] = relationship(back_populates="items")
@@ -197,6 +205,11 @@ class Item(Base):
 
     def units_by_role(self, role: str) -> list[ItemUnit]:
         return [u for u in self.units if u.role == role]
+
+    @property
+    def is_unassigned(self) -> bool:
+        """待分配: a task whose document names no lead unit yet."""
+        return self.plan.kind == PlanKind.TASKS.value and not self.units_by_role(UnitRole.LEAD)
 
     @property
     def label(self) -> str:

@@ -156,9 +156,19 @@ class TargetSchema(Schema):
 
 class PlanDetailSchema(PlanRowSchema):
     source = fields.String(
-        required=True, allow_none=True, metadata={"description": "The source document's file."}
+        required=True,
+        allow_none=True,
+        metadata={"description": "The transcription's file (for maintainers)."},
     )
-    notes = fields.String(required=True, allow_none=True)
+    notes = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Transcription notes (for maintainers)."},
+    )
+    source_label = fields.String(
+        required=True,
+        metadata={"description": "The source as users read it: 《title》（文号）."},
+    )
     assessed = fields.List(
         fields.Nested(TargetSchema),
         required=True,

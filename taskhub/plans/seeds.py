@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 #: Bump when the loader's output for the same files changes, so existing plans are re-synced.
-LOADER_VERSION = "3"
+LOADER_VERSION = "4"
 
 
 @dataclass
@@ -184,6 +184,7 @@ def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
     from taskhub.tracking.schedule import apply_parsed_schedules
 
     apply_parsed_schedules(plan)
+    _add_dated_steps(spec, items)
     audit.record(
         f"plan.seed_{status}",
         "plan",
@@ -192,6 +193,16 @@ def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
         after={"code": plan.code, "digest": digest, "items": len(spec.items)},
     )
     return _result(plan, status)
+
+
+def _add_dated_steps(spec: PlanSpec, items: dict[str, Item]) -> None:
+    """Milestones the file dates itself (``milestones:``) join the item's schedule once."""
+    from taskhub.tracking.schedule import MilestoneInput, add_item_milestones
+
+    for s in spec.items:
+        if s.milestones:
+            steps = [MilestoneInput(m.kind, m.due_on, m.title) for m in s.milestones]
+            add_item_milestones([items[s.code]], steps, actor_id=None)
 
 
 def _result(plan: Plan, status: str) -> LoadResult:
@@ -276,6 +287,7 @@ def _upsert_items(plan: Plan, spec: PlanSpec, sections: dict[str, Section]) -> d
         item.points, item.weight, item.deadline_phrase = s.points, s.weight, s.deadline
         item.target, item.measure = s.target, s.measure
         item.applicability, item.applies_to = s.applicability, s.applies_to
+        item.open_units = s.open_units
         items[s.code] = item
     db.session.flush()
     return items
@@ -373,7 +385,8 @@ def _sync_assignments(
     items: dict[str, Item],
     resolve: Callable[[str], tuple[int | None, int | None]],
 ) -> None:
-    """Tasks go to their lead and responsible units; indicators to every assessed unit."""
+    """Tasks go to their lead and responsible units; indicators to every assessed unit (or to
+    the item's own lead units when it names some)."""
     from taskhub.units.models import unit_group_members as ugm
 
     members: dict[int, list[int]] = {}
@@ -397,6 +410,11 @@ def _sync_assignments(
             for uid in _expand(s.units[UnitRole.RESPONSIBLE], resolve, members):
                 wanted[(item_id, uid)] = AssignmentRole.RESPONSIBLE.value
             for uid in lead:
+                wanted[(item_id, uid)] = AssignmentRole.LEAD.value
+        elif s.units[UnitRole.LEAD]:
+            # An indicator system's item naming its own lead units is their obligation (汕尾's
+            # annual report), not an indicator of every assessed unit.
+            for uid in _expand(s.units[UnitRole.LEAD], resolve, members):
                 wanted[(item_id, uid)] = AssignmentRole.LEAD.value
         else:
             for uid in assessed:

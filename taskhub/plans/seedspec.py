@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -13,12 +14,18 @@ import yaml
 
 from taskhub.plans.models import APPLICABILITIES, PLAN_KINDS, UnitRole
 from taskhub.units.models import UNIT_KINDS
+from taskhub.units.names import split_unit_names
 
 ROLE_KEYS = {
     "lead": UnitRole.LEAD.value,
     "responsible": UnitRole.RESPONSIBLE.value,
     "lead_assessors": UnitRole.LEAD_ASSESSOR.value,
 }
+
+
+#: Milestone kinds a seed file may give (taskhub.tracking.models.MilestoneKind, without the
+#: recurring checkpoint).
+_MILESTONE_KINDS = ("step", "complete", "stage", "notable")
 
 
 class SeedError(Exception):
@@ -89,6 +96,19 @@ class ItemSpec:
     #: Unit kinds the item applies to after inheriting from its sections (None: all).
     effective_applies_to: list[str] | None
     units: dict[str, list[str]]
+    #: The open end of the unit list (等有关单位): more units than named.
+    open_units: str | None = None
+    #: Milestones the document dates itself (not a deadline phrase): set as office steps.
+    milestones: list[MilestoneSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MilestoneSpec:
+    """A dated step of an item given in the seed file (``milestones:``)."""
+
+    due_on: date
+    title: str
+    kind: str = "step"
 
 
 @dataclass
@@ -163,11 +183,15 @@ def _decimal(value: Any, where: str, name: str, problems: _Problems) -> Decimal 
     return number
 
 
-def _names(value: Any, where: str, key: str, problems: _Problems) -> list[str]:
+def _names(
+    value: Any, where: str, key: str, problems: _Problems, known: Iterable[str] = ()
+) -> list[str]:
+    """A list of names; one string is a unit list as documents write it (split at its top
+    level by taskhub.units.names.split_unit_names, the city's names winning)."""
     if value is None:
         return []
     if isinstance(value, str):
-        value = [value]
+        value = split_unit_names(value, known).names or [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         problems.add(where, f"{key} must be a list of names")
         return []
@@ -311,7 +335,7 @@ def read_plan(path: Path, cities: dict[str, CitySpec]) -> PlanSpec:
         source=_str(data.get("source")),
         points=_decimal(data.get("points"), "", "points", problems),
         notes=data.get("notes"),
-        assessed=_names(data.get("assessed"), "assessed", "assessed", problems),
+        assessed=_names(data.get("assessed"), "assessed", "assessed", problems, city.names),
         scheme=_jsonable(scheme) if scheme else None,
         sections=[],
         items=[],
@@ -415,12 +439,15 @@ def _read_item(
     kinds = _kinds(raw.get("applies_to"), where, problems)
     units: dict[str, list[str]] = {}
     for key, role in ROLE_KEYS.items():
-        names = _names(raw.get(key), where, key, problems)
+        names = _names(raw.get(key), where, key, problems, city.names)
         for name in names:
             _check_name(city, name, where, problems)
         units[role] = names
-    if spec.kind == "tasks" and not units[UnitRole.LEAD.value]:
-        problems.add(where, "a task needs at least one lead unit (lead)")
+    # 待分配: a task whose document names no lead yet is kept, unassigned, when marked so.
+    if spec.kind == "tasks" and not units[UnitRole.LEAD.value] and not raw.get("unassigned"):
+        problems.add(
+            where, "a task needs at least one lead unit (lead), or unassigned: true (待分配)"
+        )
     spec.items.append(
         ItemSpec(
             code=code,
@@ -438,8 +465,46 @@ def _read_item(
             applies_to=kinds,
             effective_applies_to=kinds if kinds is not None else inherited_kinds,
             units=units,
+            open_units=_str(raw.get("open_units")) or _open_rest(raw, city),
+            milestones=_milestones(raw.get("milestones"), where, problems),
         )
     )
+
+
+def _open_rest(raw: dict[str, Any], city: CitySpec) -> str | None:
+    """The open end (等有关单位) of the first role written as one string, if any."""
+    for key in ROLE_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str) and (rest := split_unit_names(value, city.names).open_rest):
+            return rest
+    return None
+
+
+def _milestones(value: Any, where: str, problems: _Problems) -> list[MilestoneSpec]:
+    """``milestones: [{due: YYYY-MM-DD, title: …, kind: step}]`` of an item."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add(where, "milestones must be a list of {due, title}")
+        return []
+    out = []
+    for raw in value:
+        due = raw.get("due") if isinstance(raw, dict) else None
+        title = _str(raw.get("title")) if isinstance(raw, dict) else None
+        kind = (raw.get("kind") if isinstance(raw, dict) else None) or "step"
+        try:
+            due_on = due if isinstance(due, date) else date.fromisoformat(str(due))
+        except ValueError:
+            problems.add(where, f"milestone due {due!r} is not a YYYY-MM-DD date")
+            continue
+        if not title:
+            problems.add(where, "each milestone needs a title")
+            continue
+        if kind not in _MILESTONE_KINDS:
+            problems.add(where, f"milestone kind must be one of {', '.join(_MILESTONE_KINDS)}")
+            continue
+        out.append(MilestoneSpec(due_on, title, kind))
+    return out
 
 
 def _check_budgets(spec: PlanSpec, problems: _Problems) -> None:

@@ -43,6 +43,7 @@ def show(code: str) -> Any:
         scheme=services.scheme_of(plan),
         roles=UNIT_ROLES,
         unparsed=[i for i in plan.items if i.is_deadline_unparsed],
+        unassigned=[i for i in plan.items if i.is_unassigned],
         allocatable=allocatable_sections(plan) if plan.kind == "indicators" else [],
         kinds=[k.value for k in MilestoneKind],
     )

@@ -37,6 +37,8 @@ class PlannedMilestone:
     due_on: date
     #: Chinese, shown to users: 6月底完成, 7月持续推进检查, or the step's clause.
     title: str
+    #: A staged target such as 2023年底完成80%以上: the percent due by that date.
+    target_percent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,26 @@ _PHRASE = re.compile(
 )
 _ONGOING = re.compile(r"并?持续(?P<verb>推进|优化)")
 _BY_PROGRESS = "按进度推进"
+#: 长期坚持 / 长期推进: ongoing work, checked monthly like 持续推进.
+_LONG_TERM = re.compile(r"长期(?P<verb>坚持|推进)")
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+_DONE = r"(?:前)?(?P<outcome>完成)?"
+#: 年内 / 年内完成 / 年底前 / 年底前完成 / 本年度内: the plan year's end.
+_YEAR_END = re.compile(r"(?:本?年内|本?年度内|年底前|年底之前|年末前)(?:完成)?")
+#: 上半年 / 下半年 (完成) / 上半年底前: the half's end.
+_HALF = re.compile(r"(?:(?P<year>\d{4})年)?(?P<half>上|下)半年(?:底|末)?(?:之?前)?(?:内)?(?:完成)?")
+#: 一季度 / 第一季度末 / 3季度 / 第三季度前完成: the quarter's end.
+_QUARTER = re.compile(
+    r"(?:(?P<year>\d{4})年)?(?:第)?(?P<q>[一二三四1-4])季度(?:底|末)?(?:之?前)?(?:内)?(?:完成)?"
+)
+#: X月X日 / X月X日前 (完成): that day.
+_DAY = re.compile(
+    r"(?:(?P<year>\d{4})年)?(?P<month>\d{1,2})月(?P<day>\d{1,2})日(?:之?前)?(?:完成)?"
+)
+#: A staged target: 2023年底完成80%以上 / 6月底前完成50% / 年底完成90%以上.
+_STAGED = re.compile(
+    rf"(?:到|至|于)?(?P<date>{_DATE})(?:完成|达到)(?P<percent>\d{{1,3}})%(?:以上)?"
+)
 
 # A dated step inside an item's text: 7月底前, 10月底, 年底前, 2022年6月底, 11月12日前.
 # A bare month (5月启动) or a month followed by 起/以后 marks a start, not a deadline.
@@ -139,14 +161,53 @@ def _unique_sorted(milestones: list[PlannedMilestone]) -> tuple[PlannedMilestone
     return tuple(sorted(by_key.values(), key=lambda m: (m.due_on, _KIND_ORDER[m.kind])))
 
 
+def _safe_date(y: int, month: int, day: int | None = None) -> date | None:
+    try:
+        return date(y, month, day) if day is not None else month_end(y, month)
+    except ValueError:  # 13月, 2月30日
+        return None
+
+
+def _period_end(s: str, year: int) -> PlannedMilestone | None:
+    """年内, 上半年, 第一季度末, 11月12日前 …: one completion milestone, titled as written."""
+    due_on: date | None = None
+    if _YEAR_END.fullmatch(s):
+        due_on = date(year, 12, 31)
+    elif half := _HALF.fullmatch(s):
+        y = int(half.group("year") or year)
+        due_on = date(y, 6, 30) if half.group("half") == "上" else date(y, 12, 31)
+    elif quarter := _QUARTER.fullmatch(s):
+        y = int(quarter.group("year") or year)
+        due_on = month_end(y, _CN_DIGITS[quarter.group("q")] * 3)
+    elif day := _DAY.fullmatch(s):
+        due_on = _safe_date(
+            int(day.group("year") or year), int(day.group("month")), int(day.group("day"))
+        )
+    if due_on is None:
+        return None
+    title = s if s.endswith("完成") else f"{s}完成"
+    return PlannedMilestone(COMPLETE, due_on, title)
+
+
 def _read(s: str, *, year: int, text: str, starts_on: date | None) -> list[PlannedMilestone]:
     """The milestones of a normalised phrase; empty when it is not understood."""
     if s == _BY_PROGRESS:
         return _steps(text, year)
+    first = starts_on.month if starts_on is not None and starts_on.year == year else 1
     if ongoing := _ONGOING.fullmatch(s):
-        first = starts_on.month if starts_on is not None and starts_on.year == year else 1
         verb = f"持续{ongoing.group('verb')}"
         return [_checkpoint(month_end(year, m), verb, year) for m in range(first, 13)]
+    if long_term := _LONG_TERM.fullmatch(s):
+        verb = f"长期{long_term.group('verb')}"
+        return [_checkpoint(month_end(year, m), verb, year) for m in range(first, 13)]
+    if staged := _STAGED.fullmatch(s):
+        due_on = _due(staged, year)
+        percent = int(staged.group("percent"))
+        if due_on is None or not 0 < percent <= 100:
+            return []
+        return [PlannedMilestone(STAGE, due_on, s, target_percent=percent)]
+    if (period := _period_end(s, year)) is not None:
+        return [period]
     match = _PHRASE.fullmatch(s)
     if match is None:
         return []

@@ -169,6 +169,8 @@ class ItemMilestone(Base):
     #: For phrase steps: the date the phrase gave. It stays when the office moves the step, so
     #: re-reading the same phrase recognises the moved step instead of adding it again.
     origin_due_on: Mapped[date | None]
+    #: A staged target (2023年底完成80%以上): the percent due by ``due_on``; None for whole steps.
+    target_percent: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 

@@ -74,6 +74,7 @@ def apply_parsed_schedules(plan: Plan) -> tuple[int, list[Item]]:
         for key, m in wanted.items():
             if key in from_phrase:
                 from_phrase[key].title = m.title
+                from_phrase[key].target_percent = m.target_percent
             elif key not in taken:  # an office step on the same date already covers it
                 db.session.add(
                     ItemMilestone(
@@ -82,6 +83,7 @@ def apply_parsed_schedules(plan: Plan) -> tuple[int, list[Item]]:
                         due_on=m.due_on,
                         origin_due_on=m.due_on,
                         title=m.title,
+                        target_percent=m.target_percent,
                         source=MilestoneSource.PHRASE.value,
                     )
                 )
