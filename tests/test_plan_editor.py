@@ -149,31 +149,15 @@ def test_an_unknown_unit_name_is_refused_naming_it_and_the_closest_names(office,
     assert "不是本市的单位、单位组或别名" in refused.value.message
 
 
-def test_unit_lists_are_split_only_at_the_top_level():
-    known = {"各县(市、区)人民政府", "市发改委", "市财政局", "市住房和城乡建设局"}
-    known.add("广州、深圳、珠海出入境边防检查总站")
-    split = editor.split_unit_names
-
-    def resolve(name: str) -> bool:
-        return name in known
-
-    assert split("各县(市、区)人民政府、市发改委及市财政局", resolve) == [
-        "各县(市、区)人民政府",
-        "市发改委",
-        "市财政局",
-    ]
-    assert split("各县（市、区）人民政府，市财政局", resolve) == [
-        "各县（市、区）人民政府",
-        "市财政局",
-    ]
-    # 和 inside a name stays; 及 between names splits.
-    assert split("市住房和城乡建设局及市财政局", resolve) == ["市住房和城乡建设局", "市财政局"]
-    # A known name containing 、 stays whole; unknown ones are still cut at 、.
-    assert split("广州、深圳、珠海出入境边防检查总站、市财政局", resolve) == [
-        "广州、深圳、珠海出入境边防检查总站",
-        "市财政局",
-    ]
-    assert split("市甲局、市乙局", resolve) == ["市甲局", "市乙局"]
+def test_unit_lists_are_split_only_at_the_top_level(shanwei):
+    """The editor reads unit fields with the one splitter of taskhub.units.names."""
+    table = editor.name_table(shanwei.id)
+    for text in (
+        "各县(市、区)人民政府、市发改委及市财政局",
+        "各县（市、区）人民政府，市发改委和市财政局",  # full-width brackets, 和, a comma
+    ):
+        resolved = editor.resolve_names(text, table, "lead")
+        assert [r.name for r in resolved] == ["各县(市、区)人民政府", "市发展和改革局", "市财政局"]
 
 
 def test_budget_warnings_while_editing(office, shanwei):

@@ -47,6 +47,7 @@ from taskhub.scoring.models import ItemScore, Scheme
 from taskhub.tracking.deadlines import ParseResult, parse_deadline
 from taskhub.tracking.models import Assignment, ProgressReport
 from taskhub.units.models import City
+from taskhub.units.names import split_unit_names
 
 #: Plan codes as the plan import takes them: letters, digits, - and _ (e.g. hegang-2024).
 CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
@@ -76,17 +77,6 @@ class PlanReadOnly(DomainError):
 
 # ---------------------------------------------------------------------------------------------
 # Unit names: top-level splitting and resolution
-
-
-#: Separators that always end a name (a document never writes them inside one).
-_HARD = "，,;；\n\r"
-#: Separators between names, unless the joined text is itself a known name
-#: (广州、深圳、珠海出入境边防检查总站 is one name).
-_SOFT = "、"
-#: Words that join two names (市发改委及市财政局), but also occur inside names
-#: (市住房和城乡建设局): split there only when it resolves more names.
-_JOINERS = "及和与"
-_OPEN, _CLOSE = "(（[【〔「“《", ")）]】〕」”》"
 
 
 def normalise_name(name: str) -> str:
@@ -125,75 +115,6 @@ def name_table(city_id: int) -> NameTable:
     return NameTable(city_names(city_id))
 
 
-def _pieces(text: str) -> list[tuple[str, str]]:
-    """(segment, separator before it) at the top level: brackets are never split inside."""
-    pieces: list[tuple[str, str]] = []
-    depth, current, before = 0, "", ""
-    for i, ch in enumerate(text):
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth = max(0, depth - 1)
-        is_joiner = ch in _JOINERS and 0 < i < len(text) - 1
-        if depth == 0 and (ch in _HARD or ch in _SOFT or is_joiner):
-            pieces.append((current, before))
-            current, before = "", ch
-            continue
-        current += ch
-    pieces.append((current, before))
-    return pieces
-
-
-def split_unit_names(text: str, resolve: Callable[[str], bool] = lambda _n: False) -> list[str]:
-    """The names in a unit list as a document writes it, split only at the top level.
-
-    ``各县(市、区)人民政府`` is one name; ``、`` ``，`` ``;`` separate names; ``及`` ``和`` ``与``
-    separate names when that resolves more of them (``市发改委及市财政局``) but not inside a name
-    (``市住房和城乡建设局``); a run joined by ``、`` that is itself a known name stays whole.
-    """
-    chunks: list[list[tuple[str, str]]] = [[]]
-    for segment, before in _pieces(text or ""):
-        if before in _HARD and chunks[-1]:
-            chunks.append([])
-        chunks[-1].append((segment, before))
-    names: list[str] = []
-    for chunk in chunks:
-        names.extend(_best_split(chunk, resolve))
-    return [n for n in names if n]
-
-
-def _best_split(chunk: list[tuple[str, str]], resolve: Callable[[str], bool]) -> list[str]:
-    """Choose where to cut a run of segments: fewest unknown names, then most known ones.
-
-    Cutting at 、 is the default (an unknown run across 、 is never kept whole); cutting at a
-    joiner word happens only when it pays."""
-    n = len(chunk)
-    if n == 0:
-        return []
-    # best[i]: (unknown, -known, names) for the first i segments
-    best: list[tuple[int, int, list[str]] | None] = [None] * (n + 1)
-    best[0] = (0, 0, [])
-    for end in range(1, n + 1):
-        for start in range(max(0, end - 12), end):
-            prev = best[start]
-            if prev is None:
-                continue
-            text = chunk[start][0] + "".join(b + s for s, b in chunk[start + 1 : end])
-            text = text.strip()
-            crosses_soft = any(b in _SOFT for _s, b in chunk[start + 1 : end])
-            known = bool(text) and resolve(text)
-            if crosses_soft and not known:
-                continue
-            cost = (0, -1) if known else ((1, 0) if text else (0, 0))
-            candidate = (prev[0] + cost[0], prev[1] + cost[1], [*prev[2], text])
-            current = best[end]
-            if current is None or candidate[:2] < current[:2]:
-                best[end] = candidate
-    result = best[n]
-    assert result is not None
-    return [t for t in result[2] if t]
-
-
 @dataclass(frozen=True)
 class Resolved:
     name: str
@@ -203,7 +124,8 @@ class Resolved:
 
 def resolve_names(text: str | None, table: NameTable, field_name: str) -> list[Resolved]:
     """Split and resolve a unit list; an unknown name is refused with the closest known ones."""
-    names = split_unit_names(text or "", lambda n: table.get(n) is not None)
+    # One splitter for the editor, the Excel import and the seed reader.
+    names = split_unit_names(text, table.names.keys()).names
     out: list[Resolved] = []
     unknown: list[str] = []
     for name in names:
