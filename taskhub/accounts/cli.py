@@ -203,6 +203,7 @@ def users_import(file: Path, dry_run: bool) -> None:
     import hashlib
 
     from flask import current_app
+    from flask_babel import force_locale
 
     from taskhub.accounts import invitations
     from taskhub.core.db import db
@@ -215,10 +216,12 @@ def users_import(file: Path, dry_run: bool) -> None:
     progress(f"reading {file}")
     upload = Upload(hashlib.sha256(file.read_bytes()).hexdigest(), file.name, file)
     try:
-        if dry_run:
-            result = users_import_.preview(file, actor=None)
-        else:
-            result = users_import_.confirm(upload, actor=None, config=current_app.config)
+        # The problems are the import page's, in Chinese (there is no request to pick a locale).
+        with force_locale("zh"):
+            if dry_run:
+                result = users_import_.preview(file, actor=None)
+            else:
+                result = users_import_.confirm(upload, actor=None, config=current_app.config)
     except WorkbookRejected as exc:
         db.session.rollback()
         _fail(f"{file}: {exc.message}")
