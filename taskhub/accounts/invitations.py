@@ -42,6 +42,9 @@ SECRET_BYTES = 32
 #: Longest secret looked up (token_urlsafe(32) has 43 characters); longer is not ours.
 MAX_SECRET = 100
 PATH = "/invite/"
+#: Why an invitation was not e-mailed, besides the mail server's own answer.
+NO_ADDRESS = "no e-mail address"
+NOT_CONFIGURED = "mail is not configured"
 
 
 class InvitationState(StrEnum):
@@ -68,8 +71,17 @@ class NewInvitation:
     link: str
     #: None until e-mailing was tried; then whether the mail server accepted it.
     emailed: bool | None = None
-    #: Why it was not e-mailed (no address, or the mail server's answer).
+    #: Why it was not e-mailed (no address, no mail server, or the mail server's answer).
     email_error: str | None = None
+
+    @property
+    def not_mailed(self) -> str | None:
+        """Why the link was not e-mailed, for the page: no_address, not_configured, refused."""
+        if self.emailed or self.emailed is None:
+            return None
+        if self.email_error in (NO_ADDRESS, NOT_CONFIGURED):
+            return "no_address" if self.email_error == NO_ADDRESS else "not_configured"
+        return "refused"
 
 
 def digest(secret: str) -> str:
@@ -288,7 +300,7 @@ def send_emails(
     actor_id = actor.id if actor is not None else None
     for new in created:
         if new.invitation.id not in results:
-            reason = "no e-mail address" if not new.user.email else "mail is not configured"
+            reason = NO_ADDRESS if not new.user.email else NOT_CONFIGURED
             out.append(NewInvitation(new.user, new.invitation, new.link, False, reason))
             continue
         error = results[new.invitation.id]
