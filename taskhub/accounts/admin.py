@@ -107,7 +107,9 @@ def _users_page(*, status: int = 200, error: str | None = None, form: Any = None
         filters=filters,
         roles=ROLES,
         token_counts=tokens.active_token_counts(),
-        invited=invitations.latest_by_user([u.id for u in rows if not u.has_password]),
+        invited=invitations.latest_by_user(
+            db.session.scalars(select(User.id).where(User.has_password.is_(False))).all()
+        ),
         throttled_names={t.username for t in throttle.active_throttles(limits=_limits())},
         unit_choices=unit_choices(),
         error=error,

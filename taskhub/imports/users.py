@@ -403,16 +403,16 @@ def confirm(
             )
             result.invited.append(invitations.create(user, actor=actor, config=config))
         elif row.action == "updated":
-            user = db.session.get(User, row.user_id)
-            assert user is not None
+            existing = db.session.get(User, row.user_id)
+            assert existing is not None
             accounts.update_profile(
-                user,
+                existing,
                 display_name=row.display_name,
                 mobile=row.mobile,
                 email=row.email,
                 actor=actor,
             )
-            accounts.change_role(user, role=row.role, unit=unit, actor=actor)
+            accounts.change_role(existing, role=row.role, unit=unit, actor=actor)
     result.linked = people.link_matching(
         {r.unit_id for r in result.rows if r.unit_id is not None}, actor=actor
     )
