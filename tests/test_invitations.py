@@ -277,3 +277,25 @@ def test_a_contact_of_another_unit_cannot_be_linked(client, login_as, no_mail):
     assert db.session.get(Contact, other.id).user_id is None
     with pytest.raises(people.LinkRefused):
         people.link(other, invited, actor=None)
+
+
+def test_the_lifetime_follows_the_setting(client, login_as, no_mail, app, monkeypatch):
+    monkeypatch.setitem(app.config, "INVITATION_DAYS", 2)
+    login_as("admin")
+    before = now_utc()
+    invite(client)
+    stored = db.session.scalars(select(Invitation)).all()[-1]
+    assert timedelta(days=2) <= stored.expires_at - before < timedelta(days=2, minutes=1)
+
+
+def test_a_password_set_by_the_admin_ends_the_pending_link(client, login_as, no_mail):
+    login_as("admin")
+    _response, secret = invite(client)
+    invited = user("wangfang")
+    reset = client.post(
+        f"/users/{invited.id}/password", data={"password": STRONG, "confirm_password": STRONG}
+    )
+    assert reset.status_code == 302
+    assert user("wangfang").has_password
+    client.post("/logout")
+    assert client.get(f"/invite/{secret}").status_code == 410
