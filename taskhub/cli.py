@@ -19,6 +19,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from taskhub.accounts.cli import user
+from taskhub.accounts.cli import users as users_group
 from taskhub.core.db import db
 
 
@@ -70,6 +71,7 @@ def register_commands(app: Flask) -> None:
     for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler, backup, restore):
         app.cli.add_command(command)
     app.cli.add_command(evidence)
+    app.cli.add_command(users_group)
 
 
 # -- seed -----------------------------------------------------------------------------------

@@ -208,6 +208,9 @@ class Config:
         self.LOGIN_MAX_DELAY_MINUTES = self._int("TASKHUB_LOGIN_MAX_DELAY_MINUTES", 15, minimum=1)
         self.LOGIN_KNOWN_ADDRESS_DAYS = self._int("TASKHUB_LOGIN_KNOWN_ADDRESS_DAYS", 30, minimum=1)
         self.SESSION_IDLE_MINUTES = self._int("TASKHUB_SESSION_IDLE_MINUTES", 120, minimum=1)
+        #: Days an invitation link (a new user sets their own password) stays usable
+        #: (taskhub.accounts.invitations).
+        self.INVITATION_DAYS = self._int("TASKHUB_INVITATION_DAYS", 7, minimum=1, maximum=90)
         # Operations (taskhub.core.logs): reverse proxies to trust, log format and level.
         self.PROXY_COUNT = self._int("TASKHUB_PROXY_COUNT", 0, minimum=0, maximum=5)
         self.LOG_FORMAT = (_env("TASKHUB_LOG_FORMAT", "text") or "text").strip().lower()
@@ -409,6 +412,7 @@ class Config:
             ("TASKHUB_LOGIN_DELAY_SECONDS", str(self.LOGIN_DELAY_SECONDS)),
             ("TASKHUB_LOGIN_MAX_DELAY_MINUTES", str(self.LOGIN_MAX_DELAY_MINUTES)),
             ("TASKHUB_LOGIN_KNOWN_ADDRESS_DAYS", str(self.LOGIN_KNOWN_ADDRESS_DAYS)),
+            ("TASKHUB_INVITATION_DAYS", str(self.INVITATION_DAYS)),
             ("TASKHUB_SESSION_IDLE_MINUTES", str(self.SESSION_IDLE_MINUTES)),
             ("TASKHUB_PROXY_COUNT", str(self.PROXY_COUNT)),
             ("TASKHUB_LOG_FORMAT", self.LOG_FORMAT),

@@ -1,6 +1,6 @@
 """Import every model so that metadata (and Alembic) sees all tables."""
 
-from taskhub.accounts.models import ApiToken, LoginAttempt, User
+from taskhub.accounts.models import ApiToken, Invitation, LoginAttempt, User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.models import CalendarOverride
 from taskhub.jobs.models import JobRun, SchedulerLease
@@ -37,6 +37,7 @@ __all__ = [
     "Contact",
     "Evidence",
     "ExtensionRequest",
+    "Invitation",
     "Item",
     "ItemMilestone",
     "ItemScore",

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from taskhub.accounts import passwords, services, throttle, tokens
+from taskhub.accounts import invitations, passwords, people, services, throttle, tokens
 from taskhub.accounts.messages import account_error
 from taskhub.accounts.models import ROLES, User
 from taskhub.accounts.views import bp
@@ -39,6 +39,14 @@ ACTION_LABELS = {
     "user.signed_out": _l("Signed out"),
     "user.signed_out_everywhere": _l("Signed out everywhere by an administrator"),
     "user.sign_in_failed": _l("Failed sign-in"),
+    "user.updated": _l("Name, mobile or e-mail changed"),
+    "invitation.created": _l("Invitation link created"),
+    "invitation.revoked": _l("Invitation link revoked (replaced by a new one)"),
+    "invitation.sent": _l("Invitation e-mailed"),
+    "invitation.email_failed": _l("Invitation e-mail not sent"),
+    "invitation.used": _l("Password set through the invitation"),
+    "contact.user_linked": _l("Linked to a contact of the unit"),
+    "contact.user_unlinked": _l("Unlinked from a contact"),
 }
 
 SCOPE_LABELS = {
@@ -99,6 +107,9 @@ def _users_page(*, status: int = 200, error: str | None = None, form: Any = None
         filters=filters,
         roles=ROLES,
         token_counts=tokens.active_token_counts(),
+        invited=invitations.latest_by_user(
+            db.session.scalars(select(User.id).where(User.has_password.is_(False))).all()
+        ),
         throttled_names={t.username for t in throttle.active_throttles(limits=_limits())},
         unit_choices=unit_choices(),
         error=error,
@@ -129,6 +140,7 @@ def create_user() -> Any:
             display_name=form.get("display_name") or None,
             unit=_unit_field(form.get("unit", "")),
             email=form.get("email") or None,
+            mobile=form.get("mobile") or None,
             actor_id=current_user.id,
         )
     except ValidationFailed as exc:
@@ -167,11 +179,23 @@ def _user_page(user: User, *, status: int = 200, error: str | None = None) -> An
         actors=actors,
         action_labels=ACTION_LABELS,
         active_tokens=tokens.active_token_counts().get(user.id, 0),
+        **_people_facts(user),
         error=error,
         min_length=passwords.MIN_PASSWORD_LENGTH,
         now=throttle.now_utc(),
     )
     return page, status, {"Cache-Control": "no-store"}
+
+
+def _people_facts(user: User) -> dict[str, Any]:
+    """The user page's invitation and contact sections (taskhub.accounts.invitation_views)."""
+    invitation = invitations.latest(user)
+    return {
+        "invitation": invitation,
+        "invitation_state": invitations.state(invitation) if invitation else None,
+        "contact": people.contact_of(user),
+        "unit_contacts": list(user.unit.contacts) if user.unit is not None else [],
+    }
 
 
 @bp.get("/users/<id:user_id>")

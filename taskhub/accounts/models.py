@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index
+from sqlalchemy import CheckConstraint, ForeignKey, Index, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -45,7 +45,12 @@ class User(UserMixin, Base):
     username: Mapped[str] = mapped_column(unique=True)
     display_name: Mapped[str]
     email: Mapped[str | None]
+    #: Mobile phone, as the users import gives it (links the user to a contact of their unit).
+    mobile: Mapped[str | None]
     password_hash: Mapped[str]
+    #: False while the account waits for its owner to set a password through an invitation
+    #: (the stored hash is then of a random secret nobody knows).
+    has_password: Mapped[bool] = mapped_column(default=True, server_default=true())
     role: Mapped[str]
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     #: Disabled users cannot sign in; they are never deleted so the audit trail keeps its actors.
@@ -133,3 +138,29 @@ class LoginAttempt(Base):
     address: Mapped[str]
     succeeded: Mapped[bool]
     occurred_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
+class Invitation(Base):
+    """A one-time link for a user to set their own password (taskhub.accounts.invitations).
+
+    Like API tokens, only the SHA-256 digest of the link's secret is kept; the link itself is
+    shown once to whoever created it (and e-mailed to the user when they have an address).
+    A user has at most one usable invitation: a new one revokes the older.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: Hex SHA-256 of the secret in the link.
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    #: The admin who created it (None: the command line).
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    expires_at: Mapped[datetime]
+    #: When the link was e-mailed to the user (None: not e-mailed, or the mail failed).
+    emailed_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])

@@ -57,23 +57,35 @@ def _check_role(role: str, unit: Unit | None) -> None:
 def create_user(
     *,
     username: str,
-    password: str,
+    password: str | None,
     role: str,
     display_name: str | None = None,
     unit: Unit | None = None,
     email: str | None = None,
+    mobile: str | None = None,
     actor_id: int | None = None,
 ) -> User:
-    """Create a user after checking role, unit and password rules."""
+    """Create a user after checking role, unit and password rules.
+
+    Without a password the account cannot sign in until its owner sets one through an
+    invitation (taskhub.accounts.invitations); the stored hash is of a random secret.
+    """
     username = username.strip()
     if not username:
         raise AccountRefused("username_required", "username is required")
     _check_role(role, unit)
     check_texts(
         "user",
-        {"username": username, "display_name": display_name, "email": email, "password": password},
+        {
+            "username": username,
+            "display_name": display_name,
+            "email": email,
+            "mobile": mobile,
+            "password": password,
+        },
     )
-    passwords.check_password(password, username=username, context=(display_name, email))
+    if password is not None:
+        passwords.check_password(password, username=username, context=(display_name, email))
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountRefused("exists", f"user {username!r} already exists")
     user = User(
@@ -82,8 +94,10 @@ def create_user(
         role=role,
         unit=unit if role in UNIT_ROLES or unit is not None else None,
         email=email,
+        mobile=mobile,
+        has_password=password is not None,
     )
-    user.set_password(password)
+    user.set_password(password if password is not None else secrets.token_urlsafe(32))
     db.session.add(user)
     db.session.flush()
     audit.record(
@@ -91,7 +105,12 @@ def create_user(
         "user",
         user.id,
         actor_id=actor_id,
-        after={"username": username, "role": role, "unit_id": user.unit_id},
+        after={
+            "username": username,
+            "role": role,
+            "unit_id": user.unit_id,
+            "has_password": user.has_password,
+        },
     )
     return user
 
@@ -273,12 +292,44 @@ def change_role(user: User, *, role: str, unit: Unit | None, actor: User | None)
     )
 
 
+def update_profile(
+    user: User,
+    *,
+    display_name: str,
+    mobile: str | None,
+    email: str | None,
+    actor: User | None,
+) -> None:
+    """Change a user's name, mobile and e-mail (the users import; never the password)."""
+    _require_admin(actor)
+    display_name = display_name.strip()
+    if not display_name:
+        raise AccountRefused("name_required", "the name is required")
+    check_texts("user", {"display_name": display_name, "mobile": mobile, "email": email})
+    before = {"display_name": user.display_name, "mobile": user.mobile, "email": user.email}
+    after = {"display_name": display_name, "mobile": mobile, "email": email}
+    if before == after:
+        return
+    user.display_name, user.mobile, user.email = display_name, mobile, email
+    db.session.flush()
+    audit.record(
+        "user.updated", "user", user.id, actor_id=_actor_id(actor), before=before, after=after
+    )
+
+
 def _set_password(user: User, password: str) -> None:
     passwords.check_password(
         password, username=user.username, context=(user.display_name, user.email)
     )
     user.set_password(password)
+    user.has_password = True
     _end_sessions(user)
+
+
+def set_first_password(user: User, password: str) -> None:
+    """The user sets their first password through an invitation (the caller checked the link;
+    taskhub.accounts.invitations audits it)."""
+    _set_password(user, password)
 
 
 def reset_password(user: User, password: str, *, actor: User | None) -> None:

@@ -233,5 +233,5 @@ def revoke_token(token_id: int) -> Any:
     return redirect(url_for("accounts.user_tokens", user_id=token.user_id))
 
 
-# User administration registers its routes on this blueprint.
-from taskhub.accounts import admin  # noqa: E402, F401
+# User administration and invitations register their routes on this blueprint.
+from taskhub.accounts import admin, invitation_views  # noqa: E402, F401

@@ -43,6 +43,7 @@ TEXT_LIMITS: dict[str, int] = {
     "user.username": 50,
     "user.display_name": 100,
     "user.email": 200,
+    "user.mobile": 30,
     "user.password": 200,
     "token.name": 100,
     # Settings pages.

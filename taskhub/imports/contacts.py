@@ -8,6 +8,7 @@ stored values; a column present but blank clears the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from taskhub.accounts import people
 from taskhub.accounts.models import User
 from taskhub.core.db import db
 from taskhub.imports import services
@@ -185,7 +187,17 @@ def _error(row: int, key: str | None, message: str) -> RowError:
 class _UnitResolver:
     """Unit names through aliases: the actor's city for unit staff, any city for the office."""
 
-    def __init__(self, actor: User) -> None:
+    def __init__(
+        self,
+        actor: User,
+        *,
+        error: Callable[[int, str | None, str], RowError] | None = None,
+        group_message: str | None = None,
+    ) -> None:
+        #: How a problem is reported (another sheet's import passes its own), and what it says
+        #: when a name stands for a group of units.
+        self.error = error or _error
+        self.group_message = group_message
         query = select(UnitAlias.name, UnitAlias.city_id, UnitAlias.unit_id, UnitAlias.group_id)
         own_unit = db.session.get(Unit, actor.unit_id) if actor.unit_id else None
         if actor.role not in ("admin", "office") and own_unit is not None:
@@ -206,14 +218,14 @@ class _UnitResolver:
         self, name: str | None, city_text: str | None, row: int, errors: list[RowError]
     ) -> Unit | None:
         if not name:
-            errors.append(_error(row, "unit", _("The unit is required.")))
+            errors.append(self.error(row, "unit", _("The unit is required.")))
             return None
         city = None
         if city_text:
             city = self.city(city_text)
             if city is None:
                 errors.append(
-                    _error(
+                    self.error(
                         row, "city", _("「%(value)s」 is not a city in TaskHub.", value=city_text)
                     )
                 )
@@ -222,7 +234,7 @@ class _UnitResolver:
         if not matches:
             where = city.name if city else _("any city you may import for")
             errors.append(
-                _error(
+                self.error(
                     row,
                     "unit",
                     _("「%(name)s」 is not a unit or alias of %(city)s.", name=name, city=where),
@@ -231,7 +243,7 @@ class _UnitResolver:
             return None
         if len(matches) > 1:
             errors.append(
-                _error(
+                self.error(
                     row,
                     "city",
                     _(
@@ -245,13 +257,14 @@ class _UnitResolver:
         _city_id, unit_id, _group_id = matches[0]
         if unit_id is None:
             errors.append(
-                _error(
+                self.error(
                     row,
                     "unit",
-                    _(
-                        "「%(name)s」 is a group of units; contacts belong to one unit.",
-                        name=name,
-                    ),
+                    (
+                        self.group_message
+                        or _("「%(name)s」 is a group of units; contacts belong to one unit.")
+                    )
+                    % {"name": name},
                 )
             )
             return None
@@ -371,6 +384,8 @@ def confirm(upload: services.Upload, *, actor: User) -> ContactsPreview:
             contact = db.session.get(Contact, row.contact_id)
             assert contact is not None
             units.update_contact(contact, row.data, actor=actor)
+    # A contact who is also a user of the unit (same mobile or e-mail) is linked to them.
+    linked = people.link_matching({r.unit_id for r in result.rows}, actor=actor)
     services.record(
         "contacts",
         upload,
@@ -379,6 +394,7 @@ def confirm(upload: services.Upload, *, actor: User) -> ContactsPreview:
             "added": result.count("new"),
             "updated": result.count("updated"),
             "unchanged": result.count("unchanged"),
+            "users_linked": linked,
         },
     )
     return result

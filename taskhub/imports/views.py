@@ -22,10 +22,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from taskhub.accounts import invitations
 from taskhub.core.db import db
 from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import STAFF, roles_required
-from taskhub.imports import contacts, plan, plan_names, plan_sheets, services
+from taskhub.imports import contacts, plan, plan_names, plan_sheets, services, users
 from taskhub.imports.workbook import WorkbookRejected
 from taskhub.units.models import UNIT_KINDS, City
 
@@ -166,6 +167,7 @@ def contacts_confirm() -> Any:
 
 #: The preview page of each kind of import.
 PREVIEWS = {"plan": "imports/plan_preview.html", "contacts": "imports/contacts_preview.html"}
+PREVIEWS["users"] = "imports/users_preview.html"
 
 
 def _preview_page(kind: str, result: Any, upload: services.Upload) -> Any:
@@ -215,3 +217,38 @@ def _confirm(
     if not _committed():
         return None, _index(422, **{kind: _concurrent()})
     return result, None
+
+
+# --- users (admin) ----------------------------------------------------------------------------
+
+
+@bp.get("/imports/users/template.xlsx")
+@roles_required("admin")
+def users_template() -> Any:
+    """The users workbook template."""
+    return _xlsx(users.template(), "用户导入模板.xlsx")
+
+
+@bp.post("/imports/users")
+@roles_required("admin")
+def users_upload() -> Any:
+    """Upload a users workbook and show what importing it would do."""
+    return _upload("users", lambda path: users.preview(path, actor=current_user))
+
+
+@bp.post("/imports/users/confirm")
+@roles_required("admin")
+def users_confirm() -> Any:
+    """Write the users in one transaction, then e-mail the new users' invitations and show
+    their links (once: this page is the only place they appear)."""
+    result, answer = _confirm(
+        "users",
+        lambda upload: users.confirm(upload, actor=current_user, config=current_app.config),
+        _("Nothing was imported: the users already match this file."),
+    )
+    if answer is not None:
+        return answer
+    invited = invitations.send_emails(result.invited, actor=current_user, config=current_app.config)
+    db.session.commit()
+    page = render_template("imports/users_done.html", result=result, invited=invited)
+    return page, 200, {"Cache-Control": "no-store"}

@@ -143,5 +143,10 @@ class Contact(Base):
     is_demo: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+    #: The user account of this person, when they have one (taskhub.accounts.people).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
     unit: Mapped[Unit] = relationship(back_populates="contacts")
+    user: Mapped[User | None] = relationship()

@@ -147,7 +147,20 @@ def show(unit_id: int) -> Any:
         errors={},
         form={},
         editing=None,
+        **_people(unit),
     )
+
+
+def _people(unit: Unit) -> dict[str, Any]:
+    """The unit's users and which contact each one is (those who see the contacts only)."""
+    if not unit.can_view_contacts(current_user):
+        return {"unit_users": [], "user_contacts": {}}
+    from taskhub.accounts import people
+
+    return {
+        "unit_users": people.unit_users(unit.id),
+        "user_contacts": {c.user_id: c for c in unit.contacts if c.user_id is not None},
+    }
 
 
 def _contact_form_error(
@@ -165,6 +178,7 @@ def _contact_form_error(
             errors={k: v[0] if isinstance(v, list) else v for k, v in errors.items()},
             form=form,
             editing=editing,
+            **_people(unit),
         ),
         422,
     )
