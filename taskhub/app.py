@@ -240,6 +240,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.reports.views import bp as reports_bp
     from taskhub.scoring.views import bp as scoring_bp
     from taskhub.tracking.views import bp as tracking_bp
+    from taskhub.units.group_views import bp as groups_bp
     from taskhub.units.views import bp as units_bp
     from taskhub.webhooks.views import bp as webhooks_bp
 
@@ -258,6 +259,7 @@ def _register_blueprints(app: Flask) -> None:
         imports_bp,
         ops_bp,
         webhooks_bp,
+        groups_bp,
     ):
         app.register_blueprint(blueprint)
 

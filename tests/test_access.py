@@ -87,8 +87,30 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "edit other contact": ("POST", f"/contacts/{contact_of(OTHER).id}", CONTACT),
         "delete own contact": ("POST", f"/contacts/{contact_of(OWN).id}/delete", {}),
         "delete other contact": ("POST", f"/contacts/{contact_of(OTHER).id}/delete", {}),
+        "city groups": ("GET", "/cities/baotou/groups", None),
+        "group": ("GET", f"/groups/{spare_group()}", None),
+        "create group": ("POST", "/cities/baotou/groups", {"name": "矩阵组", "membership": "list"}),
+        "edit group": ("POST", f"/groups/{spare_group()}", {"name": "矩阵组二", "source": "x"}),
+        "delete group": ("POST", f"/groups/{spare_group()}/delete", {}),
+        "units template": ("GET", "/imports/units/template.xlsx?city=baotou", None),
+        "units upload": ("POST", "/imports/units", {"city": "baotou"}),
+        "units confirm": ("POST", "/imports/units/confirm", {"city": "baotou", "sha256": "0"}),
     }
     return cases[case]
+
+
+def spare_group() -> int:
+    """A group of Baotou that no plan names (the group cases act on it)."""
+    from taskhub.units.models import City, UnitGroup
+
+    found = db.session.scalar(select(UnitGroup.id).where(UnitGroup.name == "矩阵备用组"))
+    if found is not None:
+        return found
+    city_id = db.session.scalar(select(City.id).where(City.code == "baotou"))
+    group = UnitGroup(city_id=city_id, name="矩阵备用组")
+    db.session.add(group)
+    db.session.commit()
+    return group.id
 
 
 ROLES = ["anonymous", "admin", "office", "assessor", "unit", "viewer"]
@@ -119,6 +141,14 @@ MATRIX = {
     "edit other contact": [302, 302, 302, 403, 403, 403],
     "delete own contact": [302, 302, 302, 403, 302, 403],
     "delete other contact": [302, 302, 302, 403, 403, 403],
+    "city groups": [302, 200, 200, 200, 200, 200],
+    "group": [302, 200, 200, 200, 200, 200],
+    "create group": [302, 302, 302, 403, 403, 403],
+    "edit group": [302, 302, 302, 403, 403, 403],
+    "delete group": [302, 302, 302, 403, 403, 403],
+    "units template": [302, 200, 200, 403, 403, 403],
+    "units upload": [302, 422, 422, 403, 403, 403],  # refused: no file
+    "units confirm": [302, 422, 422, 403, 403, 403],  # refused: no such upload
 }
 
 

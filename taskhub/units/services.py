@@ -331,8 +331,14 @@ def _write_members(group: UnitGroup, unit_ids: list[int]) -> None:
     db.session.expire(group, ["members"])
 
 
+def _actor_id(actor: Any) -> int | None:
+    """The acting user's id; None for the command line (the operator)."""
+    return actor.id if actor is not None else None
+
+
 def _require_editor(actor: Any) -> None:
-    if actor.role not in ("admin", "office"):
+    """The office edits groups; ``actor`` None is the command line, run by the operator."""
+    if actor is not None and actor.role not in ("admin", "office"):
         raise PermissionDenied(_("Only the office may change unit groups."))
 
 
@@ -365,7 +371,9 @@ def create_group(
     db.session.add(UnitAlias(city_id=city.id, name=name, group_id=group.id))
     _write_members(group, unit_ids)
     db.session.flush()
-    audit.record("group.created", "group", group.id, actor_id=actor.id, after=_group_state(group))
+    audit.record(
+        "group.created", "group", group.id, actor_id=_actor_id(actor), after=_group_state(group)
+    )
     return group
 
 
@@ -420,7 +428,12 @@ def update_group(
     after = _group_state(group)
     if after != before:
         audit.record(
-            "group.updated", "group", group.id, actor_id=actor.id, before=before, after=after
+            "group.updated",
+            "group",
+            group.id,
+            actor_id=_actor_id(actor),
+            before=before,
+            after=after,
         )
     return group
 
@@ -463,4 +476,4 @@ def delete_group(group: UnitGroup, *, actor: Any) -> None:
     _write_members(group, [])
     db.session.delete(group)
     db.session.flush()
-    audit.record("group.deleted", "group", group_id, actor_id=actor.id, before=before)
+    audit.record("group.deleted", "group", group_id, actor_id=_actor_id(actor), before=before)
