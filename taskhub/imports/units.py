@@ -13,6 +13,7 @@ same file twice changes nothing the second time.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,8 +100,8 @@ _SEPARATORS = "、，,;；\n"
 def split_names(text: str | None, known: Callable[[str], bool] = lambda _name: False) -> list[str]:
     """Names in one cell: split at separators outside brackets, then pieces that together make a
     ``known`` name (广州、深圳、珠海出入境边防检查总站) are kept as one."""
-    text = normalise_name(text.replace("\r", "\n")) if text else ""
-    text = text.replace(" \n", "\n")
+    # Full-width separators and brackets read as their half-width forms (，→, （→( ).
+    text = unicodedata.normalize("NFKC", text or "").replace("\r", "\n")
     pieces: list[str] = []
     seps: list[str] = []
     depth, current = 0, ""
@@ -110,12 +111,12 @@ def split_names(text: str | None, known: Callable[[str], bool] = lambda _name: F
         elif ch in _CLOSE:
             depth = max(0, depth - 1)
         if ch in _SEPARATORS and depth == 0:
-            pieces.append(current.strip())
+            pieces.append(normalise_name(current))
             seps.append(ch)
             current = ""
         else:
             current += ch
-    pieces.append(current.strip())
+    pieces.append(normalise_name(current))
     out: list[str] = []
     i = 0
     while i < len(pieces):
@@ -129,7 +130,7 @@ def split_names(text: str | None, known: Callable[[str], bool] = lambda _name: F
         if taken == i and pieces[i]:
             out.append(pieces[i])
         i = taken + 1
-    return [n for n in out if n]
+    return out
 
 
 @dataclass
@@ -394,33 +395,6 @@ def preview(
         else:
             file_groups[name] = row.number
 
-    def unit_named(text: str) -> str | None:
-        """The canonical name of the unit a name stands for (in the file or stored)."""
-        if text in file_units:
-            return text
-        found = stored.canonical(text)
-        return found[1] if found is not None and found[0] == "unit" else None
-
-    def is_known(text: str) -> bool:
-        return text in file_units or text in file_groups or text in stored.names
-
-    # Parents: a unit of the file or of the city, and no unit under itself.
-    for plan in file_units.values():
-        if plan.parent is None:
-            continue
-        parent = unit_named(plan.parent)
-        if parent is None:
-            check.add(
-                UNIT_SHEET,
-                plan.row,
-                "parent",
-                _("「%(name)s」 is not a unit of %(city)s.", name=plan.parent, city=city.name),
-            )
-        elif parent == plan.name:
-            check.add(UNIT_SHEET, plan.row, "parent", _("A unit cannot be its own parent."))
-        plan.parent = parent
-    _check_cycles(file_units, stored, check)
-
     # Other names: from the units sheet's column and from the aliases sheet.
     claimed: dict[str, tuple[str, str, str, int]] = {}
 
@@ -516,6 +490,36 @@ def preview(
             )
             continue
         claim(alias, target, ALIAS_SHEET, row.number, "alias")
+
+    def unit_named(text: str) -> str | None:
+        """The canonical name of the unit a name stands for (in the file or stored)."""
+        if text in file_units:
+            return text
+        if text in claimed:
+            kind, target = claimed[text][:2]
+            return target if kind == "unit" else None
+        found = stored.canonical(text)
+        return found[1] if found is not None and found[0] == "unit" else None
+
+    def is_known(text: str) -> bool:
+        return text in file_units or text in file_groups or text in claimed or text in stored.names
+
+    # Parents: a unit of the file or of the city, and no unit under itself.
+    for plan in file_units.values():
+        if plan.parent is None:
+            continue
+        parent = unit_named(plan.parent)
+        if parent is None:
+            check.add(
+                UNIT_SHEET,
+                plan.row,
+                "parent",
+                _("「%(name)s」 is not a unit of %(city)s.", name=plan.parent, city=city.name),
+            )
+        elif parent == plan.name:
+            check.add(UNIT_SHEET, plan.row, "parent", _("A unit cannot be its own parent."))
+        plan.parent = parent
+    _check_cycles(file_units, stored, check)
 
     # Groups: a list of members, or a rule.
     for row in group_sheet.rows:

@@ -279,7 +279,7 @@ def _check_group(
     taken = db.session.scalar(
         select(UnitAlias).where(UnitAlias.city_id == city_id, UnitAlias.name == name)
     )
-    if taken is not None and taken.group_id != group_id:
+    if taken is not None and (taken.unit_id is not None or taken.group_id != group_id):
         target = taken.unit or taken.group
         raise GroupRefused(
             _(
