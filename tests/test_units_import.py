@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ BORDER = "广州、深圳、珠海出入境边防检查总站"
 
 
 def xlsx(
-    units: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    aliases: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    groups: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    units: Sequence[dict[str, Any]] = (),
+    aliases: Sequence[dict[str, Any]] = (),
+    groups: Sequence[dict[str, Any]] = (),
 ) -> bytes:
     """A units workbook with the template's headers and the given rows (by column key)."""
     book = Workbook()
@@ -259,6 +260,15 @@ def test_rule_group_members_follow_units(app, session, city):
 
     with app.test_request_context(), pytest.raises(services.GroupRefused):
         services.set_members(rule, [county.id], actor=office)
+
+    # Renamed, the group's own name moves; its other names stay.
+    db.session.add(UnitAlias(city_id=city.id, name="全部县", group_id=rule.id))
+    services.update_group(rule, name="所有县", actor=office)
+    assert services.resolve_name(city.id, "所有县") == rule
+    assert services.resolve_name(city.id, "各县") is None
+    services.update_group(rule, name="全部县", actor=office)
+    assert services.resolve_name(city.id, "全部县") == rule
+    assert services.resolve_name(city.id, "所有县") is None
 
 
 def test_plan_assignment_sync_expands_rule_groups(session):

@@ -407,14 +407,23 @@ def update_group(
         )
     unit_ids = _check_members(group.city_id, members) if members is not None else None
     if new_name != group.name:
-        alias = db.session.scalar(
-            select(UnitAlias).where(
-                UnitAlias.city_id == group.city_id, UnitAlias.name == group.name
+        # The group's own name moves to the new one; its other names stay.
+        names = {
+            a.name: a
+            for a in db.session.scalars(
+                select(UnitAlias).where(
+                    UnitAlias.city_id == group.city_id,
+                    UnitAlias.name.in_([group.name, new_name]),
+                )
             )
-        )
-        if alias is not None and alias.group_id == group.id:
-            alias.name = new_name
-        else:
+        }
+        old, new = names.get(group.name), names.get(new_name)
+        if old is not None and old.group_id == group.id:
+            if new is None:
+                old.name = new_name
+            else:
+                db.session.delete(old)
+        elif new is None:
             db.session.add(UnitAlias(city_id=group.city_id, name=new_name, group_id=group.id))
         group.name = new_name
     if source is not _UNSET:
