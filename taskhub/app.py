@@ -243,6 +243,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.reports.views import bp as reports_bp
     from taskhub.scoring.views import bp as scoring_bp
     from taskhub.tracking.views import bp as tracking_bp
+    from taskhub.units.group_views import bp as groups_bp
     from taskhub.units.views import bp as units_bp
     from taskhub.webhooks.views import bp as webhooks_bp
 
@@ -262,6 +263,7 @@ def _register_blueprints(app: Flask) -> None:
         ops_bp,
         webhooks_bp,
         plan_editor_bp,
+        groups_bp,
     ):
         app.register_blueprint(blueprint)
 

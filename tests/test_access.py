@@ -48,6 +48,8 @@ def target_user() -> int:
 
 
 NEW_PLAN = {"code": "matrix-2024", "title": "方案", "year": "2024", "kind": "tasks"}
+
+
 def invited_target() -> User:
     """A unit user without a password, invited (the invitation cases act on them)."""
     found = db.session.scalar(select(User).where(User.username == "matrix-invited"))
@@ -116,6 +118,14 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "edit plan": ("GET", "/plans/baotou-2022/edit", None),
         "add section": ("POST", "/plans/baotou-2022/sections", {"title": "新增", "reason": "调整"}),
         "edit item form": ("GET", f"/plans/baotou-2022/items/{item_id}/edit", None),
+        "city groups": ("GET", "/cities/baotou/groups", None),
+        "group": ("GET", f"/groups/{spare_group()}", None),
+        "create group": ("POST", "/cities/baotou/groups", {"name": "矩阵组", "membership": "list"}),
+        "edit group": ("POST", f"/groups/{spare_group()}", {"name": "矩阵组二", "source": "x"}),
+        "delete group": ("POST", f"/groups/{spare_group()}/delete", {}),
+        "units template": ("GET", "/imports/units/template.xlsx?city=baotou", None),
+        "units upload": ("POST", "/imports/units", {"city": "baotou"}),
+        "units confirm": ("POST", "/imports/units/confirm", {"city": "baotou", "sha256": "0"}),
     }
     # Built only when asked for: each makes rows (and a new link revokes the older one).
     people_cases: dict[str, Any] = {
@@ -139,6 +149,20 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         ),
     }
     return people_cases[case]() if case in people_cases else cases[case]
+
+
+def spare_group() -> int:
+    """A group of Baotou that no plan names (the group cases act on it)."""
+    from taskhub.units.models import City, UnitGroup
+
+    found = db.session.scalar(select(UnitGroup.id).where(UnitGroup.name == "矩阵备用组"))
+    if found is not None:
+        return found
+    city_id = db.session.scalar(select(City.id).where(City.code == "baotou"))
+    group = UnitGroup(city_id=city_id, name="矩阵备用组")
+    db.session.add(group)
+    db.session.commit()
+    return group.id
 
 
 ROLES = ["anonymous", "admin", "office", "assessor", "unit", "viewer"]
@@ -186,6 +210,14 @@ MATRIX = {
     "invitation page": [200, 200, 200, 200, 200, 200],
     "unknown invitation": [404, 404, 404, 404, 404, 404],
     "accept invitation (weak password)": [422, 422, 422, 422, 422, 422],
+    "city groups": [302, 200, 200, 200, 200, 200],
+    "group": [302, 200, 200, 200, 200, 200],
+    "create group": [302, 302, 302, 403, 403, 403],
+    "edit group": [302, 302, 302, 403, 403, 403],
+    "delete group": [302, 302, 302, 403, 403, 403],
+    "units template": [302, 200, 200, 403, 403, 403],
+    "units upload": [302, 422, 422, 403, 403, 403],  # refused: no file
+    "units confirm": [302, 422, 422, 403, 403, 403],  # refused: no such upload
 }
 
 

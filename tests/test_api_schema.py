@@ -100,6 +100,10 @@ include-name = [
     "POST /api/v1/reports/{report_id}/review",
     "PUT /api/v1/plans/{code}/scores/items",
     "PUT /api/v1/plans/{code}/scores/components",
+    # A group's city, name (unique among the city's names) and members (units of its city).
+    "POST /api/v1/groups/",
+    "PATCH /api/v1/groups/{group_id}",
+    "PUT /api/v1/groups/{group_id}/members",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

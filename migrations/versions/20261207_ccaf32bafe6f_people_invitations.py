@@ -5,7 +5,7 @@ its secret is stored). Users imported from Excel get a mobile number and start w
 password; a contact of a unit may be one of its users.
 
 Revision ID: ccaf32bafe6f
-Revises: c13a0f5e7d21
+Revises: 5e1a7c2b9d40
 Create Date: 2026-12-07 02:30:00.000000
 
 """
@@ -17,7 +17,7 @@ import taskhub.core.db  # noqa: F401  (custom column types)
 
 # revision identifiers, used by Alembic.
 revision = 'ccaf32bafe6f'
-down_revision = 'c13a0f5e7d21'
+down_revision = '5e1a7c2b9d40'
 branch_labels = None
 depends_on = None
 

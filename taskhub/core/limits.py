@@ -33,6 +33,7 @@ TEXT_LIMITS: dict[str, int] = {
     "unit.name": 100,
     "unit.code": 50,
     "group.name": 100,
+    "group.source": 2_000,
     "contact.name": 100,
     "contact.position": 100,
     "contact.office_phone": 30,

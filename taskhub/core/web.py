@@ -31,6 +31,7 @@ FIELD_LABELS = {
     "office_phone": _l("Office phone"),
     "username": _l("Username"),
     "password": _l("Password"),
+    "source": _l("Source of the list"),
 }
 
 

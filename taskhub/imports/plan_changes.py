@@ -18,7 +18,8 @@ from taskhub.core.db import db
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanKind, Section, UnitRole
 from taskhub.plans.seedspec import CitySpec, PlanSpec
 from taskhub.tracking.models import Assignment, AssignmentRole, ProgressReport
-from taskhub.units.models import City, Unit, UnitAlias, UnitGroup, unit_group_members
+from taskhub.units.models import City, Unit, UnitAlias, UnitGroup
+from taskhub.units.services import group_member_ids
 
 #: Changed items listed on the preview page (the counts cover all of them).
 LISTED_CHANGES = 200
@@ -108,13 +109,7 @@ def _wanted_assignments(
     spec: PlanSpec, names: dict[str, Name], city: City
 ) -> dict[tuple[str, int], str]:
     """(item code, unit id) -> role, as the loader assigns (groups expand to their members)."""
-    members: dict[int, list[int]] = {}
-    for group_id, unit_id in db.session.execute(
-        select(unit_group_members.c.group_id, unit_group_members.c.unit_id)
-        .join(UnitGroup, UnitGroup.id == unit_group_members.c.group_id)
-        .where(UnitGroup.city_id == city.id)
-    ):
-        members.setdefault(group_id, []).append(unit_id)
+    members = group_member_ids(city.id)
     kinds = {
         uid: kind
         for uid, kind in db.session.execute(

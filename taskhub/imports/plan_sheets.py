@@ -9,6 +9,7 @@ from taskhub.core.db import db
 from taskhub.core.timeutil import office_today
 from taskhub.imports.workbook import Column, SheetSpec, build_template
 from taskhub.units.models import City, Unit, UnitGroup
+from taskhub.units.services import group_member_ids
 
 _UNIT_NAMES = (
     "多个单位用顿号（、）、逗号、“及”或“和”分隔，括号内不分隔（如 各县(市、区)人民政府）；"
@@ -144,6 +145,7 @@ def template(city: City | None) -> bytes:
     """The plan template: headers, one example row per sheet, 说明, and the city's names."""
     units: list[Unit] = []
     groups: list[UnitGroup] = []
+    members: dict[int, list[int]] = {}
     if city is not None:
         # One query per relationship, not per unit: a province has thousands of units.
         units = list(
@@ -156,12 +158,10 @@ def template(city: City | None) -> bytes:
         )
         groups = list(
             db.session.scalars(
-                select(UnitGroup)
-                .where(UnitGroup.city_id == city.id)
-                .options(selectinload(UnitGroup.members))
-                .order_by(UnitGroup.id)
+                select(UnitGroup).where(UnitGroup.city_id == city.id).order_by(UnitGroup.id)
             )
         )
+        members = group_member_ids(city.id)
     departments = [u.name for u in units if u.kind == "department"] or [u.name for u in units]
     year = office_today().year
     plan_row = {
@@ -206,7 +206,15 @@ def template(city: City | None) -> bytes:
         )
         for u in units
     ]
-    names += [(g.name, "单位组", "、".join(m.name for m in g.members)) for g in groups]
+    unit_names = {u.id: u.name for u in units}
+    names += [
+        (
+            g.name,
+            "单位组",
+            "、".join(unit_names[m] for m in members.get(g.id, []) if m in unit_names),
+        )
+        for g in groups
+    ]
     return build_template(
         [(PLAN_SHEET, [plan_row]), (SECTION_SHEET, [section_row]), (ITEM_SHEET, [item_row])],
         notes,

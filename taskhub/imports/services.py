@@ -135,15 +135,16 @@ def _in_chinese() -> bool:
     return locale is None or locale.language == "zh"
 
 
-def record(kind: str, upload: Upload, *, actor: User, summary: dict[str, Any]) -> None:
-    """The audit record of a confirmed import: who, which file, what it changed."""
+def record(kind: str, upload: Upload, *, actor: User | None, summary: dict[str, Any]) -> None:
+    """The audit record of a confirmed import: who (None: the command line), which file, what
+    it changed."""
     from taskhub.audit import services as audit
 
     audit.record(
         f"import.{kind}",
         AUDIT_OBJECT,
         upload.sha256,
-        actor_id=actor.id,
+        actor_id=actor.id if actor is not None else None,
         after={"kind": kind, "file": upload.name, **summary},
     )
 

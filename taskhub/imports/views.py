@@ -26,7 +26,7 @@ from taskhub.accounts import invitations
 from taskhub.core.db import db
 from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import STAFF, roles_required
-from taskhub.imports import contacts, plan, plan_names, plan_sheets, services, users
+from taskhub.imports import contacts, plan, plan_names, plan_sheets, services, units, users
 from taskhub.imports.workbook import WorkbookRejected
 from taskhub.units.models import UNIT_KINDS, City
 
@@ -252,3 +252,59 @@ def users_confirm() -> Any:
     db.session.commit()
     page = render_template("imports/users_done.html", result=result, invited=invited)
     return page, 200, {"Cache-Control": "no-store"}
+
+
+# -- units, aliases and groups of a city ---------------------------------------------------------
+
+PREVIEWS["units"] = "imports/units_preview.html"
+
+
+def _units_city() -> Any:
+    """The city chosen on the import card (kept in the preview's forms)."""
+    code = request.values.get("city", "")
+    return db.session.scalar(select(City).where(City.code == code[:50])) if code else None
+
+
+@bp.get("/imports/units/template.xlsx")
+@roles_required(*STAFF)
+def units_template() -> Any:
+    """The units workbook template (with the chosen city's current units for reference)."""
+    return _xlsx(units.template(_units_city()), "单位导入模板.xlsx")
+
+
+@bp.post("/imports/units")
+@roles_required(*STAFF)
+def units_upload() -> Any:
+    """Upload a units workbook and show what importing it into the city would do."""
+    city = _units_city()
+    if city is None:
+        return _index(422, units=_("Choose the city to import the units into."))
+    return _upload("units", lambda path: units.preview(path, city))
+
+
+@bp.post("/imports/units/confirm")
+@roles_required(*STAFF)
+def units_confirm() -> Any:
+    """Check the kept upload again and write its units, names and groups in one transaction."""
+    city = _units_city()
+    if city is None:
+        return _index(422, units=_("Choose the city to import the units into."))
+    result, answer = _confirm(
+        "units",
+        lambda upload: units.confirm(upload, city, actor=current_user),
+        _("Nothing was imported: the units, names and groups already match this file."),
+    )
+    if answer is not None:
+        return answer
+    flash(
+        _(
+            "Units imported into %(city)s: %(units)d units, %(aliases)d other names and "
+            "%(groups)d groups added or changed.",
+            city=city.name,
+            units=result.count("unit", "new") + result.count("unit", "updated"),
+            aliases=result.count("alias", "new"),
+            groups=result.count("group", "new") + result.count("group", "updated"),
+        ),
+        "success",
+    )
+    return redirect(url_for("groups.index", code=city.code))

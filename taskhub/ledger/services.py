@@ -39,7 +39,8 @@ from taskhub.tracking.models import (
     MilestoneStatus,
     ProgressReport,
 )
-from taskhub.units.models import Unit, UnitAlias, UnitGroup, unit_group_members
+from taskhub.units.models import Unit, UnitAlias, UnitGroup
+from taskhub.units.services import groups_containing
 
 PAGE_SIZE = 50
 #: Roles whose lead units the ledger shows and filters by (牵头单位, 牵头考核单位).
@@ -317,9 +318,7 @@ class Ledger:
             query = query.where(Assignment.unit_id == f.unit_id)
         if f.lead_id is not None:
             # Named directly, or through a group the unit belongs to.
-            groups = select(unit_group_members.c.group_id).where(
-                unit_group_members.c.unit_id == f.lead_id
-            )
+            groups = groups_containing(f.lead_id)
             led = select(ItemUnit.item_id).where(
                 ItemUnit.role.in_(LEAD_ROLES),
                 or_(ItemUnit.unit_id == f.lead_id, ItemUnit.group_id.in_(groups)),

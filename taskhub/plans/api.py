@@ -36,7 +36,8 @@ from taskhub.plans.schemas import (
 )
 from taskhub.tracking import services as tracking
 from taskhub.tracking.models import Assignment, ItemMilestone
-from taskhub.units.models import City, Unit, UnitGroup, unit_group_members
+from taskhub.units.models import City, Unit, UnitGroup
+from taskhub.units.services import groups_containing
 
 blp = core.blueprint("plans", __name__, description="Plans, their sections and items.")
 
@@ -270,7 +271,7 @@ def _item_rows() -> Select[Any]:
 
 def _names_unit(unit_id: int, role: str | None) -> Any:
     """The item names the unit (in ``role``, or any), itself or through a group it belongs to."""
-    groups = select(unit_group_members.c.group_id).where(unit_group_members.c.unit_id == unit_id)
+    groups = groups_containing(unit_id)
     condition = exists().where(
         ItemUnit.item_id == Item.id,
         or_(ItemUnit.unit_id == unit_id, ItemUnit.group_id.in_(groups)),

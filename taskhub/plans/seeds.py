@@ -387,13 +387,9 @@ def _sync_assignments(
 ) -> None:
     """Tasks go to their lead and responsible units; indicators to every assessed unit (or to
     the item's own lead units when it names some)."""
-    from taskhub.units.models import unit_group_members as ugm
+    from taskhub.units.services import group_member_ids
 
-    members: dict[int, list[int]] = {}
-    for group_id, unit_id in db.session.execute(
-        select(ugm.c.group_id, ugm.c.unit_id).order_by(ugm.c.group_id, ugm.c.unit_id)
-    ):
-        members.setdefault(group_id, []).append(unit_id)
+    members = group_member_ids(plan.city_id)
     kinds = {
         uid: kind
         for uid, kind in db.session.execute(

@@ -407,16 +407,15 @@ def _row(
 def queue_cycle_reminder(plan: Plan, cutoff: date, offset: int, today: date) -> int:
     """One reminder per contact of every assessed unit before a monthly data cut-off."""
     from taskhub.plans.models import PlanAssessee
-    from taskhub.units.models import unit_group_members as ugm
+    from taskhub.units.services import member_ids_of
 
     unit_ids: set[int] = set()
     for a in db.session.scalars(select(PlanAssessee).where(PlanAssessee.plan_id == plan.id)):
         if a.unit_id:
             unit_ids.add(a.unit_id)
         else:
-            unit_ids.update(
-                db.session.scalars(select(ugm.c.unit_id).where(ugm.c.group_id == a.group_id))
-            )
+            assert a.group_id is not None
+            unit_ids.update(db.session.scalars(member_ids_of(a.group_id)))
     resolver = _Recipients(unit_ids, [])
     moment = f"{cutoff:%Y年%m月%d日}24:00"
     when = f"今天（{moment}）" if today == cutoff else moment

@@ -27,7 +27,8 @@ from taskhub.scoring.engine import competition_ranks
 from taskhub.scoring.models import ComponentScore, ItemScore, Period, PeriodKind, PointAllocation
 from taskhub.scoring.schemes import EngineSpec, PeriodRule, engine_of, get_period, parse_period_code
 from taskhub.tracking.models import Assignment, Milestone, MilestoneStatus, PeriodCount
-from taskhub.units.models import Unit, unit_group_members
+from taskhub.units.models import Unit
+from taskhub.units.services import membership
 
 #: Totals and contributions are given to this many places; they add up exactly at it.
 PLACES = 4
@@ -174,9 +175,10 @@ def scored_units(plan: Plan) -> dict[int, str]:
     direct = select(PlanAssessee.unit_id).where(
         PlanAssessee.plan_id == plan.id, PlanAssessee.unit_id.isnot(None)
     )
+    members = membership(city_id=plan.city_id)
     grouped = (
-        select(unit_group_members.c.unit_id)
-        .join(PlanAssessee, PlanAssessee.group_id == unit_group_members.c.group_id)
+        select(members.c.unit_id)
+        .join(PlanAssessee, PlanAssessee.group_id == members.c.group_id)
         .where(PlanAssessee.plan_id == plan.id)
     )
     return {

@@ -19,11 +19,11 @@ from sqlalchemy import Select, exists, func, or_, select
 from taskhub.core import api as core
 from taskhub.core.api import PAGE, api_user, apply_sort, commit_or_fail, get_or_404, paged
 from taskhub.core.db import db
-from taskhub.core.permissions import READ_ALL
+from taskhub.core.permissions import READ_ALL, STAFF
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment
 from taskhub.units import services
-from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup, unit_group_members
+from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup
 from taskhub.units.schemas import (
     CONTACT_SORTS,
     GROUP_SORTS,
@@ -32,7 +32,10 @@ from taskhub.units.schemas import (
     ContactListArgs,
     ContactPatchArgs,
     ContactSchema,
+    GroupArgs,
     GroupListArgs,
+    GroupMembersArgs,
+    GroupPatchArgs,
     GroupSchema,
     MemberListArgs,
     UnitContactListArgs,
@@ -64,7 +67,7 @@ def _unit_rows() -> Select[Any]:
 
 
 def _members_of(group_id: int) -> Any:
-    return select(unit_group_members.c.unit_id).where(unit_group_members.c.group_id == group_id)
+    return services.member_ids_of(group_id)
 
 
 def _filtered_units(query: Select[Any], args: dict[str, Any], *, aliases: bool) -> Select[Any]:
@@ -134,8 +137,7 @@ class UnitById(MethodView):
         ).all()
         groups = db.session.execute(
             select(UnitGroup.id, UnitGroup.name)
-            .join(unit_group_members, unit_group_members.c.group_id == UnitGroup.id)
-            .where(unit_group_members.c.unit_id == unit_id)
+            .where(UnitGroup.id.in_(services.groups_containing(unit_id)))
             .order_by(UnitGroup.name, UnitGroup.id)
         ).all()
         by_plan = db.session.execute(
@@ -162,10 +164,9 @@ class UnitById(MethodView):
 
 def _group_rows() -> tuple[Select[Any], Any]:
     """Groups with their city and size; also the size column (to sort by)."""
+    members = services.membership()
     sizes = (
-        select(unit_group_members.c.group_id, func.count().label("n"))
-        .group_by(unit_group_members.c.group_id)
-        .subquery()
+        select(members.c.group_id, func.count().label("n")).group_by(members.c.group_id).subquery()
     )
     size = func.coalesce(sizes.c.n, 0).label("size")
     query = (
@@ -173,6 +174,8 @@ def _group_rows() -> tuple[Select[Any], Any]:
             UnitGroup.id,
             UnitGroup.name,
             UnitGroup.source,
+            UnitGroup.rule_kind,
+            UnitGroup.rule_parent_id,
             City.code.label("city_code"),
             City.name.label("city_name"),
             size,
@@ -204,6 +207,29 @@ class Groups(MethodView):
         query = apply_sort(query, args["sort"], columns, UnitGroup.id)
         return [_group_dict(r) for r in paged(query, pagination_parameters, scalars=False)]
 
+    @core.roles(*STAFF)
+    @blp.arguments(GroupArgs)
+    @blp.response(201, GroupSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not the office.")
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Create a group of a city: a list of ``members`` or a rule (``rule_kind``, optionally
+        ``rule_parent_id``); office and admin; audited."""
+        city = db.session.scalar(select(City).where(City.code == args["city"]))
+        if city is None:
+            core.abort(422, f"No city has the code {args['city']!r}.", errors={"city": ["unknown"]})
+        group = commit_or_fail(
+            lambda: services.create_group(
+                city,
+                args["name"],
+                source=args.get("source"),
+                members=args.get("members") or (),
+                rule_kind=args.get("rule_kind"),
+                rule_parent_id=args.get("rule_parent_id"),
+                actor=api_user(),
+            )
+        )
+        return _group_dict(_group_or_404(group.id))
+
 
 def _group_or_404(group_id: int) -> Any:
     query, _ = _group_rows()
@@ -221,6 +247,48 @@ class GroupById(MethodView):
         """One group; its members are a list of their own (``/groups/{id}/members``)."""
         return _group_dict(_group_or_404(group_id))
 
+    @core.roles(*STAFF)
+    @blp.etag
+    @blp.arguments(GroupPatchArgs(partial=True))
+    @blp.response(200, GroupSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not the office.")
+    def patch(self, args: dict[str, Any], group_id: int) -> dict[str, Any]:
+        """Change the name, source, rule or member list sent (If-Match required); audited."""
+        group = _group_for_change(group_id)
+        changes = {
+            k: args[k] for k in ("name", "source", "rule_kind", "rule_parent_id") if k in args
+        }
+        if "rule_kind" in args and args["rule_kind"] is None:
+            changes["rule_parent_id"] = None
+        commit_or_fail(
+            lambda: services.update_group(
+                group, members=args.get("members"), actor=api_user(), **changes
+            )
+        )
+        return _group_dict(_group_or_404(group_id))
+
+    @core.roles(*STAFF)
+    @blp.etag
+    @blp.response(204)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not the office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description="A plan names the group.")
+    def delete(self, group_id: int) -> None:
+        """Delete a group no plan names (If-Match required); audited."""
+        group = _group_for_change(group_id)
+        try:
+            services.delete_group(group, actor=api_user())
+        except services.GroupInUse as error:
+            db.session.rollback()
+            core.abort(409, error.message, code="in_use")
+        db.session.commit()
+
+
+def _group_for_change(group_id: int) -> UnitGroup:
+    """The group, locked, after its ETag in If-Match was checked."""
+    group: UnitGroup = get_or_404(UnitGroup, group_id, lock=True)
+    blp.check_etag(_group_dict(_group_or_404(group_id)), GroupSchema)
+    return group
+
 
 @blp.route("/groups/<int:group_id>/members")
 class GroupMembers(MethodView):
@@ -234,6 +302,17 @@ class GroupMembers(MethodView):
         _group_or_404(group_id)
         query = _filtered_units(_unit_rows(), {**args, "group": group_id}, aliases=False)
         return _unit_dicts(paged(query, pagination_parameters, scalars=False))
+
+    @core.roles(*STAFF)
+    @blp.etag
+    @blp.arguments(GroupMembersArgs)
+    @blp.response(200, GroupSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not the office.")
+    def put(self, args: dict[str, Any], group_id: int) -> dict[str, Any]:
+        """Replace a list group's members (If-Match: the group's ETag); audited."""
+        group = _group_for_change(group_id)
+        commit_or_fail(lambda: services.set_members(group, args["members"], actor=api_user()))
+        return _group_dict(_group_or_404(group_id))
 
 
 # -- contacts -----------------------------------------------------------------------------------

@@ -89,21 +89,48 @@ class Unit(Base):
 
 
 class UnitGroup(Base):
-    """A named set of units such as 各县(区)政府; assigning a group assigns each member."""
+    """A named set of units such as 各县(区)政府; assigning a group assigns each member.
+
+    Its members are either a stored list (``members``) or a rule: every unit of ``rule_kind``,
+    optionally only those directly under ``rule_parent_id``, read when asked
+    (``taskhub.units.services.group_member_ids``), so units added later belong at once.
+    """
 
     __tablename__ = "unit_groups"
-    __table_args__ = (UniqueConstraint("city_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "name"),
+        CheckConstraint(
+            f"rule_kind IS NULL OR rule_kind IN {UNIT_KINDS!r}", name="rule_kind_valid"
+        ),
+        CheckConstraint(
+            "rule_parent_id IS NULL OR rule_kind IS NOT NULL", name="rule_parent_has_kind"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
     name: Mapped[str]
     #: Where the member list came from: the document, or a public fact.
     source: Mapped[str | None]
+    #: A rule group: all units of this kind (None: the members are the stored list).
+    rule_kind: Mapped[str | None]
+    #: A rule group limited to the units directly under this unit (e.g. a county's townships).
+    rule_parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
     city: Mapped[City] = relationship()
+    rule_parent: Mapped[Unit | None] = relationship(foreign_keys=[rule_parent_id])
+    #: The stored list of a list group; read members through ``group_member_ids``.
     members: Mapped[list[Unit]] = relationship(
         secondary=unit_group_members, back_populates="groups", order_by="Unit.id"
     )
+
+    @property
+    def is_rule(self) -> bool:
+        return self.rule_kind is not None
+
+    def can_edit(self, user: User) -> bool:
+        """The office keeps the city's groups."""
+        return user.role in ("admin", "office")
 
 
 class UnitAlias(Base):

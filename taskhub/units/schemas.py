@@ -203,6 +203,19 @@ class GroupSchema(Schema):
         required=True, allow_none=True, metadata={"description": "Where the member list came from."}
     )
     size = fields.Integer(required=True, metadata={"description": "How many members."})
+    rule_kind = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "A rule group: its members are every unit of this kind "
+            "(county, township, department, enterprise, other); null: a list group."
+        },
+    )
+    rule_parent_id = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A rule group only of the units directly under this unit."},
+    )
 
 
 GROUP_SORTS = ("id", "name", "size")
@@ -218,4 +231,51 @@ class GroupListArgs(sort_args(GROUP_SORTS, "id")):  # type: ignore[misc]
     q = fields.String(
         validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Name contains."},
+    )
+
+
+class GroupPatchArgs(Schema):
+    """Changes to a group (only the fields sent change). A rule (``rule_kind``, optionally
+    ``rule_parent_id``) makes it a rule group; ``rule_kind: null`` makes it a list group."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(validate=[length("group.name", required=True), no_nul])
+    source = fields.String(
+        allow_none=True,
+        validate=[length("group.source"), no_nul],
+        metadata={"description": "Where the member list came from."},
+    )
+    rule_kind = fields.String(allow_none=True, validate=validate.OneOf(UNIT_KINDS))
+    rule_parent_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+    members = fields.List(
+        fields.Integer(validate=ID_RANGE),
+        validate=validate.Length(max=5000),
+        metadata={"description": "Unit ids of a list group's members (the whole list)."},
+    )
+
+
+class GroupArgs(GroupPatchArgs):
+    """A new group of a city: a list of ``members``, or a rule."""
+
+    city = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=50), no_nul],
+        metadata={"description": "The city's code."},
+    )
+    name = fields.String(required=True, validate=[length("group.name", required=True), no_nul])
+
+
+class GroupMembersArgs(Schema):
+    """The whole member list of a list group."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    members = fields.List(
+        fields.Integer(validate=ID_RANGE),
+        required=True,
+        validate=validate.Length(max=5000),
+        metadata={"description": "Unit ids, all of the group's city."},
     )

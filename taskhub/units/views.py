@@ -16,7 +16,7 @@ from taskhub.core.inputs import id_arg, page_arg
 from taskhub.core.permissions import login_required
 from taskhub.tracking.models import Assignment
 from taskhub.units import services
-from taskhub.units.models import UNIT_KINDS, City, Contact, Unit, UnitGroup, unit_group_members
+from taskhub.units.models import UNIT_KINDS, City, Contact, Unit, UnitGroup
 from taskhub.units.schemas import ContactArgs
 
 bp = Blueprint("units", __name__)
@@ -58,10 +58,7 @@ def index() -> Any:
         if kind:
             query = query.where(Unit.kind == kind)
         if group is not None:
-            members = select(unit_group_members.c.unit_id).where(
-                unit_group_members.c.group_id == group.id
-            )
-            query = query.where(Unit.id.in_(members))
+            query = query.where(Unit.id.in_(services.member_ids_of(group.id)))
         total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         shown = list(
             db.session.scalars(
@@ -98,14 +95,8 @@ def index() -> Any:
 
 def _groups_of(city: City) -> list[tuple[UnitGroup, int, list[Unit]]]:
     """Each group with its size and, when small, its members (large ones link to a page)."""
-    sizes: dict[int, int] = dict(
-        db.session.execute(
-            select(unit_group_members.c.group_id, func.count())
-            .join(UnitGroup, UnitGroup.id == unit_group_members.c.group_id)
-            .where(UnitGroup.city_id == city.id)
-            .group_by(unit_group_members.c.group_id)
-        ).all()
-    )
+    member_ids = services.group_member_ids(city.id)
+    sizes = {g: len(ids) for g, ids in member_ids.items()}
     groups = list(
         db.session.scalars(
             select(UnitGroup).where(UnitGroup.city_id == city.id).order_by(UnitGroup.id)
@@ -113,13 +104,10 @@ def _groups_of(city: City) -> list[tuple[UnitGroup, int, list[Unit]]]:
     )
     small = [g.id for g in groups if sizes.get(g.id, 0) <= GROUP_PREVIEW]
     members: dict[int, list[Unit]] = {g: [] for g in small}
-    for group_id, unit in db.session.execute(
-        select(unit_group_members.c.group_id, Unit)
-        .join(Unit, Unit.id == unit_group_members.c.unit_id)
-        .where(unit_group_members.c.group_id.in_(small))
-        .order_by(Unit.id)
-    ):
-        members[group_id].append(unit)
+    wanted = [u for g in small for u in member_ids.get(g, [])]
+    by_id = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_(wanted)))}
+    for group_id in small:
+        members[group_id] = [by_id[u] for u in member_ids.get(group_id, [])]
     return [(g, sizes.get(g.id, 0), members.get(g.id, [])) for g in groups]
 
 
@@ -141,6 +129,11 @@ def show(unit_id: int) -> Any:
     return render_template(
         "units/show.html",
         unit=unit,
+        groups=db.session.scalars(
+            select(UnitGroup)
+            .where(UnitGroup.id.in_(services.groups_containing(unit.id)))
+            .order_by(UnitGroup.name)
+        ).all(),
         by_plan=by_plan,
         can_view_contacts=unit.can_view_contacts(current_user),
         can_edit_contacts=unit.can_edit_contacts(current_user),
