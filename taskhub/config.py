@@ -337,9 +337,7 @@ class Config:
                 ConfigProblem("TASKHUB_MAIL_FROM", f"{self.MAIL_FROM!r} is not an email address")
             )
         if self.SEEDS not in SEEDS_CHOICES:
-            problems.append(
-                ConfigProblem("TASKHUB_SEEDS", f"{self.SEEDS!r} is not all or none")
-            )
+            problems.append(ConfigProblem("TASKHUB_SEEDS", f"{self.SEEDS!r} is not all or none"))
         if self.LOG_FORMAT not in LOG_FORMATS:
             problems.append(
                 ConfigProblem("TASKHUB_LOG_FORMAT", f"{self.LOG_FORMAT!r} is not text or json")

@@ -91,7 +91,9 @@ SCHEDULES: list[list[tuple[str, str, int | str]]] = [
     [("stage", "取得阶段性成效", -40), ("complete", "完成", 35)],
 ]
 
-RETURN_REASON = "佐证材料不完整:请补充系统运行截图和数据统计表,并说明网上可办率的计算口径后重新报送。"
+RETURN_REASON = (
+    "佐证材料不完整:请补充系统运行截图和数据统计表,并说明网上可办率的计算口径后重新报送。"
+)
 EXTENSION_REASON = "涉及的业务系统需与省级平台对接,省级接口开放时间推迟,申请延期两周完成。"
 
 
@@ -321,14 +323,16 @@ class _Activity:
                 break
             chance = rng.random()
             if chance < diligence:
-                reviewed_on = max(m.due_on - timedelta(days=rng.randint(1, 6)), date(today.year, 1, 1))
+                reviewed_on = max(
+                    m.due_on - timedelta(days=rng.randint(1, 6)), date(today.year, 1, 1)
+                )
             elif chance < diligence + (1 - diligence) * 0.4:
                 reviewed_on = min(m.due_on + timedelta(days=rng.randint(3, 9)), today)
             else:
                 return  # this step was missed: overdue from here on
             self._report(assignment, unit_user, m, reviewed_on)
         still_open = [m for m in milestones if m.status == MilestoneStatus.OPEN.value]
-        if still_open and rng.random() < 0.45:
+        if still_open and rng.random() < 0.3:
             # The next step's report was just sent in: it awaits review.
             self._submit(assignment, unit_user, still_open[0], percent=rng.choice([70, 80, 90]))
 
@@ -421,10 +425,14 @@ class _Activity:
         period = current_period(scoring.period_codes(self.plan), self.today)
         if period is None:
             return
+        points_of: dict[int, Decimal] = {}
         for assignment in self._assignments():
             if assignment.item_id not in self.assessor_items or self.rng.random() < 0.5:
                 continue
-            points = scoring.item_points(assignment.item)
+            item = assignment.item
+            if item.id not in points_of:
+                points_of[item.id] = scoring.item_points(item)
+            points = points_of[item.id]
             share = {
                 AssignmentStatus.COMPLETED.value: self.rng.uniform(0.9, 1.0),
                 AssignmentStatus.NEW.value: self.rng.uniform(0.2, 0.4),
@@ -438,6 +446,7 @@ class _Activity:
                 actor=self.users.assessor,
                 reason=self.rng.choice(SCORE_REASONS),
                 value=value,
+                points=points,
             )
             self.scored += 1
         self.progress(f"demo: {self.scored} scores entered for {period}")
@@ -481,4 +490,3 @@ def _ledger_xlsx(item: Item, user: User) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
