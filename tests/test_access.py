@@ -87,6 +87,10 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "edit other contact": ("POST", f"/contacts/{contact_of(OTHER).id}", CONTACT),
         "delete own contact": ("POST", f"/contacts/{contact_of(OWN).id}/delete", {}),
         "delete other contact": ("POST", f"/contacts/{contact_of(OTHER).id}/delete", {}),
+        "home": ("GET", "/", None),
+        "setup": ("GET", "/setup", None),
+        "overview": ("GET", "/overview", None),
+        "to score": ("GET", "/to-score", None),
     }
     return cases[case]
 
@@ -119,6 +123,10 @@ MATRIX = {
     "edit other contact": [302, 302, 302, 403, 403, 403],
     "delete own contact": [302, 302, 302, 403, 302, 403],
     "delete other contact": [302, 302, 302, 403, 403, 403],
+    "home": [302, 302, 302, 302, 302, 302],  # each role to its own page
+    "setup": [302, 200, 403, 403, 403, 403],
+    "overview": [302, 200, 200, 200, 403, 200],
+    "to score": [302, 403, 403, 200, 403, 403],
 }
 
 
