@@ -204,7 +204,7 @@ def test_demo_load_command_prints_the_plan_and_the_demo_logins(app, session):
     assert "shown only this once" not in second.stdout
 
 
-# -- where each role lands --------------------------------------------------------------------------
+# -- where each role lands ------------------------------------------------------------------------
 
 
 def demo_unit(name: str) -> Any:
@@ -266,7 +266,7 @@ def test_newest_active_plan_is_the_default(client, login_as):
     assert 'value="hegang-2022" selected' in timeline
 
 
-# -- the assessor's 待评分 and the leader's overview ----------------------------------------------
+# -- the assessor's 待评分 and the leader's overview ------------------------------------------
 
 
 def test_assessor_sees_what_their_unit_has_to_score(demo, client):

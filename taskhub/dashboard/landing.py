@@ -255,6 +255,8 @@ def overview(today: date) -> list[PlanOverview]:
                 pass  # a scheme the ranking cannot compute: the rest is still worth showing
             else:
                 ranked = [r for r in ranking.rows if r.rank is not None]
+                if len({r.rank for r in ranked}) < 2:
+                    ranked = []  # everyone tied (nothing scored yet): no first or last
                 entry.top = ranked[:OVERVIEW_UNITS]
                 entry.bottom = ranked[OVERVIEW_UNITS:][-OVERVIEW_UNITS:]
         found.append(entry)

@@ -303,9 +303,11 @@ class _Activity:
         """Units acknowledge and report; reviewers accept, on time or late; some miss a step."""
         # Some units are more diligent than others: the ranking has a spread.
         units = sorted({a.unit_id for a in self._assignments()})
-        diligence = {uid: self.rng.uniform(0.6, 0.98) for uid in units}
+        diligence = {uid: self.rng.uniform(0.72, 0.99) for uid in units}
         assignments = self._assignments()
         for n, assignment in enumerate(assignments, start=1):
+            if n % 20 == 7:
+                continue  # not even acknowledged yet (未签收): one in twenty
             self._work_on(assignment, diligence[assignment.unit_id])
             if n % 20 == 0 or n == len(assignments):
                 self.progress(f"demo: [{n}/{len(assignments)}] assignments worked on")
@@ -313,9 +315,6 @@ class _Activity:
     def _work_on(self, assignment: Assignment, diligence: float) -> None:
         rng, today = self.rng, self.today
         unit_user = self.users.by_unit[assignment.unit_id]
-        draw = rng.random()
-        if draw > 0.92:
-            return  # not even acknowledged yet (未签收)
         tracking.acknowledge(assignment, actor=unit_user)
         milestones = sorted(assignment.milestones, key=lambda m: m.due_on)
         for m in milestones:
@@ -334,7 +333,16 @@ class _Activity:
         still_open = [m for m in milestones if m.status == MilestoneStatus.OPEN.value]
         if still_open and rng.random() < 0.3:
             # The next step's report was just sent in: it awaits review.
-            self._submit(assignment, unit_user, still_open[0], percent=rng.choice([70, 80, 90]))
+            self._submit(assignment, unit_user, still_open[0], percent=self._on_pace(assignment))
+
+    def _on_pace(self, assignment: Assignment) -> int:
+        """A percent a little ahead of the time-elapsed pace (序时进度) the lights compare with,
+        so a unit that reports is on track whatever the time of year."""
+        year_start = date(self.today.year, 1, 1)
+        end = max(m.due_on for m in assignment.milestones)
+        span = max((end - year_start).days, 1)
+        pace = min(1.0, max(0, (self.today - year_start).days) / span) * 100
+        return min(95, int(pace) // 5 * 5 + self.rng.choice([5, 10, 15]))
 
     def _is_last(self, assignment: Assignment, milestone: Milestone) -> bool:
         return all(
@@ -345,8 +353,7 @@ class _Activity:
     def _report(
         self, assignment: Assignment, user: User, milestone: Milestone, reviewed_on: date
     ) -> None:
-        last = self._is_last(assignment, milestone)
-        percent = 100 if last else self.rng.choice([40, 50, 60])
+        percent = 100 if self._is_last(assignment, milestone) else self._on_pace(assignment)
         report = self._submit(assignment, user, milestone, percent=percent)
         reviewer = self._reviewer(assignment)
         tracking.review_report(report, actor=reviewer, decision="accept", today=reviewed_on)
