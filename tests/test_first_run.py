@@ -13,6 +13,7 @@ from taskhub.audit.models import AuditEvent
 from taskhub.config import Config
 from taskhub.core.db import db
 from taskhub.core.storage import storage_for
+from taskhub.core.timeutil import office_today
 from taskhub.dashboard.services import due_soon_until
 from taskhub.demo.services import load_living_demo
 from taskhub.models import Assignment, Item, Plan
@@ -193,7 +194,7 @@ def test_demo_load_command_prints_the_plan_and_the_demo_logins(app, session):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0, first.output
-    year = date.today().year
+    year = office_today().year  # the office's year (Asia/Shanghai), not the machine's
     assert f"demo plan demo-{year}: loaded" in first.stdout
     assert "demo-office" in first.stdout and "demo-assessor" in first.stdout
     assert "[东城区人民政府]" in first.stdout
