@@ -362,3 +362,16 @@ def test_seeds_none_loads_nothing_but_the_admin(app, session, monkeypatch):
     assert "TASKHUB_SEEDS=none" in demo.stdout
     assert db.session.scalar(select(func.count()).select_from(Plan)) == plans
     assert set(db.session.scalars(select(User.username))) == {"admin"}
+
+
+def test_demo_fills_the_bulletin_and_the_deadline_board(demo, client, login_as):
+    login_as("office")
+    bulletin = client.get(f"/plans/{CODE}/bulletin?period=2026-H2")
+    assert bulletin.status_code == 200
+    text = bulletin.get_data(as_text=True)
+    overdue_unit = next(a for a in demo_assignments(demo) if a.is_overdue).unit.name
+    assert overdue_unit in text and "市卫生健康委员会" in text
+    board = client.get(f"/board?plan={CODE}&view=overdue").get_data(as_text=True)
+    overdue = [a for a in demo_assignments(demo) if a.is_overdue and a.status != "completed"]
+    for a in overdue[:3]:
+        assert f"/assignments/{a.id}" in board
