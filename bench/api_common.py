@@ -244,7 +244,7 @@ class Gunicorn:
                 "wsgi:app",
             ],
             cwd=PROJECT,
-            # JSON log lines, as the README recommends for production; one access line each.
+            # JSON log lines, as docs/deployment.md recommends for production; one access line each.
             env=app_env(url, **{"TASKHUB_LOG_FORMAT": "json", **(env or {})}),
             stdout=output,
             stderr=output,

@@ -1,6 +1,6 @@
 """Configuration read from environment variables, with safe defaults.
 
-Every key is documented in README.md ("Configuration"). Bad values never crash with a
+Every key is documented in docs/configuration.md. Bad values never crash with a
 traceback: they are collected as problems, and :meth:`Config.finalize` (called by the app
 factory) refuses to start with all of them listed, each naming its variable.
 `taskhub config check` prints the effective settings (secrets masked) and the problems.
