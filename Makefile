@@ -1,4 +1,5 @@
-# TaskHub: `make run` serves a seeded demo; `make test` runs the whole suite.
+# TaskHub: `make run` serves a seeded demo (TASKHUB_SEEDS=none: an empty installation);
+# `make test` runs the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

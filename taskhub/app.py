@@ -269,7 +269,12 @@ def _register_blueprints(app: Flask) -> None:
 
     @app.get("/")
     def home() -> Response:
-        return redirect(url_for("plans.index"))
+        """Each role's own page (taskhub.dashboard.landing); the sign-in page for others."""
+        from taskhub.dashboard.landing import landing_url
+
+        if not current_user.is_authenticated:
+            return redirect(url_for("accounts.login"))
+        return redirect(landing_url(current_user, seeds=app.config["SEEDS"]))
 
 
 #: Modules whose ``blp`` is mounted under /api/v1 (their routes carry the rest of the path).

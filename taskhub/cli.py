@@ -94,11 +94,16 @@ def seed() -> None:
 )
 @with_appcontext
 def seed_load(codes: tuple[str, ...], seeds_path: Path | None) -> None:
-    """Validate and load seed plans (all, or the CODEs given) in one transaction."""
+    """Validate and load seed plans (all, or the CODEs given) in one transaction.
+
+    With TASKHUB_SEEDS=none and no CODEs nothing is loaded (an empty installation)."""
     from taskhub.plans.seeds import load_seeds
     from taskhub.plans.seedspec import SeedError
 
     _require_schema()
+    if current_app.config["SEEDS"] == "none" and not codes:
+        click.echo("TASKHUB_SEEDS=none: no seed plans loaded (name CODEs to load some anyway)")
+        return
     folder = seeds_path or Path(current_app.config["SEEDS_PATH"])
     if not (folder / "plans").is_dir():
         fail(f"no seed folder at {folder} (expected {folder / 'plans'}); pass --path")
@@ -120,19 +125,37 @@ def seed_load(codes: tuple[str, ...], seeds_path: Path | None) -> None:
 
 @click.group()
 def demo() -> None:
-    """Demo accounts and contacts."""
+    """Demo accounts and contacts, and the living demo plan of the demo city."""
 
 
 @demo.command("load")
 @with_appcontext
 def demo_load() -> None:
-    """Create demo accounts (one per role and unit kind) and a demo contact per unit."""
-    from taskhub.accounts.demo import load_demo
+    """Create the demo city's current-year plan as of today (worked on by its demo users),
+    demo accounts (one per role and unit kind) and a demo contact per unit."""
+    from taskhub.accounts.demo import ensure_account, load_demo
     from taskhub.audit import services as audit
     from taskhub.core.errors import ValidationFailed
+    from taskhub.core.storage import storage_for
+    from taskhub.core.timeutil import office_today
+    from taskhub.demo.services import load_living_demo
 
     _require_schema()
+    config = current_app.config
+    if config["SEEDS"] == "none":
+        # An empty installation: only the account that signs in to set it up.
+        account = ensure_account("admin", "admin", None)
+        db.session.commit()
+        click.echo("TASKHUB_SEEDS=none: no demo plan or demo data; the admin sets the city up")
+        _print_accounts([account])
+        return
     try:
+        living = load_living_demo(
+            office_today(),
+            storage=storage_for(config),
+            max_bytes=config["MAX_UPLOAD_BYTES"],
+            progress=progress,
+        )
         accounts, contacts = load_demo()
         if contacts or any(a.password for a in accounts):
             audit.record(
@@ -149,9 +172,20 @@ def demo_load() -> None:
     except ValidationFailed as exc:
         db.session.rollback()
         fail(exc.message)
+    if living.status == "unchanged":
+        click.echo(f"demo plan {living.plan_code}: already there, nothing changed")
+    else:
+        counts = ", ".join(f"{status} {n}" for status, n in living.statuses.items())
+        click.echo(
+            f"demo plan {living.plan_code}: loaded ({counts}; {living.reports} reports, "
+            f"{living.scores} scores)"
+        )
     click.echo(f"demo contacts added: {contacts}")
-    new = [a for a in accounts if a.password]
-    if new:
+    _print_accounts(accounts + living.logins)
+
+
+def _print_accounts(accounts: list[Any]) -> None:
+    if any(a.password for a in accounts):
         click.echo("Demo accounts (passwords are shown only this once):")
     for a in accounts:
         unit = f"  [{a.unit}]" if a.unit else ""

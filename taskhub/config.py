@@ -30,6 +30,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Database drivers TaskHub runs on (psycopg 3 is the installed PostgreSQL driver).
 SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 LOG_FORMATS = ("text", "json")
+#: TASKHUB_SEEDS: load the shipped plans and the demo, or start empty.
+SEEDS_CHOICES = ("all", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: An explicitly set secret key shorter than this is refused outside the tests.
 MIN_SECRET_KEY_LENGTH = 32
@@ -158,6 +160,9 @@ class Config:
         self.TIMEZONE = _env("TASKHUB_TIMEZONE", "Asia/Shanghai")
         self.BASE_URL = _env("TASKHUB_BASE_URL", "http://127.0.0.1:5000")
         self.SEEDS_PATH = _env("TASKHUB_SEEDS_PATH", str(PROJECT_ROOT / "seeds"))
+        #: What `taskhub seed load` and `taskhub demo load` put in: "all" (the shipped plans
+        #: and the living demo) or "none" (an empty installation: the admin's setup checklist).
+        self.SEEDS = (_env("TASKHUB_SEEDS", "all") or "all").strip().lower()
         # Evidence files (content-addressed), kept outside the web root.
         self.EVIDENCE_PATH = _env(
             "TASKHUB_EVIDENCE_PATH", str(Path(self.INSTANCE_PATH) / "evidence")
@@ -334,6 +339,8 @@ class Config:
             problems.append(
                 ConfigProblem("TASKHUB_MAIL_FROM", f"{self.MAIL_FROM!r} is not an email address")
             )
+        if self.SEEDS not in SEEDS_CHOICES:
+            problems.append(ConfigProblem("TASKHUB_SEEDS", f"{self.SEEDS!r} is not all or none"))
         if self.LOG_FORMAT not in LOG_FORMATS:
             problems.append(
                 ConfigProblem("TASKHUB_LOG_FORMAT", f"{self.LOG_FORMAT!r} is not text or json")
@@ -394,6 +401,7 @@ class Config:
             ("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH),
             ("TASKHUB_EVIDENCE_PATH", str(self.EVIDENCE_PATH)),
             ("TASKHUB_SEEDS_PATH", str(self.SEEDS_PATH)),
+            ("TASKHUB_SEEDS", self.SEEDS),
             ("TASKHUB_TIMEZONE", str(self.TIMEZONE)),
             ("TASKHUB_BASE_URL", str(self.BASE_URL)),
             ("TASKHUB_MAX_UPLOAD_MB", str(self.MAX_UPLOAD_BYTES // (1024 * 1024))),

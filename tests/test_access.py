@@ -126,6 +126,10 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "units template": ("GET", "/imports/units/template.xlsx?city=baotou", None),
         "units upload": ("POST", "/imports/units", {"city": "baotou"}),
         "units confirm": ("POST", "/imports/units/confirm", {"city": "baotou", "sha256": "0"}),
+        "home": ("GET", "/", None),
+        "setup": ("GET", "/setup", None),
+        "overview": ("GET", "/overview", None),
+        "to score": ("GET", "/to-score", None),
     }
     # Built only when asked for: each makes rows (and a new link revokes the older one).
     people_cases: dict[str, Any] = {
@@ -218,6 +222,10 @@ MATRIX = {
     "units template": [302, 200, 200, 403, 403, 403],
     "units upload": [302, 422, 422, 403, 403, 403],  # refused: no file
     "units confirm": [302, 422, 422, 403, 403, 403],  # refused: no such upload
+    "home": [302, 302, 302, 302, 302, 302],  # each role to its own page
+    "setup": [302, 200, 403, 403, 403, 403],
+    "overview": [302, 200, 200, 200, 403, 200],
+    "to score": [302, 403, 403, 200, 403, 403],
 }
 
 

@@ -27,7 +27,8 @@ def test_unknown_user_gets_the_same_answer(client, session):
 def test_sign_in_and_out(client, session):
     user = make_user("viewer")
     response = client.post("/login", data={"username": user.username, "password": PASSWORD})
-    assert response.status_code == 302 and response.headers["Location"] == "/plans"
+    # A viewer (leader) lands on the overview of the plans under way.
+    assert response.status_code == 302 and response.headers["Location"] == "/overview"
     assert client.get("/plans").status_code == 200
     assert db.session.get(User, user.id).last_login_at is not None
     client.post("/logout")
@@ -38,7 +39,7 @@ def test_next_parameter_cannot_redirect_off_site(client, session):
     user = make_user("viewer")
     form = {"username": user.username, "password": PASSWORD}
     response = client.post("/login?next=https://evil.example/", data=form)
-    assert response.headers["Location"] == "/plans"
+    assert response.headers["Location"] == "/overview"
     client.post("/logout")
     response = client.post("/login?next=/units", data=form)
     assert response.headers["Location"] == "/units"

@@ -205,12 +205,15 @@ def test_unit_staff_see_their_own_unit_only(client: FlaskClient, login_as: Any, 
     assert client.get("/plans/nope/dashboard").status_code == 404
 
 
-def test_dashboard_opens_on_the_first_plan_and_switches_plans(
+def test_dashboard_opens_on_the_newest_active_plan_and_switches_plans(
     client: FlaskClient, login_as: Any
 ) -> None:
     login_as("office")
-    first = db.session.scalars(select(Plan).order_by(Plan.year, Plan.code)).first()
-    assert first is not None
+    # The newest active plan (by year, then the one added last), not the oldest.
+    first = db.session.scalars(
+        select(Plan).where(Plan.status == "published").order_by(Plan.year.desc(), Plan.id.desc())
+    ).first()
+    assert first is not None and first.code == "heihe-2023"
     page = get_page(client, "/dashboard")
     assert f'<option value="{first.code}" selected>' in page
     page = get_page(client, f"/dashboard?plan={BAOTOU}")

@@ -53,6 +53,19 @@ def _label(unit: Unit | None) -> str | None:
     return f"{unit.city.name} {unit.name}" if unit else None
 
 
+def ensure_account(username: str, role: str, unit: Unit | None) -> DemoAccount:
+    """Create a demo account unless it exists (an existing one's password is never shown)."""
+    existing = db.session.scalar(select(User).where(User.username == username))
+    if existing is not None:
+        return DemoAccount(username, existing.role, _label(existing.unit), None)
+    password = services.generate_password()
+    label = f"演示{unit.name}" if unit else f"演示{role}"
+    services.create_user(
+        username=username, password=password, role=role, display_name=label, unit=unit
+    )
+    return DemoAccount(username, role, _label(unit), password)
+
+
 def load_demo() -> tuple[list[DemoAccount], int]:
     """Create missing demo accounts and contacts; returns accounts and contacts added."""
     if db.session.scalar(select(exists().where(Plan.id.isnot(None)))) is not True:
@@ -67,18 +80,7 @@ def load_demo() -> tuple[list[DemoAccount], int]:
         unit = _unit_with_most_assignments(kind)
         if unit is not None:
             wanted.append((f"unit-{kind}", "unit", unit))
-    accounts = []
-    for username, role, unit in wanted:
-        existing = db.session.scalar(select(User).where(User.username == username))
-        if existing is not None:
-            accounts.append(DemoAccount(username, existing.role, _label(existing.unit), None))
-            continue
-        password = services.generate_password()
-        label = f"演示{unit.name}" if unit else f"演示{role}"
-        services.create_user(
-            username=username, password=password, role=role, display_name=label, unit=unit
-        )
-        accounts.append(DemoAccount(username, role, _label(unit), password))
+    accounts = [ensure_account(username, role, unit) for username, role, unit in wanted]
 
     has_contact = select(Contact.id).where(Contact.unit_id == Unit.id).exists()
     bare = db.session.execute(

@@ -7,7 +7,16 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from marshmallow import ValidationError
@@ -25,17 +34,25 @@ bp = Blueprint("accounts", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only follow relative redirects after login (no open redirect)."""
-    if target and not urlsplit(target).netloc and target.startswith("/"):
+    """Only follow relative redirects after login (no open redirect); without one, the
+    user's own landing page."""
+    if (
+        target
+        and not urlsplit(target).netloc
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))  # browsers read /\host as //host
+    ):
         return target
-    return url_for("plans.index")
+    from taskhub.dashboard.landing import landing_url
+
+    return landing_url(current_user, seeds=current_app.config["SEEDS"])
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """Sign in with a username and password."""
     if current_user.is_authenticated:
-        return redirect(url_for("plans.index"))
+        return redirect(_safe_next(request.args.get("next")))
     if request.method != "POST":  # GET, and HEAD (which Flask routes here too)
         return render_template("accounts/login.html", error=None)
     try:

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.inputs import page_arg
-from taskhub.core.permissions import login_required
+from taskhub.core.permissions import READ_ALL, login_required, roles_required
 from taskhub.core.timeutil import office_today
-from taskhub.dashboard import services
+from taskhub.dashboard import landing, services
 from taskhub.dashboard.charts import chart_data
 from taskhub.plans.models import Plan
 from taskhub.scoring.views import period_codes
@@ -34,12 +34,12 @@ def _scope() -> int | None:
 @bp.get("/dashboard")
 @login_required
 def index() -> Any:
-    """The dashboard of the plan chosen in the selector (the first plan by default)."""
+    """The dashboard of the plan chosen in the selector (the newest active plan by default)."""
     unit_id = _scope()
     plans = services.plans_for(unit_id)
     code = request.args.get("plan")
     if not code:
-        return _render(plans[0] if plans else None, plans, unit_id)
+        return _render(landing.newest_active(plans), plans, unit_id)
     return _render(_chosen(code, plans), plans, unit_id)
 
 
@@ -104,4 +104,34 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
     # A first computation records the period row, as the rankings page does. Committed after
     # rendering, so the page's objects are not expired and read again.
     db.session.commit()
+    return page
+
+
+# -- landing pages: the setup checklist, 待评分, the overview -------------------------------------
+
+
+@bp.get("/setup")
+@roles_required("admin")
+def setup() -> Any:
+    """The admin's checklist for an empty installation: each step, done or not."""
+    steps = landing.setup_steps()
+    return render_template("dashboard/setup.html", steps=steps, complete=all(s.done for s in steps))
+
+
+@bp.get("/to-score")
+@roles_required("assessor")
+def to_score() -> Any:
+    """待评分: the items the assessor's unit leads the assessment of, still unscored for the
+    current period, each unit linked to its task page where the score is entered."""
+    plans = landing.to_score(current_user, office_today())
+    return render_template("dashboard/to_score.html", plans=plans)
+
+
+@bp.get("/overview")
+@roles_required(*READ_ALL)
+def overview() -> Any:
+    """Every active plan at a glance (the leader's landing page)."""
+    rows = landing.overview(office_today())
+    page = render_template("dashboard/overview.html", rows=rows)
+    db.session.commit()  # rankings record their period on first use
     return page

@@ -18,6 +18,7 @@ from taskhub.core.db import db
 from taskhub.core.permissions import login_required
 from taskhub.core.timeutil import office_today
 from taskhub.core.xlsx import xlsx_response
+from taskhub.dashboard.landing import newest_active
 from taskhub.ledger import exports, services
 from taskhub.ledger import timeline as timelines
 from taskhub.ledger.lights import COLORS
@@ -128,7 +129,7 @@ def timeline() -> Any:
     plans = db.session.scalars(select(Plan).order_by(Plan.code)).all()
     plan = next((p for p in plans if p.code == values.get("plan")), None)
     problems = {"plan": "plan"} if values.get("plan") and plan is None else {}
-    plan = plan or (plans[0] if plans else None)
+    plan = plan or newest_active(plans)
     data = (
         timelines.build(
             plan,
