@@ -90,6 +90,7 @@ def unit_choices() -> list[UnitChoice]:
     units = db.session.scalars(
         select(Unit)
         .join(City, City.id == Unit.city_id)
+        .where(Unit.retired_on.is_(None))  # retired units are no longer chosen
         .options(selectinload(Unit.aliases), selectinload(Unit.city))
         .order_by(City.name, Unit.name)
     )
