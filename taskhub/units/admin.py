@@ -18,7 +18,8 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from flask_babel import gettext as _
+from flask import has_request_context
+from flask_babel import gettext
 from sqlalchemy import select, update
 
 from taskhub.audit import services as audit
@@ -44,6 +45,14 @@ if TYPE_CHECKING:
 
 #: A city code as it appears in addresses and seed file names: baotou, hegang, new-city.
 CITY_CODE = re.compile(r"^[a-z][a-z0-9-]{1,49}$")
+
+
+def _(message: str, **values: Any) -> str:
+    """The message in the reader's language on pages and in the API; English (the msgid) on
+    the command line, where there is no reader's language."""
+    if has_request_context():
+        return gettext(message, **values)
+    return message % values if values else message
 
 
 class UnitRefused(ValidationFailed):
@@ -185,7 +194,9 @@ def _name_holder(alias: UnitAlias) -> str:
     return holder.name if holder is not None else alias.name
 
 
-def check_name_free(city_id: int, name: str, *, unit: Unit | None = None) -> None:
+def check_name_free(
+    city_id: int, name: str, *, unit: Unit | None = None, field_name: str = "name"
+) -> None:
     """Refuse a name another unit or group of the city already has (as its name or alias)."""
     alias = db.session.scalar(
         select(UnitAlias).where(UnitAlias.city_id == city_id, UnitAlias.name == name)
@@ -198,7 +209,7 @@ def check_name_free(city_id: int, name: str, *, unit: Unit | None = None) -> Non
                 name=name,
                 holder=_name_holder(alias),
             ),
-            "aliases" if unit is not None else "name",
+            field_name,
         )
     other = db.session.scalar(
         select(Unit).where(
@@ -264,7 +275,7 @@ def create_unit(city: City, data: dict[str, Any], *, actor: User | None) -> Unit
     db.session.add(UnitAlias(city_id=city.id, name=name, unit_id=unit.id))
     for alias in _names(data.get("aliases")):
         if alias != name:
-            check_name_free(city.id, alias, unit=unit)
+            check_name_free(city.id, alias, unit=unit, field_name="aliases")
             db.session.add(UnitAlias(city_id=city.id, name=alias, unit_id=unit.id))
             db.session.flush()
     db.session.flush()

@@ -104,10 +104,10 @@ class Cities(MethodView):
         query = apply_sort(query, args["sort"], {"code": City.code, "name": City.name}, City.id)
         return [_city_dict(c) for c in paged(query, pagination_parameters)]
 
+    @roles(*STAFF)
     @blp.arguments(CityArgs)
     @blp.response(201, CitySchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Create a city (code, name, province, time zone); audited."""
         city = commit_or_fail(lambda: admin.create_city(args, actor=api_user()))
@@ -122,11 +122,11 @@ class CityByCode(MethodView):
         """One city; send its ETag in If-Match to change it."""
         return _city_dict(_city_or_404(code))
 
+    @roles(*STAFF)
     @blp.etag
     @blp.arguments(CityPatchArgs(partial=True))
     @blp.response(200, CitySchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def patch(self, args: dict[str, Any], code: str) -> dict[str, Any]:
         """Change a city's name, province or time zone (If-Match required); audited."""
         city = _city_or_404(code, lock=True)
@@ -213,10 +213,10 @@ class Units(MethodView):
         query = _filtered_units(_unit_rows(), args, aliases=True)
         return _unit_dicts(paged(query, pagination_parameters, scalars=False))
 
+    @roles(*STAFF)
     @blp.arguments(UnitArgs)
     @blp.response(201, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Create a unit of a city with its other names; audited."""
         city = _city_or_404(args.pop("city"))
@@ -232,11 +232,11 @@ class UnitById(MethodView):
         """One unit with its aliases, groups and assignment counts by plan."""
         return _unit_detail(unit_id)
 
+    @roles(*STAFF)
     @blp.etag
     @blp.arguments(UnitPatchArgs(partial=True))
     @blp.response(200, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def patch(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Change a unit's name, kind or parent (If-Match required); a new name keeps the old
         one as an alias; audited."""
@@ -281,10 +281,10 @@ def _unit_detail(unit_id: int) -> dict[str, Any]:
 
 @blp.route("/units/<int:unit_id>/retire")
 class UnitRetire(MethodView):
+    @roles(*STAFF)
     @blp.arguments(RetireArgs)
     @blp.response(200, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Retire a unit: it keeps its history and gets no new assignments; audited."""
         unit: Unit = get_or_404(Unit, unit_id, lock=True)
@@ -295,9 +295,9 @@ class UnitRetire(MethodView):
 
 @blp.route("/units/<int:unit_id>/reactivate")
 class UnitReactivate(MethodView):
+    @roles(*STAFF)
     @blp.response(200, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def post(self, unit_id: int) -> dict[str, Any]:
         """Make a retired (not merged) unit active again; audited."""
         unit: Unit = get_or_404(Unit, unit_id, lock=True)
@@ -307,10 +307,10 @@ class UnitReactivate(MethodView):
 
 @blp.route("/units/<int:unit_id>/merge")
 class UnitMerge(MethodView):
+    @roles(*STAFF)
     @blp.arguments(MergeArgs)
     @blp.response(200, MergeSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Merge this unit into ``into`` (机构改革): open assignments, contacts, users, group
         memberships and names move; completed work stays; this unit is retired. ``dry_run``
@@ -349,10 +349,10 @@ class UnitAliases(MethodView):
         )
         return _alias_dicts(unit, paged(query, pagination_parameters))
 
+    @roles(*STAFF)
     @blp.arguments(AliasArgs)
     @blp.response(201, AliasSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Give a unit another name; a name is unique in its city across units and groups
         (422 naming the holder otherwise); audited."""
@@ -363,9 +363,9 @@ class UnitAliases(MethodView):
 
 @blp.route("/units/<int:unit_id>/aliases/<int:alias_id>")
 class UnitAliasById(MethodView):
+    @roles(*STAFF)
     @blp.response(204)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
-    @roles(*STAFF)
     def delete(self, unit_id: int, alias_id: int) -> None:
         """Remove one of a unit's other names (not its own name); audited."""
         alias: UnitAlias = get_or_404(UnitAlias, alias_id)

@@ -28,6 +28,7 @@ from taskhub.units.views import UNITS_PAGE, bp, get_unit_or_404
 #: Labels of this module's fields for "too long" messages (the shared ones are in core.web).
 _LABELS = {
     **FIELD_LABELS,
+    "name": _l("Name of the unit or city"),
     "code": _l("City code"),
     "province": _l("Province"),
     "timezone": _l("Time zone"),
