@@ -56,7 +56,11 @@ def test_office_creates_a_city_and_its_unit_in_the_browser(client, login_as):
 
     response = client.post(
         "/cities/newtown/units/new",
-        data={"name": "新城市发展和改革委员会", "kind": "department", "aliases": "市发改委\n发改委\n"},
+        data={
+            "name": "新城市发展和改革委员会",
+            "kind": "department",
+            "aliases": "市发改委\n发改委\n",
+        },
     )
     assert response.status_code == 302
     unit = db.session.scalars(select(Unit).where(Unit.city_id == city.id)).one()
@@ -230,8 +234,11 @@ def test_merge_preview_then_confirm_moves_open_work_and_keeps_history(client, lo
     db.session.expire_all()
 
     assert {a.id for a in assignments_of(target)} >= set(will_move)
-    stayed = {a.id for a in assignments_of(source)}
-    assert stayed == {done.id, *conflicts}  # completed work and shared items stay (history)
+    stayed = {a.id: a for a in assignments_of(source)}
+    assert set(stayed) == {done.id, *conflicts}  # completed work and shared items stay
+    # Shared items: the target's assignment carries on, the source's is closed (not counted).
+    assert all(stayed[a].is_not_applicable for a in conflicts)
+    assert not stayed[done.id].is_not_applicable
     assert db.session.get(Contact, contact.id).unit_id == target.id
     assert db.session.get(User, user.id).unit_id == target.id
     assert resolve_name(source.city_id, SOURCE).id == target.id  # the old name is an alias
@@ -303,7 +310,9 @@ def test_api_cities_create_read_and_patch_with_etag(api_as):
     assert stale.status_code == 412
 
     clash = office.post("/api/v1/cities/", json={"code": "apitown", "name": "重复"})
-    assert clash.status_code == 422 and "已存在" in clash.json["errors"]["code"][0]
+    assert clash.status_code == 409 and "已存在" in clash.json["errors"]["code"][0]
+    bad_zone = office.post("/api/v1/cities/", json={"code": "tz", "name": "时区", "timezone": "X"})
+    assert bad_zone.status_code == 422 and "timezone" in bad_zone.json["errors"]
 
 
 def test_api_units_create_patch_aliases_retire(api_as):
@@ -328,14 +337,14 @@ def test_api_units_create_patch_aliases_retire(api_as):
     added = office.post(f"/api/v1/units/{unit_id}/aliases", json={"name": "政数局"})
     assert added.status_code == 201 and added.json["is_own_name"] is False
     clash = office.post(f"/api/v1/units/{unit_id}/aliases", json={"name": "市发改委"})
-    assert clash.status_code == 422
+    assert clash.status_code == 409 and clash.json["code"] == "conflict"
     assert clash.json["errors"]["name"][0].startswith("“市发改委”已是本市")
     names = office.get(f"/api/v1/units/{unit_id}/aliases").json
     assert {a["name"] for a in names} == {"市数据局", "数据局", "政数局", "市政务服务和数据管理局"}
     response = office.delete(f"/api/v1/units/{unit_id}/aliases/{added.json['id']}")
     assert response.status_code == 204
     own = next(a for a in names if a["is_own_name"])
-    assert office.delete(f"/api/v1/units/{unit_id}/aliases/{own['id']}").status_code == 422
+    assert office.delete(f"/api/v1/units/{unit_id}/aliases/{own['id']}").status_code == 409
 
     retired = office.post(f"/api/v1/units/{unit_id}/retire", json={})
     assert retired.status_code == 200 and retired.json["retired_on"] is not None
@@ -350,7 +359,7 @@ def test_api_merge_dry_run_changes_nothing_then_merges(api_as):
     source, target = unit_named(SOURCE, "hegang"), unit_named(TARGET, "hegang")
     before = [a.id for a in assignments_of(source)]
     url = f"/api/v1/units/{source.id}/merge"
-    preview = office.post(url, json={"into": target.id, "dry_run": True})
+    preview = office.post(url, json={"into": target.id, "reason": "-", "dry_run": True})
     assert preview.status_code == 200, preview.json
     assert preview.json["dry_run"] is True and preview.json["problems"] == []
     assert preview.json["assignments"] and preview.json["conflicts"]
@@ -359,6 +368,8 @@ def test_api_merge_dry_run_changes_nothing_then_merges(api_as):
     assert db.session.get(Unit, source.id).retired_on is None
 
     assert office.post(url, json={"into": target.id}).status_code == 422  # no reason
+    itself = office.post(url, json={"into": source.id, "reason": "x", "dry_run": True})
+    assert itself.json["problems"] == ["单位不能合并到自身。"]
     done = office.post(url, json={"into": target.id, "reason": "机构改革"})
     assert done.status_code == 200, done.json
     db.session.expire_all()
@@ -367,7 +378,7 @@ def test_api_merge_dry_run_changes_nothing_then_merges(api_as):
     )
     assert db.session.get(Unit, source.id).merged_into_id == target.id
     again = office.post(url, json={"into": target.id, "reason": "机构改革"})
-    assert again.status_code == 422
+    assert again.status_code == 409 and "已停用" in again.json["message"]
 
 
 @pytest.mark.parametrize(
@@ -377,7 +388,7 @@ def test_api_merge_dry_run_changes_nothing_then_merges(api_as):
         ("PATCH", "/api/v1/cities/baotou", {"name": "不行"}),
         ("POST", "/api/v1/units/", {"city": "baotou", "name": "不行", "kind": "other"}),
         ("POST", "/api/v1/units/{unit}/retire", {}),
-        ("POST", "/api/v1/units/{unit}/merge", {"into": 1, "dry_run": True}),
+        ("POST", "/api/v1/units/{unit}/merge", {"into": 1, "reason": "x", "dry_run": True}),
         ("POST", "/api/v1/units/{unit}/aliases", {"name": "不行"}),
     ],
 )

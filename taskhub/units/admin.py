@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import has_request_context
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db
@@ -404,6 +404,17 @@ def active_units(city: City) -> list[Unit]:
     )
 
 
+def unit_counts() -> dict[tuple[int, bool], int]:
+    """How many units each city has, by (city id, retired)."""
+    retired = Unit.retired_on.is_not(None)
+    return {
+        (city_id, bool(is_retired)): n
+        for city_id, is_retired, n in db.session.execute(
+            select(Unit.city_id, retired, func.count()).group_by(Unit.city_id, retired)
+        )
+    }
+
+
 # -- merging ------------------------------------------------------------------------------------
 
 #: When both units have an assignment of the same item, the surviving one keeps the stronger
@@ -416,8 +427,10 @@ class MergePreview:
     """What merging ``source`` into ``target`` moves, keeps and refuses.
 
     Conflict rule: when the target already has an assignment of the same item, the target's
-    assignment carries on (taking the stronger role of the two) and the source's stays with the
-    retired source as history; nothing is deleted.
+    assignment carries on (taking the stronger role of the two) and the source's is closed:
+    it stays with the retired source as history, marked not applicable so that it no longer
+    counts in dashboards, bulletins and scores (the merge's audit record says why); nothing is
+    deleted.
     """
 
     source: Unit
@@ -534,6 +547,7 @@ def merge_units(source: Unit, target: Unit, *, actor: User | None, reason: Any) 
     for mine, theirs in preview.conflicts:
         if _ROLE_STRENGTH.get(mine.role, 0) > _ROLE_STRENGTH.get(theirs.role, 0):
             theirs.role = mine.role
+        mine.is_not_applicable = True  # closed: the target's assignment does the work now
     db.session.flush()
     if moved_ids:
         # Copies of the assignment's unit, kept for one-pass aggregates.

@@ -10,7 +10,8 @@ record.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask.views import MethodView
 from marshmallow import ValidationError
@@ -27,6 +28,7 @@ from taskhub.core.api import (
     roles,
 )
 from taskhub.core.db import db
+from taskhub.core.errors import DomainError
 from taskhub.core.permissions import READ_ALL, STAFF
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment
@@ -66,6 +68,28 @@ blp = core.blueprint("units", __name__, description="Units, unit groups and cont
 
 
 # -- cities -------------------------------------------------------------------------------------
+
+#: The 409 of a change that the data as it stands refuses.
+REFUSED = "Refused by the data as it stands (a name taken, a unit retired already …)."
+
+R = TypeVar("R")
+
+
+def _commit(change: Callable[[], R]) -> R:
+    """``commit_or_fail`` for the keeping of cities and units: a change that valid input asks
+    for but the data as it stands refuses (a name another unit has, a unit retired already)
+    answers 409 with the reason by field; other domain errors as everywhere."""
+    try:
+        result = change()
+    except admin.UnitRefused as error:
+        db.session.rollback()
+        field = error.field or "_schema"
+        core.abort(409, error.message, code="conflict", errors={field: [error.message]})
+    except DomainError as error:
+        db.session.rollback()
+        core.abort_for(error)
+    db.session.commit()
+    return result
 
 
 def _city_dict(city: City) -> dict[str, Any]:
@@ -108,9 +132,10 @@ class Cities(MethodView):
     @blp.arguments(CityArgs)
     @blp.response(201, CitySchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Create a city (code, name, province, time zone); audited."""
-        city = commit_or_fail(lambda: admin.create_city(args, actor=api_user()))
+        city = _commit(lambda: admin.create_city(args, actor=api_user()))
         return _city_dict(city)
 
 
@@ -127,11 +152,12 @@ class CityByCode(MethodView):
     @blp.arguments(CityPatchArgs(partial=True))
     @blp.response(200, CitySchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def patch(self, args: dict[str, Any], code: str) -> dict[str, Any]:
         """Change a city's name, province or time zone (If-Match required); audited."""
         city = _city_or_404(code, lock=True)
         blp.check_etag(_city_dict(city), CitySchema)
-        commit_or_fail(lambda: admin.update_city(city, args, actor=api_user()))
+        _commit(lambda: admin.update_city(city, args, actor=api_user()))
         return _city_dict(city)
 
 
@@ -217,10 +243,11 @@ class Units(MethodView):
     @blp.arguments(UnitArgs)
     @blp.response(201, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Create a unit of a city with its other names; audited."""
         city = _city_or_404(args.pop("city"))
-        unit = commit_or_fail(lambda: admin.create_unit(city, args, actor=api_user()))
+        unit = _commit(lambda: admin.create_unit(city, args, actor=api_user()))
         return _unit_detail(unit.id)
 
 
@@ -237,12 +264,13 @@ class UnitById(MethodView):
     @blp.arguments(UnitPatchArgs(partial=True))
     @blp.response(200, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def patch(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Change a unit's name, kind or parent (If-Match required); a new name keeps the old
         one as an alias; audited."""
         unit: Unit = get_or_404(Unit, unit_id, lock=True)
         blp.check_etag(_unit_detail(unit_id), UnitDetailSchema)
-        commit_or_fail(lambda: admin.update_unit(unit, args, actor=api_user()))
+        _commit(lambda: admin.update_unit(unit, args, actor=api_user()))
         return _unit_detail(unit_id)
 
 
@@ -285,11 +313,12 @@ class UnitRetire(MethodView):
     @blp.arguments(RetireArgs)
     @blp.response(200, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Retire a unit: it keeps its history and gets no new assignments; audited."""
         unit: Unit = get_or_404(Unit, unit_id, lock=True)
         on = args.get("retired_on")
-        commit_or_fail(lambda: admin.retire_unit(unit, actor=api_user(), on=on))
+        _commit(lambda: admin.retire_unit(unit, actor=api_user(), on=on))
         return _unit_detail(unit_id)
 
 
@@ -298,10 +327,11 @@ class UnitReactivate(MethodView):
     @roles(*STAFF)
     @blp.response(200, UnitDetailSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def post(self, unit_id: int) -> dict[str, Any]:
         """Make a retired (not merged) unit active again; audited."""
         unit: Unit = get_or_404(Unit, unit_id, lock=True)
-        commit_or_fail(lambda: admin.reactivate_unit(unit, actor=api_user()))
+        _commit(lambda: admin.reactivate_unit(unit, actor=api_user()))
         return _unit_detail(unit_id)
 
 
@@ -311,6 +341,7 @@ class UnitMerge(MethodView):
     @blp.arguments(MergeArgs)
     @blp.response(200, MergeSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Merge this unit into ``into`` (机构改革): open assignments, contacts, users, group
         memberships and names move; completed work stays; this unit is retired. ``dry_run``
@@ -319,9 +350,7 @@ class UnitMerge(MethodView):
         target: Unit = get_or_404(Unit, args["into"], lock=True)
         if args["dry_run"]:
             return {**admin.preview_merge(source, target).summary(), "dry_run": True}
-        if not args.get("reason"):
-            core.abort(422, "Give the reason of the merge.", errors={"reason": ["required"]})
-        done = commit_or_fail(
+        done = _commit(
             lambda: admin.merge_units(source, target, actor=api_user(), reason=args["reason"])
         )
         return {**done.summary(), "dry_run": False}
@@ -353,11 +382,12 @@ class UnitAliases(MethodView):
     @blp.arguments(AliasArgs)
     @blp.response(201, AliasSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
         """Give a unit another name; a name is unique in its city across units and groups
         (422 naming the holder otherwise); audited."""
         unit: Unit = get_or_404(Unit, unit_id, lock=True)
-        alias = commit_or_fail(lambda: admin.add_alias(unit, args["name"], actor=api_user()))
+        alias = _commit(lambda: admin.add_alias(unit, args["name"], actor=api_user()))
         return {"id": alias.id, "name": alias.name, "is_own_name": alias.name == unit.name}
 
 
@@ -366,12 +396,13 @@ class UnitAliasById(MethodView):
     @roles(*STAFF)
     @blp.response(204)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
     def delete(self, unit_id: int, alias_id: int) -> None:
         """Remove one of a unit's other names (not its own name); audited."""
         alias: UnitAlias = get_or_404(UnitAlias, alias_id)
         if alias.unit_id != unit_id:
             core.abort(404, f"Unit {unit_id} has no name {alias_id}.")
-        commit_or_fail(lambda: admin.remove_alias(alias, actor=api_user()))
+        _commit(lambda: admin.remove_alias(alias, actor=api_user()))
 
 
 # -- groups -------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.core.inputs import id_arg, page_arg
-from taskhub.core.limits import TextTooLong
 from taskhub.core.permissions import STAFF, login_required, roles_required
 from taskhub.core.web import FIELD_LABELS, problem_text
 from taskhub.tracking.models import Assignment
@@ -37,14 +36,7 @@ _LABELS = {
 
 
 def _problem(exc: DomainError) -> str:
-    if isinstance(exc, TextTooLong):
-        return _(
-            "「%(field)s」 is too long: %(length)d characters, at most %(limit)d.",
-            field=str(_LABELS.get(exc.field or "", exc.field)),
-            length=exc.length,
-            limit=exc.limit,
-        )
-    return problem_text(exc)
+    return problem_text(exc, _LABELS)
 
 
 def _try(change: Callable[[], Any]) -> tuple[Any, dict[str, str]]:
@@ -77,14 +69,7 @@ def _form(*names: str) -> dict[str, str]:
 @login_required
 def cities() -> Any:
     """Every city with its numbers of active and retired units and of groups."""
-    counts = {
-        (city_id, retired): n
-        for city_id, retired, n in db.session.execute(
-            select(Unit.city_id, Unit.retired_on.is_not(None), func.count()).group_by(
-                Unit.city_id, Unit.retired_on.is_not(None)
-            )
-        )
-    }
+    counts = admin.unit_counts()
     groups = dict(
         db.session.execute(
             select(UnitGroup.city_id, func.count()).group_by(UnitGroup.city_id)

@@ -48,21 +48,15 @@ def list_cities(as_json: bool) -> None:
     """List the cities with their numbers of active and retired units."""
     import json
 
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from taskhub.cli import _require_schema
     from taskhub.core.db import db
-    from taskhub.units.models import City, Unit
+    from taskhub.units.admin import unit_counts
+    from taskhub.units.models import City
 
     _require_schema()
-    counts = {
-        (city_id, retired): n
-        for city_id, retired, n in db.session.execute(
-            select(Unit.city_id, Unit.retired_on.is_not(None), func.count()).group_by(
-                Unit.city_id, Unit.retired_on.is_not(None)
-            )
-        )
-    }
+    counts = unit_counts()
     rows = [
         {
             "code": c.code,

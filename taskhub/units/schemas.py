@@ -3,6 +3,7 @@ Excel import and the API share ContactArgs, so each rule exists once), ``…Sche
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -198,6 +199,9 @@ class UnitListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]
 
 # -- keeping cities and units (taskhub.units.admin) ---------------------------------------------
 
+#: The IANA time zones a city may have (the OpenAPI document lists them).
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
 _CITY_CODE = validate.Regexp(
     r"^[a-z][a-z0-9-]{1,49}$", error="2 to 50 lower-case letters, digits or hyphens"
 )
@@ -222,7 +226,7 @@ class CityPatchArgs(Schema):
     name = fields.String(validate=[length("city.name", required=True), no_nul])
     province = fields.String(allow_none=True, validate=[length("city.province"), no_nul])
     timezone = fields.String(
-        validate=[validate.Length(min=1, max=64), no_nul],
+        validate=validate.OneOf(TIME_ZONES, error="not an IANA time zone such as Asia/Shanghai"),
         metadata={"description": "IANA time zone, default Asia/Shanghai."},
     )
 
@@ -313,7 +317,9 @@ class MergeArgs(Schema):
         required=True, validate=ID_RANGE, metadata={"description": "The unit that carries on."}
     )
     reason = fields.String(
-        load_default=None, validate=[length("merge.reason", required=True), no_nul]
+        required=True,
+        validate=[length("merge.reason", required=True), no_nul],
+        metadata={"description": "Why (such as the reform document); recorded in the audit."},
     )
     dry_run = fields.Boolean(
         load_default=False, metadata={"description": "Only preview what would move."}
