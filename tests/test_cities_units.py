@@ -14,7 +14,7 @@ from taskhub.core.db import db
 from taskhub.models import Assignment, Contact, Item, Plan
 from taskhub.plans.models import ItemUnit
 from taskhub.tracking.models import AssignmentStatus
-from taskhub.units import admin
+from taskhub.units import admin, merging
 from taskhub.units.models import City, Unit, UnitAlias, UnitGroup
 from taskhub.units.services import resolve_name, unit_choices, unit_label
 from tests.conftest import PASSWORD, make_user, unit_named
@@ -263,7 +263,7 @@ def test_merge_preview_then_confirm_moves_open_work_and_keeps_history(client, lo
 
 def test_seeds_loaded_again_after_a_merge_keep_the_names_with_the_survivor(session, monkeypatch):
     source, target = unit_named(SOURCE, "hegang"), unit_named(TARGET, "hegang")
-    admin.merge_units(source, target, actor=None, reason="机构改革")
+    merging.merge_units(source, target, actor=None, reason="机构改革")
     _resync(monkeypatch, "hegang-2022")
     db.session.expire_all()
     assert resolve_name(source.city_id, SOURCE).id == target.id
@@ -275,10 +275,10 @@ def test_merge_refuses_retired_target_and_other_city(session):
     source, target = unit_named(SOURCE, "hegang"), unit_named(TARGET, "hegang")
     admin.retire_unit(target, actor=None)
     with pytest.raises(admin.UnitRefused, match="is retired; choose an active unit"):
-        admin.merge_units(source, target, actor=None, reason="x")
+        merging.merge_units(source, target, actor=None, reason="x")
     assert db.session.get(Unit, source.id).retired_on is None
     elsewhere = unit_named("市科技局", "baotou")
-    problems = admin.preview_merge(source, elsewhere).problems
+    problems = merging.preview_merge(source, elsewhere).problems
     assert problems == ["Only units of the same city can be merged."]
 
 

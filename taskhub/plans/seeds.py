@@ -141,7 +141,7 @@ def upsert_city(spec: CitySpec) -> City:
         a.name: a for a in db.session.scalars(select(UnitAlias).where(UnitAlias.city_id == city.id))
     }
     for name, (kind, canonical) in spec.names.items():
-        # A merged unit's names belong to the unit it was merged into (units.admin).
+        # A merged unit's names belong to the unit it was merged into (units.merging).
         unit_id = _surviving(units[canonical]).id if kind == "unit" else None
         group_id = groups[canonical].id if kind == "group" else None
         alias = aliases.get(name)

@@ -32,7 +32,7 @@ from taskhub.core.errors import DomainError
 from taskhub.core.permissions import READ_ALL, STAFF
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment
-from taskhub.units import admin, services
+from taskhub.units import admin, merging, services
 from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup, unit_group_members
 from taskhub.units.schemas import (
     CONTACT_SORTS,
@@ -349,9 +349,9 @@ class UnitMerge(MethodView):
         source: Unit = get_or_404(Unit, unit_id, lock=True)
         target: Unit = get_or_404(Unit, args["into"], lock=True)
         if args["dry_run"]:
-            return {**admin.preview_merge(source, target).summary(), "dry_run": True}
+            return {**merging.preview_merge(source, target).summary(), "dry_run": True}
         done = _commit(
-            lambda: admin.merge_units(source, target, actor=api_user(), reason=args["reason"])
+            lambda: merging.merge_units(source, target, actor=api_user(), reason=args["reason"])
         )
         return {**done.summary(), "dry_run": False}
 

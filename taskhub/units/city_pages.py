@@ -20,7 +20,7 @@ from taskhub.core.inputs import id_arg, page_arg
 from taskhub.core.permissions import STAFF, login_required, roles_required
 from taskhub.core.web import FIELD_LABELS, problem_text
 from taskhub.tracking.models import Assignment
-from taskhub.units import admin
+from taskhub.units import admin, merging
 from taskhub.units.models import UNIT_KINDS, City, Unit, UnitAlias, UnitGroup
 from taskhub.units.views import UNITS_PAGE, bp, get_unit_or_404
 
@@ -301,7 +301,7 @@ def merge_unit(unit_id: int) -> Any:
     if request.method == "POST" and target is not None and source.get("confirm") == "1":
         chosen, names = target, (unit.name, target.name)
         done, errors = _try(
-            lambda: admin.merge_units(unit, chosen, actor=current_user, reason=reason)
+            lambda: merging.merge_units(unit, chosen, actor=current_user, reason=reason)
         )
         if done is not None:
             flash(_("“%(a)s” was merged into “%(b)s”.", a=names[0], b=names[1]), "success")
@@ -309,7 +309,7 @@ def merge_unit(unit_id: int) -> Any:
         unit, target = get_unit_or_404(unit_id), get_unit_or_404(chosen.id)
     elif request.method == "POST":
         errors = {"into": _("Choose the unit that carries on, then confirm.")}
-    preview = admin.preview_merge(unit, target) if target is not None else None
+    preview = merging.preview_merge(unit, target) if target is not None else None
     counts = {}
     if preview is not None:
         counts = _plan_titles([a for a in preview.moved] + [a for a, _b in preview.conflicts])
