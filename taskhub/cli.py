@@ -68,12 +68,14 @@ def register_commands(app: Flask) -> None:
     """Attach TaskHub's commands to the app (so both `taskhub` and `flask` see them)."""
     from taskhub.evidence.cli import evidence
     from taskhub.imports.cli import units
+    from taskhub.units.cli import city
 
     for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler, backup, restore):
         app.cli.add_command(command)
     app.cli.add_command(evidence)
     app.cli.add_command(users_group)
     app.cli.add_command(units)
+    app.cli.add_command(city)
 
 
 # -- seed -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from taskhub.accounts.models import User
 from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db
 from taskhub.models import Assignment, Contact, Item, Plan
+from taskhub.units.models import Unit, UnitAlias
 from tests.conftest import make_user, unit_named
 
 OWN = "昆都仑区人民政府"  # the unit and assessor users' unit (Baotou)
@@ -39,6 +40,14 @@ def contact_of(unit_name: str) -> Contact:
     db.session.add(contact)
     db.session.commit()
     return contact
+
+
+def alias_of(unit: Unit) -> int:
+    """A name of the unit other than its own (made for the case)."""
+    alias = UnitAlias(city_id=unit.city_id, name="矩阵旧称", unit_id=unit.id)
+    db.session.add(alias)
+    db.session.commit()
+    return alias.id
 
 
 def target_user() -> int:
@@ -130,6 +139,24 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "setup": ("GET", "/setup", None),
         "overview": ("GET", "/overview", None),
         "to score": ("GET", "/to-score", None),
+        "cities": ("GET", "/cities", None),
+        "city": ("GET", "/cities/baotou", None),
+        "new city form": ("GET", "/cities/new", None),
+        "create city": ("POST", "/cities/new", {"code": "matrix-city", "name": "矩阵市"}),
+        "edit city": ("POST", "/cities/baotou/edit", {"name": "包头市", "province": "内蒙古"}),
+        "new unit": ("POST", "/cities/baotou/units/new", {"name": "矩阵局", "kind": "other"}),
+        "edit unit form": ("GET", f"/units/{other.id}/edit", None),
+        "edit unit": ("POST", f"/units/{other.id}/edit", {"name": OTHER, "kind": "other"}),
+        "add alias": ("POST", f"/units/{other.id}/aliases", {"alias": "矩阵别名"}),
+        "remove alias": ("POST", f"/units/{other.id}/aliases/{alias_of(other)}/delete", {}),
+        "retire unit": ("POST", f"/units/{other.id}/retire", {}),
+        "reactivate unit": ("POST", f"/units/{other.id}/reactivate", {}),
+        "merge form": ("GET", f"/units/{other.id}/merge?into={own.id}", None),
+        "merge unit": (
+            "POST",
+            f"/units/{other.id}/merge",
+            {"into": own.id, "confirm": "1", "reason": "机构改革"},
+        ),
     }
     # Built only when asked for: each makes rows (and a new link revokes the older one).
     people_cases: dict[str, Any] = {
@@ -226,6 +253,20 @@ MATRIX = {
     "setup": [302, 200, 403, 403, 403, 403],
     "overview": [302, 200, 200, 200, 403, 200],
     "to score": [302, 403, 403, 200, 403, 403],
+    "cities": [302, 200, 200, 200, 200, 200],
+    "city": [302, 200, 200, 200, 200, 200],
+    "new city form": [302, 200, 200, 403, 403, 403],
+    "create city": [302, 302, 302, 403, 403, 403],
+    "edit city": [302, 302, 302, 403, 403, 403],
+    "new unit": [302, 302, 302, 403, 403, 403],
+    "edit unit form": [302, 200, 200, 403, 403, 403],
+    "edit unit": [302, 302, 302, 403, 403, 403],
+    "add alias": [302, 302, 302, 403, 403, 403],
+    "remove alias": [302, 302, 302, 403, 403, 403],
+    "retire unit": [302, 302, 302, 403, 403, 403],
+    "reactivate unit": [302, 302, 302, 403, 403, 403],  # refused (active), redirected back
+    "merge form": [302, 200, 200, 403, 403, 403],
+    "merge unit": [302, 302, 302, 403, 403, 403],
 }
 
 

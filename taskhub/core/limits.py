@@ -40,6 +40,12 @@ TEXT_LIMITS: dict[str, int] = {
     "contact.mobile": 30,
     "contact.email": 200,
     "contact.webhook_url": 500,
+    # Cities and the other names of units (cities and units pages, API, command line).
+    "city.code": 50,
+    "city.name": 100,
+    "city.province": 50,
+    "alias.name": 100,
+    "merge.reason": 2_000,
     # Accounts.
     "user.username": 50,
     "user.display_name": 100,

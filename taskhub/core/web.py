@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import flash
 from flask_babel import gettext as _
@@ -35,13 +35,13 @@ FIELD_LABELS = {
 }
 
 
-def problem_text(exc: DomainError) -> str:
+def problem_text(exc: DomainError, labels: Mapping[str, Any] = FIELD_LABELS) -> str:
     """A service's refusal in the user's language where it has one (limits), else its
-    message."""
+    message; ``labels`` names the form's fields."""
     if isinstance(exc, TextTooLong):
         return _(
             "「%(field)s」 is too long: %(length)d characters, at most %(limit)d.",
-            field=str(FIELD_LABELS.get(exc.field or "", exc.field)),
+            field=str(labels.get(exc.field or "", exc.field)),
             length=exc.length,
             limit=exc.limit,
         )

@@ -141,7 +141,8 @@ def upsert_city(spec: CitySpec) -> City:
         a.name: a for a in db.session.scalars(select(UnitAlias).where(UnitAlias.city_id == city.id))
     }
     for name, (kind, canonical) in spec.names.items():
-        unit_id = units[canonical].id if kind == "unit" else None
+        # A merged unit's names belong to the unit it was merged into (units.merging).
+        unit_id = _surviving(units[canonical]).id if kind == "unit" else None
         group_id = groups[canonical].id if kind == "group" else None
         alias = aliases.get(name)
         if alias is None:
@@ -152,6 +153,15 @@ def upsert_city(spec: CitySpec) -> City:
             alias.unit_id, alias.group_id = unit_id, group_id
     db.session.flush()
     return city
+
+
+def _surviving(unit: Unit) -> Unit:
+    """The unit that carries on a merged unit's work (the unit itself when not merged)."""
+    seen = {unit.id}
+    while unit.merged_into is not None and unit.merged_into.id not in seen:
+        unit = unit.merged_into
+        seen.add(unit.id)
+    return unit
 
 
 def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
@@ -417,11 +427,16 @@ def _sync_assignments(
                 if s.effective_applies_to is None or kinds.get(uid) in s.effective_applies_to:
                     wanted[(item_id, uid)] = AssignmentRole.ASSESSED.value
 
+    # Retired units get no new assignments; the ones they have stay (their history).
+    retired = set(db.session.scalars(select(Unit.id).where(Unit.retired_on.is_not(None))))
+    wanted = {key: role for key, role in wanted.items() if key[1] not in retired}
     existing = {
         (a.item_id, a.unit_id): a
         for a in db.session.scalars(select(Assignment).join(Item).where(Item.plan_id == plan.id))
     }
     for key, assignment in existing.items():
+        if key[1] in retired:
+            continue
         if key not in wanted:
             if not assignment.reports:
                 db.session.delete(assignment)

@@ -10,24 +10,41 @@ record.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask.views import MethodView
 from marshmallow import ValidationError
 from sqlalchemy import Select, exists, func, or_, select
 
 from taskhub.core import api as core
-from taskhub.core.api import PAGE, api_user, apply_sort, commit_or_fail, get_or_404, paged
+from taskhub.core.api import (
+    PAGE,
+    api_user,
+    apply_sort,
+    commit_or_fail,
+    get_or_404,
+    paged,
+    roles,
+)
 from taskhub.core.db import db
+from taskhub.core.errors import DomainError
 from taskhub.core.permissions import READ_ALL, STAFF
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment
-from taskhub.units import services
+from taskhub.units import admin, merging, services
 from taskhub.units.models import City, Contact, Unit, UnitAlias, UnitGroup
 from taskhub.units.schemas import (
     CONTACT_SORTS,
     GROUP_SORTS,
     UNIT_SORTS,
+    AliasArgs,
+    AliasListArgs,
+    AliasSchema,
+    CityArgs,
+    CityListArgs,
+    CityPatchArgs,
+    CitySchema,
     ContactArgs,
     ContactListArgs,
     ContactPatchArgs,
@@ -38,14 +55,113 @@ from taskhub.units.schemas import (
     GroupPatchArgs,
     GroupSchema,
     MemberListArgs,
+    MergeArgs,
+    MergeSchema,
+    RetireArgs,
+    UnitArgs,
     UnitContactListArgs,
     UnitDetailSchema,
     UnitListArgs,
+    UnitPatchArgs,
     UnitSchema,
     check_reachable,
 )
 
 blp = core.blueprint("units", __name__, description="Units, unit groups and contacts.")
+
+
+# -- cities -------------------------------------------------------------------------------------
+
+#: The 409 of a change that the data as it stands refuses.
+REFUSED = "Refused by the data as it stands (a name taken, a unit retired already …)."
+
+R = TypeVar("R")
+
+
+def _commit(change: Callable[[], R]) -> R:
+    """``commit_or_fail`` for the keeping of cities and units: a change that valid input asks
+    for but the data as it stands refuses (a name another unit has, a unit retired already)
+    answers 409 with the reason by field; other domain errors as everywhere."""
+    try:
+        result = change()
+    except admin.UnitRefused as error:
+        db.session.rollback()
+        field = error.field or "_schema"
+        core.abort(409, error.message, code="conflict", errors={field: [error.message]})
+    except DomainError as error:
+        db.session.rollback()
+        core.abort_for(error)
+    db.session.commit()
+    return result
+
+
+def _city_dict(city: City) -> dict[str, Any]:
+    active = db.session.scalar(
+        select(func.count()).where(Unit.city_id == city.id, Unit.retired_on.is_(None))
+    )
+    return {
+        "code": city.code,
+        "name": city.name,
+        "province": city.province,
+        "timezone": city.timezone,
+        "unit_count": active or 0,
+    }
+
+
+def _city_or_404(code: str, *, lock: bool = False) -> City:
+    query = select(City).where(City.code == code)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    city = db.session.scalar(query)
+    if city is None:
+        core.abort(404, f"City {code} does not exist.")
+    return city
+
+
+@blp.route("/cities/")
+class Cities(MethodView):
+    @blp.arguments(CityListArgs, location="query")
+    @blp.response(200, CitySchema(many=True))
+    @blp.paginate(**PAGE)
+    def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[dict[str, Any]]:
+        """List cities with their numbers of active units."""
+        query: Select[Any] = select(City)
+        if "q" in args:
+            query = query.where(City.name.contains(args["q"], autoescape=True))
+        query = apply_sort(query, args["sort"], {"code": City.code, "name": City.name}, City.id)
+        return [_city_dict(c) for c in paged(query, pagination_parameters)]
+
+    @roles(*STAFF)
+    @blp.arguments(CityArgs)
+    @blp.response(201, CitySchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Create a city (code, name, province, time zone); audited."""
+        city = _commit(lambda: admin.create_city(args, actor=api_user()))
+        return _city_dict(city)
+
+
+@blp.route("/cities/<code>")
+class CityByCode(MethodView):
+    @blp.etag
+    @blp.response(200, CitySchema)
+    def get(self, code: str) -> dict[str, Any]:
+        """One city; send its ETag in If-Match to change it."""
+        return _city_dict(_city_or_404(code))
+
+    @roles(*STAFF)
+    @blp.etag
+    @blp.arguments(CityPatchArgs(partial=True))
+    @blp.response(200, CitySchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def patch(self, args: dict[str, Any], code: str) -> dict[str, Any]:
+        """Change a city's name, province or time zone (If-Match required); audited."""
+        city = _city_or_404(code, lock=True)
+        blp.check_etag(_city_dict(city), CitySchema)
+        _commit(lambda: admin.update_city(city, args, actor=api_user()))
+        return _city_dict(city)
 
 
 # -- units --------------------------------------------------------------------------------------
@@ -60,6 +176,8 @@ def _unit_rows() -> Select[Any]:
         Unit.name,
         Unit.kind,
         Unit.parent_id,
+        Unit.retired_on,
+        Unit.merged_into_id,
         City.code.label("city_code"),
         City.name.label("city_name"),
     ).join(City, City.id == Unit.city_id)
@@ -77,6 +195,8 @@ def _filtered_units(query: Select[Any], args: dict[str, Any], *, aliases: bool) 
         query = query.where(Unit.kind == args["kind"])
     if "group" in args:
         query = query.where(Unit.id.in_(_members_of(args["group"])))
+    if args.get("include_retired") is False:
+        query = query.where(Unit.retired_on.is_(None))
     if "q" in args:
         named = Unit.name.contains(args["q"], autoescape=True)
         if aliases:
@@ -122,6 +242,17 @@ class Units(MethodView):
         query = _filtered_units(_unit_rows(), args, aliases=True)
         return _unit_dicts(paged(query, pagination_parameters, scalars=False))
 
+    @roles(*STAFF)
+    @blp.arguments(UnitArgs)
+    @blp.response(201, UnitDetailSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Create a unit of a city with its other names; audited."""
+        city = _city_or_404(args.pop("city"))
+        unit = _commit(lambda: admin.create_unit(city, args, actor=api_user()))
+        return _unit_detail(unit.id)
+
 
 @blp.route("/units/<int:unit_id>")
 class UnitById(MethodView):
@@ -129,34 +260,151 @@ class UnitById(MethodView):
     @blp.response(200, UnitDetailSchema)
     def get(self, unit_id: int) -> dict[str, Any]:
         """One unit with its aliases, groups and assignment counts by plan."""
-        row = db.session.execute(_unit_rows().where(Unit.id == unit_id)).one_or_none()
-        if row is None:
-            core.abort(404, f"Unit {unit_id} does not exist.")
-        aliases = db.session.scalars(
-            select(UnitAlias.name).where(UnitAlias.unit_id == unit_id).order_by(UnitAlias.name)
-        ).all()
-        groups = db.session.execute(
-            select(UnitGroup.id, UnitGroup.name)
-            .where(UnitGroup.id.in_(services.groups_containing(unit_id)))
-            .order_by(UnitGroup.name, UnitGroup.id)
-        ).all()
-        by_plan = db.session.execute(
-            select(Plan.code, Plan.title, Assignment.role, func.count())
-            .join(Item, Item.plan_id == Plan.id)
-            .join(Assignment, Assignment.item_id == Item.id)
-            .where(Assignment.unit_id == unit_id)
-            .group_by(Plan.code, Plan.title, Assignment.role)
-            .order_by(Plan.code, Assignment.role)
-        ).all()
-        return {
-            **_unit_dicts([row])[0],
-            "aliases": list(aliases),
-            "groups": [{"id": g.id, "name": g.name} for g in groups],
-            "assignments_by_plan": [
-                {"plan": code, "title": title, "role": role, "count": n}
-                for code, title, role, n in by_plan
-            ],
-        }
+        return _unit_detail(unit_id)
+
+    @roles(*STAFF)
+    @blp.etag
+    @blp.arguments(UnitPatchArgs(partial=True))
+    @blp.response(200, UnitDetailSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def patch(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
+        """Change a unit's name, kind or parent (If-Match required); a new name keeps the old
+        one as an alias; audited."""
+        unit: Unit = get_or_404(Unit, unit_id, lock=True)
+        blp.check_etag(_unit_detail(unit_id), UnitDetailSchema)
+        _commit(lambda: admin.update_unit(unit, args, actor=api_user()))
+        return _unit_detail(unit_id)
+
+
+def _unit_detail(unit_id: int) -> dict[str, Any]:
+    """A unit as UnitDetailSchema dumps it (404 when there is none)."""
+    row = db.session.execute(_unit_rows().where(Unit.id == unit_id)).one_or_none()
+    if row is None:
+        core.abort(404, f"Unit {unit_id} does not exist.")
+    aliases = db.session.scalars(
+        select(UnitAlias.name).where(UnitAlias.unit_id == unit_id).order_by(UnitAlias.name)
+    ).all()
+    groups = db.session.execute(
+        select(UnitGroup.id, UnitGroup.name)
+        .where(UnitGroup.id.in_(services.groups_containing(unit_id)))
+        .order_by(UnitGroup.name, UnitGroup.id)
+    ).all()
+    by_plan = db.session.execute(
+        select(Plan.code, Plan.title, Assignment.role, func.count())
+        .join(Item, Item.plan_id == Plan.id)
+        .join(Assignment, Assignment.item_id == Item.id)
+        .where(Assignment.unit_id == unit_id)
+        .group_by(Plan.code, Plan.title, Assignment.role)
+        .order_by(Plan.code, Assignment.role)
+    ).all()
+    return {
+        **_unit_dicts([row])[0],
+        "aliases": list(aliases),
+        "groups": [{"id": g.id, "name": g.name} for g in groups],
+        "assignments_by_plan": [
+            {"plan": code, "title": title, "role": role, "count": n}
+            for code, title, role, n in by_plan
+        ],
+    }
+
+
+@blp.route("/units/<int:unit_id>/retire")
+class UnitRetire(MethodView):
+    @roles(*STAFF)
+    @blp.arguments(RetireArgs)
+    @blp.response(200, UnitDetailSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
+        """Retire a unit: it keeps its history and gets no new assignments; audited."""
+        unit: Unit = get_or_404(Unit, unit_id, lock=True)
+        on = args.get("retired_on")
+        _commit(lambda: admin.retire_unit(unit, actor=api_user(), on=on))
+        return _unit_detail(unit_id)
+
+
+@blp.route("/units/<int:unit_id>/reactivate")
+class UnitReactivate(MethodView):
+    @roles(*STAFF)
+    @blp.response(200, UnitDetailSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def post(self, unit_id: int) -> dict[str, Any]:
+        """Make a retired (not merged) unit active again; audited."""
+        unit: Unit = get_or_404(Unit, unit_id, lock=True)
+        _commit(lambda: admin.reactivate_unit(unit, actor=api_user()))
+        return _unit_detail(unit_id)
+
+
+@blp.route("/units/<int:unit_id>/merge")
+class UnitMerge(MethodView):
+    @roles(*STAFF)
+    @blp.arguments(MergeArgs)
+    @blp.response(200, MergeSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
+        """Merge this unit into ``into`` (机构改革): open assignments, contacts, users, group
+        memberships and names move; completed work stays; this unit is retired. ``dry_run``
+        only previews (``problems`` lists what would refuse it). One transaction; audited."""
+        source: Unit = get_or_404(Unit, unit_id, lock=True)
+        target: Unit = get_or_404(Unit, args["into"], lock=True)
+        if args["dry_run"]:
+            return {**merging.preview_merge(source, target).summary(), "dry_run": True}
+        done = _commit(
+            lambda: merging.merge_units(source, target, actor=api_user(), reason=args["reason"])
+        )
+        return {**done.summary(), "dry_run": False}
+
+
+def _alias_dicts(unit: Unit, aliases: list[UnitAlias]) -> list[dict[str, Any]]:
+    return [{"id": a.id, "name": a.name, "is_own_name": a.name == unit.name} for a in aliases]
+
+
+@blp.route("/units/<int:unit_id>/aliases")
+class UnitAliases(MethodView):
+    @blp.arguments(AliasListArgs, location="query")
+    @blp.response(200, AliasSchema(many=True))
+    @blp.paginate(**PAGE)
+    def get(
+        self, args: dict[str, Any], unit_id: int, pagination_parameters: Any
+    ) -> list[dict[str, Any]]:
+        """Every name a unit is known by, its own included."""
+        unit: Unit = get_or_404(Unit, unit_id)
+        query = apply_sort(
+            select(UnitAlias).where(UnitAlias.unit_id == unit_id),
+            args["sort"],
+            {"id": UnitAlias.id, "name": UnitAlias.name},
+            UnitAlias.id,
+        )
+        return _alias_dicts(unit, paged(query, pagination_parameters))
+
+    @roles(*STAFF)
+    @blp.arguments(AliasArgs)
+    @blp.response(201, AliasSchema)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def post(self, args: dict[str, Any], unit_id: int) -> dict[str, Any]:
+        """Give a unit another name; a name is unique in its city across units and groups
+        (422 naming the holder otherwise); audited."""
+        unit: Unit = get_or_404(Unit, unit_id, lock=True)
+        alias = _commit(lambda: admin.add_alias(unit, args["name"], actor=api_user()))
+        return {"id": alias.id, "name": alias.name, "is_own_name": alias.name == unit.name}
+
+
+@blp.route("/units/<int:unit_id>/aliases/<int:alias_id>")
+class UnitAliasById(MethodView):
+    @roles(*STAFF)
+    @blp.response(204)
+    @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(409, schema=core.ErrorSchema, description=REFUSED)
+    def delete(self, unit_id: int, alias_id: int) -> None:
+        """Remove one of a unit's other names (not its own name); audited."""
+        alias: UnitAlias = get_or_404(UnitAlias, alias_id)
+        if alias.unit_id != unit_id:
+            core.abort(404, f"Unit {unit_id} has no name {alias_id}.")
+        _commit(lambda: admin.remove_alias(alias, actor=api_user()))
 
 
 # -- groups -------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ class UnitKind(StrEnum):
 
 
 UNIT_KINDS = tuple(k.value for k in UnitKind)
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class City(Base):
@@ -36,6 +37,9 @@ class City(Base):
     name: Mapped[str]
     #: Where the city's unit and group lists came from (documents, public facts).
     sources: Mapped[list[Any]] = mapped_column(default=list)
+    province: Mapped[str | None]
+    #: IANA time zone of the city's offices (deadlines are dates in this zone).
+    timezone: Mapped[str] = mapped_column(default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
 
     units: Mapped[list[Unit]] = relationship(back_populates="city", order_by="Unit.id")
 
@@ -63,9 +67,15 @@ class Unit(Base):
     kind: Mapped[str]
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    #: The day the unit stopped existing (机构改革); NULL while active. A retired unit keeps
+    #: its history but gets no new assignments and is hidden from pickers.
+    retired_on: Mapped[date | None]
+    #: The unit that took over this one's work and names when they were merged.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
     city: Mapped[City] = relationship(back_populates="units")
-    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+    parent: Mapped[Unit | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    merged_into: Mapped[Unit | None] = relationship(remote_side=[id], foreign_keys=[merged_into_id])
     aliases: Mapped[list[UnitAlias]] = relationship(
         back_populates="unit", order_by="UnitAlias.name", overlaps="group"
     )
@@ -75,6 +85,10 @@ class Unit(Base):
     groups: Mapped[list[UnitGroup]] = relationship(
         secondary=unit_group_members, back_populates="members", order_by="UnitGroup.name"
     )
+
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_on is not None
 
     def can_view_contacts(self, user: User) -> bool:
         """Contacts are personal data: staff, assessors, viewers and the unit itself."""

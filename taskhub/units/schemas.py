@@ -3,6 +3,7 @@ Excel import and the API share ContactArgs, so each rule exists once), ``…Sche
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -143,6 +144,16 @@ class UnitSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
     city = fields.Nested(CityRefSchema, required=True)
     parent_id = fields.Integer(required=True, allow_none=True)
+    retired_on = fields.Date(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When the unit was retired; null while active."},
+    )
+    merged_into_id = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The unit this one was merged into (机构改革)."},
+    )
     assignment_count = fields.Integer(
         required=True, metadata={"description": "Assignments of this unit, all plans."}
     )
@@ -181,6 +192,164 @@ class UnitListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]
         validate=[length("search.text", required=True), no_nul],
         metadata={"description": "Name or alias contains."},
     )
+    include_retired = fields.Boolean(
+        load_default=False, metadata={"description": "Also list retired (and merged) units."}
+    )
+
+
+# -- keeping cities and units (taskhub.units.admin) ---------------------------------------------
+
+#: The IANA time zones a city may have (the OpenAPI document lists them).
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+#: no_nul, as a pattern the OpenAPI document states (clients and generators then know it).
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+
+_CITY_CODE = validate.Regexp(
+    r"^[a-z][a-z0-9-]{1,49}$", error="2 to 50 lower-case letters, digits or hyphens"
+)
+
+
+class CitySchema(Schema):
+    """A city whose units and plans are kept here."""
+
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    province = fields.String(required=True, allow_none=True)
+    timezone = fields.String(required=True, metadata={"description": "IANA time zone."})
+    unit_count = fields.Integer(required=True, metadata={"description": "Active units."})
+
+
+class CityPatchArgs(Schema):
+    """Changes to a city (the code stays); only the fields sent change."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(validate=[length("city.name", required=True), NO_NUL])
+    province = fields.String(allow_none=True, validate=[length("city.province"), NO_NUL])
+    timezone = fields.String(
+        validate=validate.OneOf(TIME_ZONES, error="not an IANA time zone such as Asia/Shanghai"),
+        metadata={"description": "IANA time zone, default Asia/Shanghai."},
+    )
+
+
+class CityArgs(CityPatchArgs):
+    """A new city."""
+
+    code = fields.String(required=True, validate=[_CITY_CODE])
+    name = fields.String(required=True, validate=[length("city.name", required=True), NO_NUL])
+
+
+CITY_SORTS = ("code", "name")
+
+
+class CityListArgs(sort_args(CITY_SORTS, "name")):  # type: ignore[misc]
+    """Filters of the city list."""
+
+    q = fields.String(
+        validate=[length("search.text", required=True), NO_NUL],
+        metadata={"description": "Name contains."},
+    )
+
+
+class UnitPatchArgs(Schema):
+    """Changes to a unit; only the fields sent change (a new name keeps the old as alias)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(validate=[length("unit.name", required=True), NO_NUL])
+    kind = fields.String(validate=validate.OneOf(UNIT_KINDS))
+    parent_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+
+
+class UnitArgs(UnitPatchArgs):
+    """A new unit of a city, with its other names."""
+
+    city = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=50), NO_NUL],
+        metadata={"description": "The city's code."},
+    )
+    name = fields.String(required=True, validate=[length("unit.name", required=True), NO_NUL])
+    kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
+    aliases = fields.List(
+        fields.String(validate=[length("alias.name", required=True), NO_NUL]),
+        load_default=list,
+        validate=validate.Length(max=100),
+        metadata={"description": "Short names and other spellings."},
+    )
+
+
+class AliasSchema(Schema):
+    """One name a unit is known by."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    is_own_name = fields.Boolean(
+        required=True, metadata={"description": "The unit's own name (cannot be removed)."}
+    )
+
+
+class AliasArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True, validate=[length("alias.name", required=True), NO_NUL])
+
+
+class AliasListArgs(sort_args(("id", "name"), "name")):  # type: ignore[misc]
+    """Sorting of a unit's names."""
+
+
+class RetireArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    retired_on = fields.Date(metadata={"description": "Default: today."})
+
+
+class MergeArgs(Schema):
+    """Merge this unit into another (机构改革)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    into = fields.Integer(
+        required=True, validate=ID_RANGE, metadata={"description": "The unit that carries on."}
+    )
+    reason = fields.String(
+        required=True,
+        validate=[length("merge.reason", required=True), NO_NUL],
+        metadata={"description": "Why (such as the reform document); recorded in the audit."},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Only preview what would move."}
+    )
+
+
+class MergeConflictSchema(Schema):
+    source_assignment = fields.Integer(required=True)
+    target_assignment = fields.Integer(required=True)
+    item_id = fields.Integer(required=True)
+
+
+class MergeSchema(Schema):
+    """What a merge moves (a dry run) or moved. Conflicts: items both units have; the
+    target's assignment carries on, the source's stays with it as history."""
+
+    dry_run = fields.Boolean(required=True)
+    source = fields.Nested(RefSchema, required=True)
+    target = fields.Nested(RefSchema, required=True)
+    problems = fields.List(fields.String(), required=True)
+    assignments = fields.List(fields.Integer(), required=True)
+    conflicts = fields.List(fields.Nested(MergeConflictSchema), required=True)
+    kept_assignments = fields.Integer(required=True)
+    contacts = fields.List(fields.Integer(), required=True)
+    users = fields.List(fields.Integer(), required=True)
+    groups = fields.List(fields.Integer(), required=True)
+    aliases = fields.List(fields.String(), required=True)
 
 
 class MemberListArgs(sort_args(UNIT_SORTS, "id")):  # type: ignore[misc]

@@ -102,6 +102,7 @@ def unit_choices() -> list[UnitChoice]:
     units = db.session.scalars(
         select(Unit)
         .join(City, City.id == Unit.city_id)
+        .where(Unit.retired_on.is_(None))  # retired units are no longer chosen
         .options(selectinload(Unit.aliases), selectinload(Unit.city))
         .order_by(City.name, Unit.name)
     )
@@ -210,11 +211,13 @@ def membership(*, city_id: int | None = None, group_id: int | None = None) -> Su
             Unit.city_id == UnitGroup.city_id,
             Unit.kind == UnitGroup.rule_kind,
             or_(UnitGroup.rule_parent_id.is_(None), Unit.parent_id == UnitGroup.rule_parent_id),
+            # A rule means the units of that kind now: a retired unit no longer belongs. Listed
+            # members stay as stored (a merge moves them; history keeps them).
+            Unit.retired_on.is_(None),
         ),
     )
     parts = []
     for part in (listed, ruled):
-        # retired units: filtered at merge
         if city_id is not None:
             part = part.where(UnitGroup.city_id == city_id)
         if group_id is not None:

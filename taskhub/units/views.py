@@ -16,6 +16,7 @@ from taskhub.core.inputs import id_arg, page_arg
 from taskhub.core.permissions import login_required
 from taskhub.tracking.models import Assignment
 from taskhub.units import services
+from taskhub.units.admin import can_keep_units
 from taskhub.units.models import UNIT_KINDS, City, Contact, Unit, UnitGroup
 from taskhub.units.schemas import ContactArgs
 
@@ -44,6 +45,7 @@ def index() -> Any:
     city_code = request.args.get("city") or (cities[0].code if cities else None)
     city = next((c for c in cities if c.code == city_code), None)
     kind = request.args.get("kind") if request.args.get("kind") in UNIT_KINDS else None
+    show_retired = request.args.get("retired") == "1"
     page = page_arg()
     units: list[tuple[Unit, int]] = []
     groups: list[tuple[UnitGroup, int, list[Unit]]] = []
@@ -57,6 +59,8 @@ def index() -> Any:
         query = select(Unit).where(Unit.city_id == city.id)
         if kind:
             query = query.where(Unit.kind == kind)
+        if not show_retired:
+            query = query.where(Unit.retired_on.is_(None))
         if group is not None:
             query = query.where(Unit.id.in_(services.member_ids_of(group.id)))
         total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -83,6 +87,8 @@ def index() -> Any:
         city=city,
         kind=kind,
         kinds=UNIT_KINDS,
+        show_retired=show_retired,
+        can_keep_units=can_keep_units(current_user),
         units=units,
         groups=groups,
         group=group,
@@ -137,6 +143,7 @@ def show(unit_id: int) -> Any:
         by_plan=by_plan,
         can_view_contacts=unit.can_view_contacts(current_user),
         can_edit_contacts=unit.can_edit_contacts(current_user),
+        can_keep_units=can_keep_units(current_user),
         errors={},
         form={},
         editing=None,
@@ -168,6 +175,7 @@ def _contact_form_error(
             by_plan=[],
             can_view_contacts=True,
             can_edit_contacts=True,
+            can_keep_units=can_keep_units(current_user),
             errors={k: v[0] if isinstance(v, list) else v for k, v in errors.items()},
             form=form,
             editing=editing,
@@ -232,3 +240,6 @@ def delete_contact(contact_id: int) -> Any:
     db.session.commit()
     flash(_("Contact removed."), "success")
     return redirect(url_for("units.show", unit_id=unit_id))
+
+
+from taskhub.units import city_pages  # noqa: E402, F401
