@@ -87,6 +87,17 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "edit other contact": ("POST", f"/contacts/{contact_of(OTHER).id}", CONTACT),
         "delete own contact": ("POST", f"/contacts/{contact_of(OWN).id}/delete", {}),
         "delete other contact": ("POST", f"/contacts/{contact_of(OTHER).id}/delete", {}),
+        "publish plan": ("POST", "/plans/baotou-2022/publish", {}),
+        "close plan": ("POST", "/plans/baotou-2022/close", {}),
+        "archive plan": ("POST", "/plans/baotou-2022/archive", {}),
+        "reopen plan": ("POST", "/plans/baotou-2022/reopen", {}),
+        "copy plan form": ("GET", "/plans/baotou-2022/copy", None),
+        "copy plan": (
+            "POST",
+            "/plans/baotou-2022/copy",
+            {"year": "2023", "code": "baotou-2023", "title": "包头2023"},
+        ),
+        "plan revisions": ("GET", "/plans/baotou-2022/revisions", None),
     }
     return cases[case]
 
@@ -119,6 +130,13 @@ MATRIX = {
     "edit other contact": [302, 302, 302, 403, 403, 403],
     "delete own contact": [302, 302, 302, 403, 302, 403],
     "delete other contact": [302, 302, 302, 403, 403, 403],
+    "publish plan": [302, 302, 302, 403, 403, 403],  # staff: refused (published), redirected
+    "close plan": [302, 302, 302, 403, 403, 403],
+    "archive plan": [302, 302, 302, 403, 403, 403],
+    "reopen plan": [302, 302, 302, 403, 403, 403],
+    "copy plan form": [302, 200, 200, 403, 403, 403],
+    "copy plan": [302, 302, 302, 403, 403, 403],
+    "plan revisions": [302, 200, 200, 200, 200, 200],
 }
 
 

@@ -349,3 +349,178 @@ def test_an_archived_plan_leaves_the_lists_but_keeps_its_url(client, login_as, s
     from taskhub.plans import services
 
     assert "shengzhou-2020" not in [s.plan.code for s in services.list_plans()]
+
+
+# -- Excel import ---------------------------------------------------------------------------
+
+
+def test_an_import_makes_a_draft_and_an_import_over_a_published_plan_needs_a_reason(
+    client, login_as
+):
+    from tests.test_imports import CODE, ITEMS, confirm_fields, plan_file, upload, visible
+
+    office = login_as("office")
+    preview = upload(client, "/imports/plan", plan_file())
+    client.post("/imports/plan/confirm", data=confirm_fields(preview.get_data(as_text=True)))
+    plan = plan_named(CODE)
+    assert plan.status == "draft" and assignments_of(plan) == set()
+    page = visible(client.get(f"/plans/{CODE}").get_data(as_text=True))
+    assert "草稿" in page and "发布" in page
+
+    assert client.post(f"/plans/{CODE}/publish").status_code == 302
+    db.session.expire_all()
+    assert plan_named(CODE).status == "published" and assignments_of(plan_named(CODE))
+
+    # A changed file over the published plan: the form asks for the reason (修订理由).
+    changed = plan_file(items=[dict(ITEMS[0], text="梳理政务服务事项，统一办理要素和流程。"), *ITEMS[1:]])
+    preview = upload(client, "/imports/plan", changed)
+    page = preview.get_data(as_text=True)
+    assert 'name="reason"' in page and "修订理由" in page
+    refused = client.post("/imports/plan/confirm", data=confirm_fields(page))
+    assert refused.status_code == 422
+    assert "请填写本次修订的理由" in visible(refused.get_data(as_text=True))
+    db.session.expire_all()
+    assert plan_named(CODE).revision == 0
+
+    done = client.post(
+        "/imports/plan/confirm", data={**confirm_fields(page), "reason": "按市政府新文件调整"}
+    )
+    assert done.status_code == 302
+    db.session.expire_all()
+    plan = plan_named(CODE)
+    assert plan.revision == 1
+    row = db.session.scalar(
+        select(PlanRevision).where(PlanRevision.plan_id == plan.id, PlanRevision.kind == "revised")
+    )
+    assert row.reason == "按市政府新文件调整" and row.actor_id == office.id
+    assert row.changes["items_changed"] == ["1"] and "Excel导入" in row.summary
+    revisions = visible(client.get(f"/plans/{CODE}/revisions").get_data(as_text=True))
+    assert "按市政府新文件调整" in revisions and "第1次修订" in revisions
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+def test_publish_page_lists_the_problems_and_the_copy_form_makes_a_draft(client, login_as):
+    login_as("office")
+    page = client.get("/plans/hegang-2022/copy")
+    assert page.status_code == 200
+    bad = client.post(
+        "/plans/hegang-2022/copy", data={"year": "2025", "code": "hegang-2022", "title": "x"}
+    )
+    assert bad.status_code == 422 and "已被使用" in bad.get_data(as_text=True)
+    done = client.post(
+        "/plans/hegang-2022/copy",
+        data={"year": "2025", "code": "hegang-2025", "title": "鹤岗市2025年数字政府建设方案"},
+    )
+    assert done.status_code == 302 and done.headers["Location"].endswith("/plans/hegang-2025")
+    draft = plan_named("hegang-2025")
+    item = db.session.scalar(select(Item).where(Item.plan_id == draft.id, Item.code == "1"))
+    db.session.execute(
+        ItemUnit.__table__.delete().where(ItemUnit.item_id == item.id, ItemUnit.role == "lead")
+    )
+    db.session.commit()
+    refused = client.post("/plans/hegang-2025/publish")
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "事项1：没有牵头单位" in text and "未发布" in text
+    db.session.expire_all()
+    assert plan_named("hegang-2025").status == "draft"
+
+
+def test_close_archive_reopen_buttons(client, login_as):
+    login_as("admin")
+    page = client.get("/plans/hegang-2022").get_data(as_text=True)
+    assert "已发布" in page and "/plans/hegang-2022/edit" in page
+    assert client.post("/plans/hegang-2022/close").status_code == 302
+    db.session.expire_all()
+    assert plan_named("hegang-2022").status == "closed"
+    assert "已关闭" in client.get("/plans/hegang-2022").get_data(as_text=True)
+    assert client.post("/plans/hegang-2022/archive").status_code == 302
+    assert client.post("/plans/hegang-2022/reopen").status_code == 302
+    db.session.expire_all()
+    assert plan_named("hegang-2022").status == "published"
+    # Publishing a published plan is refused with a clear message, nothing changes.
+    again = client.post("/plans/hegang-2022/publish", follow_redirects=True)
+    assert "当前为已发布，不能发布" in again.get_data(as_text=True)
+
+
+# -- API --------------------------------------------------------------------------------------
+
+
+def test_api_lifecycle(api_as):
+    office = api_as("office")
+    body = office.get("/api/v1/plans/hegang-2022").json
+    assert (body["status"], body["revision"]) == ("published", 0)
+    made = office.post(
+        "/api/v1/plans/hegang-2022/copy", json={"year": 2026, "code": "hegang-2026", "title": "鹤岗2026"}
+    )
+    assert made.status_code == 201, made.json
+    assert (made.json["status"], made.json["code"]) == ("draft", "hegang-2026")
+    assert made.json["counts"]["assignments"] == 0
+    taken = office.post(
+        "/api/v1/plans/hegang-2022/copy", json={"year": 2026, "code": "hegang-2026", "title": "x"}
+    )
+    assert taken.status_code == 422
+    published = office.post("/api/v1/plans/hegang-2026/publish")
+    assert published.status_code == 200, published.json
+    assert published.json["status"] == "published" and published.json["counts"]["assignments"] > 0
+    again = office.post("/api/v1/plans/hegang-2026/publish")
+    assert again.status_code == 422 and again.json["code"] == "plan_published"
+    assert office.post("/api/v1/plans/hegang-2026/close").json["status"] == "closed"
+    assert office.post("/api/v1/plans/hegang-2026/archive").json["status"] == "archived"
+    listed = office.get("/api/v1/plans/?status=archived").json
+    assert [p["code"] for p in listed] == ["hegang-2026"]
+    record = office.get("/api/v1/plans/hegang-2026/revisions")
+    assert record.status_code == 200
+    assert [r["kind"] for r in record.json] == ["published", "copied"]
+    assert record.json[0]["actor"]["id"] == office.user.id
+    viewer = api_as("viewer")
+    assert viewer.post("/api/v1/plans/hegang-2022/close").status_code == 403
+    assert viewer.get("/api/v1/plans/hegang-2026/revisions").status_code == 200
+
+
+def test_api_publish_lists_the_problems(api_as):
+    office = api_as("office")
+    office.post("/api/v1/plans/hegang-2022/copy", json={"year": 2026, "code": "h26", "title": "x"})
+    draft = plan_named("h26")
+    item = db.session.scalar(select(Item).where(Item.plan_id == draft.id, Item.code == "1"))
+    db.session.execute(
+        ItemUnit.__table__.delete().where(ItemUnit.item_id == item.id, ItemUnit.role == "lead")
+    )
+    db.session.commit()
+    refused = office.post("/api/v1/plans/h26/publish")
+    assert refused.status_code == 422
+    assert "事项1：没有牵头单位" in refused.json["errors"]["_schema"]
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(app, session):
+    runner = app.test_cli_runner()
+    return lambda *args: runner.invoke(args=list(args))
+
+
+def test_cli_copy_publish_close(cli):
+    result = cli("plan", "copy", "baotou-2022", "--year", "2025", "--code", "baotou-2025")
+    assert result.exit_code == 0, result.output
+    assert "baotou-2025: draft for 2025" in result.stdout
+    draft = plan_named("baotou-2025")
+    assert draft.title == plan_named("baotou-2022").title and draft.status == "draft"
+    taken = cli("plan", "copy", "baotou-2022", "--year", "2025", "--code", "baotou-2025")
+    assert taken.exit_code == 1 and "已被使用" in taken.stderr
+    result = cli("plan", "publish", "baotou-2025")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert plan_named("baotou-2025").status == "published"
+    assert assignments_of(plan_named("baotou-2025"))
+    result = cli("plan", "close", "baotou-2025")
+    assert result.exit_code == 0 and "closed" in result.stdout
+    refused = cli("plan", "publish", "baotou-2025")
+    assert refused.exit_code == 1 and "已关闭" in refused.stderr
+    listed = cli("plan", "list")
+    assert "baotou-2025" in listed.stdout
+    missing = cli("plan", "publish", "nope")
+    assert missing.exit_code == 1 and "no plan 'nope'" in missing.stderr

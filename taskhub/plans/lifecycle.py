@@ -659,8 +659,6 @@ def copy_to_year(plan: Plan, *, year: int, code: str, title: str, actor: User | 
     Deadline phrases are read again in the new year; phrases that name a year are shifted by
     the difference and listed for review in the copy's revision record (never kept silently).
     """
-    from taskhub.tracking.deadlines import parse_deadline
-
     code, title = (code or "").strip(), (title or "").strip()
     if not CODE.fullmatch(code):
         raise ValidationFailed(
@@ -703,14 +701,10 @@ def copy_to_year(plan: Plan, *, year: int, code: str, title: str, actor: User | 
         db.session.add(new_sections[s.id])
     db.session.flush()
     review: list[Shifted] = []
-    unparsed: list[str] = []
     for i in items:
         phrase = shift_years(i.deadline_phrase, by)
         if phrase != i.deadline_phrase:
             review.append(Shifted(i.code, i.deadline_phrase or "", phrase or ""))
-        readable = parse_deadline(phrase, year=year, text=i.text).is_parsed
-        if phrase and not readable:
-            unparsed.append(i.code)
         new = Item(
             plan_id=copy.id,
             section_id=new_sections[i.section_id].id if i.section_id else None,
@@ -722,7 +716,6 @@ def copy_to_year(plan: Plan, *, year: int, code: str, title: str, actor: User | 
             points=i.points,
             weight=i.weight,
             deadline_phrase=phrase,
-            is_deadline_unparsed=bool(phrase) and not readable,
             target=i.target,
             measure=i.measure,
             applicability=i.applicability,
@@ -743,6 +736,7 @@ def copy_to_year(plan: Plan, *, year: int, code: str, title: str, actor: User | 
     if scheme is not None:
         db.session.add(Scheme(plan_id=copy.id, definition=scheme))
     db.session.flush()
+    unparsed = mark_unreadable(copy)
     changes = {
         "source": plan.code,
         "review": [asdict(r) for r in review],
@@ -768,6 +762,24 @@ def copy_to_year(plan: Plan, *, year: int, code: str, title: str, actor: User | 
         after={"code": copy.code, "year": year, "source": plan.code, **changes},
     )
     return copy
+
+
+def mark_unreadable(plan: Plan) -> list[str]:
+    """Flag the draft's deadline phrases that cannot be read in its year (kept verbatim, listed
+    for the office), as publishing will; the codes of those items. No schedule is made."""
+    from taskhub.tracking.deadlines import parse_deadline
+
+    starts_on = plan.issued_on if plan.issued_on and plan.issued_on.year == plan.year else None
+    unparsed = []
+    for item in db.session.scalars(select(Item).where(Item.plan_id == plan.id)):
+        result = parse_deadline(
+            item.deadline_phrase, year=plan.year, text=item.text, starts_on=starts_on
+        )
+        item.is_deadline_unparsed = bool(item.deadline_phrase) and not result.is_parsed
+        if item.is_deadline_unparsed:
+            unparsed.append(item.code)
+    db.session.flush()
+    return unparsed
 
 
 def to_review(plan: Plan) -> list[dict[str, str]]:

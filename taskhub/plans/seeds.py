@@ -212,6 +212,10 @@ def upsert_plan(
         from taskhub.tracking.schedule import apply_parsed_schedules
 
         apply_parsed_schedules(plan)
+    elif plan.status == PlanStatus.DRAFT.value:
+        from taskhub.plans.lifecycle import mark_unreadable
+
+        mark_unreadable(plan)
     audit.record(
         f"plan.seed_{status}",
         "plan",
