@@ -97,7 +97,13 @@ def test_a_draft_has_no_assignments_and_publishing_creates_them(session):
     draft = draft_copy()
     assert draft.status == PlanStatus.DRAFT.value
     assert assignments_of(draft) == set()
-    assert count(ItemMilestone, ItemMilestone.item_id.in_(select(Item.id).where(Item.plan_id == draft.id))) == 0
+    assert (
+        count(
+            ItemMilestone,
+            ItemMilestone.item_id.in_(select(Item.id).where(Item.plan_id == draft.id)),
+        )
+        == 0
+    )
 
     entry = lifecycle.publish(draft, actor=office)
     db.session.commit()
@@ -105,11 +111,19 @@ def test_a_draft_has_no_assignments_and_publishing_creates_them(session):
     assert draft.status == PlanStatus.PUBLISHED.value
     # The same units get the same tasks as in the plan it was copied from.
     assert assignments_of(draft) == assignments_of(plan_named("baotou-2022"))
-    steps = count(ItemMilestone, ItemMilestone.item_id.in_(select(Item.id).where(Item.plan_id == draft.id)))
+    steps = count(
+        ItemMilestone, ItemMilestone.item_id.in_(select(Item.id).where(Item.plan_id == draft.id))
+    )
     assert steps > 0
-    assert count(Milestone, Milestone.assignment_id.in_(
-        select(Assignment.id).join(Item).where(Item.plan_id == draft.id)
-    )) > 0
+    assert (
+        count(
+            Milestone,
+            Milestone.assignment_id.in_(
+                select(Assignment.id).join(Item).where(Item.plan_id == draft.id)
+            ),
+        )
+        > 0
+    )
     assert entry.kind == "published" and entry.actor_id == office.id
     assert "plan.published" in actions(draft)
     with pytest.raises(lifecycle.WrongStatus):
@@ -173,7 +187,10 @@ def test_a_revision_resyncs_assignments_records_audits_and_notifies_the_changed_
     links = _unit_links(plan)
     # 1) a unit taken off an item where it is responsible (and not lead)
     gone_item, gone_link = next(
-        (i, u) for i, u in links if u.role == "responsible" and len(i.units_by_role("lead")) > 0
+        (i, u)
+        for i, u in links
+        if u.role == "responsible"
+        and len(i.units_by_role("lead")) > 0
         and u.unit_id not in {x.unit_id for x in i.units_by_role("lead")}
         and sum(1 for x in i.units if x.unit_id == u.unit_id) == 1
     )
@@ -181,17 +198,22 @@ def test_a_revision_resyncs_assignments_records_audits_and_notifies_the_changed_
     # 2) a unit added to another item
     new_item = next(i for i, _ in links if i.id != gone_item.id)
     new_unit = db.session.scalar(
-        select(Unit).where(
+        select(Unit)
+        .where(
             Unit.city_id == plan.city_id,
             Unit.id != gone.id,
             Unit.name.notin_({u for c, u in before if c == new_item.code}),
-        ).order_by(Unit.id)
+        )
+        .order_by(Unit.id)
     )
     bystander = db.session.scalar(
-        select(Unit).where(Unit.city_id == plan.city_id, Unit.id.notin_([gone.id, new_unit.id]))
+        select(Unit)
+        .where(Unit.city_id == plan.city_id, Unit.id.notin_([gone.id, new_unit.id]))
         .order_by(Unit.id.desc())
     )
-    users = {u.id: make_user("unit", u, username=f"staff-{u.id}") for u in (gone, new_unit, bystander)}
+    users = {
+        u.id: make_user("unit", u, username=f"staff-{u.id}") for u in (gone, new_unit, bystander)
+    }
     db.session.add(Contact(unit_id=new_unit.id, name="王伟", email="wang@example.org"))
     db.session.add(Contact(unit_id=bystander.id, name="李娜", email="li@example.org"))
     db.session.flush()
@@ -201,7 +223,9 @@ def test_a_revision_resyncs_assignments_records_audits_and_notifies_the_changed_
     gone_item.units.remove(gone_link)
     new_item.units.append(ItemUnit(role="responsible", position=99, unit_id=new_unit.id))
     db.session.flush()
-    entry = lifecycle.revised(plan, actor=office, reason="市领导调整分工", summary="调整两项事项的责任单位")
+    entry = lifecycle.revised(
+        plan, actor=office, reason="市领导调整分工", summary="调整两项事项的责任单位"
+    )
     db.session.commit()
 
     after = assignments_of(plan)
@@ -209,7 +233,12 @@ def test_a_revision_resyncs_assignments_records_audits_and_notifies_the_changed_
     assert before - after == {(gone_item.code, gone.name)}
     assert plan.revision == 1 and entry.number == 1
     row = db.session.scalar(select(PlanRevision).where(PlanRevision.plan_id == plan.id))
-    assert (row.number, row.kind, row.reason, row.actor_id) == (1, "revised", "市领导调整分工", office.id)
+    assert (row.number, row.kind, row.reason, row.actor_id) == (
+        1,
+        "revised",
+        "市领导调整分工",
+        office.id,
+    )
     assert row.summary == "调整两项事项的责任单位"
     assert row.changes["assignments_added"] == [[new_item.code, new_unit.name]]
     assert row.changes["assignments_removed"] == [[gone_item.code, gone.name]]
@@ -221,10 +250,14 @@ def test_a_revision_resyncs_assignments_records_audits_and_notifies_the_changed_
     # Exactly the changed units hear of it: their users in the app, their contacts by mail.
     notified = set(db.session.scalars(select(Notification.user_id)))
     assert notified == {users[gone.id].id, users[new_unit.id].id}
-    note = db.session.scalar(select(Notification).where(Notification.user_id == users[new_unit.id].id))
+    note = db.session.scalar(
+        select(Notification).where(Notification.user_id == users[new_unit.id].id)
+    )
     assert "市领导调整分工" in note.body and new_item.code in note.body
     assert note.link == "/plans/hegang-2022/revisions"
-    mails = set(db.session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.channel == "email")))
+    mails = set(
+        db.session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.channel == "email"))
+    )
     assert "wang@example.org" in mails and "li@example.org" not in mails
 
 
@@ -248,7 +281,9 @@ def test_a_revision_keeps_assignments_with_reports(session):
         .where(Item.plan_id == plan.id, Assignment.role == "responsible")
     )
     db.session.add(
-        ProgressReport(assignment_id=reported.id, progress="已完成", percent=50, author_id=office.id)
+        ProgressReport(
+            assignment_id=reported.id, progress="已完成", percent=50, author_id=office.id
+        )
     )
     db.session.flush()
     item = db.session.get(Item, reported.item_id)
@@ -268,10 +303,17 @@ def test_copy_to_a_new_year_keeps_the_structure_and_shifts_explicit_years(sessio
     dated = db.session.scalar(select(Item).where(Item.plan_id == source.id).order_by(Item.position))
     dated.deadline_phrase = "2022年底前"
     db.session.flush()
-    copy = lifecycle.copy_to_year(source, year=2024, code="baotou-2024", title="包头2024", actor=office)
+    copy = lifecycle.copy_to_year(
+        source, year=2024, code="baotou-2024", title="包头2024", actor=office
+    )
     db.session.commit()
 
-    assert (copy.status, copy.year, copy.city_id, copy.kind) == ("draft", 2024, source.city_id, source.kind)
+    assert (copy.status, copy.year, copy.city_id, copy.kind) == (
+        "draft",
+        2024,
+        source.city_id,
+        source.kind,
+    )
     assert copy.points == source.points
     old, new = lifecycle.seed_data(source), lifecycle.seed_data(copy)
     old_items, new_items = lifecycle._flat_items(old), lifecycle._flat_items(new)
@@ -286,7 +328,9 @@ def test_copy_to_a_new_year_keeps_the_structure_and_shifts_explicit_years(sessio
     assert [s["title"] for s in new["sections"]] == [s["title"] for s in old["sections"]]
     assert new["assessed"] == old["assessed"] and new["scheme"] == old["scheme"]
     # Flagged for review, not silently kept.
-    assert lifecycle.to_review(copy) == [{"item": dated.code, "before": "2022年底前", "after": "2024年底前"}]
+    assert lifecycle.to_review(copy) == [
+        {"item": dated.code, "before": "2022年底前", "after": "2024年底前"}
+    ]
     # Phrases without a year are read again in 2024 when the copy is published.
     lifecycle.publish(copy, actor=office)
     due = db.session.scalars(
@@ -306,7 +350,9 @@ def test_shift_years_moves_every_named_year():
 
 def test_copy_refuses_a_used_code(session):
     with pytest.raises(lifecycle.ValidationFailed) as caught:
-        lifecycle.copy_to_year(plan_named("baotou-2022"), year=2023, code="hegang-2022", title="x", actor=None)
+        lifecycle.copy_to_year(
+            plan_named("baotou-2022"), year=2023, code="hegang-2022", title="x", actor=None
+        )
     assert "已被使用" in caught.value.message
 
 
@@ -372,7 +418,9 @@ def test_an_import_makes_a_draft_and_an_import_over_a_published_plan_needs_a_rea
     assert plan_named(CODE).status == "published" and assignments_of(plan_named(CODE))
 
     # A changed file over the published plan: the form asks for the reason (修订理由).
-    changed = plan_file(items=[dict(ITEMS[0], text="梳理政务服务事项，统一办理要素和流程。"), *ITEMS[1:]])
+    changed = plan_file(
+        items=[dict(ITEMS[0], text="梳理政务服务事项，统一办理要素和流程。"), *ITEMS[1:]]
+    )
     preview = upload(client, "/imports/plan", changed)
     page = preview.get_data(as_text=True)
     assert 'name="reason"' in page and "修订理由" in page
@@ -453,7 +501,8 @@ def test_api_lifecycle(api_as):
     body = office.get("/api/v1/plans/hegang-2022").json
     assert (body["status"], body["revision"]) == ("published", 0)
     made = office.post(
-        "/api/v1/plans/hegang-2022/copy", json={"year": 2026, "code": "hegang-2026", "title": "鹤岗2026"}
+        "/api/v1/plans/hegang-2022/copy",
+        json={"year": 2026, "code": "hegang-2026", "title": "鹤岗2026"},
     )
     assert made.status_code == 201, made.json
     assert (made.json["status"], made.json["code"]) == ("draft", "hegang-2026")

@@ -15,12 +15,12 @@ from typing import Any, cast
 from flask.views import MethodView
 from sqlalchemy import Select, case, exists, func, or_, select
 
-from taskhub.core import api as core
 from taskhub.accounts.models import User
+from taskhub.core import api as core
 from taskhub.core.api import PAGE, api_user, apply_sort, commit_or_fail, paged
 from taskhub.core.db import db
-from taskhub.core.timeutil import office_today
 from taskhub.core.permissions import STAFF
+from taskhub.core.timeutil import office_today
 from taskhub.plans import lifecycle, services
 from taskhub.plans.models import (
     UNIT_ROLES,
@@ -38,8 +38,8 @@ from taskhub.plans.schemas import (
     ItemDetailSchema,
     ItemListArgs,
     ItemRowSchema,
-    PlanDetailSchema,
     PlanCopyArgs,
+    PlanDetailSchema,
     PlanListArgs,
     PlanRevisionSchema,
     PlanRowSchema,
@@ -237,9 +237,7 @@ _lifecycle_route(
     "its assignments and milestones are created.",
 )
 _lifecycle_route("close", lifecycle.close, "Close a published plan: read-only, still ranked.")
-_lifecycle_route(
-    "archive", lifecycle.archive, "Archive a plan: left out of everyday lists, kept."
-)
+_lifecycle_route("archive", lifecycle.archive, "Archive a plan: left out of everyday lists, kept.")
 _lifecycle_route("reopen", lifecycle.reopen, "Use a closed or archived plan again.")
 
 
@@ -264,11 +262,12 @@ class PlanRevisions(MethodView):
     def get(self, code: str, pagination_parameters: Any) -> list[dict[str, Any]]:
         """The plan's revision record (修订记录), newest first."""
         plan_id = _plan_row_or_404(code).id
-        query = (
+        query = cast(
+            Select[Any],
             select(PlanRevision, User.id.label("uid"), User.display_name)
             .outerjoin(User, User.id == PlanRevision.actor_id)
             .where(PlanRevision.plan_id == plan_id)
-            .order_by(PlanRevision.id.desc())
+            .order_by(PlanRevision.id.desc()),
         )
         rows = paged(query, pagination_parameters, scalars=False)
         return [

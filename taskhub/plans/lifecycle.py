@@ -355,10 +355,6 @@ def _flat_items(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _units_of(item: dict[str, Any]) -> set[str]:
-    return {name for key in ROLE_KEYS for name in item.get(key) or []}
-
-
 # -- transitions ----------------------------------------------------------------------------
 
 
@@ -469,8 +465,9 @@ def revised(plan: Plan, *, actor: User, reason: str, summary: str) -> PlanRevisi
     spec = checked_spec(plan)
     _sync(plan, spec)
     after = _assignments(plan)
+    data = seed_data(plan)
     snapshot = {
-        "plan": seed_data(plan),
+        "plan": data,
         "assignments": [[code, unit, role] for (code, unit), role in after.items()],
     }
     added = sorted(k for k in after if k not in before)
@@ -479,7 +476,7 @@ def revised(plan: Plan, *, actor: User, reason: str, summary: str) -> PlanRevisi
     items_changed: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
     unit_names = {unit for _, unit in [*added, *removed, *role_changed]}
     if baseline is not None:
-        old, new = _flat_items(baseline["plan"]), _flat_items(snapshot["plan"])
+        old, new = _flat_items(baseline["plan"]), _flat_items(data)
         items_changed["added"] = [c for c in new if c not in old]
         items_changed["removed"] = [c for c in old if c not in new]
         items_changed["changed"] = [c for c in new if c in old and new[c] != old[c]]
@@ -817,4 +814,3 @@ def has_tracked_work(item_ids: list[int]) -> list[int]:
             .distinct()
         )
     )
-

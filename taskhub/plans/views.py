@@ -152,7 +152,9 @@ def copy(code: str) -> Any:
             error = (exc.problems[0] if exc.problems else "", exc.message)
         else:
             db.session.commit()
-            flash(_("A draft for %(year)s was made; check it and publish it.", year=year), "success")
+            flash(
+                _("A draft for %(year)s was made; check it and publish it.", year=year), "success"
+            )
             return redirect(url_for("plans.show", code=made.code))
     return (
         render_template("plans/copy.html", plan=plan, values=values, error=error),
