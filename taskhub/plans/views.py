@@ -136,7 +136,8 @@ def reopen(code: str) -> Any:
 def copy(code: str) -> Any:
     """Copy the plan to a new year (年度复制): a draft with the same structure and units."""
     plan = _plan_or_404(code)
-    values = {"year": str(plan.year + 1), "code": "", "title": plan.title}
+    title = lifecycle.shift_years(plan.title, 1) or plan.title
+    values = {"year": str(plan.year + 1), "code": "", "title": title}
     error: tuple[str, str] | None = None
     if request.method == "POST":
         values = {k: (request.form.get(k) or "").strip() for k in values}
