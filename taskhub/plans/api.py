@@ -1,8 +1,10 @@
 """JSON API of plans, their sections and items (see taskhub.core.api for authentication,
 errors and paging).
 
-Read-only, and open to every signed-in role as the plan pages are: plans are public within
-the deployment. What a unit's token sees narrower than the office is what the item page
+Reading is open to every signed-in role as the plan pages are: plans are public within the
+deployment. The lifecycle actions (publish, close, archive, reopen, copy) need an admin or
+office token and run taskhub.plans.lifecycle, as the plan page's buttons do.
+What a unit's token sees narrower than the office is what the item page
 narrows: the assignment counts and step progress of an item are its own unit's only.
 Lists read plain rows (Core selects), never ORM objects one by one.
 """

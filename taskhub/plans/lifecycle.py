@@ -267,8 +267,8 @@ def _in_chinese(problem: str) -> str:
     return f"{where}：{text}" if where else text
 
 
-def problems(plan: Plan) -> list[str]:
-    """Everything that keeps the plan from being published, in Chinese ([] = none)."""
+def _check(plan: Plan) -> tuple[PlanSpec | None, list[str]]:
+    """The plan read back with the seed loader's rules, and its problems in Chinese."""
     found = [
         f"事项{i.label}：不属于任何章节"
         for i in db.session.scalars(
@@ -278,20 +278,23 @@ def problems(plan: Plan) -> list[str]:
     city = db.session.get(City, plan.city_id)
     assert city is not None
     try:
-        read_data(seed_data(plan), city_spec(city))
+        spec = read_data(seed_data(plan), city_spec(city))
     except SeedError as exc:
-        found.extend(_in_chinese(p) for p in exc.problems)
-    return found
+        return None, found + [_in_chinese(p) for p in exc.problems]
+    return (None if found else spec), found
+
+
+def problems(plan: Plan) -> list[str]:
+    """Everything that keeps the plan from being published, in Chinese ([] = none)."""
+    return _check(plan)[1]
 
 
 def checked_spec(plan: Plan) -> PlanSpec:
     """The plan read back with the seed loader's rules, or PlanInvalid with the problems."""
-    found = problems(plan)
-    if found:
+    spec, found = _check(plan)
+    if spec is None:
         raise PlanInvalid(plan, found)
-    city = db.session.get(City, plan.city_id)
-    assert city is not None
-    return read_data(seed_data(plan), city_spec(city))
+    return spec
 
 
 # -- assignments ------------------------------------------------------------------------------
