@@ -68,6 +68,7 @@ def register_commands(app: Flask) -> None:
     """Attach TaskHub's commands to the app (so both `taskhub` and `flask` see them)."""
     from taskhub.evidence.cli import evidence
     from taskhub.imports.cli import units
+    from taskhub.plans.cli import plan
     from taskhub.units.cli import city
 
     for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler, backup, restore):
@@ -193,69 +194,6 @@ def _print_accounts(accounts: list[Any]) -> None:
         unit = f"  [{a.unit}]" if a.unit else ""
         secret = a.password or "(exists; password unchanged)"
         click.echo(f"  {a.username:<18} {a.role:<9} {secret}{unit}")
-
-
-# -- plan -----------------------------------------------------------------------------------
-
-
-@click.group()
-def plan() -> None:
-    """Inspect loaded plans."""
-
-
-@plan.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_appcontext
-def plan_list(as_json: bool) -> None:
-    """List plans with item and assignment counts."""
-    from taskhub.plans import services
-    from taskhub.plans.schemas import PlanSummarySchema
-
-    _require_schema()
-    summaries = services.list_plans()
-    if as_json:
-        rows = []
-        for s in summaries:
-            row = PlanSummarySchema().dump(s.plan)
-            row.update(items=s.items, assignments=s.assignments, units=s.units)
-            rows.append(row)
-        click.echo(services.dumps(rows))
-        return
-    for s in summaries:
-        click.echo(
-            f"{s.plan.code:<16} {s.items:>4} items {s.assignments:>6} assignments  {s.plan.title}"
-        )
-
-
-@plan.command("show")
-@click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_appcontext
-def plan_show(code: str, as_json: bool) -> None:
-    """Show a plan's sections and items."""
-    from taskhub.core.numbers import format_points
-    from taskhub.plans import services
-
-    _require_schema()
-    found = services.get_plan(code)
-    if found is None:
-        known = ", ".join(s.plan.code for s in services.list_plans()) or "none loaded"
-        fail(f"no plan {code!r} (known: {known}); `taskhub seed load` loads the shipped plans")
-    if as_json:
-        click.echo(services.dumps(services.plan_document(found)))
-        return
-    click.echo(f"{found.code}  {found.title}  ({found.city.name}, {found.year})")
-    for section in found.sections:
-        pts = f" ({format_points(section.points)}分)" if section.points is not None else ""
-        click.echo(f"{'  ' * section.depth}{section.number or ''} {section.title}{pts}")
-        for item in section.items:
-            lead = "、".join(
-                u.name for u in item.units_by_role("lead") + item.units_by_role("lead_assessor")
-            )
-            click.echo(
-                f"{'  ' * (section.depth + 1)}{item.label}. "
-                f"{(item.title or item.text)[:40]}  [{item.deadline_phrase or '-'}] {lead}"
-            )
 
 
 # -- audit ----------------------------------------------------------------------------------

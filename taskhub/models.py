@@ -4,7 +4,7 @@ from taskhub.accounts.models import ApiToken, Invitation, LoginAttempt, User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.models import CalendarOverride
 from taskhub.jobs.models import JobRun, SchedulerLease
-from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, Section
+from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanRevision, Section
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
 from taskhub.scoring.models import (
     ComponentScore,
@@ -51,6 +51,7 @@ __all__ = [
     "PeriodCount",
     "Plan",
     "PlanAssessee",
+    "PlanRevision",
     "PointAllocation",
     "ProgressReport",
     "ReminderRule",

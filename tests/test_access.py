@@ -157,6 +157,17 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
             f"/units/{other.id}/merge",
             {"into": own.id, "confirm": "1", "reason": "机构改革"},
         ),
+        "publish plan": ("POST", "/plans/baotou-2022/publish", {}),
+        "close plan": ("POST", "/plans/baotou-2022/close", {}),
+        "archive plan": ("POST", "/plans/baotou-2022/archive", {}),
+        "reopen plan": ("POST", "/plans/baotou-2022/reopen", {}),
+        "copy plan form": ("GET", "/plans/baotou-2022/copy", None),
+        "copy plan": (
+            "POST",
+            "/plans/baotou-2022/copy",
+            {"year": "2023", "code": "baotou-2023", "title": "包头2023"},
+        ),
+        "plan revisions": ("GET", "/plans/baotou-2022/revisions", None),
     }
     # Built only when asked for: each makes rows (and a new link revokes the older one).
     people_cases: dict[str, Any] = {
@@ -267,6 +278,13 @@ MATRIX = {
     "reactivate unit": [302, 302, 302, 403, 403, 403],  # refused (active), redirected back
     "merge form": [302, 200, 200, 403, 403, 403],
     "merge unit": [302, 302, 302, 403, 403, 403],
+    "publish plan": [302, 302, 302, 403, 403, 403],  # staff: refused (published), redirected
+    "close plan": [302, 302, 302, 403, 403, 403],
+    "archive plan": [302, 302, 302, 403, 403, 403],
+    "reopen plan": [302, 302, 302, 403, 403, 403],
+    "copy plan form": [302, 200, 200, 403, 403, 403],
+    "copy plan": [302, 302, 302, 403, 403, 403],
+    "plan revisions": [302, 200, 200, 200, 200, 200],
 }
 
 

@@ -156,13 +156,18 @@ def import_plan(client: FlaskClient, data: bytes) -> str:
     """Upload, check the preview offers the import, confirm; the plan page's text."""
     preview = upload(client, "/imports/plan", data)
     assert preview.status_code == 200, visible(preview.get_data(as_text=True))
+    # Importing over a published plan is a revision: the form asks for its reason.
     done = client.post(
         "/imports/plan/confirm",
-        data=confirm_fields(preview.get_data(as_text=True)),
+        data={**confirm_fields(preview.get_data(as_text=True)), "reason": "按新文件修订"},
         follow_redirects=True,
     )
     assert done.status_code == 200
     assert done.request.path == f"/plans/{CODE}"
+    # A new plan is imported as a draft; publishing it creates the units' tasks.
+    if db.session.scalar(select(Plan.status).where(Plan.code == CODE)) == "draft":
+        done = client.post(f"/plans/{CODE}/publish", follow_redirects=True)
+        assert done.request.path == f"/plans/{CODE}", visible(done.get_data(as_text=True))
     return visible(done.get_data(as_text=True))
 
 

@@ -27,6 +27,17 @@ LABELS = {
         "assessed": _l("Assessed"),
     },
     "plan_kind": {"tasks": _l("Task plan"), "indicators": _l("Indicator system")},
+    "plan_status": {
+        "draft": _l("Draft"),
+        "published": _l("Published"),
+        "closed": _l("Closed"),
+        "archived": _l("Archived"),
+    },
+    "revision_kind": {
+        "published": _l("Published"),
+        "revised": _l("Revised"),
+        "copied": _l("Copied from another year"),
+    },
     "status": {
         "new": _l("Not acknowledged"),
         "acknowledged": _l("Acknowledged"),

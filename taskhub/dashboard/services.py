@@ -66,9 +66,14 @@ def unit_scope(user: User) -> int | None:
     raise PermissionDenied("no dashboard for this account")
 
 
-def plans_for(unit_id: int | None) -> list[Plan]:
-    """Plans to choose from, in the plan list's order; a unit's: those it has work in."""
+def plans_for(unit_id: int | None, *, include_archived: bool = False) -> list[Plan]:
+    """Plans to choose from, in the plan list's order; a unit's: those it has work in.
+    Archived plans only when asked (their dashboards stay reachable by URL)."""
+    from taskhub.plans.services import in_everyday_lists
+
     query = select(Plan).order_by(Plan.year, Plan.code)
+    if not include_archived:
+        query = query.where(in_everyday_lists())
     if unit_id is not None:
         mine = (
             select(Item.plan_id)

@@ -40,7 +40,9 @@ def index() -> Any:
     code = request.args.get("plan")
     if not code:
         return _render(landing.newest_active(plans), plans, unit_id)
-    return _render(_chosen(code, plans), plans, unit_id)
+    return _render(
+        _chosen(code, services.plans_for(unit_id, include_archived=True)), plans, unit_id
+    )
 
 
 @bp.get("/plans/<code>/dashboard")
@@ -49,7 +51,9 @@ def plan(code: str) -> Any:
     """One plan's dashboard: completion by area, overdue and at risk, ranking, due soon."""
     unit_id = _scope()
     plans = services.plans_for(unit_id)
-    return _render(_chosen(code, plans), plans, unit_id)
+    return _render(
+        _chosen(code, services.plans_for(unit_id, include_archived=True)), plans, unit_id
+    )
 
 
 def _chosen(code: str, plans: list[Plan]) -> Plan:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
+from taskhub.core.errors import ValidationFailed
 from taskhub.core.limits import limit
 from taskhub.imports import plan_changes, plan_names, services
 from taskhub.imports.plan_sheets import ITEM_SHEET, NAMES_SHEET, PLAN_SHEET, SECTION_SHEET, SHEETS
@@ -36,7 +37,7 @@ from taskhub.imports.workbook import (
     as_unit_names,
     read_workbook,
 )
-from taskhub.plans.models import Item, Plan, PlanKind
+from taskhub.plans.models import Item, Plan, PlanKind, PlanStatus
 from taskhub.plans.seeds import upsert_plan
 from taskhub.plans.seedspec import CitySpec, PlanSpec, SeedError, read_plan
 from taskhub.scoring.models import Scheme
@@ -731,14 +732,21 @@ def confirm(
     *,
     actor: User,
     seeds_path: Path | None,
+    reason: str = "",
     choices: dict[str, plan_names.NameChoice] | None = None,
 ) -> PlanPreview:
     """Check the kept upload again and load it (flush only; the view commits or rolls back).
 
     ``choices`` settle unknown unit names first (new units or aliases, in the same
-    transaction). Returns the preview: with errors nothing was written; ``status`` unchanged
-    means the database already matched the file and nothing was written either.
+    transaction). A new plan is created as a draft (published from its page). Importing over a
+    published plan is a revision (修订): it needs ``reason`` (RevisionNeedsReason without one),
+    and the units whose assignments change are told. Closed and archived plans are not changed.
+
+    Returns the preview: with errors nothing was written; ``status`` unchanged means the
+    database already matched the file and nothing was written either.
     """
+    from taskhub.plans import lifecycle
+
     result = preview(upload.path, seeds_path=seeds_path)
     if choices and result.unknown_names and result.city is not None:
         city = result.city
@@ -751,19 +759,48 @@ def confirm(
     if not result.has_changes:
         return result
     assert result.spec is not None and result.city is not None and result.city_spec is not None
+    revising = False
     if result.plan_id is not None:
         plan = db.session.get(Plan, result.plan_id)
         assert plan is not None
+        if plan.status not in (PlanStatus.DRAFT.value, PlanStatus.PUBLISHED.value):
+            raise lifecycle.WrongStatus(plan, "导入修改")
+        revising = plan.status == PlanStatus.PUBLISHED.value
+        if revising and not reason.strip():
+            raise RevisionNeedsReason()
+        if revising:
+            lifecycle.remember_before_change(plan)
         # The comparison found differences: make the loader write even if its digest matches.
         plan.seed_digest = None
         db.session.flush()
     try:
-        loaded = upsert_plan(result.spec, result.city, result.city_spec)
+        loaded = upsert_plan(
+            result.spec,
+            result.city,
+            result.city_spec,
+            plan_status=PlanStatus.DRAFT.value,
+            sync=not revising,
+        )
     except SeedError as exc:
         result.errors = [RowError("", None, None, p) for p in exc.problems]
         return result
     plan_id = db.session.scalar(select(Plan.id).where(Plan.code == loaded.code))
     result.plan_id = plan_id
+    if revising:
+        plan = db.session.get(Plan, plan_id)
+        assert plan is not None
+        c = result.counts
+        lifecycle.revised(
+            plan,
+            actor=actor,
+            reason=reason.strip(),
+            summary=(
+                f"Excel导入（{upload.name}）：新增事项{c.get('items_added', 0)}项，"
+                f"修改{c.get('items_changed', 0)}项，删除{c.get('items_removed', 0)}项；"
+                f"新增任务分配{c.get('assignments_added', 0)}项，"
+                f"取消{c.get('assignments_removed', 0)}项。"
+            ),
+        )
     services.record(
         "plan",
         upload,
@@ -772,7 +809,23 @@ def confirm(
             "plan": loaded.code,
             "plan_id": plan_id,
             "status": result.status,
+            **({"reason": reason.strip()} if revising else {}),
             **result.counts,
         },
     )
     return result
+
+
+class RevisionNeedsReason(ValidationFailed):
+    """Importing over a published plan is a revision: the confirm form must give a reason."""
+
+    def __init__(self) -> None:
+        super().__init__("导入将修订已发布的方案：请填写修订理由。", ["reason"])
+
+
+def is_revision(result: PlanPreview) -> bool:
+    """Would confirming this preview revise a published plan (so the form asks a reason)?"""
+    if result.plan_id is None or not result.has_changes:
+        return False
+    status = db.session.scalar(select(Plan.status).where(Plan.id == result.plan_id))
+    return status == PlanStatus.PUBLISHED.value

@@ -24,10 +24,12 @@ from sqlalchemy.exc import IntegrityError
 
 from taskhub.accounts import invitations
 from taskhub.core.db import db
+from taskhub.core.errors import DomainError
 from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import STAFF, roles_required
 from taskhub.imports import contacts, plan, plan_names, plan_sheets, services, units, users
 from taskhub.imports.workbook import WorkbookRejected
+from taskhub.plans.models import Plan
 from taskhub.units.models import UNIT_KINDS, City
 
 bp = Blueprint("imports", __name__)
@@ -119,20 +121,47 @@ def plan_upload() -> Any:
 @bp.post("/imports/plan/confirm")
 @roles_required(*STAFF)
 def plan_confirm() -> Any:
-    """Check the kept upload again and import it in one transaction."""
-    result, answer = _confirm(
-        "plan",
-        lambda upload: plan.confirm(
-            upload,
-            actor=current_user,
-            seeds_path=_seeds_path(),
-            choices=plan_names.parse_choices(request.form),
-        ),
-        _("Nothing was imported: the plan already matches this file."),
-    )
+    """Check the kept upload again and import it in one transaction: a new plan as a draft,
+    a published plan as a revision (修订) with the reason given on the form."""
+    reason = request.form.get("reason", "")
+    try:
+        result, answer = _confirm(
+            "plan",
+            lambda upload: plan.confirm(
+                upload,
+                actor=current_user,
+                seeds_path=_seeds_path(),
+                reason=reason,
+                choices=plan_names.parse_choices(request.form),
+            ),
+            _("Nothing was imported: the plan already matches this file."),
+        )
+    except plan.RevisionNeedsReason:
+        db.session.rollback()
+        upload = services.stored(
+            request.form.get("sha256", ""), request.form.get("name", ""), root=_root()
+        )
+        page = render_template(
+            PREVIEWS["plan"],
+            result=plan.preview(upload.path, seeds_path=_seeds_path()),
+            upload=upload,
+            revision=True,
+            unit_kinds=UNIT_KINDS,
+            reason_error=_("Give the reason for this revision."),
+        )
+        return page, 422
+    except DomainError as exc:
+        db.session.rollback()
+        return _index(422, plan=exc.message)
     if answer is not None:
         return answer
-    flash(_("Plan %(code)s imported.", code=result.code), "success")
+    if db.session.scalar(select(Plan.status).where(Plan.code == result.code)) == "draft":
+        flash(
+            _("Plan %(code)s imported as a draft: check it, then publish it.", code=result.code),
+            "success",
+        )
+    else:
+        flash(_("Plan %(code)s imported.", code=result.code), "success")
     return redirect(url_for("plans.show", code=result.code))
 
 
@@ -171,8 +200,11 @@ PREVIEWS["users"] = "imports/users_preview.html"
 
 
 def _preview_page(kind: str, result: Any, upload: services.Upload) -> Any:
+    revision = kind == "plan" and plan.is_revision(result)
     return (
-        render_template(PREVIEWS[kind], result=result, upload=upload, unit_kinds=UNIT_KINDS),
+        render_template(
+            PREVIEWS[kind], result=result, upload=upload, unit_kinds=UNIT_KINDS, revision=revision
+        ),
         422 if result.errors else 200,
     )
 

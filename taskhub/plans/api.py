@@ -1,8 +1,10 @@
 """JSON API of plans, their sections and items (see taskhub.core.api for authentication,
 errors and paging).
 
-Read-only, and open to every signed-in role as the plan pages are: plans are public within
-the deployment. What a unit's token sees narrower than the office is what the item page
+Reading is open to every signed-in role as the plan pages are: plans are public within the
+deployment. The lifecycle actions (publish, close, archive, reopen, copy) need an admin or
+office token and run taskhub.plans.lifecycle, as the plan page's buttons do.
+What a unit's token sees narrower than the office is what the item page
 narrows: the assignment counts and step progress of an item are its own unit's only.
 Lists read plain rows (Core selects), never ORM objects one by one.
 """
@@ -15,12 +17,22 @@ from typing import Any, cast
 from flask.views import MethodView
 from sqlalchemy import Select, case, exists, func, or_, select
 
+from taskhub.accounts.models import User
 from taskhub.core import api as core
-from taskhub.core.api import PAGE, api_user, apply_sort, paged
+from taskhub.core.api import PAGE, api_user, apply_sort, commit_or_fail, paged
 from taskhub.core.db import db
+from taskhub.core.permissions import STAFF
 from taskhub.core.timeutil import office_today
-from taskhub.plans import services
-from taskhub.plans.models import UNIT_ROLES, Item, ItemUnit, Plan, PlanAssessee, Section
+from taskhub.plans import lifecycle, services
+from taskhub.plans.models import (
+    UNIT_ROLES,
+    Item,
+    ItemUnit,
+    Plan,
+    PlanAssessee,
+    PlanRevision,
+    Section,
+)
 from taskhub.plans.schemas import (
     ITEM_SORTS,
     PLAN_SORTS,
@@ -28,8 +40,10 @@ from taskhub.plans.schemas import (
     ItemDetailSchema,
     ItemListArgs,
     ItemRowSchema,
+    PlanCopyArgs,
     PlanDetailSchema,
     PlanListArgs,
+    PlanRevisionSchema,
     PlanRowSchema,
     SectionListArgs,
     SectionRowSchema,
@@ -65,6 +79,8 @@ def _plan_rows() -> Select[Any]:
         Plan.year,
         Plan.kind,
         Plan.points,
+        Plan.status,
+        Plan.revision,
     ).join(City, City.id == Plan.city_id)
     return cast(Select[Any], query)
 
@@ -112,6 +128,8 @@ class Plans(MethodView):
             query = query.where(Plan.year == args["year"])
         if "kind" in args:
             query = query.where(Plan.kind == args["kind"])
+        if "status" in args:
+            query = query.where(Plan.status == args["status"])
         query = apply_sort(query, args["sort"], _PLAN_SORT_COLUMNS, Plan.code)
         rows = paged(query, pagination_parameters, scalars=False)
         counts = _plan_counts([r.id for r in rows])
@@ -175,16 +193,99 @@ class PlanByCode(MethodView):
     @blp.response(200, PlanDetailSchema)
     def get(self, code: str) -> dict[str, Any]:
         """One plan with its summary counts and the units it assesses."""
-        row = _plan_row_or_404(code)
-        plan = db.session.get(Plan, row.id)
-        assert plan is not None
-        return {
-            **_plan_dict(row, _detail_counts(row.id)),
-            "source": plan.source,
-            "notes": plan.notes,
-            "source_label": plan.source_label,
-            "assessed": _assessed(row.id),
-        }
+        return _plan_detail(code)
+
+
+def _plan_detail(code: str) -> dict[str, Any]:
+    row = _plan_row_or_404(code)
+    plan = db.session.get(Plan, row.id)
+    assert plan is not None
+    return {
+        **_plan_dict(row, _detail_counts(row.id)),
+        "source": plan.source,
+        "notes": plan.notes,
+        "source_label": plan.source_label,
+        "assessed": _assessed(row.id),
+    }
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+
+
+def _plan_for_change(code: str) -> Plan:
+    plan = db.session.scalar(select(Plan).where(Plan.code == code).with_for_update())
+    if plan is None:
+        core.abort(404, f"Plan {code} does not exist.")
+    return plan
+
+
+def _lifecycle_route(action: str, change: Any, doc: str) -> None:
+    class Change(MethodView):
+        @core.roles(*STAFF)
+        @blp.response(200, PlanDetailSchema)
+        @blp.alt_response(422, schema=core.ErrorSchema, description="Not allowed now, or invalid.")
+        def post(self, code: str) -> dict[str, Any]:
+            plan = _plan_for_change(code)
+            commit_or_fail(lambda: change(plan, actor=api_user()))
+            return _plan_detail(code)
+
+    Change.post.__doc__ = doc
+    Change.__name__ = f"Plan{action.title()}"
+    blp.route(f"/plans/<code>/{action}")(Change)
+
+
+_lifecycle_route(
+    "publish",
+    lifecycle.publish,
+    "Publish a draft: checked with the seed loader's rules (422 lists the problems), then "
+    "its assignments and milestones are created.",
+)
+_lifecycle_route("close", lifecycle.close, "Close a published plan: read-only, still ranked.")
+_lifecycle_route("archive", lifecycle.archive, "Archive a plan: left out of everyday lists, kept.")
+_lifecycle_route("reopen", lifecycle.reopen, "Use a closed or archived plan again.")
+
+
+@blp.route("/plans/<code>/copy")
+class PlanCopy(MethodView):
+    @core.roles(*STAFF)
+    @blp.arguments(PlanCopyArgs)
+    @blp.response(201, PlanDetailSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Code taken or invalid input.")
+    def post(self, args: dict[str, Any], code: str) -> dict[str, Any]:
+        """Copy the plan to a new year (年度复制): a draft with the same structure and units;
+        deadline phrases naming a year are shifted and listed in its revision record."""
+        plan = _plan_for_change(code)
+        made = commit_or_fail(lambda: lifecycle.copy_to_year(plan, actor=api_user(), **args))
+        return _plan_detail(made.code)
+
+
+@blp.route("/plans/<code>/revisions")
+class PlanRevisions(MethodView):
+    @blp.response(200, PlanRevisionSchema(many=True))
+    @blp.paginate(**PAGE)
+    def get(self, code: str, pagination_parameters: Any) -> list[dict[str, Any]]:
+        """The plan's revision record (修订记录), newest first."""
+        plan_id = _plan_row_or_404(code).id
+        query = cast(
+            Select[Any],
+            select(PlanRevision, User.id.label("uid"), User.display_name)
+            .outerjoin(User, User.id == PlanRevision.actor_id)
+            .where(PlanRevision.plan_id == plan_id)
+            .order_by(PlanRevision.id.desc()),
+        )
+        rows = paged(query, pagination_parameters, scalars=False)
+        return [
+            {
+                "number": r.PlanRevision.number,
+                "kind": r.PlanRevision.kind,
+                "reason": r.PlanRevision.reason,
+                "summary": r.PlanRevision.summary,
+                "changes": r.PlanRevision.changes,
+                "actor": {"id": r.uid, "name": r.display_name} if r.uid else None,
+                "created_at": r.PlanRevision.created_at,
+            }
+            for r in rows
+        ]
 
 
 # -- sections -----------------------------------------------------------------------------------

@@ -206,6 +206,8 @@ def _editable(plan: Plan, reason: str | None) -> str | None:
                 "reason",
                 _("This plan is published: give the reason for the revision (修订理由)."),
             )
+        # The plan as it was, so the revision can say exactly what this change altered.
+        lifecycle.remember_before_change(plan)
         return text
     return None
 

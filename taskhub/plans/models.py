@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from taskhub.core.db import Base, now_utc
 
 if TYPE_CHECKING:
+    from taskhub.accounts.models import User
     from taskhub.units.models import City, Unit, UnitGroup
 
 
@@ -243,3 +244,38 @@ class ItemUnit(Base):
         target = self.unit or self.group
         assert target is not None
         return target.name
+
+
+class RevisionKind(StrEnum):
+    PUBLISHED = "published"  #: first published (the starting point of later revisions)
+    REVISED = "revised"  #: a numbered revision (修订) of the published plan
+    COPIED = "copied"  #: made as a draft by copying another year's plan (年度复制)
+
+
+REVISION_KINDS = tuple(k.value for k in RevisionKind)
+
+
+class PlanRevision(Base):
+    """One entry of a plan's revision record (修订记录): what changed, why, by whom."""
+
+    __tablename__ = "plan_revisions"
+    __table_args__ = (CheckConstraint(f"kind IN {REVISION_KINDS!r}", name="kind_valid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    #: The plan's revision number after this entry (0 for publishing and copying).
+    number: Mapped[int]
+    kind: Mapped[str]
+    #: 修订理由 as the person gave it.
+    reason: Mapped[str]
+    #: What changed, in words (from the editor or the import, or written here).
+    summary: Mapped[str]
+    #: items added/removed/changed (codes), assignments added/removed ([item code, unit name]),
+    #: and for a copy the deadline phrases to review.
+    changes: Mapped[dict[str, Any]]
+    #: The plan as seed data after this entry, so the next revision can say what changed.
+    snapshot: Mapped[dict[str, Any] | None]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    actor: Mapped[User | None] = relationship()

@@ -12,7 +12,14 @@ from marshmallow import Schema, fields, validate
 
 from taskhub.core.api import ID_RANGE, DecimalString, no_nul, sort_args
 from taskhub.core.limits import length
-from taskhub.plans.models import APPLICABILITIES, PLAN_KINDS, UNIT_ROLES, Item
+from taskhub.plans.models import (
+    APPLICABILITIES,
+    PLAN_KINDS,
+    PLAN_STATUSES,
+    REVISION_KINDS,
+    UNIT_ROLES,
+    Item,
+)
 from taskhub.tracking.models import AssignmentStatus, MilestoneKind, MilestoneSource
 from taskhub.units.schemas import CityRefSchema
 
@@ -66,6 +73,8 @@ class PlanSummarySchema(Schema):
     year = fields.Integer()
     kind = fields.String()
     points = fields.Decimal(allow_none=True)
+    status = fields.String()
+    revision = fields.Integer()
 
 
 class PlanSchema(PlanSummarySchema):
@@ -106,6 +115,7 @@ class PlanListArgs(sort_args(PLAN_SORTS, "code")):  # type: ignore[misc]
     )
     year = fields.Integer(validate=validate.Range(min=1900, max=2999))
     kind = fields.String(validate=validate.OneOf(PLAN_KINDS))
+    status = fields.String(validate=validate.OneOf(PLAN_STATUSES))
 
 
 class PlanCountsSchema(Schema):
@@ -129,6 +139,14 @@ class PlanRowSchema(Schema):
     )
     kind = fields.String(required=True, validate=validate.OneOf(PLAN_KINDS))
     points = DecimalString(required=True, allow_none=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(PLAN_STATUSES),
+        metadata={"description": "draft, published, closed or archived."},
+    )
+    revision = fields.Integer(
+        required=True, metadata={"description": "The last revision (修订); 0 as first published."}
+    )
     counts = fields.Nested(PlanCountsSchema, required=True)
 
 
@@ -175,6 +193,37 @@ class PlanDetailSchema(PlanRowSchema):
         metadata={"description": "Units and groups an indicator system assesses."},
     )
     counts = fields.Nested(PlanDetailCountsSchema, required=True)
+
+
+class PlanCopyArgs(Schema):
+    """A copy of the plan for another year (年度复制)."""
+
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=64), no_nul])
+    title = fields.String(required=True, validate=[length("plan.title", required=True), no_nul])
+
+
+class UserRefSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
+class PlanRevisionSchema(Schema):
+    """One entry of the plan's revision record (修订记录)."""
+
+    number = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(REVISION_KINDS))
+    reason = fields.String(required=True)
+    summary = fields.String(required=True)
+    changes = fields.Dict(
+        required=True,
+        metadata={
+            "description": "items_added/removed/changed (codes), assignments_added/removed "
+            "([item code, unit name]), units_notified; for a copy: review (shifted phrases)."
+        },
+    )
+    actor = fields.Nested(UserRefSchema, required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
 
 
 SECTION_SORTS = ("position", "title", "points")

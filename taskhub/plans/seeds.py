@@ -12,7 +12,16 @@ from sqlalchemy import delete, insert, select
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db
-from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanKind, Section, UnitRole
+from taskhub.plans.models import (
+    Item,
+    ItemUnit,
+    Plan,
+    PlanAssessee,
+    PlanKind,
+    PlanStatus,
+    Section,
+    UnitRole,
+)
 from taskhub.plans.seedspec import (
     CitySpec,
     PlanSpec,
@@ -164,8 +173,20 @@ def _surviving(unit: Unit) -> Unit:
     return unit
 
 
-def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
-    """Create or update one plan; an unchanged file (and city) is a no-op."""
+def upsert_plan(
+    spec: PlanSpec,
+    city: City,
+    city_spec: CitySpec,
+    *,
+    plan_status: str = PlanStatus.PUBLISHED.value,
+    sync: bool = True,
+) -> LoadResult:
+    """Create or update one plan; an unchanged file (and city) is a no-op.
+
+    A new plan gets ``plan_status`` (the shipped seeds load published). A draft has no assignments
+    or schedules: they are created when it is published. ``sync=False`` writes the rows only,
+    for a caller that re-syncs itself (a revision, taskhub.plans.lifecycle.revised).
+    """
     digest = hashlib.sha256((LOADER_VERSION + spec.digest + city_spec.digest).encode()).hexdigest()
     plan = db.session.scalar(select(Plan).where(Plan.code == spec.code))
     if plan is not None and plan.seed_digest == digest:
@@ -173,7 +194,12 @@ def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
     status = "updated" if plan is not None else "loaded"
     if plan is None:
         plan = Plan(
-            code=spec.code, title=spec.title, city_id=city.id, year=spec.year, kind=spec.kind
+            code=spec.code,
+            title=spec.title,
+            city_id=city.id,
+            year=spec.year,
+            kind=spec.kind,
+            status=plan_status,
         )
         db.session.add(plan)
     plan.title, plan.city_id, plan.year, plan.kind = spec.title, city.id, spec.year, spec.kind
@@ -188,13 +214,19 @@ def upsert_plan(spec: PlanSpec, city: City, city_spec: CitySpec) -> LoadResult:
     _replace_item_units(spec, items, resolve)
     _replace_assessees(plan, spec, resolve)
     _upsert_scheme(plan, spec)
-    _sync_assignments(plan, spec, items, resolve)
     db.session.flush()
-    # Deadline phrases become the items' schedules (office-set steps are kept).
-    from taskhub.tracking.schedule import apply_parsed_schedules
+    if sync and plan.status != PlanStatus.DRAFT.value:
+        _sync_assignments(plan, spec, items, resolve)
+        db.session.flush()
+        # Deadline phrases become the items' schedules (office-set steps are kept).
+        from taskhub.tracking.schedule import apply_parsed_schedules
 
-    apply_parsed_schedules(plan)
-    _add_dated_steps(spec, items)
+        apply_parsed_schedules(plan)
+        _add_dated_steps(spec, items)
+    elif plan.status == PlanStatus.DRAFT.value:
+        from taskhub.plans.lifecycle import mark_unreadable
+
+        mark_unreadable(plan)
     audit.record(
         f"plan.seed_{status}",
         "plan",

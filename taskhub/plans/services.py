@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import selectinload
 
 from taskhub.core.db import db
-from taskhub.plans.models import Item, ItemUnit, Plan, Section
+from taskhub.plans.models import Item, ItemUnit, Plan, PlanStatus, Section
 from taskhub.scoring.models import Scheme
 from taskhub.tracking.models import Assignment
 
@@ -24,11 +24,18 @@ class PlanSummary:
     units: int
 
 
-def list_plans() -> list[PlanSummary]:
-    """Every plan with its item, assignment and unit counts (three grouped queries)."""
-    plans = db.session.scalars(
-        select(Plan).options(selectinload(Plan.city)).order_by(Plan.year, Plan.code)
-    ).all()
+def in_everyday_lists() -> ColumnElement[bool]:
+    """Archived plans leave the everyday lists (plans, dashboard, filters); their URLs stay."""
+    return Plan.status != PlanStatus.ARCHIVED.value
+
+
+def list_plans(*, include_archived: bool = False) -> list[PlanSummary]:
+    """Every plan (archived ones only when asked) with its item, assignment and unit counts
+    (three grouped queries)."""
+    query = select(Plan).options(selectinload(Plan.city)).order_by(Plan.year, Plan.code)
+    if not include_archived:
+        query = query.where(in_everyday_lists())
+    plans = db.session.scalars(query).all()
     items = {
         pid: n
         for pid, n in db.session.execute(select(Item.plan_id, func.count()).group_by(Item.plan_id))

@@ -877,3 +877,35 @@ def retry_now(message: OutboxMessage, *, actor_id: int) -> None:
     message.next_attempt_at = now_utc()
     db.session.flush()
     audit.record("outbox.retried", "outbox_message", message.id, actor_id=actor_id)
+
+
+def notify_units(texts: Mapping[int, tuple[str, str]], *, link: str, key: str) -> int:
+    """Tell units of a change at once: an in-app notification to each enabled user of the
+    unit, and the same text to its contacts (e-mail, robot) through the outbox.
+
+    ``texts`` maps unit id → (title, body); ``key`` makes the outbox rows unique (the same
+    change never queues twice). Returns the number of notifications and messages written.
+    """
+    if not texts:
+        return 0
+    resolver = _Recipients(texts, [])
+    channels = [Channel.EMAIL.value, Channel.WEBHOOK.value]
+    rows: list[dict[str, Any]] = []
+    written = 0
+    for unit_id, (title, body) in texts.items():
+        for user in resolver.unit_users.get(unit_id, []):
+            db.session.add(Notification(user_id=user.id, title=title, body=body, link=link))
+            written += 1
+        for channel, recipient, _display in resolver.unit_targets(unit_id, channels):
+            rows.append(
+                _outbox_row(
+                    channel,
+                    recipient,
+                    title,
+                    body,
+                    f"{key}:{channel}:{recipient}",
+                    _quiet_until(now_utc(), [(time(22), time(8))]),
+                )
+            )
+    db.session.flush()
+    return written + len(_insert(rows))

@@ -25,7 +25,7 @@ from taskhub.core.limits import check_text, check_texts
 from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
 from taskhub.evidence import services as evidence_files
-from taskhub.plans.models import Item, ItemUnit, UnitRole
+from taskhub.plans.models import Item, ItemUnit, PlanStatus, UnitRole
 from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
     Assignment,
@@ -47,6 +47,10 @@ from taskhub.webhooks import services as webhooks
 
 class StaleObject(DomainError):
     """Someone else changed the object since the form was loaded."""
+
+
+#: Plans whose work is over: read-only (no reports), still shown in rankings and history.
+CLOSED_PLAN_STATUSES = (PlanStatus.CLOSED.value, PlanStatus.ARCHIVED.value)
 
 
 class Rejected(DomainError):
@@ -166,6 +170,8 @@ def submit_report(
     if not assignment.can_edit(actor):
         raise PermissionDenied("you may not report on this assignment")
     lock_assignment(assignment, expected_version)
+    if assignment.item.plan.status in CLOSED_PLAN_STATUSES:
+        raise Rejected("plan_closed", "the plan is closed; no further reports")
     if assignment.status == AssignmentStatus.COMPLETED.value:
         raise Rejected("closed", "this task is completed and closed; no further reports")
     if assignment.status == AssignmentStatus.SUBMITTED.value:

@@ -101,6 +101,7 @@ def _error_message(exc: Exception) -> str:
     code = getattr(exc, "code", None)
     messages = {
         "closed": _("This task is completed and closed; no further reports."),
+        "plan_closed": _("This plan is closed; no further reports."),
         "pending": _("A report is already awaiting review."),
         "already_reviewed": _("This report has already been reviewed."),
         "milestone_closed": _("This milestone is already done."),
@@ -215,7 +216,9 @@ def board() -> Any:
             services.with_row_data(query).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
         )
     )
-    plans = db.session.scalars(select(Plan).order_by(Plan.code)).all()
+    from taskhub.plans.services import in_everyday_lists
+
+    plans = db.session.scalars(select(Plan).where(in_everyday_lists()).order_by(Plan.code)).all()
     units = (
         db.session.scalars(
             select(Unit).where(Unit.city_id == plan.city_id).order_by(Unit.kind, Unit.id)
