@@ -177,6 +177,8 @@ def test_an_unknown_name_created_from_the_preview_is_imported(client, login_as):
     assert unit.kind == "department"
     item = plan_items()["1"]
     assert lead_names(item)[0] == "市数据局"
+    # A new plan comes in as a draft; publishing it assigns the task to the new unit.
+    assert client.post(f"/plans/{CODE}/publish").status_code == 302
     assert (
         db.session.scalars(
             select(Assignment).where(Assignment.item_id == item.id, Assignment.unit_id == unit.id)

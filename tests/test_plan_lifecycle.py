@@ -131,11 +131,6 @@ def test_a_draft_has_no_assignments_and_publishing_creates_them(session):
 
 
 def test_a_failing_publish_lists_the_problems_in_chinese_and_changes_nothing(session):
-    tasks = draft_copy("hegang-2022", "hegang-2023")
-    item = db.session.scalar(select(Item).where(Item.plan_id == tasks.id, Item.code == "1"))
-    db.session.execute(
-        ItemUnit.__table__.delete().where(ItemUnit.item_id == item.id, ItemUnit.role == "lead")
-    )
     indicators = draft_copy()
     section = db.session.scalar(
         select(Section).where(Section.plan_id == indicators.id, Section.points.isnot(None))
@@ -145,17 +140,32 @@ def test_a_failing_publish_lists_the_problems_in_chinese_and_changes_nothing(ses
     audit_before = count(AuditEvent)
 
     with pytest.raises(lifecycle.PlanInvalid) as caught:
-        lifecycle.publish(tasks, actor=None)
-    assert "事项1：没有牵头单位" in caught.value.problems
-    with pytest.raises(lifecycle.PlanInvalid) as caught:
         lifecycle.publish(indicators, actor=None)
     assert any("超过本章节的0.5分" in p for p in caught.value.problems), caught.value.problems
     db.session.rollback()
-    for code in ("hegang-2023", "baotou-2023"):
-        draft = plan_named(code)
-        assert draft.status == PlanStatus.DRAFT.value
-        assert assignments_of(draft) == set()
+    draft = plan_named("baotou-2023")
+    assert draft.status == PlanStatus.DRAFT.value
+    assert assignments_of(draft) == set()
     assert count(AuditEvent) == audit_before
+
+
+def test_a_task_without_a_lead_is_published_as_unassigned(session):
+    """待分配: the plan goes out; that task has no assignment and stays on the office's list."""
+    tasks = draft_copy("hegang-2022", "hegang-2023")
+    item = db.session.scalar(select(Item).where(Item.plan_id == tasks.id, Item.code == "1"))
+    db.session.execute(
+        ItemUnit.__table__.delete().where(ItemUnit.item_id == item.id, ItemUnit.role == "lead")
+    )
+    db.session.commit()
+    lifecycle.publish(tasks, actor=None)
+    db.session.commit()
+    db.session.expire_all()
+    published = plan_named("hegang-2023")
+    assert published.status == PlanStatus.PUBLISHED.value
+    item = db.session.scalar(select(Item).where(Item.plan_id == published.id, Item.code == "1"))
+    assert item.is_unassigned
+    assert not db.session.scalars(select(Assignment).where(Assignment.item_id == item.id)).all()
+    assert assignments_of(published)  # the other tasks went out
 
 
 def test_unknown_unit_names_are_reported(session):
@@ -462,18 +472,22 @@ def test_publish_page_lists_the_problems_and_the_copy_form_makes_a_draft(client,
         data={"year": "2025", "code": "hegang-2025", "title": "鹤岗市2025年数字政府建设方案"},
     )
     assert done.status_code == 302 and done.headers["Location"].endswith("/plans/hegang-2025")
-    draft = plan_named("hegang-2025")
-    item = db.session.scalar(select(Item).where(Item.plan_id == draft.id, Item.code == "1"))
-    db.session.execute(
-        ItemUnit.__table__.delete().where(ItemUnit.item_id == item.id, ItemUnit.role == "lead")
+    client.post(
+        "/plans/baotou-2022/copy",
+        data={"year": "2025", "code": "baotou-2025", "title": "包头市2025年考评指标"},
     )
+    draft = plan_named("baotou-2025")
+    section = db.session.scalar(
+        select(Section).where(Section.plan_id == draft.id, Section.points.isnot(None))
+    )
+    section.points = Decimal("0.5")
     db.session.commit()
-    refused = client.post("/plans/hegang-2025/publish")
+    refused = client.post("/plans/baotou-2025/publish")
     assert refused.status_code == 422
     text = refused.get_data(as_text=True)
-    assert "事项1：没有牵头单位" in text and "未发布" in text
+    assert "超过本章节的0.5分" in text and "未发布" in text
     db.session.expire_all()
-    assert plan_named("hegang-2025").status == "draft"
+    assert plan_named("baotou-2025").status == "draft"
 
 
 def test_close_archive_reopen_buttons(client, login_as):
@@ -531,16 +545,16 @@ def test_api_lifecycle(api_as):
 
 def test_api_publish_lists_the_problems(api_as):
     office = api_as("office")
-    office.post("/api/v1/plans/hegang-2022/copy", json={"year": 2026, "code": "h26", "title": "x"})
-    draft = plan_named("h26")
-    item = db.session.scalar(select(Item).where(Item.plan_id == draft.id, Item.code == "1"))
-    db.session.execute(
-        ItemUnit.__table__.delete().where(ItemUnit.item_id == item.id, ItemUnit.role == "lead")
+    office.post("/api/v1/plans/baotou-2022/copy", json={"year": 2026, "code": "b26", "title": "x"})
+    draft = plan_named("b26")
+    section = db.session.scalar(
+        select(Section).where(Section.plan_id == draft.id, Section.points.isnot(None))
     )
+    section.points = Decimal("0.5")
     db.session.commit()
-    refused = office.post("/api/v1/plans/h26/publish")
+    refused = office.post("/api/v1/plans/b26/publish")
     assert refused.status_code == 422
-    assert "事项1：没有牵头单位" in refused.json["errors"]["_schema"]
+    assert any("超过本章节的0.5分" in p for p in refused.json["errors"]["_schema"])
 
 
 # -- CLI --------------------------------------------------------------------------------------

@@ -42,7 +42,12 @@ from taskhub.plans.models import (
 )
 from taskhub.plans.seedspec import ROLE_KEYS, CitySpec, PlanSpec, SeedError, read_plan
 from taskhub.scoring.models import Scheme
-from taskhub.tracking.models import Assignment, ProgressReport
+from taskhub.tracking.models import (
+    Assignment,
+    ItemMilestone,
+    MilestoneSource,
+    ProgressReport,
+)
 from taskhub.units.models import City, Unit, UnitAlias, UnitGroup
 
 if TYPE_CHECKING:
@@ -103,7 +108,7 @@ def _rows(plan: Plan) -> tuple[list[Section], list[Item]]:
     return list(sections), list(items)
 
 
-def _item_data(item: Item) -> dict[str, Any]:
+def _item_data(item: Item, steps: list[ItemMilestone]) -> dict[str, Any]:
     data: dict[str, Any] = {"number": item.number}
     if item.code != item.number:
         data["code"] = item.code
@@ -122,6 +127,11 @@ def _item_data(item: Item) -> dict[str, Any]:
         data[key] = [u.name for u in item.units if u.role == role]
     if item.open_units:
         data["open_units"] = item.open_units
+    if steps:
+        # Steps the document (or the office) dated itself, beside those read from the phrase.
+        data["milestones"] = [
+            {"due": m.due_on.isoformat(), "title": m.title, "kind": m.kind} for m in steps
+        ]
     if item.is_unassigned:
         # 待分配: a task with no lead yet is published without assignments and stays on the
         # plan page's 待分配 list for the office until a lead is set (a revision).
@@ -142,13 +152,22 @@ def seed_data(plan: Plan) -> dict[str, Any]:
     for section in sections:
         children.setdefault(section.parent_id, []).append(section)
 
+    steps: dict[int, list[ItemMilestone]] = {}
+    for step in db.session.scalars(
+        select(ItemMilestone)
+        .join(Item, Item.id == ItemMilestone.item_id)
+        .where(Item.plan_id == plan.id, ItemMilestone.source == MilestoneSource.OFFICE.value)
+        .order_by(ItemMilestone.item_id, ItemMilestone.due_on, ItemMilestone.id)
+    ):
+        steps.setdefault(step.item_id, []).append(step)
+
     def tree(section: Section) -> dict[str, Any]:
         return {
             "number": section.number,
             "title": section.title,
             "points": _plain(section.points),
             "applies_to": section.applies_to,
-            "items": [_item_data(i) for i in items_of.get(section.id, [])],
+            "items": [_item_data(i, steps.get(i.id, [])) for i in items_of.get(section.id, [])],
             "sections": [tree(child) for child in children.get(section.id, [])],
         }
 
@@ -726,6 +745,7 @@ def copy_to_year(plan: Plan, *, year: int, code: str, title: str, actor: User | 
             measure=i.measure,
             applicability=i.applicability,
             applies_to=i.applies_to,
+            open_units=i.open_units,
         )
         new.units = [
             ItemUnit(role=u.role, position=u.position, unit_id=u.unit_id, group_id=u.group_id)
