@@ -212,8 +212,10 @@ def _read(s: str, *, year: int, text: str, starts_on: date | None) -> list[Plann
     if match is None:
         return []
     outcome = match.group("outcome")
-    # A date alone ("6月底") says nothing about what is due; only a dated year form implies 完成.
-    if outcome is None and (match.group("year") is None or match.group("ongoing")):
+    # A date alone ("6月底") says nothing about what is due; a dated year form, or "before"
+    # (6月底前, the way a 完成时限 column writes a deadline), implies 完成.
+    before = match.group("date").endswith("前")
+    if outcome is None and ((match.group("year") is None and not before) or match.group("ongoing")):
         return []
     due_on = _due(match, year)
     if due_on is None:

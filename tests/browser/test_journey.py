@@ -225,6 +225,6 @@ def test_login_with_the_keyboard_only(
     expect(page.get_by_label("密码", exact=True)).to_be_focused()
     page.keyboard.type(site.password)
     page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{site.url}/plans")
+    expect(page).to_have_url(f"{site.url}/my")  # unit staff land on 我的任务
     expect(page.get_by_role("button", name="退出")).to_be_visible()
     expect(page.get_by_text("昆都仑区填报员")).to_be_visible()
