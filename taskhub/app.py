@@ -347,6 +347,9 @@ def _register_template_helpers(app: Flask) -> None:
     from taskhub.core.numbers import format_points
 
     app.add_template_filter(format_points, "points")
+    from taskhub.units.services import source_label
+
+    app.add_template_filter(source_label, "list_source")
 
     @app.template_filter("cn_datetime")
     def cn_datetime(value: Any) -> str:

@@ -109,7 +109,7 @@ def test_units_page_lists_groups_with_their_sources(client, login_as):
     login_as("viewer")
     page = client.get("/units?city=hegang").get_data(as_text=True)
     assert "各县(区)政府" in page and "向阳区人民政府" in page
-    assert "public fact" in page or "公开" in page
+    assert "公开信息（行政区划）" in page and "public fact" not in page  # no maintainer notes
 
 
 def test_static_assets_are_served_locally(client, login_as):

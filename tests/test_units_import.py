@@ -340,7 +340,7 @@ def test_group_in_use_cannot_be_deleted_and_changes_are_audited(client, login_as
     assert db.session.scalar(select(UnitAlias).where(UnitAlias.name == made.name)) is None
 
     listing = client.get("/cities/baotou/groups").get_data(as_text=True)
-    assert "各旗县区人民政府" in listing and "public fact" in listing
+    assert "各旗县区人民政府" in listing and "公开信息（行政区划）" in listing
 
 
 def test_groups_api(api_as, session):

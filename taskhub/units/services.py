@@ -489,3 +489,23 @@ def delete_group(group: UnitGroup, *, actor: Any) -> None:
     db.session.delete(group)
     db.session.flush()
     audit.record("group.deleted", "group", group_id, actor_id=_actor_id(actor), before=before)
+
+
+# Seed files note where a group's list came from for maintainers ("document: …",
+# "003_….txt: …", "public fact: …"); pages show readers a Chinese label instead.
+_NOTE_FROM_DOCUMENT = re.compile(r"^(?:document\b|\d{3}_[0-9a-f]+\.txt\b)", re.IGNORECASE)
+_NOTE_PUBLIC_FACT = re.compile(r"^public fact\b", re.IGNORECASE)
+_NOTE_NO_LIST = re.compile(r"^the document names no\b", re.IGNORECASE)
+
+
+def source_label(source: str | None) -> str:
+    """Where a group's member list came from, as readers are told it (— when unknown)."""
+    if not source:
+        return "—"
+    if _NOTE_NO_LIST.match(source):
+        return _("The document gives no list; every unit of the kind")
+    if _NOTE_FROM_DOCUMENT.match(source):
+        return _("The plan document")
+    if _NOTE_PUBLIC_FACT.match(source):
+        return _("Public information (administrative divisions)")
+    return source
