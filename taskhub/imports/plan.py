@@ -434,7 +434,8 @@ def _resolve(
             key,
             _(
                 "「%(name)s」 is not a unit, group or alias of %(city)s (see the sheet "
-                "「%(sheet)s」 of the template; the office can add aliases).",
+                "「%(sheet)s」 of the template; the preview can create it as a unit or make it "
+                "another name of a known unit).",
                 name=name,
                 city=city.name,
                 sheet=NAMES_SHEET,
