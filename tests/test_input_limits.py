@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from werkzeug.routing import IntegerConverter
 from werkzeug.test import encode_multipart
 
+from taskhub.config import PROJECT_ROOT
 from taskhub.core.db import db
 from taskhub.core.inputs import MAX_ID, IdConverter
 from taskhub.core.limits import TEXT_LIMITS, TextTooLong, check_text
@@ -559,3 +560,10 @@ def test_a_contacts_import_row_with_a_long_name_names_its_row(
     assert response.status_code == 422
     ((_sheet, number, column, _problem),) = error_rows(response.get_data(as_text=True))
     assert (number, column) == ("2", "姓名")
+
+
+def test_every_text_limit_is_documented():
+    """docs/security.md lists every maximum the services check, with its value."""
+    doc = (PROJECT_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    missing = [k for k, n in TEXT_LIMITS.items() if f"| `{k}` | {n:,} |" not in doc]
+    assert not missing, f"document these limits in docs/security.md: {missing}"
