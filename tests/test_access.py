@@ -158,7 +158,7 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
             {"into": own.id, "confirm": "1", "reason": "机构改革"},
         ),
         "publish plan": ("POST", "/plans/baotou-2022/publish", {}),
-        "close plan": ("POST", "/plans/baotou-2022/close", {}),
+        "close plan": ("POST", "/plans/baotou-2022/close-plan", {}),
         "archive plan": ("POST", "/plans/baotou-2022/archive", {}),
         "reopen plan": ("POST", "/plans/baotou-2022/reopen", {}),
         "copy plan form": ("GET", "/plans/baotou-2022/copy", None),

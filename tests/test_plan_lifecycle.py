@@ -494,7 +494,7 @@ def test_close_archive_reopen_buttons(client, login_as):
     login_as("admin")
     page = client.get("/plans/hegang-2022").get_data(as_text=True)
     assert "已发布" in page and "/plans/hegang-2022/edit" in page
-    assert client.post("/plans/hegang-2022/close").status_code == 302
+    assert client.post("/plans/hegang-2022/close-plan").status_code == 302
     db.session.expire_all()
     assert plan_named("hegang-2022").status == "closed"
     assert "已关闭" in client.get("/plans/hegang-2022").get_data(as_text=True)

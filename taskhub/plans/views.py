@@ -111,7 +111,7 @@ def _move(code: str, action: str) -> Any:
     return redirect(url_for("plans.show", code=code))
 
 
-@bp.post("/plans/<code>/close")
+@bp.post("/plans/<code>/close-plan")  # /plans/<code>/close closes a scoring period
 @roles_required(*STAFF)
 def close(code: str) -> Any:
     """Close a published plan: read-only, still in rankings and history."""
