@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,15 +123,9 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         own, other = _assignment_of(OWN_UNIT), _assignment_of(OTHER_UNIT)
         site_data = (own.id, other.id, own.item.label, own.item_id)
         db.session.remove()
-    server: BaseWSGIServer = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serve(app) as url:
         yield LiveSite(
-            url=f"http://127.0.0.1:{server.server_port}",
+            url=url,
             unit_username="bt-unit",
             office_username="bt-office",
             password=PASSWORD,
@@ -139,6 +134,19 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
             item_label=site_data[2],
             item_id=site_data[3],
         )
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1 in a thread; yields its base URL."""
+    server: BaseWSGIServer = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

@@ -9,7 +9,6 @@ unit's tasks and reports on one. Each Excel file is the downloaded template, fil
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ import pytest
 from flask_migrate import upgrade
 from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from taskhub.accounts.services import create_user
 from taskhub.config import PROJECT_ROOT
@@ -28,7 +26,7 @@ from taskhub.imports import units as units_import
 from taskhub.imports import users as users_import
 from taskhub.imports.plan_sheets import ITEM_SHEET, PLAN_SHEET, SECTION_SHEET
 from taskhub.imports.workbook import SheetSpec
-from tests.browser.conftest import _build_app, _QuietHandler
+from tests.browser.conftest import _build_app, serve
 from tests.conftest import PASSWORD
 
 Shot = Callable[[Page, str], Path]
@@ -57,20 +55,8 @@ def empty_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmptySite]:
         create_user(username="setup-admin", password=PASSWORD, role="admin", display_name="管理员")
         db.session.commit()
         db.session.remove()
-    server: BaseWSGIServer = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield EmptySite(url=f"http://127.0.0.1:{server.server_port}", admin="setup-admin")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serve(app) as url:
+        yield EmptySite(url=url, admin="setup-admin")
 
 
 # --- helpers ------------------------------------------------------------------------------------
