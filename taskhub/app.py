@@ -234,6 +234,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.calendar.views import bp as calendar_bp
     from taskhub.core import inputs
     from taskhub.dashboard.views import bp as dashboard_bp
+    from taskhub.documents.views import bp as documents_bp
     from taskhub.imports.views import bp as imports_bp
     from taskhub.ledger.views import bp as ledger_bp
     from taskhub.ops.health import bp as ops_bp
@@ -264,6 +265,7 @@ def _register_blueprints(app: Flask) -> None:
         webhooks_bp,
         plan_editor_bp,
         groups_bp,
+        documents_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -285,6 +287,7 @@ API_MODULES = (
     "taskhub.scoring.api",
     "taskhub.reports.api",
     "taskhub.webhooks.api",
+    "taskhub.documents.api",
 )
 
 
