@@ -476,11 +476,11 @@ class Case:
 
 
 def read_document(path: Path) -> readers.SourceDocument:
-    """The document through the project's readers (a reader per format when there is one)."""
-    suffix = path.suffix.lower().lstrip(".")
-    reader = getattr(readers, f"from_{suffix}", None)
-    if suffix not in ("txt", "md", "text") and callable(reader):
-        document: readers.SourceDocument = reader(path.read_bytes(), name=path.name)
+    """The document as an upload reads it (``readers.read``, judging the format by content);
+    plain text through ``from_text`` where that reader is not there."""
+    read = getattr(readers, "read", None)
+    if callable(read):
+        document: readers.SourceDocument = read(path.name, path.read_bytes())
         return document
     return readers.from_text(path.read_text(encoding="utf-8"), name=path.name, format="txt")
 
