@@ -34,7 +34,6 @@ against ``--unseen-floor``, default 95).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import sys
@@ -145,6 +144,11 @@ class Row:
     values: dict[str, Any]  # field -> comparable value (None/empty = no value)
     shown: dict[str, str]  # field -> value as shown in the worst rows
     label: str  # number as printed, for reports
+    #: Character bigrams of ``text``: a cheap similarity for pairing rows whose numbers differ.
+    grams: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.grams = frozenset(self.text[i : i + 2] for i in range(len(self.text) - 1))
 
 
 def _shown(value: Any) -> str:
@@ -253,12 +257,20 @@ def _same_section(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a[-n:] == b[-n:]
 
 
+def _similar(a: Row, b: Row) -> bool:
+    """Half or more of the texts' character bigrams shared (Jaccard), e.g. the same task under
+    a misread number; fast enough for every pair of a 500-item plan."""
+    if not a.grams or not b.grams:
+        return False
+    return len(a.grams & b.grams) * 2 >= len(a.grams | b.grams)
+
+
 def pair_score(seed: Row, parsed: Row) -> int:
     """How well two rows match (0: they may not be paired)."""
     same_section = _same_section(seed.section, parsed.section)
     if seed.number and seed.number == parsed.number:
         return 6 if same_section else 4
-    similar = difflib.SequenceMatcher(None, seed.text, parsed.text).ratio() >= 0.6
+    similar = _similar(seed, parsed)
     if not seed.number and not parsed.number and same_section:
         return 3 if similar else 2
     return 1 if similar else 0
