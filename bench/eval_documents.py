@@ -167,7 +167,8 @@ def seed_rows(spec: PlanSpec, names: Names) -> list[Row]:
         key = item.section_path
         while key:
             section = sections[key]
-            path.insert(0, norm_number(section.number))
+            if number := norm_number(section.number):  # an unnumbered wrapper: no level
+                path.insert(0, number)
             key = section.parent_path
         rows.append(_seed_row(item, tuple(path), names))
     return rows
@@ -204,7 +205,8 @@ def draft_rows(draft: Draft, names: Names) -> list[Row]:
     rows = [_draft_row(item, (), names) for item in draft.items]
 
     def walk(section: DraftSection, path: tuple[str, ...]) -> None:
-        here = (*path, norm_number(section.number))
+        number = norm_number(section.number)
+        here = (*path, number) if number else path  # an unnumbered wrapper: no level
         rows.extend(_draft_row(item, here, names) for item in section.items)
         for child in section.sections:
             walk(child, here)
