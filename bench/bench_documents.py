@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label:<36}{f['median']:>10.1f}{f['min']:>10.1f}{f['max']:>10.1f}{f['stdev']:>10.1f}"
             )
         print(
-            f"draft of {page['items']} items via {page['draft']}; goal ≤ {PAGE_GOAL_MS:g} ms: "
+            f"draft page: {page['draft']}; goal ≤ {PAGE_GOAL_MS:g} ms: "
             f"{'met' if page['met'] else 'MISSED'}"
         )
     elif page:

@@ -155,7 +155,7 @@ def _shown(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, frozenset | set | list | tuple):
-        return "、".join(sorted(value))
+        return "；".join(sorted(value))  # names may hold 、 themselves
     return str(value)
 
 
@@ -231,9 +231,9 @@ def _draft_row(item: DraftItem, section: tuple[str, ...], names: Names) -> Row:
         "number": item.number or "",
         "title": item.title or "",
         "deadline": item.deadline_text or "",
-        "lead": "、".join(item.lead_units),
-        "responsible": "、".join(item.responsible_units),
-        "lead_assessors": "、".join(item.lead_assessors),
+        "lead": "；".join(item.lead_units),
+        "responsible": "；".join(item.responsible_units),
+        "lead_assessors": "；".join(item.lead_assessors),
         "points": _shown(item.points),
         "weight": _shown(item.weight),
     }
