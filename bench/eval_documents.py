@@ -539,9 +539,11 @@ def printed_city(data: dict[str, Any], code: str) -> CitySpec:
 
     collect(data.get("sections"))
     found.extend(data.get("assessed") or [])
-    city = CitySpec(Path(), code, code, [], [], [], "")
+    city = CitySpec(
+        path=Path(), code=code, name=code, sources=[], units=[], groups=[], digest=""
+    )
     for name in dict.fromkeys(n.strip() for n in found if n and n.strip()):
-        city.units.append(UnitSpec(name, "department", [], None))
+        city.units.append(UnitSpec(name=name, kind="department", aliases=[], parent=None))
         city.names[name] = ("unit", name)
     return city
 

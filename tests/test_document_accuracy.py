@@ -16,9 +16,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 from taskhub.documents.model import Draft, DraftItem, DraftSection
-from taskhub.plans.seedspec import CitySpec, GroupSpec, PlanSpec, UnitSpec
+from taskhub.plans.seedspec import CitySpec, PlanSpec, read_city, read_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "documents"
@@ -78,9 +79,9 @@ def test_every_seed_and_at_least_four_unseen_plans_are_measured() -> None:
 
 
 def test_fixture_sources_are_the_shared_seed_documents() -> None:
-    shared = ROOT.parent.parent / "shared" / "seeds"
-    if not shared.is_dir():
-        pytest.skip("no shared seed folder next to the worktree")
+    shared = next((d for d in ev.SOURCE_CANDIDATES if d.is_dir()), None)
+    if shared is None:
+        pytest.skip("no shared seed folder next to the checkout")
     for case in SEED_CASES:
         assert case.document is not None
         assert case.document.read_bytes() == (shared / case.document.name).read_bytes()
@@ -89,59 +90,41 @@ def test_fixture_sources_are_the_shared_seed_documents() -> None:
 # ---------------------------------------------------------------- the evaluator, checked
 
 
-def _city() -> CitySpec:
-    city = CitySpec(Path(), "t", "测试市", [], [], [], "")
-    city.units = [
-        UnitSpec("市数据局", "department", ["数据局"], None),
-        UnitSpec("市财政局", "department", [], None),
-        UnitSpec("向阳区人民政府", "county", [], None),
-    ]
-    city.groups = [GroupSpec("各县(区)政府", ["各县区政府"], None, [], ["county"])]
-    for unit in city.units:
-        for name in [unit.name, *unit.aliases]:
-            city.names[name] = ("unit", unit.name)
-    for group in city.groups:
-        for name in [group.name, *group.aliases]:
-            city.names[name] = ("group", group.name)
-    return city
+CITY = {
+    "code": "t",
+    "name": "测试市",
+    "units": [
+        {"name": "市数据局", "kind": "department", "aliases": ["数据局"]},
+        {"name": "市财政局", "kind": "department"},
+        {"name": "向阳区人民政府", "kind": "county"},
+    ],
+    "groups": [{"name": "各县(区)政府", "aliases": ["各县区政府"], "member_kinds": ["county"]}],
+}
 
 
-def _spec(items: list[dict[str, Any]], sections: list[tuple[str, str]] | None = None) -> PlanSpec:
-    """A plan in one section 一 (or the sections given), items as seed dicts."""
-    from taskhub.plans.seedspec import ItemSpec, SectionSpec
-
-    sections = sections or [("1", "一")]
-    spec = PlanSpec(
-        Path(), "t-1", "测试方案", "t", None, None, 2022, "tasks", None, None, None, [], None,
-        [SectionSpec(path, None, 1, i, number, "标题", None, None) for i, (path, number) in
-         enumerate(sections, start=1)],
-        [], "",
-    )  # fmt: skip
-    for position, raw in enumerate(items, start=1):
-        spec.items.append(
-            ItemSpec(
-                code=str(raw.get("code") or raw.get("number") or position),
-                number=raw.get("number"),
-                position=position,
-                section_path=str(raw.get("section", "1")),
-                title=raw.get("title"),
-                text=str(raw.get("text", f"任务{position}的内容。")),
-                points=raw.get("points"),
-                weight=raw.get("weight"),
-                deadline=raw.get("deadline"),
-                target=None,
-                measure=None,
-                applicability="all",
-                applies_to=None,
-                effective_applies_to=None,
-                units={
-                    "lead": list(raw.get("lead", [])),
-                    "responsible": list(raw.get("responsible", [])),
-                    "lead_assessor": list(raw.get("lead_assessors", [])),
-                },
-            )
-        )
-    return spec
+def _case(
+    tmp_path: Path, items: list[dict[str, Any]], sections: list[str] | None = None
+) -> tuple[PlanSpec, CitySpec]:
+    """A transcription written as a seed file and read by the project's seed reader: items
+    in section 一 (or each in the section numbered ``section``, from ``sections``)."""
+    numbers = sections or ["一"]
+    in_section: dict[str, list[dict[str, Any]]] = {n: [] for n in numbers}
+    for index, raw in enumerate(items, start=1):
+        item = {"code": f"c{index}", "text": f"任务{index}的内容。", **raw}
+        in_section[item.pop("section", numbers[0])].append(item)
+    raw_sections = [{"number": n, "title": f"标题{n}", "items": in_section[n]} for n in numbers]
+    plan = {
+        "code": "t-2022",
+        "title": "测试方案",
+        "city": "t",
+        "year": 2022,
+        "kind": "indicators",  # no lead required: the cases test the comparison, not seeds
+        "sections": raw_sections,
+    }
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(CITY, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
+    city = read_city(tmp_path / "t.yaml")
+    return read_plan(tmp_path / "p.yaml", {"t": city}), city
 
 
 def _draft(*items: DraftItem, number: str = "一") -> Draft:
@@ -157,20 +140,21 @@ def test_normalising_numbers_and_phrases() -> None:
     assert ev.norm_decimal("12%") == Decimal(12)
 
 
-def test_names_resolve_through_aliases_groups_and_bracket_widths() -> None:
-    names = ev.Names(_city())
+def test_names_resolve_through_aliases_groups_and_bracket_widths(tmp_path: Path) -> None:
+    names = ev.Names(_case(tmp_path, [])[1])
     assert names.resolve("数据局") == "市数据局"
     assert names.resolve("各县（区）政府") == "各县(区)政府"
     assert names.resolve("各县区政府") == "各县(区)政府"
     assert names.resolve("市教育局") == "?市教育局"  # unknown: never equal to a seed name
 
 
-def test_a_perfect_parse_scores_every_counted_field_right() -> None:
-    spec = _spec(
+def test_a_perfect_parse_scores_every_counted_field_right(tmp_path: Path) -> None:
+    spec, city = _case(
+        tmp_path,
         [
             {"number": "1", "title": "建平台", "lead": ["市数据局"], "deadline": "2022年6月底前"},
             {"number": "2", "lead": ["市财政局"], "responsible": ["各县(区)政府"], "points": 2},
-        ]
+        ],
     )
     draft = _draft(
         DraftItem(
@@ -184,17 +168,19 @@ def test_a_perfect_parse_scores_every_counted_field_right() -> None:
             points=Decimal("2.0"),
         ),
     )
-    result = ev.evaluate(spec, _city(), draft)
+    result = ev.evaluate(spec, city, draft)
     # item 1: number, title, lead, deadline; item 2: number, lead, responsible, points
     assert (result.right_all, result.total_all) == (8, 8)
     assert result.total["title"] == 1 and result.total["weight"] == 0
     assert result.accuracy == 100.0
 
 
-def test_missing_and_invented_values_are_wrong_and_both_empty_is_not_counted() -> None:
-    spec = _spec([{"number": "1", "lead": ["市数据局"], "deadline": "年底前"}])
+def test_missing_and_invented_values_are_wrong_and_both_empty_is_not_counted(
+    tmp_path: Path,
+) -> None:
+    spec, city = _case(tmp_path, [{"number": "1", "lead": ["市数据局"], "deadline": "年底前"}])
     draft = _draft(DraftItem(number="1", lead_units=[], points=Decimal(3)))
-    result = ev.evaluate(spec, _city(), draft)
+    result = ev.evaluate(spec, city, draft)
     # number right; lead missed; deadline missed; points invented; the rest empty on both sides
     assert result.right["number"] == 1
     assert (result.right["lead"], result.total["lead"]) == (0, 1)
@@ -205,62 +191,63 @@ def test_missing_and_invented_values_are_wrong_and_both_empty_is_not_counted() -
     assert result.rows[0].wrong == ["lead", "deadline", "points"]
 
 
-def test_units_compare_as_sets_of_canonical_names() -> None:
-    spec = _spec([{"number": "1", "lead": ["市数据局", "市财政局"]}])
-    same = ev.evaluate(
-        spec, _city(), _draft(DraftItem(number="1", lead_units=["市财政局", "数据局"]))
-    )
-    fewer = ev.evaluate(spec, _city(), _draft(DraftItem(number="1", lead_units=["市财政局"])))
+def test_units_compare_as_sets_of_canonical_names(tmp_path: Path) -> None:
+    spec, city = _case(tmp_path, [{"number": "1", "lead": ["市数据局", "市财政局"]}])
+    same = ev.evaluate(spec, city, _draft(DraftItem(number="1", lead_units=["市财政局", "数据局"])))
+    fewer = ev.evaluate(spec, city, _draft(DraftItem(number="1", lead_units=["市财政局"])))
     more = ev.evaluate(
         spec,
-        _city(),
+        city,
         _draft(DraftItem(number="1", lead_units=["市数据局", "市财政局", "市教育局"])),
     )
     assert same.right["lead"] == 1
     assert fewer.right["lead"] == 0 and more.right["lead"] == 0
 
 
-def test_a_missing_item_counts_all_its_fields_and_later_items_still_align() -> None:
-    spec = _spec(
+def test_a_missing_item_counts_all_its_fields_and_later_items_still_align(tmp_path: Path) -> None:
+    spec, city = _case(
+        tmp_path,
         [
             {"number": "1", "lead": ["市数据局"]},
             {"number": "2", "lead": ["市财政局"], "deadline": "年底前"},
             {"number": "3", "lead": ["市数据局"]},
-        ]
+        ],
     )
     draft = _draft(
         DraftItem(number="1", lead_units=["市数据局"]),
         DraftItem(number="3", lead_units=["市数据局"]),
     )
-    result = ev.evaluate(spec, _city(), draft)
+    result = ev.evaluate(spec, city, draft)
     assert (result.matched, result.missing, result.extra) == (2, 1, 0)
     assert (result.right_all, result.total_all) == (4, 7)  # item 2: number, lead, deadline wrong
     missing = next(r for r in result.rows if r.parsed is None)
     assert missing.seed is not None and missing.seed.label == "2"
 
 
-def test_an_extra_parsed_item_is_one_error_of_its_own() -> None:
-    spec = _spec([{"number": "1", "lead": ["市数据局"]}, {"number": "2", "lead": ["市财政局"]}])
+def test_an_extra_parsed_item_is_one_error_of_its_own(tmp_path: Path) -> None:
+    spec, city = _case(
+        tmp_path, [{"number": "1", "lead": ["市数据局"]}, {"number": "2", "lead": ["市财政局"]}]
+    )
     draft = _draft(
         DraftItem(number="1", lead_units=["市数据局"]),
-        DraftItem(
-            number="1", text="附件1:联系人", lead_units=[]
-        ),  # e.g. a 附件 line read as an item
+        # e.g. a 附件 line read as an item
+        DraftItem(number="1", text="附件1:联系人", lead_units=[]),
         DraftItem(number="2", lead_units=["市财政局"]),
     )
-    result = ev.evaluate(spec, _city(), draft)
+    result = ev.evaluate(spec, city, draft)
     assert (result.matched, result.missing, result.extra) == (2, 0, 1)
     assert (result.right_all, result.total_all) == (4, 5)
     assert [r.parsed.label for r in result.worst(5) if r.parsed] == ["1"]
 
 
-def test_numbers_that_restart_per_section_align_by_section_and_order() -> None:
-    spec = _spec(
+def test_numbers_that_restart_per_section_align_by_section_and_order(tmp_path: Path) -> None:
+    spec, city = _case(
+        tmp_path,
         [
-            {"number": "1", "section": "1", "lead": ["市数据局"]},
-            {"number": "1", "section": "2", "lead": ["市财政局"]},
+            {"number": "1", "section": "(一)", "lead": ["市数据局"]},
+            {"number": "1", "section": "(二)", "lead": ["市财政局"]},
         ],
-        sections=[("1", "(一)"), ("2", "(二)")],
+        sections=["(一)", "(二)"],
     )
     draft = Draft(
         sections=[
@@ -278,15 +265,15 @@ def test_numbers_that_restart_per_section_align_by_section_and_order() -> None:
             )
         ]
     )
-    result = ev.evaluate(spec, _city(), draft)
+    result = ev.evaluate(spec, city, draft)
     assert (result.matched, result.accuracy) == (2, 100.0)
 
 
-def test_a_wrong_number_still_pairs_by_similar_text() -> None:
+def test_a_wrong_number_still_pairs_by_similar_text(tmp_path: Path) -> None:
     text = "建设全市统一的政务数据共享交换平台,实现部门间数据按需共享。"
-    spec = _spec([{"number": "5", "text": text, "lead": ["市数据局"]}])
+    spec, city = _case(tmp_path, [{"number": "5", "text": text, "lead": ["市数据局"]}])
     draft = _draft(DraftItem(number="6", text=text, lead_units=["市数据局"]))
-    result = ev.evaluate(spec, _city(), draft)
+    result = ev.evaluate(spec, city, draft)
     assert (result.matched, result.extra) == (1, 0)
     assert result.rows[0].wrong == ["number"]
 
