@@ -539,9 +539,7 @@ def printed_city(data: dict[str, Any], code: str) -> CitySpec:
 
     collect(data.get("sections"))
     found.extend(data.get("assessed") or [])
-    city = CitySpec(
-        path=Path(), code=code, name=code, sources=[], units=[], groups=[], digest=""
-    )
+    city = CitySpec(path=Path(), code=code, name=code, sources=[], units=[], groups=[], digest="")
     for name in dict.fromkeys(n.strip() for n in found if n and n.strip()):
         city.units.append(UnitSpec(name=name, kind="department", aliases=[], parent=None))
         city.names[name] = ("unit", name)
