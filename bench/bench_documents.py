@@ -550,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"~{p['pages']} pages, {p['characters']:,} characters, {p['tasks']} tasks + "
-        f"{p['table_rows']} table rows; the parse found {p['items_found']} items "
+        f"{p['table_rows']} table rows; the parse found {p['items_found']} items of "
+        f"{p['tasks'] + p['table_rows']} written "
         f"(reader: {p['reader']}); read + parse is {p['ratio']}× the baseline; goal ≤ "
         f"{PARSE_GOAL_S:g} s: {'met' if p['met'] else 'MISSED'}"
     )
