@@ -1,0 +1,302 @@
+"""Indicator tables in plain text: rebuild the rows of a table flattened into lines.
+
+Scraped web pages and pasted text write a table as lines of cells separated by `` | `` or tabs.
+The scrape breaks rows: a row spread over several lines, a cell covering several rows printed
+only in its first row (the row's other cells shift left and the line is padded with empty
+cells), the header printed again on each page, ``---|---`` lines, and a cell cut by a page
+break continued in a row of its own. The rules here are general:
+
+- a table starts at a line whose cells read as a header (序号 / 指标 / 内容 / 分值 …);
+- a row starts with a 序号 cell; a line that holds a whole row (as many cells as the header)
+  or that ends in empty padding cells ends the row;
+- a number where the row still lacks its points or weight is that value, not the next row;
+- the table ends at a line without cells that is not inside a cell (a caption, prose, a footer).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from taskhub.documents.readers import Block, SourceDocument
+from taskhub.documents.tables_grid import Cell, RawRow, RawTable, number_of
+from taskhub.documents.tables_header import (
+    ROLE_NUMBER,
+    ROLE_POINTS,
+    ROLE_WEIGHT,
+    Column,
+    header_key,
+    is_header_row,
+    read_header,
+    role_of,
+)
+
+_SEPARATOR_LINE = re.compile(r"^[\s|:：\-—=+]*$")
+#: A caption above a table: 表一 … / 附表2 … / 附件1 ….
+CAPTION = re.compile(r"^(?:附表|附件|表)\s*[一二三四五六七八九十\d]+")
+_CAPTION_MAX = 60
+_PROSE_END = ("。", "：", ":", "；", ";")
+
+
+@dataclass
+class _Line:
+    text: str  # the paragraph's text
+    start: int  # offset of text[0]
+    block: int  # index into the document's blocks
+
+
+def _pieces(line: _Line, sep: str) -> list[Cell]:
+    """The cells of a line, with offsets (a final separator closes the last cell)."""
+    out: list[Cell] = []
+    text = line.text
+    pos = 0
+    parts = text.split(sep)
+    if text.rstrip().endswith(sep):
+        parts = parts[:-1]
+    for part in parts:
+        stripped = part.strip()
+        offset = line.start + pos + (part.index(stripped) if stripped else 0)
+        out.append(Cell(stripped, offset, offset + len(stripped)))
+        pos += len(part) + len(sep)
+    return out
+
+
+def _separator(text: str) -> str | None:
+    if "\t" in text:
+        return "\t"
+    if "|" in text:
+        return "|"
+    return None
+
+
+def read_text_tables(doc: SourceDocument) -> list[RawTable]:
+    """The indicator tables written as lines of the document's paragraph blocks."""
+    lines = [_Line(b.text, b.start, i) for i, b in enumerate(doc.blocks) if b.kind == "paragraph"]
+    tables: list[RawTable] = []
+    i = 0
+    while i < len(lines):
+        found = _header_at(lines, i)
+        if found is None:
+            i += 1
+            continue
+        columns, sep, used = found
+        table, i = _read_table(lines, i, used, columns, sep)
+        tables.append(table)
+    return tables
+
+
+def _header_at(lines: list[_Line], i: int) -> tuple[list[Column], str, int] | None:
+    """The header starting at line i: its columns, separator and number of lines (1 or 2:
+    a header cell broken over two lines, 牵头考核\\n单位)."""
+    sep = _separator(lines[i].text)
+    if sep is None:
+        return None
+    cells = [c.text for c in _pieces(lines[i], sep)]
+    if sep == "|" and lines[i].text.lstrip().startswith("|"):
+        cells = cells[1:]
+    if not any(role_of(c) for c in cells):
+        return None
+    columns = read_header(cells)
+    if columns is not None:
+        return columns, sep, 1
+    if i + 1 < len(lines) and _separator(lines[i + 1].text) == sep:
+        # A cell broken over two lines: the first line's last cell continues the second's first.
+        more = [c.text for c in _pieces(lines[i + 1], sep)]
+        joined = [*cells[:-1], cells[-1] + more[0], *more[1:]] if cells and more else cells
+        if (columns := read_header(joined)) is not None:
+            return columns, sep, 2
+        # Or a header of two rows, each column's name split between them.
+        if len(more) == len(cells):
+            stacked = [a + b for a, b in zip(cells, more, strict=True)]
+            if (columns := read_header(stacked)) is not None:
+                return columns, sep, 2
+    return None
+
+
+def _caption(lines: list[_Line], i: int) -> str | None:
+    if i <= 0:
+        return None
+    text = lines[i - 1].text.strip()
+    if _separator(text) or len(text) > _CAPTION_MAX or text.endswith(_PROSE_END):
+        return None
+    return text
+
+
+def _read_table(
+    lines: list[_Line], i: int, used: int, columns: list[Column], sep: str
+) -> tuple[RawTable, int]:
+    """Rows of the table whose header is at line i; returns it and the line after it."""
+    markdown = sep == "|" and lines[i].text.lstrip().startswith("|")
+    stream = sep == "|" and lines[i + used - 1].text.rstrip().endswith("|") and not markdown
+    table = RawTable(columns=columns, start=lines[i].start, caption=_caption(lines, i))
+    last = lines[i + used - 1]
+    table.end = last.start + len(last.text)
+    body: list[_Line] = []
+    j = i + used
+    while j < len(lines):
+        line = lines[j]
+        if _separator(line.text) == sep:
+            if _header_at(lines, j) is not None and not _repeats(lines[j], sep, columns, markdown):
+                break  # the next table
+            body.append(line)
+            j += 1
+            continue
+        # A line without cells: inside a cell when the next line goes on with the table.
+        nxt = lines[j + 1] if j + 1 < len(lines) else None
+        if (
+            nxt is None
+            or _separator(nxt.text) != sep
+            or CAPTION.match(line.text.strip())
+            or _header_at(lines, j + 1) is not None
+        ):
+            break
+        body.append(line)
+        j += 1
+    if body:
+        table.end = body[-1].start + len(body[-1].text)
+    reader = _StreamRows(columns) if stream else _LineRows(columns, sep, markdown)
+    table.rows = reader.rows(body, sep)
+    return table, j
+
+
+def _repeats(line: _Line, sep: str, columns: list[Column], markdown: bool) -> bool:
+    cells = [c.text for c in _pieces(line, sep)]
+    if markdown:
+        cells = cells[1:]
+    return is_header_row(cells, columns)
+
+
+def _numeric_columns(columns: list[Column]) -> int:
+    return sum(1 for c in columns if c.role in (ROLE_POINTS, ROLE_WEIGHT))
+
+
+_VALUE = re.compile(r"^\d+(?:\.\d+)?\s*[%％分]?$")
+
+
+class _StreamRows:
+    """Lines ending in ``|``: the cells of a row may run over several lines."""
+
+    def __init__(self, columns: list[Column]) -> None:
+        self.columns = columns
+        self.width = len(columns)
+        self.numeric = _numeric_columns(columns)
+        self.has_number = any(c.role == ROLE_NUMBER for c in columns)
+
+    def rows(self, body: list[_Line], sep: str) -> list[RawRow]:
+        out: list[RawRow] = []
+        current: list[Cell] = []
+        open_cell = False  # the previous line's last cell goes on in this line
+
+        def flush() -> None:
+            nonlocal current
+            cells = [c for c in current if c.text]
+            if cells:
+                out.append(RawRow(list(cells), False, cells[0].start, cells[-1].end))
+            current = []
+
+        for line in body:
+            text = line.text.strip()
+            if _SEPARATOR_LINE.match(text) and "-" in text:
+                continue
+            if _separator(text) != sep:  # a line of one cell's text
+                if current and open_cell:
+                    _extend(current[-1], line.start, line.text.strip(), line.start + len(line.text))
+                else:
+                    current.append(Cell(text, line.start, line.start + len(line.text)))
+                open_cell = True
+                continue
+            pieces = _pieces(line, sep)
+            closes = text.endswith(sep)
+            if open_cell and current and pieces:
+                first = pieces.pop(0)
+                if first.text:
+                    _extend(current[-1], first.start, first.text, first.end)
+            if closes and len(pieces) == self.width and not open_cell:
+                # The whole row on one line (padded with empty cells).
+                flush()
+                if not is_header_row([p.text for p in pieces], self.columns):
+                    current = pieces
+                    flush()
+                open_cell = False
+                continue
+            filled = [p.text for p in pieces if p.text]
+            for index, piece in enumerate(pieces):
+                if not piece.text:
+                    continue
+                if current and self._starts_row(current, piece, pieces[index + 1 :]):
+                    flush()
+                current.append(piece)
+                if len([c for c in current if c.text]) >= self.width:
+                    flush()
+            open_cell = not closes
+            padded = closes and len(pieces) > len(filled) and pieces and not pieces[-1].text
+            if padded and not open_cell:
+                flush()
+        flush()
+        return out
+
+    def _starts_row(self, current: list[Cell], piece: Cell, after: list[Cell]) -> bool:
+        number = number_of(piece.text)
+        if number is None or not self.has_number:
+            return False
+        filled = [c for c in current if c.text]
+        if not filled:
+            return False
+        if self.numeric == 0:
+            return True
+        values = sum(1 for c in filled[1:] if _VALUE.match(c.text))
+        if values >= self.numeric:
+            return True  # the row has its points: this is the next row's 序号
+        current_number = number_of(filled[0].text)
+        if current_number is not None and int(number) == int(current_number) + 1:
+            # The next 序号 or this row's points: the next row goes on on the same line.
+            return any(c.text and not _VALUE.match(c.text) for c in after)
+        return False
+
+
+def _extend(cell: Cell, start: int, text: str, end: int) -> None:
+    cell.text = f"{cell.text}\n{text}" if cell.text else text
+    if not cell.text.strip():
+        cell.start = start
+    cell.end = max(cell.end, end)
+
+
+class _LineRows:
+    """One row a line (tab-separated, or ``a | b | c`` without a closing bar)."""
+
+    def __init__(self, columns: list[Column], sep: str, markdown: bool) -> None:
+        self.columns = columns
+        self.width = len(columns)
+        self.markdown = markdown
+
+    def rows(self, body: list[_Line], sep: str) -> list[RawRow]:
+        out: list[RawRow] = []
+        for line in body:
+            text = line.text.strip()
+            if _SEPARATOR_LINE.match(text) and "-" in text:
+                continue
+            if _separator(text) != sep:
+                out.append(RawRow([Cell(text, line.start, line.start + len(line.text))]))
+                continue
+            pieces = _pieces(line, sep)
+            if self.markdown and pieces and not pieces[0].text:
+                pieces = pieces[1:]
+            if is_header_row([p.text for p in pieces], self.columns):
+                continue
+            while len(pieces) > self.width and not pieces[-1].text:
+                pieces.pop()
+            start, end = line.start, line.start + len(line.text)
+            if len(pieces) == self.width:
+                cells: list[Cell | None] = [p if p.text else None for p in pieces]
+                out.append(RawRow(cells, True, start, end))
+            else:
+                out.append(RawRow([p for p in pieces if p.text], False, start, end))
+        return out
+
+
+def header_names(columns: list[Column]) -> set[str]:
+    return {header_key(c.name) for c in columns}
+
+
+def table_blocks(doc: SourceDocument) -> list[Block]:
+    return [b for b in doc.blocks if b.kind == "table"]
