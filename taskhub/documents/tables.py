@@ -44,6 +44,7 @@ from taskhub.documents.tables_header import (
     clean_units,
     is_header_row,
     read_header,
+    role_of,
 )
 from taskhub.documents.tables_text import CAPTION, read_text_tables
 from taskhub.units.names import looks_like_unit, split_unit_names
@@ -133,7 +134,10 @@ def _block_table(doc: SourceDocument, index: int) -> RawTable | None:
         above = doc.blocks[index - 1].text.strip()
         if len(above) <= _CAPTION_MAX and not above.endswith(("。", "：", ":", "；")):
             caption = above
-    table = RawTable(columns=columns, start=block.start, end=block.end, caption=caption)
+    start = block.start
+    if caption is not None and CAPTION.match(caption):
+        start = doc.blocks[index - 1].start
+    table = RawTable(columns=columns, start=start, end=block.end, caption=caption)
     width = len(columns)
     previous: list[str] | None = None
     for r in range(first, len(block.rows)):
@@ -145,6 +149,9 @@ def _block_table(doc: SourceDocument, index: int) -> RawTable | None:
         if previous is not None and texts == previous:
             continue  # a row of merged cells only
         cells: list[Cell | None] = [Cell(t, start, end) if t.strip() else None for t in texts]
+        if previous is not None and table.rows and _same_indicator(texts, previous, columns):
+            _append_row(table.rows[-1], cells, texts, previous, columns, end)
+            continue
         if previous is not None:
             _mark_merged(cells, texts, previous, columns)
         table.rows.append(RawRow(cells, True, start, end))
@@ -153,20 +160,55 @@ def _block_table(doc: SourceDocument, index: int) -> RawTable | None:
 
 
 def _block_header(rows: list[list[str]]) -> tuple[list[Column], int] | None:
-    """The header of a block table (one row, or two: 指标 over 一级指标 | 二级指标)."""
+    """The header of a block table: one row, or two (指标 over 一级指标 | 二级指标; a merged
+    序号 repeats in both)."""
     for h in range(min(_HEADER_ROWS_MAX, len(rows))):
+        columns = read_header(list(rows[h]))
         if h + 1 < len(rows) and len(rows[h + 1]) == len(rows[h]):
-            stacked = [a if a == b else a + b for a, b in zip(rows[h], rows[h + 1], strict=True)]
-            lower = read_header(list(rows[h + 1]))
-            if (
-                lower is None
-                and not any(number_of(c) for c in rows[h + 1])
-                and (columns := read_header(stacked)) is not None
-            ):
-                return columns, h + 2
-        if (columns := read_header(list(rows[h]))) is not None:
+            upper, lower = rows[h], rows[h + 1]
+            if not any(number_of(c) for c in lower):
+                stacked = [
+                    b if role_of(b) or a == b else a + b for a, b in zip(upper, lower, strict=True)
+                ]
+                if (two := read_header(stacked)) is not None and (
+                    columns is None or read_header(list(lower)) is not None
+                ):
+                    return two, h + 2
+        if columns is not None:
             return columns, h + 1
     return None
+
+
+def _same_indicator(texts: list[str], previous: list[str], columns: list[Column]) -> bool:
+    """A row under the same merged 序号, indicator and points cells: more text of the
+    indicator above (its content split over rows), not an indicator of its own."""
+    keys = [
+        c.index for c in columns if c.role in (ROLE_NUMBER, ROLE_LEVEL, ROLE_POINTS, ROLE_WEIGHT)
+    ]
+    numbered = [c.index for c in columns if c.role == ROLE_NUMBER]
+    if not numbered or not texts[numbered[0]].strip():
+        return False
+    return all(texts[i] == previous[i] for i in keys)
+
+
+def _append_row(
+    row: RawRow,
+    cells: list[Cell | None],
+    texts: list[str],
+    previous: list[str],
+    columns: list[Column],
+    end: int,
+) -> None:
+    for column in columns:
+        i = column.index
+        cell, above = cells[i], row.cells[i]
+        if cell is None or texts[i] == previous[i]:
+            continue
+        if above is None:
+            row.cells[i] = cell
+        else:
+            row.cells[i] = Cell(f"{above.text}\n{cell.text}", above.start, end)
+    row.end = end
 
 
 def _mark_merged(
@@ -419,6 +461,7 @@ class _TableReader:
                         for lower in self.levels:
                             if lower > col and row.values[lower] is None:
                                 carried.pop(lower, None)
+            opened = False  # a higher level opened a new section in this row
             for depth, col in enumerate(section_levels):
                 value = row.values[col]
                 if value is None and stack[depth] is not None:
@@ -427,6 +470,14 @@ class _TableReader:
                 if cell is None:
                     continue
                 section = self._section(cell, points_in_names)
+                current = stack[depth]
+                if (
+                    not opened
+                    and current is not None
+                    and (current.title, current.points) == (section.title, section.points)
+                ):
+                    continue  # the same name again under the same group: one section
+                opened = True
                 parent = next((s for s in reversed(stack[:depth]) if s is not None), None)
                 (parent.sections if parent else result.sections).append(section)
                 stack[depth] = section
@@ -458,6 +509,8 @@ class _TableReader:
             own = row.values[col]
             if own is not None:
                 return own
+            if col in row.raw.absent:
+                return None  # the row stops before this column: nothing to carry
             return carried.get(col) if self.roles[col] in CARRIED_ROLES else None
 
         if self.number_col is not None and (cell := row.values[self.number_col]) is not None:
@@ -506,7 +559,7 @@ class _TableReader:
             item.points = title_points
         if item.points is None and item.weight is None and not has_points_column:
             item.points = _points_from_rules(item.text)
-        if missing or not item.text:
+        if missing or not item.text or row.raw.absent:
             item.flag(FLAG_CUT_OFF)
             item.complete = False
         return item

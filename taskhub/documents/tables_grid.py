@@ -26,6 +26,8 @@ class RawRow:
     positional: bool = False
     start: int = 0
     end: int = 0
+    #: Columns the row stops short of (a pasted line that ends early): not covered from above.
+    absent: set[int] = field(default_factory=set)
 
 
 @dataclass

@@ -35,6 +35,10 @@ _SEPARATOR_LINE = re.compile(r"^[\s|:：\-—=+]*$")
 #: A caption above a table: 表一 … / 附表2 … / 附件1 ….
 CAPTION = re.compile(r"^(?:附表|附件|表)\s*[一二三四五六七八九十\d]+")
 _CAPTION_MAX = 60
+#: A numbered heading of the prose (一、 / （一） / 1.): above a table, but not its caption.
+_HEADING = re.compile(
+    r"^\s*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[.、．](?!\d))"
+)
 _PROSE_END = ("。", "：", ":", "；", ";")
 
 
@@ -71,7 +75,7 @@ def _separator(text: str) -> str | None:
 
 def read_text_tables(doc: SourceDocument) -> list[RawTable]:
     """The indicator tables written as lines of the document's paragraph blocks."""
-    lines = [_Line(b.text, b.start, i) for i, b in enumerate(doc.blocks) if b.kind == "paragraph"]
+    lines = [_raw_line(doc, b, i) for i, b in enumerate(doc.blocks) if b.kind == "paragraph"]
     tables: list[RawTable] = []
     i = 0
     while i < len(lines):
@@ -85,6 +89,16 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
     return tables
 
 
+def _raw_line(doc: SourceDocument, block: Block, index: int) -> _Line:
+    """A paragraph's whole line: leading and trailing tabs are empty cells, not margins."""
+    if "\n" in block.text or "\t" not in doc.text[block.start : block.end]:
+        return _Line(block.text, block.start, index)
+    start = doc.text.rfind("\n", 0, block.start) + 1
+    end = doc.text.find("\n", block.end)
+    end = len(doc.text) if end < 0 else end
+    return _Line(doc.text[start:end].rstrip("\r "), start, index)
+
+
 def _header_at(lines: list[_Line], i: int) -> tuple[list[Column], str, int] | None:
     """The header starting at line i: its columns, separator and number of lines (1 or 2:
     a header cell broken over two lines, 牵头考核\\n单位)."""
@@ -96,21 +110,35 @@ def _header_at(lines: list[_Line], i: int) -> tuple[list[Column], str, int] | No
         cells = cells[1:]
     if not any(role_of(c) for c in cells):
         return None
+    nxt = lines[i + 1] if i + 1 < len(lines) else None
+    if nxt is not None and _separator(nxt.text) == sep and _header_goes_on(lines[i], nxt, sep):
+        # A header cell broken over two lines (牵头考核\n单位 |): the line's last cell goes on
+        # in the next line's first.
+        more = [c.text for c in _pieces(nxt, sep)]
+        if cells and more and not number_of(more[0]):
+            joined = [*cells[:-1], cells[-1] + more[0], *more[1:]]
+            if (columns := read_header(joined)) is not None:
+                return columns, sep, 2
     columns = read_header(cells)
     if columns is not None:
         return columns, sep, 1
-    if i + 1 < len(lines) and _separator(lines[i + 1].text) == sep:
-        # A cell broken over two lines: the first line's last cell continues the second's first.
-        more = [c.text for c in _pieces(lines[i + 1], sep)]
-        joined = [*cells[:-1], cells[-1] + more[0], *more[1:]] if cells and more else cells
-        if (columns := read_header(joined)) is not None:
-            return columns, sep, 2
+    if nxt is not None and _separator(nxt.text) == sep:
+        more = [c.text for c in _pieces(nxt, sep)]
         # Or a header of two rows, each column's name split between them.
         if len(more) == len(cells):
             stacked = [a + b for a, b in zip(cells, more, strict=True)]
             if (columns := read_header(stacked)) is not None:
                 return columns, sep, 2
     return None
+
+
+def _header_goes_on(line: _Line, nxt: _Line, sep: str) -> bool:
+    """The header's last cell goes on in the next line: ``… | 牵头考核`` then ``单位 |``, or a
+    tab line followed by a shorter line of header words (no 序号)."""
+    if sep == "|":
+        return not line.text.rstrip().endswith(sep)
+    ours, theirs = _pieces(line, sep), _pieces(nxt, sep)
+    return len(theirs) < len(ours) and not any(number_of(p.text) for p in theirs)
 
 
 def _caption(lines: list[_Line], i: int) -> str | None:
@@ -129,6 +157,8 @@ def _read_table(
     markdown = sep == "|" and lines[i].text.lstrip().startswith("|")
     stream = sep == "|" and lines[i + used - 1].text.rstrip().endswith("|") and not markdown
     table = RawTable(columns=columns, start=lines[i].start, caption=_caption(lines, i))
+    if table.caption is not None and not _HEADING.match(table.caption):
+        table.start = lines[i - 1].start  # the caption is the table's (a heading is the prose's)
     last = lines[i + used - 1]
     table.end = last.start + len(last.text)
     body: list[_Line] = []
@@ -262,7 +292,8 @@ def _extend(cell: Cell, start: int, text: str, end: int) -> None:
 
 
 class _LineRows:
-    """One row a line (tab-separated, or ``a | b | c`` without a closing bar)."""
+    """One row a line (tab-separated, or ``a | b | c`` without a closing bar). Empty cells
+    stand in place (a merged cell pasted from a word processor leaves them empty below it)."""
 
     def __init__(self, columns: list[Column], sep: str, markdown: bool) -> None:
         self.columns = columns
@@ -271,27 +302,59 @@ class _LineRows:
 
     def rows(self, body: list[_Line], sep: str) -> list[RawRow]:
         out: list[RawRow] = []
+        pending: list[Cell] | None = None  # a numbered row short of cells: a cell broke
         for line in body:
             text = line.text.strip()
             if _SEPARATOR_LINE.match(text) and "-" in text:
                 continue
             if _separator(text) != sep:
-                out.append(RawRow([Cell(text, line.start, line.start + len(line.text))]))
-                continue
-            pieces = _pieces(line, sep)
-            if self.markdown and pieces and not pieces[0].text:
-                pieces = pieces[1:]
-            if is_header_row([p.text for p in pieces], self.columns):
-                continue
-            while len(pieces) > self.width and not pieces[-1].text:
-                pieces.pop()
-            start, end = line.start, line.start + len(line.text)
-            if len(pieces) == self.width:
-                cells: list[Cell | None] = [p if p.text else None for p in pieces]
-                out.append(RawRow(cells, True, start, end))
+                pieces = [Cell(text, line.start, line.start + len(line.text))]
             else:
-                out.append(RawRow([p for p in pieces if p.text], False, start, end))
+                pieces = _pieces(line, sep)
+                if self.markdown and pieces and not pieces[0].text:
+                    pieces = pieces[1:]
+                if is_header_row([p.text for p in pieces], self.columns):
+                    continue
+                while len(pieces) > self.width and not pieces[-1].text:
+                    pieces.pop()
+            numbered = bool(pieces) and number_of(pieces[0].text) is not None
+            if (
+                pending is not None
+                and not numbered
+                and len(pending) + len(pieces) - 1 <= self.width
+            ):
+                # The rest of a row whose cell held a line break.
+                last = pending[-1]
+                first = pieces[0]
+                pending[-1] = Cell(f"{last.text}\n{first.text}", last.start, first.end)
+                pending.extend(pieces[1:])
+                if len(pending) == self.width:
+                    out.append(self._positional(pending))
+                    pending = None
+                continue
+            if pending is not None:
+                out.append(self._positional(pending))
+                pending = None
+            if len(pieces) == self.width:
+                out.append(self._positional(pieces))
+            elif numbered and sep == "\t" and len(pieces) < self.width:
+                pending = pieces  # empty cells stand in place: the missing ones are at the end
+            else:
+                cells = [p for p in pieces if p.text]
+                if cells:
+                    out.append(RawRow(list(cells), False, cells[0].start, cells[-1].end))
+        if pending is not None:
+            out.append(self._positional(pending))
         return out
+
+    def _positional(self, pieces: list[Cell]) -> RawRow:
+        cells: list[Cell | None] = [p if p.text else None for p in pieces]
+        absent = set(range(len(cells), self.width))
+        cells += [None] * len(absent)
+        present = [p for p in pieces if p.text]
+        start = present[0].start if present else 0
+        end = present[-1].end if present else 0
+        return RawRow(cells, True, start, end, absent)
 
 
 def header_names(columns: list[Column]) -> set[str]:
