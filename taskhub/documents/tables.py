@@ -10,6 +10,7 @@ flagged as cut off.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from decimal import Decimal, InvalidOperation
@@ -47,7 +48,7 @@ from taskhub.documents.tables_header import (
     role_of,
 )
 from taskhub.documents.tables_text import CAPTION, read_text_tables
-from taskhub.units.names import looks_like_unit, split_unit_names
+from taskhub.units.names import looks_like_unit, split_top_level, split_unit_names
 
 _HEADER_ROWS_MAX = 3
 _CAPTION_MAX = 60
@@ -61,6 +62,8 @@ _NAME_POINTS = re.compile(
 _NAME_NUMBER = re.compile(
     r"^(?:([一二三四五六七八九十]+)[、.．]|[（(]([一二三四五六七八九十\d]+)[)）]|(\d+)[、．.](?!\d))\s*"
 )
+#: The number a table without a 序号 column prints before the indicator name: 1.智慧城市建设.
+_TITLE_NUMBER = re.compile(r"^(\d{1,3})[.、．](?!\d)\s*")
 _AS_NEEDED = re.compile(r"[（(]\s*按需\s*[)）]|^按需$")
 _SUM_ROW = re.compile(r"^(?:合\s*计|总\s*计|小\s*计|总\s*分|总分值)$")
 #: Points written as a rule in the content: 满分2分 / 本项2分; 得0.5分 parts.
@@ -288,6 +291,7 @@ class _TableReader:
         self.levels = [c.index for c in self.columns if c.role == ROLE_LEVEL]
         self.number_col = next((c.index for c in self.columns if c.role == ROLE_NUMBER), None)
         self.roles = {c.index: c.role for c in self.columns}
+        self._shapes: dict[tuple[tuple[int, ...], int], list[tuple[int, ...]]] = {}
 
     def read(self) -> _Result:
         result = _Result(self.table)
@@ -373,13 +377,10 @@ class _TableReader:
             for col, cell in zip(free, cells, strict=True):
                 values[col] = cell
             return values
-        fit = [[self._fit(cell.text, self.roles[col]) for col in free] for cell in cells]
+        fit = [[_fit(clean_text(cell.text), self.roles[col]) for col in free] for cell in cells]
         best: tuple[int, ...] | None = None
         best_score = float("-inf")
-        for combo in itertools.combinations(range(len(free)), len(cells)):
-            chosen = [free[i] for i in combo]
-            if not self._levels_ok(chosen):
-                continue
+        for combo in self._combinations(tuple(free), len(cells)):
             score = sum(fit[k][i] for k, i in enumerate(combo))
             if score >= best_score:  # ties: the missing cells are the leftmost (merged above)
                 best, best_score = combo, score
@@ -389,9 +390,23 @@ class _TableReader:
             values[free[i]] = cells[k]
         return values
 
+    def _combinations(self, free: tuple[int, ...], count: int) -> list[tuple[int, ...]]:
+        """The ways to place ``count`` cells in the ``free`` columns, in order, that keep the
+        indicator levels whole (computed once per shape)."""
+        key = (free, count)
+        if key not in self._shapes:
+            self._shapes[key] = [
+                combo
+                for combo in itertools.combinations(range(len(free)), count)
+                if self._levels_ok([free[i] for i in combo])
+            ]
+        return self._shapes[key]
+
     def _levels_ok(self, chosen: list[int]) -> bool:
         """Indicator cells present in a row are the lowest levels: a higher level cell cannot
         start while a lower one is still covered from above."""
+        if len(self.levels) < 2:
+            return True
         present = [col in chosen for col in self.levels]
         seen = False
         for flag in present:
@@ -400,47 +415,6 @@ class _TableReader:
             elif seen:
                 return False
         return True
-
-    @staticmethod
-    def _fit(text: str, role: str) -> float:
-        """How well a cell's text reads as a value of a column role (higher is better)."""
-        text = clean_text(text)
-        numeric = bool(_VALUE.match(text))
-        if role in (ROLE_POINTS, ROLE_WEIGHT):
-            return 4 if numeric else -6
-        if numeric:
-            return 1 if role == ROLE_TARGET else -3
-        length = len(text)
-        sentence = any(p in text for p in "。；;")
-        if role in UNIT_ROLES:
-            names = split_unit_names(clean_units(text)).names
-            if sentence or not names:
-                return -4
-            if all(looks_like_unit(n) for n in names):
-                return 3
-            if len(names) > 1 and all(looks_like_unit(n) for n in names[:-1]):
-                return 2  # the last name is cut by a page break
-            return -4 if length > 40 else -2
-        if role == ROLE_DEADLINE:
-            return 3 if _DATE_LIKE.search(text) and length <= 30 else -2
-        if role == ROLE_TARGET:
-            return 2 if re.search(r"\d", text) and length <= 20 else -1
-        if role == ROLE_LEVEL:
-            if length > 30 or sentence or _NAME_NUMBER.match(text):
-                return -3
-            return 2 if _NAME_POINTS.match(text) else 1
-        if role == ROLE_CONTENT:
-            score = 1.0
-            if length > 10:
-                score += 1
-            if sentence or "，" in text or "," in text:
-                score += 1
-            if length <= 4:
-                score -= 1
-            return score
-        if role == ROLE_REMARK:
-            return 1 if _AS_NEEDED.search(text) else 0
-        return 0
 
     # sections and items ------------------------------------------------------------------------
 
@@ -518,6 +492,8 @@ class _TableReader:
         title_points: Decimal | None = None
         if title_col is not None and (cell := row.values[title_col]) is not None:
             item.title, title_points = _name_and_points(cell.text, points_in_names)
+            if self.number_col is None and (match := _TITLE_NUMBER.match(item.title)):
+                item.number, item.title = match.group(1), item.title[match.end() :].strip()
         texts: list[str] = []
         missing = False
         has_points_column = False
@@ -528,7 +504,7 @@ class _TableReader:
                 if text:
                     texts.append(text)
                 else:
-                    missing = missing or not texts
+                    missing = True
             elif role in (ROLE_POINTS, ROLE_WEIGHT):
                 has_points_column = True
                 number = _decimal_value(text)
@@ -539,15 +515,15 @@ class _TableReader:
                 else:
                     item.weight = number
             elif role in UNIT_ROLES and cell is not None:
-                split = split_unit_names(clean_units(cell.text))
+                split = _split_units(cell.text)
                 target = {
                     ROLE_ASSESSOR: item.lead_assessors,
                     ROLE_ASSESSED: item.assessed,
                     ROLE_LEAD: item.lead_units,
                     ROLE_RESPONSIBLE: item.responsible_units,
                 }[role]
-                target.extend(n for n in split.names if n not in target)
-                item.open_units = item.open_units or split.open_rest is not None
+                target.extend(n for n in split[0] if n not in target)
+                item.open_units = item.open_units or split[1]
             elif role == ROLE_DEADLINE and text:
                 item.deadline_text = text
             elif role == ROLE_TARGET and text:
@@ -563,6 +539,49 @@ class _TableReader:
             item.flag(FLAG_CUT_OFF)
             item.complete = False
         return item
+
+
+@functools.lru_cache(maxsize=16384)
+def _fit(text: str, role: str) -> float:
+    """How well a cell's text reads as a value of a column role (higher is better)."""
+    numeric = bool(_VALUE.match(text))
+    if role in (ROLE_POINTS, ROLE_WEIGHT):
+        return 4 if numeric else -6
+    if numeric:
+        return 1 if role == ROLE_TARGET else -3
+    length = len(text)
+    sentence = any(p in text for p in "。；;")
+    if role in UNIT_ROLES:
+        names = split_top_level(clean_units(text))
+        if sentence or not names:
+            return -4
+        if all(looks_like_unit(n) for n in names):
+            return 3
+        if len(names) > 1 and all(looks_like_unit(n) for n in names[:-1]):
+            return 2  # the last name is cut by a page break
+        return -4 if length > 40 else -2
+    if role == ROLE_DEADLINE:
+        return 3 if _DATE_LIKE.search(text) and length <= 30 else -2
+    if role == ROLE_TARGET:
+        return 2 if re.search(r"\d", text) and length <= 20 else -1
+    if role == ROLE_LEVEL:
+        if length > 30 or sentence:
+            return -3
+        return 2 if _NAME_POINTS.match(text) else 1
+    if role == ROLE_CONTENT:
+        score = 1.0
+        if length > 10:
+            score += 1
+        if sentence or "，" in text or "," in text:
+            score += 1
+        if length <= 4:
+            score -= 1
+        if _NAME_POINTS.match(text):
+            score -= 1  # a name with its points is a heading, not the content
+        return score
+    if role == ROLE_REMARK:
+        return 1 if _AS_NEEDED.search(text) else 0
+    return 0
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -605,9 +624,16 @@ def _points_from_rules(text: str) -> Decimal | None:
     return max(values)
 
 
+@functools.lru_cache(maxsize=4096)
+def _split_units(text: str) -> tuple[tuple[str, ...], bool]:
+    """A unit cell's names as printed, and whether the list ends open (等有关单位)."""
+    split = split_unit_names(clean_units(text))
+    return tuple(split.names), split.open_rest is not None
+
+
 def _unit_open(text: str) -> bool:
     """A unit list cut mid-name (各县市区人民政府、市级各 …)."""
-    names = split_unit_names(clean_units(text)).names
+    names = _split_units(text)[0]
     return bool(names) and not looks_like_unit(names[-1])
 
 

@@ -6,6 +6,7 @@ Shared by the table reader of .docx/.html blocks (``tables``) and of scraped tex
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -65,7 +66,7 @@ _ROLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"评估内容|考核内容|考评内容|评价内容|指标内容|评分标准|考评要点|具体内容|工作任务|指标说明|"
             r"考核要点|评价标准|评分细则|考核标准|考评标准|指标解释|指标释义|任务内容|主要内容|工作内容|"
-            r"评估要点|考核细则|评分办法|评分方法|计分方法|评分规则|考核办法|重点任务|目标任务|建设内容|"
+            r"评估要点|考核细则|评分办法|评分方法|计分方法|计分办法|计分标准|扣分标准|评分规则|考核办法|重点任务|目标任务|建设内容|"
             r"评价要点|考核说明|评分说明|具体要求|工作要求|主要任务|工作措施|具体措施"
         ),
     ),
@@ -110,7 +111,10 @@ def header_key(text: str) -> str:
     return re.sub(r"\s+", "", normalise(text))
 
 
+@functools.lru_cache(maxsize=8192)
 def role_of(name: str) -> str | None:
+    if len(name) > 3 * _HEADER_MAX:  # a data cell: not worth normalising
+        return None
     key = header_key(name)
     if not key or len(key) > _HEADER_MAX:
         return None
@@ -120,8 +124,11 @@ def role_of(name: str) -> str | None:
     return None
 
 
-def read_header(cells: list[str]) -> list[Column] | None:
-    """Columns with roles when ``cells`` read as an indicator table's header, else None."""
+def read_header(cells: list[str], *, anchored: bool = True) -> list[Column] | None:
+    """Columns with roles when ``cells`` read as an indicator table's header, else None.
+
+    ``anchored``: a points, units, deadline or 序号 column is required (not when the caller
+    checks the rows that follow instead)."""
     columns = [Column(i, role_of(c) or "", clean_text(c)) for i, c in enumerate(cells)]
     known = [c for c in columns if c.role]
     if len(known) < 3 or len(known) < (len(columns) + 1) // 2:
@@ -129,7 +136,7 @@ def read_header(cells: list[str]) -> list[Column] | None:
     roles = {c.role for c in known}
     if not roles & {ROLE_CONTENT, ROLE_LEVEL}:
         return None
-    if not roles & set(_ANCHOR_ROLES):
+    if anchored and not roles & set(_ANCHOR_ROLES):
         return None
     if sum(1 for c in known if c.role == ROLE_NUMBER) > 1:
         return None
@@ -147,9 +154,12 @@ def read_header(cells: list[str]) -> list[Column] | None:
 
 def is_header_row(cells: list[str], columns: list[Column]) -> bool:
     """A repeated header row (printed again on each page)."""
-    keys = [header_key(c) for c in cells if c.strip()]
+    texts = [c for c in cells if c.strip()]
+    if len(texts) < 2 or any(len(t) > 3 * _HEADER_MAX for t in texts):
+        return False
     names = {header_key(c.name) for c in columns}
-    return len(keys) >= 2 and sum(1 for k in keys if k in names) >= max(2, len(keys) - 1)
+    keys = [header_key(t) for t in texts]
+    return sum(1 for k in keys if k in names) >= max(2, len(keys) - 1)
 
 
 # -- cell text --------------------------------------------------------------------------------
@@ -160,12 +170,14 @@ _JOINABLE = (
     r"\u3400-\u4dbf\u4e00-\u9fff\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
     r"“”‘’…—·,.;:!?()\[\]"
 )
+_SPACES = re.compile(r"[\s\u3000]+")
 _SPACE_IN_CJK = re.compile(rf"(?<=[{_JOINABLE}])\s+(?=[{_JOINABLE}])")
 
 
+@functools.lru_cache(maxsize=8192)
 def clean_text(text: str) -> str:
     """A cell's text: line breaks and runs of spaces as one space, none between CJK characters."""
-    text = re.sub(r"\s+", " ", text.replace("\u3000", " ")).strip()
+    text = _SPACES.sub(" ", text).strip()
     return _SPACE_IN_CJK.sub("", text)
 
 
@@ -177,6 +189,7 @@ _STRONG_END = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def clean_units(text: str) -> str:
     """A unit cell's text with separate names joined by 、 where a space or line break stood
     between two whole names; a wrapped name is joined up."""

@@ -47,10 +47,17 @@ class _Line:
     text: str  # the paragraph's text
     start: int  # offset of text[0]
     block: int  # index into the document's blocks
+    cells: list[Cell] | None = None  # the line's cells, once split
 
 
 def _pieces(line: _Line, sep: str) -> list[Cell]:
     """The cells of a line, with offsets (a final separator closes the last cell)."""
+    if line.cells is None:
+        line.cells = _split(line, sep)
+    return list(line.cells)
+
+
+def _split(line: _Line, sep: str) -> list[Cell]:
     out: list[Cell] = []
     text = line.text
     pos = 0
@@ -81,7 +88,12 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
     while i < len(lines):
         found = _header_at(lines, i)
         if found is None:
-            i += 1
+            flat = _flat_header_at(lines, i)
+            if flat is not None:
+                table, i = _read_flat(lines, i, *flat)
+                tables.append(table)
+            else:
+                i += 1
             continue
         columns, sep, used = found
         table, i = _read_table(lines, i, used, columns, sep)
@@ -91,7 +103,7 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
 
 def _raw_line(doc: SourceDocument, block: Block, index: int) -> _Line:
     """A paragraph's whole line: leading and trailing tabs are empty cells, not margins."""
-    if "\n" in block.text or "\t" not in doc.text[block.start : block.end]:
+    if "\n" in block.text or "\t" not in block.text:
         return _Line(block.text, block.start, index)
     start = doc.text.rfind("\n", 0, block.start) + 1
     end = doc.text.find("\n", block.end)
@@ -132,6 +144,71 @@ def _header_at(lines: list[_Line], i: int) -> tuple[list[Column], str, int] | No
     return None
 
 
+#: A row's first cell in a table flattened one cell per line: 3 / 3. / 3.电子政务内外网建设(10分).
+_ROW_START = re.compile(r"^\s*[（(]?(\d{1,3})(?:[)）]|[.、．](?!\d)|\s*$)")
+_FLAT_CELL_MAX = 500
+
+
+def _row_start(text: str) -> int | None:
+    match = _ROW_START.match(text)
+    return int(match.group(1)) if match else None
+
+
+def _flat_header_at(lines: list[_Line], i: int) -> tuple[list[Column], int] | None:
+    """A header flattened one name per line (考核项目 / 考核内容 / 计分办法), followed by a
+    numbered first row."""
+    names: list[str] = []
+    j = i
+    while j < len(lines) and _separator(lines[j].text) is None and role_of(lines[j].text):
+        names.append(lines[j].text.strip())
+        j += 1
+    if len(names) < 3 or j >= len(lines) or _row_start(lines[j].text) != 1:
+        return None
+    columns = read_header(names, anchored=False)
+    return (columns, j - i) if columns is not None else None
+
+
+def _read_flat(
+    lines: list[_Line], i: int, columns: list[Column], used: int
+) -> tuple[RawTable, int]:
+    """Rows of a table flattened one cell per line: a row starts at its number (the next in
+    turn) or after as many cells as the header has; a full row followed by a line that does
+    not start the next row ends the table."""
+    width = len(columns)
+    table = RawTable(columns=columns, start=lines[i].start, caption=_caption(lines, i))
+    if table.caption is not None and not _HEADING.match(table.caption):
+        table.start = lines[i - 1].start
+    current: list[Cell] = []
+    expected = 1
+    j = i + used
+    while j < len(lines):
+        line = lines[j]
+        text = line.text.strip()
+        if _separator(text) is not None or CAPTION.match(text) or len(text) > _FLAT_CELL_MAX:
+            break
+        number = _row_start(text)
+        starts = number == expected and (len(current) >= 2 or not current)
+        if current and (starts or len(current) >= width):
+            if not starts:
+                break  # a whole row, then something else: the table has ended
+            table.rows.append(_flat_row(current, width))
+            current = []
+        if starts:
+            expected += 1
+        current.append(Cell(text, line.start, line.start + len(text)))
+        j += 1
+    if current:
+        table.rows.append(_flat_row(current, width))
+    end_line = lines[j - 1]
+    table.end = end_line.start + len(end_line.text)
+    return table, j
+
+
+def _flat_row(cells: list[Cell], width: int) -> RawRow:
+    row_cells: list[Cell | None] = list(cells)
+    return RawRow(row_cells, len(cells) == width, cells[0].start, cells[-1].end)
+
+
 def _header_goes_on(line: _Line, nxt: _Line, sep: str) -> bool:
     """The header's last cell goes on in the next line: ``… | 牵头考核`` then ``单位 |``, or a
     tab line followed by a shorter line of header words (no 序号)."""
@@ -166,7 +243,11 @@ def _read_table(
     while j < len(lines):
         line = lines[j]
         if _separator(line.text) == sep:
-            if _header_at(lines, j) is not None and not _repeats(lines[j], sep, columns, markdown):
+            if (
+                _may_be_header(line.text, sep)
+                and _header_at(lines, j) is not None
+                and not _repeats(lines[j], sep, columns, markdown)
+            ):
                 break  # the next table
             body.append(line)
             j += 1
@@ -187,6 +268,12 @@ def _read_table(
     reader = _StreamRows(columns) if stream else _LineRows(columns, sep, markdown)
     table.rows = reader.rows(body, sep)
     return table, j
+
+
+def _may_be_header(text: str, sep: str) -> bool:
+    """A cheap test before reading a line as a header: a row starts with its 序号."""
+    first = text.strip().lstrip("|").split(sep, 1)[0]
+    return number_of(first) is None
 
 
 def _repeats(line: _Line, sep: str, columns: list[Column], markdown: bool) -> bool:
