@@ -482,3 +482,85 @@ def test_shengzhou_seed_tables() -> None:
     assert sum(s.points for s in table_two.sections if s.points) == 100
     assert by_number(draft)["7"].lead_assessors == ["市政务服务中心", "市大数据中心"]
     assert all(i.lead_assessors for i in one + two)
+
+
+# -- other text layouts ------------------------------------------------------------------------
+
+MARKDOWN = """\
+| 序号 | 指标名称 | 评分标准 | 分值 | 责任单位 | 完成时间 |
+| --- | --- | --- | --- | --- | --- |
+| 1 | 事项标准化 | 完成率100%得5分 | 5 | 市行政审批局 | 2022年6月底前 |
+| 2 | 电子证照应用 | 每少一类扣0.5分 | 3 | 市大数据局、市公安局 | 2022年12月底前 |
+"""
+
+
+def test_a_markdown_table() -> None:
+    items = items_of(parse_text(MARKDOWN))
+    assert [(i.number, i.title, i.points) for i in items] == [
+        ("1", "事项标准化", Decimal(5)),
+        ("2", "电子证照应用", Decimal(3)),
+    ]
+    assert items[1].responsible_units == ["市大数据局", "市公安局"]
+    assert items[1].deadline_text == "2022年12月底前"
+
+
+OPEN_BARS = """\
+序号 | 一级指标 | 二级指标 | 考核内容 | 分值 | 牵头单位
+1 | 数字基础设施（10分） | 政务云 | 上云率达到90% | 6 | 市大数据局
+2 | 政务外网 | 覆盖到村，满分4分 | 4 | 市大数据局
+3 | 数据资源（5分） | 数据目录 | 目录编制完成 | 5 | 市大数据局、各县（市、区）人民政府
+"""
+
+
+def test_a_scraped_table_without_closing_bars_and_merged_cells_left_out() -> None:
+    draft = parse_text(OPEN_BARS)
+    assert [(s.title, s.points) for s in draft.sections] == [
+        ("数字基础设施", Decimal(10)),
+        ("数据资源", Decimal(5)),
+    ]
+    rows = by_number(draft)
+    assert (rows["2"].title, rows["2"].text, rows["2"].points) == (
+        "政务外网",
+        "覆盖到村，满分4分",
+        Decimal(4),
+    )
+    assert rows["2"].lead_units == ["市大数据局"]
+    assert rows["3"].lead_units == ["市大数据局", "各县（市、区）人民政府"]
+
+
+FLATTENED = """\
+某县2021年数字政府建设考核细则
+考核项目
+考核内容
+评分标准
+1.组织保障(10分)
+成立工作专班,明确分管领导。
+未成立工作专班扣5分;未明确分管领导扣5分。
+2.平台应用(20分)
+按要求使用一体化平台。
+使用率低于80%的扣10分。
+三、工作要求
+各单位要高度重视。
+"""
+
+
+def test_a_table_flattened_one_cell_per_line() -> None:
+    items = items_of(parse_text(FLATTENED))
+    assert [(i.number, i.title, i.points) for i in items] == [
+        ("1", "组织保障", Decimal(10)),
+        ("2", "平台应用", Decimal(20)),
+    ]
+    # Deductions (扣5分) are rules, not the item's points; both text columns are kept.
+    assert items[0].text == "成立工作专班,明确分管领导。\n未成立工作专班扣5分;未明确分管领导扣5分。"
+    # The prose after the table is not a row.
+    assert all("高度重视" not in i.text for i in items)
+    cut = parse_text(
+        "\n".join(FLATTENED.splitlines()[:10]) + "\n3.数据共享(15分)\n按时完成数据\n"
+    ).all_items()[-1]
+    assert (cut.number, cut.points, cut.text) == ("3", Decimal(15), "按时完成数据")
+    assert FLAG_CUT_OFF in cut.flags and not cut.complete
+
+
+def test_prose_with_numbered_lines_is_not_a_table() -> None:
+    text = "一、总体要求\n1.加强领导。\n2.明确责任,牵头单位:市大数据局。\n序号是指任务的编号。\n"
+    assert items_of(parse_text(text)) == []
