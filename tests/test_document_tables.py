@@ -564,3 +564,77 @@ def test_a_table_flattened_one_cell_per_line() -> None:
 def test_prose_with_numbered_lines_is_not_a_table() -> None:
     text = "一、总体要求\n1.加强领导。\n2.明确责任,牵头单位:市大数据局。\n序号是指任务的编号。\n"
     assert items_of(parse_text(text)) == []
+
+
+def test_a_sum_row_is_not_an_item_and_gives_the_total() -> None:
+    text = (
+        "序号\t考核项目\t评分标准\t分值\t考核单位\n"
+        "1\t组织领导\t成立领导小组\t40\t市委办\n"
+        "2\t平台建设\t按时上线\t60\t市大数据局\n"
+        "合计\t\t\t100\t\n"
+    )
+    draft = parse_text(text)
+    assert [i.number for i in items_of(draft)] == ["1", "2"]
+    assert draft.points == Decimal(100)
+
+
+def test_a_points_cell_that_is_not_a_number_is_flagged_not_guessed() -> None:
+    text = (
+        "序号\t考核项目\t评分标准\t分值\t考核单位\n1\t创新工作\t获得省级以上表彰\t加分项\t市委办\n"
+    )
+    item = items_of(parse_text(text))[0]
+    assert item.points is None
+    assert "ambiguous" in item.flags
+
+
+def pages_document(parts: list[list[str] | list[list[str]]]) -> SourceDocument:
+    """Paragraph lines (a list of str) and table blocks (a list of rows), in order."""
+    text, blocks = "", []
+    for part in parts:
+        if part and isinstance(part[0], str):
+            for line in part:
+                assert isinstance(line, str)
+                blocks.append(Block("paragraph", len(text), len(text) + len(line), line))
+                text += line + "\n"
+            continue
+        start, starts, rows = len(text), [], []
+        for row in part:
+            assert isinstance(row, list)
+            starts.append(len(text))
+            rows.append(row)
+            text += "\t".join(row) + "\n"
+        blocks.append(
+            Block("table", start, len(text) - 1, text[start:-1], rows=rows, row_starts=starts)
+        )
+    return SourceDocument(name="plan.pdf", format="pdf", text=text, blocks=blocks)
+
+
+def test_a_table_continued_on_the_next_page_is_one_table() -> None:
+    header = ["序号", "一级指标", "评估内容", "权重", "评估对象"]
+    doc = pages_document(
+        [
+            ["评估指标体系"],
+            [
+                header,
+                ["1", "统筹管理", "制定发布建设规划情况；", "5", "各县市区人民政府"],
+                [
+                    "2",
+                    "统筹管理",
+                    "制定年度计划，整合办事服务、互",
+                    "3",
+                    "各县市区人民政府、市级各",
+                ],
+            ],
+            ["— 7 —"],
+            [
+                ["", "", "动服务等资源的情况。", "", "部门"],
+                ["3", "数据共享", "目录完整性。", "2", "市级各部门"],
+            ],
+        ]
+    )
+    draft = parse(doc)
+    rows = by_number(draft)
+    assert list(rows) == ["1", "2", "3"]
+    assert rows["2"].text == "制定年度计划，整合办事服务、互动服务等资源的情况。"
+    assert rows["2"].assessed == ["各县市区人民政府", "市级各部门"]
+    assert titles(draft.sections) == ["统筹管理", "数据共享"]

@@ -16,6 +16,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from taskhub.documents.model import (
+    FLAG_AMBIGUOUS,
     FLAG_CUT_OFF,
     KIND_INDICATORS,
     Draft,
@@ -23,7 +24,7 @@ from taskhub.documents.model import (
     DraftSection,
     Span,
 )
-from taskhub.documents.readers import SourceDocument
+from taskhub.documents.readers import Block, SourceDocument
 from taskhub.documents.tables_grid import Cell, RawRow, RawTable, number_of
 from taskhub.documents.tables_header import (
     CARRIED_ROLES,
@@ -52,6 +53,10 @@ from taskhub.units.names import looks_like_unit, split_top_level, split_unit_nam
 
 _HEADER_ROWS_MAX = 3
 _CAPTION_MAX = 60
+#: Between two parts of a table split by a page: at most a few short lines (page number, running
+#: head).
+_PAGE_LINES_MAX = 3
+_PAGE_LINE_MAX = 40
 _VALUE = re.compile(r"^[（(]?\s*(\d+(?:\.\d+)?)\s*(?:%|％|分)?\s*[)）]?$")
 #: Points at the end of an indicator name: 体制机制（10分）, 组织保障 (2分), 信息化建设 (30).
 _NAME_POINTS = re.compile(
@@ -87,7 +92,7 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
 
     Returns the text spans (start, end) the tables took, for the prose reader to skip.
     """
-    tables = [t for t in (_block_table(doc, i) for i in range(len(doc.blocks))) if t is not None]
+    tables = _block_tables(doc)
     tables += read_text_tables(doc)
     tables.sort(key=lambda t: t.start)
     if not tables:
@@ -102,7 +107,7 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
     for result in built:
         if result.indicators:
             draft.kind = KIND_INDICATORS
-        if assessors and not result.has_assessors:
+        if assessors and result.indicators and not result.has_assessors:
             for item in result.all_items():
                 if not item.lead_assessors and not item.lead_units:
                     item.lead_assessors = list(assessors)
@@ -118,31 +123,61 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
         else:
             draft.sections.extend(result.sections)
             draft.items.extend(result.items)
+            if draft.points is None and result.total is not None:
+                draft.points = result.total  # the table's 合计 row
     return [(t.start, t.end) for t in tables]
 
 
 # -- tables from .docx / .html blocks ----------------------------------------------------------
 
 
-def _block_table(doc: SourceDocument, index: int) -> RawTable | None:
-    block = doc.blocks[index]
-    if block.kind != "table" or not block.rows:
-        return None
-    found = _block_header(block.rows)
-    if found is None:
-        return None
-    columns, first = found
-    caption = None
-    if index > 0 and doc.blocks[index - 1].kind == "paragraph":
-        above = doc.blocks[index - 1].text.strip()
-        if len(above) <= _CAPTION_MAX and not above.endswith(("。", "：", ":", "；")):
-            caption = above
-    start = block.start
-    if caption is not None and CAPTION.match(caption):
-        start = doc.blocks[index - 1].start
-    table = RawTable(columns=columns, start=start, end=block.end, caption=caption)
+def _block_tables(doc: SourceDocument) -> list[RawTable]:
+    """The indicator tables among the document's table blocks; a table continued on the next
+    page (a block with no header, as many columns, only short lines between) is one table."""
+    tables: list[RawTable] = []
+    last: tuple[RawTable, int, list[str] | None] | None = None  # table, block index, last row
+    for index, block in enumerate(doc.blocks):
+        if block.kind != "table" or not block.rows:
+            continue
+        found = _block_header(block.rows)
+        if found is not None:
+            columns, first = found
+            table = RawTable(columns=columns, start=block.start, end=block.end)
+            _caption_above(doc, index, table)
+            tables.append(table)
+            last = (table, index, _add_block_rows(table, block, first, None, page_break=False))
+        elif last is not None and _continues(doc, last[1], index, len(last[0].columns)):
+            table, _, previous = last
+            table.end = block.end
+            last = (table, index, _add_block_rows(table, block, 0, previous, page_break=True))
+    return tables
+
+
+def _continues(doc: SourceDocument, before: int, index: int, width: int) -> bool:
+    between = doc.blocks[before + 1 : index]
+    if any(b.kind != "paragraph" or len(b.text.strip()) > _PAGE_LINE_MAX for b in between):
+        return False
+    return len(between) <= _PAGE_LINES_MAX and len(doc.blocks[index].rows[0]) == width
+
+
+def _caption_above(doc: SourceDocument, index: int, table: RawTable) -> None:
+    if index == 0 or doc.blocks[index - 1].kind != "paragraph":
+        return
+    above = doc.blocks[index - 1].text.strip()
+    if len(above) <= _CAPTION_MAX and not above.endswith(("。", "：", ":", "；")):
+        table.caption = above
+        if CAPTION.match(above):
+            table.start = doc.blocks[index - 1].start
+
+
+def _add_block_rows(
+    table: RawTable, block: Block, first: int, previous: list[str] | None, *, page_break: bool
+) -> list[str] | None:
+    """Add a block's rows from ``first`` on; returns the last row's texts."""
+    columns = table.columns
     width = len(columns)
-    previous: list[str] | None = None
+    levels = [c.index for c in columns if c.role == ROLE_LEVEL]
+    numbers = [c.index for c in columns if c.role == ROLE_NUMBER]
     for r in range(first, len(block.rows)):
         texts = (list(block.rows[r]) + [""] * width)[:width]
         if is_header_row(texts, columns):
@@ -152,6 +187,18 @@ def _block_table(doc: SourceDocument, index: int) -> RawTable | None:
         if previous is not None and texts == previous:
             continue  # a row of merged cells only
         cells: list[Cell | None] = [Cell(t, start, end) if t.strip() else None for t in texts]
+        if (
+            page_break
+            and table.rows
+            and numbers
+            and not texts[numbers[0]].strip()
+            and not any(texts[i].strip() for i in levels)
+        ):
+            # The first row of a page goes on with the last row of the page before.
+            _append_row(table.rows[-1], cells, texts, [""] * width, columns, end)
+            page_break = False
+            continue
+        page_break = False
         if previous is not None and table.rows and _same_indicator(texts, previous, columns):
             _append_row(table.rows[-1], cells, texts, previous, columns, end)
             continue
@@ -159,7 +206,7 @@ def _block_table(doc: SourceDocument, index: int) -> RawTable | None:
             _mark_merged(cells, texts, previous, columns)
         table.rows.append(RawRow(cells, True, start, end))
         previous = texts
-    return table
+    return previous
 
 
 def _block_header(rows: list[list[str]]) -> tuple[list[Column], int] | None:
@@ -508,7 +555,9 @@ class _TableReader:
             elif role in (ROLE_POINTS, ROLE_WEIGHT):
                 has_points_column = True
                 number = _decimal_value(text)
-                if number is None:
+                if number is None and text:
+                    item.flag(FLAG_AMBIGUOUS)  # printed, but not a number (／, 加分项 …)
+                elif number is None:
                     missing = True
                 elif role == ROLE_POINTS:
                     item.points = number
