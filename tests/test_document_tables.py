@@ -638,3 +638,19 @@ def test_a_table_continued_on_the_next_page_is_one_table() -> None:
     assert rows["2"].text == "制定年度计划，整合办事服务、互动服务等资源的情况。"
     assert rows["2"].assessed == ["各县市区人民政府", "市级各部门"]
     assert titles(draft.sections) == ["统筹管理", "数据共享"]
+
+
+def test_a_flattened_table_with_a_points_column_equal_to_the_next_number() -> None:
+    lines = ["序号", "考核项目", "考核内容", "分值"]
+    lines += ["1", "组织领导", "成立领导小组。", "2", "2", "平台建设", "按时上线。", "5"]
+    text = "\n".join(lines) + "\n"
+    items = items_of(parse_text(text))
+    assert [(i.number, i.title, i.points) for i in items] == [
+        ("1", "组织领导", Decimal(2)),
+        ("2", "平台建设", Decimal(5)),
+    ]
+
+
+def test_the_assessed_column_names_who_the_plan_assesses() -> None:
+    draft = parse_text(SCRAPED)
+    assert draft.assessed == ["各县市区人民政府", "市级各部门"]

@@ -125,6 +125,10 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
             draft.items.extend(result.items)
             if draft.points is None and result.total is not None:
                 draft.points = result.total  # the table's 合计 row
+    if not draft.assessed:
+        # Who is assessed, as the tables' 评估对象 / 关联单位 columns name them (in order).
+        for item in draft.all_items():
+            draft.assessed.extend(n for n in item.assessed if n not in draft.assessed)
     return [(t.start, t.end) for t in tables]
 
 

@@ -175,6 +175,7 @@ def _read_flat(
     turn) or after as many cells as the header has; a full row followed by a line that does
     not start the next row ends the table."""
     width = len(columns)
+    numeric = _numeric_columns(columns)
     table = RawTable(columns=columns, start=lines[i].start, caption=_caption(lines, i))
     if table.caption is not None and not _HEADING.match(table.caption):
         table.start = lines[i - 1].start
@@ -187,7 +188,9 @@ def _read_flat(
         if _separator(text) is not None or CAPTION.match(text) or len(text) > _FLAT_CELL_MAX:
             break
         number = _row_start(text)
-        starts = number == expected and (len(current) >= 2 or not current)
+        starts = number == expected and (
+            not current or (len(current) >= 2 and not _lacks_value(current, numeric))
+        )
         if current and (starts or len(current) >= width):
             if not starts:
                 break  # a whole row, then something else: the table has ended
@@ -202,6 +205,12 @@ def _read_flat(
     end_line = lines[j - 1]
     table.end = end_line.start + len(end_line.text)
     return table, j
+
+
+def _lacks_value(current: list[Cell], numeric: int) -> bool:
+    """The row has fewer points/weight values than the table has such columns: a number now
+    is its value, not the next row's 序号."""
+    return sum(1 for c in current[1:] if _VALUE.match(c.text)) < numeric
 
 
 def _flat_row(cells: list[Cell], width: int) -> RawRow:
