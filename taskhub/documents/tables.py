@@ -48,11 +48,10 @@ from taskhub.documents.tables_header import (
     read_header,
     role_of,
 )
-from taskhub.documents.tables_text import CAPTION, read_text_tables
+from taskhub.documents.tables_text import CAPTION, CAPTION_MAX, PROSE_END, read_text_tables
 from taskhub.units.names import looks_like_unit, split_top_level, split_unit_names
 
 _HEADER_ROWS_MAX = 3
-_CAPTION_MAX = 60
 #: Between two parts of a table split by a page: at most a few short lines (page number, running
 #: head).
 _PAGE_LINES_MAX = 3
@@ -129,7 +128,7 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
         # Who is assessed, as the tables' 评估对象 / 关联单位 columns name them (in order).
         for item in draft.all_items():
             draft.assessed.extend(n for n in item.assessed if n not in draft.assessed)
-    return [(t.start, t.end) for t in tables]
+    return [(b.table.start, b.table.end) for b in built]
 
 
 # -- tables from .docx / .html blocks ----------------------------------------------------------
@@ -168,7 +167,7 @@ def _caption_above(doc: SourceDocument, index: int, table: RawTable) -> None:
     if index == 0 or doc.blocks[index - 1].kind != "paragraph":
         return
     above = doc.blocks[index - 1].text.strip()
-    if len(above) <= _CAPTION_MAX and not above.endswith(("。", "：", ":", "；")):
+    if len(above) <= CAPTION_MAX and not above.endswith(PROSE_END):
         table.caption = above
         if CAPTION.match(above):
             table.start = doc.blocks[index - 1].start

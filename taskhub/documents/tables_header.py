@@ -193,7 +193,7 @@ _STRONG_END = re.compile(
 def clean_units(text: str) -> str:
     """A unit cell's text with separate names joined by 、 where a space or line break stood
     between two whole names; a wrapped name is joined up."""
-    parts = [p for p in re.split(r"\s+", normalise_brackets(text)) if p]
+    parts = [p for p in re.split(r"[\s\u3000]+", text) if p]
     if not parts:
         return ""
     out = parts[0]
@@ -210,7 +210,3 @@ def clean_units(text: str) -> str:
         else:
             out += " " + part
     return clean_text(out)
-
-
-def normalise_brackets(text: str) -> str:
-    return text.replace("\u3000", " ")

@@ -25,7 +25,6 @@ from taskhub.documents.tables_header import (
     ROLE_POINTS,
     ROLE_WEIGHT,
     Column,
-    header_key,
     is_header_row,
     read_header,
     role_of,
@@ -34,12 +33,13 @@ from taskhub.documents.tables_header import (
 _SEPARATOR_LINE = re.compile(r"^[\s|:：\-—=+]*$")
 #: A caption above a table: 表一 … / 附表2 … / 附件1 ….
 CAPTION = re.compile(r"^(?:附表|附件|表)\s*[一二三四五六七八九十\d]+")
-_CAPTION_MAX = 60
+#: A caption is one short line (表一 …); a longer line is prose.
+CAPTION_MAX = 60
 #: A numbered heading of the prose (一、 / （一） / 1.): above a table, but not its caption.
 _HEADING = re.compile(
     r"^\s*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[.、．](?!\d))"
 )
-_PROSE_END = ("。", "：", ":", "；", ";")
+PROSE_END = ("。", "：", ":", "；", ";")
 
 
 @dataclass
@@ -231,7 +231,7 @@ def _caption(lines: list[_Line], i: int) -> str | None:
     if i <= 0:
         return None
     text = lines[i - 1].text.strip()
-    if _separator(text) or len(text) > _CAPTION_MAX or text.endswith(_PROSE_END):
+    if _separator(text) or len(text) > CAPTION_MAX or text.endswith(PROSE_END):
         return None
     return text
 
@@ -451,11 +451,3 @@ class _LineRows:
         start = present[0].start if present else 0
         end = present[-1].end if present else 0
         return RawRow(cells, True, start, end, absent)
-
-
-def header_names(columns: list[Column]) -> set[str]:
-    return {header_key(c.name) for c in columns}
-
-
-def table_blocks(doc: SourceDocument) -> list[Block]:
-    return [b for b in doc.blocks if b.kind == "table"]
