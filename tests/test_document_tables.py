@@ -656,3 +656,52 @@ def test_a_flattened_table_with_a_points_column_equal_to_the_next_number() -> No
 def test_the_assessed_column_names_who_the_plan_assesses() -> None:
     draft = parse_text(SCRAPED)
     assert draft.assessed == ["各县市区人民政府", "市级各部门"]
+
+
+# -- group rows inside a table -----------------------------------------------------------------
+
+GROUPED_PIPES = """\
+序号 | 考核内容 | 分值 | 考核单位 |
+一、政务服务（30分） | | | |
+1 | 网上可办率达到90% | 10 | 市政务服务中心 |
+2 | 好差评整改率100% | 20 | 市政务服务中心 |
+二、数据共享（20分） | | | |
+3 | 数据目录编制完成 | 20 | 市大数据局 |
+"""
+
+GROUPED_TABS = (
+    "序号\t考核项目\t评分标准\t分值\t考核单位\n"
+    "一\t政务服务\t\t30\t\n"
+    "1\t网上可办\t可办率达到90%\t10\t市政务服务中心\n"
+    "2\t好差评\t整改率100%\t20\t市政务服务中心\n"
+    "二\t数据共享\t\t20\t\n"
+    "3\t数据目录\t编制完成\t20\t市大数据局\n"
+)
+
+
+@pytest.mark.parametrize("text", [GROUPED_PIPES, GROUPED_TABS], ids=["pipes", "tabs"])
+def test_group_rows_inside_a_table_become_sections(text: str) -> None:
+    draft = parse_text(text)
+    assert [(s.number, s.title, s.points) for s in draft.sections] == [
+        ("一", "政务服务", Decimal(30)),
+        ("二", "数据共享", Decimal(20)),
+    ]
+    assert [[i.number for i in s.items] for s in draft.sections] == [["1", "2"], ["3"]]
+    assert all(i.points for i in items_of(draft))
+
+
+def test_a_docx_row_merged_across_the_table_is_a_group() -> None:
+    header = ["序号", "指标名称", "评分标准", "分值", "考核单位"]
+    rows = [
+        header,
+        ["（一）数字基础设施（10分）"] * 5,
+        ["1", "政务云", "上云率达到90%", "10", "市大数据局"],
+        ["（二）数据共享（5分）"] * 5,
+        ["2", "数据目录", "编制完成", "5", "市大数据局"],
+    ]
+    draft = parse(block_document([], rows))
+    assert [(s.number, s.title, s.points) for s in draft.sections] == [
+        ("一", "数字基础设施", Decimal(10)),
+        ("二", "数据共享", Decimal(5)),
+    ]
+    assert [i.title for i in items_of(draft)] == ["政务云", "数据目录"]

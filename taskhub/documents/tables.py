@@ -68,6 +68,12 @@ _NAME_NUMBER = re.compile(
 )
 #: The number a table without a 序号 column prints before the indicator name: 1.智慧城市建设.
 _TITLE_NUMBER = re.compile(r"^(\d{1,3})[.、．](?!\d)\s*")
+#: A group row inside a table: 一、政务服务（30分） / （一）… / 第一部分 …; or its 序号 一 / （一）.
+_GROUP_HEADING = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十]+[)）]|第[一二三四五六七八九十]+部分)"
+)
+_GROUP_NUMBER = re.compile(r"^[（(]?([一二三四五六七八九十]+)[)）]?[、.．]?$")
+_GROUP_MAX = 40
 _AS_NEEDED = re.compile(r"[（(]\s*按需\s*[)）]|^按需$")
 _SUM_ROW = re.compile(r"^(?:合\s*计|总\s*计|小\s*计|总\s*分|总分值)$")
 #: Points written as a rule in the content: 满分2分 / 本项2分; 得0.5分 parts.
@@ -326,9 +332,13 @@ class _Result:
 class _Row:
     """A row aligned to the columns: a cell or None (covered by the cell above) per column."""
 
-    def __init__(self, values: list[Cell | None], raw: RawRow) -> None:
+    def __init__(
+        self, values: list[Cell | None], raw: RawRow, group: DraftSection | None = None
+    ) -> None:
         self.values = values
         self.raw = raw
+        #: A row that only names a group of the rows below (一、政务服务（30分）).
+        self.group = group
         self.start = min((c.start for c in values if c), default=raw.start)
         self.end = max((c.end for c in values if c), default=raw.end)
 
@@ -355,7 +365,8 @@ class _TableReader:
             return result
         title_col: int | None = None
         section_levels = list(self.levels)
-        if self.levels and all(r.values[self.levels[-1]] is not None for r in rows):
+        indicators = [r for r in rows if r.group is None]
+        if self.levels and all(r.values[self.levels[-1]] is not None for r in indicators):
             title_col = section_levels.pop()
         self._build(rows, result, section_levels, title_col)
         return result
@@ -376,11 +387,43 @@ class _TableReader:
             has_number = any(number_of(c.text) for c in present[:1])
             if raw.positional and self.number_col is not None:
                 has_number = raw.cells[self.number_col] is not None
+            if (group := self._group(raw, present)) is not None:
+                rows.append(_Row([None] * self.width, raw, group))
+                continue
             if numbered and rows and not has_number and len(present) == 1:
-                self._continue(rows[-1], present[0], raw)
+                if rows[-1].group is None:
+                    self._continue(rows[-1], present[0], raw)
                 continue
             rows.append(_Row(self._align(raw), raw))
         return rows
+
+    def _group(self, raw: RawRow, present: list[Cell]) -> DraftSection | None:
+        """A row naming a group of the rows below: one cell across the table (repeated in
+        each column it covers), or a 序号 of 一 / （一） with its name."""
+        texts = [clean_text(c.text) for c in present]
+        number: str | None = None
+        name: str | None = None
+        if len(set(texts)) == 1 and (len(texts) > 1 or _GROUP_HEADING.match(texts[0])):
+            name = texts[0]
+        elif (
+            self.number_col is not None
+            and len(texts) >= 2
+            and (numeral := _GROUP_NUMBER.match(texts[0])) is not None
+        ):
+            number = numeral.group(1)
+            name = next((t for t in texts[1:] if not _VALUE.match(t)), None)
+        if name is None or len(name) > _GROUP_MAX or any(p in name for p in "。；;"):
+            return None
+        title, points = _name_and_points(name, True)
+        if number is None and (match := _NAME_NUMBER.match(title)):
+            number = next(g for g in match.groups() if g)
+            title = title[match.end() :].strip()
+        if points is None:
+            values = [_decimal_value(t) for t in texts[1:]]
+            points = next((v for v in values if v is not None), None)
+        return DraftSection(
+            number=number, title=title, points=points, source=Span(raw.start, raw.end)
+        )
 
     def _continue(self, row: _Row, cell: Cell, raw: RawRow) -> None:
         """A cell cut by a page break goes on in a row of its own: join it to the cell of the
@@ -476,7 +519,14 @@ class _TableReader:
         points_in_names = any(
             (v := r.values[c]) is not None and "分" in v.text for r in rows for c in self.levels
         )
+        group: DraftSection | None = None
         for row in rows:
+            if row.group is not None:
+                group = row.group
+                result.sections.append(group)
+                stack = [None] * len(section_levels)
+                carried = {c: v for c, v in carried.items() if self.roles[c] != ROLE_LEVEL}
+                continue
             for col, role in self.roles.items():
                 value = row.values[col]
                 if value is not None:
@@ -502,15 +552,15 @@ class _TableReader:
                 ):
                     continue  # the same name again under the same group: one section
                 opened = True
-                parent = next((s for s in reversed(stack[:depth]) if s is not None), None)
+                parent = next((s for s in reversed(stack[:depth]) if s is not None), group)
                 (parent.sections if parent else result.sections).append(section)
                 stack[depth] = section
                 for deeper in range(depth + 1, len(stack)):
                     stack[deeper] = None
             item = self._item(row, carried, title_col, points_in_names)
-            owner = next((s for s in reversed(stack) if s is not None), None)
+            owner = next((s for s in reversed(stack) if s is not None), group)
             (owner.items if owner else result.items).append(item)
-            for open_section in stack:
+            for open_section in [group, *stack]:
                 if open_section is not None and open_section.source is not None:
                     open_section.source.end = max(open_section.source.end, row.end)
 
