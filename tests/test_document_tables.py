@@ -705,3 +705,35 @@ def test_a_docx_row_merged_across_the_table_is_a_group() -> None:
         ("二", "数据共享", Decimal(5)),
     ]
     assert [i.title for i in items_of(draft)] == ["政务云", "数据目录"]
+
+
+TASK_TABLE = """\
+数字政府建设重点任务分工表
+序号 | 重点任务 | 具体内容 | 牵头单位 | 配合单位 | 完成时限 |
+1 | 推进“一网通办” | 深化政务服务标准化建设,实现
+市县乡三级事项同源。 | 市政务服务数据管理局 |
+各县(市、区)人民政府,市直各有关单位 | 2023年 12月底前 |
+2 | 推进“一网统管” | 建设城市运行管理中心。 | 市城市管理局 | 市公安局、市应急管理局 | 持续推进 |
+3 | 强化数据共享 | 完善公共数据平台。 | 市政务服务数据管理局 | 2023年6月底前 | |
+三、保障措施
+(一)加强组织领导。各地各部门要高度重视。
+"""
+
+
+def test_a_task_table_names_each_task_and_its_units_by_role() -> None:
+    draft = parse_text(TASK_TABLE)
+    assert draft.kind != KIND_INDICATORS  # tasks, not indicators
+    rows = by_number(draft)
+    assert list(rows) == ["1", "2", "3"]
+    first = rows["1"]
+    # Two text columns, the first of short names: it names the task.
+    assert (first.title, first.text) == (
+        "推进“一网通办”",
+        "深化政务服务标准化建设,实现市县乡三级事项同源。",
+    )
+    assert first.lead_units == ["市政务服务数据管理局"]
+    assert first.responsible_units == ["各县(市、区)人民政府", "市直各有关单位"]
+    assert first.deadline_text == "2023年12月底前"
+    # A row short of a cell: the lead is its own, the deadline is placed by what it reads like.
+    assert rows["3"].lead_units == ["市政务服务数据管理局"]
+    assert rows["3"].deadline_text == "2023年6月底前"

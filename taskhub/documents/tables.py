@@ -74,6 +74,7 @@ _GROUP_HEADING = re.compile(
 )
 _GROUP_NUMBER = re.compile(r"^[（(]?([一二三四五六七八九十]+)[)）]?[、.．]?$")
 _GROUP_MAX = 40
+_NAME_MAX = 30
 _AS_NEEDED = re.compile(r"[（(]\s*按需\s*[)）]|^按需$")
 _SUM_ROW = re.compile(r"^(?:合\s*计|总\s*计|小\s*计|总\s*分|总分值)$")
 #: Points written as a rule in the content: 满分2分 / 本项2分; 得0.5分 parts.
@@ -363,6 +364,7 @@ class _TableReader:
         rows = self._rows(result)
         if not rows:
             return result
+        self._short_content_as_title(rows)
         title_col: int | None = None
         section_levels = list(self.levels)
         indicators = [r for r in rows if r.group is None]
@@ -370,6 +372,19 @@ class _TableReader:
             title_col = section_levels.pop()
         self._build(rows, result, section_levels, title_col)
         return result
+
+    def _short_content_as_title(self, rows: list[_Row]) -> None:
+        """Two text columns and no indicator column (重点任务 | 具体内容): the first, when its
+        cells are all short names, names the item."""
+        contents = [c.index for c in self.columns if c.role == ROLE_CONTENT]
+        if self.levels or len(contents) < 2:
+            return
+        first = contents[0]
+        cells = [r.values[first] for r in rows if r.group is None]
+        texts = [clean_text(c.text) for c in cells if c is not None]
+        if texts and len(texts) == len(cells) and all(_is_name(t) for t in texts):
+            self.roles[first] = ROLE_LEVEL
+            self.levels = [first]
 
     # rows ------------------------------------------------------------------------------------
 
@@ -472,11 +487,19 @@ class _TableReader:
             return values
         fit = [[_fit(clean_text(cell.text), self.roles[col]) for col in free] for cell in cells]
         best: tuple[int, ...] | None = None
-        best_score = float("-inf")
+        best_key: tuple[float, int, tuple[int, ...]] | None = None
+        levels = set(self.levels)
         for combo in self._combinations(tuple(free), len(cells)):
             score = sum(fit[k][i] for k, i in enumerate(combo))
-            if score >= best_score:  # ties: the missing cells are the leftmost (merged above)
-                best, best_score = combo, score
+            # Ties: fewer indicator levels printed (merged cells above are common), then the
+            # earlier columns filled (a later one, such as 配合单位, is the one left empty).
+            key = (
+                score,
+                -sum(1 for i in combo if free[i] in levels),
+                tuple(-i for i in combo),
+            )
+            if best_key is None or key > best_key:
+                best, best_key = combo, key
         if best is None:
             best = tuple(range(len(free) - len(cells), len(free)))
         for k, i in enumerate(best):
@@ -627,7 +650,7 @@ class _TableReader:
                 target.extend(n for n in split[0] if n not in target)
                 item.open_units = item.open_units or split[1]
             elif role == ROLE_DEADLINE and text:
-                item.deadline_text = text
+                item.deadline_text = re.sub(r"\s+", "", text)  # 2023年 12月底前: a wrap
             elif role == ROLE_TARGET and text:
                 item.target = text
             if cell is not None and _AS_NEEDED.search(clean_text(cell.text)):
@@ -731,6 +754,11 @@ def _split_units(text: str) -> tuple[tuple[str, ...], bool]:
     """A unit cell's names as printed, and whether the list ends open (等有关单位)."""
     split = split_unit_names(clean_units(text))
     return tuple(split.names), split.open_rest is not None
+
+
+def _is_name(text: str) -> bool:
+    """A short name (an indicator or task heading), not a sentence."""
+    return len(text) <= _NAME_MAX and not any(p in text for p in "。；;")
 
 
 def _unit_open(text: str) -> bool:
