@@ -491,6 +491,8 @@ class _TableReader:
         levels = set(self.levels)
         for combo in self._combinations(tuple(free), len(cells)):
             score = sum(fit[k][i] for k, i in enumerate(combo))
+            if best_key is not None and score < best_key[0]:
+                continue
             # Ties: fewer indicator levels printed (merged cells above are common), then the
             # earlier columns filled (a later one, such as 配合单位, is the one left empty).
             key = (
