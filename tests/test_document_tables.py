@@ -724,7 +724,7 @@ def test_a_task_table_names_each_task_and_its_units_by_role() -> None:
     draft = parse_text(TASK_TABLE)
     assert draft.kind != KIND_INDICATORS  # tasks, not indicators
     rows = by_number(draft)
-    assert list(rows) == ["1", "2", "3"]
+    assert list(rows)[:3] == ["1", "2", "3"]  # the prose reader may add its items after
     first = rows["1"]
     # Two text columns, the first of short names: it names the task.
     assert (first.title, first.text) == (
