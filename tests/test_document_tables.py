@@ -737,3 +737,25 @@ def test_a_task_table_names_each_task_and_its_units_by_role() -> None:
     # A row short of a cell: the lead is its own, the deadline is placed by what it reads like.
     assert rows["3"].lead_units == ["市政务服务数据管理局"]
     assert rows["3"].deadline_text == "2023年6月底前"
+
+
+CONTINUED = """\
+序号 | 指标名称 | 评分标准 | 分值 |
+1 | 组织领导 | 成立领导小组,报市智慧办审查
+备案。 | 5 |
+— 2 —
+表1(续)
+序号 | 指标名称 | 评分标准 | 分值 |
+2 | 平台应用 | 按时上线 | 5 |
+某市人民政府主办 网站标识码1234567890
+"""
+
+
+def test_page_numbers_continued_captions_and_the_page_footer_are_not_rows() -> None:
+    draft = parse_text(CONTINUED)
+    assert draft.sections == []  # one table, not two
+    items = items_of(draft)
+    assert [(i.number, i.title, i.text) for i in items] == [
+        ("1", "组织领导", "成立领导小组,报市智慧办审查备案。"),
+        ("2", "平台应用", "按时上线"),
+    ]

@@ -35,6 +35,15 @@ _SEPARATOR_LINE = re.compile(r"^[\s|:：\-—=+]*$")
 CAPTION = re.compile(r"^(?:附表|附件|表)\s*[一二三四五六七八九十\d]+")
 #: A caption is one short line (表一 …); a longer line is prose.
 CAPTION_MAX = 60
+#: A page number (— 3 —, 第3页, 3/20) or 续表 between two parts of a table.
+_PAGE_LINE = re.compile(
+    r"^(?:[-—–－~～\s]*(?:第\s*)?\d{1,4}\s*页?[-—–－~～\s]*|\d{1,4}\s*/\s*\d{1,4}|"
+    r"(?:附表\s*\d*\s*)?[（(]?续(?:表|上表)?[)）]?.{0,30}?|.{0,30}?[（(]续(?:表)?[)）])$"
+)
+#: A web page's footer after the table (主办 / 备案 / 网站标识码 …).
+_FOOTER = re.compile(
+    r"主办[:：\s]|承办[:：\s]|主办\S*承办|版权所有|[网公]安备|ICP备|网站标识码|技术支持[:：]|Copyright|©"
+)
 #: A numbered heading of the prose (一、 / （一） / 1.): above a table, but not its caption.
 _HEADING = re.compile(
     r"^\s*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[.、．](?!\d))"
@@ -251,6 +260,9 @@ def _read_table(
     j = i + used
     while j < len(lines):
         line = lines[j]
+        text = line.text.strip()
+        if _separator(line.text) != sep and _FOOTER.search(text):
+            break  # the web page's footer
         if _separator(line.text) == sep:
             if (
                 _may_be_header(line.text, sep)
@@ -261,13 +273,21 @@ def _read_table(
             body.append(line)
             j += 1
             continue
-        # A line without cells: inside a cell when the next line goes on with the table.
+        k = j
+        while k < len(lines) and k - j < 3 and _PAGE_LINE.match(lines[k].text.strip()):
+            k += 1
+        if k > j and k < len(lines) and _separator(lines[k].text) == sep:
+            after = lines[k]
+            if not _may_be_header(after.text, sep) or _repeats(after, sep, columns, markdown):
+                j = k  # page numbers or 续表 between two parts of the table
+                continue
         nxt = lines[j + 1] if j + 1 < len(lines) else None
+        # A line without cells: inside a cell when the next line goes on with the table.
         if (
             nxt is None
             or _separator(nxt.text) != sep
-            or CAPTION.match(line.text.strip())
-            or _header_at(lines, j + 1) is not None
+            or CAPTION.match(text)
+            or (_header_at(lines, j + 1) is not None and not _repeats(nxt, sep, columns, markdown))
         ):
             break
         body.append(line)
