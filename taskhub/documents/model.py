@@ -62,6 +62,8 @@ class DraftItem:
     responsible_units: list[str] = field(default_factory=list)
     #: 牵头考核单位 (indicator systems: who assesses the item).
     lead_assessors: list[str] = field(default_factory=list)
+    #: Who is assessed on the row, as printed (关联单位 / 评估对象 / 适用对象 columns).
+    assessed: list[str] = field(default_factory=list)
     #: The list ended with 等有关单位 / 等部门: more units may be meant than are named.
     open_units: bool = False
     #: The units came from a statement for a run of items (以下任务均需…落实), not the item.
@@ -89,6 +91,7 @@ class DraftItem:
             "lead_units": list(self.lead_units),
             "responsible_units": list(self.responsible_units),
             "lead_assessors": list(self.lead_assessors),
+            "assessed": list(self.assessed),
             "open_units": self.open_units,
             "units_inherited": self.units_inherited,
             "deadline_text": self.deadline_text,
