@@ -65,7 +65,7 @@ _TASK_HEADING = re.compile(
 )
 _EXCLUDED_HEADING = re.compile(
     r"^(?:总体要求|指导思想|基本原则|工作原则|主要原则|总体目标|工作目标|主要目标|发展目标|目标任务$|"
-    r"考评对象|考核对象|评估对象|评价对象|考评内容|考核内容|评估内容|评价内容|考评方式|考核方式|"
+    r"考评对象|考核对象|评估对象|评价对象|考评方式|考核方式|"
     r"评估方式|评价方式|评估原则|考评原则|考评结果|考核结果|评估结果|结果应用|评估时间|适用范围|"
     r"编制依据|工作依据|发展现状|现状|基本情况|工作思路|总体思路|形势|背景)"
 )
@@ -83,6 +83,7 @@ _RESTART, _BARRIER = 1, 2
 _TEXT_END = set("。；;！!？?）)】〕」”…:：")
 _SENTENCE_END = set("。；;）)〕]】")
 _NO_HEADING = re.compile(r"[。，,；;：:、]|牵头|负责|配合|参与")
+_UNIT_LINE = re.compile(rf"^\s*(?:{roles.LABEL_ANYWHERE.pattern})")
 _DEADLINE_LABEL_ANY = re.compile(pts.DEADLINE_LABEL.pattern.lstrip("^"))
 
 
@@ -185,8 +186,8 @@ def _outline(text: str) -> list[_Node]:
             before = text[start - 1]
             if rank in (numbering.RANK_CN, numbering.RANK_PCN) and before in _NOT_BEFORE_CN:
                 continue
-            if rank == numbering.RANK_CIRC and value == 1 and not stack:
-                continue
+            if rank in (numbering.RANK_PAR, numbering.RANK_CIRC):
+                continue  # （1） / ① inside a line enumerate within the paragraph
         node = _Node(rank, value, start, end, inferred=inferred)
         while stack and stack[-1].rank >= rank:
             stack.pop().end = start
@@ -233,7 +234,7 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
     if _EXCLUDED_HEADING.match(heading):
         return []
     task_area = task_area or bool(_TASK_HEADING.match(pts.heading_points(heading)[0]))
-    if node.children:
+    if node.children and not _subpoints(node, ctx):
         outs: list[DraftSection | DraftItem] = []
         for child in node.children:
             outs.extend(_classify(child, ctx, task_area=task_area))
@@ -252,6 +253,20 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
                     section.items.append(out)
             return [section]
     return _leaf_items(node, ctx, task_area=task_area)
+
+
+def _subpoints(node: _Node, ctx: _Context) -> bool:
+    """Children that are the enumerated points of one task: all unnumbered-deeper leaves
+    ((1) / ①) of which none but the last names units (the task's bracket closes the last)."""
+    if node.rank >= numbering.RANK_PAR or not all(
+        c.rank >= numbering.RANK_PAR and not c.children for c in node.children
+    ):
+        return False
+    text = ctx.stream.text
+    return not any(
+        roles.read_tail(text[c.body : c.end].strip(), first_is_lead=ctx.first_is_lead).has_units
+        for c in node.children[:-1]
+    )
 
 
 def _heading_words(own: str) -> str:
@@ -344,7 +359,8 @@ def _paragraph_groups(
         if is_last:
             break
         if roles.read_tail(text[a:b], first_is_lead=first_is_lead).has_units:
-            # a next paragraph that has its own units is a new item
+            # a next paragraph with text and its own units is a new item (a line that is
+            # only 牵头单位：… / 责任单位：… belongs to the item above)
             rest = text[bounds[index + 1][0] : end]
             if _ends_with_units(rest, first_is_lead):
                 groups.append((group_start, b))
@@ -355,7 +371,8 @@ def _paragraph_groups(
 
 def _ends_with_units(text: str, first_is_lead: bool) -> bool:
     first_paragraph = text.split("\n", 1)[0]
-    return roles.read_tail(first_paragraph, first_is_lead=first_is_lead).has_units
+    tail = roles.read_tail(first_paragraph, first_is_lead=first_is_lead)
+    return tail.has_units and tail.text_end > 0 and not _UNIT_LINE.match(first_paragraph)
 
 
 def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | None:
@@ -507,11 +524,11 @@ def _titles(outs: list[DraftSection | DraftItem]) -> None:
         for item, heading in zip(group, headings, strict=True):
             if heading is not None:
                 item.title = heading
-            elif "。" not in item.text.strip()[:-1] and len(item.text) <= 40:
-                item.title = item.text.strip().rstrip("。")
             elif lost_heading := _lost_heading(item.text):
                 item.title = lost_heading
                 item.flag(FLAG_AMBIGUOUS)
+            elif "。" not in item.text.strip()[:-1] and len(item.text) <= 20:
+                item.title = item.text.strip().rstrip("。")  # a heading alone
 
 
 # --- checks -----------------------------------------------------------------------------

@@ -37,7 +37,10 @@ _ATTACHMENT = re.compile(
     r"(?=附件|\n|[一1][、.．]|$)"
 )
 _NOTICE = re.compile(r"关于印发(?P<t>[^《》\n]{4,60}?)(?P<t2>)的通知")
-_TITLE_LINE = re.compile(rf"^[^\s,，。:：；;]{{4,40}}{_PLAN_WORD}$")
+_TITLE_LINE = re.compile(
+    rf"^(?![一二三四五六七八九十]+、|[（(]?\d)[^\s,，。:：；;]{{4,40}}{_PLAN_WORD}"
+    r"(?:[（(][\d\s—–\-~至年]+[)）])?$"
+)
 _DOCNO = r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\d{4}[〕\]］】)）]\d{1,4}号"
 _DOCNO_LABEL = re.compile(rf"文\s*号\s*[:：]\s*(?P<n>{_DOCNO})")
 _DOCNO_ALONE = re.compile(rf"^\s*(?P<n>{_DOCNO})\s*$", re.M)
@@ -52,6 +55,7 @@ _DATE_ALONE = re.compile(
     re.M,
 )
 _YEAR = re.compile(r"(?<!\d)(20\d{2})\s*年(?!\d)")
+_TITLE_YEAR = re.compile(r"(?<!\d)(20\d{2})(?!\d)")
 _INDICATOR_WORD = re.compile(r"考评|考核|评估|评价|指标|评分|测评")
 _TOTAL = re.compile(r"百分制|(?:满分|总分)\s*(?:为|是)?\s*(?P<n>\d+)\s*分")
 _ASSESSED = re.compile(
@@ -122,7 +126,7 @@ def _iso(m: re.Match[str]) -> str:
 
 
 def _year(title: str | None, issued_on: str | None, text: str) -> int | None:
-    if title and (m := _YEAR.search(title)):
+    if title and (m := _TITLE_YEAR.search(title)):
         return int(m.group(1))
     if issued_on:
         return int(issued_on[:4])

@@ -96,12 +96,12 @@ def number_value(number: str | None) -> tuple[int, int] | None:
     """(rank, value) of a normalised number, for sequence checks; None if unnumbered."""
     if not number:
         return None
-    if number.isdigit():
+    if number.isascii() and number.isdigit():
         return RANK_AR, int(number)
     if number in _CIRCLED:
         return RANK_CIRC, circled_value(number)
     inner = number.strip("()")
-    if inner.isdigit():
+    if inner.isascii() and inner.isdigit():
         return RANK_PAR, int(inner)
     value = cn_value(inner)
     if value is None:

@@ -35,13 +35,14 @@ _DATE_MENTION = re.compile(
     r"(?:\d{4}年)?\d{1,2}月(?:\d{1,2}日|底|末|份)?|\d{4}年(?:底|末)|(?<![明去次今当前])年(?:底|末|内)"
 )
 #: A deadline in prose: by a date (…前), or a date with 完成 closing the text.
+_WHEN = (
+    r"(?:\d{4}年(?:\d{1,2}月(?:\d{1,2}日|底|末)?|[底末])|\d{1,2}月(?:\d{1,2}日|底|末)?|年[底末])"
+)
 _PROSE_BY = re.compile(
-    r"(?:\d{4}年)?(?:\d{1,2}月(?:\d{1,2}日|底|末)?|年[底末])之?前(?:完成)?"
+    rf"{_WHEN}之?前(?:完成)?"
     r"|(?<![\d明去次今当前])(?:本)?年内(?:完成)?"
 )
-_PROSE_END = re.compile(
-    r"(?:(?:到|至|于|在)?(?:\d{4}年)?(?:\d{1,2}月(?:\d{1,2}日|底|末)?|年[底末内])(?:前)?完成)[。.；;]?$"
-)
+_PROSE_END = re.compile(rf"(?:{_WHEN}|年内)前?完成[。.；;]?$")
 _RECURRING = re.compile(r"(?:每年|每月|每季度|每半年|每周|每季)$")
 #: A labelled deadline: 完成时限：… / 时间节点：… / 完成时间：…
 DEADLINE_LABEL = re.compile(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from itertools import pairwise
 
 from taskhub.documents import points as pts
@@ -52,6 +53,8 @@ FIRST_IS_LEAD = re.compile(
     r"(?:排在?|列在?|位列|排名)?第一(?:位|个)(?:的|者)?(?:单位|部门)?(?:为|是)牵头(?:单位|部门)"
     r"|第一个(?:逗号|顿号)前(?:的)?(?:单位|部门)?为牵头"
 )
+_TEMPORAL = re.compile(r"推进|完成|季度|年|月|之前|持续|长期|常态|到位")
+_RULE_BRACKET = re.compile(rf"[（(【〔][^（()）]*?(?:{FIRST_IS_LEAD.pattern})[^（()）]*[)）】〕]")
 #: Units stated once for a run of items: 以下任务均需各区市政府落实，不再一一列出.
 INHERITED = re.compile(
     r"以下(?:各项|所有|全部)?(?:任务|工作|事项)?(?:均|都|皆)(?:需|须|要|由)?(?P<names>[^。；;，,]{2,80}?)"
@@ -63,7 +66,7 @@ _GLUED_GROUP = re.compile(r"(?<=政府|单位|部门)(?=市直|各|驻[\u4e00-\u
 _GLUED_CITY = re.compile(r"^(市[^市、]{2,6}?)(市[^市、]{1,10}[局委办])$")
 _BODY_END = re.compile(r"(?:局|委|办|部|厅|院|馆|所|站|中心|政府|公司|集团)$")
 _PLACE_PREFIX = "区县市镇乡旗"
-_SHORT_DEPT = re.compile(r"^[^市区县镇乡旗省各全国中驻][\u4e00-\u9fff]{1,5}[局委办]$")
+_SHORT_DEPT = re.compile(r"^[^市区县镇乡旗省各全国中驻][^市区县镇乡旗省管园所]{1,5}[局委办]$")
 
 ROLE_LEAD = "lead"
 ROLE_RESP = "responsible"
@@ -231,11 +234,14 @@ def _read_parts(content: str, tail: Tail) -> list[_Part] | None:
     """The role parts of a bracket's content; None when the bracket is text, not a tail."""
     # a statement for the items after this one (以下任务均需…落实) is not this item's units
     content = "。".join(c for c in re.split(r"[。]", content) if c and not INHERITED.search(c))
+    # the document's rule stated in a bracket of the list (排在第一位的为牵头单位，下同)
+    content = _RULE_BRACKET.sub("", content)
     pieces = _split_parts(content)
     if not pieces:
         return None
     parts: list[_Part] = []
     deadline = points = weight = None
+    unknown_time: str | None = None
     for piece in pieces:
         flat = normalise(piece).strip()
         if m := _LABEL_RE.match(flat):
@@ -262,8 +268,14 @@ def _read_parts(content: str, tail: Tail) -> list[_Part] | None:
             parts.append(_Part(role, names))
         elif _all_units(piece) and all(len(n) >= 3 for n in split_unit_names(piece).names):
             parts.append(_Part(None, piece))
+        elif _TEMPORAL.search(flat) and len(flat) <= 30:
+            unknown_time = piece  # a deadline only if the bracket names units too
         else:
             return None
+    if unknown_time is not None:
+        if not any(p.role is not None for p in parts):
+            return None
+        deadline = deadline or unknown_time
     if deadline is not None and tail.deadline is None:
         tail.deadline = deadline
     if points is not None and tail.points is None:
@@ -273,6 +285,7 @@ def _read_parts(content: str, tail: Tail) -> list[_Part] | None:
     return parts
 
 
+@lru_cache(maxsize=4096)
 def _all_units(names: str) -> bool:
     split = split_unit_names(names)
     return bool(split.names) and all(looks_like_unit(n) or _glued(n) for n in split.names)
@@ -296,8 +309,13 @@ def _assign(parts: list[_Part], tail: Tail, first_is_lead: bool) -> None:
             earlier = next((p.role for p in reversed(parts[:index]) if p.role is not None), None)
             part.role = later or earlier or ROLE_LIST
     lists: dict[str, list[str]] = {ROLE_LEAD: [], ROLE_RESP: [], ROLE_ASSESS: [], ROLE_LIST: []}
+    first: str | None = None
     for part in parts:
         names, open_rest = split_names(part.names)
+        if first is None and names:
+            first = names[0]
+        elif first is not None:  # 区发改局牵头，农业农村局配合: the prefix is written once
+            names = _carry_prefix([first, *names])[1:]
         lists[part.role or ROLE_LIST].extend(names)
         tail.open_units = tail.open_units or open_rest
     if lists[ROLE_LIST]:
@@ -319,11 +337,18 @@ def _assign(parts: list[_Part], tail: Tail, first_is_lead: bool) -> None:
 
 def split_names(text: str) -> tuple[list[str], bool]:
     """Names of a unit list as printed (see the module rules), and whether the list is open."""
-    split = split_unit_names(_VERB_TAIL.sub("", text.strip()))
+    names, is_open = _split_cached(text.strip())
+    return list(names), is_open
+
+
+@lru_cache(maxsize=4096)
+def _split_cached(text: str) -> tuple[tuple[str, ...], bool]:
+    # plans repeat the same lists task after task
+    split = split_unit_names(_VERB_TAIL.sub("", text))
     names: list[str] = []
     for name in split.names:
         names.extend(_unglue(name))
-    return _carry_prefix(names), split.open_rest is not None
+    return tuple(_carry_prefix(names)), split.open_rest is not None
 
 
 def _unglue(name: str) -> list[str]:
@@ -343,7 +368,7 @@ def _unglue(name: str) -> list[str]:
 
 def _carry_prefix(names: list[str]) -> list[str]:
     """区发改局、农业农村局 = 区发改局, 区农业农村局: a place prefix written once."""
-    if len(names) < 2 or not names[0] or names[0][0] not in _PLACE_PREFIX:
+    if len(names) < 2 or not names[0] or names[0][0] not in _PLACE_PREFIX or len(names[0]) > 7:
         return names
     prefix = names[0][0]
     if prefix == "市" and names[0].startswith(("市委", "市政府")):
