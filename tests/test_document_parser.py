@@ -564,3 +564,22 @@ def test_shanwei_reads_its_dated_obligation_and_no_method_text() -> None:
     )
     (item,) = draft.all_items()
     assert item.deadline_text == "2021年11月12日前"
+
+
+def test_a_heading_with_points_over_a_single_numbered_item_stays_a_heading() -> None:
+    text = (
+        "北城市数字政府建设评估指标体系\n一、基础设施（30分）\n（一）政务云（15分）\n"
+        "（1）政务云资源利用率不低于70%。（牵头考核单位：市大数据中心）（8分）\n"
+        "（2）系统上云率达到100%。（7分）（牵头考核单位：市大数据中心）\n"
+        "（二）政务网络（15分）\n（1）电子政务外网覆盖到村（社区）。（15分）（牵头考核单位：市大数据中心）\n"
+        "打印本页 关闭窗口\n"
+    )
+    draft = parse_text(text)
+    (area,) = draft.sections
+    assert [(s.number, s.title, s.points) for s in area.sections] == [
+        ("(一)", "政务云", Decimal(15)),
+        ("(二)", "政务网络", Decimal(15)),
+    ]
+    assert [i.points for i in area.all_items()] == [Decimal(8), Decimal(7), Decimal(15)]
+    assert area.all_items()[-1].text == "电子政务外网覆盖到村（社区）。"
+    assert not draft.warnings

@@ -263,6 +263,9 @@ def _subpoints(node: _Node, ctx: _Context) -> bool:
     ):
         return False
     text = ctx.stream.text
+    own = text[node.body : node.children[0].start].strip()
+    if not re.search(r"[。：:；;]", own):
+        return False  # a heading over its items (政务网络（15分）), not a task's opening
     return not any(
         roles.read_tail(text[c.body : c.end].strip(), first_is_lead=ctx.first_is_lead).has_units
         for c in node.children[:-1]
