@@ -583,3 +583,19 @@ def test_a_heading_with_points_over_a_single_numbered_item_stays_a_heading() -> 
     assert [i.points for i in area.all_items()] == [Decimal(8), Decimal(7), Decimal(15)]
     assert area.all_items()[-1].text == "电子政务外网覆盖到村（社区）。"
     assert not draft.warnings
+
+
+def test_text_pasted_from_a_pdf_with_hard_line_breaks_is_rejoined() -> None:
+    source = (FIXTURES / "004_02b93624949c2267.txt").read_text(encoding="utf-8")
+    body = source[source.index("二、工作任务") : source.index("三、保障措施")]
+    wrapped = "\n".join(
+        line[i : i + 38] for line in body.split("\n") for i in range(0, max(len(line), 1), 38)
+    )
+    assert clean.hard_wraps(wrapped.split("\n"))
+    items = items_of(parse_text(wrapped))
+    assert list(items) == [str(n) for n in range(1, 30)]
+    assert items["6"].lead_units == ["市营商环境局", "市财政局"]
+    assert items["6"].responsible_units[-1] == "移动鹤岗分公司"
+    assert sum(1 for item in items.values() if item.lead_units) >= 28
+    # a short text's lines are not taken for a hard-wrapped page
+    assert not clean.hard_wraps(["一、总体要求", "二、工作任务", "1.建设平台。"])

@@ -18,6 +18,7 @@ Rules (general, not per document):
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from taskhub.documents.readers import SourceDocument
@@ -55,6 +56,9 @@ _SIGNATURE = re.compile(
 _END_PUNCT = "。；;：:）)〕】」”!！?？"
 _NUMBERED = re.compile(
     r"^(?:[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,3}\s?[.．])"
+)
+_LABEL_START = re.compile(
+    r"^(?:牵头|责任|配合|协办|参与)(?:考核)?(?:单位|部门)\s*[:：]|^(?:完成时限|时间节点|附\s*件)"
 )
 _CC = re.compile(r"^抄\s*送\s*[:：]|^(?:主送|分送)\s*[:：]")
 _ATTACHMENT_LIST = re.compile(r"^(?P<word>附\s*件\s*[:：]?)\s*\d{1,2}\s*[.、．]")
@@ -121,6 +125,30 @@ def chunk_runs(lines: list[str]) -> set[int]:
     return out
 
 
+def hard_wraps(lines: list[str]) -> set[int]:
+    """Indexes of lines a hard line break cut (text pasted from a PDF): the document's lines
+    mostly share one width, and such a full-width line that does not end a sentence goes on in
+    the next line (unless that line starts with a number or a role label)."""
+    widths = Counter(len(line) for line in lines if len(line) >= 20)
+    if not widths:
+        return set()
+    width, _ = widths.most_common(1)[0]
+    near = sum(n for w, n in widths.items() if abs(w - width) <= 2)
+    if width > 80 or near < 5 or near * 10 < len(lines) * 3:
+        return set()
+    out = set()
+    for index, line in enumerate(lines[:-1]):
+        following = lines[index + 1]
+        unclosed = sum(line.count(c) for c in "（(〔【[") > sum(line.count(c) for c in "）)〕】]")
+        if (
+            len(line) >= width - 2
+            and line[-1] not in "。；;！!？?"
+            and (unclosed or not (_NUMBERED.match(following) or _LABEL_START.match(following)))
+        ):
+            out.add(index)
+    return out
+
+
 def build_stream(doc: SourceDocument, skip: list[tuple[int, int]]) -> Stream:
     """The prose paragraphs of ``doc`` (outside ``skip`` spans) as one stream."""
     paragraphs: list[tuple[int, str]] = []  # (source start, text)
@@ -151,11 +179,13 @@ def build_stream(doc: SourceDocument, skip: list[tuple[int, int]]) -> Stream:
             in_list = False
             if not is_noise(line):
                 paragraphs.append((offset, line))
-    chunks = chunk_runs([text for _, text in paragraphs])
+    lines = [text for _, text in paragraphs]
+    chunks = chunk_runs(lines)
+    wrapped = hard_wraps(lines)
     stream = Stream()
     parts: list[str] = []
     for index, (offset, line) in enumerate(paragraphs):
-        glue = index in chunks and index > 0 and (index - 1) in chunks
+        glue = (index in chunks and index > 0 and (index - 1) in chunks) or (index - 1) in wrapped
         if index in chunks:
             m = _COUNTER.match(line)
             assert m is not None

@@ -178,7 +178,9 @@ def _outline(text: str) -> list[_Node]:
             if not line_start or last[rank] == 0:
                 continue
         elif bare:
-            if not line_start or value not in expected:
+            # 19加强… (the dot lost): only where a paragraph ended before, as expected next
+            ended = start >= 2 and text[start - 2] in _SENTENCE_END
+            if not line_start or not ended or value not in expected:
                 continue
         elif not line_start:
             if value not in expected:
@@ -207,19 +209,22 @@ def _heading_lines(text: str) -> list[int]:
     """Starts of unnumbered heading lines (a table's or attachment's heading left in the prose):
     short, no sentence punctuation, after a line that ended a sentence."""
     out = []
-    previous = ""
+    lines = text.split("\n")
     offset = 0
-    for line in text.split("\n"):
+    for index, line in enumerate(lines):
+        previous = lines[index - 1] if index else ""
+        following = lines[index + 1] if index + 1 < len(lines) else ""
         if (
             previous[-1:] in _SENTENCE_END
-            and previous
             and len(line) <= 30
             and not _NO_HEADING.search(line)
             and not numbering.MARKER.match(line)
             and not pts.DEADLINE_PART.match(line)
+            # a heading stands over numbered parts or further short lines; a short line
+            # that a hard line break cut from its sentence does not
+            and (numbering.MARKER.match(following) or 0 < len(following) <= 30)
         ):
             out.append(offset)
-        previous = line
         offset += len(line) + 1
     return out
 
