@@ -599,3 +599,25 @@ def test_text_pasted_from_a_pdf_with_hard_line_breaks_is_rejoined() -> None:
     assert sum(1 for item in items.values() if item.lead_units) >= 28
     # a short text's lines are not taken for a hard-wrapped page
     assert not clean.hard_wraps(["一、总体要求", "二、工作任务", "1.建设平台。"])
+
+
+def test_head_from_page_metadata_in_a_scraped_table_and_a_numbered_assessed_list() -> None:
+    text = (
+        "标 题: | 关于印发《北河市数字政府建设评估指标体系》的通知 | ||\n"
+        "发文日期: | 20231028 | 成文日期: | 2023-10-28 |\n"
+        "一、考核对象\n1.各乡镇(街道)。\n2.市级各部门(单位)。\n二、考核内容\n"
+    )
+    draft = parse_text(text)
+    assert draft.title == "北河市数字政府建设评估指标体系"
+    assert (draft.issued_on, draft.year, draft.kind) == ("2023-10-28", 2023, KIND_INDICATORS)
+    assert draft.assessed == ["各乡镇(街道)", "市级各部门(单位)"]
+
+
+def test_points_closing_a_list_of_parts_are_not_the_items_points() -> None:
+    text = (
+        "考核评价办法\n三、考核体系\n1.按总分100分评价。\n"
+        "2.对乡镇设置体制机制(10分)、创新工作(25分)、网络安全(4分)。\n"
+    )
+    draft = parse_text(text)
+    assert draft.points == Decimal(100)
+    assert draft.all_items() == []

@@ -67,7 +67,9 @@ _EXCLUDED_HEADING = re.compile(
     r"^(?:总体要求|指导思想|基本原则|工作原则|主要原则|总体目标|工作目标|主要目标|发展目标|目标任务$|"
     r"考评对象|考核对象|评估对象|评价对象|考评方式|考核方式|"
     r"评估方式|评价方式|评估原则|考评原则|考评结果|考核结果|评估结果|结果应用|评估时间|适用范围|"
-    r"编制依据|工作依据|发展现状|现状|基本情况|工作思路|总体思路|形势|背景)"
+    r"编制依据|工作依据|发展现状|现状|基本情况|工作思路|总体思路|形势|背景"
+    # 评估目标 / 建设目标 / 评价原则 …: aims and principles
+    r"|[\u4e00-\u9fff]{0,4}(?:目标|原则)$)"
 )
 #: A heading that lost its 。: it ends with one of these words and a new clause starts after.
 _HEADING_END = re.compile(
@@ -408,7 +410,7 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
     if tail.ambiguous:
         item.flag(FLAG_AMBIGUOUS)
     heading = plain.split("。", 1)[0]
-    if item.points is None:
+    if item.points is None and len(re.findall(r"\d分[)）]", heading)) < 2:
         _, head_points = pts.heading_points(heading)
         item.points = head_points if head_points is not None else pts.rule_points(plain)
     if item.weight is None:

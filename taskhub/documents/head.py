@@ -49,7 +49,10 @@ _DOCNO_DAMAGED = re.compile(
     re.M,
 )
 _DATE = r"(?P<y>\d{4})\s*[-年./]\s*(?P<m>\d{1,2})\s*[-月./]\s*(?P<d>\d{1,2})"
-_DATE_LABEL = re.compile(rf"(?P<label>成文日期|发文日期|印发日期|发布日期)\s*[:：]\s*{_DATE}")
+_DATE_LABEL = re.compile(
+    rf"(?P<label>成文日期|发文日期|印发日期|发布日期)\s*[:：][\s|]*(?:{_DATE}(?!\d)"
+    r"|(?P<y2>\d{4})(?P<m2>\d{2})(?P<d2>\d{2})(?!\d))"
+)
 _DATE_ALONE = re.compile(
     r"^\s*(?:[\u4e00-\u9fff]{2,20}\s+)?(?P<y>\d{4})年(?P<m>\d{1,2})月(?P<d>\d{1,2})日\s*(?:印发)?\s*$",
     re.M,
@@ -58,9 +61,11 @@ _YEAR = re.compile(r"(?<!\d)(20\d{2})\s*年(?!\d)")
 _TITLE_YEAR = re.compile(r"(?<!\d)(20\d{2})(?!\d)")
 _INDICATOR_WORD = re.compile(r"考评|考核|评估|评价|指标|评分|测评")
 _TOTAL = re.compile(r"百分制|(?:满分|总分)\s*(?:为|是)?\s*(?P<n>\d+)\s*分")
-_ASSESSED = re.compile(
-    r"(?:考评|考核|评估|评价)对象\s*[:：]?\s*\n?\s*(?P<t>[^。\n]{2,200}?)\s*(?:。|\n|[二三][、.．])"
+_ASSESSED = re.compile(r"(?:考评|考核|评估|评价)对象[ \t]*[:：]?[ \t]*")
+_LIST_NUMBER = re.compile(
+    r"^\s*(?:\d{1,2}\s*[.．、]|[（(]\d{1,2}[)）]|[（(][一二三四五六七八九十]+[)）])"
 )
+_NEXT_HEADING = re.compile(r"[一二三四五六七八九十]+、")
 #: 红海湾经济开发区、华侨管理区、汕尾新区管委会: the body word written once, after the last place.
 _SHARED_SUFFIX = re.compile(r"(?:开发区|管理区|新区|园区|高新区|试验区|合作区|示范区)$")
 _BODY_SUFFIX = re.compile(
@@ -80,9 +85,33 @@ def read_head(doc: SourceDocument, draft: Draft) -> None:
     )
     if m := _TOTAL.search(text):
         draft.points = Decimal(m.group("n")) if m.group("n") else Decimal(100)
-    if m := _ASSESSED.search(text):
-        names, _ = roles.split_names(m.group("t"))
-        draft.assessed = share_suffix(names)
+    draft.assessed = _assessed(text)
+
+
+def _assessed(text: str) -> list[str]:
+    """The names after 考评对象: its sentence, or the numbered lines under it."""
+    m = _ASSESSED.search(text)
+    if not m:
+        return []
+    rest = text[m.end() : m.end() + 400]
+    pieces: list[str] = []
+    if rest.startswith("\n"):
+        for line in rest.split("\n"):
+            line = line.strip()
+            if not line:
+                continue
+            if _NEXT_HEADING.match(line) or not (pieces == [] or _LIST_NUMBER.match(line)):
+                break
+            pieces.append(_LIST_NUMBER.sub("", line).strip().rstrip("。；;"))
+            if not _LIST_NUMBER.match(line):
+                break  # one sentence under the heading
+    else:
+        sentence = re.split(r"[。\n]|[二三四][、.．]", rest, maxsplit=1)[0]
+        pieces = [sentence]
+    names: list[str] = []
+    for piece in pieces:
+        names.extend(roles.split_names(piece)[0])
+    return share_suffix(names)
 
 
 def _title(text: str) -> str | None:
@@ -122,7 +151,9 @@ def _issued_on(text: str) -> str | None:
 
 
 def _iso(m: re.Match[str]) -> str:
-    return f"{int(m.group('y')):04d}-{int(m.group('m')):02d}-{int(m.group('d')):02d}"
+    groups = m.groupdict()
+    y, mo, d = (groups.get(k) or groups.get(f"{k}2") or "0" for k in ("y", "m", "d"))
+    return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
 
 
 def _year(title: str | None, issued_on: str | None, text: str) -> int | None:

@@ -53,6 +53,7 @@ FIRST_IS_LEAD = re.compile(
     r"(?:排在?|列在?|位列|排名)?第一(?:位|个)(?:的|者)?(?:单位|部门)?(?:为|是)牵头(?:单位|部门)"
     r"|第一个(?:逗号|顿号)前(?:的)?(?:单位|部门)?为牵头"
 )
+_ENUMERATED_POINTS = re.compile(r"[（(]\d+(?:\.\d+)?分[)）]")
 _TEMPORAL = re.compile(r"推进|完成|季度|年|月|之前|持续|长期|常态|到位")
 _RULE_BRACKET = re.compile(rf"[（(【〔][^（()）]*?(?:{FIRST_IS_LEAD.pattern})[^（()）]*[)）】〕]")
 #: Units stated once for a run of items: 以下任务均需各区市政府落实，不再一一列出.
@@ -147,6 +148,10 @@ def read_tail(text: str, *, first_is_lead: bool = False) -> Tail:
             tail.text_end = label
             end = _strip_end(text, label)
             break
+        if _ENUMERATED_POINTS.search(text, 0, start) and pts.POINTS_PART.match(
+            normalise(text[start + 1 : end - 1]).strip()
+        ):
+            break  # 网络安全(4分) closing a list of parts with points: not the item's points
         read = _read_parts(text[start + 1 : end - 1], tail)
         if read is None:
             break
