@@ -621,3 +621,16 @@ def test_points_closing_a_list_of_parts_are_not_the_items_points() -> None:
     draft = parse_text(text)
     assert draft.points == Decimal(100)
     assert draft.all_items() == []
+
+
+def test_a_plan_without_numbers_gives_its_paragraphs_with_units() -> None:
+    text = (
+        "关于支持数字经济发展的若干措施\n为加快发展数字经济，制定以下措施。\n"
+        "金融支持：设立数字经济发展基金，支持企业融资。（市金融办牵头，市财政局配合）\n"
+        "人才引进：引进数字经济高层次人才。（市人社局负责）\n请各单位认真贯彻落实。\n"
+    )
+    draft = parse_text(text)
+    assert [(i.number, i.title, i.lead_units) for i in draft.items] == [
+        (None, "金融支持", ["市金融办"]),
+        (None, "人才引进", ["市人社局"]),
+    ]

@@ -129,6 +129,8 @@ def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]])
     for node in roots:
         outs.extend(_classify(node, ctx, task_area=False))
     outs = _prune(outs, ctx)
+    if not outs:
+        outs = _unnumbered(ctx)
     _titles(outs)
     _complete_names([item for out in outs for item in _items_of(out)])
     for out in outs:
@@ -317,6 +319,26 @@ def _leaf_items(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSec
         )
         ctx.meta[id(item)] = (node.rank, carries, task_area)
         out.append(item)
+    return out
+
+
+def _unnumbered(ctx: _Context) -> list[DraftSection | DraftItem]:
+    """A plan without numbers: each paragraph that names its units is an item; a label before
+    its first colon (金融支持：…) is its title."""
+    text = ctx.stream.text
+    out: list[DraftSection | DraftItem] = []
+    start = 0
+    for line in text.split("\n"):
+        end = start + len(line)
+        tail = roles.read_tail(line, first_is_lead=ctx.first_is_lead)
+        if tail.has_units and tail.text_end > 0 and not _UNIT_LINE.match(line):
+            item = _item(ctx, start, end, start)
+            if item is not None:
+                label = re.match(r"^([^，,。；;：:]{2,12})[：:]", item.text)
+                if label:
+                    item.title = label.group(1)
+                out.append(item)
+        start = end + 1
     return out
 
 
