@@ -634,3 +634,16 @@ def test_a_plan_without_numbers_gives_its_paragraphs_with_units() -> None:
         (None, "金融支持", ["市金融办"]),
         (None, "人才引进", ["市人社局"]),
     ]
+
+
+def test_numbers_inside_a_tasks_paragraph_are_its_points_and_inner_brackets_add_units() -> None:
+    text = (
+        "一、重点任务\n（一）加快数据共享。1.编制数据目录；2.建设共享平台。（牵头单位：市大数据局）\n"
+        "（二）推进一网通办。梳理事项清单（市政务服务中心负责）。推动材料免提交（市司法局配合）。\n"
+    )
+    items = items_of(parse_text(text))
+    assert list(items) == ["(一)", "(二)"]
+    assert items["(一)"].text.startswith("加快数据共享。1.编制数据目录；2.")
+    assert items["(一)"].lead_units == ["市大数据局"]
+    assert items["(二)"].lead_units == ["市政务服务中心"]
+    assert items["(二)"].responsible_units == ["市司法局"]

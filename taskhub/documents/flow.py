@@ -265,13 +265,18 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
 
 
 def _subpoints(node: _Node, ctx: _Context) -> bool:
-    """Children that are the enumerated points of one task: all unnumbered-deeper leaves
-    ((1) / ①) of which none but the last names units (the task's bracket closes the last)."""
+    """Children that are the enumerated points of one task: leaves that are (1) / ① points or
+    numbers inside the task's own paragraph, of which none but the last names units (the
+    task's bracket closes the last)."""
+    text = ctx.stream.text
+
+    def inline(child: _Node) -> bool:
+        return child.start > 0 and text[child.start - 1] != "\n"
+
     if node.rank >= numbering.RANK_PAR or not all(
-        c.rank >= numbering.RANK_PAR and not c.children for c in node.children
+        (c.rank >= numbering.RANK_PAR or inline(c)) and not c.children for c in node.children
     ):
         return False
-    text = ctx.stream.text
     own = text[node.body : node.children[0].start].strip()
     if not re.search(r"[。：:；;]", own):
         return False  # a heading over its items (政务网络（15分）), not a task's opening
@@ -416,6 +421,7 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
     lead_ws = len(raw) - len(raw.lstrip())
     tail = roles.read_tail(body, first_is_lead=ctx.first_is_lead)
     plain = body[: tail.text_end].rstrip()
+    roles.add_inner_brackets(plain, tail, first_is_lead=ctx.first_is_lead)
     item = DraftItem(
         text=plain,
         lead_units=tail.lead,

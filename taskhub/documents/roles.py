@@ -54,6 +54,7 @@ FIRST_IS_LEAD = re.compile(
     r"|第一个(?:逗号|顿号)前(?:的)?(?:单位|部门)?为牵头"
 )
 _ENUMERATED_POINTS = re.compile(r"[（(]\d+(?:\.\d+)?分[)）]")
+_ROLE_WORD = re.compile(r"(?:牵头|负责|配合|参与|协办)(?:[,，;；]|$)")
 _TEMPORAL = re.compile(r"推进|完成|季度|年|月|之前|持续|长期|常态|到位")
 _RULE_BRACKET = re.compile(rf"[（(【〔][^（()）]*?(?:{FIRST_IS_LEAD.pattern})[^（()）]*[)）】〕]")
 #: Units stated once for a run of items: 以下任务均需各区市政府落实，不再一一列出.
@@ -173,6 +174,32 @@ def read_tail(text: str, *, first_is_lead: bool = False) -> Tail:
                 break
     _assign(parts, tail, first_is_lead)
     return tail
+
+
+#: A bracket inside the text that names units by label or verb (one per sentence).
+_INNER = re.compile(r"[（(〔【]([^（()）〔〕【】\n]{2,120})[)）〕】]")
+
+
+def add_inner_brackets(text: str, tail: Tail, *, first_is_lead: bool = False) -> None:
+    """Units of brackets inside the text, each for its own sentence (…。（A牵头）…。（B负责）),
+    added to the tail's after its own; a bracket counts only when it names a role."""
+    for m in _INNER.finditer(text):
+        content = m.group(1)
+        if not (LABEL_ANYWHERE.search(content) or _ROLE_WORD.search(content)):
+            continue
+        inner = Tail(text_end=0)
+        parts = _read_parts(content, inner)
+        if not parts:
+            continue
+        _assign(parts, inner, first_is_lead)
+        for mine, theirs in (
+            (tail.lead, inner.lead),
+            (tail.responsible, inner.responsible),
+            (tail.assessors, inner.assessors),
+        ):
+            mine.extend(name for name in theirs if name not in mine)
+        tail.open_units = tail.open_units or inner.open_units
+        tail.has_units = bool(tail.lead or tail.responsible or tail.assessors)
 
 
 def _strip_end(text: str, end: int) -> int:
