@@ -129,7 +129,7 @@ def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]])
     for node in roots:
         outs.extend(_classify(node, ctx, task_area=False))
     outs = _prune(outs, ctx)
-    if not outs:
+    if not roots:  # no numbers at all
         outs = _unnumbered(ctx)
     _titles(outs)
     _complete_names([item for out in outs for item in _items_of(out)])
