@@ -647,3 +647,40 @@ def test_numbers_inside_a_tasks_paragraph_are_its_points_and_inner_brackets_add_
     assert items["(一)"].lead_units == ["市大数据局"]
     assert items["(二)"].lead_units == ["市政务服务中心"]
     assert items["(二)"].responsible_units == ["市司法局"]
+
+
+def test_task_list_with_a_stated_rule_and_tasks_that_are_headings_alone() -> None:
+    text = (
+        "北湖市数字化改革2022年工作任务清单\n注：各项任务责任单位中，列第一位的为牵头单位。\n"
+        "一、党政机关整体智治\n（一）建设“一体化智能化公共数据平台”。\n"
+        "责任单位：市大数据发展管理局、市委改革办\n（二）迭代“浙政钉”应用。\n责任单位：市大数据发展管理局\n"
+        "二、数字政府\n（三）深化“互联网+监管”。2022年底前实现监管事项全覆盖。\n"
+        "责任单位：市市场监管局、市司法局\n"
+    )
+    items = items_of(parse_text(text))
+    assert [(n, i.title, i.lead_units, i.responsible_units) for n, i in items.items()] == [
+        ("(一)", "建设“一体化智能化公共数据平台”", ["市大数据发展管理局"], ["市委改革办"]),
+        ("(二)", "迭代“浙政钉”应用", ["市大数据发展管理局"], []),
+        ("(三)", "深化“互联网+监管”", ["市市场监管局"], ["市司法局"]),
+    ]
+    assert items["(三)"].deadline_text == "2022年底前"
+
+
+def test_roles_and_deadline_in_one_bracket() -> None:
+    text = (
+        "广江市2022年数字政府改革建设工作要点\n一、夯实基础支撑\n"
+        "1.推进政务云集约化建设。推动系统迁移上云。（市政务服务数据管理局牵头，各区人民政府、"
+        "市直各部门配合，2022年12月底前完成）\n"
+        "2.提升政务外网支撑能力。推动政务外网向村（社区）延伸。（市政务服务数据管理局负责；持续推进）\n"
+        "3.深化“一网通办”。推进高频事项“全程网办”。（市政务服务数据管理局及各区人民政府负责）\n"
+    )
+    items = items_of(parse_text(text))
+    assert items["1"].lead_units == ["市政务服务数据管理局"]
+    assert items["1"].responsible_units == ["各区人民政府", "市直各部门"]
+    assert items["1"].deadline_text == "2022年12月底前完成"
+    assert (items["2"].lead_units, items["2"].deadline_text) == (
+        ["市政务服务数据管理局"],
+        "持续推进",
+    )
+    assert items["3"].lead_units == ["市政务服务数据管理局", "各区人民政府"]
+    assert not any(item.flags for item in items.values())

@@ -538,11 +538,19 @@ def _lost_heading(text: str) -> str | None:
     return None
 
 
+def _alone(text: str) -> str | None:
+    """A task that is only its heading (建设“一体化智能化公共数据平台”。): short, one clause."""
+    s = text.strip().rstrip("。")
+    if not s or len(s) > 24 or re.search(r"[。，,；;：:]", s):
+        return None
+    return s
+
+
 def _titles(outs: list[DraftSection | DraftItem]) -> None:
-    """Set titles where the document writes its items as heading + paragraph: at least a
-    quarter of its items open with a heading, and most items of the heading they stand under."""
+    """Set titles where the document writes its items as heading + paragraph (or as headings
+    alone): at least a quarter of its items do, and most items of the heading they stand under."""
     items = [item for out in outs for item in _items_of(out)]
-    headed = sum(_heading_of(item.text) is not None for item in items)
+    headed = sum(_heading_of(i.text) is not None or _alone(i.text) is not None for i in items)
     if not items or headed * 4 < len(items):
         return
     groups: list[list[DraftItem]] = [[o for o in outs if isinstance(o, DraftItem)]]
@@ -552,21 +560,20 @@ def _titles(outs: list[DraftSection | DraftItem]) -> None:
         groups.append(section.items)
         stack.extend(section.sections)
     for group in groups:
-        headings = [_heading_of(item.text) for item in group]
-        n_lost = sum(
-            h is None and _lost_heading(i.text) is not None
-            for i, h in zip(group, headings, strict=True)
-        )
-        if not group or (sum(h is not None for h in headings) + n_lost) * 2 <= len(group):
+        titles: list[tuple[str | None, bool]] = []  # (title, inferred)
+        for item in group:
+            if (heading := _heading_of(item.text)) is not None:
+                titles.append((heading, False))
+            elif (lost := _lost_heading(item.text)) is not None:
+                titles.append((lost, True))
+            else:
+                titles.append((_alone(item.text), False))
+        if not group or sum(t is not None for t, _ in titles) * 2 <= len(group):
             continue
-        for item, heading in zip(group, headings, strict=True):
-            if heading is not None:
-                item.title = heading
-            elif lost_heading := _lost_heading(item.text):
-                item.title = lost_heading
+        for item, (title, inferred) in zip(group, titles, strict=True):
+            item.title = title
+            if inferred:
                 item.flag(FLAG_AMBIGUOUS)
-            elif "。" not in item.text.strip()[:-1] and len(item.text) <= 20:
-                item.title = item.text.strip().rstrip("。")  # a heading alone
 
 
 # --- checks -----------------------------------------------------------------------------
