@@ -684,3 +684,15 @@ def test_roles_and_deadline_in_one_bracket() -> None:
     )
     assert items["3"].lead_units == ["市政务服务数据管理局", "各区人民政府"]
     assert not any(item.flags for item in items.values())
+
+
+def test_title_line_with_a_year_and_a_quoted_notice_is_not_the_title() -> None:
+    assert (
+        parse_text("2023年全市政务服务管理工作要点\n一、任务\n").title
+        == "2023年全市政务服务管理工作要点"
+    )
+    text = (
+        "关于开展数字政府第三方评估工作的通知\n根据《市政府办公室关于印发常态化监测工作方案的通知》要求，"
+        "现将有关事项通知如下。\n附件:南江市数字政府第三方评估工作方案\n"
+    )
+    assert parse_text(text).title == "南江市数字政府第三方评估工作方案"

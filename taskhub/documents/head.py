@@ -36,9 +36,9 @@ _ATTACHMENT = re.compile(
     rf"附\s*件\s*[:：]?\s*(?![\d一二三四五六七八九])(?P<t>[^\n:：]{{4,60}}?{_PLAN_WORD})(?P<t2>)"
     r"(?=附件|\n|[一1][、.．]|$)"
 )
-_NOTICE = re.compile(r"关于印发(?P<t>[^《》\n]{4,60}?)(?P<t2>)的通知")
+_NOTICE = re.compile(r"关于印发(?P<t>[^《》\n]{4,60}?)(?P<t2>)的通知(?!》)")
 _TITLE_LINE = re.compile(
-    rf"^(?![一二三四五六七八九十]+、|[（(]?\d)[^\s,，。:：；;]{{4,40}}{_PLAN_WORD}"
+    rf"^(?![一二三四五六七八九十]+、|[（(]\d|\d{{1,2}}\s?[.．、])[^\s,，。:：；;]{{4,40}}{_PLAN_WORD}"
     r"(?:[（(][\d\s—–\-~至年]+[)）])?$"
 )
 _DOCNO = r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\d{4}[〕\]］】)）]\d{1,4}号"
@@ -115,7 +115,7 @@ def _assessed(text: str) -> list[str]:
 
 
 def _title(text: str) -> str | None:
-    for pattern in (_ISSUED_PLAN, _ATTACHMENT, _NOTICE):
+    for pattern in (_ISSUED_PLAN, _NOTICE, _ATTACHMENT):
         if m := pattern.search(text):
             return re.sub(r"\s+", "", m.group("t") or m.group("t2"))
     for line in text.split("\n"):

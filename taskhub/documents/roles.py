@@ -218,7 +218,7 @@ def _matching_open(text: str, close: int) -> int | None:
             depth -= 1
             if depth == 0:
                 return index
-        elif char == "\n" or close - index > 300:
+        elif char == "\n" or close - index > 800:
             return None
     return None
 
