@@ -696,3 +696,14 @@ def test_title_line_with_a_year_and_a_quoted_notice_is_not_the_title() -> None:
         "现将有关事项通知如下。\n附件:南江市数字政府第三方评估工作方案\n"
     )
     assert parse_text(text).title == "南江市数字政府第三方评估工作方案"
+
+
+def test_a_heading_of_two_parallel_phrases() -> None:
+    text = (
+        "五、保障措施\n（一）高度重视，加强领导。各地各部门要精心组织。（市政府办公室负责）\n"
+        "（二）强化督查，严格考核。将任务纳入年度考核。（市督查室负责）\n"
+    )
+    assert [i.title for i in parse_text(text).all_items()] == [
+        "高度重视，加强领导",
+        "强化督查，严格考核",
+    ]

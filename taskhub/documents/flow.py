@@ -86,6 +86,7 @@ _TEXT_END = set("。；;！!？?）)】〕」”…:：")
 _SENTENCE_END = set("。；;）)〕]】")
 _NO_HEADING = re.compile(r"[。，,；;：:、]|牵头|负责|配合|参与")
 _UNIT_LINE = re.compile(rf"^\s*(?:{roles.LABEL_ANYWHERE.pattern})")
+_PAIRED_HEADING = re.compile(r"^[\u4e00-\u9fff]{2,8}[,，][\u4e00-\u9fff]{2,8}$")
 _DEADLINE_LABEL_ANY = re.compile(pts.DEADLINE_LABEL.pattern.lstrip("^"))
 
 
@@ -519,10 +520,13 @@ def _complete_names(items: list[DraftItem]) -> None:
 
 
 def _heading_of(text: str) -> str | None:
-    """The text's opening sentence when it reads as a heading (short, no commas, more follows)."""
+    """The text's opening sentence when it reads as a heading (short, no commas — or two short
+    parallel phrases, 高度重视，加强领导 — and more follows)."""
     head, dot, rest = text.partition("。")
     if not dot or not rest.strip():
         return None
+    if _PAIRED_HEADING.match(head):
+        return head.strip()
     if len(head) > 30 or re.search(r"[,，；;：:]", head):
         return None
     return head.strip()
