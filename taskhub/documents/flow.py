@@ -10,19 +10,26 @@ How the reader decides (general rules; docs/documents.md says the same for the o
    heading): ``…(3分)1 .除涉密…`` is item 1, ``协同办公3.0版`` is not. ``19加强…`` (the dot lost)
    at a line start counts when 19 is expected; an empty ``()`` at a line start takes the
    expected number, flagged ambiguous. An attachment (``附件``) starts the numbering afresh.
+   A short unnumbered line between a finished sentence and numbered parts is a heading left
+   from a table or attachment: it ends the part before it. Pasted PDF text is rejoined first.
 3. Headings and items: a numbered part with numbered parts under it that are items is a heading
-   (a section); one without is a candidate item, and anything numbered below it is part of its
-   text. An unnumbered paragraph with its own unit bracket after an item that already had one is
-   the next item (number taken from the sequence, flagged ambiguous).
+   (a section); one without is a candidate item. (1) / ① points, or numbers inside the task's
+   own paragraph, of which only the last carries the units, are part of the task's text. An
+   unnumbered paragraph with its own unit bracket after an item that already had one is the
+   next item (number taken from the sequence, flagged ambiguous).
 4. A candidate is an item when it carries units, lead assessors, a deadline phrase or points,
-   or when it sits under a task heading (工作任务 / 主要任务 / 重点任务 / 保障措施 / 考评指标 …).
-   Under a heading that states aims or method (总体要求 / 指导思想 / 基本原则 / 工作目标 / 考评对象
-   / 考评方式 / 结果应用 …) nothing is an item. Sections without items are dropped.
+   or when it sits under a task heading (工作任务 / 主要任务 / 重点任务 / 保障措施 / 考评指标 …); in
+   a task plan also when parts of its rank elsewhere carry units (a task cut off before its
+   bracket), or when the plan names no units at all. Under a heading that states aims or
+   method (总体要求 / 指导思想 / 基本原则 / …目标 / …原则 / 考评对象 / 考评方式 / 结果应用)
+   nothing is an item. Sections without items are dropped. A plan with no numbers at all
+   gives its paragraphs that name units.
 5. An item's title is its heading — the words before the first 。 — when the document writes its
-   items as heading + paragraph (most items open with a short sentence without commas); where
-   the 。 was lost, the heading ends at the first heading word (…机制 / 体系 / 平台 / 保障 …)
-   followed by a new clause (flagged ambiguous). Documents whose items are plain sentences get
-   no titles.
+   items as heading + paragraph (a quarter of its items, and most under the same heading, open
+   with a short sentence without commas, or two parallel phrases); where the 。 was lost, the
+   heading ends at the first heading word (…机制 / 体系 / 平台 / 保障 …) followed by a new clause
+   (flagged ambiguous); a task that is only a short heading is its own title. Documents whose
+   items are plain sentences get no titles.
 6. Units, deadlines and points come from the item's tail (``taskhub.documents.roles``), its
    prose (``taskhub.documents.points``) and statements made once: ``排在第一位的部门为牵头部门``
    (the document's rule) and ``以下任务均需…落实`` (units inherited by the items after it, to the
