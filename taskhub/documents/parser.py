@@ -12,7 +12,7 @@ The pieces, in order:
 from __future__ import annotations
 
 from taskhub.documents import flow, head, tables
-from taskhub.documents.model import Draft
+from taskhub.documents.model import Draft, DraftItem, DraftSection
 from taskhub.documents.readers import SourceDocument, from_text
 
 
@@ -24,8 +24,16 @@ def parse(doc: SourceDocument, *, year: int | None = None) -> Draft:
         draft.year = year
     consumed = tables.read_tables(doc, draft)
     flow.read_flow(doc, draft, skip=consumed)
+    # tables and prose each add theirs: the draft follows the document's order
+    draft.sections.sort(key=_position)
+    draft.items.sort(key=_position)
     flow.check(draft)
     return draft
+
+
+def _position(part: DraftSection | DraftItem) -> int:
+    """Where a part starts in the source; parts without a span keep their place at the end."""
+    return part.source.start if part.source is not None else 1 << 62
 
 
 def parse_text(text: str, *, year: int | None = None) -> Draft:
