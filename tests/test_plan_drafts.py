@@ -290,3 +290,102 @@ def test_discard(session: Any) -> None:
     db.session.commit()
     assert draft.status == "discarded"
     assert draft not in drafts.open_drafts(user)
+
+
+# -- the API -----------------------------------------------------------------------------------
+
+URL = "/api/v1/plan-drafts/"
+
+
+def test_api_reads_pasted_text_into_a_draft(api_as: Any) -> None:
+    api = api_as("office")
+    response = api.post(URL, json={"city": CITY, "text": SOURCE, "year": 2024})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "open" and body["city"] == CITY and body["version"] == 1
+    assert body["name"] == "粘贴的文本"
+    assert body["draft"]["year"] == 2024
+    assert body["draft"]["code"] == "baotou-2024"
+    assert {"title", "sections", "items", "warnings", "unknown_names"} <= set(body["draft"])
+    assert response.headers["Location"].endswith(f"/plan-drafts/{body['id']}")
+    again = api.get(response.headers["Location"])
+    assert again.status_code == 200 and again.headers["ETag"]
+
+
+def test_api_reads_an_uploaded_file_and_refuses_what_it_cannot_read(api_as: Any) -> None:
+    import io
+
+    api = api_as("office")
+    response = api.post(
+        URL,
+        data={"city": CITY, "file": (io.BytesIO(SOURCE.encode("gbk")), "要点.txt")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["format"] == "txt"
+    refused = api.post(
+        URL,
+        data={"city": CITY, "file": (io.BytesIO(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" * 8), "a.wps")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "unreadable_document"
+    assert "WPS" in refused.get_json()["message"]
+    unknown_city = api.post(URL, json={"city": "nowhere", "text": SOURCE})
+    assert unknown_city.status_code == 422
+    assert "city" in unknown_city.get_json()["errors"]
+
+
+def test_api_is_for_the_office_only(api_as: Any, session: Any) -> None:
+    draft = new_draft(office())
+    unit = api_as("unit")
+    assert unit.post(URL, json={"city": CITY, "text": SOURCE}).status_code == 403
+    assert unit.get(f"{URL}{draft.id}").status_code == 403
+    assert unit.post(f"{URL}{draft.id}/confirm", json={}).status_code == 403
+
+
+def test_api_patch_needs_the_etag_and_names_the_item(api_as: Any, session: Any) -> None:
+    draft = new_draft(office())
+    api = api_as("office")
+    url = f"{URL}{draft.id}"
+    etag = api.get(url).headers["ETag"]
+    changes = {"items": {"i2": {"responsible_units": "市财政局"}}}
+    assert api.patch(url, json=changes).status_code == 428
+    response = api.patch(url, json=changes, headers={"If-Match": etag})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["version"] == 2
+    assert body["draft"]["unknown_names"] == []
+    assert "i2" not in body["flags"] or "unknown_unit" not in body["flags"]["i2"]
+    stale = api.patch(url, json=changes, headers={"If-Match": etag})
+    assert stale.status_code == 412
+    bad = api.patch(
+        url,
+        json={"items": {"i1": {"points": "很多"}}},
+        headers={"If-Match": response.headers["ETag"]},
+    )
+    assert bad.status_code == 422
+    assert "1" in bad.get_json()["message"]
+
+
+def test_api_confirm_reports_unknown_names_then_imports_with_choices(
+    api_as: Any, session: Any
+) -> None:
+    draft = new_draft(office())
+    api = api_as("office")
+    url = f"{URL}{draft.id}/confirm"
+    refused = api.post(url, json={})
+    assert refused.status_code == 422
+    errors = refused.get_json()["errors"]
+    assert "items.i2.responsible_units" in errors
+    assert f"unknown_names.{NEW_NAME}" in errors
+    assert db.session.scalar(select(Plan.id).where(Plan.code == "baotou-2024")) is None
+    response = api.post(
+        url, json={"choices": {NEW_NAME: {"action": "create", "kind": "department"}}}
+    )
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "baotou-2024" and body["status"] == "new"
+    plan = db.session.get(Plan, body["plan_id"])
+    assert plan is not None and plan.status == "draft"
+    assert api.post(url, json={}).status_code == 409
