@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
@@ -103,8 +103,10 @@ class DraftClosed(DomainError):
 # -- access -----------------------------------------------------------------------------------
 
 
-def _require_staff(actor: User) -> None:
-    if actor.role not in STAFF:
+def _require_staff(actor: User | None) -> None:
+    """The office and admins; None is the operator at the command line (``taskhub plan
+    import-document``), who may do anything."""
+    if actor is not None and actor.role not in STAFF:
         raise PermissionDenied(_("Only the office can read plans from documents."))
 
 
@@ -142,7 +144,7 @@ def _require_open(draft: PlanDraft) -> None:
 def create(
     *,
     city: City,
-    actor: User,
+    actor: User | None,
     name: str,
     data: bytes | None = None,
     text: str | None = None,
@@ -167,7 +169,7 @@ def create(
     return store(parsed, city=city, actor=actor, name=name or PASTED, format=doc.format)
 
 
-def store(parsed: Draft, *, city: City, actor: User, name: str, format: str) -> PlanDraft:
+def store(parsed: Draft, *, city: City, actor: User | None, name: str, format: str) -> PlanDraft:
     """Keep a parsed draft for ``city`` (its unit names resolved, ids given; flush; audited)."""
     _require_staff(actor)
     resolve(parsed, city)
@@ -177,7 +179,7 @@ def store(parsed: Draft, *, city: City, actor: User, name: str, format: str) -> 
     resolve_data(content, city)
     draft = PlanDraft(
         city_id=city.id,
-        created_by_id=actor.id,
+        created_by_id=actor.id if actor else None,
         name=(name or PASTED)[:200],
         format=format,
         source_text=parsed.source_text,
@@ -189,7 +191,7 @@ def store(parsed: Draft, *, city: City, actor: User, name: str, format: str) -> 
         "plan_draft.created",
         AUDIT_OBJECT,
         draft.id,
-        actor_id=actor.id,
+        actor_id=actor.id if actor else None,
         after={
             "name": draft.name,
             "format": draft.format,
@@ -229,7 +231,9 @@ def suggest_code(city: City, year: int | None) -> str:
 # -- update -----------------------------------------------------------------------------------
 
 
-def update(draft: PlanDraft, changes: dict[str, Any], *, actor: User, version: int) -> PlanDraft:
+def update(
+    draft: PlanDraft, changes: dict[str, Any], *, actor: User | None, version: int
+) -> PlanDraft:
     """Apply the office's corrections (see the module's docs for the shape of ``changes``).
 
     Unit lists may be lists or one string (split as documents write them); an edited item's
@@ -283,7 +287,7 @@ def update(draft: PlanDraft, changes: dict[str, Any], *, actor: User, version: i
         "plan_draft.updated",
         AUDIT_OBJECT,
         draft.id,
-        actor_id=actor.id,
+        actor_id=actor.id if actor else None,
         before=before,
         after=after,
     )
@@ -760,7 +764,7 @@ def preview(draft: PlanDraft) -> plan_import.PlanPreview:
 def confirm(
     draft: PlanDraft,
     *,
-    actor: User,
+    actor: User | None,
     choices: dict[str, NameChoice] | None = None,
     reason: str = "",
 ) -> plan_import.PlanPreview:
@@ -775,8 +779,25 @@ def confirm(
     lock(draft)
     _require_open(draft)
     with _workbook(draft) as (_made, upload):
+        if actor is None:
+            # The command line settles no names and writes no revision (it has no person to
+            # name as the reviser): a published plan's code is refused before anything runs.
+            checked = plan_import.preview(upload.path, seeds_path=_seeds_path())
+            if plan_import.is_revision(checked):
+                raise DomainError(
+                    _(
+                        "Plan 「%(code)s」 is published: importing over it is a revision; do it "
+                        "from the draft's page with a reason, or choose another code.",
+                        code=checked.code,
+                    )
+                )
+            choices = None
         result = plan_import.confirm(
-            upload, actor=actor, seeds_path=_seeds_path(), reason=reason, choices=choices
+            upload,
+            actor=cast(User, actor),  # None only from the command line: no choices, no revision
+            seeds_path=_seeds_path(),
+            reason=reason,
+            choices=choices,
         )
     if result.errors or result.plan_id is None:
         return result
@@ -787,7 +808,7 @@ def confirm(
         "plan_draft.confirmed",
         AUDIT_OBJECT,
         draft.id,
-        actor_id=actor.id,
+        actor_id=actor.id if actor else None,
         after={
             "plan": result.code,
             "plan_id": result.plan_id,
@@ -827,7 +848,7 @@ def unknown_places(draft: PlanDraft, result: plan_import.PlanPreview) -> dict[st
     return out
 
 
-def discard(draft: PlanDraft, *, actor: User) -> PlanDraft:
+def discard(draft: PlanDraft, *, actor: User | None) -> PlanDraft:
     """Drop an open draft (kept, marked discarded; audited)."""
     _require_staff(actor)
     lock(draft)
@@ -838,7 +859,7 @@ def discard(draft: PlanDraft, *, actor: User) -> PlanDraft:
         "plan_draft.discarded",
         AUDIT_OBJECT,
         draft.id,
-        actor_id=actor.id,
+        actor_id=actor.id if actor else None,
         after={"name": draft.name},
     )
     return draft
