@@ -304,9 +304,55 @@ def _item_label(item: dict[str, Any]) -> str:
     return str(item.get("number") or item.get("title") or item.get("id"))
 
 
+#: The draft's fields as the workbook and the draft page name them (the offices' words).
+FIELD_LABELS = {
+    "number": "序号",
+    "title": "名称",
+    "text": "内容",
+    "lead_units": "牵头单位",
+    "responsible_units": "责任单位",
+    "lead_assessors": "牵头考核单位",
+    "deadline_text": "完成时限",
+    "points": "分值",
+    "weight": "权重",
+    "target": "目标值",
+    "assessed": "考评对象",
+    "document_number": "文号",
+    "issued_on": "印发日期",
+}
+
+
+#: Marks a section's label for :func:`_invalid` (sections and items share the field checks).
+_SECTION_MARK = "§"
+
+
 def _invalid(label: str, field: str, message: str) -> ValidationFailed:
+    if label.startswith(_SECTION_MARK):
+        return ValidationFailed(
+            _(
+                "Section 「%(section)s」, %(field)s: %(message)s",
+                section=label[1:],
+                field=FIELD_LABELS.get(field, field),
+                message=message,
+            ),
+            [field],
+        )
+    if label == HEAD_PLACE:
+        return ValidationFailed(
+            _(
+                "The plan's %(field)s: %(message)s",
+                field=FIELD_LABELS.get(field, field),
+                message=message,
+            ),
+            [field],
+        )
     return ValidationFailed(
-        _("Item 「%(item)s」, %(field)s: %(message)s", item=label, field=field, message=message),
+        _(
+            "Item 「%(item)s」, %(field)s: %(message)s",
+            item=label,
+            field=FIELD_LABELS.get(field, field),
+            message=message,
+        ),
         [field],
     )
 
@@ -377,7 +423,7 @@ def _apply_head(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> None:
-    label = _("the plan")
+    label = HEAD_PLACE
     for key, value in head.items():
         if key == "title":
             new: Any = _text(value, label, key, "plan.title")
@@ -434,13 +480,14 @@ def _apply_section(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> None:
-    label = str(section.get("number") or section.get("title") or section["id"])
+    label = _SECTION_MARK + str(section.get("number") or section.get("title") or section["id"])
     for key, value in fields.items():
         if key in _SECTION_TEXT_FIELDS:
             new: Any = _text(value, label, key, _SECTION_TEXT_FIELDS[key])
             if key == "title" and not new:
                 raise ValidationFailed(
-                    _("Section 「%(section)s」: the title is required.", section=label), ["title"]
+                    _("Section 「%(section)s」: the title is required.", section=label[1:]),
+                    ["title"],
                 )
         elif key == "points":
             new = _decimal(value, label, key)

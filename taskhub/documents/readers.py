@@ -441,7 +441,7 @@ def _read_pdf(shown: str, data: bytes) -> SourceDocument:
                 name=shown,
             )
         )
-    lines: list[str] = []
+    lines: list[tuple[str, bool]] = []
     for text in pages:
         page_lines = [line.strip() for line in text.splitlines()]
         page_lines = [line for line in page_lines if line]
@@ -450,8 +450,11 @@ def _read_pdf(shown: str, data: bytes) -> SourceDocument:
             page_lines.pop()
         while page_lines and _is_page_number(page_lines[0], edge=True):
             page_lines.pop(0)
-        lines.extend(line for line in page_lines if not _is_page_number(line, edge=False))
-    if not "".join(lines).strip():
+        page_lines = [line for line in page_lines if not _is_page_number(line, edge=False)]
+        # A line as wide as the page's widest was wrapped: its paragraph goes on.
+        widest = max((_width(line) for line in page_lines), default=0)
+        lines.extend((line, _width(line) >= widest * 0.85) for line in page_lines)
+    if not "".join(line for line, _full in lines).strip():
         raise UnreadableDocument(
             _(
                 "This PDF has no text layer (it may be a scan): upload the original .docx, or copy "
@@ -468,16 +471,23 @@ def _is_page_number(line: str, *, edge: bool) -> bool:
     return edge and bool(_PAGE_NUMBER.fullmatch(line)) and any(c.isdigit() for c in line)
 
 
-def join_lines(lines: list[str]) -> str:
-    """Printed lines back into paragraphs: a line runs on into the next unless it ends a
-    sentence or clause (。；：！？ or a closing bracket) or the next line starts a number."""
+def _width(line: str) -> int:
+    """A printed line's width in half-width characters (a Chinese character counts two)."""
+    return sum(1 if ord(c) < 0x2E80 else 2 for c in line)
+
+
+def join_lines(lines: list[tuple[str, bool]]) -> str:
+    """Printed lines back into paragraphs. A line runs on into the next when it was wrapped
+    (``full``: as wide as the page's lines get) unless it ends a sentence or clause
+    (。；：！？ or a closing bracket) or the next line starts a number (一、 （一） 1. ①)."""
     paragraphs: list[str] = []
-    current = ""
-    for line in lines:
-        if current and (_LINE_END.search(current) or _NUMBERED.match(line)):
+    current, running_on = "", False
+    for line, full in lines:
+        if current and (not running_on or _LINE_END.search(current) or _NUMBERED.match(line)):
             paragraphs.append(current)
             current = ""
         current += line
+        running_on = full
     if current:
         paragraphs.append(current)
     return "\n".join(paragraphs)
