@@ -84,6 +84,28 @@ def test_pdf_text_layer_without_page_numbers_and_wrapped_lines_joined() -> None:
     assert lines[-1] == "3. 开展数字政府建设培训。持续推进。"
 
 
+def test_pdf_ruled_tables_with_merged_cells_in_reading_order() -> None:
+    doc = read("指标.pdf", (FIXTURES / "indicator-table.pdf").read_bytes())
+    assert [b.kind for b in doc.blocks] == [
+        "paragraph",
+        "paragraph",
+        "table",
+        "paragraph",
+        "paragraph",
+    ]
+    table = doc.blocks[2]
+    assert table.rows == [
+        ["序号", "一级指标", "分值", "牵头考核单位"],
+        ["1", "政务服务", "5", "市数据局"],
+        # 政务服务 is one cell over two rows, 合计15分 one cell over four columns.
+        ["2", "政务服务", "10", "市政务服务中心"],
+        ["合计15分"] * 4,
+    ]
+    for row, start in zip(table.rows, table.row_starts, strict=True):
+        assert doc.text[start:].startswith(" | ".join(row))
+    assert doc.blocks[3].text == "二、考评方式"
+
+
 @pytest.mark.parametrize(
     ("line", "edge", "dropped"),
     [

@@ -42,7 +42,9 @@ class NewDraftArgs(Schema):
         unknown = RAISE
 
     city = fields.String(
-        required=True, validate=[length("city.code"), no_nul], metadata={"example": "baotou"}
+        required=True,
+        validate=[length("city.code", required=True), no_nul],
+        metadata={"example": "baotou"},
     )
     text = fields.String(
         required=True,
@@ -64,7 +66,7 @@ class NewDraftFormArgs(Schema):
     class Meta:
         unknown = RAISE
 
-    city = fields.String(required=True, validate=[length("city.code"), no_nul])
+    city = fields.String(required=True, validate=[length("city.code", required=True), no_nul])
     year = fields.Integer(validate=_YEAR)
     file = fields.Raw(
         required=True,

@@ -407,30 +407,45 @@ def _docx_table(tbl: Any) -> list[list[str]]:
 # -- .pdf ----------------------------------------------------------------------------------
 
 
+#: One page's content in reading order: ("line", top, text, full) or ("table", top, rows, _).
+_PageElement = tuple[str, float, Any, bool]
+
+
 def _read_pdf(shown: str, data: bytes) -> SourceDocument:
-    import logging
+    """Text by pdfium (fast, C); a page with enough ruling to hold a table is read again by
+    pdfplumber, which finds ruled tables and their merged cells."""
+    import pypdfium2 as pdfium
 
-    import pdfplumber
-
-    # pdfminer logs (and warns) about every odd font or object; the text is what matters.
-    logging.getLogger("pdfminer").setLevel(logging.ERROR)
-    pages: list[str] = []
+    pages: list[list[_PageElement]] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with pdfplumber.open(io.BytesIO(data)) as pdf:
-                if len(pdf.pages) > MAX_PDF_PAGES:
+            pdf = pdfium.PdfDocument(data)
+            try:
+                if len(pdf) > MAX_PDF_PAGES:
                     raise UnreadableDocument(
                         _(
                             "The PDF has %(pages)d pages, more than the %(limit)d a document may "
                             "have; split it.",
-                            pages=len(pdf.pages),
+                            pages=len(pdf),
                             limit=MAX_PDF_PAGES,
                         )
                     )
-                for page in pdf.pages:
-                    pages.append(page.extract_text() or "")
-                    page.close()
+                candidates: list[int] = []
+                for index in range(len(pdf)):
+                    page = pdf[index]
+                    textpage = page.get_textpage()
+                    try:
+                        pages.append(_pdfium_page(textpage.get_text_range()))
+                        if _ruled(page):
+                            candidates.append(index)
+                    finally:
+                        textpage.close()
+                        page.close()
+            finally:
+                pdf.close()
+            if candidates:
+                _read_tables(data, candidates, pages)
     except UnreadableDocument:
         raise
     except Exception:
@@ -441,27 +456,144 @@ def _read_pdf(shown: str, data: bytes) -> SourceDocument:
                 name=shown,
             )
         )
-    lines: list[tuple[str, bool]] = []
-    for text in pages:
-        page_lines = [line.strip() for line in text.splitlines()]
-        page_lines = [line for line in page_lines if line]
-        # Page numbers stand alone on the first or last line of a page.
-        while page_lines and _is_page_number(page_lines[-1], edge=True):
-            page_lines.pop()
-        while page_lines and _is_page_number(page_lines[0], edge=True):
-            page_lines.pop(0)
-        page_lines = [line for line in page_lines if not _is_page_number(line, edge=False)]
-        # A line as wide as the page's widest was wrapped: its paragraph goes on.
-        widest = max((_width(line) for line in page_lines), default=0)
-        lines.extend((line, _width(line) >= widest * 0.85) for line in page_lines)
-    if not "".join(line for line, _full in lines).strip():
+    if not any(kind == "table" or text.strip() for page in pages for kind, _t, text, _f in page):
         raise UnreadableDocument(
             _(
-                "This PDF has no text layer (it may be a scan): upload the original .docx, or copy "
-                "the text and paste it."
+                "This PDF has no text layer (it may be a scan): upload the original .docx, or "
+                "copy the text and paste it."
             )
         )
-    return _checked(from_text(join_lines(lines), name=shown, format="pdf"))
+    builder = _Builder(shown, "pdf")
+    run: list[tuple[str, bool]] = []
+    for page_elements in pages:
+        for kind, _top, content, full in page_elements:
+            if kind == "line":
+                run.append((content, full))
+                continue
+            for paragraph in join_lines(run).split("\n"):
+                builder.paragraph(paragraph)
+            run = []
+            builder.table(content)
+    for paragraph in join_lines(run).split("\n"):
+        builder.paragraph(paragraph)
+    return _checked(builder.document())
+
+
+#: Spaces a PDF's layout puts between Chinese characters and digits or letters (2024 年 6 月).
+_LAYOUT_SPACE = re.compile(
+    r"(?<=[\u2e80-\u9fff\uff00-\uffef])[ \t\u3000]+(?=[\u2e80-\u9fff\uff00-\uffef0-9A-Za-z])"
+    r"|(?<=[0-9A-Za-z%])[ \t\u3000]+(?=[\u2e80-\u9fff\uff00-\uffef])"
+)
+
+
+def _tidy_pdf_line(line: str) -> str:
+    return _LAYOUT_SPACE.sub("", line.strip())
+
+
+def _ruled(page: Any) -> bool:
+    """Whether a page has enough drawn lines or boxes to hold a ruled table."""
+    import pypdfium2.raw as pdfium_c
+
+    paths = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=2)
+    return any(count >= 4 for count, _obj in enumerate(paths, start=1))
+
+
+def _page_lines(lines: list[tuple[float, str]]) -> list[_PageElement]:
+    """A page's lines without page numbers, each marked full when it was wrapped."""
+    lines = [(top, _tidy_pdf_line(text)) for top, text in lines]
+    lines = [(top, text) for top, text in lines if text]
+    # Page numbers stand alone on the first or last line of a page.
+    while lines and _is_page_number(lines[-1][1], edge=True):
+        lines.pop()
+    while lines and _is_page_number(lines[0][1], edge=True):
+        lines.pop(0)
+    lines = [(top, text) for top, text in lines if not _is_page_number(text, edge=False)]
+    # A line as wide as the page's widest was wrapped: its paragraph goes on.
+    widest = max((_width(text) for _top, text in lines), default=0)
+    return [("line", top, text, _width(text) >= widest * 0.85) for top, text in lines]
+
+
+def _pdfium_page(text: str) -> list[_PageElement]:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return _page_lines([(float(i), line) for i, line in enumerate(lines)])
+
+
+def _read_tables(data: bytes, indexes: list[int], pages: list[list[_PageElement]]) -> None:
+    """Read the ruled pages again with pdfplumber: where it finds tables, the page becomes its
+    lines and tables in reading order."""
+    import logging
+
+    import pdfplumber
+
+    # pdfminer logs about every odd font or object; the text is what matters.
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        for index in indexes:
+            page = pdf.pages[index]
+            try:
+                elements = _pdf_page(page)
+            finally:
+                page.close()
+            if elements is not None:
+                pages[index] = elements
+
+
+def _pdf_page(page: Any) -> list[_PageElement] | None:
+    """A page's text lines and ruled tables, top to bottom (None: no table found on it)."""
+    try:
+        tables = [t for t in page.find_tables() if len(t.rows) >= 2]
+    except Exception:  # a table we cannot make out is read as its lines
+        return None
+    if not tables:
+        return None
+    boxes = [t.bbox for t in tables]
+
+    def outside(obj: dict[str, Any]) -> bool:
+        x = (obj.get("x0", 0) + obj.get("x1", 0)) / 2
+        y = (obj.get("top", 0) + obj.get("bottom", 0)) / 2
+        return not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
+
+    lines = [
+        (float(line["top"]), line["text"])
+        for line in page.filter(outside).extract_text_lines(return_chars=False)
+    ]
+    elements = _page_lines(lines)
+    elements += [("table", float(t.bbox[1]), _pdf_table(t), False) for t in tables]
+    elements.sort(key=lambda e: e[1])
+    return elements
+
+
+def _pdf_table(table: Any) -> list[list[str]]:
+    """A ruled table's grid; a merged cell repeats its text in every grid cell it covers."""
+    grid = table.extract()
+    texts: dict[tuple[float, ...], str] = {}
+    columns: dict[int, tuple[float, float]] = {}
+    for row, values in zip(table.rows, grid, strict=False):
+        for j, (box, value) in enumerate(zip(row.cells, values, strict=False)):
+            if box is not None:
+                texts[tuple(box)] = _one_line(value or "")
+                columns.setdefault(j, (box[0], box[2]))
+    out: list[list[str]] = []
+    for row, values in zip(table.rows, grid, strict=False):
+        cells: list[str] = []
+        cy = (row.bbox[1] + row.bbox[3]) / 2
+        for j, value in enumerate(values):
+            if value is not None:
+                cells.append(_one_line(value))
+                continue
+            x0, x1 = columns.get(j, (0.0, 0.0))
+            cx = (x0 + x1) / 2
+            covering = next(
+                (
+                    text
+                    for box, text in texts.items()
+                    if box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+                ),
+                "",
+            )
+            cells.append(covering)
+        out.append(cells)
+    return out
 
 
 def _is_page_number(line: str, *, edge: bool) -> bool:
