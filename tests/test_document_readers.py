@@ -255,3 +255,60 @@ def test_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(TEXT_LIMITS, "document.text", 10)
     with pytest.raises(UnreadableDocument, match="10"):
         read("长.txt", "\n".join(PLAN).encode())
+
+
+def _numbered_docx() -> bytes:
+    """Headings and tasks numbered by Word itself (一、 then 1. 2., restarting under each)."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = docx.Document()
+    numbering = document.part.numbering_part.element
+    numbering.insert(
+        0,
+        parse_xml(
+            f'<w:abstractNum {nsdecls("w")} w:abstractNumId="90">'
+            '<w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/>'
+            '<w:lvlText w:val="%1、"/></w:lvl>'
+            '<w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="decimal"/>'
+            '<w:lvlText w:val="%2."/></w:lvl>'
+            '<w:lvl w:ilvl="2"><w:start w:val="1"/><w:numFmt w:val="decimalEnclosedCircle"/>'
+            '<w:lvlText w:val="%3"/></w:lvl>'
+            "</w:abstractNum>"
+        ),
+    )
+    numbering.append(
+        parse_xml(f'<w:num {nsdecls("w")} w:numId="90"><w:abstractNumId w:val="90"/></w:num>')
+    )
+
+    def numbered(text: str, level: int) -> None:
+        paragraph = document.add_paragraph(text)
+        paragraph._p.get_or_add_pPr().append(
+            parse_xml(
+                f'<w:numPr {nsdecls("w")}><w:ilvl w:val="{level}"/><w:numId w:val="90"/></w:numPr>'
+            )
+        )
+
+    document.add_paragraph("某市数字政府建设2024年工作要点")
+    numbered("政务服务", 0)
+    numbered("推进事项标准化。", 1)
+    numbered("建设数据底座。", 1)
+    numbered("汇聚人口数据。", 2)
+    numbered("保障措施", 0)
+    numbered("开展培训。", 1)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_docx_automatic_list_numbers_are_read_as_printed() -> None:
+    doc = read("要点.docx", _numbered_docx())
+    assert [b.text for b in doc.blocks] == [
+        "某市数字政府建设2024年工作要点",
+        "一、政务服务",
+        "1.推进事项标准化。",
+        "2.建设数据底座。",
+        "①汇聚人口数据。",
+        "二、保障措施",
+        "1.开展培训。",
+    ]

@@ -353,15 +353,158 @@ def _read_docx(shown: str, data: bytes) -> SourceDocument:
     except Exception:  # any damage inside the package is the file's problem
         raise UnreadableDocument(_damaged(shown))
     builder = _Builder(shown, "docx")
+    numbering = _Numbering(document)
     for element in document.element.body.iterchildren():
         if element.tag == qn("w:p"):
-            builder.paragraph(_docx_paragraph_text(element))
+            builder.paragraph(numbering.label(element) + _docx_paragraph_text(element))
         elif element.tag == qn("w:tbl"):
             builder.table(_docx_table(element))
         elif element.tag == qn("w:sdt"):  # content controls wrap paragraphs (a cover, a TOC)
             for p in element.iter(qn("w:p")):
-                builder.paragraph(_docx_paragraph_text(p))
+                builder.paragraph(numbering.label(p) + _docx_paragraph_text(p))
     return builder.document()
+
+
+_CHINESE_DIGITS = "〇一二三四五六七八九"
+
+
+def _chinese_number(n: int) -> str:
+    """一 … 十 … 九十九 (Word's chineseCounting), plainly beyond."""
+    if n <= 0 or n >= 100:
+        return str(n)
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return _CHINESE_DIGITS[ones]
+    return (
+        ("" if tens == 1 else _CHINESE_DIGITS[tens])
+        + "十"
+        + (_CHINESE_DIGITS[ones] if ones else "")
+    )
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in (
+        (1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+        (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"),
+    ):  # fmt: skip
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
+def _format_number(n: int, fmt: str) -> str:
+    if fmt in ("chineseCounting", "chineseCountingThousand", "taiwaneseCounting",
+               "japaneseCounting", "ideographTraditional"):  # fmt: skip
+        return _chinese_number(n)
+    if fmt == "ideographDigital":
+        return "".join(_CHINESE_DIGITS[int(d)] for d in str(n))
+    if fmt.startswith("decimalEnclosedCircle") and 1 <= n <= 20:
+        return chr(0x2460 + n - 1)
+    if fmt == "decimalFullWidth":
+        return "".join(chr(ord(d) + 0xFEE0) for d in str(n))
+    if fmt in ("upperLetter", "lowerLetter"):
+        letter = chr(ord("A") + (n - 1) % 26) * ((n - 1) // 26 + 1)
+        return letter if fmt == "upperLetter" else letter.lower()
+    if fmt in ("upperRoman", "lowerRoman"):
+        return _roman(n) if fmt == "upperRoman" else _roman(n).lower()
+    return str(n)
+
+
+class _Numbering:
+    """Word's automatic list numbers (一、 / （一） / 1. typed by Word, not in the text): each
+    numbered paragraph gets its label as Word would print it. Bullets get none."""
+
+    def __init__(self, document: Any) -> None:
+        from docx.oxml.ns import qn
+
+        self.qn = qn
+        #: numId -> {ilvl: (numFmt, lvlText, start)}
+        self.levels: dict[str, dict[int, tuple[str, str, int]]] = {}
+        #: style id -> (numId, ilvl) for styles that carry numbering (heading styles).
+        self.styles: dict[str, tuple[str, int]] = {}
+        self.counters: dict[str, dict[int, int]] = {}
+        try:
+            root = document.part.numbering_part.element
+        except (KeyError, NotImplementedError, AttributeError):
+            return
+        abstract: dict[str, dict[int, tuple[str, str, int]]] = {}
+        for node in root.iterchildren(qn("w:abstractNum")):
+            abstract[node.get(qn("w:abstractNumId"))] = {
+                int(lvl.get(qn("w:ilvl")) or 0): self._level(lvl)
+                for lvl in node.iterchildren(qn("w:lvl"))
+            }
+        for num in root.iterchildren(qn("w:num")):
+            ref = num.find(qn("w:abstractNumId"))
+            levels = dict(abstract.get(ref.get(qn("w:val")) if ref is not None else "", {}))
+            for override in num.iterchildren(qn("w:lvlOverride")):
+                ilvl = int(override.get(qn("w:ilvl")) or 0)
+                lvl = override.find(qn("w:lvl"))
+                if lvl is not None:
+                    levels[ilvl] = self._level(lvl)
+                start = override.find(qn("w:startOverride"))
+                if start is not None and ilvl in levels:
+                    fmt, text, _start = levels[ilvl]
+                    levels[ilvl] = (fmt, text, int(start.get(qn("w:val")) or 1))
+            self.levels[num.get(qn("w:numId"))] = levels
+        for style in document.styles.element.iterchildren(qn("w:style")):
+            found = self._num_pr(style.find(qn("w:pPr")))
+            if found is not None:
+                self.styles[style.get(qn("w:styleId"))] = found
+
+    def _level(self, lvl: Any) -> tuple[str, str, int]:
+        qn = self.qn
+
+        def value(tag: str, default: str) -> str:
+            node = lvl.find(qn(tag))
+            return node.get(qn("w:val")) if node is not None else default
+
+        return value("w:numFmt", "decimal"), value("w:lvlText", ""), int(value("w:start", "1"))
+
+    def _num_pr(self, ppr: Any) -> tuple[str, int] | None:
+        qn = self.qn
+        if ppr is None:
+            return None
+        num_pr = ppr.find(qn("w:numPr"))
+        if num_pr is None:
+            return None
+        num_id = num_pr.find(qn("w:numId"))
+        ilvl = num_pr.find(qn("w:ilvl"))
+        if num_id is None:
+            return None
+        return num_id.get(qn("w:val")), int(ilvl.get(qn("w:val")) if ilvl is not None else 0)
+
+    def label(self, p: Any) -> str:
+        """The paragraph's list label ("一、", "（二）", "3.") or ""; counts it."""
+        if not self.levels:
+            return ""
+        qn = self.qn
+        ppr = p.find(qn("w:pPr"))
+        found = self._num_pr(ppr)
+        if found is None and ppr is not None:
+            style = ppr.find(qn("w:pStyle"))
+            if style is not None:
+                found = self.styles.get(style.get(qn("w:val")))
+        if found is None:
+            return ""
+        num_id, ilvl = found
+        levels = self.levels.get(num_id)
+        if not levels or ilvl not in levels or num_id == "0":
+            return ""
+        fmt, text, start = levels[ilvl]
+        counters = self.counters.setdefault(num_id, {})
+        counters[ilvl] = counters.get(ilvl, start - 1) + 1
+        for deeper in [k for k in counters if k > ilvl]:
+            del counters[deeper]
+        if fmt in ("bullet", "none") or not text:
+            return ""
+
+        def number(match: re.Match[str]) -> str:
+            level = int(match.group(1)) - 1
+            level_fmt, _text, level_start = levels.get(level, ("decimal", "", 1))
+            return _format_number(counters.get(level, level_start), level_fmt)
+
+        return re.sub(r"%([1-9])", number, text)
 
 
 def _docx_paragraph_text(p: Any) -> str:
