@@ -522,3 +522,31 @@ def test_only_the_office_and_admins_read_documents(client, login_as, role):
         assert client.open(url, method=method, data={"version": "1"}).status_code == 403, url
     db.session.refresh(office_draft)
     assert office_draft.version == 1 and office_draft.status == DraftStatus.OPEN.value
+
+
+def test_a_draft_over_a_published_plan_asks_the_reason_for_the_revision(client, login_as):
+    office = login_as("office")
+    first = make_draft(office)
+    code = first.data["code"]
+    choices = {"name-1": UNKNOWN, "action-1": "create", "kind-1": "department"}
+    client.post(f"/plan-drafts/{first.id}/confirm", data={"version": "1", **choices})
+    assert client.post(f"/plans/{code}/publish").status_code == 302
+    again = make_draft(office)  # the same document read again, to correct the plan
+    assert again.data["code"] != code
+    client.post(
+        f"/plan-drafts/{again.id}",
+        data={"version": "1", "head-code": code, "item-i2-deadline_text": "11月底前"},
+    )
+    html = client.get(f"/plan-drafts/{again.id}").get_data(as_text=True)
+    assert 'name="reason"' in html and "修订理由" in html
+    page = client.post(f"/plan-drafts/{again.id}/confirm", data={"version": "2"})
+    assert page.status_code == 422
+    assert "请填写修订理由" in page.get_data(as_text=True)
+    response = client.post(
+        f"/plan-drafts/{again.id}/confirm", data={"version": "2", "reason": "按正式印发稿更正"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/plans/{code}")
+    plan = db.session.scalar(select(Plan).where(Plan.code == code))
+    second = db.session.scalar(select(Item).where(Item.plan_id == plan.id, Item.code == "2"))
+    assert plan.status == "published" and second.deadline_phrase == "11月底前"

@@ -31,6 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound
+from taskhub.core.limits import limit
 from taskhub.core.permissions import STAFF, roles_required
 from taskhub.documents import drafts, model
 from taskhub.documents.models import DraftStatus, PlanDraft
@@ -103,6 +104,7 @@ def _new_page(status: int = 200, error: str | None = None) -> Any:
             form=request.form,
             error=error,
             accept=ACCEPT,
+            text_limit=limit("document.text"),
             open_drafts=drafts.open_drafts(current_user),
         ),
         status,
@@ -133,11 +135,11 @@ def create() -> Any:
     data: bytes | None = None
     name = _("Pasted text")
     if upload is not None and upload.filename:
-        limit = int(current_app.config["MAX_UPLOAD_BYTES"])
-        data = upload.stream.read(limit + 1)
-        if len(data) > limit:
+        largest = int(current_app.config["MAX_UPLOAD_BYTES"])
+        data = upload.stream.read(largest + 1)
+        if len(data) > largest:
             return _new_page(
-                422, _("The file is larger than %(mb)d MB.", mb=limit // (1024 * 1024))
+                422, _("The file is larger than %(mb)d MB.", mb=largest // (1024 * 1024))
             )
         name = upload.filename
         text = ""
@@ -303,6 +305,11 @@ def _grid(
     choices: Mapping[str, plan_names.NameChoice] | None = None,
 ) -> Any:
     entries = _entries(draft, errors or {})
+    code = draft.data.get("code")
+    # Importing over a published plan is a revision (修订): the confirm form asks its reason.
+    revision = bool(code) and db.session.scalar(
+        select(Plan.status).where(Plan.code == code)
+    ) not in (None, "draft")
     only_flagged = request.args.get("flagged") == "1"
     flagged = sum(1 for e in entries if e.row is not None and (e.row.get("flags") or e.errors))
     page = render_template(
@@ -323,6 +330,7 @@ def _grid(
         general_errors=general_errors or [],
         value_text=value_text,
         marked=marked,
+        revision=revision,
     )
     return page, status
 
@@ -509,10 +517,16 @@ def confirm(draft_id: int) -> Any:
             choices=choices,
         )
     db.session.commit()
-    flash(
-        _("Plan %(code)s imported as a draft: check it, then publish it.", code=preview.code),
-        "success",
-    )
+    status = db.session.scalar(select(Plan.status).where(Plan.code == preview.code))
+    if preview.status == "unchanged":
+        flash(_("Nothing was imported: the plan already matches this draft."), "success")
+    elif status == "draft":
+        flash(
+            _("Plan %(code)s imported as a draft: check it, then publish it.", code=preview.code),
+            "success",
+        )
+    else:
+        flash(_("Plan %(code)s imported.", code=preview.code), "success")
     return redirect(url_for("plans.show", code=preview.code))
 
 
