@@ -312,3 +312,30 @@ def test_docx_automatic_list_numbers_are_read_as_printed() -> None:
         "二、保障措施",
         "1.开展培训。",
     ]
+
+
+def test_a_pasted_table_arrives_tab_separated_and_reads_as_a_table() -> None:
+    text = "一、指标\n序号\t指标\t分值\n1\t一网通办\t5\n\t一网统管\t5\n二、说明"
+    doc = readers.from_pasted(text)
+    assert [b.kind for b in doc.blocks] == ["paragraph", "table", "paragraph"]
+    table = doc.blocks[1]
+    assert table.rows == [["序号", "指标", "分值"], ["1", "一网通办", "5"], ["", "一网统管", "5"]]
+    assert [doc.text[s : s + 2] for s in table.row_starts] == ["序号", "1\t", "\t一"]
+    assert doc.text == text
+
+
+def test_html_layout_tables_read_as_paragraphs() -> None:
+    page = (
+        "<html><body><table><tr><td><table><tr><td>导航</td></tr></table></td></tr>"
+        "<tr><td><p>一、政务服务</p><p>1. 推进标准化。</p>"
+        "<table><tr><td>序号</td><td>指标</td></tr><tr><td>1</td><td>一网通办</td></tr></table>"
+        "</td></tr></table></body></html>"
+    )
+    doc = read("page.htm", page.encode())
+    assert [(b.kind, b.text) for b in doc.blocks if b.kind == "paragraph"] == [
+        ("paragraph", "导航"),
+        ("paragraph", "一、政务服务"),
+        ("paragraph", "1. 推进标准化。"),
+    ]
+    (table,) = [b for b in doc.blocks if b.kind == "table"]
+    assert table.rows == [["序号", "指标"], ["1", "一网通办"]]

@@ -218,14 +218,46 @@ def read(name: str, data: bytes) -> SourceDocument:
         raise UnreadableDocument(_refusal_by_extension(shown, extension))
     if extension in ("md", "markdown"):
         return _checked(from_text(_plain_markdown(text), name=shown, format="md"))
-    return _checked(from_text(text, name=shown, format="txt"))
+    return _checked(tab_tables(from_text(text, name=shown, format="txt")))
 
 
 def from_pasted(text: str) -> SourceDocument:
     """Text pasted into the box (checked against the text limit; empty text is refused)."""
     if not text.strip():
         raise UnreadableDocument(_("Paste the plan's text first: the box is empty."))
-    return _checked(from_text(text, name="", format="text"))
+    return _checked(tab_tables(from_text(text, name="", format="text")))
+
+
+def tab_tables(doc: SourceDocument) -> SourceDocument:
+    """Runs of two or more tab-separated lines become table blocks: a table copied from Word,
+    WPS or a web page and pasted arrives with its cells separated by tabs, its rows by lines.
+    The text is unchanged (spans still point into it); each row starts at its line."""
+    blocks: list[Block] = []
+    run: list[Block] = []
+
+    def close_run() -> None:
+        if len(run) < 2:
+            blocks.extend(run)
+        else:
+            rows, starts = [], []
+            for block in run:
+                start = doc.text.rfind("\n", 0, block.start) + 1
+                end = doc.text.find("\n", block.end)
+                line = doc.text[start : end if end >= 0 else len(doc.text)]
+                rows.append([_one_line(cell) for cell in line.split("\t")])
+                starts.append(start)
+            end = run[-1].end
+            blocks.append(Block("table", starts[0], end, doc.text[starts[0] : end], rows, starts))
+        run.clear()
+
+    for block in doc.blocks:
+        if block.kind == "paragraph" and "\t" in block.text:
+            run.append(block)
+            continue
+        close_run()
+        blocks.append(block)
+    close_run()
+    return SourceDocument(doc.name, doc.format, doc.text, blocks)
 
 
 def decode_text(data: bytes) -> str | None:
@@ -799,9 +831,18 @@ def read_html(html: str, *, name: str = "") -> SourceDocument:
                 tag = child.name.lower()
                 if tag in _HTML_DROP:
                     continue
-                if tag == "table":
+                if tag == "table" and _layout_table(child):
+                    # Old portals lay the page out in tables: read it as blocks.
+                    flush()
+                    walk(child)
+                    flush()
+                elif tag == "table":
                     flush()
                     builder.table(_html_table(child))
+                elif tag in ("td", "th"):
+                    flush()
+                    walk(child)
+                    flush()
                 elif tag == "br":
                     flush()
                 elif tag in _HTML_BLOCKS:
@@ -814,6 +855,14 @@ def read_html(html: str, *, name: str = "") -> SourceDocument:
     walk(root)
     flush()
     return builder.document()
+
+
+def _layout_table(table: Any) -> bool:
+    """A table used for page layout, not data: it holds another table, or has one column."""
+    if table.find("table") is not None:
+        return True
+    rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+    return all(len(tr.find_all(["td", "th"], recursive=False)) <= 1 for tr in rows)
 
 
 def _html_table(table: Any) -> list[list[str]]:
