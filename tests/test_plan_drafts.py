@@ -29,7 +29,7 @@ from taskhub.documents.model import (
 )
 from taskhub.documents.models import PlanDraft
 from taskhub.imports.plan_names import NameChoice
-from taskhub.plans.models import Item, Plan
+from taskhub.plans.models import Item, ItemUnit, Plan
 from taskhub.tracking.models import Assignment
 from taskhub.units.models import City, Unit
 from tests.conftest import make_user
@@ -270,12 +270,29 @@ def test_confirm_with_choices_lands_a_draft_plan_with_assignments(session: Any) 
     assert items["1"].deadline_phrase == "2024年6月底前完成"
     unit = db.session.scalars(select(Unit).where(Unit.name == NEW_NAME)).one()
     assert unit.kind == "department"
-    assigned = db.session.scalars(
-        select(Assignment.unit_id).where(Assignment.item_id == items["2"].id)
+    links = db.session.execute(
+        select(ItemUnit.role, Unit.name)
+        .join(Unit, Unit.id == ItemUnit.unit_id)
+        .where(ItemUnit.item_id == items["2"].id)
+        .order_by(ItemUnit.role, ItemUnit.position)
     ).all()
-    # A draft plan has its assignments once published; the links are there now.
+    assert [tuple(link) for link in links] == [("lead", "市发改委"), ("responsible", NEW_NAME)]
+    # A task with no lead in the document is imported as 待分配; publishing assigns the rest.
+    assert "3" in result.unassigned
     assert plan.id == result.plan_id
-    del assigned
+    # Published from its page, the plan assigns its units.
+    from taskhub.plans import lifecycle
+
+    lifecycle.publish(plan, actor=user)
+    db.session.commit()
+    assigned = set(
+        db.session.scalars(
+            select(Unit.name)
+            .join(Assignment, Assignment.unit_id == Unit.id)
+            .where(Assignment.item_id == items["2"].id)
+        )
+    )
+    assert assigned == {"市发改委", NEW_NAME}
     actions = set(
         db.session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == user.id))
     )
