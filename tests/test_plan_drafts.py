@@ -500,3 +500,13 @@ def test_pasted_text_parses_into_items_with_units(session: Any) -> None:
     assert rows[0]["responsible_units"] == ["市公安局", "市医保局"]
     assert rows[1]["unknown_units"] == [NEW_NAME]
     assert rows[0]["deadline_text"]
+
+
+def test_highlights_mark_points_only_as_printed_with_their_unit() -> None:
+    sentence = "2. 完成2项试点（市财政局牵头），得2分，年底前。"
+    item = {"lead_units": ["市财政局"], "deadline_text": "年底前", "points": 2}
+    marks = [
+        (h["kind"], sentence[h["start"] : h["end"]]) for h in drafts.highlights(sentence, item)
+    ]
+    assert marks == [("unit", "市财政局"), ("points", "2分"), ("deadline", "年底前")]
+    assert drafts.highlights("2. 完成2项试点。", {"points": 2}) == []

@@ -633,15 +633,19 @@ def highlights(sentence: str, item: Mapping[str, Any]) -> list[dict[str, Any]]:
             wanted.append((name, "unknown_unit" if name in unknown else "unit"))
     if item.get("deadline_text"):
         wanted.append((item["deadline_text"], "deadline"))
-    for field in ("points", "weight"):
-        if item.get(field) is not None:
-            number = str(item[field])
-            wanted.append((f"{number}分" if field == "points" else f"{number}%", field))
-            wanted.append((number, field))
+    # Points and weights only as printed with their unit (5分, 10%): a bare number would
+    # mark the item's own number or a year.
+    points, weight = item.get("points"), item.get("weight")
+    number_forms = {
+        "points": [f"{points}分", f"{points}.0分"] if points is not None else [],
+        "weight": [f"{weight}%", f"{weight}％"] if weight is not None else [],
+    }
+    for kind, forms in number_forms.items():
+        wanted.extend((form, kind) for form in forms)
     found: list[dict[str, Any]] = []
     taken: list[tuple[int, int]] = []
     for text, kind in wanted:
-        if not text:
+        if not text or (kind in number_forms and any(f["kind"] == kind for f in found)):
             continue
         start = sentence.find(text)
         while start >= 0:
@@ -651,8 +655,6 @@ def highlights(sentence: str, item: Mapping[str, Any]) -> list[dict[str, Any]]:
                 found.append({"start": start, "end": end, "kind": kind, "text": text})
                 break
             start = sentence.find(text, start + 1)
-        if kind in ("points", "weight") and any(f["kind"] == kind for f in found):
-            wanted = [w for w in wanted if w[1] != kind]
     found.sort(key=lambda f: f["start"])
     return found
 
@@ -794,7 +796,8 @@ def _workbook(draft: PlanDraft) -> Iterator[tuple[Layout, import_services.Upload
         path = Path(folder) / "plan.xlsx"
         path.write_bytes(made.content)
         digest = hashlib.sha256(made.content).hexdigest()
-        yield made, import_services.Upload(digest, f"{draft.name}.xlsx", path)
+        # The import history names the document the plan was read from.
+        yield made, import_services.Upload(digest, draft.name, path)
 
 
 def _seeds_path() -> Path | None:
