@@ -550,3 +550,28 @@ def test_a_draft_over_a_published_plan_asks_the_reason_for_the_revision(client, 
     plan = db.session.scalar(select(Plan).where(Plan.code == code))
     second = db.session.scalar(select(Item).where(Item.plan_id == plan.id, Item.code == "2"))
     assert plan.status == "published" and second.deadline_phrase == "11月底前"
+
+
+def test_items_under_no_heading_stand_where_the_document_has_them(client, login_as):
+    parsed = parsed_draft()
+    table_row = "4 | 完善政务云平台，提升网络安全防护能力 | 市委网信办 | 2024年9月底前"
+    parsed.source_text += "\n" + table_row
+    start = parsed.source_text.index(table_row)
+    parsed.items.append(
+        DraftItem(
+            number="4",
+            title="完善政务云平台，提升网络安全防护能力",
+            text="完善政务云平台，提升网络安全防护能力",
+            lead_units=["市委网信办"],
+            deadline_text="2024年9月底前",
+            source=Span(start, start + len(table_row)),
+        )
+    )
+    for section in parsed.sections:
+        at = parsed.source_text.index(section.title)
+        section.source = Span(at, at + len(section.title))
+    draft = make_draft(login_as("office"), parsed)
+    html = client.get(f"/plan-drafts/{draft.id}").get_data(as_text=True)
+    rows = re.findall(r'id="row-(i\d+|s\d+)"', html)
+    assert rows == ["s1", "i2", "i3", "s2", "i4", "i1"]  # i1 is the table's row, read last
+    assert re.search(r'<mark class="m-deadline">2024年9月底前</mark>', html)

@@ -215,9 +215,26 @@ def _entries(draft: PlanDraft, errors: Mapping[str, list[str]]) -> list[Entry]:
             items(section, depth + 1)
             sections(section, depth + 1)
 
-    items(draft.data, 0)
-    sections(draft.data, 0)
+    # Items under no heading (a table the reader found outside the numbered prose, say) stand
+    # where the document has them, among the top-level sections.
+    top: list[tuple[str, Mapping[str, Any]]] = [
+        *(("item", i) for i in draft.data.get("items") or []),
+        *(("section", s) for s in draft.data.get("sections") or []),
+    ]
+    top.sort(key=lambda entry: _start(entry[1]))
+    for kind, node in top:
+        if kind == "item":
+            items({"items": [node]}, 0)
+        else:
+            sections({"sections": [node]}, 0)
     return out
+
+
+def _start(node: Mapping[str, Any]) -> int:
+    """Where a section or item starts in the source (those without a source go last)."""
+    source = node.get("source")
+    start = source.get("start") if isinstance(source, Mapping) else None
+    return start if isinstance(start, int) else 1 << 62
 
 
 def _columns(entries: list[Entry]) -> dict[str, bool]:

@@ -86,7 +86,7 @@ def sign_in(context: BrowserContext, url: str) -> Page:
     return page
 
 
-TITLE = "包头市2026年数字政府建设工作要点"
+TITLE = "包头市2027年数字政府建设工作要点"
 
 
 def plan_docx(folder: Path) -> Path:
@@ -94,15 +94,15 @@ def plan_docx(folder: Path) -> Path:
     units in brackets, and a table of tasks."""
     document = Document()
     for text in [
-        "包头市人民政府办公室关于印发《包头市2026年数字政府建设工作要点》的通知",
-        "包府办发〔2026〕12号",
+        "包头市人民政府办公室关于印发《包头市2027年数字政府建设工作要点》的通知",
+        "包府办发〔2027〕12号",
         "各旗县区人民政府，市直各部门：",
-        "现将《包头市2026年数字政府建设工作要点》印发给你们，请结合实际认真贯彻落实。",
+        "现将《包头市2027年数字政府建设工作要点》印发给你们，请结合实际认真贯彻落实。",
         "包头市人民政府办公室",
-        "2026年3月1日",
+        "2027年3月1日",
         TITLE,
         "一、提升政务服务水平",
-        "1. 推进政务服务事项全程网办，2026年10月底前网办率达到90%以上"
+        "1. 推进政务服务事项全程网办，2027年10月底前网办率达到90%以上"
         f"（牵头单位：市发改委；责任单位：各县（市、区）人民政府、{UNKNOWN}）。",
         "2. 优化营商环境，年底前实现企业开办一日办结（牵头单位：市审批服务局；"
         "责任单位：市市场监管局）。",
@@ -111,14 +111,14 @@ def plan_docx(folder: Path) -> Path:
         document.add_paragraph(text)
     rows = [
         ["序号", "工作任务", "牵头单位", "完成时限"],
-        ["3", "建设城市数据资源体系，推进政务数据归集共享", "市发改委", "2026年12月底前"],
-        ["4", "完善政务云平台，提升网络安全防护能力", "市委网信办", "2026年9月底前"],
+        ["3", "建设城市数据资源体系，推进政务数据归集共享", "市发改委", "2027年12月底前"],
+        ["4", "完善政务云平台，提升网络安全防护能力", "市委网信办", "2027年9月底前"],
     ]
     table = document.add_table(rows=len(rows), cols=len(rows[0]))
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             table.cell(r, c).text = value
-    path = folder / "包头市2026年数字政府建设工作要点.docx"
+    path = folder / "包头市2027年数字政府建设工作要点.docx"
     out = io.BytesIO()
     document.save(out)
     path.write_bytes(out.getvalue())
@@ -176,7 +176,7 @@ def test_a_docx_plan_becomes_a_published_plan(
     expect(page.get_by_role("heading", level=1)).to_contain_text("核对草稿")
     expect(page.locator("#head-title")).to_have_value(TITLE)
     first = page.locator("tr.draft-item").filter(has_text="推进政务服务事项全程网办").first
-    expect(first.locator("mark.m-deadline")).to_have_text("2026年10月底前")
+    expect(first.locator("mark.m-deadline")).to_have_text("2027年10月底前")
     expect(first.locator(".badge")).to_contain_text(["未识别单位"])
     expect(page.locator("tr.draft-item")).to_have_count(4)
     screenshot(page, "document-1-draft")
@@ -185,9 +185,9 @@ def test_a_docx_plan_becomes_a_published_plan(
     row = page.locator("tr.draft-item").filter(has_text="完善政务云平台")
     name = row.locator("textarea[name$='-deadline_text']").get_attribute("name")
     assert name
-    correct_cell(page, name, "2026年10月底前")
+    correct_cell(page, name, "2027年10月底前")
     page.reload()
-    expect(page.locator(f'[name="{name}"]')).to_have_value("2026年10月底前")
+    expect(page.locator(f'[name="{name}"]')).to_have_value("2027年10月底前")
     screenshot(page, "document-2-corrected")
 
     code = page.locator("#head-code").input_value()
