@@ -41,11 +41,11 @@ NEW_NAME = "市大数据发展中心"
 SOURCE = (
     "包头市数字政府建设2024年工作要点\n"
     "一、政务服务\n"
-    "1. 推进政务服务事项标准化，统一办理要素。（牵头单位：市审批服务局；责任单位：市公安局、"
-    "市医保局）2024年6月底前完成。\n"
-    "2. 建设城市数据底座，汇聚公共数据。（市发改委牵头，" + NEW_NAME + "配合）年底前。\n"
+    "1. 推进政务服务事项标准化，统一办理要素，2024年6月底前完成。（牵头单位：市审批服务局；"
+    "责任单位：市公安局、市医保局）\n"
+    "2. 建设城市数据底座，汇聚公共数据，年底前完成。（市发改委牵头，" + NEW_NAME + "配合）\n"
     "二、保障措施\n"
-    "3. 开展数字政府建设培训，提升干部数字素养。持续推进。\n"
+    "3. 开展数字政府建设培训，提升干部数字素养。\n"
 )
 
 
@@ -82,7 +82,7 @@ def synthetic_draft() -> Draft:
                         text=two[3:],
                         lead_units=["市发改委"],
                         responsible_units=[NEW_NAME],
-                        deadline_text="年底前",
+                        deadline_text="年底前完成",
                         points=Decimal("5"),
                         source=_span(two),
                     ),
@@ -96,7 +96,6 @@ def synthetic_draft() -> Draft:
                         number="3",
                         title="开展数字政府建设培训",
                         text=three[3:],
-                        deadline_text="持续推进",
                         flags=[FLAG_NO_LEAD],
                         source=_span(three),
                     )
@@ -167,7 +166,7 @@ def test_rows_put_each_item_beside_its_sentence_with_highlights(session: Any) ->
     marked = {(h["kind"], second["sentence"][h["start"] : h["end"]]) for h in second["highlights"]}
     assert ("unit", "市发改委") in marked
     assert ("unknown_unit", NEW_NAME) in marked
-    assert ("deadline", "年底前") in marked
+    assert ("deadline", "年底前完成") in marked
     starts = [h["start"] for h in second["highlights"]]
     assert starts == sorted(starts)
 
