@@ -311,7 +311,9 @@ def test_an_uploaded_docx_is_read_into_items_with_units_and_deadlines(client, lo
 
 
 def test_the_grid_shows_each_item_beside_its_source_with_marks_and_flags(client, login_as):
-    draft = make_draft(login_as("office"))
+    parsed = parsed_draft()
+    parsed.warn("number_gap", "第2项之后编号不连续")
+    draft = make_draft(login_as("office"), parsed)
     response = client.get(f"/plan-drafts/{draft.id}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -326,6 +328,7 @@ def test_the_grid_shows_each_item_beside_its_source_with_marks_and_flags(client,
     assert '<span class="badge flag-no_lead">无牵头单位</span>' in html
     assert 'name="name-1" value="市大数据中心"' in html
     assert 'name="version" value="1"' in html
+    assert "关于原文" in html and "第2项之后编号不连续" in html  # the document's warnings
     assert not english_words(html)
 
 
@@ -393,6 +396,19 @@ def test_the_inline_editor_saves_one_cell_and_gets_the_rows_flags(client, login_
     assert response.status_code == 200
     assert response.json == {"version": 2, "row": {"flags": [], "unknown_units": []}}
     assert item_of(draft, "3")["lead_units"] == ["市发改委"]
+    # A value the draft refuses, or an old version: the reason, in Chinese, for the cell.
+    refused = client.post(
+        f"/plan-drafts/{draft.id}",
+        data={"version": "2", "item-i2-points": "十分"},
+        headers={"Accept": "application/json"},
+    )
+    assert refused.status_code == 422 and "十分" in refused.json["error"]
+    stale = client.post(
+        f"/plan-drafts/{draft.id}",
+        data={"version": "1", "item-i2-points": "5"},
+        headers={"Accept": "application/json"},
+    )
+    assert stale.status_code == 409 and "他人修改了这份草稿" in stale.json["error"]
 
 
 def test_an_edit_on_an_old_version_is_refused_with_a_message(client, login_as):

@@ -56,13 +56,16 @@
       say(messages.failed);
       return;
     }
-    if (response.status === 409) {
-      say(messages.stale);
-      field.setAttribute("aria-invalid", "true");
-      return;
-    }
     if (!response.ok) {
-      say(messages.failed);
+      // The server says why (a stale version, a value it refuses), in the user's language.
+      let reason = response.status === 409 ? messages.stale : messages.failed;
+      try {
+        const answer = await response.json();
+        if (answer.error) reason = answer.error;
+      } catch (error) {
+        // not JSON (a login page after the session ended): keep the general message
+      }
+      say(reason);
       field.setAttribute("aria-invalid", "true");
       return;
     }

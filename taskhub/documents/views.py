@@ -37,6 +37,7 @@ from taskhub.documents import drafts, model
 from taskhub.documents.models import DraftStatus, PlanDraft
 from taskhub.imports import plan_names
 from taskhub.plans.models import Plan
+from taskhub.tracking.services import StaleObject
 from taskhub.units.models import UNIT_KINDS, City
 
 bp = Blueprint("documents", __name__)
@@ -426,7 +427,7 @@ def update(draft_id: int) -> Any:
     draft = _draft(draft_id)
     version = _posted_version()
     if version != draft.version:
-        return _grid(draft, status=409, message=_stale())
+        return _refused(draft_id, 409, _stale())
     changes = changes_from(request.form, draft.data)
     if not changes:
         if _wants_json():
@@ -438,16 +439,23 @@ def update(draft_id: int) -> Any:
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
-        return _grid(_draft(draft_id), status=409, message=_stale())
+        return _refused(draft_id, 409, _stale())
     except DomainError as exc:
         db.session.rollback()
-        if _is_stale(exc):
-            return _grid(_draft(draft_id), status=409, message=_stale())
-        return _grid(_draft(draft_id), status=422, message=exc.message)
+        if isinstance(exc, StaleObject):
+            return _refused(draft_id, 409, _stale())
+        return _refused(draft_id, 422, exc.message)
     if _wants_json():
         return _saved_json(draft, changes)
     flash(_("Draft saved."), "success")
     return _back(draft)
+
+
+def _refused(draft_id: int, status: int, message: str) -> Any:
+    """An edit refused: the inline editor gets the message, a form post the grid as it is."""
+    if _wants_json():
+        return jsonify({"error": message}), status
+    return _grid(_draft(draft_id), status=status, message=message)
 
 
 def _wants_json() -> bool:
@@ -467,10 +475,6 @@ def _saved_json(draft: PlanDraft, changes: Mapping[str, Any]) -> Any:
                 "unknown_units": list(found.get("unknown_units") or []),
             }
     return jsonify({"version": draft.version, "row": row})
-
-
-def _is_stale(exc: DomainError) -> bool:
-    return type(exc).__name__.lower().startswith("stale")
 
 
 def _back(draft: PlanDraft) -> Any:
@@ -515,7 +519,7 @@ def confirm(draft_id: int) -> Any:
         return _grid(_draft(draft_id), status=409, message=_stale(), choices=choices)
     except DomainError as exc:
         db.session.rollback()
-        stale = _is_stale(exc)
+        stale = isinstance(exc, StaleObject)
         return _grid(
             _draft(draft_id),
             status=409 if stale else 422,
