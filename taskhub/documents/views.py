@@ -353,7 +353,7 @@ def _grid(
     return page, status
 
 
-@bp.get("/plan-drafts/<int:draft_id>")
+@bp.get("/plan-drafts/<id:draft_id>")
 @roles_required(*STAFF)
 def show(draft_id: int) -> Any:
     """The review grid: every item beside its source sentence, flags on what needs a look."""
@@ -420,7 +420,7 @@ def _collect(
             into.setdefault(key, {})[name] = posted[:FIELD_MAX]
 
 
-@bp.post("/plan-drafts/<int:draft_id>")
+@bp.post("/plan-drafts/<id:draft_id>")
 @roles_required(*STAFF)
 def update(draft_id: int) -> Any:
     """Save the edited cells (all or nothing, against the version the form was read at)."""
@@ -502,7 +502,7 @@ def _row_errors(draft: PlanDraft, preview: Any) -> tuple[dict[str, list[str]], l
     return by_id, general
 
 
-@bp.post("/plan-drafts/<int:draft_id>/confirm")
+@bp.post("/plan-drafts/<id:draft_id>/confirm")
 @roles_required(*STAFF)
 def confirm(draft_id: int) -> Any:
     """Import the draft through the plan importer: the plan lands as a draft to publish."""
@@ -551,7 +551,7 @@ def confirm(draft_id: int) -> Any:
     return redirect(url_for("plans.show", code=preview.code))
 
 
-@bp.post("/plan-drafts/<int:draft_id>/discard")
+@bp.post("/plan-drafts/<id:draft_id>/discard")
 @roles_required(*STAFF)
 def discard(draft_id: int) -> Any:
     """Drop the draft (nothing was imported from it)."""
