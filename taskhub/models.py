@@ -3,6 +3,7 @@
 from taskhub.accounts.models import ApiToken, Invitation, LoginAttempt, User
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.models import CalendarOverride
+from taskhub.documents.models import PlanDraft
 from taskhub.jobs.models import JobRun, SchedulerLease
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanRevision, Section
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
@@ -51,6 +52,7 @@ __all__ = [
     "PeriodCount",
     "Plan",
     "PlanAssessee",
+    "PlanDraft",
     "PlanRevision",
     "PointAllocation",
     "ProgressReport",

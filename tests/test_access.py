@@ -168,6 +168,13 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
             {"year": "2023", "code": "baotou-2023", "title": "包头2023"},
         ),
         "plan revisions": ("GET", "/plans/baotou-2022/revisions", None),
+        "document import page": ("GET", "/imports/document", None),
+        "document upload": ("POST", "/imports/document", {"city": "baotou"}),
+        "plan drafts": ("GET", "/plan-drafts", None),
+        "plan draft": ("GET", f"/plan-drafts/{open_draft()}", None),
+        "edit plan draft": ("POST", f"/plan-drafts/{open_draft()}", {"version": "1"}),
+        "confirm plan draft": ("POST", f"/plan-drafts/{open_draft()}/confirm", {"version": "0"}),
+        "discard plan draft": ("POST", f"/plan-drafts/{open_draft()}/discard", {}),
     }
     # Built only when asked for: each makes rows (and a new link revokes the older one).
     people_cases: dict[str, Any] = {
@@ -191,6 +198,24 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         ),
     }
     return people_cases[case]() if case in people_cases else cases[case]
+
+
+def open_draft() -> int:
+    """An open plan draft of Baotou (the draft page cases act on it)."""
+    from taskhub.documents.models import PlanDraft
+    from taskhub.units.models import City
+
+    found = db.session.scalar(select(PlanDraft.id).where(PlanDraft.name == "矩阵草稿.docx"))
+    if found is not None:
+        return found
+    city_id = db.session.scalar(select(City.id).where(City.code == "baotou"))
+    data = {"title": "矩阵方案", "kind": "tasks", "sections": [], "items": [], "code": "m-2024"}
+    draft = PlanDraft(
+        city_id=city_id, name="矩阵草稿.docx", format="docx", source_text="", data=data
+    )
+    db.session.add(draft)
+    db.session.commit()
+    return draft.id
 
 
 def spare_group() -> int:
@@ -285,6 +310,14 @@ MATRIX = {
     "copy plan form": [302, 200, 200, 403, 403, 403],
     "copy plan": [302, 302, 302, 403, 403, 403],
     "plan revisions": [302, 200, 200, 200, 200, 200],
+    # Plans read from documents (issue 14): the office's and the admin's only.
+    "document import page": [302, 200, 200, 403, 403, 403],
+    "document upload": [302, 422, 422, 403, 403, 403],  # refused: no file and no text
+    "plan drafts": [302, 200, 200, 403, 403, 403],
+    "plan draft": [302, 200, 200, 403, 403, 403],
+    "edit plan draft": [302, 302, 302, 403, 403, 403],  # nothing changed, back to the grid
+    "confirm plan draft": [302, 409, 409, 403, 403, 403],  # refused: an old version
+    "discard plan draft": [302, 302, 302, 403, 403, 403],
 }
 
 

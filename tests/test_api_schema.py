@@ -104,6 +104,12 @@ include-name = [
     "POST /api/v1/groups/",
     "PATCH /api/v1/groups/{group_id}",
     "PUT /api/v1/groups/{group_id}/members",
+    # A plan draft's city must exist and its file be readable as a document (by content); a
+    # correction names items and sections the stored draft has; confirming runs the plan
+    # importer on the stored draft (unknown unit names, budgets).
+    "POST /api/v1/plan-drafts/",
+    "PATCH /api/v1/plan-drafts/{draft_id}",
+    "POST /api/v1/plan-drafts/{draft_id}/confirm",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

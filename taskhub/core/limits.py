@@ -70,6 +70,9 @@ TEXT_LIMITS: dict[str, int] = {
     "section.number": 50,
     "item.number": 50,
     "plan.revision_reason": 2_000,
+    # Plan documents read into drafts (taskhub.documents): the text of one document, read
+    # from a file or pasted (a 300-page plan is about 300,000 characters).
+    "document.text": 500_000,
     # Search boxes and filters of the lists.
     "search.text": 100,
 }

@@ -160,3 +160,10 @@ def plan_close(code: str) -> None:
     found = _plan(code)
     _commit_or_fail(lambda: lifecycle.close(found, actor=None))
     click.echo(f"{code}: closed")
+
+
+# Reading plans from their documents (taskhub.documents.cli: parse, import-document).
+from taskhub.documents.cli import plan_import_document, plan_parse  # noqa: E402
+
+plan.add_command(plan_parse)
+plan.add_command(plan_import_document)
