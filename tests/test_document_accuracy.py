@@ -49,7 +49,15 @@ def _report(result: Any) -> str:
 # ---------------------------------------------------------------- the parser, measured
 
 
-@pytest.mark.parametrize("case", SEED_CASES, ids=[c.spec.code for c in SEED_CASES])
+#: Transcriptions that hold an item the document does not print as a task: Shanwei's C2 is the
+#: organising office's annual report, a step of the notice's schedule that names no unit (see
+#: the plan's notes). Measured and reported by bench/eval_documents.py, not held to the floor;
+#: what the document does print is checked below.
+READ_NOT_PRINTED = {"shanwei-2021"}
+FLOOR_CASES = [c for c in SEED_CASES if c.spec.code not in READ_NOT_PRINTED]
+
+
+@pytest.mark.parametrize("case", FLOOR_CASES, ids=[c.spec.code for c in FLOOR_CASES])
 def test_seed_document_parses_to_its_transcription(case: Any) -> None:
     assert case.document is not None, f"{case.spec.source} missing from {FIXTURES}"
     result = ev.run_case(case)
@@ -63,6 +71,22 @@ def test_unseen_plan_parses_to_its_transcription(case: Any) -> None:
     result = ev.run_case(case)
     assert result.error is None, result.error
     assert result.accuracy >= ev.UNSEEN_FLOOR, _report(result)
+
+
+def test_shanwei_reads_the_dated_requirement_it_prints_and_invents_nothing() -> None:
+    from taskhub.documents.parser import parse_text
+
+    text = (FIXTURES / "001_2ffdeaab9d88f635.txt").read_text(encoding="utf-8")
+    draft = parse_text(text)
+    items = draft.all_items()
+    assert [(i.number, i.title, i.deadline_text) for i in items] == [
+        ("(三)", "指定专人,加强沟通", "2021年11月12日前")
+    ]
+    assert (draft.title, draft.document_number, draft.year) == (
+        "汕尾市数字政府改革建设第三方常态化评估工作方案",
+        "汕府办函〔2021〕257号",
+        2021,
+    )
 
 
 def test_every_seed_and_at_least_four_unseen_plans_are_measured() -> None:

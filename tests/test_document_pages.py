@@ -2,7 +2,7 @@
 it cell by cell, settle unknown units and confirm it into a draft plan with its assignments.
 
 Drafts the pages act on are built here from taskhub.documents.model objects (the parser is
-tested on its own); the tests marked ``needs_parser`` read real documents end to end.
+tested on its own); some tests read real documents end to end.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from taskhub.documents.model import (
     Span,
 )
 from taskhub.documents.models import DraftStatus, PlanDraft
-from taskhub.documents.parser import parse_text
 from taskhub.documents.resolve import resolve, resolve_data, walk_items, walk_sections
 from taskhub.plans.models import Item, ItemUnit, Plan
 from taskhub.tracking.models import Assignment
@@ -36,10 +35,6 @@ from taskhub.units.models import City, Unit
 CITY = "baotou"
 UNKNOWN = "市大数据中心"  # not a unit of Baotou
 
-needs_parser = pytest.mark.skipif(
-    not parse_text("一、政务服务\n1. 推进一网通办（市发改委牵头）。").all_items(),
-    reason="the document parser lands with branches i14-flow and i14-tables",
-)
 
 #: Public-style text of a small plan: two headings, three tasks with their units and deadlines.
 TITLE = "包头市2024年数字政府建设工作要点"
@@ -291,7 +286,6 @@ def test_a_docx_upload_becomes_a_draft_with_its_source(client, login_as):
     assert "优化营商环境" in draft.source_text
 
 
-@needs_parser
 def test_an_uploaded_docx_is_read_into_items_with_units_and_deadlines(client, login_as):
     login_as("office")
     data = docx_bytes(source_text().split("\n"))

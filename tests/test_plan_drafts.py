@@ -411,20 +411,6 @@ def test_api_confirm_reports_unknown_names_then_imports_with_choices(
 # -- the command line --------------------------------------------------------------------------
 
 
-def _parser_ready() -> bool:
-    """Whether taskhub.documents.parser reads numbered prose yet (it lands from i14-flow)."""
-    from taskhub.documents.parser import parse_text
-
-    return bool(parse_text(SOURCE).all_items())
-
-
-#: End-to-end through parse(): expected to fail until the parser lands, then to pass (strict:
-#: once the parser reads prose, these run as ordinary tests and must pass).
-needs_parser = pytest.mark.xfail(
-    not _parser_ready(), reason="the prose parser lands from branch i14-flow", strict=True
-)
-
-
 @pytest.fixture
 def cli(app: Any, session: Any) -> Any:
     runner = app.test_cli_runner()
@@ -471,7 +457,6 @@ def test_import_document_without_items_imports_nothing(cli: Any, tmp_path: Any) 
     assert count(Plan) == plans and count(PlanDraft) == 0
 
 
-@needs_parser
 def test_import_document_end_to_end(cli: Any, tmp_path: Any) -> None:
     """parse -> draft -> plan importer, from the command line (needs the prose parser)."""
     known = SOURCE.replace(NEW_NAME, "市财政局")
@@ -489,7 +474,6 @@ def test_import_document_end_to_end(cli: Any, tmp_path: Any) -> None:
     assert refused.exit_code != 0 and NEW_NAME in refused.output
 
 
-@needs_parser
 def test_pasted_text_parses_into_items_with_units(session: Any) -> None:
     """create() through parse(): the prose plan's items, units and deadlines (needs the parser)."""
     draft = drafts.create(city=city(), actor=office(), name="", text=SOURCE, year=2024)

@@ -271,8 +271,8 @@ def test_shanwei_has_its_scheme_and_calendar(session):
 
 def test_shanwei_dated_obligations_are_tracked_items_with_milestones(session):
     contact, report = items("shanwei-2021")
-    assert (contact.code, contact.title) == ("C1", "明确联系人")
-    assert (report.code, report.title) == ("C2", "年度综合评分和评估报告")
+    assert (contact.code, contact.number, contact.title) == ("C1", "(三)", "指定专人,加强沟通")
+    assert (report.code, report.number, report.title) == ("C2", "(三)", "年度综合评分")
     steps = {
         i.code: [(m.kind, m.due_on.isoformat()) for m in steps_of(i)] for i in (contact, report)
     }

@@ -27,7 +27,6 @@ from taskhub.accounts.models import User
 from taskhub.accounts.services import create_user
 from taskhub.config import PROJECT_ROOT
 from taskhub.core.db import db
-from taskhub.documents.parser import parse_text
 from taskhub.plans.models import Item, Plan
 from taskhub.plans.seeds import load_seeds
 from taskhub.units.models import City, UnitAlias, UnitGroup
@@ -40,11 +39,6 @@ NewContext = Callable[[], BrowserContext]
 
 CITY = "baotou"
 OFFICE = "doc-office"
-
-needs_parser = pytest.mark.skipif(
-    not parse_text("一、政务服务\n1. 推进一网通办（市发改委牵头）。").all_items(),
-    reason="the document parser lands with branches i14-flow and i14-tables",
-)
 
 
 @dataclass(frozen=True)
@@ -156,7 +150,6 @@ def open_item(page: Page, site: Site, code: str, number: str) -> None:
     page.goto(f"{site.url}/items/{item_id}#assignments")
 
 
-@needs_parser
 def test_a_docx_plan_becomes_a_published_plan(
     site: Site, new_context: NewContext, screenshot: Shot, tmp_path: Path
 ) -> None:
