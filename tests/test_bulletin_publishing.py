@@ -145,7 +145,7 @@ def test_docx_has_the_official_head_and_landscape_tables(late: bulletins.Bulleti
     assert number.text == NUMBER
     rule = number._p.pPr.find(qn("w:pBdr")).find(qn("w:bottom"))
     assert rule.get(qn("w:color")) == "E60012"
-    title = next(p for p in paragraphs if p.text == late.title)
+    title = next(p for p in paragraphs if p.text.replace("\n", "") == late.title)
     assert title.runs[0]._element.rPr.rFonts.get(qn("w:eastAsia")) == "方正小标宋简体"
     assert title.runs[0].font.size.pt == 22
     normal = document.styles["Normal"]
@@ -205,7 +205,12 @@ def test_docx_tables_fit_and_summarise_overdue_items(late: bulletins.Bulletin) -
         assert oldest == f"{summary[unit].oldest_days}天"
         named = items.split("；")
         assert 1 <= len(named) <= bulletins.OVERDUE_SHOWN
-        assert all(re.search(r"（\d+天）$", n) for n in named)
+        worst = summary[unit].worst
+        assert [n.split(". ")[0] for n in named] == [i.number for i in worst]
+        # Days are stated once (the longest); an item less overdue says its own.
+        for text, item in zip(named, worst, strict=True):
+            shown = re.search(r"（(\d+)天）$", text)
+            assert (int(shown.group(1)) if shown else summary[unit].oldest_days) == item.days
     # The full list is not in the document: 3,000 items would be 200 pages.
     body = "\n".join(c.text for r in rows for c in r.cells)
     assert body.count("天）") <= bulletins.OVERDUE_SHOWN * len(summary)
@@ -443,3 +448,38 @@ def test_libreoffice_prints_baotou_in_six_pages_with_unbroken_unit_names(
         check=True,
     )  # fmt: skip
     assert SCREENSHOT.exists()
+
+
+# --- the pieces -----------------------------------------------------------------------------------
+
+
+def _item(number: str, days: int) -> bulletins.OverdueItem:
+    return bulletins.OverdueItem(number, f"事项{number}的标题文字较长需要截断显示", None, days=days)
+
+
+def test_summary_names_the_most_overdue_first_and_states_fewer_days() -> None:
+    items = [_item("1", 10), _item("2", 40), _item("3", 40), _item("4", 25), _item("5", 5)]
+    summary = bulletins.summarise_overdue("某单位", items)
+    assert (summary.count, summary.oldest_days) == (5, 40)
+    assert [i.number for i in summary.worst] == ["2", "3", "4"]  # ties in plan order
+    assert summary.labels(6) == ["2. 事项2的标…", "3. 事项3的标…", "4. 事项4的标…（25天）"]
+
+
+@pytest.mark.parametrize(
+    ("title", "lines"),
+    [
+        (
+            "关于2022年上半年《包头市数字政府建设考评指标》考评情况的通报",
+            ["关于2022年上半年", "《包头市数字政府建设考评指标》", "考评情况的通报"],
+        ),
+        (
+            "关于2022年6月《鹤岗市营商环境》考评情况的通报",
+            ["关于2022年6月《鹤岗市营商环境》", "考评情况的通报"],
+        ),
+        ("关于2022年度《短标题》考评情况的通报", ["关于2022年度《短标题》考评情况的通报"]),
+    ],
+)
+def test_long_titles_break_where_the_sense_allows(title: str, lines: list[str]) -> None:
+    from taskhub.reports.word import title_lines
+
+    assert title_lines(title, 20.1) == lines

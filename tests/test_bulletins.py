@@ -467,7 +467,7 @@ def test_docx_is_a4_with_official_margins_fonts_table_and_page_numbers(baotou: S
     normal = document.styles["Normal"]
     assert normal.font.size == Pt(16)
     assert normal.element.rPr.rFonts.get(qn("w:eastAsia")) == "仿宋_GB2312"
-    title = next(p for p in document.paragraphs if p.text == b.title)
+    title = next(p for p in document.paragraphs if p.text.replace("\n", "") == b.title)
     run = title.runs[0]
     assert run.font.size == Pt(22)
     assert run._element.rPr.rFonts.get(qn("w:eastAsia")) == "方正小标宋简体"

@@ -115,12 +115,6 @@ class OverdueItem:
         due = f"（{date_cn(self.due_on)}到期）" if self.due_on else ""
         return f"{self.number}. {self.title}{due}"
 
-    @property
-    def short_label(self) -> str:
-        """12. 推进…（逾期45天）: the bulletin's summary line of one item."""
-        days = f"（逾期{self.days}天）" if self.days > 0 else ""
-        return f"{self.number}. {_short(self.title, SUMMARY_TITLE)}{days}"
-
     def __str__(self) -> str:
         return self.label
 
@@ -133,6 +127,15 @@ class UnitOverdue:
     count: int
     worst: list[OverdueItem]
     oldest_days: int
+
+    def labels(self, title_chars: int = SUMMARY_TITLE) -> list[str]:
+        """12. 推进… for each named item; its days only when fewer than the unit's longest
+        (which the summary states once)."""
+        return [
+            f"{i.number}. {_short(i.title, title_chars)}"
+            + (f"（{i.days}天）" if 0 < i.days < self.oldest_days else "")
+            for i in self.worst
+        ]
 
 
 @dataclass

@@ -106,6 +106,7 @@ def bulletin(code: str) -> Any:
         standing_names=services.STANDING_NAMES,
         attachment_note=services.ATTACHMENT_NOTE,
         date_cn=services.date_cn,
+        overdue_shown=services.OVERDUE_SHOWN,
     )
 
 

@@ -28,6 +28,7 @@ from docx.shared import Emu, Mm, Pt, RGBColor
 
 from taskhub.reports.services import (
     ATTACHMENT_NOTE,
+    OVERDUE_SHOWN,
     STANDING_NAMES,
     Bulletin,
     UnitOverdue,
@@ -88,9 +89,13 @@ def bulletin_docx(b: Bulletin) -> bytes:
 
     landscape = document.add_section(WD_SECTION.NEW_PAGE)
     _page(landscape, landscape=True)
-    for n, (caption, headers, rows, spec) in enumerate(_tables(b), start=1):
+    tables = _tables(b)
+    width = _type_width(document)
+    # One font size for all the tables: the largest at which each of them fits.
+    size = min(_layout(headers, rows, spec, width)[0] for _, headers, rows, spec in tables)
+    for n, (caption, headers, rows, spec) in enumerate(tables, start=1):
         _caption(document, f"表{n}　{caption}")
-        _table(document, headers, rows, spec)
+        _table(document, headers, rows, spec, size)
     _closing(document, b)
 
     _page_numbers(document)
@@ -144,10 +149,51 @@ def _head(document: Any, b: Bulletin) -> None:
     title = document.add_paragraph()
     _plain(title, WD_ALIGN_PARAGRAPH.CENTER)
     title.paragraph_format.line_spacing = Pt(35)
-    _set_font(title.add_run(b.title)._element, TITLE_FONT, TITLE_PT)
+    capacity = TYPE_WIDTH_MM / (TITLE_PT * 25.4 / 72)
+    for n, line in enumerate(title_lines(b.title, capacity)):
+        run = title.add_run(line)
+        _set_font(run._element, TITLE_FONT, TITLE_PT)
+        if n:
+            run._element.addprevious(_line_break())
     document.add_paragraph()
     addressee = document.add_paragraph("各有关单位：")
     addressee.paragraph_format.first_line_indent = Pt(0)
+
+
+def title_lines(title: str, capacity_em: float) -> list[str]:
+    """The title in as few lines as fit, broken where the sense allows (before 《, after 》)
+    and as even as possible (GB/T 9704 7.3.1: 回行时词意完整，排列对称)."""
+    parts = [p for p in re.split(r"(?=《)|(?<=》)", title) if p]
+    if _text_width_em(title) <= capacity_em or any(_text_width_em(p) > capacity_em for p in parts):
+        return [title]
+    best: list[str] | None = None
+    for mask in range(1, 2 ** (len(parts) - 1)):
+        lines, current = [], parts[0]
+        for i, part in enumerate(parts[1:]):
+            if mask >> i & 1:
+                lines.append(current)
+                current = part
+            else:
+                current += part
+        lines.append(current)
+        widths = [_text_width_em(line) for line in lines]
+        if max(widths) > capacity_em:
+            continue
+        key = (len(lines), max(widths) - min(widths))
+        if best is None or key < (len(best), _spread(best)):
+            best = lines
+    return best or [title]
+
+
+def _spread(lines: list[str]) -> float:
+    widths = [_text_width_em(line) for line in lines]
+    return max(widths) - min(widths)
+
+
+def _line_break() -> Any:
+    run = OxmlElement("w:r")
+    run.append(OxmlElement("w:br"))
+    return run
 
 
 def _red_rule(paragraph: Any) -> None:
@@ -297,7 +343,7 @@ def _tables(b: Bulletin) -> list[tuple[str, list[str], list[list[Cell]], Spec]]:
                 Spec(unit_column=1, wrapping_headers=True),
             )
         )
-    overdue_headers = ["单位", "超期项数", "最长超期", "超期时间最长的事项"]
+    overdue_headers = ["单位", "超期项数", "最长超期", f"超期时间最长的事项（前{OVERDUE_SHOWN}项）"]
     overdue_rows: list[list[Cell]] = [_overdue_row(u) for u in b.overdue_summary] or [
         ["本期无超期未完成事项", "", "", ""]
     ]
@@ -313,15 +359,16 @@ def _tables(b: Bulletin) -> list[tuple[str, list[str], list[list[Cell]], Spec]]:
 
 
 def _overdue_row(u: UnitOverdue) -> list[Cell]:
+    def days(days: int) -> str:
+        # The longest is in its own column: an item says its days only when fewer.
+        return f"（{days}天）" if 0 < days < u.oldest_days else ""
+
     def fit(budget_em: float) -> str:
         """The most overdue items on one line of ``budget_em``: titles shortened to fit."""
-        fixed = [_text_width_em(f"{i.number}. …（{i.days}天）") for i in u.worst]
+        fixed = [_text_width_em(f"{i.number}. …{days(i.days)}") for i in u.worst]
         spare = budget_em - sum(fixed) - len(u.worst) + 1  # the separators
         keep = max(2, int(spare / max(len(u.worst), 1)))
-        return "；".join(
-            f"{i.number}. {_cut(i.title, keep)}（{i.days}天）" if i.days else i.number
-            for i in u.worst
-        )
+        return "；".join(f"{i.number}. {_cut(i.title, keep)}{days(i.days)}" for i in u.worst)
 
     return [u.unit, str(u.count), f"{u.oldest_days}天" if u.oldest_days else "—", fit]
 
@@ -331,9 +378,10 @@ def _cut(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: max(1, chars - 1)] + "…"
 
 
-def _table(document: Any, headers: list[str], rows: list[list[Cell]], spec: Spec) -> None:
-    available = _type_width(document)
-    size, widths = _layout(headers, rows, spec, available)
+def _table(
+    document: Any, headers: list[str], rows: list[list[Cell]], spec: Spec, size: float
+) -> None:
+    size, widths = _layout(headers, rows, spec, _type_width(document), sizes=(size,))
     em_mm = size * 25.4 / 72
     texts = [
         [
@@ -371,7 +419,12 @@ def _table(document: Any, headers: list[str], rows: list[list[Cell]], spec: Spec
 
 
 def _layout(
-    headers: Sequence[str], rows: Sequence[Sequence[Cell]], spec: Spec, available: float
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    spec: Spec,
+    available: float,
+    *,
+    sizes: Sequence[float] = TABLE_SIZES,
 ) -> tuple[float, list[float]]:
     """The largest table font size at which every column fits, and the widths (mm).
 
@@ -386,10 +439,10 @@ def _layout(
         if spec.wrapping_headers and c != spec.unit_column:
             head = min(head, 4.0)
         needs_em.append(max([head, *cells]))
-    for size in TABLE_SIZES:
+    for size in sizes:
         em_mm = size * 25.4 / 72
         widths = [w * em_mm + 2 * CELL_PAD_MM + SLACK_MM for w in needs_em]
-        if sum(widths) <= available or size == TABLE_SIZES[-1]:
+        if sum(widths) <= available or size == sizes[-1]:
             break
     spare = max(0.0, available - sum(widths))
     if spec.left:
