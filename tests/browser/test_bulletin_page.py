@@ -3,6 +3,7 @@ thousands of overdue items; its height at a 1366 px window is measured and kept 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from taskhub.core.db import db
 from taskhub.core.timeutil import office_today
 from taskhub.plans.seeds import load_seeds
 from taskhub.tracking.jobs import scan_overdue
-from tests.browser.conftest import PROJECT_ROOT, LiveSite, _build_app, serve
+from tests.browser.conftest import PROJECT_ROOT, SCREENSHOTS, LiveSite, _build_app, serve
 from tests.browser.test_journey import sign_in
 
 Shot = Callable[[Page, str], Path]
@@ -53,3 +54,14 @@ def test_bulletin_page_is_short_and_prints_landscape_tables(
     screenshot(page, "bulletin-web")
     assert height <= MAX_HEIGHT, f"the bulletin page is {height} px tall"
     assert width <= 1366, f"the bulletin page is {width} px wide at a 1366 px window"
+    # Only three items a unit are named; the full list is the attachment, one click away.
+    expect(page.get_by_role("link", name="下载逾期事项清单（.xlsx）")).to_be_visible()
+
+    # Printed: text on portrait A4, the tables on landscape A4 (the page's own @page rules).
+    pdf = page.pdf(prefer_css_page_size=True, print_background=False)
+    (SCREENSHOTS / "bulletin-web-print.pdf").write_bytes(pdf)
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    sizes = [(round(float(w)), round(float(h))) for w, h in boxes]
+    print(f"printed from the browser: {len(sizes)} pages {sizes}")
+    assert (595, 842) in sizes and (842, 595) in sizes
+    assert len(sizes) <= 10
