@@ -346,6 +346,23 @@ def test_api_sets_the_number_on_close_and_patches_it(api_as: Any, seeded: Seeded
     assert office.patch(url, json={"doc_number": None}).get_json()["doc_number"] is None
 
 
+def test_cli_sets_the_number_on_close_and_corrects_it(app: Any, seeded: Seeded) -> None:
+    runner = app.test_cli_runner()
+    closed = runner.invoke(
+        args=["score", "close", "--plan", PLAN, "--period", H1, "--doc-number", NUMBER]
+    )
+    assert closed.exit_code == 0, closed.output
+    assert _period(seeded).doc_number == NUMBER
+    changed = runner.invoke(
+        args=["score", "doc-number", "--plan", PLAN, "--period", H1, "包数政办发〔2022〕7号"]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.strip() == f"{PLAN} {H1}: 文号 包数政办发〔2022〕7号"
+    db.session.expire_all()
+    assert _period(seeded).doc_number == "包数政办发〔2022〕7号"
+    assert _audits("period.doc_number")[-1].before == {"doc_number": NUMBER}
+
+
 # --- the download and who may have it ----------------------------------------------------------
 
 OVERDUE_URL = f"/plans/{PLAN}/bulletin-overdue.xlsx?period={H1}"
