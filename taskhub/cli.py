@@ -420,20 +420,45 @@ def score_explain(plan_code: str, unit_name: str, period: str, as_json: bool) ->
 @click.option("--plan", "plan_code", required=True)
 @click.option("--period", required=True)
 @click.option("--reason", help="Required for a correction after the first close.")
+@click.option(
+    "--doc-number", help="The bulletin's document number (文号), e.g. 包数政办发〔2022〕3号."
+)
 @with_appcontext
-def score_close(plan_code: str, period: str, reason: str | None) -> None:
+def score_close(plan_code: str, period: str, reason: str | None, doc_number: str | None) -> None:
     """Close a period: freeze scores and ranks in a snapshot (again: a new revision)."""
     from taskhub.core.errors import DomainError
     from taskhub.scoring import services
 
     found = _plan_or_fail(plan_code)
     try:
-        snapshot = services.close_period(found, period, actor=None, reason=reason)
+        snapshot = services.close_period(
+            found, period, actor=None, reason=reason, doc_number=doc_number
+        )
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
         fail(exc.message)
     click.echo(f"{found.code} {period}: closed, revision {snapshot.revision}")
+
+
+@score.command("doc-number")
+@click.option("--plan", "plan_code", required=True)
+@click.option("--period", required=True)
+@click.argument("number")
+@with_appcontext
+def score_doc_number(plan_code: str, period: str, number: str) -> None:
+    """Set or correct the document number (文号) of a period's bulletin ("" clears it)."""
+    from taskhub.core.errors import DomainError
+    from taskhub.scoring import services
+
+    found = _plan_or_fail(plan_code)
+    try:
+        saved = services.set_doc_number(found, period, number, actor=None)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        fail(exc.message)
+    click.echo(f"{found.code} {period}: 文号 {saved.doc_number or '—'}")
 
 
 @score.command("import")

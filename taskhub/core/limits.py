@@ -28,6 +28,7 @@ TEXT_LIMITS: dict[str, int] = {
     "extension.decision_reason": 2_000,
     "score.reason": 500,
     "period.reason": 500,
+    "period.doc_number": 60,
     "milestone.title": 200,
     # Units, groups and contacts.
     "unit.name": 100,

@@ -16,7 +16,7 @@ from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.core.permissions import READ_ALL
 from taskhub.reports import services
-from taskhub.reports.downloads import DOCX, XLSX, docx_file, xlsx_file
+from taskhub.reports.downloads import DOCX, XLSX, docx_file, overdue_file, xlsx_file
 from taskhub.reports.schemas import BulletinSchema
 from taskhub.scoring.api.common import check_period, fail, first_use_retried, load_plan
 from taskhub.scoring.schemas import PERIOD_PATH
@@ -88,6 +88,7 @@ def _as_dict(b: services.Bulletin) -> dict[str, Any]:
         "revision": b.revision,
         "is_final": b.is_final,
         "closed_reason": b.closed_reason,
+        "doc_number": b.doc_number,
         "issued_on": b.issued_on,
         "issuer": b.issuer,
         "title": b.title,
@@ -102,7 +103,8 @@ def _as_dict(b: services.Bulletin) -> dict[str, Any]:
             {
                 "unit": unit,
                 "items": [
-                    {"number": i.number, "title": i.title, "due_on": i.due_on} for i in items
+                    {"number": i.number, "title": i.title, "due_on": i.due_on, "days": i.days}
+                    for i in items
                 ],
             }
             for unit, items in b.overdue_by_unit
@@ -130,6 +132,17 @@ class BulletinXlsx(MethodView):
     def get(self, code: str, period: str) -> Response:
         """The bulletin's ranking and overdue items as an Excel workbook (as on its page)."""
         return xlsx_file(_bulletin(code, period))
+
+
+@blp.route("/plans/<code>/bulletins/<period>/overdue.xlsx", parameters=[PERIOD_PATH])
+class BulletinOverdueXlsx(MethodView):
+    @core.roles(*READ_ALL)
+    @blp.response(200, _FILE, content_type=XLSX, description="The overdue items as Excel.")
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
+    def get(self, code: str, period: str) -> Response:
+        """The bulletin's attachment: every overdue item (unit, item, milestone, due date,
+        days overdue) as an Excel workbook."""
+        return overdue_file(_bulletin(code, period))
 
 
 @blp.route("/plans/<code>/bulletins/<period>.docx", parameters=[PERIOD_PATH])

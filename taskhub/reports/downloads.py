@@ -24,6 +24,15 @@ def xlsx_file(b: services.Bulletin) -> Response:
     return xlsx_response(services.bulletin_xlsx(b), *file_names(b, "xlsx"))
 
 
+def overdue_file(b: services.Bulletin) -> Response:
+    """The bulletin's attachment: the full list of overdue items as an Excel download."""
+    return xlsx_response(
+        services.overdue_xlsx(b),
+        f"{safe_file_name(b.plan_title)}_{b.period_code}_逾期事项清单.xlsx",
+        f"{b.plan_code}_{b.period_code}_overdue.xlsx",
+    )
+
+
 def docx_file(b: services.Bulletin) -> Response | None:
     """The bulletin as a Word download; none where python-docx is not installed."""
     data = services.bulletin_docx(b)

@@ -68,6 +68,7 @@ class BulletinOverdueItemSchema(Schema):
     number = fields.String(required=True)
     title = fields.String(required=True)
     due_on = fields.Date(allow_none=True)
+    days = fields.Integer(metadata={"description": "Days overdue on the day of issue."})
 
 
 class BulletinOverdueUnitSchema(Schema):
@@ -88,6 +89,9 @@ class BulletinSchema(Schema):
     )
     is_final = fields.Boolean(required=True, metadata={"description": "The period is closed."})
     closed_reason = fields.String(allow_none=True)
+    doc_number = fields.String(
+        allow_none=True, metadata={"description": "The bulletin's document number (文号)."}
+    )
     issued_on = fields.Date(required=True)
     issuer = fields.String(required=True)
     title = fields.String(required=True)

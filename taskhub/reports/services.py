@@ -6,7 +6,6 @@ snapshot, frozen); the progress counts are the tracking state on the day of issu
 
 from __future__ import annotations
 
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import services as scoring
 from taskhub.scoring.engine import display
-from taskhub.scoring.models import PeriodKind, Scheme
+from taskhub.scoring.models import Period, PeriodKind, Scheme
 from taskhub.scoring.schemes import EngineSpec, engine_of, parse_period_code
 from taskhub.tracking.lights import PACE_TOLERANCE
 from taskhub.tracking.models import Assignment, AssignmentStatus, Milestone, MilestoneStatus
@@ -32,6 +31,13 @@ from taskhub.units.models import Unit
 DEFAULT_ISSUER = "数字政府建设工作专班"
 #: How many units the movers lists name in each direction.
 MOVERS = 3
+#: How many of a unit's overdue items the bulletin names (the most overdue); the rest are in
+#: the attached workbook.
+OVERDUE_SHOWN = 3
+#: Characters of an item's title in the bulletin's overdue summary.
+SUMMARY_TITLE = 18
+#: The attachment line of the Word bulletin.
+ATTACHMENT_NOTE = "附件：逾期事项清单（另附 Excel）"
 #: Bulletin column keys of per-area scores start with this.
 AREA_PREFIX = "area:"
 
@@ -97,6 +103,12 @@ class OverdueItem:
     title: str
     #: The earliest (extended) due date among the overdue milestones.
     due_on: date | None
+    #: The item's full text (title: shortened for a line of the bulletin).
+    text: str = ""
+    #: The overdue milestone that fell due first (its title, or its kind in words).
+    milestone: str = ""
+    #: Days past ``due_on`` on the bulletin's day of issue.
+    days: int = 0
 
     @property
     def label(self) -> str:
@@ -105,6 +117,25 @@ class OverdueItem:
 
     def __str__(self) -> str:
         return self.label
+
+
+@dataclass(frozen=True)
+class UnitOverdue:
+    """One unit's overdue items as the bulletin summarises them: how many, the worst few."""
+
+    unit: str
+    count: int
+    worst: list[OverdueItem]
+    oldest_days: int
+
+    def labels(self, title_chars: int = SUMMARY_TITLE) -> list[str]:
+        """12. 推进… for each named item; its days only when fewer than the unit's longest
+        (which the summary states once)."""
+        return [
+            f"{i.number}. {_short(i.title, title_chars)}"
+            + (f"（{i.days}天）" if 0 < i.days < self.oldest_days else "")
+            for i in self.worst
+        ]
 
 
 @dataclass
@@ -131,6 +162,27 @@ class Bulletin:
     components: list[tuple[str, str]]
     rounding: int = 2
     closed_reason: str | None = None
+    #: The document number (文号) the office gave the period's bulletin.
+    doc_number: str | None = None
+
+    @property
+    def overdue_summary(self) -> list[UnitOverdue]:
+        """Per unit with overdue items, in ranking order: the count and the most overdue."""
+        return [summarise_overdue(unit, items) for unit, items in self.overdue_by_unit]
+
+    @property
+    def overdue_total(self) -> int:
+        return sum(len(items) for _, items in self.overdue_by_unit)
+
+    @property
+    def scores(self) -> list[tuple[str, str]]:
+        """The scheme's components (not the per-area scores): the ranking table's columns."""
+        return [(c, n) for c, n in self.components if not c.startswith(AREA_PREFIX)]
+
+    @property
+    def areas(self) -> list[tuple[str, str]]:
+        """The per-area scores (一、二、… of the plan): the second table's columns."""
+        return [(c, n) for c, n in self.components if c.startswith(AREA_PREFIX)]
 
     @property
     def is_final(self) -> bool:
@@ -250,15 +302,22 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
         ahead=lists["ahead"],
         on=lists["on"],
         behind=lists["behind"],
-        overdue_by_unit=overdue_by_unit(plan, [r.unit_id for r in rows]),
+        overdue_by_unit=overdue_by_unit(plan, [r.unit_id for r in rows], today=today),
         movers_up=up[:MOVERS],
         movers_down=down[:MOVERS],
         components=_components(spec, kind, rows, definition),
         rounding=spec.rounding,
         closed_reason=snapshot.reason if snapshot else None,
+        doc_number=_doc_number(plan, code),
     )
     bulletin.summary = _summary(bulletin)
     return bulletin
+
+
+def _doc_number(plan: Plan, code: str) -> str | None:
+    return db.session.scalar(
+        select(Period.doc_number).where(Period.plan_id == plan.id, Period.code == code)
+    )
 
 
 def _definition(plan: Plan) -> dict[str, Any]:
@@ -376,37 +435,98 @@ def progress_counts(plan: Plan, today: date) -> dict[int, Counts]:
     return dict(result)
 
 
-def overdue_by_unit(plan: Plan, order: list[int]) -> list[tuple[str, list[OverdueItem]]]:
-    """Overdue, unfinished items per unit: units in ``order`` first, items in plan order."""
+#: A milestone's kind in words, for milestones without a title of their own.
+MILESTONE_KINDS = {
+    "stage": "取得阶段性成效",
+    "notable": "取得明显成效",
+    "complete": "完成",
+    "checkpoint": "持续推进检查",
+    "step": "进度节点",
+}
+
+
+def overdue_by_unit(
+    plan: Plan, order: list[int], *, today: date | None = None
+) -> list[tuple[str, list[OverdueItem]]]:
+    """Overdue, unfinished items per unit: units in ``order`` first, items in plan order.
+
+    An item's due date is that of its overdue open milestone that fell due first; its days
+    overdue count from there to ``today``.
+    """
+    today = today or office_today()
     due = func.coalesce(Milestone.extended_to, Milestone.due_on)
-    first = (
-        select(Milestone.assignment_id.label("aid"), func.min(due).label("due"))
-        .where(Milestone.is_overdue, Milestone.status == MilestoneStatus.OPEN.value)
-        .group_by(Milestone.assignment_id)
-        .subquery()
-    )
     query = (
-        select(Unit.id, Unit.name, Item.number, Item.code, Item.title, Item.text, first.c.due)
+        select(
+            Assignment.id,
+            Unit.id,
+            Unit.name,
+            Item.number,
+            Item.code,
+            Item.title,
+            Item.text,
+            Milestone.title,
+            Milestone.kind,
+            due,
+        )
         .select_from(Assignment)
         .join(Item, Item.id == Assignment.item_id)
         .join(Unit, Unit.id == Assignment.unit_id)
-        .outerjoin(first, first.c.aid == Assignment.id)
+        .outerjoin(
+            Milestone,
+            (Milestone.assignment_id == Assignment.id)
+            & Milestone.is_overdue
+            & (Milestone.status == MilestoneStatus.OPEN.value),
+        )
         .where(
             Item.plan_id == plan.id,
             Assignment.is_overdue,
             Assignment.status != AssignmentStatus.COMPLETED.value,
             ~Assignment.is_not_applicable,
         )
-        .order_by(Item.position, Assignment.id)
+        .order_by(Item.position, Assignment.id, due)
     )
     names: dict[int, str] = {}
     items: dict[int, list[OverdueItem]] = defaultdict(list)
-    for unit_id, unit_name, number, item_code, title, text, due_on in db.session.execute(query):
+    seen: set[int] = set()
+    for (
+        aid,
+        unit_id,
+        unit_name,
+        number,
+        item_code,
+        title,
+        text,
+        m_title,
+        kind,
+        due_on,
+    ) in db.session.execute(query):
+        if aid in seen:  # a later overdue milestone of the same item
+            continue
+        seen.add(aid)
         names[unit_id] = unit_name
-        items[unit_id].append(OverdueItem(number or item_code, _short(title or text), due_on))
+        full = " ".join((text or title or "").split())
+        items[unit_id].append(
+            OverdueItem(
+                number=number or item_code,
+                title=_short(title or text),
+                due_on=due_on,
+                text=full,
+                milestone=m_title or MILESTONE_KINDS.get(kind or "", kind or ""),
+                days=max(0, (today - due_on).days) if due_on else 0,
+            )
+        )
     position = {uid: i for i, uid in enumerate(order)}
     units = sorted(items, key=lambda uid: (position.get(uid, len(order)), names[uid]))
     return [(names[uid], items[uid]) for uid in units]
+
+
+def summarise_overdue(
+    unit: str, items: list[OverdueItem], shown: int = OVERDUE_SHOWN
+) -> UnitOverdue:
+    """The count and the ``shown`` most overdue items (ties in plan order)."""
+    order = sorted(range(len(items)), key=lambda i: (-items[i].days, i))
+    worst = [items[i] for i in order[:shown]]
+    return UnitOverdue(unit, len(items), worst, worst[0].days if worst else 0)
 
 
 def _short(text: str, limit: int = 30) -> str:
@@ -520,6 +640,44 @@ def bulletin_xlsx(b: Bulletin) -> bytes:
     return workbook_bytes(wb)
 
 
+OVERDUE_LIST_SHEET = "逾期事项清单"
+
+
+def overdue_xlsx(b: Bulletin) -> bytes:
+    """The bulletin's attachment: every overdue item of every unit, one row each, streamed
+    (write-only workbook): unit, plan, item number and text, milestone, due date, days."""
+    from taskhub.core.xlsx import Column, add_notes, add_table, new_workbook, workbook_bytes
+
+    wb = new_workbook(decimals=0)
+    columns = [
+        Column("单位", 28),
+        Column("计划", 30, "wrap"),
+        Column("序号", 8, "center"),
+        Column("事项", 60, "wrap"),
+        Column("逾期节点", 20, "wrap"),
+        Column("到期日期", 16, "date"),
+        Column("逾期天数", 10, "integer"),
+    ]
+    rows = (
+        (unit, b.plan_title, i.number, i.text or i.title, i.milestone, i.due_on, i.days)
+        for unit, items in b.overdue_by_unit
+        for i in items
+    )
+    add_table(wb, OVERDUE_LIST_SHEET, columns, rows)
+    add_notes(
+        wb,
+        "说明",
+        [
+            ("通报", b.title),
+            ("文号", b.doc_number or "（未编号）"),
+            ("统计日期", date_cn(b.issued_on)),
+            ("逾期事项", f"{b.overdue_total}项，涉及{len(b.overdue_by_unit)}个单位"),
+            ("逾期天数", "自最早逾期节点的到期日（含延期后的日期）起算至统计日期"),
+        ],
+    )
+    return workbook_bytes(wb)
+
+
 def _add_styles(wb: Any, number_format: str) -> None:
     """Named cell styles: setting one name per cell is far cheaper than four style parts."""
     from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
@@ -568,13 +726,6 @@ def _print_setup(ws: Any, *, title_rows: str) -> None:
 
 # -- Word ----------------------------------------------------------------------------------------
 
-#: GB/T 9704-2012 fonts: title in 小标宋 (2号, 22 pt), body in 仿宋 (3号, 16 pt).
-TITLE_FONT = "方正小标宋简体"
-BODY_FONT = "仿宋_GB2312"
-HEADING_FONT = "黑体"
-PAGE_NUMBER_FONT = "宋体"
-#: 22 lines in the 225 mm type area.
-LINE_PITCH_PT = 28.95
 CN_NUMERALS = "一二三四五六七八九十"
 
 
@@ -597,102 +748,14 @@ def docx_available() -> bool:
 
 def bulletin_docx(b: Bulletin) -> bytes | None:
     """The bulletin as a Word document in GB/T 9704 layout; None without python-docx."""
-    try:
-        from docx import Document
-        from docx.enum.style import WD_STYLE_TYPE
-        from docx.enum.table import WD_TABLE_ALIGNMENT
-        from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
-        from docx.shared import Mm, Pt
-    except ImportError:
+    if not docx_available():
         return None
+    from taskhub.reports import word
 
-    document = Document()
-    section = document.sections[0]
-    section.page_width, section.page_height = Mm(210), Mm(297)
-    section.top_margin, section.bottom_margin = Mm(37), Mm(35)
-    section.left_margin, section.right_margin = Mm(28), Mm(26)
-    # The page number sits 7 mm below the type area.
-    section.footer_distance = Mm(23)
-
-    normal = document.styles["Normal"]
-    _set_font(normal.element, BODY_FONT, 16)
-    body = normal.paragraph_format
-    body.line_spacing = Pt(LINE_PITCH_PT)  # a Length: exact spacing
-    body.first_line_indent = Pt(32)  # two characters
-    body.space_before = body.space_after = Pt(0)
-
-    cell_style = document.styles.add_style("Bulletin Table", WD_STYLE_TYPE.PARAGRAPH)
-    cell_style.base_style = normal
-    _set_font(cell_style.element, BODY_FONT, 10.5)
-    cell_format = cell_style.paragraph_format
-    cell_format.first_line_indent = Pt(0)
-    cell_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
-    cell_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
-
-    title = document.add_paragraph()
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    title.paragraph_format.first_line_indent = Pt(0)
-    title.paragraph_format.line_spacing = Pt(35)
-    _set_font(title.add_run(b.title)._element, TITLE_FONT, 22)
-    meta = document.add_paragraph(b.meta_line)
-    meta.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    meta.paragraph_format.first_line_indent = Pt(0)
-    document.add_paragraph()
-
-    def heading(number: int, text: str) -> None:
-        p = document.add_paragraph()
-        _set_font(p.add_run(f"{cn_ordinal(number)}、{text}")._element, HEADING_FONT, 16)
-
-    heading(1, "总体情况")
-    document.add_paragraph(b.summary)
-
-    heading(2, "考评排名")
-    headers = [*RANKING_HEADERS, *(name for _, name in b.components), *COUNT_HEADERS]
-    table = document.add_table(rows=1, cols=len(headers))
-    table.style = "Table Grid"
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    for cell, text in zip(table.rows[0].cells, headers, strict=True):
-        cell.paragraphs[0].style = cell_style
-        cell.paragraphs[0].add_run(text).bold = True
-    for r in b.rows:
-        values = [
-            "" if r.rank is None else str(r.rank),
-            r.change_label,
-            r.unit,
-            str(r.total),
-            *(_shown(r.components.get(code)) for code, _ in b.components),
-            str(r.completed),
-            str(r.on_schedule),
-            str(r.behind),
-            str(r.overdue),
-        ]
-        for cell, text in zip(table.add_row().cells, values, strict=True):
-            cell.paragraphs[0].style = cell_style
-            cell.paragraphs[0].add_run(text)
-    _repeat_header(table.rows[0])
-
-    heading(3, "进度情况")
-    for name, units in b.standings():
-        listed = "、".join(units) if units else "无"
-        document.add_paragraph(f"{name}单位（{len(units)}个）：{listed}。")
-
-    heading(4, "超期事项")
-    if not b.overdue_by_unit:
-        document.add_paragraph("本期无超期未完成事项。")
-    for n, (unit, items) in enumerate(b.overdue_by_unit, start=1):
-        listed = "；".join(i.label for i in items)
-        document.add_paragraph(f"（{cn_ordinal(n)}）{unit}（{len(items)}项）：{listed}。")
-
-    heading(5, "排名变化")
-    document.add_paragraph(_movers_text(b))
-
-    _page_numbers(document)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
+    return word.bulletin_docx(b)
 
 
-def _shown(value: Decimal | None) -> str:
+def shown(value: Decimal | None) -> str:
     return "—" if value is None else str(value)
 
 
@@ -702,69 +765,3 @@ def _movers_text(b: Bulletin) -> str:
     up = "、".join(f"{r.unit}（{r.change_label[2:]}）" for r in b.movers_up) or "无"
     down = "、".join(f"{r.unit}（{r.change_label[2:]}）" for r in b.movers_down) or "无"
     return f"排名上升较快的单位：{up}。排名下降较多的单位：{down}。"
-
-
-def _set_font(element: Any, name: str, size: float) -> None:
-    """Set a run's or style's font and size for Latin and East Asian text alike."""
-    from docx.oxml.ns import qn
-
-    rpr = element.get_or_add_rPr()
-    fonts = rpr.get_or_add_rFonts()
-    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attr), name)
-    # Theme fonts would win over the names set above.
-    for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
-        fonts.attrib.pop(qn(attr), None)
-    rpr.get_or_add_sz().set(qn("w:val"), str(round(size * 2)))  # half-points
-
-
-def _repeat_header(row: Any) -> None:
-    """The header row repeats on every page the table spans."""
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    tr_pr = row._tr.get_or_add_trPr()
-    marker = OxmlElement("w:tblHeader")
-    marker.set(qn("w:val"), "true")
-    tr_pr.append(marker)
-
-
-def _page_numbers(document: Any) -> None:
-    """— 1 — in 4号 宋体 at the foot: odd pages right, even pages left, one character in."""
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-    from docx.shared import Pt
-
-    document.settings.odd_and_even_pages_header_footer = True
-    section = document.sections[0]
-    for footer, align in (
-        (section.footer, WD_ALIGN_PARAGRAPH.RIGHT),
-        (section.even_page_footer, WD_ALIGN_PARAGRAPH.LEFT),
-    ):
-        p = footer.paragraphs[0]
-        p.alignment = align
-        p.paragraph_format.first_line_indent = Pt(0)
-        p.paragraph_format.left_indent = Pt(14) if align == WD_ALIGN_PARAGRAPH.LEFT else Pt(0)
-        p.paragraph_format.right_indent = Pt(14) if align == WD_ALIGN_PARAGRAPH.RIGHT else Pt(0)
-        parts: list[tuple[str, str | None]] = [
-            ("text", "— "),
-            ("begin", None),
-            ("instr", " PAGE "),
-            ("separate", None),
-            ("text", "1"),
-            ("end", None),
-            ("text", " —"),
-        ]
-        for kind, text in parts:
-            run = p.add_run(text if kind == "text" else None)
-            _set_font(run._element, PAGE_NUMBER_FONT, 14)
-            if kind == "instr":
-                instr = OxmlElement("w:instrText")
-                instr.set(qn("xml:space"), "preserve")
-                instr.text = text
-                run._element.append(instr)
-            elif kind != "text":
-                mark = OxmlElement("w:fldChar")
-                mark.set(qn("w:fldCharType"), kind)
-                run._element.append(mark)

@@ -13,7 +13,7 @@ from taskhub.core.errors import ValidationFailed
 from taskhub.core.permissions import READ_ALL, roles_required
 from taskhub.plans.models import Plan
 from taskhub.reports import services
-from taskhub.reports.downloads import docx_file, xlsx_file
+from taskhub.reports.downloads import docx_file, overdue_file, xlsx_file
 from taskhub.scoring import services as scoring
 from taskhub.scoring.models import Period
 from taskhub.scoring.schemes import parse_period_code
@@ -103,6 +103,10 @@ def bulletin(code: str) -> Any:
         error=None,
         docx=services.docx_available(),
         cn_ordinal=services.cn_ordinal,
+        standing_names=services.STANDING_NAMES,
+        attachment_note=services.ATTACHMENT_NOTE,
+        date_cn=services.date_cn,
+        overdue_shown=services.OVERDUE_SHOWN,
     )
 
 
@@ -115,6 +119,17 @@ def bulletin_xlsx(code: str) -> Any:
     if isinstance(built, tuple):
         return built
     return xlsx_file(built)
+
+
+@bp.get("/plans/<code>/bulletin-overdue.xlsx")
+@roles_required(*READ_ALL)
+def bulletin_overdue_xlsx(code: str) -> Any:
+    """The bulletin's attachment: every overdue item with its days overdue (Excel)."""
+    plan = get_plan_or_404(code)
+    built = _build(plan)
+    if isinstance(built, tuple):
+        return built
+    return overdue_file(built)
 
 
 @bp.get("/plans/<code>/bulletin.docx")

@@ -63,6 +63,8 @@ class Period(Base):
     ends_on: Mapped[date]
     is_closed: Mapped[bool] = mapped_column(default=False)
     closed_at: Mapped[datetime | None]
+    #: The bulletin's document number (文号), e.g. 包数政办发〔2022〕3号; set on closing.
+    doc_number: Mapped[str | None]
 
 
 class ItemScore(Base):

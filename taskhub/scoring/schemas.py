@@ -94,6 +94,9 @@ class PeriodSchema(Schema):
     revisions = fields.List(
         fields.Integer(), required=True, metadata={"description": "Every snapshot revision."}
     )
+    doc_number = fields.String(
+        allow_none=True, metadata={"description": "The bulletin's document number (文号)."}
+    )
 
 
 class PeriodArgs(sort_args(PERIOD_SORTS, "starts_on")):  # type: ignore[misc]
@@ -135,6 +138,22 @@ class ClosePeriodArgs(Schema):
             "description": "The latest revision you saw (0: never closed); if another was "
             "published since, the request is refused (409 stale). Omit to skip the check."
         },
+    )
+    doc_number = fields.String(
+        validate=length("period.doc_number"),
+        metadata={
+            "description": "The bulletin's document number (文号), e.g. 包数政办发〔2022〕3号. "
+            "Optional; omitted or blank keeps the one already set.",
+        },
+    )
+
+
+class PeriodUpdateArgs(Schema):
+    doc_number = fields.String(
+        required=True,
+        allow_none=True,
+        validate=length("period.doc_number"),
+        metadata={"description": "The bulletin's document number (文号); null or blank clears it."},
     )
 
 

@@ -23,6 +23,7 @@ from taskhub.scoring.engine import count_points, dec, rate_points, ratio, rubric
 from taskhub.scoring.models import (
     ComponentScore,
     ItemScore,
+    Period,
     PeriodKind,
     PointAllocation,
     ScoreSource,
@@ -554,11 +555,13 @@ def close_period(
     actor: User | None,
     reason: str | None = None,
     expected_revision: int | None = None,
+    doc_number: str | None = None,
 ) -> Snapshot:
     """Freeze the period's scores and ranks; after closing, corrections are new revisions.
 
     ``expected_revision``: the latest revision the client saw (0: none); another one
-    published since refuses the close (StaleObject)."""
+    published since refuses the close (StaleObject). ``doc_number``: the bulletin's 文号
+    (optional; blank keeps the one already set)."""
     from taskhub.tracking.services import StaleObject
 
     if actor is not None and actor.role not in ("admin", "office"):
@@ -588,6 +591,7 @@ def close_period(
     if revision > 1 and not (reason or "").strip():
         raise ValidationFailed("a correction after closing needs a reason", ["reason"])
     check_text("period.reason", reason, field="reason")
+    number = clean_doc_number(doc_number)
     snapshot = Snapshot(
         period_id=period.id,
         revision=revision,
@@ -604,16 +608,57 @@ def close_period(
     )
     db.session.add(snapshot)
     period.is_closed, period.closed_at = True, now_utc()
+    before_number = period.doc_number
+    if number:
+        period.doc_number = number
     db.session.flush()
     audit.record(
         "period.closed" if revision == 1 else "period.revised",
         "period",
         period.id,
         actor_id=actor.id if actor else None,
-        after={"plan": plan.code, "period": code, "revision": revision, "reason": snapshot.reason},
+        before={"doc_number": before_number} if number and number != before_number else None,
+        after={
+            "plan": plan.code,
+            "period": code,
+            "revision": revision,
+            "reason": snapshot.reason,
+            "doc_number": period.doc_number,
+        },
     )
     webhooks.period_closed(plan, period, snapshot)
     return snapshot
+
+
+def clean_doc_number(value: str | None) -> str | None:
+    """A 文号 as typed, spaces trimmed; None when blank. Brackets are the writer's choice
+    (〔2022〕 by GB/T 9704, but offices type [2022] too): kept as given."""
+    text = " ".join((value or "").split())
+    check_text("period.doc_number", text, field="doc_number")
+    return text or None
+
+
+def set_doc_number(plan: Plan, code: str, doc_number: str | None, *, actor: User | None) -> Period:
+    """The office sets or corrects the bulletin's 文号 of a period (blank clears it); audited."""
+    if actor is not None and actor.role not in ("admin", "office"):
+        raise PermissionDenied("only the office sets a bulletin's document number")
+    period = get_period(plan, code)
+    assert period is not None
+    number = clean_doc_number(doc_number)
+    if number == period.doc_number:
+        return period
+    before = period.doc_number
+    period.doc_number = number
+    db.session.flush()
+    audit.record(
+        "period.doc_number",
+        "period",
+        period.id,
+        actor_id=actor.id if actor else None,
+        before={"doc_number": before},
+        after={"plan": plan.code, "period": code, "doc_number": number},
+    )
+    return period
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from taskhub.core.xlsx import xlsx_response
 from taskhub.ledger.exports import scores_file_names, scores_xlsx
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring import services
+from taskhub.scoring.models import Period
 from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.scoring.services import period_codes  # the dashboard imports it from here too
 from taskhub.tracking.models import Assignment
@@ -78,6 +79,9 @@ def rankings(code: str) -> Any:
         components=components,
         entered=spec.rule_for(parse_period_code(period)[0]).entered,
         areas=areas,
+        doc_number=db.session.scalar(
+            select(Period.doc_number).where(Period.plan_id == plan.id, Period.code == period)
+        ),
     )
 
 
@@ -179,9 +183,28 @@ def close(code: str) -> Any:
     period = _period(plan)
     attempt(
         lambda: services.close_period(
-            plan, period, actor=current_user, reason=request.form.get("reason")
+            plan,
+            period,
+            actor=current_user,
+            reason=request.form.get("reason"),
+            doc_number=request.form.get("doc_number"),
         ),
         done=lambda snapshot: _("Period closed: revision %(n)d.", n=snapshot.revision),
+    )
+    return redirect(url_for("scoring.rankings", code=code, period=period))
+
+
+@bp.post("/plans/<code>/doc-number")
+@roles_required("admin", "office")
+def doc_number(code: str) -> Any:
+    """The office sets or corrects the bulletin's document number (文号) of a period."""
+    plan = _plan_or_404(code)
+    period = _period(plan)
+    attempt(
+        lambda: services.set_doc_number(
+            plan, period, request.form.get("doc_number"), actor=current_user
+        ),
+        done=_("Document number saved."),
     )
     return redirect(url_for("scoring.rankings", code=code, period=period))
 

@@ -83,6 +83,7 @@ def plan_periods(plan: Plan) -> list[dict[str, Any]]:
                 "closed_at": period.closed_at if period else None,
                 "revision": revs[-1] if revs else None,
                 "revisions": revs,
+                "doc_number": period.doc_number if period else None,
             }
         )
     out.sort(key=lambda p: (p["starts_on"], p["ends_on"], p["code"]))

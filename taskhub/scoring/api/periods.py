@@ -8,10 +8,21 @@ from typing import Any
 from flask.views import MethodView
 
 from taskhub.core import api as core
-from taskhub.core.api import PAGE
+from taskhub.core.api import PAGE, api_user
+from taskhub.core.db import db
+from taskhub.core.errors import DomainError
+from taskhub.core.permissions import STAFF
+from taskhub.scoring import services
 from taskhub.scoring.api import blp
-from taskhub.scoring.api.common import check_period, load_plan, page_of, plan_periods, sort_rows
-from taskhub.scoring.schemas import PERIOD_PATH, PeriodArgs, PeriodSchema
+from taskhub.scoring.api.common import (
+    check_period,
+    fail,
+    load_plan,
+    page_of,
+    plan_periods,
+    sort_rows,
+)
+from taskhub.scoring.schemas import PERIOD_PATH, PeriodArgs, PeriodSchema, PeriodUpdateArgs
 
 
 @blp.route("/plans/<code>/periods")
@@ -42,4 +53,20 @@ class PeriodByCode(MethodView):
         """One period: closed or open, and its snapshot revisions."""
         plan = load_plan(code)
         period = check_period(plan, period)
+        return next(p for p in plan_periods(plan) if p["code"] == period)
+
+    @core.roles(*STAFF)
+    @blp.arguments(PeriodUpdateArgs)
+    @blp.response(200, PeriodSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Not a period code.")
+    def patch(self, args: dict[str, Any], code: str, period: str) -> dict[str, Any]:
+        """Set or correct the bulletin's document number (文号) of the period (office only;
+        audited). Null or blank clears it."""
+        plan = load_plan(code)
+        period = check_period(plan, period)
+        try:
+            services.set_doc_number(plan, period, args.get("doc_number"), actor=api_user())
+        except DomainError as error:
+            fail(error)
+        db.session.commit()
         return next(p for p in plan_periods(plan) if p["code"] == period)

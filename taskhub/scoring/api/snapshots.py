@@ -153,6 +153,7 @@ class ClosePeriod(MethodView):
                 actor=api_user(),
                 reason=args.get("reason"),
                 expected_revision=args.get("revision"),
+                doc_number=args.get("doc_number"),
             )
         except DomainError as error:
             fail(error)
