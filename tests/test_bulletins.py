@@ -596,5 +596,5 @@ def test_without_a_period_the_page_offers_the_periods(web: FlaskClient, baotou: 
     response = web.get("/plans/baotou-2022/bulletin")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert 'name="period"' in page and '<option value="2022-H1">' in page
+    assert 'name="period"' in page and '<option value="2022-H1"' in page
     assert "<article" not in page

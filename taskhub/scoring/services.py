@@ -41,6 +41,22 @@ from taskhub.tracking.models import Assignment
 from taskhub.webhooks import services as webhooks
 
 
+class OutOfRange(ValidationFailed):
+    """A score outside what it may be. The message stays English for the API (as its other
+    messages); pages say it in the user's language with the component's name
+    (taskhub.scoring.views.problem)."""
+
+    def __init__(
+        self, message: str, *, field: str, low: Decimal, high: Decimal, component: str | None = None
+    ) -> None:
+        super().__init__(message, [field])
+        self.low, self.high, self.component = low, high, component
+
+
+#: The refusal of a score without a reason (pages say it in the user's language).
+NO_REASON = "a score needs a reason"
+
+
 def scorer_key_for(user: User | None, item: Item) -> tuple[str, int | None]:
     """Who scores: the office, or the user's unit when it leads the item's assessment.
 
@@ -89,7 +105,7 @@ def score_item(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("a score needs a reason", ["reason"])
+        raise ValidationFailed(NO_REASON, ["reason"])
     check_text("score.reason", reason, field="reason")
     for name, number in (("value", value), ("numerator", numerator), ("denominator", denominator)):
         check_number(number, name)
@@ -104,8 +120,11 @@ def score_item(
         value = _measured(item, points, numerator, denominator, occurrences, parts)
     value = dec(value)
     if value < 0 or value > points:
-        raise ValidationFailed(
-            f"the score must be between 0 and the item's {points} points", ["value"]
+        raise OutOfRange(
+            f"the score must be between 0 and the item's {points} points",
+            field="value",
+            low=Decimal(0),
+            high=points,
         )
     value = value.quantize(Decimal("0.0001"))
     # The assignment's lock first: a concurrent change of this score (or its first entry)
@@ -243,7 +262,7 @@ def score_component(
         raise PermissionDenied("only the office enters unit-level components")
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("a score needs a reason", ["reason"])
+        raise ValidationFailed(NO_REASON, ["reason"])
     check_text("score.reason", reason, field="reason")
     check_number(value, "value")
     spec = engine_of(plan)
@@ -261,7 +280,13 @@ def score_component(
     floor = -spec.scale if component in rule.signed else Decimal(0)
     low, high = rule.caps.get(component, (floor, spec.scale))
     if not low <= value <= high:
-        raise ValidationFailed(f"{component} must be between {low} and {high}", ["value"])
+        raise OutOfRange(
+            f"{component} must be between {low} and {high}",
+            field="value",
+            low=low,
+            high=high,
+            component=component,
+        )
     period = get_period(plan, code)
     assert period is not None
     from taskhub.units.models import Unit
