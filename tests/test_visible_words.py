@@ -66,7 +66,7 @@ ALLOWED = {
 #: Tokens that are data, not words: addresses, file names, dotted or hyphenated codes.
 DATA_TOKEN = re.compile(
     r"""
-    https?://\S+                                  # web addresses
+    https?://\S*                                  # web addresses
     | [\w.+-]+@[\w-]+(\.[\w-]+)+                  # e-mail addresses
     | [\w\u4e00-\u9fff-]+\.(xlsx|xls|docx|doc|pdf|png|jpe?g|csv|txt|zip|ofd|wps|json)\b
     | \b[a-z]+(-[a-z0-9]+)*-\d{4}\b              # plan codes: baotou-2022, demo-2026
