@@ -111,8 +111,13 @@ def visible_text(html: str) -> list[str]:
     return texts
 
 
-def english_in(texts: Iterable[str], data: set[str]) -> list[str]:
-    """ASCII words, identifiers and raw period codes in the texts (with their context)."""
+def english_in(
+    texts: Iterable[str], data: set[str], document_words: frozenset[str] = frozenset()
+) -> list[str]:
+    """ASCII words, identifiers and raw period codes in the texts (with their context).
+
+    ``data``: tokens shown as data (user names); ``document_words``: ASCII words the plan
+    documents use in their own text (App in 应用程序(App、小程序))."""
     found = []
     for text in texts:
         cleaned = DATA_TOKEN.sub(" ", text)
@@ -121,7 +126,7 @@ def english_in(texts: Iterable[str], data: set[str]) -> list[str]:
                 cleaned = cleaned.replace(token, " ")
         for match in WORD.finditer(cleaned):
             word = match.group()
-            if word in ALLOWED or word.isupper():
+            if word in ALLOWED or word in document_words or word.isupper():
                 continue  # acronyms in the documents' own text (AI, APP, 5G) and list letters
             found.append(f"{word!r} in {text.strip()[:80]!r}")
         for match in PERIOD_CODE.finditer(cleaned):
@@ -190,6 +195,7 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
         "group_id": group.id,
         "endpoint_id": endpoint.id if endpoint else None,
         "city": unit.city.code,
+        "baotou_unit_id": unit_named("昆都仑区人民政府", "baotou").id,
     }
 
 
@@ -227,11 +233,18 @@ def page_urls(app: Flask, values: dict[str, Any]) -> Iterator[str]:
         with app.test_request_context():
             yield url_for(rule.endpoint, **args)
     yield from EXTRA
+    # Every plan's own pages: plans without a scheme, monthly and yearly schemes.
+    for code in db.session.scalars(select(Plan.code).order_by(Plan.code)):
+        for endpoint in ("plans.show", "dashboard.plan", "scoring.rankings", "reports.bulletin"):
+            with app.test_request_context():
+                yield url_for(endpoint, code=code)
+    yield f"/plans/baotou-2022/scores/{values['baotou_unit_id']}?period=2022-H1"
 
 
 def crawl(
-    app: Flask, username: str, values: dict[str, Any], data: set[str]
+    app: Flask, username: str, values: dict[str, Any], data: set[str], words: frozenset[str]
 ) -> dict[str, list[str]]:
+    """The English found on each page ``username`` may open (URL → findings)."""
     user = db.session.scalars(select(User).where(User.username == username)).one()
     person = Browser(app, user)
     person.get("/lang/zh")
@@ -240,9 +253,9 @@ def crawl(
         response = person.get(url)
         if response.status_code != 200 or response.mimetype != "text/html":
             continue  # not this role's page (403, redirects): another role crawls it
-        words = english_in(visible_text(response.get_data(as_text=True)), data)
-        if words:
-            problems[url] = words
+        found = english_in(visible_text(response.get_data(as_text=True)), data, words)
+        if found:
+            problems[url] = found
     return problems
 
 
@@ -254,14 +267,16 @@ def test_every_page_reads_as_chinese_for_every_role(app: Flask, world: Plan) -> 
     make_user("assessor", unit_named("市政务服务和数据管理局", "demo"), "crawl-assessor")
     values = _sample_values(plan_code_for(TODAY), unit_user)
     data = {u for u in db.session.scalars(select(User.username)) if u}
+    texts = db.session.scalars(select(Item.text))
+    words = frozenset(w for text in texts for w in WORD.findall(text or ""))
     report: dict[str, list[str]] = {}
     for role in ("admin", "office", "unit", "assessor"):
-        for url, words in crawl(app, f"crawl-{role}", values, data).items():
-            report.setdefault(f"{role} {url}", []).extend(words)
+        for url, found in crawl(app, f"crawl-{role}", values, data, words).items():
+            report.setdefault(f"{role} {url}", []).extend(found)
     signed_out = app.test_client().get("/login").get_data(as_text=True)
     if found := english_in(visible_text(signed_out), data):
         report["signed out /login"] = found
-    lines = [f"{page}: {'; '.join(dict.fromkeys(words))}" for page, words in sorted(report.items())]
+    lines = [f"{page}: {'; '.join(dict.fromkeys(found))}" for page, found in sorted(report.items())]
     assert not lines, "English or raw keys on Chinese pages:\n" + "\n".join(lines)
 
 
