@@ -294,3 +294,19 @@ def test_the_scanner_finds_keys_english_and_period_codes() -> None:
     assert any("'Change'" in f for f in found)
     assert any("'x'" in f for f in found)
     assert not any("org" in f or "xlsx" in f or "baotou" in f or "API" in f for f in found)
+
+
+def test_the_webhook_secret_page_reads_as_chinese(client, login_as) -> None:
+    """A page only a form answers (the new secret, shown once) is checked the same way."""
+    from taskhub.webhooks.models import WEBHOOK_EVENTS
+
+    admin = login_as("admin")
+    client.get("/lang/zh")
+    response = client.post(
+        "/admin/webhooks",
+        data={"url": "https://hooks.example.org/taskhub", "events": list(WEBHOOK_EVENTS)[:1]},
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<code>X-TaskHub-Signature</code>" in page  # the header, as a literal
+    assert not english_in(visible_text(page), {admin.username})
