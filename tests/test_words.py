@@ -207,3 +207,24 @@ def test_the_scores_export_uses_component_and_period_names(client, login_as) -> 
     assert "第三方评估" in headers and "third_party" not in headers
     notes = {row[0].value: row[1].value for row in book["导出说明"].iter_rows()}
     assert notes["期次"] == "2022年上半年"
+
+
+def test_an_allocation_that_does_not_add_up_is_refused_in_chinese(client, login_as) -> None:
+    from taskhub.models import Section
+
+    login_as("office")
+    area3 = db.session.scalars(
+        select(Section).join(Plan).where(Plan.code == "baotou-2022", Section.path == "3")
+    ).one()
+    items = db.session.scalars(
+        select(Item)
+        .join(Plan)
+        .where(Plan.code == "baotou-2022", Item.code.in_(["54", "55", "56", "57", "58"]))
+    ).all()
+    page = client.post(
+        f"/sections/{area3.id}/allocation",
+        data={f"points_{i.id}": "5" for i in items},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "分配的分值合计 25 分，应恰好等于本部分的 20 分" in page
+    assert "adds up to" not in page

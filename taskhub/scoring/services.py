@@ -53,6 +53,14 @@ class OutOfRange(ValidationFailed):
         self.low, self.high, self.component = low, high, component
 
 
+class AllocationMismatch(ValidationFailed):
+    """Points shared out that do not add up to the section's budget (or are negative)."""
+
+    def __init__(self, message: str, *, total: Decimal, budget: Decimal) -> None:
+        super().__init__(message, ["points"])
+        self.total, self.budget = total, budget
+
+
 #: The refusal of a score without a reason (pages say it in the user's language).
 NO_REASON = "a score needs a reason"
 
@@ -386,8 +394,10 @@ def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User
             scorer_key_for(actor, item)  # raises unless the actor's unit leads its assessment
     total = sum(points.values(), Decimal(0))
     if any(p < 0 for p in points.values()) or total != budget:
-        raise ValidationFailed(
-            f"the allocation adds up to {total}; it must add up to the budget {budget}"
+        raise AllocationMismatch(
+            f"the allocation adds up to {total}; it must add up to the budget {budget}",
+            total=total,
+            budget=budget,
         )
     for item in items:
         row = db.session.scalar(select(PointAllocation).where(PointAllocation.item_id == item.id))

@@ -143,6 +143,13 @@ def problem(exc: DomainError, plan: Plan | None = None) -> str:
             low=low,
             high=high,
         )
+    if isinstance(exc, services.AllocationMismatch):
+        return _(
+            "The points add up to %(total)s; they must add up to the section's %(budget)s "
+            "points, none negative.",
+            total=format_points(exc.total),
+            budget=format_points(exc.budget),
+        )
     if isinstance(exc, ValidationFailed) and exc.message == services.NO_REASON:
         return _("Give a reason for the score.")
     return problem_text(exc)
@@ -239,7 +246,7 @@ def allocate(section_id: int) -> Any:
         abort(403)
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=problem_text(exc)), "error")
+        flash(_("Not saved: %(problem)s", problem=problem(exc)), "error")
     else:
         db.session.commit()
         flash(_("Points allocated."), "success")
