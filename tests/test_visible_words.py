@@ -3,9 +3,14 @@
 Every page a GET route answers is rendered in zh with the seeds and the living demo loaded (so
 lists, scores, reports and extensions are not empty), as each role, and its visible text (and
 the attributes people read: tooltips, placeholders, the labels of stacked table cells) is
-searched for ASCII words. What may stay ASCII is a short allow-list (``ALLOWED``) and data that
-people typed or that identifies something on purpose (user names, e-mail and web addresses,
-file names, plan codes in tokens such as ``baotou-2022``).
+searched for ASCII words, snake_case keys and period codes (2022-H1, 2022-06). Refusal pages
+(400, 403, 404) are read too; every plan's own pages are visited.
+
+What may stay ASCII (docs/development.md): a short allow-list (``ALLOWED``: product and format
+names such as Excel, API, PDF); upper-case acronyms (AI, APP); words the plan documents use in
+their own text; data that identifies something on purpose (user names, e-mail and web
+addresses, file names, plan codes such as ``baotou-2022``); and literals in ``<code>``,
+``<kbd>``, ``<samp>``, ``<pre>`` or under ``translate="no"`` (maintainers' notes).
 """
 
 from __future__ import annotations
