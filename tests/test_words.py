@@ -228,3 +228,11 @@ def test_an_allocation_that_does_not_add_up_is_refused_in_chinese(client, login_
     ).get_data(as_text=True)
     assert "分配的分值合计 25 分，应恰好等于本部分的 20 分" in page
     assert "adds up to" not in page
+
+
+def test_a_rule_name_too_long_is_called_a_name_not_a_persons_name(client, login_as) -> None:
+    login_as("office")
+    page = client.post(
+        "/reminders/rules", data={"name": "提" * 5000}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "「名称」" in page and "「姓名」" not in page
