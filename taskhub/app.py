@@ -353,6 +353,10 @@ def _register_template_helpers(app: Flask) -> None:
     from taskhub.units.services import source_label
 
     app.add_template_filter(source_label, "list_source")
+    from taskhub.scoring.labels import period_text
+
+    # 2022-H1 → 2022年上半年: period codes stay in URLs and form values, never in the text.
+    app.add_template_filter(period_text, "period")
 
     @app.template_filter("cn_datetime")
     def cn_datetime(value: Any) -> str:

@@ -274,7 +274,7 @@ def test_assessor_sees_what_their_unit_has_to_score(demo, client):
     unit = demo_unit(DEMO_ASSESSOR_UNIT)
     login(client, make_user("assessor", unit))
     page = client.get("/to-score").get_data(as_text=True)
-    assert "待评分" in page and "考核期 2026-H2" in page
+    assert "待评分" in page and "考核期 2026年下半年" in page
     scored = set(
         db.session.scalars(
             select(ItemScore.assignment_id).where(ItemScore.scorer_key == f"unit:{unit.id}")
@@ -307,7 +307,7 @@ def test_viewer_overview_shows_every_active_plan(demo, client, login_as):
     assignments = demo_assignments(demo)
     done = sum(a.status == "completed" for a in assignments)
     assert f"已完成（{len(assignments)} 项任务中已完成 {done} 项）" in page
-    assert "2026-H2 排名" in page and "前列" in page and "末位" in page
+    assert "2026年下半年 排名" in page and "前列" in page and "末位" in page
     assert "红" in page and "黄" in page and "绿" in page
 
 

@@ -143,7 +143,10 @@ def decimal_arg(name: str, source: Any = None) -> Decimal | None:
             raise InvalidNumber(
                 name, _("Enter a real number: NaN and Infinity are not numbers here.")
             )
-        raise InvalidNumber(name, _("Enter a number such as 12 or 3.5."))
+        shown = text if len(text) <= 20 else text[:19] + "…"
+        raise InvalidNumber(
+            name, _("“%(text)s” is not a number: enter one such as 12 or 3.5.", text=shown)
+        )
     problem = number_problem(number)
     if problem == "too_large":
         raise InvalidNumber(

@@ -11,11 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import force_locale
-from sqlalchemy import select
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db, now_utc
-from taskhub.core.errors import ValidationFailed
 from taskhub.core.labels import label
 from taskhub.core.timeutil import local_time
 from taskhub.core.xlsx import Column, add_notes, add_table, new_workbook, safe_file_name
@@ -23,8 +21,8 @@ from taskhub.core.xlsx import workbook_bytes as to_bytes
 from taskhub.ledger.lights import COLOR_OF
 from taskhub.ledger.services import STATUS_ORDER, ExportRow, Resolved, visible_to
 from taskhub.plans.models import Plan, Section
-from taskhub.reports.services import COMPONENT_NAMES, period_label
-from taskhub.scoring.models import Scheme, Snapshot
+from taskhub.scoring.labels import component_label, component_names, period_label
+from taskhub.scoring.models import Snapshot
 from taskhub.scoring.schemes import EngineSpec
 from taskhub.scoring.services import Ranked
 from taskhub.units.models import Unit
@@ -147,35 +145,6 @@ def ledger_file_names(plan: Plan | None, today: date) -> tuple[str, str]:
 # -- scores -------------------------------------------------------------------------------------
 
 
-def component_names(plan: Plan) -> dict[str, str]:
-    """Chinese names of a scheme's components: as the scheme declares them, else the usual."""
-    scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
-    declared: dict[str, str] = {}
-    stack: list[Any] = [scheme.definition if scheme else {}]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "components" and isinstance(value, list):
-                    for c in value:
-                        code = c.get("key") or c.get("code") if isinstance(c, dict) else None
-                        if isinstance(code, str) and isinstance(c.get("name"), str):
-                            declared.setdefault(code, c["name"])
-                stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return {**COMPONENT_NAMES, **declared}
-
-
-def _component_header(code: str, names: dict[str, str]) -> str:
-    if code in names:
-        return names[code]
-    try:
-        return period_label(code)  # a mean of sub-periods lists them by code
-    except ValidationFailed:
-        return code
-
-
 def scores_xlsx(
     plan: Plan,
     period: str,
@@ -195,7 +164,7 @@ def scores_xlsx(
         Column("较上期", 9, "change"),
         Column("单位", 30, "wrap"),
         Column("总分", 10, "decimal"),
-        *(Column(_component_header(c, names), 12, "decimal") for c in components),
+        *(Column(component_label(c, names), 12, "decimal") for c in components),
         *(Column(a, 14, "decimal") for a in areas),
     ]
     wb = new_workbook(decimals=spec.rounding)
@@ -221,7 +190,7 @@ def scores_xlsx(
         NOTES_SHEET,
         [
             ("方案", plan.title),
-            ("期次", f"{period_label(period)}（{period}）"),
+            ("期次", period_label(period)),
             ("状态", state),
             ("保留小数", f"{spec.rounding} 位（单元格保存 4 位小数）"),
             ("导出时间", _now_text()),
@@ -232,6 +201,6 @@ def scores_xlsx(
 
 def scores_file_names(plan: Plan, period: str) -> tuple[str, str]:
     return (
-        f"{safe_file_name(plan.title)}_{period}_得分排名.xlsx",
+        f"{safe_file_name(plan.title)}_{period_label(period)}_得分排名.xlsx",
         f"{plan.code}_{period}_scores.xlsx",
     )

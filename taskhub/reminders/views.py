@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -15,7 +16,7 @@ from taskhub.core.db import db, now_utc
 from taskhub.core.inputs import int_arg, page_arg
 from taskhub.core.limits import TextTooLong, check_text
 from taskhub.core.permissions import login_required, roles_required
-from taskhub.core.web import problem_text
+from taskhub.core.web import FIELD_LABELS, problem_text
 from taskhub.reminders import services
 from taskhub.reminders.models import (
     Channel,
@@ -58,7 +59,8 @@ def _parse_rule(form: Any) -> tuple[dict[str, Any] | None, str | None]:
     try:
         check_text("reminder_rule.name", name, field="name")
     except TextTooLong as exc:
-        return None, problem_text(exc)
+        # A rule's name is 名称, not a person's 姓名.
+        return None, problem_text(exc, {**FIELD_LABELS, "name": pgettext("thing", "Name")})
     try:
         offset = int_arg("offset_working_days", form, minimum=-MAX_DAYS, maximum=MAX_DAYS)
     except ValueError:

@@ -6,7 +6,6 @@ snapshot, frozen); the progress counts are the tracking state on the day of issu
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -21,7 +20,14 @@ from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import services as scoring
 from taskhub.scoring.engine import display
-from taskhub.scoring.models import Period, PeriodKind, Scheme
+from taskhub.scoring.labels import (
+    AREA_PREFIX,
+    COMPONENT_NAMES,
+    component_label,
+    declared_component_names,
+    period_label,
+)
+from taskhub.scoring.models import Period, Scheme
 from taskhub.scoring.schemes import EngineSpec, engine_of, parse_period_code
 from taskhub.tracking.lights import PACE_TOLERANCE
 from taskhub.tracking.models import Assignment, AssignmentStatus, Milestone, MilestoneStatus
@@ -38,30 +44,11 @@ OVERDUE_SHOWN = 3
 SUMMARY_TITLE = 18
 #: The attachment line of the Word bulletin.
 ATTACHMENT_NOTE = "附件：逾期事项清单（另附 Excel）"
-#: Bulletin column keys of per-area scores start with this.
-AREA_PREFIX = "area:"
-
-#: Names of components that schemes compute rather than declare with a name.
-COMPONENT_NAMES = {
-    "monitoring": "日常监测",
-    "completion": "任务完成",
-    "index": "综合指数",
-    "indicators": "指标得分",
-    "field": "实地调研",
-    "survey": "民意调查",
-    "third_party": "第三方评估",
-    "key_apps": "重点应用",
-    "year_end": "年终考核",
-    "bonus": "加减分",
-    "year_end_total": "年终评分",
-    "monthly_mean": "月度平均",
-}
 STANDING_NAMES = {"ahead": "超进度", "on": "达进度", "behind": "欠进度"}
 RANKING_HEADERS = ("名次", "较上期", "单位", "总分")
 COUNT_HEADERS = ("已完成", "达进度", "欠进度", "超期")
 OVERDUE_HEADERS = ("单位", "序号", "事项", "到期日期")
 OVERDUE_SHEET = "超期事项"
-_PERIOD_CODE = re.compile(r"^\d{4}(-(H[12]|\d{2}))?$")
 
 
 # -- the data ------------------------------------------------------------------------------------
@@ -214,16 +201,6 @@ def date_cn(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def period_label(code: str) -> str:
-    """2022年度, 2022年上半年, 2022年下半年, 2021年11月."""
-    kind, start, _ = parse_period_code(code)
-    if kind == PeriodKind.YEAR.value:
-        return f"{start.year}年度"
-    if kind == PeriodKind.HALF_YEAR.value:
-        return f"{start.year}年{'上' if start.month == 1 else '下'}半年"
-    return f"{start.year}年{start.month}月"
-
-
 def change_label(change: int | None) -> str:
     """The rank change with an arrow and words (never the arrow alone)."""
     if change is None:
@@ -336,22 +313,6 @@ def issuer_of(definition: dict[str, Any], city: str) -> str:
     return city + DEFAULT_ISSUER
 
 
-def _declared_names(node: Any, out: dict[str, str]) -> None:
-    """Collect {key or code: name} from every ``components`` list in the scheme."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "components" and isinstance(value, list):
-                for c in value:
-                    if isinstance(c, dict) and isinstance(c.get("name"), str):
-                        code = c.get("key") or c.get("code")
-                        if isinstance(code, str):
-                            out.setdefault(code, c["name"])
-            _declared_names(value, out)
-    elif isinstance(node, list):
-        for value in node:
-            _declared_names(value, out)
-
-
 def _components(
     spec: EngineSpec, kind: str, rows: list[BulletinRow], definition: dict[str, Any]
 ) -> list[tuple[str, str]]:
@@ -364,17 +325,8 @@ def _components(
     areas = [k for k in (rows[0].components if rows else {}) if k.startswith(AREA_PREFIX)]
     others = sorted(present - set(preferred) - set(areas))
     codes = [c for c in preferred if c in present] + others + areas
-    declared: dict[str, str] = {}
-    _declared_names(definition, declared)
-
-    def name(code: str) -> str:
-        if code.startswith(AREA_PREFIX):
-            return code[len(AREA_PREFIX) :]
-        if _PERIOD_CODE.match(code):
-            return period_label(code)
-        return declared.get(code) or COMPONENT_NAMES.get(code) or code
-
-    return [(c, name(c)) for c in codes]
+    names = {**COMPONENT_NAMES, **declared_component_names(definition)}
+    return [(c, component_label(c, names)) for c in codes]
 
 
 @dataclass

@@ -15,6 +15,7 @@ from taskhub.plans.models import Plan
 from taskhub.reports import services
 from taskhub.reports.downloads import docx_file, overdue_file, xlsx_file
 from taskhub.scoring import services as scoring
+from taskhub.scoring.labels import period_text
 from taskhub.scoring.models import Period
 from taskhub.scoring.schemes import parse_period_code
 
@@ -56,24 +57,20 @@ def _build(plan: Plan) -> services.Bulletin | tuple[str, int]:
     """The bulletin of the requested period, or the page explaining what is wrong (400)."""
     period = (request.args.get("period") or "").strip()
     if not period:
-        return _problem(plan, "", _("Choose a period, e.g. 2022-H1, 2022 or 2021-11."), 400)
+        return _problem(plan, "", _("Choose a period from the list."), 400)
     try:
         kind = parse_period_code(period)[0]
     except ValidationFailed:
-        message = _(
-            "“%(code)s” is not a period. Write a year (2022), a half-year (2022-H1, 2022-H2) "
-            "or a month (2021-11).",
-            code=period,
-        )
+        message = _("The address names no period this page knows; choose one from the list.")
         return _problem(plan, period, message, 400)
     kinds = scoring.scored_kinds(plan)
     if not kinds:
         return _problem(plan, period, _("This plan has no scoring scheme, so no bulletin."), 400)
     if kind not in kinds:
         message = _(
-            "This plan is not scored for %(code)s. Its periods look like %(examples)s.",
-            code=period,
-            examples="、".join(scoring.period_codes(plan, first_only=True)),
+            "This plan is not scored for %(period)s. Its periods are like %(examples)s.",
+            period=period_text(period),
+            examples="、".join(period_text(c) for c in scoring.period_codes(plan, first_only=True)),
         )
         return _problem(plan, period, message, 400)
     try:

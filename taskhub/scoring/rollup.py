@@ -628,7 +628,9 @@ def _composite(
 def _item_label(item: Item | None) -> str:
     if item is None:
         return ""
-    return f"{item.label} {item.title or item.text[:30]}"
+    # An item without a number is named by its text, not by its internal code (t2-40b).
+    text = item.title or item.text[:30]
+    return f"{item.number} {text}" if item.number else text
 
 
 def _mean_of(

@@ -42,6 +42,30 @@ from taskhub.tracking.models import Assignment
 from taskhub.webhooks import services as webhooks
 
 
+class OutOfRange(ValidationFailed):
+    """A score outside what it may be. The message stays English for the API (as its other
+    messages); pages say it in the user's language with the component's name
+    (taskhub.scoring.views.problem)."""
+
+    def __init__(
+        self, message: str, *, field: str, low: Decimal, high: Decimal, component: str | None = None
+    ) -> None:
+        super().__init__(message, [field])
+        self.low, self.high, self.component = low, high, component
+
+
+class AllocationMismatch(ValidationFailed):
+    """Points shared out that do not add up to the section's budget (or are negative)."""
+
+    def __init__(self, message: str, *, total: Decimal, budget: Decimal) -> None:
+        super().__init__(message, ["points"])
+        self.total, self.budget = total, budget
+
+
+#: The refusal of a score without a reason (pages say it in the user's language).
+NO_REASON = "a score needs a reason"
+
+
 def scorer_key_for(user: User | None, item: Item) -> tuple[str, int | None]:
     """Who scores: the office, or the user's unit when it leads the item's assessment.
 
@@ -90,7 +114,7 @@ def score_item(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("a score needs a reason", ["reason"])
+        raise ValidationFailed(NO_REASON, ["reason"])
     check_text("score.reason", reason, field="reason")
     for name, number in (("value", value), ("numerator", numerator), ("denominator", denominator)):
         check_number(number, name)
@@ -105,8 +129,11 @@ def score_item(
         value = _measured(item, points, numerator, denominator, occurrences, parts)
     value = dec(value)
     if value < 0 or value > points:
-        raise ValidationFailed(
-            f"the score must be between 0 and the item's {points} points", ["value"]
+        raise OutOfRange(
+            f"the score must be between 0 and the item's {points} points",
+            field="value",
+            low=Decimal(0),
+            high=points,
         )
     value = value.quantize(Decimal("0.0001"))
     # The assignment's lock first: a concurrent change of this score (or its first entry)
@@ -244,7 +271,7 @@ def score_component(
         raise PermissionDenied("only the office enters unit-level components")
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("a score needs a reason", ["reason"])
+        raise ValidationFailed(NO_REASON, ["reason"])
     check_text("score.reason", reason, field="reason")
     check_number(value, "value")
     spec = engine_of(plan)
@@ -262,7 +289,13 @@ def score_component(
     floor = -spec.scale if component in rule.signed else Decimal(0)
     low, high = rule.caps.get(component, (floor, spec.scale))
     if not low <= value <= high:
-        raise ValidationFailed(f"{component} must be between {low} and {high}", ["value"])
+        raise OutOfRange(
+            f"{component} must be between {low} and {high}",
+            field="value",
+            low=low,
+            high=high,
+            component=component,
+        )
     period = get_period(plan, code)
     assert period is not None
     from taskhub.units.models import Unit
@@ -362,8 +395,10 @@ def allocate_points(section: Section, points: dict[int, Decimal], *, actor: User
             scorer_key_for(actor, item)  # raises unless the actor's unit leads its assessment
     total = sum(points.values(), Decimal(0))
     if any(p < 0 for p in points.values()) or total != budget:
-        raise ValidationFailed(
-            f"the allocation adds up to {total}; it must add up to the budget {budget}"
+        raise AllocationMismatch(
+            f"the allocation adds up to {total}; it must add up to the budget {budget}",
+            total=total,
+            budget=budget,
         )
     for item in items:
         row = db.session.scalar(select(PointAllocation).where(PointAllocation.item_id == item.id))

@@ -12,14 +12,16 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from taskhub.core.db import db
-from taskhub.core.errors import DomainError, PermissionDenied
+from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
 from taskhub.core.inputs import decimal_arg, id_arg
+from taskhub.core.numbers import format_points
 from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.web import attempt, problem_text
 from taskhub.core.xlsx import xlsx_response
 from taskhub.ledger.exports import scores_file_names, scores_xlsx
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring import services
+from taskhub.scoring.labels import component_label, component_names, explanation_lines
 from taskhub.scoring.models import Period
 from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.scoring.services import period_codes  # the dashboard imports it from here too
@@ -68,8 +70,12 @@ def rankings(code: str) -> Any:
     plan, period, rows, snapshot, spec = outcome
     components = list(rows[0].components) if rows else []
     areas = list(rows[0].areas) if rows else []
+    entered = spec.rule_for(parse_period_code(period)[0]).entered
+    names = component_names(plan)
     return render_template(
         "scoring/rankings.html",
+        # The scheme's own names (日常监测, 第三方评估…), never its keys.
+        headers={c: component_label(c, names) for c in [*components, *entered]},
         plan=plan,
         period=period,
         rows=rows,
@@ -77,7 +83,7 @@ def rankings(code: str) -> Any:
         periods=period_codes(plan),
         spec=spec,
         components=components,
-        entered=spec.rule_for(parse_period_code(period)[0]).entered,
+        entered=entered,
         areas=areas,
         doc_number=db.session.scalar(
             select(Period.doc_number).where(Period.plan_id == plan.id, Period.code == period)
@@ -110,9 +116,47 @@ def explanation(code: str, unit_id: int) -> Any:
     except DomainError:
         abort(404)
     db.session.commit()
-    return render_template(
-        "scoring/explain.html", plan=plan, period=period, data=data, periods=period_codes(plan)
+    spec = engine_of(plan)
+    rule = spec.periods.get(parse_period_code(period)[0])
+    lines = explanation_lines(
+        data["contributions"],
+        component_names(plan),
+        rule.composite if rule else {},
+        spec.items_component,
     )
+    return render_template(
+        "scoring/explain.html",
+        plan=plan,
+        period=period,
+        data=data,
+        lines=lines,
+        periods=period_codes(plan),
+    )
+
+
+def problem(exc: DomainError, plan: Plan | None = None) -> str:
+    """A refused score in the user's language; a component by the scheme's name for it."""
+    if isinstance(exc, services.OutOfRange):
+        low, high = format_points(exc.low), format_points(exc.high)
+        if exc.component is None:
+            return _("The score must be between 0 and the item's %(points)s points.", points=high)
+        names = component_names(plan) if plan is not None else {}
+        return _(
+            "%(name)s must be between %(low)s and %(high)s.",
+            name=component_label(exc.component, names),
+            low=low,
+            high=high,
+        )
+    if isinstance(exc, services.AllocationMismatch):
+        return _(
+            "The points add up to %(total)s; they must add up to the section's %(budget)s "
+            "points, none negative.",
+            total=format_points(exc.total),
+            budget=format_points(exc.budget),
+        )
+    if isinstance(exc, ValidationFailed) and exc.message == services.NO_REASON:
+        return _("Give a reason for the score.")
+    return problem_text(exc)
 
 
 def _decimal(name: str) -> Decimal | None:
@@ -147,7 +191,7 @@ def score_assignment(assignment_id: int) -> Any:
         abort(403)
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=problem_text(exc)), "error")
+        flash(_("Not saved: %(problem)s", problem=problem(exc, assignment.item.plan)), "error")
     else:
         db.session.commit()
         flash(_("Score saved."), "success")
@@ -171,6 +215,7 @@ def score_component(code: str) -> Any:
             reason=request.form.get("reason", ""),
         ),
         done=_("Score saved."),
+        describe=lambda exc: problem(exc, plan),
     )
     return redirect(url_for("scoring.rankings", code=code, period=period))
 
@@ -224,7 +269,7 @@ def allocate(section_id: int) -> Any:
         abort(403)
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=problem_text(exc)), "error")
+        flash(_("Not saved: %(problem)s", problem=problem(exc)), "error")
     else:
         db.session.commit()
         flash(_("Points allocated."), "success")

@@ -36,6 +36,7 @@ from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt, problem_text
 from taskhub.plans.models import Item, ItemUnit, Plan, UnitRole
+from taskhub.scoring.labels import period_text
 from taskhub.tracking import services
 from taskhub.tracking.models import (
     Assignment,
@@ -318,6 +319,8 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return f"{value}%"
     if key == "milestone_id":
         return milestones.get(value, "—")
+    if key == "period":
+        return period_text(str(value))
     if key == "evidence" and isinstance(value, list):
         return "、".join(str(v) for v in value)
     if key == "seconds_to_acknowledge":
