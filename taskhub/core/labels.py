@@ -60,7 +60,7 @@ LABELS = {
         "accepted": _l("Accepted"),
         "returned": _l("Returned"),
     },
-    "light": {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green")},
+    "light": {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green"), "grey": _l("Grey")},
     "light_reason": {
         "overdue": _l("Overdue"),
         "due_soon": _l("Due soon"),

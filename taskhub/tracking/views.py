@@ -240,6 +240,7 @@ def board() -> Any:
         views=VIEWS,
         statuses=[s.value for s in AssignmentStatus],
         args=args,
+        today=today,
     )
 
 
@@ -424,6 +425,10 @@ def _assignment_page(
     names = services.user_names(people)
     pending = next((r for r in found.reports if r.status == ReportStatus.SUBMITTED.value), None)
     is_unit_staff = current_user.role == "unit"
+    prefilled = False
+    if report_values is None:
+        report_values = _returned_report_values(found)
+        prefilled = bool(report_values)
     return render_template(
         "tracking/assignment.html",
         assignment=found,
@@ -441,6 +446,10 @@ def _assignment_page(
         history_rows=_history_rows(found, history),
         score_periods=_score_periods(found),
         extensions=extensions,
+        # Milestones with a request awaiting the office: 待审批 instead of another form.
+        pending_extensions={
+            e.milestone_id: e for e in extensions if e.status == ExtensionStatus.PENDING.value
+        },
         names=names,
         evidence_kind=evidence_kind,
         format_size=format_size,
@@ -449,9 +458,28 @@ def _assignment_page(
         report_open=is_unit_staff or bool(request.args.get("report")) or report_error is not None,
         report_focus=bool(request.args.get("report")),
         report_values=report_values or {},
+        report_prefilled=prefilled,
         report_error=report_error,
         max_mb=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
     )
+
+
+def _returned_report_values(assignment: Assignment) -> dict[str, Any]:
+    """After a return, the report form starts from the returned report: the unit corrects it
+    instead of typing it all again."""
+    if assignment.status != AssignmentStatus.RETURNED.value:
+        return {}
+    returned = [r for r in assignment.reports if r.status == ReportStatus.RETURNED.value]
+    if not returned:
+        return {}
+    last = max(returned, key=lambda r: (r.submitted_at, r.id))
+    return {
+        "progress": last.progress,
+        "problems": last.problems or "",
+        "next_steps": last.next_steps or "",
+        "percent": str(last.percent),
+        "milestone_id": str(last.milestone_id) if last.milestone_id else "",
+    }
 
 
 @bp.get("/assignments/<id:assignment_id>")
@@ -591,7 +619,14 @@ def review(report_id: int) -> Any:
         )
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
+        problem = _error_message(exc)
+        flash(_("Not saved: %(problem)s", problem=problem), "error")
+        if request.form.get("next") == "queue":
+            # The queue again, not the task: the reviewer stays where the form was, with the
+            # problem beside the field and what was typed kept.
+            return _review_queue_page(
+                errors={report_id: problem}, values={report_id: request.form.get("reason", "")}
+            )
         return _back(report.assignment)
     db.session.commit()
     flash(_("Review saved."), "success")
@@ -637,6 +672,14 @@ def request_extension(milestone_id: int) -> Any:
 @roles_required("admin", "office", "assessor")
 def review_queue() -> Any:
     """Reports awaiting review that this user may review, oldest first."""
+    return _review_queue_page()
+
+
+def _review_queue_page(
+    errors: dict[int, str] | None = None, values: dict[int, str] | None = None
+) -> str:
+    """The review queue; after a refused decision, with the problem beside that report's
+    reason field (``errors``) and the reason typed (``values``), by report id."""
     query = (
         select(ProgressReport)
         .join(Assignment)
@@ -655,19 +698,26 @@ def review_queue() -> Any:
             .selectinload(Item.plan),
         ).limit(200)
     ).all()
-    return render_template("tracking/review.html", reports=reports)
+    return render_template(
+        "tracking/review.html", reports=reports, errors=errors or {}, values=values or {}
+    )
 
 
 @bp.get("/extensions")
 @roles_required("admin", "office")
 def extensions() -> Any:
     """Pending extension requests for the office to decide."""
+    return _extensions_page()
+
+
+def _extensions_page(errors: dict[int, str] | None = None) -> str:
+    """The pending requests; after a refused decision, the problem beside its reason field."""
     pending = db.session.scalars(
         select(ExtensionRequest)
         .where(ExtensionRequest.status == ExtensionStatus.PENDING.value)
         .order_by(ExtensionRequest.requested_at)
     ).all()
-    return render_template("tracking/extensions.html", pending=pending)
+    return render_template("tracking/extensions.html", pending=pending, errors=errors or {})
 
 
 @bp.post("/extensions/<id:extension_id>/decide")
@@ -690,8 +740,9 @@ def decide_extension(extension_id: int) -> Any:
         )
     except (DomainError, PermissionDenied) as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
-        return redirect(url_for("tracking.extensions"))
+        problem = _error_message(exc)
+        flash(_("Not saved: %(problem)s", problem=problem), "error")
+        return _extensions_page(errors={extension_id: problem})
     db.session.commit()
     flash(_("Decision saved."), "success")
     return redirect(url_for("tracking.extensions"))
