@@ -26,6 +26,7 @@ from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
 from taskhub.evidence import services as evidence_files
 from taskhub.plans.models import Item, ItemUnit, PlanStatus, UnitRole
+from taskhub.reminders import notices
 from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
     Assignment,
@@ -236,6 +237,7 @@ def submit_report(
         },
     )
     webhooks.report_submitted(report)
+    notices.report_submitted(report)
     return report
 
 
@@ -282,6 +284,7 @@ def review_report(
         after={**_state(assignment), "assignment_id": assignment.id, "reason": reason},
     )
     webhooks.review_done(review)
+    notices.report_reviewed(review)
     return review
 
 
@@ -398,6 +401,7 @@ def decide_extension(
         before=before,
         after={"extended_to": milestone.extended_to, "due_on": milestone.due_on, "reason": reason},
     )
+    notices.extension_decided(ext)
 
 
 # -- reading: the unit's workspace, an assignment's history ------------------------------------
