@@ -16,7 +16,9 @@ are the unit's, not a person's, and follow the rules alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -51,6 +53,20 @@ EVENTS_FOR_ROLE: dict[str, tuple[str, ...]] = {
     "office": (NoticeEvent.REPORT_SUBMITTED.value,),
     "assessor": (NoticeEvent.REPORT_SUBMITTED.value,),
 }
+
+
+#: Set while generated history is written (the demo's months of reports): no one is told.
+_QUIET: ContextVar[bool] = ContextVar("taskhub_notices_quiet", default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Write changes without notices: for generated data, never for people's own actions."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 # -- preferences --------------------------------------------------------------------------------
@@ -171,6 +187,8 @@ def _send(
     """Notify ``users`` (in-app now; e-mail through the outbox) and a unit's ``contacts``
     (e-mail, robot through the outbox), as the rules' channels and each user's choices allow.
     Returns how many notifications and outbox rows were written."""
+    if _QUIET.get():
+        return 0
     prefs = preferences(u.id for u in users)
 
     def wants(user: User, channel: str) -> bool:
@@ -249,6 +267,8 @@ def _where(assignment: Assignment) -> str:
 
 def report_reviewed(review: Review) -> int:
     """Tell the unit its report was accepted or returned (with the reason)."""
+    if _QUIET.get():
+        return 0
     report = review.report
     assignment = report.assignment
     where = _where(assignment)
@@ -270,6 +290,8 @@ def report_reviewed(review: Review) -> int:
 
 def extension_decided(ext: ExtensionRequest) -> int:
     """Tell the unit its extension request was approved or rejected (with the reason)."""
+    if _QUIET.get():
+        return 0
     milestone = ext.milestone
     assignment = milestone.assignment
     where = _where(assignment)
@@ -300,6 +322,8 @@ def extension_decided(ext: ExtensionRequest) -> int:
 
 def report_submitted(report: ProgressReport) -> int:
     """Tell the office and the item's lead assessor that a report awaits review."""
+    if _QUIET.get():
+        return 0
     assignment = report.assignment
     where = _where(assignment)
     unit = assignment.unit.name
