@@ -603,8 +603,9 @@ def evidence(evidence_id: int) -> Any:
 
 @bp.post("/reports/<id:report_id>/review")
 @login_required
-def review(report_id: int) -> Any:
-    """Accept or return a report."""
+def review(report_id: int, from_queue: bool = False) -> Any:
+    """Accept or return a report (from the task page, or from the queue: ``from_queue``)."""
+    from_queue = from_queue or request.form.get("next") == "queue"
     report = db.session.get(ProgressReport, report_id)
     if report is None:
         abort(404)
@@ -621,7 +622,7 @@ def review(report_id: int) -> Any:
         db.session.rollback()
         problem = _error_message(exc)
         flash(_("Not saved: %(problem)s", problem=problem), "error")
-        if request.form.get("next") == "queue":
+        if from_queue:
             # The queue again, not the task: the reviewer stays where the form was, with the
             # problem beside the field and what was typed kept.
             return _review_queue_page(
@@ -630,10 +631,20 @@ def review(report_id: int) -> Any:
         return _back(report.assignment)
     db.session.commit()
     flash(_("Review saved."), "success")
-    target = request.form.get("next")
-    if target == "queue":
+    if from_queue:
         return redirect(url_for("tracking.review_queue"))
     return _back(report.assignment)
+
+
+@bp.post("/review")
+@roles_required("admin", "office", "assessor")
+def review_from_queue() -> Any:
+    """A decision taken on the queue, posted to the queue's own address: a refused one shows
+    the queue again at /review, with the problem beside the report's reason field."""
+    report_id = id_arg("report_id", request.form)
+    if report_id is None:
+        abort(400)
+    return review(report_id, from_queue=True)
 
 
 @bp.post("/milestones/<id:milestone_id>/extension")
@@ -746,6 +757,16 @@ def decide_extension(extension_id: int) -> Any:
     db.session.commit()
     flash(_("Decision saved."), "success")
     return redirect(url_for("tracking.extensions"))
+
+
+@bp.post("/extensions")
+@roles_required("admin", "office")
+def decide_from_queue() -> Any:
+    """A decision posted to the queue's own address (a refused one stays at /extensions)."""
+    extension_id = id_arg("extension_id", request.form)
+    if extension_id is None:
+        abort(400)
+    return decide_extension(extension_id)
 
 
 # -- schedules (the office sets, moves and removes milestones) -----------------------------
