@@ -352,4 +352,6 @@ def report_submitted(report: ProgressReport) -> int:
         )
     )
     rules = rule_channels([Recipient.OFFICE.value, Recipient.LEAD_UNIT.value])
-    return _send(notice, office + assessors, rules)
+    # Whoever sent it (the office may report for a unit) is not told of their own report.
+    told = [u for u in office + assessors if u.id != report.author_id]
+    return _send(notice, told, rules)
