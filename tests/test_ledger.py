@@ -343,7 +343,8 @@ def test_the_sql_light_agrees_with_light_for_on_every_assignment(session: Any) -
         by_color = {
             "red": {"overdue"},
             "yellow": {"due_soon", "behind_pace"},
-            "green": {"completed", "no_milestones", "on_track"},
+            "green": {"completed", "on_track"},
+            "grey": {"no_milestones"},  # no date yet: no light of its own
         }
         for color, wanted in by_color.items():
             filtered = Ledger(LedgerFilters(light=color), viewer=viewer, today=today)
@@ -422,7 +423,7 @@ def test_sorting_by_column_headers_with_a_stable_tie_break(
     assert known == sorted(known, reverse=True) and all(d is None for d in dues[len(known) :])
 
     ids = all_ids(client, f"{base}&sort=light")
-    order = {"red": 0, "yellow": 1, "green": 2}
+    order = {"red": 0, "yellow": 1, "green": 2, "grey": 3}
     lights = python_lights(list(rows.values()), office_today())
     keys = [(order[lights[i]], i) for i in ids]
     assert keys == sorted(keys)
@@ -551,7 +552,7 @@ def test_the_export_has_exactly_the_filtered_rows_in_the_page_order(
         due = next_due_of(a)
         assert (values[col["下一节点时限"]].date() if due else None) == due
     lights = python_lights(list(rows.values()), office_today())
-    words = {"red": "红", "yellow": "黄", "green": "绿"}
+    words = {"red": "红", "yellow": "黄", "green": "绿", "grey": "灰"}
     assert [v[col["预警"]].split(" · ")[0] for v in data] == [words[lights[i]] for i in ids]
     first = ws.cell(2, 1 + col["进度"])
     assert first.number_format == "0%"

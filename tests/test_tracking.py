@@ -1023,10 +1023,11 @@ def test_completed_is_green_and_an_extension_lifts_red(
     assert (light.color, light.reason) == ("green", "completed")
 
 
-def test_no_milestones_is_green(session: Any, calendar: WorkingCalendar) -> None:
+def test_no_milestones_is_grey(session: Any, calendar: WorkingCalendar) -> None:
+    # No date yet: neither late nor on time, so no light of its own (issue 15).
     a = assignments_of(plan_item("hegang-2022", "3"))[0]
     light = light_for(a, D("2022-12-31"), calendar, year_start=D("2022-01-01"))
-    assert (light.color, light.reason) == ("green", "no_milestones")
+    assert (light.color, light.reason) == ("grey", "no_milestones")
 
 
 # --- optimistic locking ----------------------------------------------------------------------

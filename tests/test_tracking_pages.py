@@ -473,9 +473,11 @@ def test_an_approved_extension_lifts_the_overdue_mark_at_once(
     assert status_of(unit.page(f"/assignments/{aid}")) == "未签收 · 已超期"
     assert overdue_on_board(office, aid)
     (milestone,) = milestones_of(aid)
+    # Pages read overdue from the dates as of the real today: the new date lies beyond it.
+    later = office_today() + timedelta(days=30)
     unit.submit(
         f"/milestones/{milestone.id}/extension",
-        data={"requested_due_on": "2022-07-31", "reason": "热线平台招标延后"},
+        data={"requested_due_on": later.isoformat(), "reason": "热线平台招标延后"},
     )
     ext = db.session.scalars(select(ExtensionRequest)).one()
 
@@ -1004,13 +1006,12 @@ def test_the_calendar_warns_about_years_the_package_lacks(
 def test_the_board_filters_overdue_and_pages(browser: Callable[..., Browser]) -> None:
     office = browser("office")
     overdue_url = "/board?plan=baotou-2022&view=overdue"
-    assert "暂无内容。" in visible(office.page(overdue_url))  # nothing is flagged before the scan
-
-    scan_overdue(date(2022, 7, 15))
-    db.session.commit()
+    # Overdue is read from the dates (2022 is long past), with no scan run: right at once.
+    today = office_today()
     baotou = select(Item.id).join(Plan).where(Plan.code == "baotou-2022")
-    flagged = count(Assignment, Assignment.item_id.in_(baotou), Assignment.is_overdue)
+    flagged = count(Assignment, Assignment.item_id.in_(baotou), Assignment.overdue_on(today))
     assert flagged > 50  # more than one page
+    assert not count(Assignment, Assignment.is_overdue)  # the nightly scan has not run
 
     first = office.page(overdue_url)
     rows = table_rows(first)
@@ -1021,14 +1022,17 @@ def test_the_board_filters_overdue_and_pages(browser: Callable[..., Browser]) ->
     rows2 = table_rows(second)
     assert rows2 and not {a for a, _ in rows} & {a for a, _ in rows2}
     assert "第 2 页" in visible(second) and "上一页" in visible(second)
-    assert all(fresh(Assignment, a).is_overdue for a, _ in rows + rows2)
+    assert all(fresh(Assignment, a).is_overdue_on(today) for a, _ in rows + rows2)
 
-    # One unit's list, everything: the overdue ones come first.
+    # One unit's list, everything: the overdue ones come first (one is extended past today).
     kundulun = unit_named(KUNDULUN, "baotou").id
+    for m in milestones_of(assignment_id("3")):
+        m.extended_to = today + timedelta(days=30)
+    db.session.commit()
     url = f"/board?plan=baotou-2022&unit={kundulun}&view=all"
     listed = table_rows(office.page(url)) + table_rows(office.page(url + "&page=2"))
     assert len(listed) == 90
-    flags = [fresh(Assignment, a).is_overdue for a, _ in listed]
+    flags = [fresh(Assignment, a).is_overdue_on(today) for a, _ in listed]
     assert flags[0] and not flags[-1]
     assert flags == sorted(flags, reverse=True)
 

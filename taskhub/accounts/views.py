@@ -102,8 +102,15 @@ def throttled_message(wait: timedelta) -> str:
 
 
 def _account_page(*, status: int = 200, error: str | None = None) -> Any:
+    from taskhub.reminders import notices
+
     page = render_template(
-        "accounts/account.html", error=error, min_length=passwords.MIN_PASSWORD_LENGTH
+        "accounts/account.html",
+        error=error,
+        min_length=passwords.MIN_PASSWORD_LENGTH,
+        notice_choices=notices.choices_of(current_user),
+        notice_events=notices.events_for(current_user),
+        notice_channels=notices.PERSONAL_CHANNELS,
     )
     return page, status, {"Cache-Control": "no-store"}
 

@@ -60,7 +60,7 @@ LABELS = {
         "accepted": _l("Accepted"),
         "returned": _l("Returned"),
     },
-    "light": {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green")},
+    "light": {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green"), "grey": _l("Grey")},
     "light_reason": {
         "overdue": _l("Overdue"),
         "due_soon": _l("Due soon"),
@@ -88,6 +88,12 @@ LABELS = {
         "lead_unit": _l("The lead unit"),
         "office": _l("The office"),
     },
+    "notice_event": {
+        "report_submitted": _l("A report awaits review"),
+        "report_accepted": _l("Our report is accepted"),
+        "report_returned": _l("Our report is returned"),
+        "extension_decided": _l("Our extension request is decided"),
+    },
     "channel": {
         "email": _l("Email"),
         "webhook": _l("Chat robot"),
@@ -111,6 +117,7 @@ LABELS = {
         "extension.requested": _l("Requested an extension"),
         "extension.approved": _l("Approved the extension"),
         "extension.rejected": _l("Rejected the extension"),
+        "notifications.preferences_changed": _l("Changed the notification settings"),
     },
     "outbox_status": {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _l("Failed")},
 }

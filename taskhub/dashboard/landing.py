@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask import url_for
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import case, exists, func, select
 
 from taskhub.accounts.models import User
 from taskhub.calendar.services import WorkingCalendar
@@ -217,10 +217,7 @@ def overview(today: date) -> list[PlanOverview]:
                 ),
                 case(
                     (
-                        and_(
-                            Assignment.status != AssignmentStatus.COMPLETED.value,
-                            Assignment.is_overdue,
-                        ),
+                        Assignment.overdue_on(today),
                         1,
                     ),
                     else_=0,
@@ -232,7 +229,7 @@ def overview(today: date) -> list[PlanOverview]:
             .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
             .subquery()
         )
-        lights = dict.fromkeys(("red", "yellow", "green"), 0)
+        lights = dict.fromkeys(("red", "yellow", "green", "grey"), 0)
         done = overdue = total = 0
         for light, n, n_done, n_overdue in db.session.execute(
             select(

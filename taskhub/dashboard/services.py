@@ -21,6 +21,7 @@ from taskhub.calendar.services import WorkingCalendar
 from taskhub.core import cache
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import PermissionDenied
+from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan, Section
 from taskhub.scoring import services as scoring
 from taskhub.scoring.schemes import engine_of, parse_period_code
@@ -129,15 +130,15 @@ def areas_of(plan: Plan) -> tuple[dict[int, int], dict[int, str]]:
     return top, titles
 
 
-def _bucket_sums() -> list[ColumnElement[Any]]:
+def _bucket_sums(today: date) -> list[ColumnElement[Any]]:
     """SUM(CASE …) per bucket; the buckets partition the assignments."""
     done = Assignment.status == _COMPLETED
-    overdue = and_(Assignment.status != _COMPLETED, Assignment.is_overdue)
+    overdue = Assignment.overdue_on(today)
     # Nothing reported yet: not (or only) acknowledged at 0 percent, and not overdue.
     not_started = and_(
         Assignment.status.in_([AssignmentStatus.NEW.value, AssignmentStatus.ACKNOWLEDGED.value]),
         Assignment.percent == 0,
-        ~Assignment.is_overdue,
+        ~overdue,
     )
     return [
         func.sum(case((done, 1), else_=0)),
@@ -147,15 +148,18 @@ def _bucket_sums() -> list[ColumnElement[Any]]:
     ]
 
 
-def area_completion(plan: Plan, *, unit_id: int | None = None) -> list[AreaRow]:
-    """Assignments per area: done / in progress / not started / overdue (flagged by the scan).
+def area_completion(
+    plan: Plan, *, unit_id: int | None = None, today: date | None = None
+) -> list[AreaRow]:
+    """Assignments per area: done / in progress / not started / overdue (from the dates as of
+    ``today``, as the ledger's red light: right at once, not only after the overdue scan).
 
     Applicable assignments only (按需 rows marked not applicable are left out). One grouped
     query by item (a plan has at most a few hundred), folded into areas here.
     """
     top, titles = areas_of(plan)
     query = (
-        select(Item.id, Item.section_id, *_bucket_sums())
+        select(Item.id, Item.section_id, *_bucket_sums(today or office_today()))
         .join(Assignment, Assignment.item_id == Item.id)
         .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
         .group_by(Item.id)  # section_id depends on it
@@ -241,16 +245,15 @@ def _at_risk(today: date, soon_until: date, year_start: date) -> Any:
     )
 
 
-def _overdue_by_unit(plan: Plan, unit_id: int | None) -> dict[int, tuple[str, int]]:
-    """Unfinished assignments flagged overdue, per unit: {unit id: (name, count)}."""
+def _overdue_by_unit(plan: Plan, today: date, unit_id: int | None) -> dict[int, tuple[str, int]]:
+    """Unfinished assignments overdue as of ``today``, per unit: {unit id: (name, count)}."""
     query = (
         select(Assignment.unit_id, Unit.name, func.count())
         .join(Item, Item.id == Assignment.item_id)
         .join(Unit, Unit.id == Assignment.unit_id)
         .where(
             Item.plan_id == plan.id,
-            Assignment.is_overdue,
-            Assignment.status != _COMPLETED,
+            Assignment.overdue_on(today),
             ~Assignment.is_not_applicable,
         )
         .group_by(Assignment.unit_id, Unit.name)
@@ -275,7 +278,7 @@ def _at_risk_by_unit(
         .where(
             Item.plan_id == plan.id,
             Assignment.status != _COMPLETED,
-            ~Assignment.is_overdue,
+            ~Assignment.overdue_on(today),
             ~Assignment.is_not_applicable,
         )
         .group_by(Assignment.unit_id, Unit.name)
@@ -295,13 +298,13 @@ def risk_by_unit(
 ) -> RiskSummary:
     """Overdue and at-risk assignments per unit, most overdue first.
 
-    Overdue is the scan's flag (as on the board and in bulletins), read live. At risk is a
+    Overdue is read from the dates as of ``today`` (the ledger's red light), live. At risk is a
     yellow light; finding it reads every candidate's milestones (hundreds of milliseconds for
     100,000 assignments), so the whole plan's is cached like the ranking, for the day and the
     audit fingerprint: every change to a task, report, milestone or extension is audited.
     """
     soon_until = due_soon_until(today)
-    overdue = _overdue_by_unit(plan, unit_id)
+    overdue = _overdue_by_unit(plan, today, unit_id)
     if unit_id is None:
         at_risk = _cached(
             ("at_risk", plan.id, today.isoformat()),
@@ -505,6 +508,12 @@ class Ranking:
     computed_at: datetime
     #: The snapshot revision when the period is closed; None for a live ranking.
     revision: int | None = None
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether anything was scored: a period where every total is zero ranks no one
+        (everyone "first" with 0 is no ranking), and pages say so instead."""
+        return any(r.total for r in self.rows)
 
     def top(self, n: int = TOP_RANKED, unit_id: int | None = None) -> list[RankRow]:
         """The first ``n`` rows, plus ``unit_id``'s row when it is further down."""

@@ -82,10 +82,10 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
         except DomainError as exc:
             db.session.rollback()
             ranking_problem = exc.message
-    areas = services.area_completion(plan, unit_id=unit_id)
+    areas = services.area_completion(plan, unit_id=unit_id, today=today)
     risk = services.risk_by_unit(plan, today, unit_id=unit_id, fingerprint=fingerprint)
     due = services.due_soon(plan, today, unit_id=unit_id, page=page_arg("due_page"))
-    ranked = ranking.top(unit_id=unit_id) if ranking else []
+    ranked = ranking.top(unit_id=unit_id) if ranking and ranking.has_scores else []
     page = render_template(
         "dashboard/index.html",
         plan=plan,

@@ -154,7 +154,10 @@ def load_living_demo(
     users = _users(city)
     run = _Activity(plan, users, today, storage=storage, max_bytes=max_bytes, progress=progress)
     run.schedule()
-    run.work()
+    from taskhub.reminders import notices
+
+    with notices.quiet():  # months of generated reports tell no one; the special cases do
+        run.work()
     run.special_cases()
     progress("demo: overdue scan")
     from taskhub.tracking.jobs import scan_overdue

@@ -18,7 +18,7 @@ from taskhub.core.labels import label
 from taskhub.core.timeutil import local_time
 from taskhub.core.xlsx import Column, add_notes, add_table, new_workbook, safe_file_name
 from taskhub.core.xlsx import workbook_bytes as to_bytes
-from taskhub.ledger.lights import COLOR_OF
+from taskhub.ledger.lights import COLOR_OF, COLORS
 from taskhub.ledger.services import STATUS_ORDER, ExportRow, Resolved, visible_to
 from taskhub.plans.models import Plan, Section
 from taskhub.scoring.labels import component_label, component_names, period_label
@@ -71,7 +71,7 @@ def _leads(leads: list[tuple[str, str]]) -> str:
 def ledger_rows(rows: Iterable[ExportRow]) -> Iterator[list[Any]]:
     """The ledger's cells row by row, in the column order of ``LEDGER_COLUMNS``."""
     statuses = _chinese("status", STATUS_ORDER)
-    colors = _chinese("light", ["red", "yellow", "green"])
+    colors = _chinese("light", list(COLORS))
     reasons = _chinese("light_reason", list(COLOR_OF))
     for n, row in enumerate(rows, start=1):
         yield [

@@ -10,7 +10,7 @@ as one SQL CASE over correlated subqueries, branch for branch:
 3. the next open milestone due within ``DUE_SOON_WORKING_DAYS`` working days → yellow (due_soon).
    Working days come from the office calendar, so the caller turns "within N working days" into
    a date bound (``due_soon_before``) and SQL compares dates.
-4. no milestones → green (no_milestones)
+4. no milestones → grey (no_milestones): no date yet, so no light of its own
 5. the percent trails the time-elapsed pace by more than ``PACE_TOLERANCE`` → yellow
    (behind_pace), with the same floating-point arithmetic as Python: min(1.0, a / b) * 100
 6. otherwise green (on_track)
@@ -55,11 +55,11 @@ COLOR_OF = {
     "completed": "green",
     "overdue": "red",
     "due_soon": "yellow",
-    "no_milestones": "green",
+    "no_milestones": "grey",
     "behind_pace": "yellow",
     "on_track": "green",
 }
-COLORS = ("red", "yellow", "green")
+COLORS = ("red", "yellow", "green", "grey")
 REASONS_OF = {c: tuple(r for r, color in COLOR_OF.items() if color == c) for c in COLORS}
 
 
@@ -190,25 +190,26 @@ def light_is(color: str, today: date, soon_before: date) -> ColumnElement[bool]:
     if color == "yellow":
         return and_(~p.completed, ~p.overdue, or_(p.soon, and_(p.any_milestone, p.behind)))
     if color == "green":
-        return or_(
-            p.completed,
-            and_(~p.overdue, ~p.soon, or_(~p.any_milestone, ~p.behind)),
-        )
+        return or_(p.completed, and_(~p.overdue, ~p.soon, p.any_milestone, ~p.behind))
+    if color == "grey":
+        return and_(~p.completed, ~p.overdue, ~p.soon, ~p.any_milestone)
     raise ValueError(f"no light {color!r}")
 
 
 def light_color(reason: ColumnElement[str]) -> ColumnElement[str]:
-    """red / yellow / green of a ``light_reason`` expression."""
+    """red / yellow / green / grey of a ``light_reason`` expression."""
     return case(
-        *((reason.in_(REASONS_OF[c]), c) for c in ("red", "yellow")),
+        *((reason.in_(REASONS_OF[c]), c) for c in ("red", "yellow", "grey")),
         else_="green",
     )
 
 
 def light_rank(reason: ColumnElement[str]) -> ColumnElement[int]:
-    """0 red, 1 yellow, 2 green: sorting by light puts the urgent first."""
+    """0 red, 1 yellow, 2 green, 3 grey: sorting by light puts the urgent first (a task with
+    no date yet last)."""
     return case(
         (reason.in_(REASONS_OF["red"]), 0),
         (reason.in_(REASONS_OF["yellow"]), 1),
+        (reason.in_(REASONS_OF["grey"]), 3),
         else_=2,
     )

@@ -160,7 +160,7 @@ def _detail_counts(plan_id: int) -> dict[str, Any]:
         select(
             Assignment.status,
             func.count(),
-            func.coalesce(func.sum(case((Assignment.is_overdue, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Assignment.overdue_on(office_today()), 1), else_=0)), 0),
         )
         .where(Assignment.item_id.in_(in_plan))
         .group_by(Assignment.status)

@@ -220,7 +220,7 @@ def item(item_id: int) -> Any:
         page=page,
         page_size=ITEM_PAGE_SIZE,
         lights=tracking.lights(assignments, today),
-        status_counts=tracking.item_status_counts(item.id, unit_id=own),
+        status_counts=tracking.item_status_counts(item.id, unit_id=own, today=today),
         schedule=schedule,
         steps=tracking.schedule_timeline(schedule, progress, today),
         step_states=STEP_STATES,

@@ -116,3 +116,35 @@ class Notification(Base):
     link: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     read_at: Mapped[datetime | None]
+
+
+class NoticeEvent(StrEnum):
+    """Events that notify people at once (not through the daily reminder run)."""
+
+    REPORT_SUBMITTED = "report_submitted"  #: to the office and the lead assessor
+    REPORT_ACCEPTED = "report_accepted"  #: to the unit
+    REPORT_RETURNED = "report_returned"  #: to the unit
+    EXTENSION_DECIDED = "extension_decided"  #: approved or rejected, to the unit
+
+
+#: The channels a person chooses for themself; a unit's chat robot and its contacts' e-mail
+#: belong to the unit and follow the reminder rules.
+PERSONAL_CHANNELS = (Channel.IN_APP.value, Channel.EMAIL.value)
+
+
+class NotificationPreference(Base):
+    """One user's choice for one event and channel; no row means the default (on)."""
+
+    __tablename__ = "notification_preferences"
+    __table_args__ = (
+        CheckConstraint(f"event IN {tuple(e.value for e in NoticeEvent)!r}", name="event_valid"),
+        CheckConstraint(f"channel IN {PERSONAL_CHANNELS!r}", name="channel_valid"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    event: Mapped[str] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(primary_key=True)
+    enabled: Mapped[bool]
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)

@@ -225,3 +225,22 @@ def mark_read() -> Any:
         n.read_at = now_utc()
     db.session.commit()
     return redirect(url_for("reminders.notifications"))
+
+
+@bp.post("/account/notifications")
+@login_required
+def notice_preferences() -> Any:
+    """Save my choice of immediate notices: which events, by which of my channels."""
+    from taskhub.reminders import notices
+
+    user = current_user._get_current_object()
+    chosen = {
+        (event, channel)
+        for event in notices.events_for(user)
+        for channel in notices.PERSONAL_CHANNELS
+        if request.form.get(f"{event}:{channel}")
+    }
+    notices.set_choices(user, chosen, actor=user)
+    db.session.commit()
+    flash(_("Notification settings saved."), "success")
+    return redirect(url_for("accounts.account") + "#notices")

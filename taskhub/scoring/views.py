@@ -30,6 +30,12 @@ from taskhub.tracking.models import Assignment
 bp = Blueprint("scoring", __name__)
 
 
+def may_explain(unit_id: int) -> bool:
+    """Whether the signed-in user may open this unit's explanation: unit staff only their
+    own unit's (pages link only to what the user may follow)."""
+    return current_user.role != "unit" or current_user.unit_id == unit_id
+
+
 def _plan_or_404(code: str) -> Plan:
     plan = db.session.scalar(select(Plan).where(Plan.code == code))
     if plan is None:
@@ -79,6 +85,9 @@ def rankings(code: str) -> Any:
         plan=plan,
         period=period,
         rows=rows,
+        # Every total zero: nothing scored yet, so no one is ranked first.
+        has_scores=any(r.total for r in rows),
+        may_explain=may_explain,
         snapshot=snapshot,
         periods=period_codes(plan),
         spec=spec,
@@ -108,7 +117,7 @@ def rankings_xlsx(code: str) -> Any:
 def explanation(code: str, unit_id: int) -> Any:
     """Why a unit's score is what it is: every contribution, adding up to the total."""
     plan = _plan_or_404(code)
-    if current_user.role == "unit" and current_user.unit_id != unit_id:
+    if not may_explain(unit_id):
         abort(403)
     period = _period(plan)
     try:

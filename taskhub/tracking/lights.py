@@ -1,4 +1,5 @@
-"""Traffic lights (红 / 黄 / 绿) for assignments, always shown with a text label."""
+"""Traffic lights (红 / 黄 / 绿, and 灰 before a task has a date) for assignments, always shown
+with a text label."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ class Calendar(Protocol):
 
 @dataclass(frozen=True)
 class Light:
-    color: str  #: red | yellow | green
+    color: str  #: red | yellow | green | grey (no milestone yet: nothing to be late or on time for)
     reason: str  #: overdue | due_soon | behind_pace | on_track | completed | no_milestones
 
 
 def light_for(
     assignment: Assignment, today: date, calendar: Calendar, *, year_start: date
 ) -> Light:
-    """Red when a milestone is overdue; yellow when one is due soon or progress trails the pace."""
+    """Red when a milestone is overdue; yellow when one is due soon or progress trails the pace;
+    grey while the task has no milestone (no date, so neither late nor on time)."""
     if assignment.status == AssignmentStatus.COMPLETED.value:
         return Light("green", "completed")
     milestones = assignment.milestones
@@ -39,7 +41,7 @@ def light_for(
         if calendar.working_days_between(today, next_due) <= DUE_SOON_WORKING_DAYS:
             return Light("yellow", "due_soon")
     if not milestones:
-        return Light("green", "no_milestones")
+        return Light("grey", "no_milestones")
     end = max(m.effective_due_on for m in milestones)
     if end > year_start and today > year_start:
         elapsed = min(1.0, (today - year_start).days / (end - year_start).days)

@@ -112,6 +112,8 @@ class Assignment(Base):
     #: Last reported completion percentage.
     percent: Mapped[int] = mapped_column(default=0)
     #: Set by the overdue scan; cleared when the overdue milestones are done or extended.
+    #: Pages read ``overdue_on(today)`` instead, which needs no scan (the API and events keep
+    #: this flag).
     is_overdue: Mapped[bool] = mapped_column(default=False)
     #: Not applicable to this unit (按需 indicators): excluded from score and maximum.
     is_not_applicable: Mapped[bool] = mapped_column(default=False)
@@ -138,6 +140,25 @@ class Assignment(Base):
         order_by="ProgressReport.submitted_at",
         cascade="all, delete-orphan",
     )
+
+    @classmethod
+    def overdue_on(cls, today: date) -> ColumnElement[bool]:
+        """Overdue as of ``today``, from the dates at read time (the red light): not completed
+        and the earliest open milestone (extended if so) is before today. A plan imported or
+        published with past dates counts at once, not after the night's overdue scan."""
+        return and_(
+            cls.status != AssignmentStatus.COMPLETED.value,
+            cls.next_due_on.is_not(None),
+            cls.next_due_on < today,
+        )
+
+    def is_overdue_on(self, today: date) -> bool:
+        """``overdue_on`` for a loaded assignment."""
+        return (
+            self.status != AssignmentStatus.COMPLETED.value
+            and self.next_due_on is not None
+            and self.next_due_on < today
+        )
 
     def can_view(self, user: User) -> bool:
         if user.role in ("admin", "office", "viewer", "assessor"):

@@ -26,6 +26,7 @@ from taskhub.core.storage import Storage
 from taskhub.core.timeutil import office_today
 from taskhub.evidence import services as evidence_files
 from taskhub.plans.models import Item, ItemUnit, PlanStatus, UnitRole
+from taskhub.reminders import notices
 from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
     Assignment,
@@ -236,6 +237,7 @@ def submit_report(
         },
     )
     webhooks.report_submitted(report)
+    notices.report_submitted(report)
     return report
 
 
@@ -282,6 +284,7 @@ def review_report(
         after={**_state(assignment), "assignment_id": assignment.id, "reason": reason},
     )
     webhooks.review_done(review)
+    notices.report_reviewed(review)
     return review
 
 
@@ -398,6 +401,7 @@ def decide_extension(
         before=before,
         after={"extended_to": milestone.extended_to, "due_on": milestone.due_on, "reason": reason},
     )
+    notices.extension_decided(ext)
 
 
 # -- reading: the unit's workspace, an assignment's history ------------------------------------
@@ -423,7 +427,7 @@ def view_condition(view: str, today: date) -> Any:
         # Due today counts; an overdue step is "overdue", not "due soon".
         return next_due_on().between(today, today + timedelta(days=DUE_SOON_DAYS))
     if view == "overdue":
-        return Assignment.is_overdue
+        return Assignment.overdue_on(today)
     if view in ("returned", "submitted", "completed"):
         return Assignment.status == view
     return None
@@ -434,9 +438,8 @@ def in_view(query: Select[Any], view: str, today: date) -> Select[Any]:
     condition = view_condition(view, today)
     if condition is not None:
         query = query.where(condition)
-    return query.order_by(
-        Assignment.is_overdue.desc(), next_due_on().asc().nulls_last(), Assignment.id
-    )
+    overdue_first = case((Assignment.overdue_on(today), 0), else_=1)
+    return query.order_by(overdue_first, next_due_on().asc().nulls_last(), Assignment.id)
 
 
 def view_counts(unit_id: int, today: date) -> dict[str, int]:
@@ -542,10 +545,15 @@ def item_assignments(
     return list(rows), total
 
 
-def item_status_counts(item_id: int, *, unit_id: int | None) -> dict[str, int]:
-    """How many of an item's assignments are in each status, and how many are overdue."""
+def item_status_counts(
+    item_id: int, *, unit_id: int | None, today: date | None = None
+) -> dict[str, int]:
+    """How many of an item's assignments are in each status, and how many are overdue (as of
+    ``today``, from the dates)."""
     query = select(Assignment.status, func.count()).where(Assignment.item_id == item_id)
-    overdue = select(func.count()).where(Assignment.item_id == item_id, Assignment.is_overdue)
+    overdue = select(func.count()).where(
+        Assignment.item_id == item_id, Assignment.overdue_on(today or office_today())
+    )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
         overdue = overdue.where(Assignment.unit_id == unit_id)

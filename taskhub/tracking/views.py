@@ -241,6 +241,7 @@ def board() -> Any:
         views=VIEWS,
         statuses=[s.value for s in AssignmentStatus],
         args=args,
+        today=today,
     )
 
 
@@ -427,6 +428,10 @@ def _assignment_page(
     names = services.user_names(people)
     pending = next((r for r in found.reports if r.status == ReportStatus.SUBMITTED.value), None)
     is_unit_staff = current_user.role == "unit"
+    prefilled = False
+    if report_values is None:
+        report_values = _returned_report_values(found)
+        prefilled = bool(report_values)
     return render_template(
         "tracking/assignment.html",
         assignment=found,
@@ -444,6 +449,10 @@ def _assignment_page(
         history_rows=_history_rows(found, history),
         score_periods=_score_periods(found),
         extensions=extensions,
+        # Milestones with a request awaiting the office: 待审批 instead of another form.
+        pending_extensions={
+            e.milestone_id: e for e in extensions if e.status == ExtensionStatus.PENDING.value
+        },
         names=names,
         evidence_kind=evidence_kind,
         format_size=format_size,
@@ -452,9 +461,28 @@ def _assignment_page(
         report_open=is_unit_staff or bool(request.args.get("report")) or report_error is not None,
         report_focus=bool(request.args.get("report")),
         report_values=report_values or {},
+        report_prefilled=prefilled,
         report_error=report_error,
         max_mb=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
     )
+
+
+def _returned_report_values(assignment: Assignment) -> dict[str, Any]:
+    """After a return, the report form starts from the returned report: the unit corrects it
+    instead of typing it all again."""
+    if assignment.status != AssignmentStatus.RETURNED.value:
+        return {}
+    returned = [r for r in assignment.reports if r.status == ReportStatus.RETURNED.value]
+    if not returned:
+        return {}
+    last = max(returned, key=lambda r: (r.submitted_at, r.id))
+    return {
+        "progress": last.progress,
+        "problems": last.problems or "",
+        "next_steps": last.next_steps or "",
+        "percent": str(last.percent),
+        "milestone_id": str(last.milestone_id) if last.milestone_id else "",
+    }
 
 
 @bp.get("/assignments/<id:assignment_id>")
@@ -578,8 +606,9 @@ def evidence(evidence_id: int) -> Any:
 
 @bp.post("/reports/<id:report_id>/review")
 @login_required
-def review(report_id: int) -> Any:
-    """Accept or return a report."""
+def review(report_id: int, from_queue: bool = False) -> Any:
+    """Accept or return a report (from the task page, or from the queue: ``from_queue``)."""
+    from_queue = from_queue or request.form.get("next") == "queue"
     report = db.session.get(ProgressReport, report_id)
     if report is None:
         abort(404)
@@ -594,14 +623,31 @@ def review(report_id: int) -> Any:
         )
     except DomainError as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
+        problem = _error_message(exc)
+        flash(_("Not saved: %(problem)s", problem=problem), "error")
+        if from_queue:
+            # The queue again, not the task: the reviewer stays where the form was, with the
+            # problem beside the field and what was typed kept.
+            return _review_queue_page(
+                errors={report_id: problem}, values={report_id: request.form.get("reason", "")}
+            )
         return _back(report.assignment)
     db.session.commit()
     flash(_("Review saved."), "success")
-    target = request.form.get("next")
-    if target == "queue":
+    if from_queue:
         return redirect(url_for("tracking.review_queue"))
     return _back(report.assignment)
+
+
+@bp.post("/review")
+@roles_required("admin", "office", "assessor")
+def review_from_queue() -> Any:
+    """A decision taken on the queue, posted to the queue's own address: a refused one shows
+    the queue again at /review, with the problem beside the report's reason field."""
+    report_id = id_arg("report_id", request.form)
+    if report_id is None:
+        abort(400)
+    return review(report_id, from_queue=True)
 
 
 @bp.post("/milestones/<id:milestone_id>/extension")
@@ -640,6 +686,14 @@ def request_extension(milestone_id: int) -> Any:
 @roles_required("admin", "office", "assessor")
 def review_queue() -> Any:
     """Reports awaiting review that this user may review, oldest first."""
+    return _review_queue_page()
+
+
+def _review_queue_page(
+    errors: dict[int, str] | None = None, values: dict[int, str] | None = None
+) -> str:
+    """The review queue; after a refused decision, with the problem beside that report's
+    reason field (``errors``) and the reason typed (``values``), by report id."""
     query = (
         select(ProgressReport)
         .join(Assignment)
@@ -658,19 +712,26 @@ def review_queue() -> Any:
             .selectinload(Item.plan),
         ).limit(200)
     ).all()
-    return render_template("tracking/review.html", reports=reports)
+    return render_template(
+        "tracking/review.html", reports=reports, errors=errors or {}, values=values or {}
+    )
 
 
 @bp.get("/extensions")
 @roles_required("admin", "office")
 def extensions() -> Any:
     """Pending extension requests for the office to decide."""
+    return _extensions_page()
+
+
+def _extensions_page(errors: dict[int, str] | None = None) -> str:
+    """The pending requests; after a refused decision, the problem beside its reason field."""
     pending = db.session.scalars(
         select(ExtensionRequest)
         .where(ExtensionRequest.status == ExtensionStatus.PENDING.value)
         .order_by(ExtensionRequest.requested_at)
     ).all()
-    return render_template("tracking/extensions.html", pending=pending)
+    return render_template("tracking/extensions.html", pending=pending, errors=errors or {})
 
 
 @bp.post("/extensions/<id:extension_id>/decide")
@@ -693,11 +754,22 @@ def decide_extension(extension_id: int) -> Any:
         )
     except (DomainError, PermissionDenied) as exc:
         db.session.rollback()
-        flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
-        return redirect(url_for("tracking.extensions"))
+        problem = _error_message(exc)
+        flash(_("Not saved: %(problem)s", problem=problem), "error")
+        return _extensions_page(errors={extension_id: problem})
     db.session.commit()
     flash(_("Decision saved."), "success")
     return redirect(url_for("tracking.extensions"))
+
+
+@bp.post("/extensions")
+@roles_required("admin", "office")
+def decide_from_queue() -> Any:
+    """A decision posted to the queue's own address (a refused one stays at /extensions)."""
+    extension_id = id_arg("extension_id", request.form)
+    if extension_id is None:
+        abort(400)
+    return decide_extension(extension_id)
 
 
 # -- schedules (the office sets, moves and removes milestones) -----------------------------

@@ -126,10 +126,11 @@ def test_report_returned_resubmitted_and_accepted(
     evidence.write_bytes(PDF)
     own_url = f"{site.url}/assignments/{site.own_assignment_id}"
 
-    # 0. The office's dashboard: nobody has completed anything, so every unit scores 0.
+    # 0. The office's dashboard: nobody has completed anything, and the ranking says so
+    #    instead of ranking every unit first with 0.00.
     office = sign_in(new_context(), site, site.office_username)
-    before = ranking_rows(office, site)
-    assert before and all(row[2] == "0.00" for row in before), before
+    assert ranking_rows(office, site) == []
+    expect(office.get_by_text("本期尚无得分。")).to_be_visible()
     screenshot(office, "00-dashboard-before")
 
     # 1. The unit signs in, finds the task under 我的任务, acknowledges and reports with a PDF.
