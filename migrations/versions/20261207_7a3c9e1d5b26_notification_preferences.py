@@ -1,7 +1,7 @@
 """notification_preferences: each user's choice of immediate notices (events, channels)
 
 Revision ID: 7a3c9e1d5b26
-Revises: 5d7e2b9a4c18
+Revises: 8b3f1d6a2c57
 Create Date: 2026-12-07 05:40:00.000000
 
 """
@@ -13,7 +13,7 @@ import taskhub.core.db  # noqa: F401  (custom column types)
 
 # revision identifiers, used by Alembic.
 revision = '7a3c9e1d5b26'
-down_revision = '5d7e2b9a4c18'
+down_revision = "8b3f1d6a2c57"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """periods: the bulletin's document number (文号), set when a period is closed
 
 Revision ID: 8b3f1d6a2c57
-Revises: 5d7e2b9a4c18
+Revises: 7a4d2c9e1b35
 Create Date: 2026-12-07 05:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '8b3f1d6a2c57'
-down_revision = '5d7e2b9a4c18'
+down_revision = "7a4d2c9e1b35"
 branch_labels = None
 depends_on = None
 
