@@ -74,6 +74,7 @@ DATA_TOKEN = re.compile(
     https?://\S*                                  # web addresses
     | [\w.+-]+@[\w-]+(\.[\w-]+)+                  # e-mail addresses
     | [\w\u4e00-\u9fff-]+\.(xlsx|xls|docx|doc|pdf|png|jpe?g|csv|txt|zip|ofd|wps|json)\b
+    | (?<![\w.])\.(xlsx|xls|docx|doc|pdf|png|jpe?g|csv|txt|md|html?|zip|ofd|wps|json)\b  # an extension
     | \b[a-z]+(-[a-z0-9]+)*-\d{4}\b              # plan codes: baotou-2022, demo-2026
     | \b[A-Za-z0-9_-]{32,}\b                      # tokens and digests
     """,
@@ -191,7 +192,20 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
     endpoint = db.session.scalars(select(WebhookEndpoint)).first()
     unit = db.session.get(Unit, unit_user.unit_id)
     assert unit is not None and group is not None
+    # A draft read from a pasted plan, with a section, points, a deadline and an unknown unit.
+    from taskhub.documents import drafts
+
+    draft = drafts.create(
+        city=unit.city,
+        actor=None,
+        name="粘贴的文本",
+        text="包头市2024年数字政府建设工作要点\n一、提升政务服务水平（20分）\n"
+        "1.推进政务服务事项全程网办，2024年10月底前网办率达到90%以上。"
+        "（牵头单位：市发改委；责任单位：各旗县区人民政府、市数据资源中心）\n",
+    )
+    db.session.commit()
     return {
+        "draft_id": draft.id,
         "code": plan_code,
         "assignment_id": assignment.id,
         "item_id": assignment.item_id,
