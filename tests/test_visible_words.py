@@ -74,7 +74,7 @@ DATA_TOKEN = re.compile(
     https?://\S*                                  # web addresses
     | [\w.+-]+@[\w-]+(\.[\w-]+)+                  # e-mail addresses
     | [\w\u4e00-\u9fff-]+\.(xlsx|xls|docx|doc|pdf|png|jpe?g|csv|txt|zip|ofd|wps|json)\b
-    | (?<![\w.])\.(xlsx|xls|docx|doc|pdf|png|jpe?g|csv|txt|md|html?|zip|ofd|wps|json)\b  # an extension
+    | (?<![\w.])\.(xlsx|xls|docx|doc|pdf|png|jpe?g|csv|txt|md|html?|zip|ofd|wps|json)\b
     | \b[a-z]+(-[a-z0-9]+)*-\d{4}\b              # plan codes: baotou-2022, demo-2026
     | \b[A-Za-z0-9_-]{32,}\b                      # tokens and digests
     """,
