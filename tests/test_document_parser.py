@@ -707,3 +707,60 @@ def test_a_heading_of_two_parallel_phrases() -> None:
         "高度重视，加强领导",
         "强化督查，严格考核",
     ]
+
+
+def test_text_after_a_units_bracket_stays_the_items_text_and_gives_its_deadline() -> None:
+    text = (
+        "广江市2024年数字政府建设工作要点\n一、重点任务\n"
+        "1.推进数据共享。建设共享平台。（牵头单位：市数据局；责任单位：市财政局、市公安局）"
+        "2024年6月底前完成。\n"
+    )
+    item = items_of(parse_text(text))["1"]
+    assert (item.lead_units, item.responsible_units) == (["市数据局"], ["市财政局", "市公安局"])
+    assert item.text.endswith("）2024年6月底前完成。")
+    assert item.deadline_text == "2024年6月底前完成"
+    assert FLAG_CUT_OFF not in item.flags and item.complete
+    # the tail reader alone sees the bracket too
+    tail = roles.read_tail("推进共享。（市数据局牵头，市财政局配合）年底前。")
+    assert (tail.lead, tail.responsible, tail.deadline) == (["市数据局"], ["市财政局"], "年底前")
+
+
+@pytest.mark.parametrize(
+    ("bracket", "lead", "responsible"),
+    [
+        ("（市数据局牵头，市财政局配合）年底前。", ["市数据局"], ["市财政局"]),
+        (
+            "（市数据局牵头，市财政局、市公安局配合，市司法局参与）",
+            ["市数据局"],
+            ["市财政局", "市公安局", "市司法局"],
+        ),
+        ("（市数据局负责，市财政局配合）", ["市数据局"], ["市财政局"]),
+        ("（由市数据局牵头，市财政局配合）", ["市数据局"], ["市财政局"]),
+        ("（市数据局牵头负责）", ["市数据局"], []),
+    ],
+)
+def test_units_given_by_role_verbs(bracket: str, lead: list[str], responsible: list[str]) -> None:
+    tail = roles.read_tail("推进数据共享。" + bracket)
+    assert (tail.lead, tail.responsible) == (lead, responsible)
+
+
+def test_several_unit_brackets_in_one_paragraph_keep_each_brackets_roles() -> None:
+    text = (
+        "广江市2024年数字政府建设工作要点\n一、重点任务\n"
+        "1.推进一网通办。梳理事项清单（牵头单位：市政务服务中心；责任单位：各县（市、区）人民政府）。"
+        "推动材料免提交（市公安局负责落实）。建设统一平台（市数据局牵头，市政务服务中心配合）。\n"
+    )
+    item = items_of(parse_text(text))["1"]  # one item per numbered paragraph
+    # no role is lost: the nested bracket and 负责落实 count, and a name keeps each role
+    assert item.lead_units == ["市政务服务中心", "市公安局", "市数据局"]
+    assert item.responsible_units == ["各县（市、区）人民政府", "市政务服务中心"]
+    assert [(b.text, b.lead_units, b.responsible_units) for b in item.unit_brackets] == [
+        (
+            "梳理事项清单（牵头单位：市政务服务中心；责任单位：各县（市、区）人民政府）",
+            ["市政务服务中心"],
+            ["各县（市、区）人民政府"],
+        ),
+        ("推动材料免提交（市公安局负责落实）", ["市公安局"], []),
+        ("建设统一平台（市数据局牵头，市政务服务中心配合）", ["市数据局"], ["市政务服务中心"]),
+    ]
+    assert item.to_json()["unit_brackets"][1]["lead_units"] == ["市公安局"]

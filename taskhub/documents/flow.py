@@ -57,6 +57,7 @@ from taskhub.documents.model import (
     DraftItem,
     DraftSection,
     Span,
+    UnitBracket,
 )
 from taskhub.documents.readers import SourceDocument
 from taskhub.tracking.deadlines import parse_deadline
@@ -440,6 +441,8 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
         points=tail.points,
         weight=tail.weight,
     )
+    if len(tail.brackets) > 1:
+        item.unit_brackets = _unit_brackets(body, tail)
     if tail.cut_off or (plain and plain[-1] not in _TEXT_END and tail.text_end == len(body)):
         item.flag(FLAG_CUT_OFF)
         item.complete = False
@@ -464,6 +467,24 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
                     item.units_inherited = True
     item.source = _span(ctx, span_start, start + lead_ws + len(body))
     return item
+
+
+def _unit_brackets(body: str, tail: roles.Tail) -> list[UnitBracket]:
+    """Each bracket's roles with the sentence it closes (from the end of the sentence before)."""
+    out = []
+    for start, end, own in tail.brackets:
+        before = body[:start].rstrip("。；;，, ")
+        sentence = max(before.rfind(c) for c in "。；;\n") + 1
+        out.append(
+            UnitBracket(
+                text=body[sentence:end].strip(),
+                lead_units=list(own.lead),
+                responsible_units=list(own.responsible),
+                lead_assessors=list(own.assessors),
+                deadline_text=own.deadline,
+            )
+        )
+    return out
 
 
 def _inherited(text: str, roots: list[_Node]) -> list[tuple[int, int, list[str]]]:
