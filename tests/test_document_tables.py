@@ -3,11 +3,14 @@ table blocks (.docx/.html), columns by header names, sections from the indicator
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from pathlib import Path
 
+import docx
 import pytest
 
+from taskhub.documents import readers
 from taskhub.documents.model import FLAG_CUT_OFF, KIND_INDICATORS, Draft, DraftItem, DraftSection
 from taskhub.documents.parser import parse, parse_text
 from taskhub.documents.readers import Block, SourceDocument
@@ -759,3 +762,90 @@ def test_page_numbers_continued_captions_and_the_page_footer_are_not_rows() -> N
         ("1", "组织领导", "成立领导小组,报市智慧办审查备案。"),
         ("2", "平台应用", "按时上线"),
     ]
+
+
+def docx_document(paragraphs_before: list[str], rows: list[list[str]], after: list[str]) -> bytes:
+    """A .docx written by Word's library: paragraphs, one table, paragraphs."""
+    document = docx.Document()
+    for text in paragraphs_before:
+        document.add_paragraph(text)
+    table = document.add_table(rows=len(rows), cols=len(rows[0]))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    for text in after:
+        document.add_paragraph(text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_table_under_a_prose_heading_gives_its_rows_to_that_heading() -> None:
+    data = docx_document(
+        [
+            "东江市2024年数字政府建设考核方案",
+            "一、总体要求",
+            "以数字化改革为牵引，全面提升政府治理能力。",
+            "二、夯实数据资源基础",
+        ],
+        [
+            ["序号", "指标", "内容", "分值", "牵头考核单位"],
+            ["1", "数据目录", "编制完成全市数据资源目录。", "5", "市大数据局"],
+            ["2", "数据共享", "共享接口调用量达到要求。", "5", "市大数据局"],
+        ],
+        ["三、强化安全保障", "3.落实网络安全责任制。（市委网信办牵头，市公安局配合）"],
+    )
+    draft = parse(readers.read("plan.docx", data))
+    assert draft.items == []  # nothing under no heading
+    assert [(s.number, s.title, [i.title for i in s.items]) for s in draft.sections] == [
+        ("二", "夯实数据资源基础", ["数据目录", "数据共享"]),
+        ("三", "强化安全保障", ["落实网络安全责任制"]),
+    ]
+    assert draft.sections[0].items[0].lead_assessors == ["市大数据局"]
+
+
+def test_a_tables_indicator_sections_nest_under_the_heading_above() -> None:
+    data = docx_document(
+        ["东江市2024年数字政府建设考核方案", "一、考核内容", "（一）基础建设"],
+        [
+            ["序号", "一级指标", "二级指标", "评分标准", "分值"],
+            ["1", "数据资源（10分）", "数据目录", "编制完成全市数据资源目录。", "5"],
+            ["2", "数据资源（10分）", "数据共享", "共享接口调用量达到要求。", "5"],
+        ],
+        [
+            "（二）安全保障",
+            "1.落实网络安全责任制。（市委网信办牵头，市公安局配合）",
+        ],
+    )
+    draft = parse(readers.read("plan.docx", data))
+    assert draft.items == []
+    [top] = draft.sections
+    assert (top.number, [(s.number, s.title) for s in top.sections]) == (
+        "一",
+        [("(一)", "基础建设"), ("(二)", "安全保障")],
+    )
+    basis = top.sections[0]
+    assert [(s.title, s.points) for s in basis.sections] == [("数据资源", Decimal(10))]
+    assert [i.title for i in basis.sections[0].items] == ["数据目录", "数据共享"]
+
+
+def test_a_task_above_a_table_is_no_heading_the_table_goes_to_its_heading() -> None:
+    data = docx_document(
+        [
+            "东江市2024年数字政府建设工作要点",
+            "一、重点任务",
+            "1.推进数据共享。建设共享平台。（市数据局牵头，市财政局配合）",
+        ],
+        [
+            ["序号", "重点任务", "具体内容", "牵头单位", "完成时限"],
+            ["2", "推进数据开放", "开放公共数据集。", "市数据局", "2024年底前"],
+        ],
+        [],
+    )
+    draft = parse(readers.read("plan.docx", data))
+    [top] = draft.sections
+    assert (top.number, [(i.number, i.lead_units) for i in top.items]) == (
+        "一",
+        [("1", ["市数据局"]), ("2", ["市数据局"])],
+    )
+    assert top.sections == [] and draft.items == []

@@ -124,29 +124,78 @@ class _Context:
     inherited: list[tuple[int, int, list[str]]]  # (from, to, names) in stream offsets
     #: per candidate item: (rank, carries units/deadline/points, under a task heading)
     meta: dict[int, tuple[int, bool, bool]] = field(default_factory=dict)
+    #: the tables' parts by the node of the prose heading they stand under
+    tables: dict[int, list[DraftSection | DraftItem]] = field(default_factory=dict)
 
 
 def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]]) -> None:
-    """Add the sections and items of the document's numbered prose to the draft."""
+    """Add the sections and items of the document's numbered prose to the draft. The parts the
+    tables gave (already in the draft) move under the prose heading they stand below."""
     stream = clean.build_stream(doc, skip)
     if not stream.text:
         return
     roots = _outline(stream.text)
     ctx = _Context(stream, draft, bool(roles.FIRST_IS_LEAD.search(stream.text)), [])
     ctx.inherited = _inherited(stream.text, roots)
+    ctx.tables = _place_tables([*draft.sections, *draft.items], roots, ctx)
     outs: list[DraftSection | DraftItem] = []
     for node in roots:
         outs.extend(_classify(node, ctx, task_area=False))
     outs = _prune(outs, ctx)
     if not roots:  # no numbers at all
         outs = _unnumbered(ctx)
-    _titles(outs)
-    _complete_names([item for out in outs for item in _items_of(out)])
+    prose = {id(item) for out in outs for item in _items_of(out) if id(item) in ctx.meta}
+    _titles(outs, prose)
+    _complete_names([item for out in outs for item in _items_of(out) if id(item) in prose])
+    placed = {id(part) for parts in ctx.tables.values() for part in parts}
+    draft.sections = [s for s in draft.sections if id(s) not in placed]
+    draft.items = [i for i in draft.items if id(i) not in placed]
     for out in outs:
         if isinstance(out, DraftSection):
             draft.sections.append(out)
         else:
             draft.items.append(out)
+
+
+def _place_tables(
+    parts: list[DraftSection | DraftItem], roots: list[_Node], ctx: _Context
+) -> dict[int, list[DraftSection | DraftItem]]:
+    """The tables' parts by the prose heading they stand under (id of its node): the deepest
+    numbered part whose range holds the table and that is a heading (a part with parts under
+    it, or a bare heading line), not a task; none under aims or method (总体要求 …)."""
+    stream = ctx.stream
+    text = stream.text
+
+    def source(offset: int) -> int:
+        return stream.pos[offset] if offset < len(stream.pos) else 1 << 62
+
+    def is_heading(node: _Node) -> bool:
+        if node.children:
+            return not _subpoints(node, ctx)
+        first = text[node.body : node.own_end()].strip().split("\n", 1)[0]
+        return len(first) <= 40 and not re.search(r"[。；;，,]", first)
+
+    out: dict[int, list[DraftSection | DraftItem]] = {}
+    for part in parts:
+        if part.source is None:
+            continue
+        at = part.source.start
+        chain: list[_Node] = []
+        nodes = roots
+        while holder := next((n for n in nodes if source(n.start) <= at < source(n.end)), None):
+            chain.append(holder)
+            nodes = holder.children
+        if any(_EXCLUDED_HEADING.match(_heading_words(_own(n, text))) for n in chain):
+            continue
+        while chain and not is_heading(chain[-1]):
+            chain.pop()
+        if chain:
+            out.setdefault(id(chain[-1]), []).append(part)
+    return out
+
+
+def _own(node: _Node, text: str) -> str:
+    return text[node.body : node.own_end()].strip()
 
 
 # --- numbering --------------------------------------------------------------------------
@@ -252,11 +301,12 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
     if _EXCLUDED_HEADING.match(heading):
         return []
     task_area = task_area or bool(_TASK_HEADING.match(pts.heading_points(heading)[0]))
-    if node.children and not _subpoints(node, ctx):
+    tables = ctx.tables.get(id(node), [])
+    if (node.children and not _subpoints(node, ctx)) or tables:
         outs: list[DraftSection | DraftItem] = []
         for child in node.children:
             outs.extend(_classify(child, ctx, task_area=task_area))
-        if outs:
+        if outs or tables:
             title, points = pts.heading_points(_section_title(own))
             section = DraftSection(
                 number=node.number,
@@ -264,13 +314,31 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
                 points=points,
                 source=_span(ctx, node.start, node.end),
             )
-            for out in outs:
+            for out in [*outs, *_unwrap(tables, title)]:
                 if isinstance(out, DraftSection):
                     section.sections.append(out)
                 else:
                     section.items.append(out)
+            if tables:  # the document's order
+                section.sections.sort(key=_position)
+                section.items.sort(key=_position)
             return [section]
     return _leaf_items(node, ctx, task_area=task_area)
+
+
+def _unwrap(parts: list[DraftSection | DraftItem], title: str) -> list[DraftSection | DraftItem]:
+    """A table's own section titled from the heading above it is that heading: its parts."""
+    out: list[DraftSection | DraftItem] = []
+    for part in parts:
+        if isinstance(part, DraftSection) and part.number is None and part.title in ("", title):
+            out.extend([*part.sections, *part.items])
+        else:
+            out.append(part)
+    return out
+
+
+def _position(part: DraftSection | DraftItem) -> int:
+    return part.source.start if part.source is not None else 1 << 62
 
 
 def _subpoints(node: _Node, ctx: _Context) -> bool:
@@ -358,11 +426,13 @@ def _unnumbered(ctx: _Context) -> list[DraftSection | DraftItem]:
 
 def _prune(outs: list[DraftSection | DraftItem], ctx: _Context) -> list[DraftSection | DraftItem]:
     """Keep the candidates that are items (rule 4) and the sections that keep any."""
-    metas = [ctx.meta[id(i)] for out in outs for i in _items_of(out)]
+    metas = [ctx.meta[id(i)] for out in outs for i in _items_of(out) if id(i) in ctx.meta]
     carrying_ranks = {rank for rank, carries, _ in metas if carries}
     tasks = ctx.draft.kind == KIND_TASKS
 
     def keep(item: DraftItem) -> bool:
+        if id(item) not in ctx.meta:
+            return True  # a table's row
         rank, carries, task_area = ctx.meta[id(item)]
         if carries or task_area:
             return True
@@ -578,10 +648,11 @@ def _alone(text: str) -> str | None:
     return s
 
 
-def _titles(outs: list[DraftSection | DraftItem]) -> None:
+def _titles(outs: list[DraftSection | DraftItem], prose: set[int]) -> None:
     """Set titles where the document writes its items as heading + paragraph (or as headings
-    alone): at least a quarter of its items do, and most items of the heading they stand under."""
-    items = [item for out in outs for item in _items_of(out)]
+    alone): at least a quarter of its items do, and most items of the heading they stand under.
+    Only the prose's items (ids in ``prose``): a table's rows have their titles."""
+    items = [item for out in outs for item in _items_of(out) if id(item) in prose]
     headed = sum(_heading_of(i.text) is not None or _alone(i.text) is not None for i in items)
     if not items or headed * 4 < len(items):
         return
@@ -591,7 +662,7 @@ def _titles(outs: list[DraftSection | DraftItem]) -> None:
         section = stack.pop()
         groups.append(section.items)
         stack.extend(section.sections)
-    for group in groups:
+    for group in ([i for i in g if id(i) in prose] for g in groups):
         titles: list[tuple[str | None, bool]] = []  # (title, inferred)
         for item in group:
             if (heading := _heading_of(item.text)) is not None:
