@@ -849,3 +849,30 @@ def test_a_task_above_a_table_is_no_heading_the_table_goes_to_its_heading() -> N
         [("1", ["市数据局"]), ("2", ["市数据局"])],
     )
     assert top.sections == [] and draft.items == []
+
+
+def test_two_tables_each_under_its_heading_are_that_headings_rows() -> None:
+    document = docx.Document()
+    header = ["序号", "指标", "内容", "分值", "牵头考核单位"]
+    parts = [
+        ("一、夯实数据资源基础（10分）", [["1", "数据目录", "编制完成。", "5", "市大数据局"]]),
+        ("二、强化安全保障（5分）", [["2", "网络安全", "落实责任制。", "5", "市委网信办"]]),
+    ]
+    document.add_paragraph("东江市2024年数字政府建设考核方案")
+    for heading, rows in parts:
+        document.add_paragraph(heading)
+        table = document.add_table(rows=len(rows) + 1, cols=len(header))
+        for r, row in enumerate([header, *rows]):
+            for c, value in enumerate(row):
+                table.cell(r, c).text = value
+    buffer = io.BytesIO()
+    document.save(buffer)
+    draft = parse(readers.read("plan.docx", buffer.getvalue()))
+    # one section per heading (the heading line is not also a section of its own table)
+    assert [
+        (s.number, s.title, s.points, [i.title for i in s.items], s.sections)
+        for s in draft.sections
+    ] == [
+        ("一", "夯实数据资源基础", Decimal(10), ["数据目录"], []),
+        ("二", "强化安全保障", Decimal(5), ["网络安全"], []),
+    ]

@@ -95,6 +95,7 @@ _SENTENCE_END = set("。；;）)〕]】")
 _NO_HEADING = re.compile(r"[。，,；;：:、]|牵头|负责|配合|参与")
 _UNIT_LINE = re.compile(rf"^\s*(?:{roles.LABEL_ANYWHERE.pattern})")
 _PAIRED_HEADING = re.compile(r"^[\u4e00-\u9fff]{2,8}[,，][\u4e00-\u9fff]{2,8}$")
+_PROSE = re.compile(r"[。；;]")
 _DEADLINE_LABEL_ANY = re.compile(pts.DEADLINE_LABEL.pattern.lstrip("^"))
 
 
@@ -172,8 +173,14 @@ def _place_tables(
     def is_heading(node: _Node) -> bool:
         if node.children:
             return not _subpoints(node, ctx)
-        first = text[node.body : node.own_end()].strip().split("\n", 1)[0]
-        return len(first) <= 40 and not re.search(r"[。；;，,]", first)
+        # a heading line, then at most a caption or a line leading into the table (如下表：);
+        # a part with prose of its own is a task or a statement, not the table's heading
+        first, *rest = text[node.body : node.own_end()].strip().split("\n")
+        return (
+            len(first) <= 40
+            and not re.search(r"[。；;，,]", first)
+            and all(line.rstrip().endswith(("：", ":")) or not _PROSE.search(line) for line in rest)
+        )
 
     out: dict[int, list[DraftSection | DraftItem]] = {}
     for part in parts:
@@ -330,7 +337,11 @@ def _unwrap(parts: list[DraftSection | DraftItem], title: str) -> list[DraftSect
     """A table's own section titled from the heading above it is that heading: its parts."""
     out: list[DraftSection | DraftItem] = []
     for part in parts:
-        if isinstance(part, DraftSection) and part.number is None and part.title in ("", title):
+        # the caption a table took from the heading line above keeps its number: 一、…
+        caption = part.title if isinstance(part, DraftSection) else None
+        if caption and (m := numbering.MARKER.match(caption)):
+            caption = caption[m.end() :].strip()
+        if isinstance(part, DraftSection) and part.number is None and caption in ("", title):
             out.extend([*part.sections, *part.items])
         else:
             out.append(part)
