@@ -33,7 +33,11 @@ How the reader decides (general rules; docs/documents.md says the same for the o
 6. Units, deadlines and points come from the item's tail (``taskhub.documents.roles``), its
    prose (``taskhub.documents.points``) and statements made once: ``排在第一位的部门为牵头部门``
    (the document's rule) and ``以下任务均需…落实`` (units inherited by the items after it, to the
-   end of the part where it stands).
+   end of the part where it stands). A bracket closes at its ）: text after it stays the item's.
+   Several unit brackets in one paragraph make one item; each keeps its roles (``unit_brackets``).
+7. The tables' parts (read first) go under the prose heading they stand below: the deepest
+   numbered part holding the table that is a heading (parts under it, or a heading line with at
+   most a caption or a line leading into the table), not a task; not under aims or method.
 """
 
 from __future__ import annotations

@@ -21,7 +21,12 @@ Rules:
 - names are split with ``taskhub.units.names.split_unit_names`` and returned as printed; two
   group names the scrape glued together (``各县(区)政府市直各有关单位``) are split, and a prefix
   written once (``区发改局、农业农村局``) is carried to the short names after it;
-- an unclosed bracket or a label whose bracket was lost is read, and flagged cut off.
+- an unclosed bracket or a label whose bracket was lost is read, and flagged cut off; a label
+  inside a bracket that closes is not a lost one;
+- a bracket naming a role with a short text after it in the final sentence
+  (``（牵头单位：A；责任单位：B）2024年6月底前完成。``) gives the units; the text after it stays the
+  item's text (a deadline phrase there is the item's deadline);
+- several unit brackets in one text (one per sentence) combine; each keeps its own roles.
 """
 
 from __future__ import annotations
