@@ -131,6 +131,8 @@ class _Context:
     meta: dict[int, tuple[int, bool, bool]] = field(default_factory=dict)
     #: the tables' parts by the node of the prose heading they stand under
     tables: dict[int, list[DraftSection | DraftItem]] = field(default_factory=dict)
+    #: ids of the tables' parts given to a section of the prose
+    taken: set[int] = field(default_factory=set)
 
 
 def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]]) -> None:
@@ -152,7 +154,9 @@ def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]])
     prose = {id(item) for out in outs for item in _items_of(out) if id(item) in ctx.meta}
     _titles(outs, prose)
     _complete_names([item for out in outs for item in _items_of(out) if id(item) in prose])
-    placed = {id(part) for parts in ctx.tables.values() for part in parts}
+    # a table part the prose took in leaves the top level (one whose heading the prose did not
+    # keep stays there)
+    placed = ctx.taken
     draft.sections = [s for s in draft.sections if id(s) not in placed]
     draft.items = [i for i in draft.items if id(i) not in placed]
     for out in outs:
@@ -330,6 +334,7 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
                     section.sections.append(out)
                 else:
                     section.items.append(out)
+            ctx.taken.update(id(part) for part in tables)
             if tables:  # the document's order
                 section.sections.sort(key=_position)
                 section.items.sort(key=_position)
@@ -557,12 +562,14 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
 def _unit_brackets(body: str, tail: roles.Tail) -> list[UnitBracket]:
     """Each bracket's roles with the sentence it closes (from the end of the sentence before)."""
     out = []
+    previous = 0  # a sentence starts after the sentence or the bracket before it
     for start, end, own in tail.brackets:
         before = body[:start].rstrip("。；;，, ")
-        sentence = max(before.rfind(c) for c in "。；;\n") + 1
+        sentence = max(previous, *(before.rfind(c) + 1 for c in "。；;\n"))
+        previous = end
         out.append(
             UnitBracket(
-                text=body[sentence:end].strip(),
+                text=body[sentence:end].strip().lstrip("，,；;。 "),
                 lead_units=list(own.lead),
                 responsible_units=list(own.responsible),
                 lead_assessors=list(own.assessors),
