@@ -759,3 +759,45 @@ def test_page_numbers_continued_captions_and_the_page_footer_are_not_rows() -> N
         ("1", "组织领导", "成立领导小组,报市智慧办审查备案。"),
         ("2", "平台应用", "按时上线"),
     ]
+
+
+def _cell_per_lines(rows: list[list[str]]) -> str:
+    """A web table flattened as some pages do: ``|`` opens a row at the margin, each cell's
+    lines are indented and closed by an indented ``|``."""
+    out: list[str] = []
+    for row in rows:
+        out.append("| ")
+        for cell in row:
+            out.extend(f"        {line} " for line in cell.split("\n"))
+            out.append("        | ")
+    return "\n".join(out)
+
+
+SCATTERED = (
+    _cell_per_lines(
+        [
+            ["序\n号", "工作任务", "牵头单位", "责任单位", "完成时限"],
+            ["1", "建设统一的数据目录。", "市数据局", "市财政局\n各镇(街道)", "2024年6月底"],
+            ["2", "建立数据质量通报制度。", "市数据局", "", "2024年9月底"],
+        ]
+    )
+    + "\n| \n        3 \n        | \n        推进公共数据开放,打造覆盖"
+)
+
+
+def test_a_table_with_each_cell_over_several_lines_reads_one_row_per_task() -> None:
+    rows = by_number(parse_text(SCATTERED))
+    assert list(rows) == ["1", "2", "3"]
+    first = rows["1"]
+    assert first.text == "建设统一的数据目录。"
+    assert first.lead_units == ["市数据局"]
+    assert first.responsible_units == ["市财政局", "各镇(街道)"]  # two names on two lines
+    assert first.deadline_text == "2024年6月底"
+    # An empty cell printed as such is empty: nothing carried down from the row above.
+    assert rows["2"].responsible_units == []
+    assert rows["2"].deadline_text == "2024年9月底"
+    # A row cut off by the end of the page keeps its text, has no units, and is flagged.
+    cut = rows["3"]
+    assert cut.text == "推进公共数据开放,打造覆盖"
+    assert cut.lead_units == [] and cut.deadline_text is None
+    assert FLAG_CUT_OFF in cut.flags

@@ -57,6 +57,9 @@ class _Line:
     start: int  # offset of text[0]
     block: int  # index into the document's blocks
     cells: list[Cell] | None = None  # the line's cells, once split
+    #: A row joined from a cell-per-lines web table: every cell is printed (an empty one is
+    #: empty, not covered from above) and a row that stops short was cut off.
+    whole_cells: bool = False
 
 
 def _pieces(line: _Line, sep: str) -> list[Cell]:
@@ -92,6 +95,7 @@ def _separator(text: str) -> str | None:
 def read_text_tables(doc: SourceDocument) -> list[RawTable]:
     """The indicator tables written as lines of the document's paragraph blocks."""
     lines = [_raw_line(doc, b, i) for i, b in enumerate(doc.blocks) if b.kind == "paragraph"]
+    lines = _join_scattered_rows(doc, lines)
     tables: list[RawTable] = []
     i = 0
     while i < len(lines):
@@ -108,6 +112,45 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
         table, i = _read_table(lines, i, used, columns, sep)
         tables.append(table)
     return tables
+
+
+def _join_scattered_rows(doc: SourceDocument, lines: list[_Line]) -> list[_Line]:
+    """Rows of a web table flattened with each cell over several indented lines: a bare ``|``
+    at the start of a line opens the row, each cell's lines end with an indented ``|``
+    (``|\n    1\n    |\n    工作任务\n    | …``). Each such row becomes one line (the
+    document's text from the opener to the row's last line), so that the row reads as
+    ``| 1 | 工作任务 | …`` with its line breaks kept inside the cells."""
+
+    def opener(k: int) -> bool:
+        start = lines[k].start
+        return lines[k].text.strip() == "|" and (start == 0 or doc.text[start - 1] == "\n")
+
+    if not any(opener(k) for k in range(len(lines))):
+        return lines
+    out: list[_Line] = []
+    width = 0  # the most cells a joined row had: a row is whole at that many
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not opener(i):
+            out.append(line)
+            i += 1
+            continue
+        j = i + 1
+        cells = 0
+        while j < len(lines) and not opener(j):
+            text = lines[j].text.strip()
+            after_closer = lines[j - 1].text.rstrip().endswith("|")
+            if "|" not in text and after_closer and width and cells >= width:
+                break  # a whole row, then text after the table
+            cells += text.count("|")
+            j += 1
+        last = lines[j - 1]
+        end = last.start + len(last.text)
+        out.append(_Line(doc.text[line.start : end], line.start, line.block, whole_cells=True))
+        width = max(width, cells)
+        i = j
+    return out
 
 
 def _raw_line(doc: SourceDocument, block: Block, index: int) -> _Line:
@@ -433,6 +476,9 @@ class _LineRows:
                     continue
                 while len(pieces) > self.width and not pieces[-1].text:
                     pieces.pop()
+            if line.whole_cells and _separator(text) == sep:
+                out.append(self._positional(pieces[: self.width], every_cell=True))
+                continue
             numbered = bool(pieces) and number_of(pieces[0].text) is not None
             if (
                 pending is not None
@@ -463,9 +509,11 @@ class _LineRows:
             out.append(self._positional(pending))
         return out
 
-    def _positional(self, pieces: list[Cell]) -> RawRow:
+    def _positional(self, pieces: list[Cell], *, every_cell: bool = False) -> RawRow:
         cells: list[Cell | None] = [p if p.text else None for p in pieces]
         absent = set(range(len(cells), self.width))
+        if every_cell:
+            absent |= {i for i, c in enumerate(cells) if c is None}
         cells += [None] * len(absent)
         present = [p for p in pieces if p.text]
         start = present[0].start if present else 0
