@@ -801,3 +801,67 @@ def test_a_table_with_each_cell_over_several_lines_reads_one_row_per_task() -> N
     assert cut.text == "推进公共数据开放,打造覆盖"
     assert cut.lead_units == [] and cut.deadline_text is None
     assert FLAG_CUT_OFF in cut.flags
+
+
+FLAT_UNNUMBERED = """\
+附件3:
+窗口单位考核表
+
+指标
+
+分值
+
+内容
+
+赋分标准
+
+考核科室
+
+得分
+
+制度建设
+
+30分
+
+建立首问负责制度。
+
+未建立的扣10分。
+
+制度未公开的扣5分。
+
+服务质量
+
+评价
+
+70分
+
+群众满意率达到95%。
+
+每低1个百分点扣2分。
+
+第 [1] [2] 页 共[3]页
+【发表评论】 【打印本页】
+"""
+
+
+def test_an_unnumbered_table_flattened_one_cell_per_line_reads_name_and_points() -> None:
+    draft = parse_text(FLAT_UNNUMBERED)
+    items = items_of(draft)
+    # A name printed over two lines is one name; 得分 (the score given) is not the points.
+    assert [(i.title, i.points) for i in items] == [
+        ("制度建设", Decimal(30)),
+        ("服务质量评价", Decimal(70)),
+    ]
+    assert items[0].text == "建立首问负责制度。\n未建立的扣10分。制度未公开的扣5分。"
+    # The pager and the page's link row are neither text nor items; nothing is cut off.
+    assert items[1].text == "群众满意率达到95%。\n每低1个百分点扣2分。"
+    assert all(FLAG_CUT_OFF not in i.flags for i in items)
+
+
+def test_a_score_given_column_beside_the_points_is_not_the_points() -> None:
+    columns = read_header(["序号", "考核内容", "分值", "得分"])
+    assert columns is not None
+    assert [c.role for c in columns] == ["number", "content", "points", "other"]
+    # Alone, 得分 is the points column.
+    alone = read_header(["序号", "考核内容", "得分"])
+    assert alone is not None and alone[2].role == "points"

@@ -18,9 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from taskhub.documents.clean import is_noise
 from taskhub.documents.readers import Block, SourceDocument
 from taskhub.documents.tables_grid import Cell, RawRow, RawTable, number_of
 from taskhub.documents.tables_header import (
+    ROLE_CONTENT,
     ROLE_NUMBER,
     ROLE_POINTS,
     ROLE_WEIGHT,
@@ -103,7 +105,12 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
         if found is None:
             flat = _flat_header_at(lines, i)
             if flat is not None:
-                table, i = _read_flat(lines, i, *flat)
+                columns, used = flat
+                points = _points_index(columns)
+                if _row_start(lines[i + used].text) != 1 and points is not None:
+                    table, i = _read_flat_unnumbered(lines, i, columns, used, points)
+                else:
+                    table, i = _read_flat(lines, i, columns, used)
                 tables.append(table)
             else:
                 i += 1
@@ -208,16 +215,112 @@ def _row_start(text: str) -> int | None:
 
 def _flat_header_at(lines: list[_Line], i: int) -> tuple[list[Column], int] | None:
     """A header flattened one name per line (考核项目 / 考核内容 / 计分办法), followed by a
-    numbered first row."""
+    numbered first row, or by an unnumbered row (指标名 / 20分) when the header has points.
+    A name without a role between two that have one (… / 责任科室 / 得分) is a column too."""
     names: list[str] = []
     j = i
-    while j < len(lines) and _separator(lines[j].text) is None and role_of(lines[j].text):
+
+    def header_line(k: int) -> bool:
+        return _separator(lines[k].text) is None and bool(role_of(lines[k].text))
+
+    while j < len(lines) and (
+        header_line(j)
+        or (names and j + 1 < len(lines) and _is_name_line(lines[j]) and header_line(j + 1))
+    ):
         names.append(lines[j].text.strip())
         j += 1
-    if len(names) < 3 or j >= len(lines) or _row_start(lines[j].text) != 1:
+    if len(names) < 3 or j >= len(lines):
         return None
     columns = read_header(names, anchored=False)
-    return (columns, j - i) if columns is not None else None
+    if columns is None:
+        return None
+    if _row_start(lines[j].text) == 1:
+        return columns, j - i
+    if _points_index(columns) is not None and _unnumbered_row_at(lines, j):
+        return columns, j - i
+    return None
+
+
+#: The name of an indicator in a flattened row: a short line without sentence punctuation.
+_NAME_MAX = 12
+_SENTENCE = re.compile(r"[。，,；;：:！？!?]")
+
+
+def _points_index(columns: list[Column]) -> int | None:
+    """The points column of a header whose columns before it name the indicator (指标 | 分值)."""
+    for column in columns:
+        if column.role == ROLE_POINTS:
+            return column.index if column.index >= 1 else None
+    return None
+
+
+def _is_name_line(line: _Line) -> bool:
+    text = line.text.strip()
+    return 0 < len(text) <= _NAME_MAX and not _SENTENCE.search(text) and not _VALUE.match(text)
+
+
+def _unnumbered_row_at(lines: list[_Line], j: int) -> int:
+    """The number of name lines (1 or 2: a name printed over two lines) of an unnumbered row
+    starting at line j (指标 / 20分 / 内容 …), or 0."""
+    for names in (1, 2):
+        k = j + names
+        if k >= len(lines) or not all(_is_name_line(lines[n]) for n in range(j, k)):
+            return 0
+        if _VALUE.match(lines[k].text.strip()):
+            return names
+    return 0
+
+
+def _read_flat_unnumbered(
+    lines: list[_Line], i: int, columns: list[Column], used: int, points: int
+) -> tuple[RawTable, int]:
+    """Rows of an unnumbered table flattened one cell per line, empty cells left out: a row
+    starts at its name (one or two short lines) followed by its points; the lines after the
+    points fill the text columns in turn, the last taking the rest. The table ends at page
+    furniture, a caption or a line with cells."""
+    width = len(columns)
+    texts = [c.index for c in columns if c.index > points and c.role == ROLE_CONTENT]
+    table = RawTable(columns=columns, start=lines[i].start, caption=_caption(lines, i))
+    if table.caption is not None and not _HEADING.match(table.caption):
+        table.start = lines[i - 1].start
+    j = i + used
+    while j < len(lines) and (names := _unnumbered_row_at(lines, j)):
+        name_lines = lines[j : j + names]
+        value = lines[j + names]
+        body: list[_Line] = []
+        j += names + 1
+        while j < len(lines) and not _unnumbered_row_at(lines, j):
+            text = lines[j].text.strip()
+            if (
+                _separator(text) is not None
+                or CAPTION.match(text)
+                or len(text) > _FLAT_CELL_MAX
+                or is_noise(text)
+                or _FOOTER.search(text)
+            ):
+                break
+            body.append(lines[j])
+            j += 1
+        cells: list[Cell | None] = [None] * width
+        first, last = name_lines[0], name_lines[-1]
+        name = "".join(n.text.strip() for n in name_lines)
+        cells[points - 1] = Cell(name, first.start, last.start + len(last.text))
+        cells[points] = Cell(value.text.strip(), value.start, value.start + len(value.text))
+        for n, column in enumerate(texts):
+            chunk = body[n:] if n == len(texts) - 1 else body[n : n + 1]
+            if chunk:
+                joined = "\n".join(c.text.strip() for c in chunk)
+                end = chunk[-1].start + len(chunk[-1].text)
+                cells[column] = Cell(joined, chunk[0].start, end)
+        end_line = body[-1] if body else value
+        row_end = end_line.start + len(end_line.text)
+        # Cells left out are empty, not covered by the row above.
+        filled = [c if c is not None else Cell("", row_end, row_end) for c in cells]
+        table.rows.append(RawRow(list(filled), True, first.start, row_end))
+        table.end = row_end
+        if j < len(lines) and not _unnumbered_row_at(lines, j):
+            break
+    return table, j
 
 
 def _read_flat(
@@ -513,7 +616,11 @@ class _LineRows:
         cells: list[Cell | None] = [p if p.text else None for p in pieces]
         absent = set(range(len(cells), self.width))
         if every_cell:
-            absent |= {i for i, c in enumerate(cells) if c is None}
+            # A cell printed empty is empty: not covered from above, not a cut.
+            cells = [
+                c if c is not None else Cell("", p.start, p.start)
+                for c, p in zip(cells, pieces, strict=True)
+            ]
         cells += [None] * len(absent)
         present = [p for p in pieces if p.text]
         start = present[0].start if present else 0
