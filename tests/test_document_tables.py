@@ -10,7 +10,7 @@ import pytest
 
 from taskhub.documents.model import FLAG_CUT_OFF, KIND_INDICATORS, Draft, DraftItem, DraftSection
 from taskhub.documents.parser import parse, parse_text
-from taskhub.documents.readers import Block, SourceDocument
+from taskhub.documents.readers import Block, SourceDocument, read_html
 from taskhub.documents.tables_header import (
     ROLE_ASSESSED,
     ROLE_ASSESSOR,
@@ -404,7 +404,7 @@ def test_a_docx_table_with_merged_cells_and_a_two_row_header() -> None:
         ("2", "工作推进", Decimal(5)),
         ("3", "平台应用", Decimal(5)),
         ("4", "档案归档", Decimal("2.5")),
-        (None, "数字档案室", Decimal("2.5")),
+        ("4", "数字档案室", Decimal("2.5")),  # a 序号 merged over two rows: both rows' number
     ]
     # Rows under one merged 序号, indicator and points cell are one indicator's text.
     assert items[2].text == "（1）按时上线，得2分；（2）用户活跃，得3分（3）接入统一身份认证"
@@ -865,3 +865,43 @@ def test_a_score_given_column_beside_the_points_is_not_the_points() -> None:
     # Alone, 得分 is the points column.
     alone = read_header(["序号", "考核内容", "得分"])
     assert alone is not None and alone[2].role == "points"
+
+
+MERGED_HTML = """<table>
+<caption>某县2020年度责任单位考核细则</caption>
+<tr><th>序号</th><th colspan="2">考核项目</th><th>分值</th><th>考核内容</th><th>评分标准</th></tr>
+<tr><td>一、</td><td colspan="2">通用项目</td><td>20</td><td></td><td></td></tr>
+<tr><td>1</td><td colspan="2">组织领导</td><td>10</td><td>成立工作专班</td><td>未成立扣5分</td></tr>
+<tr><td>2</td><td colspan="2">信息报送</td><td>10</td><td>按月报送</td><td>少报一次扣1分</td></tr>
+<tr><td>二、</td><td colspan="2">部门项目</td><td>80</td><td></td><td></td></tr>
+<tr><td>1</td><td rowspan="5">重点部门</td><td>县水利局</td><td>80</td>
+  <td>河道整治</td><td>（20分）完成清淤</td></tr>
+<tr><td rowspan="2">2</td><td rowspan="2">县农业局</td><td>40</td><td>养殖污染治理</td>
+  <td>完成治理</td></tr>
+<tr><td>40</td><td>化肥减量</td><td>完成减量</td></tr>
+<tr><td>3</td><td>县林业局</td><td>40</td><td>湿地保护</td><td>完成保护</td></tr>
+<tr><td>3</td><td>县环保局</td><td>40</td><td>水质监测</td><td>按月监测</td></tr>
+</table>"""
+
+
+def test_a_unit_per_row_table_with_merged_cells_reads_each_row_with_its_unit() -> None:
+    draft = parse(read_html(MERGED_HTML))
+    # The caption is the document's title when nothing else names it.
+    assert draft.title == "某县2020年度责任单位考核细则"
+    general, departments = draft.sections
+    # A name spread over both 考核项目 columns is the row's title, not a unit or a group.
+    assert [(i.number, i.title, i.points, i.lead_units) for i in general.items] == [
+        ("1", "组织领导", Decimal(10), []),
+        ("2", "信息报送", Decimal(10), []),
+    ]
+    rows = [i for i in departments.all_items()]
+    # The unit column names each row's unit; a 序号 merged over rows with their own points
+    # numbers each of them; a 序号 printed twice gives two rows.
+    assert [(i.number, i.lead_units, i.points, i.text.split("\n")[0]) for i in rows] == [
+        ("1", ["县水利局"], Decimal(80), "河道整治"),
+        ("2", ["县农业局"], Decimal(40), "养殖污染治理"),
+        ("2", ["县农业局"], Decimal(40), "化肥减量"),
+        ("3", ["县林业局"], Decimal(40), "湿地保护"),
+        ("3", ["县环保局"], Decimal(40), "水质监测"),
+    ]
+    assert all(i.title is None for i in rows)

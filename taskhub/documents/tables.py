@@ -75,6 +75,8 @@ _GROUP_HEADING = re.compile(
 _GROUP_NUMBER = re.compile(r"^[（(]?([一二三四五六七八九十]+)[)）]?[、.．]?$")
 _GROUP_MAX = 40
 _NAME_MAX = 30
+#: The share of a level column's names that must read as unit names for it to be a unit column.
+_UNIT_SHARE = 0.8
 _AS_NEEDED = re.compile(r"[（(]\s*按需\s*[)）]|^按需$")
 _SUM_ROW = re.compile(r"^(?:合\s*计|总\s*计|小\s*计|总\s*分|总分值)$")
 #: Points written as a rule in the content: 满分2分 / 本项2分; 得0.5分 parts.
@@ -190,6 +192,7 @@ def _add_block_rows(
     numbers = [c.index for c in columns if c.role == ROLE_NUMBER]
     for r in range(first, len(block.rows)):
         texts = (list(block.rows[r]) + [""] * width)[:width]
+        spanned = None if block.covered is None else {c for rr, c in block.covered if rr == r}
         if is_header_row(texts, columns):
             continue
         start = block.row_starts[r] if r < len(block.row_starts) else block.start
@@ -209,12 +212,17 @@ def _add_block_rows(
             page_break = False
             continue
         page_break = False
-        if previous is not None and table.rows and _same_indicator(texts, previous, columns):
+        if (
+            previous is not None
+            and table.rows
+            and _same_indicator(texts, previous, columns, spanned)
+        ):
             _append_row(table.rows[-1], cells, texts, previous, columns, end)
             continue
+        repeats: set[int] = set()
         if previous is not None:
-            _mark_merged(cells, texts, previous, columns)
-        table.rows.append(RawRow(cells, True, start, end))
+            repeats = _mark_merged(cells, texts, previous, columns, spanned)
+        table.rows.append(RawRow(cells, True, start, end, repeats=repeats))
         previous = texts
     return previous
 
@@ -239,15 +247,23 @@ def _block_header(rows: list[list[str]]) -> tuple[list[Column], int] | None:
     return None
 
 
-def _same_indicator(texts: list[str], previous: list[str], columns: list[Column]) -> bool:
+def _same_indicator(
+    texts: list[str], previous: list[str], columns: list[Column], spanned: set[int] | None
+) -> bool:
     """A row under the same merged 序号, indicator and points cells: more text of the
-    indicator above (its content split over rows), not an indicator of its own."""
+    indicator above (its content split over rows), not an indicator of its own. Where the
+    reader knows the spans (``spanned``: the row's columns covered from above), a 序号 or a
+    value printed again in the row is the row's own: a row of its own."""
     keys = [
         c.index for c in columns if c.role in (ROLE_NUMBER, ROLE_LEVEL, ROLE_POINTS, ROLE_WEIGHT)
     ]
     numbered = [c.index for c in columns if c.role == ROLE_NUMBER]
     if not numbered or not texts[numbered[0]].strip():
         return False
+    if spanned is not None:
+        values = [c.index for c in columns if c.role in (ROLE_POINTS, ROLE_WEIGHT)]
+        if any(i not in spanned for i in [numbered[0], *values] if texts[i].strip()):
+            return False
     return all(texts[i] == previous[i] for i in keys)
 
 
@@ -272,21 +288,33 @@ def _append_row(
 
 
 def _mark_merged(
-    cells: list[Cell | None], texts: list[str], previous: list[str], columns: list[Column]
-) -> None:
+    cells: list[Cell | None],
+    texts: list[str],
+    previous: list[str],
+    columns: list[Column],
+    spanned: set[int] | None,
+) -> set[int]:
     """A merged cell repeats its text in every row it covers: the repeats of an indicator
-    (or 序号) cell below an unchanged higher level are read as covered, not as new cells."""
+    (or 序号) cell below an unchanged higher level are read as covered, not as new cells
+    (where the reader knows the spans, only the cells it found covered). Returns the columns
+    read as covered."""
     higher_same = True
+    repeats: set[int] = set()
     for column in columns:
         i = column.index
         same = texts[i].strip() != "" and texts[i] == previous[i]
+        if spanned is not None:
+            same = same and i in spanned
         if column.role == ROLE_LEVEL:
             if same and higher_same:
                 cells[i] = None
+                repeats.add(i)
             else:
                 higher_same = False
         elif column.role == ROLE_NUMBER and same:
             cells[i] = None
+            repeats.add(i)
+    return repeats
 
 
 # -- reading a table's rows ---------------------------------------------------------------------
@@ -340,6 +368,8 @@ class _Row:
         self.raw = raw
         #: A row that only names a group of the rows below (一、政务服务（30分）).
         self.group = group
+        #: The row's own name, where it is not in a level column (see ``_unit_level``).
+        self.title: Cell | None = None
         self.start = min((c.start for c in values if c), default=raw.start)
         self.end = max((c.end for c in values if c), default=raw.end)
 
@@ -364,6 +394,7 @@ class _TableReader:
         rows = self._rows(result)
         if not rows:
             return result
+        self._unit_level(rows)
         self._short_content_as_title(rows)
         title_col: int | None = None
         section_levels = list(self.levels)
@@ -372,6 +403,35 @@ class _TableReader:
             title_col = section_levels.pop()
         self._build(rows, result, section_levels, title_col)
         return result
+
+    def _unit_level(self, rows: list[_Row]) -> None:
+        """The lowest indicator column holding unit names (考核项目: 重点考核部门 | 县水利局) names
+        the unit each row applies to, not a group: it is the row's lead unit. A cell spread over
+        it and the column before (the same text in both) is the row's own name."""
+        if len(self.levels) < 2:
+            return
+        low, high = self.levels[-1], self.levels[-2]
+        names: list[str] = []
+        spread: list[_Row] = []
+        for row in rows:
+            cell, above = row.values[low], row.values[high]
+            if row.group is not None or cell is None:
+                continue
+            if above is not None and clean_text(above.text) == clean_text(cell.text):
+                spread.append(row)
+            else:
+                names.append(clean_text(cell.text))
+        units = sum(1 for n in names if looks_like_unit(n))
+        if len(names) < 2 or units < _UNIT_SHARE * len(names):
+            return
+        self.roles[low] = ROLE_LEAD
+        self.levels.remove(low)
+        for row in spread:
+            row.title = row.values[high]
+            row.values[high] = None
+            cell = row.values[low]
+            if cell is not None:  # no unit of its own, none carried from the rows above
+                row.values[low] = Cell("", cell.start, cell.start)
 
     def _short_content_as_title(self, rows: list[_Row]) -> None:
         """Two text columns and no indicator column (重点任务 | 具体内容): the first, when its
@@ -612,10 +672,16 @@ class _TableReader:
                 return None  # the row stops before this column: nothing to carry
             return carried.get(col) if self.roles[col] in CARRIED_ROLES else None
 
-        if self.number_col is not None and (cell := row.values[self.number_col]) is not None:
-            item.number = number_of(cell.text) or clean_text(cell.text)
+        number_cell = None if self.number_col is None else row.values[self.number_col]
+        if number_cell is None and self.number_col in row.raw.repeats:
+            # One 序号 merged over rows that each have their own points: each row's number.
+            number_cell = carried.get(self.number_col)
+        if number_cell is not None:
+            item.number = number_of(number_cell.text) or clean_text(number_cell.text)
         title_points: Decimal | None = None
-        if title_col is not None and (cell := row.values[title_col]) is not None:
+        if row.title is not None:
+            item.title = clean_text(row.title.text)
+        elif title_col is not None and (cell := row.values[title_col]) is not None:
             item.title, title_points = _name_and_points(cell.text, points_in_names)
             if self.number_col is None and (match := _TITLE_NUMBER.match(item.title)):
                 item.number, item.title = match.group(1), item.title[match.end() :].strip()
