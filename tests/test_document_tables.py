@@ -905,3 +905,32 @@ def test_a_unit_per_row_table_with_merged_cells_reads_each_row_with_its_unit() -
         ("3", ["县环保局"], Decimal(40), "水质监测"),
     ]
     assert all(i.title is None for i in rows)
+
+
+GROUP_RULE_HTML = """<table>
+<tr><th>序号</th><th>考核项目</th><th>分值</th><th>考核内容</th><th>评分标准</th><th>说明</th></tr>
+<tr><td>一、</td><td>常规工作</td><td>20</td><td></td><td></td><td>各单位统一考核</td></tr>
+<tr><td>1</td><td>会议部署</td><td>10</td><td>召开专题会议</td><td>年内至少召开2次，少一次扣2分</td>
+  <td></td></tr>
+<tr><td>2</td><td>数据报送</td><td>10</td><td>按月报送数据</td>
+  <td>按要求报送（指标=截止年底前报送次数/应报次数）</td><td></td></tr>
+<tr><td>二、</td><td>奖扣分项目</td><td></td><td>通报表扬情况</td><td>被通报表扬的奖5分</td><td></td></tr>
+</table>"""
+
+
+def test_group_rule_text_deadline_phrase_and_an_empty_remark_cell() -> None:
+    draft = parse(read_html(GROUP_RULE_HTML))
+    routine, bonus = draft.sections
+    first, second = routine.items
+    # Without a 时限 column the row's one deadline phrase is read; one inside a bracket that
+    # explains a measure is not.
+    assert first.deadline_text == "年内"
+    assert second.deadline_text is None
+    # An empty 说明 cell beside the text is no cut; a remark on a group row is not an item.
+    assert FLAG_CUT_OFF not in first.flags and first.complete
+    assert len(routine.items) == 2
+    # A group row stating a rule of its own: an unnumbered item of the group, without points.
+    (rule,) = bonus.items
+    assert (rule.number, rule.points) == (None, None)
+    assert rule.text == "通报表扬情况\n被通报表扬的奖5分"
+    assert FLAG_CUT_OFF not in rule.flags

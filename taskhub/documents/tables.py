@@ -24,6 +24,7 @@ from taskhub.documents.model import (
     DraftSection,
     Span,
 )
+from taskhub.documents.points import prose_deadline
 from taskhub.documents.readers import Block, SourceDocument
 from taskhub.documents.tables_grid import Cell, RawRow, RawTable, number_of
 from taskhub.documents.tables_header import (
@@ -75,6 +76,7 @@ _GROUP_HEADING = re.compile(
 _GROUP_NUMBER = re.compile(r"^[（(]?([一二三四五六七八九十]+)[)）]?[、.．]?$")
 _GROUP_MAX = 40
 _NAME_MAX = 30
+_BRACKETED = re.compile(r"[（(][^（()）]*[)）]")
 #: The share of a level column's names that must read as unit names for it to be a unit column.
 _UNIT_SHARE = 0.8
 _AS_NEEDED = re.compile(r"[（(]\s*按需\s*[)）]|^按需$")
@@ -370,6 +372,8 @@ class _Row:
         self.group = group
         #: The row's own name, where it is not in a level column (see ``_unit_level``).
         self.title: Cell | None = None
+        #: Nothing carried down from the rows above (the text a group row states itself).
+        self.own_only = False
         self.start = min((c.start for c in values if c), default=raw.start)
         self.end = max((c.end for c in values if c), default=raw.end)
 
@@ -383,6 +387,8 @@ class _TableReader:
         self.number_col = next((c.index for c in self.columns if c.role == ROLE_NUMBER), None)
         self.roles = {c.index: c.role for c in self.columns}
         self._shapes: dict[tuple[tuple[int, ...], int], list[tuple[int, ...]]] = {}
+        #: The first text column: a row without it is cut off.
+        self._main_content = next((c.index for c in self.columns if c.role == ROLE_CONTENT), None)
 
     def read(self) -> _Result:
         result = _Result(self.table)
@@ -398,7 +404,7 @@ class _TableReader:
         self._short_content_as_title(rows)
         title_col: int | None = None
         section_levels = list(self.levels)
-        indicators = [r for r in rows if r.group is None]
+        indicators = [r for r in rows if r.group is None and not r.own_only]
         if self.levels and all(r.values[self.levels[-1]] is not None for r in indicators):
             title_col = section_levels.pop()
         self._build(rows, result, section_levels, title_col)
@@ -464,6 +470,8 @@ class _TableReader:
                 has_number = raw.cells[self.number_col] is not None
             if (group := self._group(raw, present)) is not None:
                 rows.append(_Row([None] * self.width, raw, group))
+                if (stated := self._group_text(raw)) is not None:
+                    rows.append(stated)
                 continue
             if numbered and rows and not has_number and len(present) == 1:
                 if rows[-1].group is None:
@@ -499,6 +507,28 @@ class _TableReader:
         return DraftSection(
             number=number, title=title, points=points, source=Span(raw.start, raw.end)
         )
+
+    def _group_text(self, raw: RawRow) -> _Row | None:
+        """A group row whose text columns hold text of their own (三、综合奖扣分项目 | … | a
+        rule): that text is an unnumbered item of the group, with nothing carried from above."""
+        if not raw.positional:
+            return None
+        contents = [c.index for c in self.columns if c.role == ROLE_CONTENT]
+        names = {
+            clean_text(c.text)
+            for i, c in enumerate(raw.cells)
+            if c is not None and self.roles.get(i) in (ROLE_LEVEL, ROLE_NUMBER)
+        }
+        values: list[Cell | None] = [None] * self.width
+        for i in contents:
+            cell = raw.cells[i] if i < len(raw.cells) else None
+            if cell is not None and cell.text.strip() and clean_text(cell.text) not in names:
+                values[i] = cell
+        if not contents or values[contents[0]] is None:
+            return None  # a remark beside the group's name (按部门分值 …), not a rule of its own
+        row = _Row(values, raw)
+        row.own_only = True
+        return row
 
     def _continue(self, row: _Row, cell: Cell, raw: RawRow) -> None:
         """A cell cut by a page break goes on in a row of its own: join it to the cell of the
@@ -668,7 +698,7 @@ class _TableReader:
             own = row.values[col]
             if own is not None:
                 return own
-            if col in row.raw.absent:
+            if col in row.raw.absent or row.own_only:
                 return None  # the row stops before this column: nothing to carry
             return carried.get(col) if self.roles[col] in CARRIED_ROLES else None
 
@@ -694,14 +724,15 @@ class _TableReader:
             if role == ROLE_CONTENT:
                 if text:
                     texts.append(text)
-                else:
+                elif col == self._main_content or not row.raw.positional:
+                    # A row short of cells is cut; an empty 说明 in a whole grid row is not.
                     missing = True
             elif role in (ROLE_POINTS, ROLE_WEIGHT):
                 has_points_column = True
                 number = _decimal_value(text)
                 if number is None and text:
                     item.flag(FLAG_AMBIGUOUS)  # printed, but not a number (／, 加分项 …)
-                elif number is None:
+                elif number is None and not row.own_only:  # a group's rule has none
                     missing = True
                 elif role == ROLE_POINTS:
                     item.points = number
@@ -728,6 +759,10 @@ class _TableReader:
             item.points = title_points
         if item.points is None and item.weight is None and not has_points_column:
             item.points = _points_from_rules(item.text)
+        if item.deadline_text is None and ROLE_DEADLINE not in self.roles.values():
+            # No 时限 column: the one deadline phrase the row's text states (年内至少3次);
+            # not one inside a bracket, which explains a measure (指标=…截止年底前…).
+            item.deadline_text = prose_deadline(_BRACKETED.sub("", item.text))
         if missing or not item.text or row.raw.absent:
             item.flag(FLAG_CUT_OFF)
             item.complete = False
