@@ -934,3 +934,14 @@ def test_group_rule_text_deadline_phrase_and_an_empty_remark_cell() -> None:
     assert (rule.number, rule.points) == (None, None)
     assert rule.text == "通报表扬情况\n被通报表扬的奖5分"
     assert FLAG_CUT_OFF not in rule.flags
+
+
+def test_the_caption_row_of_a_table_is_the_title_when_nothing_else_names_it() -> None:
+    caption = "| \n        附件1 \n        某市数据共享推进 \n        重点任务分工  | \n    ||||"
+    text = caption + "\n" + SCATTERED
+    draft = parse_text(text)
+    assert draft.title == "某市数据共享推进重点任务分工"
+    assert [i.number for i in items_of(draft)] == ["1", "2", "3"]
+    # A title the document prints itself is kept.
+    titled = parse_text("某市2024年数据工作方案\n" + text)
+    assert titled.title == "某市2024年数据工作方案"

@@ -111,6 +111,11 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
     built = [b for b in built if b.items or b.sections]
     if not built:
         return []
+    if draft.title is None:
+        # Nothing else names the document: the caption of its (first) table does.
+        caption = next((b.table.caption for b in built if b.table.caption), None)
+        if caption is not None and (title := clean_text(CAPTION.sub("", caption)).strip(" :：")):
+            draft.title = title
     stated_total = _stated_total(doc.text, [(t.start, t.end) for t in tables])
     assessors = _stated_assessors(doc.text, [(t.start, t.end) for t in tables])
     wrap = len(built) > 1

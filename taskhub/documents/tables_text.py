@@ -27,6 +27,7 @@ from taskhub.documents.tables_header import (
     ROLE_POINTS,
     ROLE_WEIGHT,
     Column,
+    clean_text,
     is_header_row,
     read_header,
     role_of,
@@ -386,7 +387,13 @@ def _caption(lines: list[_Line], i: int) -> str | None:
     if i <= 0:
         return None
     text = lines[i - 1].text.strip()
-    if _separator(text) or len(text) > CAPTION_MAX or text.endswith(PROSE_END):
+    if (sep := _separator(text)) is not None:
+        # A row of one cell spanning the table (| 附件2 关于…分工 | ||||): its caption.
+        filled = [c.text for c in _pieces(lines[i - 1], sep) if c.text]
+        if len(filled) != 1:
+            return None
+        text = clean_text(filled[0])
+    if len(text) > CAPTION_MAX or text.endswith(PROSE_END):
         return None
     return text
 
