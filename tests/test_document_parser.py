@@ -764,3 +764,28 @@ def test_several_unit_brackets_in_one_paragraph_keep_each_brackets_roles() -> No
         ("建设统一平台（市数据局牵头，市政务服务中心配合）", ["市数据局"], ["市政务服务中心"]),
     ]
     assert item.to_json()["unit_brackets"][1]["lead_units"] == ["市公安局"]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("各区、县级市", ["各区、县级市"]),
+        ("各有关县、市", ["各有关县、市"]),
+        ("市教育局、各区、县级市", ["市教育局", "各区、县级市"]),
+        ("各区、市教育局", ["各区", "市教育局"]),
+    ],
+)
+def test_a_bare_level_word_continues_a_group_of_every_place(
+    names: str, expected: list[str]
+) -> None:
+    assert roles.split_names(names)[0] == expected
+
+
+def test_roles_separated_by_commas_with_a_trailing_group_are_read() -> None:
+    tail = roles.read_tail(
+        "项目。两年内市、区（县级市）两级完成建设。"
+        "（牵头单位：市科技局，配合单位：市财政局、市统计局，各有关区、县级市）"
+    )
+    assert tail.lead == ["市科技局"]
+    assert tail.responsible == ["市财政局", "市统计局", "各有关区、县级市"]
+    assert tail.text_end == len("项目。两年内市、区（县级市）两级完成建设。")
