@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskhub.documents import clean, roles
+from taskhub.documents import points as pts
 from taskhub.documents.model import (
     FLAG_AMBIGUOUS,
     FLAG_CUT_OFF,
@@ -789,3 +790,21 @@ def test_roles_separated_by_commas_with_a_trailing_group_are_read() -> None:
     assert tail.lead == ["市科技局"]
     assert tail.responsible == ["市财政局", "市统计局", "各有关区、县级市"]
     assert tail.text_end == len("项目。两年内市、区（县级市）两级完成建设。")
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("建设项目。三年内建成10个示范基地。", "三年内"),
+        ("总体目标。2020年起3年内，建成一批示范基地。", "2020年起3年内"),
+        # the same span printed again is one horizon
+        ("人才项目。3年内引进50名专家，对入选者3年内给予补贴。", "3年内"),
+        # dated steps stay in the text
+        ("人才项目。3年内引进50名专家，2021年底前完成一半。", None),
+        ("评比项目。年内被表扬的奖5分；年内被批评的扣3分。", None),
+        # a recurring schedule is no deadline
+        ("资助项目。每年选拔20名，连续3年每年给予资助。", None),
+    ],
+)
+def test_a_span_of_years_in_prose_is_the_items_deadline(text: str, phrase: str | None) -> None:
+    assert pts.prose_deadline(text) == phrase
