@@ -808,3 +808,16 @@ def test_roles_separated_by_commas_with_a_trailing_group_are_read() -> None:
 )
 def test_a_span_of_years_in_prose_is_the_items_deadline(text: str, phrase: str | None) -> None:
     assert pts.prose_deadline(text) == phrase
+
+
+def test_an_item_title_starting_with_digits_keeps_its_own_number() -> None:
+    text = (
+        "广江市人才工作实施意见\n一、重点项目\n"
+        "1.英才项目。增长11.5%以上。（牵头单位：市人社局，配合单位：市财政局）\n"
+        "2.365服务项目。建设服务平台。（牵头单位：市科技局，配合单位：市财政局）\n"
+    )
+    items = items_of(parse_text(text))
+    assert list(items) == ["1", "2"]
+    assert items["2"].title == "365服务项目"
+    assert items["2"].text.startswith("365服务项目。")
+    assert items["1"].text == "英才项目。增长11.5%以上。"
