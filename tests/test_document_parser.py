@@ -821,3 +821,21 @@ def test_an_item_title_starting_with_digits_keeps_its_own_number() -> None:
     assert items["2"].title == "365服务项目"
     assert items["2"].text.startswith("365服务项目。")
     assert items["1"].text == "英才项目。增长11.5%以上。"
+
+
+def _aims_plan(first_task: int) -> str:
+    return (
+        "广江市人才工作实施意见\n一、总体目标\n1.目标。3年内建成区域人才高地。\n二、重点项目\n"
+        f"{first_task}.英才项目。建设实训基地。（牵头单位：市人社局，配合单位：市财政局）\n"
+        f"{first_task + 1}.青年项目。资助青年人才。（牵头单位：市科技局，配合单位：市财政局）\n"
+    )
+
+
+def test_an_aim_numbered_in_the_items_sequence_is_an_item() -> None:
+    items = items_of(parse_text(_aims_plan(2)))
+    assert list(items) == ["1", "2", "3"]
+    assert items["1"].title == "目标"
+    assert items["1"].deadline_text == "3年内"
+    assert items["1"].lead_units == []
+    # numbered afresh under the next heading, the aim stays out of the items
+    assert list(items_of(parse_text(_aims_plan(1)))) == ["1", "2"]

@@ -22,8 +22,9 @@ How the reader decides (general rules; docs/documents.md says the same for the o
    a task plan also when parts of its rank elsewhere carry units (a task cut off before its
    bracket), or when the plan names no units at all. Under a heading that states aims or
    method (总体要求 / 指导思想 / 基本原则 / …目标 / …原则 / 考评对象 / 考评方式 / 结果应用)
-   nothing is an item. Sections without items are dropped. A plan with no numbers at all
-   gives its paragraphs that name units.
+   nothing is an item, unless the document numbers its parts as one sequence with the items
+   under the next heading (1.目标 under 一、总体目标, 2. under 二、). Sections without items
+   are dropped. A plan with no numbers at all gives its paragraphs that name units.
 5. An item's title is its heading — the words before the first 。 — when the document writes its
    items as heading + paragraph (a quarter of its items, and most under the same heading, open
    with a short sentence without commas, or two parallel phrases); where the 。 was lost, the
@@ -133,6 +134,9 @@ class _Context:
     tables: dict[int, list[DraftSection | DraftItem]] = field(default_factory=dict)
     #: ids of the tables' parts given to a section of the prose
     taken: set[int] = field(default_factory=set)
+    #: ids of headings whose numbered parts the next heading's parts count on (1. under
+    #: 一、, 2. under 二、): the document numbers them as one sequence of items
+    runs_on: set[int] = field(default_factory=set)
 
 
 def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]]) -> None:
@@ -145,6 +149,7 @@ def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]])
     ctx = _Context(stream, draft, bool(roles.FIRST_IS_LEAD.search(stream.text)), [])
     ctx.inherited = _inherited(stream.text, roots)
     ctx.tables = _place_tables([*draft.sections, *draft.items], roots, ctx)
+    ctx.runs_on = _runs_on(roots)
     outs: list[DraftSection | DraftItem] = []
     for node in roots:
         outs.extend(_classify(node, ctx, task_area=False))
@@ -313,7 +318,7 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
     text = ctx.stream.text
     own = text[node.body : node.own_end()].strip()
     heading = _heading_words(own)
-    if _EXCLUDED_HEADING.match(heading):
+    if _EXCLUDED_HEADING.match(heading) and id(node) not in ctx.runs_on:
         return []
     task_area = task_area or bool(_TASK_HEADING.match(pts.heading_points(heading)[0]))
     tables = ctx.tables.get(id(node), [])
@@ -340,6 +345,29 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
                 section.items.sort(key=_position)
             return [section]
     return _leaf_items(node, ctx, task_area=task_area)
+
+
+def _runs_on(roots: list[_Node]) -> set[int]:
+    """Headings whose last numbered part the next part of its rank, under another heading,
+    continues (1.目标 under 一、总体目标, then 2. under 二、), and their parts: these parts are
+    items like the rest of the sequence, even under aims."""
+    last: dict[int, tuple[_Node, _Node | None]] = {}  # rank -> (part, its heading)
+    out: set[int] = set()
+
+    def walk(nodes: list[_Node], parent: _Node | None) -> None:
+        for node in nodes:
+            before = last.get(node.rank)
+            if before is not None and (heading := before[1]) is not None:
+                if heading is parent or node.value != before[0].value + 1:
+                    pass
+                else:
+                    out.add(id(heading))
+                out.update(id(part) for part in heading.children)
+            last[node.rank] = (node, parent)
+            walk(node.children, node)
+
+    walk(roots, None)
+    return out
 
 
 def _unwrap(parts: list[DraftSection | DraftItem], title: str) -> list[DraftSection | DraftItem]:
