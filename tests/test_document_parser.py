@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskhub.documents import clean, roles
+from taskhub.documents import points as pts
 from taskhub.documents.model import (
     FLAG_AMBIGUOUS,
     FLAG_CUT_OFF,
@@ -707,3 +708,134 @@ def test_a_heading_of_two_parallel_phrases() -> None:
         "高度重视，加强领导",
         "强化督查，严格考核",
     ]
+
+
+def test_text_after_a_units_bracket_stays_the_items_text_and_gives_its_deadline() -> None:
+    text = (
+        "广江市2024年数字政府建设工作要点\n一、重点任务\n"
+        "1.推进数据共享。建设共享平台。（牵头单位：市数据局；责任单位：市财政局、市公安局）"
+        "2024年6月底前完成。\n"
+    )
+    item = items_of(parse_text(text))["1"]
+    assert (item.lead_units, item.responsible_units) == (["市数据局"], ["市财政局", "市公安局"])
+    assert item.text.endswith("）2024年6月底前完成。")
+    assert item.deadline_text == "2024年6月底前完成"
+    assert FLAG_CUT_OFF not in item.flags and item.complete
+    # the tail reader alone sees the bracket too
+    tail = roles.read_tail("推进共享。（市数据局牵头，市财政局配合）年底前。")
+    assert (tail.lead, tail.responsible, tail.deadline) == (["市数据局"], ["市财政局"], "年底前")
+
+
+@pytest.mark.parametrize(
+    ("bracket", "lead", "responsible"),
+    [
+        ("（市数据局牵头，市财政局配合）年底前。", ["市数据局"], ["市财政局"]),
+        (
+            "（市数据局牵头，市财政局、市公安局配合，市司法局参与）",
+            ["市数据局"],
+            ["市财政局", "市公安局", "市司法局"],
+        ),
+        ("（市数据局负责，市财政局配合）", ["市数据局"], ["市财政局"]),
+        ("（由市数据局牵头，市财政局配合）", ["市数据局"], ["市财政局"]),
+        ("（市数据局牵头负责）", ["市数据局"], []),
+    ],
+)
+def test_units_given_by_role_verbs(bracket: str, lead: list[str], responsible: list[str]) -> None:
+    tail = roles.read_tail("推进数据共享。" + bracket)
+    assert (tail.lead, tail.responsible) == (lead, responsible)
+
+
+def test_several_unit_brackets_in_one_paragraph_keep_each_brackets_roles() -> None:
+    text = (
+        "广江市2024年数字政府建设工作要点\n一、重点任务\n"
+        "1.推进一网通办。梳理事项清单（牵头单位：市政务服务中心；责任单位：各县（市、区）人民政府）。"
+        "推动材料免提交（市公安局负责落实）。建设统一平台（市数据局牵头，市政务服务中心配合）。\n"
+    )
+    item = items_of(parse_text(text))["1"]  # one item per numbered paragraph
+    # no role is lost: the nested bracket and 负责落实 count, and a name keeps each role
+    assert item.lead_units == ["市政务服务中心", "市公安局", "市数据局"]
+    assert item.responsible_units == ["各县（市、区）人民政府", "市政务服务中心"]
+    assert [(b.text, b.lead_units, b.responsible_units) for b in item.unit_brackets] == [
+        (
+            "梳理事项清单（牵头单位：市政务服务中心；责任单位：各县（市、区）人民政府）",
+            ["市政务服务中心"],
+            ["各县（市、区）人民政府"],
+        ),
+        ("推动材料免提交（市公安局负责落实）", ["市公安局"], []),
+        ("建设统一平台（市数据局牵头，市政务服务中心配合）", ["市数据局"], ["市政务服务中心"]),
+    ]
+    assert item.to_json()["unit_brackets"][1]["lead_units"] == ["市公安局"]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("各区、县级市", ["各区、县级市"]),
+        ("各有关县、市", ["各有关县、市"]),
+        ("市教育局、各区、县级市", ["市教育局", "各区、县级市"]),
+        ("各区、市教育局", ["各区", "市教育局"]),
+    ],
+)
+def test_a_bare_level_word_continues_a_group_of_every_place(
+    names: str, expected: list[str]
+) -> None:
+    assert roles.split_names(names)[0] == expected
+
+
+def test_roles_separated_by_commas_with_a_trailing_group_are_read() -> None:
+    tail = roles.read_tail(
+        "项目。两年内市、区（县级市）两级完成建设。"
+        "（牵头单位：市科技局，配合单位：市财政局、市统计局，各有关区、县级市）"
+    )
+    assert tail.lead == ["市科技局"]
+    assert tail.responsible == ["市财政局", "市统计局", "各有关区、县级市"]
+    assert tail.text_end == len("项目。两年内市、区（县级市）两级完成建设。")
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("建设项目。三年内建成10个示范基地。", "三年内"),
+        ("总体目标。2020年起3年内，建成一批示范基地。", "2020年起3年内"),
+        # the same span printed again is one horizon
+        ("人才项目。3年内引进50名专家，对入选者3年内给予补贴。", "3年内"),
+        # dated steps stay in the text
+        ("人才项目。3年内引进50名专家，2021年底前完成一半。", None),
+        ("评比项目。年内被表扬的奖5分；年内被批评的扣3分。", None),
+        # a recurring schedule is no deadline
+        ("资助项目。每年选拔20名，连续3年每年给予资助。", None),
+    ],
+)
+def test_a_span_of_years_in_prose_is_the_items_deadline(text: str, phrase: str | None) -> None:
+    assert pts.prose_deadline(text) == phrase
+
+
+def test_an_item_title_starting_with_digits_keeps_its_own_number() -> None:
+    text = (
+        "广江市人才工作实施意见\n一、重点项目\n"
+        "1.英才项目。增长11.5%以上。（牵头单位：市人社局，配合单位：市财政局）\n"
+        "2.365服务项目。建设服务平台。（牵头单位：市科技局，配合单位：市财政局）\n"
+    )
+    items = items_of(parse_text(text))
+    assert list(items) == ["1", "2"]
+    assert items["2"].title == "365服务项目"
+    assert items["2"].text.startswith("365服务项目。")
+    assert items["1"].text == "英才项目。增长11.5%以上。"
+
+
+def _aims_plan(first_task: int) -> str:
+    return (
+        "广江市人才工作实施意见\n一、总体目标\n1.目标。3年内建成区域人才高地。\n二、重点项目\n"
+        f"{first_task}.英才项目。建设实训基地。（牵头单位：市人社局，配合单位：市财政局）\n"
+        f"{first_task + 1}.青年项目。资助青年人才。（牵头单位：市科技局，配合单位：市财政局）\n"
+    )
+
+
+def test_an_aim_numbered_in_the_items_sequence_is_an_item() -> None:
+    items = items_of(parse_text(_aims_plan(2)))
+    assert list(items) == ["1", "2", "3"]
+    assert items["1"].title == "目标"
+    assert items["1"].deadline_text == "3年内"
+    assert items["1"].lead_units == []
+    # numbered afresh under the next heading, the aim stays out of the items
+    assert list(items_of(parse_text(_aims_plan(1)))) == ["1", "2"]

@@ -3,14 +3,17 @@ table blocks (.docx/.html), columns by header names, sections from the indicator
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from pathlib import Path
 
+import docx
 import pytest
 
+from taskhub.documents import readers
 from taskhub.documents.model import FLAG_CUT_OFF, KIND_INDICATORS, Draft, DraftItem, DraftSection
 from taskhub.documents.parser import parse, parse_text
-from taskhub.documents.readers import Block, SourceDocument
+from taskhub.documents.readers import Block, SourceDocument, read_html
 from taskhub.documents.tables_header import (
     ROLE_ASSESSED,
     ROLE_ASSESSOR,
@@ -404,7 +407,7 @@ def test_a_docx_table_with_merged_cells_and_a_two_row_header() -> None:
         ("2", "工作推进", Decimal(5)),
         ("3", "平台应用", Decimal(5)),
         ("4", "档案归档", Decimal("2.5")),
-        (None, "数字档案室", Decimal("2.5")),
+        ("4", "数字档案室", Decimal("2.5")),  # a 序号 merged over two rows: both rows' number
     ]
     # Rows under one merged 序号, indicator and points cell are one indicator's text.
     assert items[2].text == "（1）按时上线，得2分；（2）用户活跃，得3分（3）接入统一身份认证"
@@ -759,3 +762,303 @@ def test_page_numbers_continued_captions_and_the_page_footer_are_not_rows() -> N
         ("1", "组织领导", "成立领导小组,报市智慧办审查备案。"),
         ("2", "平台应用", "按时上线"),
     ]
+
+
+def docx_document(paragraphs_before: list[str], rows: list[list[str]], after: list[str]) -> bytes:
+    """A .docx written by Word's library: paragraphs, one table, paragraphs."""
+    document = docx.Document()
+    for text in paragraphs_before:
+        document.add_paragraph(text)
+    table = document.add_table(rows=len(rows), cols=len(rows[0]))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    for text in after:
+        document.add_paragraph(text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_table_under_a_prose_heading_gives_its_rows_to_that_heading() -> None:
+    data = docx_document(
+        [
+            "东江市2024年数字政府建设考核方案",
+            "一、总体要求",
+            "以数字化改革为牵引，全面提升政府治理能力。",
+            "二、夯实数据资源基础",
+        ],
+        [
+            ["序号", "指标", "内容", "分值", "牵头考核单位"],
+            ["1", "数据目录", "编制完成全市数据资源目录。", "5", "市大数据局"],
+            ["2", "数据共享", "共享接口调用量达到要求。", "5", "市大数据局"],
+        ],
+        ["三、强化安全保障", "3.落实网络安全责任制。（市委网信办牵头，市公安局配合）"],
+    )
+    draft = parse(readers.read("plan.docx", data))
+    assert draft.items == []  # nothing under no heading
+    assert [(s.number, s.title, [i.title for i in s.items]) for s in draft.sections] == [
+        ("二", "夯实数据资源基础", ["数据目录", "数据共享"]),
+        ("三", "强化安全保障", ["落实网络安全责任制"]),
+    ]
+    assert draft.sections[0].items[0].lead_assessors == ["市大数据局"]
+
+
+def test_a_tables_indicator_sections_nest_under_the_heading_above() -> None:
+    data = docx_document(
+        ["东江市2024年数字政府建设考核方案", "一、考核内容", "（一）基础建设"],
+        [
+            ["序号", "一级指标", "二级指标", "评分标准", "分值"],
+            ["1", "数据资源（10分）", "数据目录", "编制完成全市数据资源目录。", "5"],
+            ["2", "数据资源（10分）", "数据共享", "共享接口调用量达到要求。", "5"],
+        ],
+        [
+            "（二）安全保障",
+            "1.落实网络安全责任制。（市委网信办牵头，市公安局配合）",
+        ],
+    )
+    draft = parse(readers.read("plan.docx", data))
+    assert draft.items == []
+    [top] = draft.sections
+    assert (top.number, [(s.number, s.title) for s in top.sections]) == (
+        "一",
+        [("(一)", "基础建设"), ("(二)", "安全保障")],
+    )
+    basis = top.sections[0]
+    assert [(s.title, s.points) for s in basis.sections] == [("数据资源", Decimal(10))]
+    assert [i.title for i in basis.sections[0].items] == ["数据目录", "数据共享"]
+
+
+def test_a_task_above_a_table_is_no_heading_the_table_goes_to_its_heading() -> None:
+    data = docx_document(
+        [
+            "东江市2024年数字政府建设工作要点",
+            "一、重点任务",
+            "1.推进数据共享。建设共享平台。（市数据局牵头，市财政局配合）",
+        ],
+        [
+            ["序号", "重点任务", "具体内容", "牵头单位", "完成时限"],
+            ["2", "推进数据开放", "开放公共数据集。", "市数据局", "2024年底前"],
+        ],
+        [],
+    )
+    draft = parse(readers.read("plan.docx", data))
+    [top] = draft.sections
+    assert (top.number, [(i.number, i.lead_units) for i in top.items]) == (
+        "一",
+        [("1", ["市数据局"]), ("2", ["市数据局"])],
+    )
+    assert top.sections == [] and draft.items == []
+
+
+def test_two_tables_each_under_its_heading_are_that_headings_rows() -> None:
+    document = docx.Document()
+    header = ["序号", "指标", "内容", "分值", "牵头考核单位"]
+    parts = [
+        ("一、夯实数据资源基础（10分）", [["1", "数据目录", "编制完成。", "5", "市大数据局"]]),
+        ("二、强化安全保障（5分）", [["2", "网络安全", "落实责任制。", "5", "市委网信办"]]),
+    ]
+    document.add_paragraph("东江市2024年数字政府建设考核方案")
+    for heading, rows in parts:
+        document.add_paragraph(heading)
+        table = document.add_table(rows=len(rows) + 1, cols=len(header))
+        for r, row in enumerate([header, *rows]):
+            for c, value in enumerate(row):
+                table.cell(r, c).text = value
+    buffer = io.BytesIO()
+    document.save(buffer)
+    draft = parse(readers.read("plan.docx", buffer.getvalue()))
+    # one section per heading (the heading line is not also a section of its own table)
+    assert [
+        (s.number, s.title, s.points, [i.title for i in s.items], s.sections)
+        for s in draft.sections
+    ] == [
+        ("一", "夯实数据资源基础", Decimal(10), ["数据目录"], []),
+        ("二", "强化安全保障", Decimal(5), ["网络安全"], []),
+    ]
+
+
+def _cell_per_lines(rows: list[list[str]]) -> str:
+    """A web table flattened as some pages do: ``|`` opens a row at the margin, each cell's
+    lines are indented and closed by an indented ``|``."""
+    out: list[str] = []
+    for row in rows:
+        out.append("| ")
+        for cell in row:
+            out.extend(f"        {line} " for line in cell.split("\n"))
+            out.append("        | ")
+    return "\n".join(out)
+
+
+SCATTERED = (
+    _cell_per_lines(
+        [
+            ["序\n号", "工作任务", "牵头单位", "责任单位", "完成时限"],
+            ["1", "建设统一的数据目录。", "市数据局", "市财政局\n各镇(街道)", "2024年6月底"],
+            ["2", "建立数据质量通报制度。", "市数据局", "", "2024年9月底"],
+        ]
+    )
+    + "\n| \n        3 \n        | \n        推进公共数据开放,打造覆盖"
+)
+
+
+def test_a_table_with_each_cell_over_several_lines_reads_one_row_per_task() -> None:
+    rows = by_number(parse_text(SCATTERED))
+    assert list(rows) == ["1", "2", "3"]
+    first = rows["1"]
+    assert first.text == "建设统一的数据目录。"
+    assert first.lead_units == ["市数据局"]
+    assert first.responsible_units == ["市财政局", "各镇(街道)"]  # two names on two lines
+    assert first.deadline_text == "2024年6月底"
+    # An empty cell printed as such is empty: nothing carried down from the row above.
+    assert rows["2"].responsible_units == []
+    assert rows["2"].deadline_text == "2024年9月底"
+    # A row cut off by the end of the page keeps its text, has no units, and is flagged.
+    cut = rows["3"]
+    assert cut.text == "推进公共数据开放,打造覆盖"
+    assert cut.lead_units == [] and cut.deadline_text is None
+    assert FLAG_CUT_OFF in cut.flags
+
+
+FLAT_UNNUMBERED = """\
+附件3:
+窗口单位考核表
+
+指标
+
+分值
+
+内容
+
+赋分标准
+
+考核科室
+
+得分
+
+制度建设
+
+30分
+
+建立首问负责制度。
+
+未建立的扣10分。
+
+制度未公开的扣5分。
+
+服务质量
+
+评价
+
+70分
+
+群众满意率达到95%。
+
+每低1个百分点扣2分。
+
+第 [1] [2] 页 共[3]页
+【发表评论】 【打印本页】
+"""
+
+
+def test_an_unnumbered_table_flattened_one_cell_per_line_reads_name_and_points() -> None:
+    draft = parse_text(FLAT_UNNUMBERED)
+    items = items_of(draft)
+    # A name printed over two lines is one name; 得分 (the score given) is not the points.
+    assert [(i.title, i.points) for i in items] == [
+        ("制度建设", Decimal(30)),
+        ("服务质量评价", Decimal(70)),
+    ]
+    assert items[0].text == "建立首问负责制度。\n未建立的扣10分。制度未公开的扣5分。"
+    # The pager and the page's link row are neither text nor items; nothing is cut off.
+    assert items[1].text == "群众满意率达到95%。\n每低1个百分点扣2分。"
+    assert all(FLAG_CUT_OFF not in i.flags for i in items)
+
+
+def test_a_score_given_column_beside_the_points_is_not_the_points() -> None:
+    columns = read_header(["序号", "考核内容", "分值", "得分"])
+    assert columns is not None
+    assert [c.role for c in columns] == ["number", "content", "points", "other"]
+    # Alone, 得分 is the points column.
+    alone = read_header(["序号", "考核内容", "得分"])
+    assert alone is not None and alone[2].role == "points"
+
+
+MERGED_HTML = """<table>
+<caption>某县2020年度责任单位考核细则</caption>
+<tr><th>序号</th><th colspan="2">考核项目</th><th>分值</th><th>考核内容</th><th>评分标准</th></tr>
+<tr><td>一、</td><td colspan="2">通用项目</td><td>20</td><td></td><td></td></tr>
+<tr><td>1</td><td colspan="2">组织领导</td><td>10</td><td>成立工作专班</td><td>未成立扣5分</td></tr>
+<tr><td>2</td><td colspan="2">信息报送</td><td>10</td><td>按月报送</td><td>少报一次扣1分</td></tr>
+<tr><td>二、</td><td colspan="2">部门项目</td><td>80</td><td></td><td></td></tr>
+<tr><td>1</td><td rowspan="5">重点部门</td><td>县水利局</td><td>80</td>
+  <td>河道整治</td><td>（20分）完成清淤</td></tr>
+<tr><td rowspan="2">2</td><td rowspan="2">县农业局</td><td>40</td><td>养殖污染治理</td>
+  <td>完成治理</td></tr>
+<tr><td>40</td><td>化肥减量</td><td>完成减量</td></tr>
+<tr><td>3</td><td>县林业局</td><td>40</td><td>湿地保护</td><td>完成保护</td></tr>
+<tr><td>3</td><td>县环保局</td><td>40</td><td>水质监测</td><td>按月监测</td></tr>
+</table>"""
+
+
+def test_a_unit_per_row_table_with_merged_cells_reads_each_row_with_its_unit() -> None:
+    draft = parse(read_html(MERGED_HTML))
+    # The caption is the document's title when nothing else names it.
+    assert draft.title == "某县2020年度责任单位考核细则"
+    general, departments = draft.sections
+    # A name spread over both 考核项目 columns is the row's title, not a unit or a group.
+    assert [(i.number, i.title, i.points, i.lead_units) for i in general.items] == [
+        ("1", "组织领导", Decimal(10), []),
+        ("2", "信息报送", Decimal(10), []),
+    ]
+    rows = [i for i in departments.all_items()]
+    # The unit column names each row's unit; a 序号 merged over rows with their own points
+    # numbers each of them; a 序号 printed twice gives two rows.
+    assert [(i.number, i.lead_units, i.points, i.text.split("\n")[0]) for i in rows] == [
+        ("1", ["县水利局"], Decimal(80), "河道整治"),
+        ("2", ["县农业局"], Decimal(40), "养殖污染治理"),
+        ("2", ["县农业局"], Decimal(40), "化肥减量"),
+        ("3", ["县林业局"], Decimal(40), "湿地保护"),
+        ("3", ["县环保局"], Decimal(40), "水质监测"),
+    ]
+    assert all(i.title is None for i in rows)
+
+
+GROUP_RULE_HTML = """<table>
+<tr><th>序号</th><th>考核项目</th><th>分值</th><th>考核内容</th><th>评分标准</th><th>说明</th></tr>
+<tr><td>一、</td><td>常规工作</td><td>20</td><td></td><td></td><td>各单位统一考核</td></tr>
+<tr><td>1</td><td>会议部署</td><td>10</td><td>召开专题会议</td><td>年内至少召开2次，少一次扣2分</td>
+  <td></td></tr>
+<tr><td>2</td><td>数据报送</td><td>10</td><td>按月报送数据</td>
+  <td>按要求报送（指标=截止年底前报送次数/应报次数）</td><td></td></tr>
+<tr><td>二、</td><td>奖扣分项目</td><td></td><td>通报表扬情况</td><td>被通报表扬的奖5分</td><td></td></tr>
+</table>"""
+
+
+def test_group_rule_text_deadline_phrase_and_an_empty_remark_cell() -> None:
+    draft = parse(read_html(GROUP_RULE_HTML))
+    routine, bonus = draft.sections
+    first, second = routine.items
+    # Without a 时限 column the row's one deadline phrase is read; one inside a bracket that
+    # explains a measure is not.
+    assert first.deadline_text == "年内"
+    assert second.deadline_text is None
+    # An empty 说明 cell beside the text is no cut; a remark on a group row is not an item.
+    assert FLAG_CUT_OFF not in first.flags and first.complete
+    assert len(routine.items) == 2
+    # A group row stating a rule of its own: an unnumbered item of the group, without points.
+    (rule,) = bonus.items
+    assert (rule.number, rule.points) == (None, None)
+    assert rule.text == "通报表扬情况\n被通报表扬的奖5分"
+    assert FLAG_CUT_OFF not in rule.flags
+
+
+def test_the_caption_row_of_a_table_is_the_title_when_nothing_else_names_it() -> None:
+    caption = "| \n        附件1 \n        某市数据共享推进 \n        重点任务分工  | \n    ||||"
+    text = caption + "\n" + SCATTERED
+    draft = parse_text(text)
+    assert draft.title == "某市数据共享推进重点任务分工"
+    assert [i.number for i in items_of(draft)] == ["1", "2", "3"]
+    # A title the document prints itself is kept.
+    titled = parse_text("某市2024年数据工作方案\n" + text)
+    assert titled.title == "某市2024年数据工作方案"

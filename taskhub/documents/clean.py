@@ -75,8 +75,18 @@ def is_noise(line: str) -> bool:
     if len(s) > 8 and _NUMBERED.match(s):
         return False  # a numbered paragraph is plan text even when it names a contact
     return bool(
-        _NOISE.match(s) or _DATE_LINE.match(s) or _DOCNO_LINE.match(s) or _SIGNATURE.match(s)
+        _NOISE.match(s)
+        or _DATE_LINE.match(s)
+        or _DOCNO_LINE.match(s)
+        or _SIGNATURE.match(s)
+        or _SITE_LINKS.match(s)
     )
+
+
+#: A web page's link row or pager: 【发表评论】 【打印】, 第 [1] [2] 页 共[7]页, 相关文章, 查看全文.
+_SITE_LINKS = re.compile(
+    r"^(?:【[^】]{1,8}】\s*)+$|^第\s*(?:\[\d+\]\s*)+页|^相关(?:文章|阅读|新闻)$|.{0,40}查看全文$"
+)
 
 
 @dataclass

@@ -22,8 +22,9 @@ How the reader decides (general rules; docs/documents.md says the same for the o
    a task plan also when parts of its rank elsewhere carry units (a task cut off before its
    bracket), or when the plan names no units at all. Under a heading that states aims or
    method (总体要求 / 指导思想 / 基本原则 / …目标 / …原则 / 考评对象 / 考评方式 / 结果应用)
-   nothing is an item. Sections without items are dropped. A plan with no numbers at all
-   gives its paragraphs that name units.
+   nothing is an item, unless the document numbers its parts as one sequence with the items
+   under the next heading (1.目标 under 一、总体目标, 2. under 二、). Sections without items
+   are dropped. A plan with no numbers at all gives its paragraphs that name units.
 5. An item's title is its heading — the words before the first 。 — when the document writes its
    items as heading + paragraph (a quarter of its items, and most under the same heading, open
    with a short sentence without commas, or two parallel phrases); where the 。 was lost, the
@@ -33,7 +34,11 @@ How the reader decides (general rules; docs/documents.md says the same for the o
 6. Units, deadlines and points come from the item's tail (``taskhub.documents.roles``), its
    prose (``taskhub.documents.points``) and statements made once: ``排在第一位的部门为牵头部门``
    (the document's rule) and ``以下任务均需…落实`` (units inherited by the items after it, to the
-   end of the part where it stands).
+   end of the part where it stands). A bracket closes at its ）: text after it stays the item's.
+   Several unit brackets in one paragraph make one item; each keeps its roles (``unit_brackets``).
+7. The tables' parts (read first) go under the prose heading they stand below: the deepest
+   numbered part holding the table that is a heading (parts under it, or a heading line with at
+   most a caption or a line leading into the table), not a task; not under aims or method.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from taskhub.documents.model import (
     DraftItem,
     DraftSection,
     Span,
+    UnitBracket,
 )
 from taskhub.documents.readers import SourceDocument
 from taskhub.tracking.deadlines import parse_deadline
@@ -94,6 +100,7 @@ _SENTENCE_END = set("。；;）)〕]】")
 _NO_HEADING = re.compile(r"[。，,；;：:、]|牵头|负责|配合|参与")
 _UNIT_LINE = re.compile(rf"^\s*(?:{roles.LABEL_ANYWHERE.pattern})")
 _PAIRED_HEADING = re.compile(r"^[\u4e00-\u9fff]{2,8}[,，][\u4e00-\u9fff]{2,8}$")
+_PROSE = re.compile(r"[。；;]")
 _DEADLINE_LABEL_ANY = re.compile(pts.DEADLINE_LABEL.pattern.lstrip("^"))
 
 
@@ -123,29 +130,92 @@ class _Context:
     inherited: list[tuple[int, int, list[str]]]  # (from, to, names) in stream offsets
     #: per candidate item: (rank, carries units/deadline/points, under a task heading)
     meta: dict[int, tuple[int, bool, bool]] = field(default_factory=dict)
+    #: the tables' parts by the node of the prose heading they stand under
+    tables: dict[int, list[DraftSection | DraftItem]] = field(default_factory=dict)
+    #: ids of the tables' parts given to a section of the prose
+    taken: set[int] = field(default_factory=set)
+    #: ids of headings whose numbered parts the next heading's parts count on (1. under
+    #: 一、, 2. under 二、): the document numbers them as one sequence of items
+    runs_on: set[int] = field(default_factory=set)
 
 
 def read_flow(doc: SourceDocument, draft: Draft, *, skip: list[tuple[int, int]]) -> None:
-    """Add the sections and items of the document's numbered prose to the draft."""
+    """Add the sections and items of the document's numbered prose to the draft. The parts the
+    tables gave (already in the draft) move under the prose heading they stand below."""
     stream = clean.build_stream(doc, skip)
     if not stream.text:
         return
     roots = _outline(stream.text)
     ctx = _Context(stream, draft, bool(roles.FIRST_IS_LEAD.search(stream.text)), [])
     ctx.inherited = _inherited(stream.text, roots)
+    ctx.tables = _place_tables([*draft.sections, *draft.items], roots, ctx)
+    ctx.runs_on = _runs_on(roots)
     outs: list[DraftSection | DraftItem] = []
     for node in roots:
         outs.extend(_classify(node, ctx, task_area=False))
     outs = _prune(outs, ctx)
     if not roots:  # no numbers at all
         outs = _unnumbered(ctx)
-    _titles(outs)
-    _complete_names([item for out in outs for item in _items_of(out)])
+    prose = {id(item) for out in outs for item in _items_of(out) if id(item) in ctx.meta}
+    _titles(outs, prose)
+    _complete_names([item for out in outs for item in _items_of(out) if id(item) in prose])
+    # a table part the prose took in leaves the top level (one whose heading the prose did not
+    # keep stays there)
+    placed = ctx.taken
+    draft.sections = [s for s in draft.sections if id(s) not in placed]
+    draft.items = [i for i in draft.items if id(i) not in placed]
     for out in outs:
         if isinstance(out, DraftSection):
             draft.sections.append(out)
         else:
             draft.items.append(out)
+
+
+def _place_tables(
+    parts: list[DraftSection | DraftItem], roots: list[_Node], ctx: _Context
+) -> dict[int, list[DraftSection | DraftItem]]:
+    """The tables' parts by the prose heading they stand under (id of its node): the deepest
+    numbered part whose range holds the table and that is a heading (a part with parts under
+    it, or a bare heading line), not a task; none under aims or method (总体要求 …)."""
+    stream = ctx.stream
+    text = stream.text
+
+    def source(offset: int) -> int:
+        return stream.pos[offset] if offset < len(stream.pos) else 1 << 62
+
+    def is_heading(node: _Node) -> bool:
+        if node.children:
+            return not _subpoints(node, ctx)
+        # a heading line, then at most a caption or a line leading into the table (如下表：);
+        # a part with prose of its own is a task or a statement, not the table's heading
+        first, *rest = text[node.body : node.own_end()].strip().split("\n")
+        return (
+            len(first) <= 40
+            and not re.search(r"[。；;，,]", first)
+            and all(line.rstrip().endswith(("：", ":")) or not _PROSE.search(line) for line in rest)
+        )
+
+    out: dict[int, list[DraftSection | DraftItem]] = {}
+    for part in parts:
+        if part.source is None:
+            continue
+        at = part.source.start
+        chain: list[_Node] = []
+        nodes = roots
+        while holder := next((n for n in nodes if source(n.start) <= at < source(n.end)), None):
+            chain.append(holder)
+            nodes = holder.children
+        if any(_EXCLUDED_HEADING.match(_heading_words(_own(n, text))) for n in chain):
+            continue
+        while chain and not is_heading(chain[-1]):
+            chain.pop()
+        if chain:
+            out.setdefault(id(chain[-1]), []).append(part)
+    return out
+
+
+def _own(node: _Node, text: str) -> str:
+    return text[node.body : node.own_end()].strip()
 
 
 # --- numbering --------------------------------------------------------------------------
@@ -248,14 +318,15 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
     text = ctx.stream.text
     own = text[node.body : node.own_end()].strip()
     heading = _heading_words(own)
-    if _EXCLUDED_HEADING.match(heading):
+    if _EXCLUDED_HEADING.match(heading) and id(node) not in ctx.runs_on:
         return []
     task_area = task_area or bool(_TASK_HEADING.match(pts.heading_points(heading)[0]))
-    if node.children and not _subpoints(node, ctx):
+    tables = ctx.tables.get(id(node), [])
+    if (node.children and not _subpoints(node, ctx)) or tables:
         outs: list[DraftSection | DraftItem] = []
         for child in node.children:
             outs.extend(_classify(child, ctx, task_area=task_area))
-        if outs:
+        if outs or tables:
             title, points = pts.heading_points(_section_title(own))
             section = DraftSection(
                 number=node.number,
@@ -263,13 +334,59 @@ def _classify(node: _Node, ctx: _Context, *, task_area: bool) -> list[DraftSecti
                 points=points,
                 source=_span(ctx, node.start, node.end),
             )
-            for out in outs:
+            for out in [*outs, *_unwrap(tables, title)]:
                 if isinstance(out, DraftSection):
                     section.sections.append(out)
                 else:
                     section.items.append(out)
+            ctx.taken.update(id(part) for part in tables)
+            if tables:  # the document's order
+                section.sections.sort(key=_position)
+                section.items.sort(key=_position)
             return [section]
     return _leaf_items(node, ctx, task_area=task_area)
+
+
+def _runs_on(roots: list[_Node]) -> set[int]:
+    """Headings whose last numbered part the next part of its rank, under another heading,
+    continues (1.目标 under 一、总体目标, then 2. under 二、), and their parts: these parts are
+    items like the rest of the sequence, even under aims."""
+    last: dict[int, tuple[_Node, _Node | None]] = {}  # rank -> (part, its heading)
+    out: set[int] = set()
+
+    def walk(nodes: list[_Node], parent: _Node | None) -> None:
+        for node in nodes:
+            before = last.get(node.rank)
+            if before is not None and (heading := before[1]) is not None:
+                if heading is parent or node.value != before[0].value + 1:
+                    pass
+                else:
+                    out.add(id(heading))
+                out.update(id(part) for part in heading.children)
+            last[node.rank] = (node, parent)
+            walk(node.children, node)
+
+    walk(roots, None)
+    return out
+
+
+def _unwrap(parts: list[DraftSection | DraftItem], title: str) -> list[DraftSection | DraftItem]:
+    """A table's own section titled from the heading above it is that heading: its parts."""
+    out: list[DraftSection | DraftItem] = []
+    for part in parts:
+        # the caption a table took from the heading line above keeps its number: 一、…
+        caption = part.title if isinstance(part, DraftSection) else None
+        if caption and (m := numbering.MARKER.match(caption)):
+            caption = caption[m.end() :].strip()
+        if isinstance(part, DraftSection) and part.number is None and caption in ("", title):
+            out.extend([*part.sections, *part.items])
+        else:
+            out.append(part)
+    return out
+
+
+def _position(part: DraftSection | DraftItem) -> int:
+    return part.source.start if part.source is not None else 1 << 62
 
 
 def _subpoints(node: _Node, ctx: _Context) -> bool:
@@ -357,11 +474,13 @@ def _unnumbered(ctx: _Context) -> list[DraftSection | DraftItem]:
 
 def _prune(outs: list[DraftSection | DraftItem], ctx: _Context) -> list[DraftSection | DraftItem]:
     """Keep the candidates that are items (rule 4) and the sections that keep any."""
-    metas = [ctx.meta[id(i)] for out in outs for i in _items_of(out)]
+    metas = [ctx.meta[id(i)] for out in outs for i in _items_of(out) if id(i) in ctx.meta]
     carrying_ranks = {rank for rank, carries, _ in metas if carries}
     tasks = ctx.draft.kind == KIND_TASKS
 
     def keep(item: DraftItem) -> bool:
+        if id(item) not in ctx.meta:
+            return True  # a table's row
         rank, carries, task_area = ctx.meta[id(item)]
         if carries or task_area:
             return True
@@ -440,6 +559,8 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
         points=tail.points,
         weight=tail.weight,
     )
+    if len(tail.brackets) > 1:
+        item.unit_brackets = _unit_brackets(body, tail)
     if tail.cut_off or (plain and plain[-1] not in _TEXT_END and tail.text_end == len(body)):
         item.flag(FLAG_CUT_OFF)
         item.complete = False
@@ -464,6 +585,26 @@ def _item(ctx: _Context, start: int, end: int, span_start: int) -> DraftItem | N
                     item.units_inherited = True
     item.source = _span(ctx, span_start, start + lead_ws + len(body))
     return item
+
+
+def _unit_brackets(body: str, tail: roles.Tail) -> list[UnitBracket]:
+    """Each bracket's roles with the sentence it closes (from the end of the sentence before)."""
+    out = []
+    previous = 0  # a sentence starts after the sentence or the bracket before it
+    for start, end, own in tail.brackets:
+        before = body[:start].rstrip("。；;，, ")
+        sentence = max(previous, *(before.rfind(c) + 1 for c in "。；;\n"))
+        previous = end
+        out.append(
+            UnitBracket(
+                text=body[sentence:end].strip().lstrip("，,；;。 "),
+                lead_units=list(own.lead),
+                responsible_units=list(own.responsible),
+                lead_assessors=list(own.assessors),
+                deadline_text=own.deadline,
+            )
+        )
+    return out
 
 
 def _inherited(text: str, roots: list[_Node]) -> list[tuple[int, int, list[str]]]:
@@ -557,10 +698,11 @@ def _alone(text: str) -> str | None:
     return s
 
 
-def _titles(outs: list[DraftSection | DraftItem]) -> None:
+def _titles(outs: list[DraftSection | DraftItem], prose: set[int]) -> None:
     """Set titles where the document writes its items as heading + paragraph (or as headings
-    alone): at least a quarter of its items do, and most items of the heading they stand under."""
-    items = [item for out in outs for item in _items_of(out)]
+    alone): at least a quarter of its items do, and most items of the heading they stand under.
+    Only the prose's items (ids in ``prose``): a table's rows have their titles."""
+    items = [item for out in outs for item in _items_of(out) if id(item) in prose]
     headed = sum(_heading_of(i.text) is not None or _alone(i.text) is not None for i in items)
     if not items or headed * 4 < len(items):
         return
@@ -570,7 +712,7 @@ def _titles(outs: list[DraftSection | DraftItem]) -> None:
         section = stack.pop()
         groups.append(section.items)
         stack.extend(section.sections)
-    for group in groups:
+    for group in ([i for i in g if id(i) in prose] for g in groups):
         titles: list[tuple[str | None, bool]] = []  # (title, inferred)
         for item in group:
             if (heading := _heading_of(item.text)) is not None:

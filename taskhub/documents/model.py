@@ -54,6 +54,27 @@ class Span:
 
 
 @dataclass
+class UnitBracket:
+    """One unit bracket of an item that prints several, each for its own sentence
+    (…。（A牵头，B配合）…。（C负责））: the roles as that bracket gives them."""
+
+    text: str  # the sentence the bracket closes, with the bracket
+    lead_units: list[str] = field(default_factory=list)
+    responsible_units: list[str] = field(default_factory=list)
+    lead_assessors: list[str] = field(default_factory=list)
+    deadline_text: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "lead_units": list(self.lead_units),
+            "responsible_units": list(self.responsible_units),
+            "lead_assessors": list(self.lead_assessors),
+            "deadline_text": self.deadline_text,
+        }
+
+
+@dataclass
 class DraftItem:
     number: str | None = None
     title: str | None = None
@@ -78,6 +99,9 @@ class DraftItem:
     source: Span | None = None
     #: Set by resolution against a city (taskhub.documents.resolve), not by the parser.
     unknown_units: list[str] = field(default_factory=list)
+    #: An item printing several unit brackets (one per sentence): each bracket's own roles, in
+    #: order. The unit lists above combine them; empty when the item prints one bracket.
+    unit_brackets: list[UnitBracket] = field(default_factory=list)
 
     def flag(self, code: str) -> None:
         if code not in self.flags:
@@ -102,6 +126,7 @@ class DraftItem:
             "complete": self.complete,
             "flags": list(self.flags),
             "unknown_units": list(self.unknown_units),
+            "unit_brackets": [b.to_json() for b in self.unit_brackets],
             "source": self.source.to_json() if self.source else None,
         }
 

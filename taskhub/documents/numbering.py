@@ -21,14 +21,16 @@ _CN_NUMERAL = "一二三四五六七八九十"
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 
 #: One pattern for every marker form; the reader decides (by position and sequence) which
-#: matches are numbers. ``ar_bare`` is a number glued to its text (``19加强…``), taken only at a
-#: line start and only when it is the number expected next.
+#: matches are numbers. ``ar_bare`` is a number glued to its text (``19加强…``), and
+#: ``ar_glued`` a number whose text starts with digits (``11.121人才梯队``, not ``11.5%``):
+#: both taken only at a line start and only when it is the number expected next.
 MARKER = re.compile(
     r"(?P<cn>[一二三四五六七八九十]{1,3})、"
     r"|[（(]\s*(?P<pcn>[一二三四五六七八九十]{0,3})\s*[)）]"
     r"|(?<![\d.．%％])(?P<ar>\d{1,3})\s?[.．、](?![\d%％])"
     r"|[（(](?P<par>\d{1,2})[)）]"
     r"|(?P<circ>[①-⑳])"
+    r"|(?<![\d.．%％])(?P<ar_glued>\d{1,3})[.．](?=\d+[\u4e00-\u9fff])"
     r"|(?<![\d.．])(?P<ar_bare>\d{1,3})(?=[\u4e00-\u9fff])"
 )
 
@@ -89,6 +91,8 @@ def read_marker(match: re.Match[str]) -> tuple[int, int | None, bool]:
         return RANK_PAR, int(par), False
     if (circ := match.group("circ")) is not None:
         return RANK_CIRC, circled_value(circ), False
+    if (glued := match.group("ar_glued")) is not None:
+        return RANK_AR, int(glued), True
     return RANK_AR, int(match.group("ar_bare")), True
 
 

@@ -6,7 +6,8 @@
 - weights: ``权重10%`` / ``（权重：10%）`` (percent sign dropped);
 - deadlines: a phrase in the item's closing bracket (``6月底完成``, ``持续推进``), on a labelled
   line (``完成时限：2022年10月底前``), or the one dated phrase of the text that reads as a
-  deadline (``于2021年11月12日前``, ``…，6月底完成。`` at the end). Recurring dates (每年2月底前,
+  deadline (``于2021年11月12日前``, ``…，6月底完成。`` at the end, a span ``5年内`` /
+  ``2012年起5年内``; the same span printed twice is one phrase). Recurring dates (每年2月底前,
   每月25日前) are schedules, not deadlines. Phrases are kept verbatim.
 """
 
@@ -38,8 +39,12 @@ _DATE_MENTION = re.compile(
 _WHEN = (
     r"(?:\d{4}年(?:\d{1,2}月(?:\d{1,2}日|底|末)?|[底末])|\d{1,2}月(?:\d{1,2}日|底|末)?|年[底末])"
 )
+#: A span counted from the plan's start: 5年内 / 三年内 / 2012年起5年内.
+_WITHIN = r"(?:\d{4}年起)?(?:\d{1,2}|[一二三四五六七八九十两]{1,2})年内"
+_SPAN = re.compile(rf"{_WITHIN}(?:完成)?")
 _PROSE_BY = re.compile(
     rf"{_WHEN}之?前(?:完成)?"
+    rf"|(?<![\d年]){_WITHIN}(?:完成)?"
     r"|(?<![\d明去次今当前])(?:本)?年内(?:完成)?"
 )
 _PROSE_END = re.compile(rf"(?:{_WHEN}|年内)前?完成[。.；;]?$")
@@ -85,13 +90,17 @@ def prose_deadline(text: str) -> str | None:
     candidates = [m for m in _PROSE_BY.finditer(text) if not _recurring(text, m.start())]
     if not candidates and (end := _PROSE_END.search(text)) and not _recurring(text, end.start()):
         candidates = [end]
-    if len(candidates) != 1:
+    # the same span printed again (5年内引进…；…5年内享受…) is the plan's one horizon; a bare
+    # 年内 printed twice stays two conditions (年内被表扬…；年内被批评…)
+    phrases = {m.group(0).rstrip("。.；;") for m in candidates}
+    if len(phrases) != 1 or (len(candidates) > 1 and not _SPAN.fullmatch(phrases.pop())):
         return None
-    found = candidates[0]
     # every date mention must sit inside the phrase: a second date means dated steps
-    if any(m.start() < found.start() or m.end() > found.end() for m in mentions):
+    if any(
+        not any(f.start() <= m.start() and m.end() <= f.end() for f in candidates) for m in mentions
+    ):
         return None
-    return found.group(0).rstrip("。.；;")
+    return candidates[0].group(0).rstrip("。.；;")
 
 
 def _recurring(text: str, start: int) -> bool:

@@ -35,6 +35,9 @@ class Block:
     rows: list[list[str]] = field(default_factory=list)
     #: Each row's start offset in SourceDocument.text (tables only).
     row_starts: list[int] = field(default_factory=list)
+    #: (row, column) of the cells that repeat a cell spanning rows from above (tables whose
+    #: reader knows the spans, else None): a value printed again is not such a repeat.
+    covered: set[tuple[int, int]] | None = None
 
 
 @dataclass
@@ -838,7 +841,11 @@ def read_html(html: str, *, name: str = "") -> SourceDocument:
                     flush()
                 elif tag == "table":
                     flush()
-                    builder.table(_html_table(child))
+                    caption = child.find("caption")
+                    if caption is not None and caption.find_parent("table") is child:
+                        builder.paragraph(caption.get_text(" ", strip=True))  # shown above
+                    covered: set[tuple[int, int]] = set()
+                    builder.table(_html_table(child, covered), covered)
                 elif tag in ("td", "th"):
                     flush()
                     walk(child)
@@ -865,9 +872,11 @@ def _layout_table(table: Any) -> bool:
     return all(len(tr.find_all(["td", "th"], recursive=False)) <= 1 for tr in rows)
 
 
-def _html_table(table: Any) -> list[list[str]]:
-    """The table's grid: a cell spanning rows or columns repeats its text in each."""
+def _html_table(table: Any, covered: set[tuple[int, int]] | None = None) -> list[list[str]]:
+    """The table's grid: a cell spanning rows or columns repeats its text in each. ``covered``
+    receives the (row, column) of the repeats from a rowspan above (rows as returned)."""
     rows: list[list[str]] = []
+    spanned: set[tuple[int, int]] = set()
     pending: dict[tuple[int, int], str] = {}  # (row, column) filled from a rowspan above
     trs = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
     for r, tr in enumerate(trs):
@@ -875,6 +884,7 @@ def _html_table(table: Any) -> list[list[str]]:
         column = 0
         for cell in tr.find_all(["td", "th"], recursive=False):
             while (r, column) in pending:
+                spanned.add((r, column))
                 row.append(pending.pop((r, column)))
                 column += 1
             text = _one_line(cell.get_text(" ", strip=True))
@@ -886,10 +896,15 @@ def _html_table(table: Any) -> list[list[str]]:
                     pending[(r + below, column)] = text
                 column += 1
         while (r, column) in pending:
+            spanned.add((r, column))
             row.append(pending.pop((r, column)))
             column += 1
         rows.append(row)
-    return [row for row in rows if any(row)]
+    kept = [r for r, row in enumerate(rows) if any(row)]
+    if covered is not None:
+        index = {r: n for n, r in enumerate(kept)}
+        covered.update((index[r], c) for r, c in spanned if r in index)
+    return [rows[r] for r in kept]
 
 
 def _span(value: Any) -> int:
@@ -934,14 +949,20 @@ class _Builder:
         start = self._append(line)
         self.blocks.append(Block("paragraph", start, start + len(line), line))
 
-    def table(self, rows: list[list[str]]) -> None:
-        rows = [row for row in rows if any(cell for cell in row)]
+    def table(self, rows: list[list[str]], covered: set[tuple[int, int]] | None = None) -> None:
+        kept = [r for r, row in enumerate(rows) if any(cell for cell in row)]
+        if covered is not None:
+            index = {r: n for n, r in enumerate(kept)}
+            covered = {(index[r], c) for r, c in covered if r in index}
+        rows = [rows[r] for r in kept]
         if not rows:
             return
         starts = [self._append(" | ".join(row)) for row in rows]
         end = self.length
         text = "".join(self.parts)[starts[0] : end]
-        self.blocks.append(Block("table", starts[0], end, text, rows=rows, row_starts=starts))
+        self.blocks.append(
+            Block("table", starts[0], end, text, rows=rows, row_starts=starts, covered=covered)
+        )
 
     def document(self) -> SourceDocument:
         return SourceDocument(self.name, self.format, "".join(self.parts), self.blocks)

@@ -21,7 +21,12 @@ Rules:
 - names are split with ``taskhub.units.names.split_unit_names`` and returned as printed; two
   group names the scrape glued together (``各县(区)政府市直各有关单位``) are split, and a prefix
   written once (``区发改局、农业农村局``) is carried to the short names after it;
-- an unclosed bracket or a label whose bracket was lost is read, and flagged cut off.
+- an unclosed bracket or a label whose bracket was lost is read, and flagged cut off; a label
+  inside a bracket that closes is not a lost one;
+- a bracket naming a role with a short text after it in the final sentence
+  (``（牵头单位：A；责任单位：B）2024年6月底前完成。``) gives the units; the text after it stays the
+  item's text (a deadline phrase there is the item's deadline);
+- several unit brackets in one text (one per sentence) combine; each keeps its own roles.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ LABEL_ANYWHERE = re.compile(rf"(?:{_LABEL})\s*[:：]")
 _VERB = re.compile(
     r"^(?P<names>.+?)(?P<verb>牵头负责|牵头落实|牵头|负责落实|负责|配合落实|配合|参与|协办|协助|指导)$"
 )
+_BY = re.compile(r"^(?:由|请)\s*")
 _VERB_TAIL = re.compile(r"(?:按职责分工|按照职责分工|按职责|分工)$")
 #: The document's own rule: 排在第一位的部门为牵头部门 / 列第一位者为牵头单位 / 第一个…为牵头.
 FIRST_IS_LEAD = re.compile(
@@ -54,7 +60,6 @@ FIRST_IS_LEAD = re.compile(
     r"|第一个(?:逗号|顿号)前(?:的)?(?:单位|部门)?为牵头"
 )
 _ENUMERATED_POINTS = re.compile(r"[（(]\d+(?:\.\d+)?分[)）]")
-_ROLE_WORD = re.compile(r"(?:牵头|负责|配合|参与|协办)(?:[,，;；]|$)")
 _TEMPORAL = re.compile(r"推进|完成|季度|年|月|之前|持续|长期|常态|到位")
 _RULE_BRACKET = re.compile(rf"[（(【〔][^（()）]*?(?:{FIRST_IS_LEAD.pattern})[^（()）]*[)）】〕]")
 #: Units stated once for a run of items: 以下任务均需各区市政府落实，不再一一列出.
@@ -102,6 +107,9 @@ class Tail:
     cut_off: bool = False
     ambiguous: bool = False
     has_units: bool = False
+    #: Each unit bracket's own roles, in the order printed: (start, end) in the text, and a
+    #: tail of that bracket alone. The tail's lists combine them.
+    brackets: list[tuple[int, int, Tail]] = field(default_factory=list)
 
 
 @dataclass
@@ -114,7 +122,7 @@ def read_tail(text: str, *, first_is_lead: bool = False) -> Tail:
     """The tail of an item's text (see the module rules)."""
     parts: list[_Part] = []
     tail = Tail(text_end=len(text))
-    end = _strip_end(text, len(text))
+    end = tail_end = _strip_end(text, len(text))
     # unit lines of their own at the end: 牵头单位：… / 责任单位：…
     while True:
         line_start = text.rfind("\n", 0, end) + 1
@@ -159,6 +167,17 @@ def read_tail(text: str, *, first_is_lead: bool = False) -> Tail:
         parts[:0] = read
         tail.text_end = start
         end = _strip_end(text, start)
+    if not parts and (closed := _bracket_before_text(text, end)) is not None:
+        # …（牵头单位：A；责任单位：B）2024年6月底前完成。: the bracket closes at its ）; what
+        # follows is still the item's text (and may be its deadline phrase)
+        start, close, read = closed
+        parts = read
+        rest = text[close + 1 : end].strip()
+        if tail.deadline is None and pts.DEADLINE_PART.match(normalise(rest)):
+            tail.deadline = rest
+        _assign(parts, tail, first_is_lead)
+        tail.brackets.append((start, close + 1, _copy(tail)))
+        return tail
     if not parts:
         # an unclosed bracket, or a label whose brackets were both lost
         unclosed = _unclosed_open(text, end)
@@ -173,33 +192,116 @@ def read_tail(text: str, *, first_is_lead: bool = False) -> Tail:
                 tail.text_end = start
                 break
     _assign(parts, tail, first_is_lead)
+    if tail.has_units:
+        tail.brackets.append((tail.text_end, tail_end, _copy(tail)))
     return tail
 
 
-#: A bracket inside the text that names units by label or verb (one per sentence).
-_INNER = re.compile(r"[（(〔【]([^（()）〔〕【】\n]{2,120})[)）〕】]")
+def _copy(tail: Tail) -> Tail:
+    return Tail(
+        text_end=tail.text_end,
+        lead=list(tail.lead),
+        responsible=list(tail.responsible),
+        assessors=list(tail.assessors),
+        open_units=tail.open_units,
+        deadline=tail.deadline,
+        has_units=tail.has_units,
+    )
+
+
+def _bracket_before_text(text: str, end: int) -> tuple[int, int, list[_Part]] | None:
+    """A units bracket closing the final sentence with a short text after it (open, close,
+    parts); the bracket must name a role (a label or a role verb)."""
+    for close in range(end - 1, max(-1, end - 1 - _AFTER_MAX), -1):
+        char = text[close]
+        if char in "。\n" or char in _OPENERS:
+            return None
+        if char in _CLOSERS:
+            break
+    else:
+        return None
+    if close == end - 1:
+        return None  # nothing after the bracket: read as the tail above
+    start = _matching_open(text, close)
+    if start is None:
+        return None
+    parts = _read_parts(text[start + 1 : close], Tail(text_end=0))
+    if not parts or not any(p.role not in (None, ROLE_LIST) for p in parts):
+        return None
+    return start, close, parts
+
+
+#: How much text may follow a units bracket in the same sentence (年底前完成 / 持续推进).
+_AFTER_MAX = 30
 
 
 def add_inner_brackets(text: str, tail: Tail, *, first_is_lead: bool = False) -> None:
     """Units of brackets inside the text, each for its own sentence (…。（A牵头）…。（B负责）),
-    added to the tail's after its own; a bracket counts only when it names a role."""
-    for m in _INNER.finditer(text):
-        content = m.group(1)
-        if not (LABEL_ANYWHERE.search(content) or _ROLE_WORD.search(content)):
+    added to the tail's; a bracket counts only when it names a role (a label or a role verb).
+    Every bracket keeps its own roles in ``tail.brackets`` (in the order printed); the tail's
+    lists combine them, a name keeping each role it is given."""
+    found: list[tuple[int, int, Tail]] = []
+    taken = [(a, b) for a, b, _ in tail.brackets]
+    index = 0
+    while index < len(text):
+        if text[index] not in _OPENERS:
+            index += 1
+            continue
+        close = _matching_close(text, index)
+        if close is None:
+            index += 1
+            continue
+        if any(a <= index < b for a, b in taken):
+            index = close + 1
             continue
         inner = Tail(text_end=0)
-        parts = _read_parts(content, inner)
-        if not parts:
-            continue
-        _assign(parts, inner, first_is_lead)
+        parts = _read_parts(text[index + 1 : close], inner)
+        if parts and any(p.role not in (None, ROLE_LIST) for p in parts):
+            _assign(parts, inner, first_is_lead)
+            if inner.has_units:
+                found.append((index, close + 1, inner))
+            index = close + 1
+        else:
+            index += 1  # a bracket of text may still hold a units bracket
+    if not found:
+        return
+    lead: list[str] = []
+    responsible: list[str] = []
+    assessors: list[str] = []
+    brackets = sorted([*tail.brackets, *found], key=lambda b: b[0])
+    for _, _, own in brackets:
         for mine, theirs in (
-            (tail.lead, inner.lead),
-            (tail.responsible, inner.responsible),
-            (tail.assessors, inner.assessors),
+            (lead, own.lead),
+            (responsible, own.responsible),
+            (assessors, own.assessors),
         ):
             mine.extend(name for name in theirs if name not in mine)
-        tail.open_units = tail.open_units or inner.open_units
-        tail.has_units = bool(tail.lead or tail.responsible or tail.assessors)
+        tail.open_units = tail.open_units or own.open_units
+    # the text's own tail may hold names the brackets do not (a list read by the rule)
+    for mine, theirs in (
+        (lead, tail.lead),
+        (responsible, tail.responsible),
+        (assessors, tail.assessors),
+    ):
+        mine.extend(name for name in theirs if name not in mine)
+    tail.lead, tail.responsible, tail.assessors = lead, responsible, assessors
+    tail.brackets = brackets
+    tail.has_units = bool(tail.lead or tail.responsible or tail.assessors)
+
+
+def _matching_close(text: str, open_at: int) -> int | None:
+    depth = 0
+    for index in range(open_at, min(len(text), open_at + 200)):
+        char = text[index]
+        if char in _OPENERS:
+            depth += 1
+        elif char in _CLOSERS:
+            depth -= 1
+            if depth == 0:
+                return index
+        elif char == "\n":
+            return None
+    return None
 
 
 def _strip_end(text: str, end: int) -> int:
@@ -240,10 +342,20 @@ def _unclosed_open(text: str, end: int) -> int | None:
 
 
 def _last_label(text: str, end: int) -> int | None:
-    """Start of the first role label of the final sentence (the tail begins there)."""
+    """Start of the first role label of the final sentence (the tail begins there); a label
+    inside a bracket that closes is that bracket's, not a lost tail."""
     sentence = max(text.rfind("。", 0, end), text.rfind("\n", 0, end)) + 1
-    m = LABEL_ANYWHERE.search(text, sentence, end)
-    return m.start() if m else None
+    for m in LABEL_ANYWHERE.finditer(text, sentence, end):
+        depth = 0
+        for char in text[sentence : m.start()]:
+            if char in _OPENERS:
+                depth += 1
+            elif char in _CLOSERS:
+                depth = max(depth - 1, 0)
+        if depth and any(c in _CLOSERS for c in text[m.end() : end]):
+            continue
+        return m.start()
+    return None
 
 
 def _split_parts(content: str) -> list[str]:
@@ -288,6 +400,7 @@ def _read_parts(content: str, tail: Tail) -> list[_Part] | None:
             deadline = piece
         elif m := _VERB.match(flat):
             names = _VERB_TAIL.sub("", piece[: len(m.group("names"))]).strip()
+            names = _BY.sub("", names)  # 由A牵头 = A牵头
             verb = m.group("verb")
             if verb.startswith("牵头"):
                 role = ROLE_LEAD

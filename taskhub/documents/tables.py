@@ -24,6 +24,7 @@ from taskhub.documents.model import (
     DraftSection,
     Span,
 )
+from taskhub.documents.points import prose_deadline
 from taskhub.documents.readers import Block, SourceDocument
 from taskhub.documents.tables_grid import Cell, RawRow, RawTable, number_of
 from taskhub.documents.tables_header import (
@@ -75,6 +76,9 @@ _GROUP_HEADING = re.compile(
 _GROUP_NUMBER = re.compile(r"^[（(]?([一二三四五六七八九十]+)[)）]?[、.．]?$")
 _GROUP_MAX = 40
 _NAME_MAX = 30
+_BRACKETED = re.compile(r"[（(][^（()）]*[)）]")
+#: The share of a level column's names that must read as unit names for it to be a unit column.
+_UNIT_SHARE = 0.8
 _AS_NEEDED = re.compile(r"[（(]\s*按需\s*[)）]|^按需$")
 _SUM_ROW = re.compile(r"^(?:合\s*计|总\s*计|小\s*计|总\s*分|总分值)$")
 #: Points written as a rule in the content: 满分2分 / 本项2分; 得0.5分 parts.
@@ -107,6 +111,11 @@ def read_tables(doc: SourceDocument, draft: Draft) -> list[tuple[int, int]]:
     built = [b for b in built if b.items or b.sections]
     if not built:
         return []
+    if draft.title is None:
+        # Nothing else names the document: the caption of its (first) table does.
+        caption = next((b.table.caption for b in built if b.table.caption), None)
+        if caption is not None and (title := clean_text(CAPTION.sub("", caption)).strip(" :：")):
+            draft.title = title
     stated_total = _stated_total(doc.text, [(t.start, t.end) for t in tables])
     assessors = _stated_assessors(doc.text, [(t.start, t.end) for t in tables])
     wrap = len(built) > 1
@@ -190,6 +199,7 @@ def _add_block_rows(
     numbers = [c.index for c in columns if c.role == ROLE_NUMBER]
     for r in range(first, len(block.rows)):
         texts = (list(block.rows[r]) + [""] * width)[:width]
+        spanned = None if block.covered is None else {c for rr, c in block.covered if rr == r}
         if is_header_row(texts, columns):
             continue
         start = block.row_starts[r] if r < len(block.row_starts) else block.start
@@ -209,12 +219,17 @@ def _add_block_rows(
             page_break = False
             continue
         page_break = False
-        if previous is not None and table.rows and _same_indicator(texts, previous, columns):
+        if (
+            previous is not None
+            and table.rows
+            and _same_indicator(texts, previous, columns, spanned)
+        ):
             _append_row(table.rows[-1], cells, texts, previous, columns, end)
             continue
+        repeats: set[int] = set()
         if previous is not None:
-            _mark_merged(cells, texts, previous, columns)
-        table.rows.append(RawRow(cells, True, start, end))
+            repeats = _mark_merged(cells, texts, previous, columns, spanned)
+        table.rows.append(RawRow(cells, True, start, end, repeats=repeats))
         previous = texts
     return previous
 
@@ -239,15 +254,23 @@ def _block_header(rows: list[list[str]]) -> tuple[list[Column], int] | None:
     return None
 
 
-def _same_indicator(texts: list[str], previous: list[str], columns: list[Column]) -> bool:
+def _same_indicator(
+    texts: list[str], previous: list[str], columns: list[Column], spanned: set[int] | None
+) -> bool:
     """A row under the same merged 序号, indicator and points cells: more text of the
-    indicator above (its content split over rows), not an indicator of its own."""
+    indicator above (its content split over rows), not an indicator of its own. Where the
+    reader knows the spans (``spanned``: the row's columns covered from above), a 序号 or a
+    value printed again in the row is the row's own: a row of its own."""
     keys = [
         c.index for c in columns if c.role in (ROLE_NUMBER, ROLE_LEVEL, ROLE_POINTS, ROLE_WEIGHT)
     ]
     numbered = [c.index for c in columns if c.role == ROLE_NUMBER]
     if not numbered or not texts[numbered[0]].strip():
         return False
+    if spanned is not None:
+        values = [c.index for c in columns if c.role in (ROLE_POINTS, ROLE_WEIGHT)]
+        if any(i not in spanned for i in [numbered[0], *values] if texts[i].strip()):
+            return False
     return all(texts[i] == previous[i] for i in keys)
 
 
@@ -272,21 +295,33 @@ def _append_row(
 
 
 def _mark_merged(
-    cells: list[Cell | None], texts: list[str], previous: list[str], columns: list[Column]
-) -> None:
+    cells: list[Cell | None],
+    texts: list[str],
+    previous: list[str],
+    columns: list[Column],
+    spanned: set[int] | None,
+) -> set[int]:
     """A merged cell repeats its text in every row it covers: the repeats of an indicator
-    (or 序号) cell below an unchanged higher level are read as covered, not as new cells."""
+    (or 序号) cell below an unchanged higher level are read as covered, not as new cells
+    (where the reader knows the spans, only the cells it found covered). Returns the columns
+    read as covered."""
     higher_same = True
+    repeats: set[int] = set()
     for column in columns:
         i = column.index
         same = texts[i].strip() != "" and texts[i] == previous[i]
+        if spanned is not None:
+            same = same and i in spanned
         if column.role == ROLE_LEVEL:
             if same and higher_same:
                 cells[i] = None
+                repeats.add(i)
             else:
                 higher_same = False
         elif column.role == ROLE_NUMBER and same:
             cells[i] = None
+            repeats.add(i)
+    return repeats
 
 
 # -- reading a table's rows ---------------------------------------------------------------------
@@ -340,6 +375,10 @@ class _Row:
         self.raw = raw
         #: A row that only names a group of the rows below (一、政务服务（30分）).
         self.group = group
+        #: The row's own name, where it is not in a level column (see ``_unit_level``).
+        self.title: Cell | None = None
+        #: Nothing carried down from the rows above (the text a group row states itself).
+        self.own_only = False
         self.start = min((c.start for c in values if c), default=raw.start)
         self.end = max((c.end for c in values if c), default=raw.end)
 
@@ -353,6 +392,8 @@ class _TableReader:
         self.number_col = next((c.index for c in self.columns if c.role == ROLE_NUMBER), None)
         self.roles = {c.index: c.role for c in self.columns}
         self._shapes: dict[tuple[tuple[int, ...], int], list[tuple[int, ...]]] = {}
+        #: The first text column: a row without it is cut off.
+        self._main_content = next((c.index for c in self.columns if c.role == ROLE_CONTENT), None)
 
     def read(self) -> _Result:
         result = _Result(self.table)
@@ -364,14 +405,44 @@ class _TableReader:
         rows = self._rows(result)
         if not rows:
             return result
+        self._unit_level(rows)
         self._short_content_as_title(rows)
         title_col: int | None = None
         section_levels = list(self.levels)
-        indicators = [r for r in rows if r.group is None]
+        indicators = [r for r in rows if r.group is None and not r.own_only]
         if self.levels and all(r.values[self.levels[-1]] is not None for r in indicators):
             title_col = section_levels.pop()
         self._build(rows, result, section_levels, title_col)
         return result
+
+    def _unit_level(self, rows: list[_Row]) -> None:
+        """The lowest indicator column holding unit names (考核项目: 重点考核部门 | 县水利局) names
+        the unit each row applies to, not a group: it is the row's lead unit. A cell spread over
+        it and the column before (the same text in both) is the row's own name."""
+        if len(self.levels) < 2:
+            return
+        low, high = self.levels[-1], self.levels[-2]
+        names: list[str] = []
+        spread: list[_Row] = []
+        for row in rows:
+            cell, above = row.values[low], row.values[high]
+            if row.group is not None or cell is None:
+                continue
+            if above is not None and clean_text(above.text) == clean_text(cell.text):
+                spread.append(row)
+            else:
+                names.append(clean_text(cell.text))
+        units = sum(1 for n in names if looks_like_unit(n))
+        if len(names) < 2 or units < _UNIT_SHARE * len(names):
+            return
+        self.roles[low] = ROLE_LEAD
+        self.levels.remove(low)
+        for row in spread:
+            row.title = row.values[high]
+            row.values[high] = None
+            cell = row.values[low]
+            if cell is not None:  # no unit of its own, none carried from the rows above
+                row.values[low] = Cell("", cell.start, cell.start)
 
     def _short_content_as_title(self, rows: list[_Row]) -> None:
         """Two text columns and no indicator column (重点任务 | 具体内容): the first, when its
@@ -404,6 +475,8 @@ class _TableReader:
                 has_number = raw.cells[self.number_col] is not None
             if (group := self._group(raw, present)) is not None:
                 rows.append(_Row([None] * self.width, raw, group))
+                if (stated := self._group_text(raw)) is not None:
+                    rows.append(stated)
                 continue
             if numbered and rows and not has_number and len(present) == 1:
                 if rows[-1].group is None:
@@ -439,6 +512,28 @@ class _TableReader:
         return DraftSection(
             number=number, title=title, points=points, source=Span(raw.start, raw.end)
         )
+
+    def _group_text(self, raw: RawRow) -> _Row | None:
+        """A group row whose text columns hold text of their own (三、综合奖扣分项目 | … | a
+        rule): that text is an unnumbered item of the group, with nothing carried from above."""
+        if not raw.positional:
+            return None
+        contents = [c.index for c in self.columns if c.role == ROLE_CONTENT]
+        names = {
+            clean_text(c.text)
+            for i, c in enumerate(raw.cells)
+            if c is not None and self.roles.get(i) in (ROLE_LEVEL, ROLE_NUMBER)
+        }
+        values: list[Cell | None] = [None] * self.width
+        for i in contents:
+            cell = raw.cells[i] if i < len(raw.cells) else None
+            if cell is not None and cell.text.strip() and clean_text(cell.text) not in names:
+                values[i] = cell
+        if not contents or values[contents[0]] is None:
+            return None  # a remark beside the group's name (按部门分值 …), not a rule of its own
+        row = _Row(values, raw)
+        row.own_only = True
+        return row
 
     def _continue(self, row: _Row, cell: Cell, raw: RawRow) -> None:
         """A cell cut by a page break goes on in a row of its own: join it to the cell of the
@@ -608,14 +703,20 @@ class _TableReader:
             own = row.values[col]
             if own is not None:
                 return own
-            if col in row.raw.absent:
+            if col in row.raw.absent or row.own_only:
                 return None  # the row stops before this column: nothing to carry
             return carried.get(col) if self.roles[col] in CARRIED_ROLES else None
 
-        if self.number_col is not None and (cell := row.values[self.number_col]) is not None:
-            item.number = number_of(cell.text) or clean_text(cell.text)
+        number_cell = None if self.number_col is None else row.values[self.number_col]
+        if number_cell is None and self.number_col in row.raw.repeats:
+            # One 序号 merged over rows that each have their own points: each row's number.
+            number_cell = carried.get(self.number_col)
+        if number_cell is not None:
+            item.number = number_of(number_cell.text) or clean_text(number_cell.text)
         title_points: Decimal | None = None
-        if title_col is not None and (cell := row.values[title_col]) is not None:
+        if row.title is not None:
+            item.title = clean_text(row.title.text)
+        elif title_col is not None and (cell := row.values[title_col]) is not None:
             item.title, title_points = _name_and_points(cell.text, points_in_names)
             if self.number_col is None and (match := _TITLE_NUMBER.match(item.title)):
                 item.number, item.title = match.group(1), item.title[match.end() :].strip()
@@ -628,14 +729,15 @@ class _TableReader:
             if role == ROLE_CONTENT:
                 if text:
                     texts.append(text)
-                else:
+                elif col == self._main_content or not row.raw.positional:
+                    # A row short of cells is cut; an empty 说明 in a whole grid row is not.
                     missing = True
             elif role in (ROLE_POINTS, ROLE_WEIGHT):
                 has_points_column = True
                 number = _decimal_value(text)
                 if number is None and text:
                     item.flag(FLAG_AMBIGUOUS)  # printed, but not a number (／, 加分项 …)
-                elif number is None:
+                elif number is None and not row.own_only:  # a group's rule has none
                     missing = True
                 elif role == ROLE_POINTS:
                     item.points = number
@@ -662,6 +764,10 @@ class _TableReader:
             item.points = title_points
         if item.points is None and item.weight is None and not has_points_column:
             item.points = _points_from_rules(item.text)
+        if item.deadline_text is None and ROLE_DEADLINE not in self.roles.values():
+            # No 时限 column: the one deadline phrase the row's text states (年内至少3次);
+            # not one inside a bracket, which explains a measure (指标=…截止年底前…).
+            item.deadline_text = prose_deadline(_BRACKETED.sub("", item.text))
         if missing or not item.text or row.raw.absent:
             item.flag(FLAG_CUT_OFF)
             item.complete = False

@@ -28,6 +28,9 @@ class RawRow:
     end: int = 0
     #: Columns the row stops short of (a pasted line that ends early): not covered from above.
     absent: set[int] = field(default_factory=set)
+    #: Columns whose cell repeats a merged cell from the row above (read as covered): a 序号
+    #: merged over rows that each have their own points is each row's number.
+    repeats: set[int] = field(default_factory=set)
 
 
 @dataclass

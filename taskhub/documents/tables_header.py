@@ -67,7 +67,8 @@ _ROLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"评估内容|考核内容|考评内容|评价内容|指标内容|评分标准|考评要点|具体内容|工作任务|指标说明|"
             r"考核要点|评价标准|评分细则|考核标准|考评标准|指标解释|指标释义|任务内容|主要内容|工作内容|"
             r"评估要点|考核细则|评分办法|评分方法|计分方法|计分办法|计分标准|扣分标准|评分规则|考核办法|重点任务|目标任务|建设内容|"
-            r"评价要点|考核说明|评分说明|具体要求|工作要求|主要任务|工作措施|具体措施"
+            r"评价要点|考核说明|评分说明|具体要求|工作要求|主要任务|工作措施|具体措施|"
+            r"赋分标准|赋分办法|赋分细则"
         ),
     ),
     (ROLE_POINTS, re.compile(r"分值|分数|标准分|满分|基础分|赋分|^分$|^得分$")),
@@ -106,6 +107,10 @@ class Column:
     name: str  # the header as printed, cleaned
 
 
+#: A column for the score the assessor gives (得分 / 实际得分 / 自评分), not the points.
+_SCORE_GIVEN = re.compile(r"得分$|自评分|评分结果")
+
+
 def header_key(text: str) -> str:
     """A header cell as compared: no spaces or line breaks (序 号, 关联单\n位), half-width."""
     return re.sub(r"\s+", "", normalise(text))
@@ -140,6 +145,12 @@ def read_header(cells: list[str], *, anchored: bool = True) -> list[Column] | No
         return None
     if sum(1 for c in known if c.role == ROLE_NUMBER) > 1:
         return None
+    points = [c for c in known if c.role == ROLE_POINTS]
+    if len(points) > 1:
+        # 分值 beside 得分: the 得分 column is for the score given, not the item's points.
+        for column in points:
+            if _SCORE_GIVEN.search(header_key(column.name)):
+                column.role = ROLE_OTHER
     contents = [c for c in columns if c.role == ROLE_CONTENT]
     if not contents:
         # 序号 | 指标 | 分值 ...: the last level column holds the text.

@@ -18,13 +18,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from taskhub.documents.clean import is_noise
 from taskhub.documents.readers import Block, SourceDocument
 from taskhub.documents.tables_grid import Cell, RawRow, RawTable, number_of
 from taskhub.documents.tables_header import (
+    ROLE_CONTENT,
     ROLE_NUMBER,
     ROLE_POINTS,
     ROLE_WEIGHT,
     Column,
+    clean_text,
     is_header_row,
     read_header,
     role_of,
@@ -57,6 +60,9 @@ class _Line:
     start: int  # offset of text[0]
     block: int  # index into the document's blocks
     cells: list[Cell] | None = None  # the line's cells, once split
+    #: A row joined from a cell-per-lines web table: every cell is printed (an empty one is
+    #: empty, not covered from above) and a row that stops short was cut off.
+    whole_cells: bool = False
 
 
 def _pieces(line: _Line, sep: str) -> list[Cell]:
@@ -92,6 +98,7 @@ def _separator(text: str) -> str | None:
 def read_text_tables(doc: SourceDocument) -> list[RawTable]:
     """The indicator tables written as lines of the document's paragraph blocks."""
     lines = [_raw_line(doc, b, i) for i, b in enumerate(doc.blocks) if b.kind == "paragraph"]
+    lines = _join_scattered_rows(doc, lines)
     tables: list[RawTable] = []
     i = 0
     while i < len(lines):
@@ -99,7 +106,12 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
         if found is None:
             flat = _flat_header_at(lines, i)
             if flat is not None:
-                table, i = _read_flat(lines, i, *flat)
+                columns, used = flat
+                points = _points_index(columns)
+                if _row_start(lines[i + used].text) != 1 and points is not None:
+                    table, i = _read_flat_unnumbered(lines, i, columns, used, points)
+                else:
+                    table, i = _read_flat(lines, i, columns, used)
                 tables.append(table)
             else:
                 i += 1
@@ -108,6 +120,45 @@ def read_text_tables(doc: SourceDocument) -> list[RawTable]:
         table, i = _read_table(lines, i, used, columns, sep)
         tables.append(table)
     return tables
+
+
+def _join_scattered_rows(doc: SourceDocument, lines: list[_Line]) -> list[_Line]:
+    """Rows of a web table flattened with each cell over several indented lines: a bare ``|``
+    at the start of a line opens the row, each cell's lines end with an indented ``|``
+    (``|\n    1\n    |\n    工作任务\n    | …``). Each such row becomes one line (the
+    document's text from the opener to the row's last line), so that the row reads as
+    ``| 1 | 工作任务 | …`` with its line breaks kept inside the cells."""
+
+    def opener(k: int) -> bool:
+        start = lines[k].start
+        return lines[k].text.strip() == "|" and (start == 0 or doc.text[start - 1] == "\n")
+
+    if not any(opener(k) for k in range(len(lines))):
+        return lines
+    out: list[_Line] = []
+    width = 0  # the most cells a joined row had: a row is whole at that many
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not opener(i):
+            out.append(line)
+            i += 1
+            continue
+        j = i + 1
+        cells = 0
+        while j < len(lines) and not opener(j):
+            text = lines[j].text.strip()
+            after_closer = lines[j - 1].text.rstrip().endswith("|")
+            if "|" not in text and after_closer and width and cells >= width:
+                break  # a whole row, then text after the table
+            cells += text.count("|")
+            j += 1
+        last = lines[j - 1]
+        end = last.start + len(last.text)
+        out.append(_Line(doc.text[line.start : end], line.start, line.block, whole_cells=True))
+        width = max(width, cells)
+        i = j
+    return out
 
 
 def _raw_line(doc: SourceDocument, block: Block, index: int) -> _Line:
@@ -165,16 +216,112 @@ def _row_start(text: str) -> int | None:
 
 def _flat_header_at(lines: list[_Line], i: int) -> tuple[list[Column], int] | None:
     """A header flattened one name per line (考核项目 / 考核内容 / 计分办法), followed by a
-    numbered first row."""
+    numbered first row, or by an unnumbered row (指标名 / 20分) when the header has points.
+    A name without a role between two that have one (… / 责任科室 / 得分) is a column too."""
     names: list[str] = []
     j = i
-    while j < len(lines) and _separator(lines[j].text) is None and role_of(lines[j].text):
+
+    def header_line(k: int) -> bool:
+        return _separator(lines[k].text) is None and bool(role_of(lines[k].text))
+
+    while j < len(lines) and (
+        header_line(j)
+        or (names and j + 1 < len(lines) and _is_name_line(lines[j]) and header_line(j + 1))
+    ):
         names.append(lines[j].text.strip())
         j += 1
-    if len(names) < 3 or j >= len(lines) or _row_start(lines[j].text) != 1:
+    if len(names) < 3 or j >= len(lines):
         return None
     columns = read_header(names, anchored=False)
-    return (columns, j - i) if columns is not None else None
+    if columns is None:
+        return None
+    if _row_start(lines[j].text) == 1:
+        return columns, j - i
+    if _points_index(columns) is not None and _unnumbered_row_at(lines, j):
+        return columns, j - i
+    return None
+
+
+#: The name of an indicator in a flattened row: a short line without sentence punctuation.
+_NAME_MAX = 12
+_SENTENCE = re.compile(r"[。，,；;：:！？!?]")
+
+
+def _points_index(columns: list[Column]) -> int | None:
+    """The points column of a header whose columns before it name the indicator (指标 | 分值)."""
+    for column in columns:
+        if column.role == ROLE_POINTS:
+            return column.index if column.index >= 1 else None
+    return None
+
+
+def _is_name_line(line: _Line) -> bool:
+    text = line.text.strip()
+    return 0 < len(text) <= _NAME_MAX and not _SENTENCE.search(text) and not _VALUE.match(text)
+
+
+def _unnumbered_row_at(lines: list[_Line], j: int) -> int:
+    """The number of name lines (1 or 2: a name printed over two lines) of an unnumbered row
+    starting at line j (指标 / 20分 / 内容 …), or 0."""
+    for names in (1, 2):
+        k = j + names
+        if k >= len(lines) or not all(_is_name_line(lines[n]) for n in range(j, k)):
+            return 0
+        if _VALUE.match(lines[k].text.strip()):
+            return names
+    return 0
+
+
+def _read_flat_unnumbered(
+    lines: list[_Line], i: int, columns: list[Column], used: int, points: int
+) -> tuple[RawTable, int]:
+    """Rows of an unnumbered table flattened one cell per line, empty cells left out: a row
+    starts at its name (one or two short lines) followed by its points; the lines after the
+    points fill the text columns in turn, the last taking the rest. The table ends at page
+    furniture, a caption or a line with cells."""
+    width = len(columns)
+    texts = [c.index for c in columns if c.index > points and c.role == ROLE_CONTENT]
+    table = RawTable(columns=columns, start=lines[i].start, caption=_caption(lines, i))
+    if table.caption is not None and not _HEADING.match(table.caption):
+        table.start = lines[i - 1].start
+    j = i + used
+    while j < len(lines) and (names := _unnumbered_row_at(lines, j)):
+        name_lines = lines[j : j + names]
+        value = lines[j + names]
+        body: list[_Line] = []
+        j += names + 1
+        while j < len(lines) and not _unnumbered_row_at(lines, j):
+            text = lines[j].text.strip()
+            if (
+                _separator(text) is not None
+                or CAPTION.match(text)
+                or len(text) > _FLAT_CELL_MAX
+                or is_noise(text)
+                or _FOOTER.search(text)
+            ):
+                break
+            body.append(lines[j])
+            j += 1
+        cells: list[Cell | None] = [None] * width
+        first, last = name_lines[0], name_lines[-1]
+        name = "".join(n.text.strip() for n in name_lines)
+        cells[points - 1] = Cell(name, first.start, last.start + len(last.text))
+        cells[points] = Cell(value.text.strip(), value.start, value.start + len(value.text))
+        for n, column in enumerate(texts):
+            chunk = body[n:] if n == len(texts) - 1 else body[n : n + 1]
+            if chunk:
+                joined = "\n".join(c.text.strip() for c in chunk)
+                end = chunk[-1].start + len(chunk[-1].text)
+                cells[column] = Cell(joined, chunk[0].start, end)
+        end_line = body[-1] if body else value
+        row_end = end_line.start + len(end_line.text)
+        # Cells left out are empty, not covered by the row above.
+        filled = [c if c is not None else Cell("", row_end, row_end) for c in cells]
+        table.rows.append(RawRow(list(filled), True, first.start, row_end))
+        table.end = row_end
+        if j < len(lines) and not _unnumbered_row_at(lines, j):
+            break
+    return table, j
 
 
 def _read_flat(
@@ -240,7 +387,13 @@ def _caption(lines: list[_Line], i: int) -> str | None:
     if i <= 0:
         return None
     text = lines[i - 1].text.strip()
-    if _separator(text) or len(text) > CAPTION_MAX or text.endswith(PROSE_END):
+    if (sep := _separator(text)) is not None:
+        # A row of one cell spanning the table (| 附件2 关于…分工 | ||||): its caption.
+        filled = [c.text for c in _pieces(lines[i - 1], sep) if c.text]
+        if len(filled) != 1:
+            return None
+        text = clean_text(filled[0])
+    if len(text) > CAPTION_MAX or text.endswith(PROSE_END):
         return None
     return text
 
@@ -433,6 +586,9 @@ class _LineRows:
                     continue
                 while len(pieces) > self.width and not pieces[-1].text:
                     pieces.pop()
+            if line.whole_cells and _separator(text) == sep:
+                out.append(self._positional(pieces[: self.width], every_cell=True))
+                continue
             numbered = bool(pieces) and number_of(pieces[0].text) is not None
             if (
                 pending is not None
@@ -463,9 +619,15 @@ class _LineRows:
             out.append(self._positional(pending))
         return out
 
-    def _positional(self, pieces: list[Cell]) -> RawRow:
+    def _positional(self, pieces: list[Cell], *, every_cell: bool = False) -> RawRow:
         cells: list[Cell | None] = [p if p.text else None for p in pieces]
         absent = set(range(len(cells), self.width))
+        if every_cell:
+            # A cell printed empty is empty: not covered from above, not a cut.
+            cells = [
+                c if c is not None else Cell("", p.start, p.start)
+                for c, p in zip(cells, pieces, strict=True)
+            ]
         cells += [None] * len(absent)
         present = [p for p in pieces if p.text]
         start = present[0].start if present else 0

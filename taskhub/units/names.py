@@ -27,6 +27,13 @@ _UNIT_ENDING = re.compile(
 )
 #: A bare word that completes the previous name (各部门、单位 is one name).
 _GENERIC = re.compile(r"(?:各|有关|相关|其他)?(?:单位|部门|机构|企业|组织)")
+#: A bare administrative level (县级市, 县(市、区), 乡镇 …): no name, only a kind of place.
+_LEVEL_WORD = r"(?:县级市|县级区|乡镇|街道|[省市县区旗乡镇])"
+_LEVEL = rf"{_LEVEL_WORD}(?:\((?:{_LEVEL_WORD}|、)+\))?"
+#: A group of every place of some levels (各区, 各有关县(市、区)): a bare level after it
+#: continues the group (各区、县级市 is one group, every district and county-level city).
+_LEVEL_GROUP = re.compile(rf"各(?:有关|相关)?{_LEVEL}(?:、{_LEVEL})*")
+_BARE_LEVEL = re.compile(_LEVEL)
 #: An open end of the list: 等 / 等有关单位 / 及其他有关单位 (with an optional trailing verb).
 _OPEN_TAIL = re.compile(
     r"(?P<rest>(?:等|[及和与](?=其他|其它|有关|相关))[^、,;\n]*?)"
@@ -186,6 +193,15 @@ def _split_joined(piece: str, known: dict[str, str]) -> list[str]:
     return [piece.strip()]
 
 
+def _completes(previous: str, name: str) -> bool:
+    """A bare 单位 / 部门 completes the previous name (各部门、单位); a bare level continues a
+    group of every place (各区、县级市)."""
+    flat = normalise(name)
+    if _GENERIC.fullmatch(flat):
+        return True
+    return bool(_BARE_LEVEL.fullmatch(flat) and _LEVEL_GROUP.fullmatch(normalise(previous)))
+
+
 def _merge(pieces: list[tuple[str, bool]]) -> list[str]:
     """Rejoin unknown pieces the separators cut wrongly: a shared prefix (广州、深圳、珠海…总站)
     joins the next piece, and a bare 单位 / 部门 completes the previous one."""
@@ -200,7 +216,7 @@ def _merge(pieces: list[tuple[str, bool]]) -> list[str]:
             pending = None
         if is_known:
             out.append((name, True))
-        elif _GENERIC.fullmatch(normalise(name)) and out and not out[-1][1]:
+        elif out and not out[-1][1] and _completes(out[-1][0], name):
             out[-1] = (f"{out[-1][0]}、{name}", False)
         elif not looks_like_unit(name):
             pending = name
