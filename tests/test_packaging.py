@@ -22,15 +22,23 @@ PO = Path("translations/zh/LC_MESSAGES/messages.po")
 MO_IN_WHEEL = "taskhub/translations/zh/LC_MESSAGES/messages.mo"
 
 
-def chinese_of_po() -> dict[str, str]:
-    """What the .po translates (plain, non-fuzzy entries)."""
+def chinese_of_po() -> dict[tuple[str | None, str], str]:
+    """What the .po translates (plain, non-fuzzy entries), by (context, msgid)."""
     with (PROJECT_ROOT / "taskhub" / PO).open("rb") as fh:
         catalog = read_po(fh, locale="zh")
     return {
-        m.id: m.string
+        (m.context, m.id): m.string
         for m in catalog
-        if m.id and isinstance(m.id, str) and m.string and "fuzzy" not in m.flags
+        if m.id
+        and isinstance(m.id, str)
+        and isinstance(m.string, str)
+        and m.string
+        and "fuzzy" not in m.flags
     }
+
+
+def translated(catalogue: Translations, context: str | None, msgid: str) -> str:
+    return catalogue.pgettext(context, msgid) if context else catalogue.gettext(msgid)
 
 
 def clean_checkout(target: Path) -> Path:
@@ -70,7 +78,7 @@ def test_a_wheel_built_from_a_clean_checkout_carries_the_compiled_chinese_catalo
         catalogue = Translations(io.BytesIO(archive.read(MO_IN_WHEEL)))
     assert catalogue.gettext("Sign in") == "登录"
     expected = chinese_of_po()
-    assert {msgid: catalogue.gettext(msgid) for msgid in expected} == expected
+    assert {key: translated(catalogue, *key) for key in expected} == expected
 
 
 @pytest.fixture
