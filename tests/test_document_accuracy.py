@@ -9,6 +9,7 @@ hand-built cases, so that its figures can be trusted.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,12 @@ import yaml
 
 from taskhub.documents.model import Draft, DraftItem, DraftSection
 from taskhub.plans.seedspec import CitySpec, PlanSpec, read_city, read_plan
+
+#: Pure document reading, no database: the PostgreSQL pass would repeat it.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("TASKHUB_TEST_DATABASE_URL")),
+    reason="reads documents without a database: runs once, in the SQLite pass",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "documents"

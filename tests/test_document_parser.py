@@ -3,6 +3,7 @@ documents read to their hand-counted structure (tests/fixtures/documents, see it
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +26,12 @@ from taskhub.documents.model import (
 )
 from taskhub.documents.parser import parse_text
 from taskhub.documents.readers import from_text
+
+#: Pure document reading, no database: the PostgreSQL pass would repeat it.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("TASKHUB_TEST_DATABASE_URL")),
+    reason="reads documents without a database: runs once, in the SQLite pass",
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "documents"
 

@@ -4,6 +4,7 @@ table blocks (.docx/.html), columns by header names, sections from the indicator
 from __future__ import annotations
 
 import io
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +31,12 @@ from taskhub.documents.tables_header import (
     clean_units,
     read_header,
     role_of,
+)
+
+#: Pure document reading, no database: the PostgreSQL pass would repeat it.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("TASKHUB_TEST_DATABASE_URL")),
+    reason="reads documents without a database: runs once, in the SQLite pass",
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
