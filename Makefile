@@ -40,11 +40,14 @@ run: install translations
 	$(BIN)/taskhub run --host $(HOST) --port $(PORT)
 
 # Runs every test on SQLite, then again on PostgreSQL when TASKHUB_TEST_DATABASE_URL is set.
+# pytest-xdist spreads test files over TEST_WORKERS processes (0: one process, no xdist).
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: install-test translations
-	TASKHUB_TEST_DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS)
+	TASKHUB_TEST_DATABASE_URL= $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 	@if [ -n "$$TASKHUB_TEST_DATABASE_URL" ]; then \
 		echo "== again on $$TASKHUB_TEST_DATABASE_URL =="; \
-		$(BIN)/pytest $(PYTEST_ARGS); \
+		$(BIN)/pytest $(XDIST) $(PYTEST_ARGS); \
 	fi
 
 lint: install-test

@@ -31,6 +31,32 @@ from taskhub.units.models import Unit
 PASSWORD = "correct horse battery"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (test_gw0, …).
+
+    Every test starts from a migrated, seeded schema it rolls back; two workers dropping and
+    migrating one schema would break each other. Tests that make more databases (backups,
+    races) name them after this one, so they stay apart too.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("TASKHUB_TEST_DATABASE_URL", "")
+    if not worker or not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from taskhub.config import normalize_database_url
+
+    base = make_url(normalize_database_url(url))
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    os.environ["TASKHUB_TEST_DATABASE_URL"] = base.set(database=name).render_as_string(False)
+
+
 def _reset_database(app: Flask) -> None:
     """Start from an empty schema so the migrations, not create_all, build the tables."""
     engine = db.engine

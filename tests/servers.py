@@ -9,6 +9,7 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
 import socket
 import threading
 from collections.abc import Awaitable, Iterator
@@ -24,6 +25,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 HOST = "127.0.0.1"
 SMTP_USER = "taskhub"
 SMTP_PASSWORD = "s3cret-pass"
+
+# aiosmtpd logs every connection at INFO from its own thread, after a test has ended too, where
+# no capture holds it (pytest-xdist workers print it into the run's output).
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 # --- SMTP ---------------------------------------------------------------------------------------

@@ -172,6 +172,8 @@ def test_property_page_routes_never_answer_5xx(
     @PROPERTY
     @example("/assignments/<id:assignment_id>", HUGE, "/board", "unit", HUGE)
     @example("/items/<id:item_id>", str(2**63), "/units", "group", str(2**64))
+    @example("/items/<id:item_id>", "1", "/ledger", "unit", HUGE)  # found by the property run
+    @example("/items/<id:item_id>", "1", "/ledger", "lead", str(2**40))
     @given(
         rule=st.sampled_from(rules),
         number=NUMBERS,

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from taskhub.core.inputs import MAX_ID, MAX_PAGE
 from taskhub.core.limits import length
 from taskhub.ledger.lights import COLORS
 from taskhub.tracking.models import AssignmentStatus
@@ -30,18 +31,18 @@ class LedgerArgs(_GetArgs):
     """Filters, sort and page of the ledger and its export."""
 
     plan = fields.String(validate=validate.Length(max=100))
-    area = fields.Integer(validate=validate.Range(min=1))
-    unit = fields.Integer(validate=validate.Range(min=1))
+    area = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    unit = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     #: Typed into the unit search box (cities with too many units for a list).
     unit_name = fields.String(validate=length("search.text"))
-    lead = fields.Integer(validate=validate.Range(min=1))
+    lead = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(validate=validate.OneOf(STATUSES))
     light = fields.String(validate=validate.OneOf(COLORS))
     due_from = fields.Date(data_key="from", format="iso")
     due_to = fields.Date(data_key="to", format="iso")
     sort = fields.String(load_default="item")
     dir = fields.String(load_default="asc")
-    page = fields.Integer(load_default=1)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
 class TimelineArgs(_GetArgs):
@@ -50,7 +51,7 @@ class TimelineArgs(_GetArgs):
     plan = fields.String(validate=validate.Length(max=100))
     group = fields.String(load_default="unit", validate=validate.OneOf(GROUPINGS))
     year = fields.Integer(validate=validate.Range(min=2000, max=2100))
-    page = fields.Integer(load_default=1)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
 def load_args(schema: Schema, args: Any) -> tuple[dict[str, Any], dict[str, str]]:
