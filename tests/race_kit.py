@@ -693,7 +693,7 @@ def _group(kit: Kit, *, members: bool = False) -> Round:
             select(Unit.id)
             .where(Unit.city_id == city.id, Unit.retired_on.is_(None))
             .order_by(Unit.id)
-            .limit(16)
+            .limit(40)
         )
     )
     group = units.create_group(
@@ -701,29 +701,35 @@ def _group(kit: Kit, *, members: bool = False) -> Round:
     )
     db.session.flush()
     gid = group.id
-    # Client n's members: two units no other client picks.
-    picked = {n: sorted(unit_ids[2 + 2 * n : 4 + 2 * n]) for n in range(7)}
-    if members:
-        # The ETag read is the group's (GET /groups/ID); the PUT checks it.
-        read, after_commit, _ = _if_match_patch(kit, f"/groups/{gid}", lambda n: {})
 
-        def send(c: FlaskClient, n: int) -> Answer:
-            headers = {"If-Match": read["etag"]}
-            url = f"/groups/{gid}/members"
-            return _api(c, kit.office, "PUT", url, json={"members": picked[n]}, headers=headers)
+    # Client n's members: two units no other client picks (up to 18 clients).
+    def picked(n: int) -> list[int]:
+        return sorted(unit_ids[2 + 2 * n : 4 + 2 * n])
 
-        def final() -> Any:
-            return sorted(db.session.scalars(units.member_ids_of(gid)))
-
-    else:
+    if not members:
         read, after_commit, send = _if_match_patch(
             kit, f"/groups/{gid}", lambda n: {"source": f"来源 {n}"}
         )
+        return Round(
+            read=read,
+            after_commit=after_commit,
+            send=send,
+            final=lambda: db.session.get(UnitGroup, gid).source,  # type: ignore[union-attr]
+        )
+    # The ETag read is the group's (GET /groups/ID); the PUT of its members checks it.
+    read, after_commit, _ = _if_match_patch(kit, f"/groups/{gid}", lambda n: {})
 
-        def final() -> Any:
-            return db.session.get(UnitGroup, gid).source  # type: ignore[union-attr]
+    def put_members(c: FlaskClient, n: int) -> Answer:
+        headers = {"If-Match": read["etag"]}
+        url = f"/groups/{gid}/members"
+        return _api(c, kit.office, "PUT", url, json={"members": picked(n)}, headers=headers)
 
-    return Round(read=read, after_commit=after_commit, send=send, final=final)
+    return Round(
+        read=read,
+        after_commit=after_commit,
+        send=put_members,
+        final=lambda: sorted(db.session.scalars(units.member_ids_of(gid))),
+    )
 
 
 #: A small plan document pasted into a draft (the units are Baotou's).
