@@ -821,6 +821,16 @@ def _plan_draft_confirm(kit: Kit) -> Round:
     )
 
 
+def _doc_number(kit: Kit) -> Round:
+    """The period's 文号, each client its own, all sent with the ETag read before."""
+    tag = _unique(kit)
+    url = f"/plans/{PLAN}/periods/{PERIOD}"
+    read, after_commit, send = _if_match_patch(
+        kit, url, lambda n: {"doc_number": f"包府发〔{tag}〕{n}号"}
+    )
+    return Round(read=read, after_commit=after_commit, send=send)
+
+
 _CHANGED_BY_OTHERS = "已被他人修改"
 #: What a page client types as its progress (with its number); the page keeps it on a refusal.
 _TYPED = "页面填写的进展"
@@ -1017,6 +1027,14 @@ RACES = (
         _plan_draft_page,
         _draft_page_says_why,
         wanted=lambda n: f"{_DRAFT_TITLE} {n}",
+    ),
+    Race(
+        "period doc number",
+        frozenset({200}),
+        frozenset({412}),
+        ("period.doc_number",),
+        _doc_number,
+        _stale,
     ),
     # The draft becomes one plan; a loser learns it was already confirmed.
     Race(
