@@ -33,6 +33,7 @@ from taskhub.accounts.models import User
 from taskhub.audit import services as audit
 from taskhub.core.db import db, lock
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from taskhub.core.inputs import digits
 from taskhub.core.limits import limit
 from taskhub.core.permissions import STAFF
 from taskhub.core.timeutil import office_today
@@ -446,11 +447,12 @@ def _apply_head(
                 )
         elif key == "year":
             text = str(value).strip() if value is not None else ""
-            if not (text.isdigit() and 2000 <= int(text) <= 2100):
+            year = digits(text)
+            if year is None or not 2000 <= year <= 2100:
                 raise ValidationFailed(
                     _("「%(value)s」 is not a four-digit year such as 2024.", value=text), ["year"]
                 )
-            new = int(text)
+            new = year
         elif key == "issued_on":
             new = _text(value, label, key, "plan.document_number")
             if new:
