@@ -823,8 +823,13 @@ def confirm(
     actor: User | None,
     choices: dict[str, NameChoice] | None = None,
     reason: str = "",
+    version: int | None = None,
 ) -> plan_import.PlanPreview:
     """Import the draft through the plan importer (flush; all or nothing).
+
+    ``version``: the draft's version the person confirming saw; DraftChanged when someone
+    saved since (checked under the draft's lock, so an edit saved at the same moment is never
+    imported unseen).
 
     ``choices`` settle unknown names as on the Excel preview (new unit or alias). On success
     the plan exists as a draft plan (published from its page), the draft is confirmed and
@@ -834,6 +839,10 @@ def confirm(
     _require_staff(actor)
     lock(draft)
     _require_open(draft)
+    if version is not None and draft.version != version:
+        raise DraftChanged(
+            _("Someone else changed this draft since you opened it; reload it and edit again.")
+        )
     with _workbook(draft) as (_made, upload):
         if actor is None:
             # The command line settles no names and writes no revision (it has no person to

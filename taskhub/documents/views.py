@@ -513,7 +513,11 @@ def confirm(draft_id: int) -> Any:
         return _grid(draft, status=409, message=_stale(), choices=choices)
     try:
         preview = drafts.confirm(
-            draft, actor=current_user, choices=choices, reason=request.form.get("reason", "")
+            draft,
+            actor=current_user,
+            choices=choices,
+            reason=request.form.get("reason", ""),
+            version=_posted_version(),
         )
     except StaleDataError:
         db.session.rollback()
