@@ -2,10 +2,10 @@
 bundle the templates, static files, migrations and seeds (folders of the checkout, beside the
 package) into it, so ``pip install .`` then gunicorn serves the pages.
 
-Everything else is declared in pyproject.toml; MANIFEST.in puts the folders into an sdist. The compiled catalogues are not kept in git;
-a wheel (``pip install .``, ``python -m build``) carries them, so an installed TaskHub serves
-Chinese with no extra step. A checkout without them compiles them at start-up instead
-(``taskhub.core.i18n``).
+Everything else is declared in pyproject.toml; MANIFEST.in puts the folders into an sdist.
+The compiled catalogues are not kept in git; a wheel (``pip install .``, ``python -m build``)
+carries them, so an installed TaskHub serves Chinese with no extra step. A checkout without
+them compiles them at start-up instead (``taskhub.core.i18n``).
 """
 
 import shutil
