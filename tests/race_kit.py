@@ -1028,10 +1028,12 @@ RACES = (
         _draft_page_says_why,
         wanted=lambda n: f"{_DRAFT_TITLE} {n}",
     ),
+    # 412 for a stale If-Match; 409 when the period's row was created by the same requests
+    # at the same moment (its first use: one insert wins, the others collide).
     Race(
         "period doc number",
         frozenset({200}),
-        frozenset({412}),
+        frozenset({409, 412}),
         ("period.doc_number",),
         _doc_number,
         _stale,
