@@ -24,8 +24,12 @@ from sqlalchemy.exc import ArgumentError
 
 from taskhub.core.outbound import parse_allow
 
-#: The repository root: templates/, static/, seeds/ and migrations/ live here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where the templates, static files, migrations and seeds are: beside the package in a
+#: checkout; inside it (taskhub/bundled, put there by setup.py's build step) once installed
+#: from a built package, where nothing of the checkout is at hand.
+_BUNDLED = Path(__file__).resolve().parent / "bundled"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = _BUNDLED if (_BUNDLED / "templates").is_dir() else _CHECKOUT
 
 #: Database drivers TaskHub runs on (psycopg 3 is the installed PostgreSQL driver).
 SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")

@@ -42,8 +42,9 @@ from taskhub.plans.models import Item, Plan
 from taskhub.plans.seeds import load_seeds
 from taskhub.tracking import services as tracking
 from taskhub.tracking.models import Assignment, AssignmentStatus, Milestone, MilestoneStatus
+from taskhub.units import admin
 from taskhub.units import services as units
-from taskhub.units.models import Contact, Unit
+from taskhub.units.models import City, Contact, Unit, UnitGroup
 from taskhub.webhooks import services as webhooks
 from taskhub.webhooks.models import WebhookEndpoint
 
@@ -131,6 +132,8 @@ class Kit:
     component_rounds: int = 0
     #: Page clients signed in as the office, reused from round to round.
     signed_in: list[FlaskClient] = field(default_factory=list)
+    #: Names handed out so far (cities, units, groups).
+    named: int = 0
 
     @classmethod
     def build(cls, app: Flask) -> Kit:
@@ -622,6 +625,212 @@ def _close_period(kit: Kit) -> Round:
     )
 
 
+def _unique(kit: Kit) -> str:
+    """A name no round used before (cities, units and groups need unique names)."""
+    kit.named += 1
+    return f"{kit.named}-{secrets.token_hex(3)}"
+
+
+def _baotou() -> City:
+    plan = db.session.scalars(select(Plan).where(Plan.code == PLAN)).one()
+    city = db.session.get(City, plan.city_id)
+    assert city is not None
+    return city
+
+
+def _if_match_patch(
+    kit: Kit, url: str, body: Callable[[int], dict[str, Any]], *, method: str = "PATCH"
+) -> tuple[dict[str, str], Callable[[], None], Callable[[FlaskClient, int], Answer]]:
+    """Every client sends the ETag read once the object was committed (If-Match)."""
+    read: dict[str, str] = {}
+
+    def after_commit() -> None:
+        read["etag"] = _etag(kit, kit.office, url)
+
+    def send(c: FlaskClient, n: int) -> Answer:
+        headers = {"If-Match": read["etag"]}
+        return _api(c, kit.office, method, url, json=body(n), headers=headers)
+
+    return read, after_commit, send
+
+
+def _city(kit: Kit) -> Round:
+    code = f"race-{_unique(kit)}"
+    admin.create_city({"code": code, "name": f"竞争市 {code}"}, actor=kit.user(kit.office))
+    read, after_commit, send = _if_match_patch(
+        kit, f"/cities/{code}", lambda n: {"province": f"省 {n}"}
+    )
+    return Round(
+        read=read,
+        after_commit=after_commit,
+        send=send,
+        final=lambda: db.session.scalars(select(City).where(City.code == code)).one().province,
+    )
+
+
+def _unit(kit: Kit) -> Round:
+    name = f"竞争单位 {_unique(kit)}"
+    uid = admin.create_unit(
+        _baotou(), {"name": name, "kind": "department"}, actor=kit.user(kit.office)
+    ).id
+    read, after_commit, send = _if_match_patch(
+        kit, f"/units/{uid}", lambda n: {"name": f"{name} 改 {n}"}
+    )
+    return Round(
+        read=read,
+        after_commit=after_commit,
+        send=send,
+        final=lambda: db.session.get(Unit, uid).name,  # type: ignore[union-attr]
+    )
+
+
+def _group(kit: Kit, *, members: bool = False) -> Round:
+    """A list group of two units; the clients rename it, or (``members``) each replaces its
+    members with two other units: the same size, so only the member list itself changes."""
+    city = _baotou()
+    unit_ids = list(
+        db.session.scalars(
+            select(Unit.id)
+            .where(Unit.city_id == city.id, Unit.retired_on.is_(None))
+            .order_by(Unit.id)
+            .limit(40)
+        )
+    )
+    group = units.create_group(
+        city, f"竞争分组 {_unique(kit)}", members=unit_ids[:2], actor=kit.user(kit.office)
+    )
+    db.session.flush()
+    gid = group.id
+
+    # Client n's members: two units no other client picks (up to 18 clients).
+    def picked(n: int) -> list[int]:
+        return sorted(unit_ids[2 + 2 * n : 4 + 2 * n])
+
+    if not members:
+        read, after_commit, send = _if_match_patch(
+            kit, f"/groups/{gid}", lambda n: {"source": f"来源 {n}"}
+        )
+        return Round(
+            read=read,
+            after_commit=after_commit,
+            send=send,
+            final=lambda: db.session.get(UnitGroup, gid).source,  # type: ignore[union-attr]
+        )
+    # The ETag read is the group's (GET /groups/ID); the PUT of its members checks it.
+    read, after_commit, _ = _if_match_patch(kit, f"/groups/{gid}", lambda n: {})
+
+    def put_members(c: FlaskClient, n: int) -> Answer:
+        headers = {"If-Match": read["etag"]}
+        url = f"/groups/{gid}/members"
+        return _api(c, kit.office, "PUT", url, json={"members": picked(n)}, headers=headers)
+
+    return Round(
+        read=read,
+        after_commit=after_commit,
+        send=put_members,
+        final=lambda: sorted(db.session.scalars(units.member_ids_of(gid))),
+    )
+
+
+#: A small plan document pasted into a draft (the units are Baotou's).
+_DRAFT_TEXT = (
+    "包头市数字政府建设2024年工作要点\n"
+    "一、政务服务\n"
+    "1. 推进政务服务事项标准化，2024年6月底前完成。（牵头单位：市审批服务局）\n"
+    "2. 建设城市数据底座，年底前完成。（牵头单位：市公安局）\n"
+)
+
+
+def _draft(kit: Kit) -> int:
+    from taskhub.documents import drafts
+
+    draft = drafts.create(
+        city=_baotou(), actor=kit.user(kit.office), name="", text=_DRAFT_TEXT, year=2024
+    )
+    db.session.flush()
+    return draft.id
+
+
+def _draft_title(draft_id: int) -> Any:
+    from taskhub.documents.models import PlanDraft
+
+    found = db.session.get(PlanDraft, draft_id)
+    return found.data.get("title") if found is not None else None
+
+
+def _plan_draft(kit: Kit) -> Round:
+    draft_id = _draft(kit)
+    read, after_commit, send = _if_match_patch(
+        kit, f"/plan-drafts/{draft_id}", lambda n: {"head": {"title": f"{_DRAFT_TITLE} {n}"}}
+    )
+    return Round(
+        read=read, after_commit=after_commit, send=send, final=lambda: _draft_title(draft_id)
+    )
+
+
+_DRAFT_TITLE = "竞争的标题"
+
+
+def _office_login(kit: Kit) -> Callable[[FlaskClient], None]:
+    def login(client: FlaskClient) -> None:
+        response = client.post(
+            "/login", data={"username": kit.office.username, "password": PASSWORD}
+        )
+        assert response.status_code == 302, response.status_code
+
+    return login
+
+
+def _plan_draft_page(kit: Kit) -> Round:
+    from taskhub.documents.models import PlanDraft
+
+    draft_id = _draft(kit)
+    version = db.session.get(PlanDraft, draft_id).version  # type: ignore[union-attr]
+    return Round(
+        read=version,
+        login=_office_login(kit),
+        send=lambda c, n: _answer(
+            c.post(
+                f"/plan-drafts/{draft_id}",
+                data={"version": str(version), "head-title": f"{_DRAFT_TITLE} {n}"},
+            )
+        ),
+        final=lambda: _draft_title(draft_id),
+    )
+
+
+def _draft_page_says_why(answer: Answer) -> bool:
+    return "他人修改了这份草稿" in answer.body
+
+
+def _plan_draft_confirm(kit: Kit) -> Round:
+    draft_id = _draft(kit)
+    code = f"race-draft-{_unique(kit)}"
+    from taskhub.documents import drafts
+    from taskhub.documents.models import PlanDraft
+
+    draft = db.session.get(PlanDraft, draft_id)
+    assert draft is not None
+    drafts.update(
+        draft, {"head": {"code": code}}, actor=kit.user(kit.office), version=draft.version
+    )
+    return Round(
+        read=draft_id,
+        send=lambda c, n: _api(c, kit.office, "POST", f"/plan-drafts/{draft_id}/confirm", json={}),
+        final=lambda: db.session.scalar(select(func.count()).where(Plan.code == code)),
+    )
+
+
+def _doc_number(kit: Kit) -> Round:
+    """The period's 文号, each client its own, all sent with the ETag read before."""
+    tag = _unique(kit)
+    url = f"/plans/{PLAN}/periods/{PERIOD}"
+    read, after_commit, send = _if_match_patch(
+        kit, url, lambda n: {"doc_number": f"包府发〔{tag}〕{n}号"}
+    )
+    return Round(read=read, after_commit=after_commit, send=send)
+
+
 _CHANGED_BY_OTHERS = "已被他人修改"
 #: What a page client types as its progress (with its number); the page keeps it on a refusal.
 _TYPED = "页面填写的进展"
@@ -772,5 +981,70 @@ RACES = (
         _page_report,
         _page_says_why,
         wanted=lambda n: 10 + n,
+    ),
+    Race(
+        "city",
+        frozenset({200}),
+        frozenset({412}),
+        ("city.updated",),
+        _city,
+        _stale,
+        wanted=lambda n: f"省 {n}",
+    ),
+    Race("unit", frozenset({200}), frozenset({412}), ("unit.updated",), _unit, _stale),
+    Race(
+        "group",
+        frozenset({200}),
+        frozenset({412}),
+        ("group.updated",),
+        _group,
+        _stale,
+        wanted=lambda n: f"来源 {n}",
+    ),
+    # Every client's list has the group's size: only the member list tells the ETags apart.
+    Race(
+        "group members",
+        frozenset({200}),
+        frozenset({412}),
+        ("group.updated",),
+        lambda kit: _group(kit, members=True),
+        _stale,
+    ),
+    Race(
+        "plan draft",
+        frozenset({200}),
+        frozenset({412}),
+        ("plan_draft.updated",),
+        _plan_draft,
+        _stale,
+        wanted=lambda n: f"{_DRAFT_TITLE} {n}",
+    ),
+    Race(
+        "plan draft page",
+        frozenset({302}),
+        frozenset({409}),
+        ("plan_draft.updated",),
+        _plan_draft_page,
+        _draft_page_says_why,
+        wanted=lambda n: f"{_DRAFT_TITLE} {n}",
+    ),
+    # 412 for a stale If-Match; 409 when the period's row was created by the same requests
+    # at the same moment (its first use: one insert wins, the others collide).
+    Race(
+        "period doc number",
+        frozenset({200}),
+        frozenset({409, 412}),
+        ("period.doc_number",),
+        _doc_number,
+        _stale,
+    ),
+    # The draft becomes one plan; a loser learns it was already confirmed.
+    Race(
+        "plan draft confirm",
+        frozenset({201}),
+        frozenset({409}),
+        ("plan_draft.confirmed",),
+        _plan_draft_confirm,
+        _told("closed"),
     ),
 )

@@ -189,6 +189,32 @@ def test_periods_of_the_scheme_with_closed_state_and_revisions(api_as: Any) -> N
     assert total_count(shanwei) == 12
 
 
+def test_the_doc_number_takes_an_if_match_and_refuses_a_stale_one(api_as: Any) -> None:
+    """PATCH of a period's 文号: without If-Match the last word counts; with the ETag read
+    before another change it is refused (412) and the other change kept."""
+    office = api_as("office")
+    url = f"{API}/{BAOTOU}/periods/{H1}"
+    read = office.get(url).headers["ETag"]
+    first = office.patch(url, json={"doc_number": "包府发〔2022〕1号"}, headers={"If-Match": read})
+    assert first.status_code == 200 and first.json["doc_number"] == "包府发〔2022〕1号"
+    stale = office.patch(url, json={"doc_number": "包府发〔2022〕2号"}, headers={"If-Match": read})
+    assert stale.status_code == 412
+    assert office.get(url).json["doc_number"] == "包府发〔2022〕1号"
+    fresh = office.get(url).headers["ETag"]
+    again = office.patch(url, json={"doc_number": "包府发〔2022〕3号"}, headers={"If-Match": fresh})
+    assert again.status_code == 200
+    plain = office.patch(url, json={"doc_number": None})
+    assert plain.status_code == 200 and plain.json["doc_number"] is None
+    changes = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "period.doc_number").order_by(AuditEvent.id)
+    ).all()
+    assert [c.before for c in changes] == [
+        {"doc_number": None},
+        {"doc_number": "包府发〔2022〕1号"},
+        {"doc_number": "包府发〔2022〕3号"},
+    ]
+
+
 # -- scores and rankings ---------------------------------------------------------------------------
 
 

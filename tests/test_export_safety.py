@@ -134,3 +134,63 @@ def test_the_plan_template_writes_formula_like_unit_names_as_text(
     response = client.get("/imports/plan/template.xlsx?city=hegang")
     assert response.status_code == 200
     assert_text(response.data, {"@SUM(1,2)"})
+
+
+def _an_overdue_item_of_formula_like_text() -> None:
+    """One of Kundulun's assignments overdue, its item, milestone and unit named like
+    formulas (as a plan import or the plan editor could have stored them)."""
+    unit = unit_named(KUNDULUN, "baotou")
+    assignment = db.session.scalars(
+        select(Assignment).where(Assignment.unit_id == unit.id).order_by(Assignment.id)
+    ).first()
+    assert assignment is not None and assignment.milestones
+    assignment.is_overdue = True
+    milestone = assignment.milestones[0]
+    milestone.is_overdue = True
+    milestone.status = "open"
+    milestone.title = "-1+2"
+    item = db.session.get(Item, assignment.item_id)
+    assert item is not None
+    item.title = "=1+2"
+    item.text = "@SUM(1,2)"
+    unit.name = "+1+2"
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("url", "texts"),
+    [
+        # The bulletin's second sheet: unit, number, item title, due date.
+        ("/plans/baotou-2022/bulletin.xlsx?period=2022-H1", {"+1+2", "=1+2"}),
+        # The bulletin's attachment: unit, plan, number, item text, milestone, date, days.
+        ("/plans/baotou-2022/bulletin-overdue.xlsx?period=2022-H1", {"+1+2", "@SUM(1,2)", "-1+2"}),
+    ],
+)
+def test_bulletin_overdue_lists_write_formula_like_items_as_text(
+    client: FlaskClient, login_as: Callable[..., Any], url: str, texts: set[str]
+) -> None:
+    login_as("office")
+    _an_overdue_item_of_formula_like_text()
+    response = client.get(url)
+    assert response.status_code == 200
+    assert_text(response.data, texts)
+
+
+def test_the_api_overdue_workbook_writes_formula_like_items_as_text(api_as: Any) -> None:
+    office = api_as("office")
+    _an_overdue_item_of_formula_like_text()
+    response = office.get("/api/v1/plans/baotou-2022/bulletins/2022-H1/overdue.xlsx")
+    assert response.status_code == 200
+    assert_text(response.data, {"+1+2", "@SUM(1,2)", "-1+2"})
+
+
+def test_the_units_template_writes_formula_like_unit_names_as_text(
+    client: FlaskClient, login_as: Callable[..., Any]
+) -> None:
+    login_as("office")
+    unit = unit_named(KUNDULUN, "baotou")
+    unit.name = "\t=1+2"
+    db.session.commit()
+    response = client.get("/imports/units/template.xlsx?city=baotou")
+    assert response.status_code == 200
+    assert_text(response.data, {"\t=1+2"})

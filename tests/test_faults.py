@@ -377,6 +377,9 @@ def test_the_scheduler_steps_down_in_an_outage_and_takes_the_lease_back(own: Fla
         after = renew_now()
         assert after.code == EVENT_JOB_EXECUTED and after.retval is True
         assert runner.is_leader is True
+        # /readyz, which named the outage, says ready again once the database is back.
+        back = own.test_client().get("/readyz")
+        assert back.get_json()["checks"]["database"] == "ok"
     finally:
         runner.shutdown()
 

@@ -430,6 +430,16 @@ def test_plan_rows_are_checked_cell_by_cell(client, login_as, english):
     assert rows[0][2] == "方案代码" and "seed" in rows[0][3]
 
 
+@pytest.mark.parametrize("year", ["²⁰²⁴", "①"])
+def test_a_year_of_digits_int_cannot_read_is_a_cell_error(client, login_as, english, year):
+    """「²⁰²⁴」 is digits to str.isdigit, not to int(): the cell is named, not a 500."""
+    login_as("office")
+    response = upload(client, "/imports/plan", plan_file(plan=dict(PLAN_ROW, year=year)))
+    assert response.status_code == 422
+    rows = error_rows(response.get_data(as_text=True))
+    assert [(r[0], r[2]) for r in rows] == [("方案", "年度")]
+
+
 def test_unit_staff_and_viewers_cannot_import_plans(client, login_as):
     login_as("unit", unit_named("市财政局", "hegang"))
     assert client.get("/imports/plan/template.xlsx").status_code == 403

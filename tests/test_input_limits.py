@@ -33,6 +33,7 @@ from taskhub.models import (
     Contact,
     Item,
     ItemScore,
+    Milestone,
     Plan,
     PointAllocation,
     ProgressReport,
@@ -569,3 +570,59 @@ def test_every_text_limit_is_documented():
     doc = (PROJECT_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     missing = [k for k, n in TEXT_LIMITS.items() if f"| `{k}` | {n:,} |" not in doc]
     assert not missing, f"document these limits in docs/security.md: {missing}"
+
+
+# -- digits that int() refuses: 「²」 is a digit to str.isdigit ----------------------------------
+
+#: Each is a digit to ``str.isdigit`` but not to ``int()``; the last is too long for it.
+NOT_NUMBERS = ["²", "①", "²" * 4, "9" * 5000]
+
+
+@pytest.mark.parametrize("typed", NOT_NUMBERS)
+def test_working_days_that_are_not_a_number_are_refused(
+    client: FlaskClient, login_as: Any, typed: str
+) -> None:
+    login_as("office")
+    item = db.session.scalars(select(Item).order_by(Item.id)).first()
+    assert item is not None
+    mine = Milestone.assignment_id.in_(select(Assignment.id).where(Assignment.item_id == item.id))
+    before = count(Milestone, mine)
+    response = client.post(
+        f"/items/{item.id}/milestones",
+        data={"kind": "checkpoint", "working_days": typed},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert "工作日" in response.get_data(as_text=True)
+    assert count(Milestone, mine) == before
+
+
+def test_the_new_item_form_opens_when_an_item_is_numbered_with_a_superscript(
+    client: FlaskClient, login_as: Any
+) -> None:
+    login_as("office")
+    item = db.session.scalars(
+        select(Item).join(Plan).where(Plan.code == "baotou-2022").order_by(Item.id)
+    ).first()
+    assert item is not None
+    item.number = "²"
+    db.session.commit()
+    assert client.get("/plans/baotou-2022/items/new").status_code == 200
+
+
+@pytest.mark.parametrize("typed", NOT_NUMBERS)
+def test_a_plan_draft_page_refuses_a_version_or_year_that_is_not_a_number(
+    client: FlaskClient, login_as: Any, typed: str
+) -> None:
+    from tests.test_document_pages import make_draft
+
+    draft = make_draft(login_as("office"))
+    stale = client.post(f"/plan-drafts/{draft.id}", data={"version": typed, "head-title": "新"})
+    assert stale.status_code == 409
+    year = client.post(f"/plan-drafts/{draft.id}", data={"version": "1", "head-year": typed})
+    assert year.status_code == 422
+    assert "2024" in year.get_data(as_text=True)
+    new = client.post(
+        "/imports/document", data={"city": "baotou", "year": typed, "text": "一、工作\n1. 推进。"}
+    )
+    assert new.status_code == 422

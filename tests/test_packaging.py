@@ -6,8 +6,12 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -44,26 +48,27 @@ def translated(catalogue: Translations, context: str | None, msgid: str) -> str:
 def clean_checkout(target: Path) -> Path:
     """The files a fresh clone has for building: no compiled catalogue (*.mo is git-ignored)."""
     target.mkdir()
-    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
         if (PROJECT_ROOT / name).exists():
             shutil.copy2(PROJECT_ROOT / name, target / name)
-    shutil.copytree(
-        PROJECT_ROOT / "taskhub",
-        target / "taskhub",
-        ignore=shutil.ignore_patterns("*.mo", "__pycache__", "*.egg-info"),
-    )
+    ignore = shutil.ignore_patterns("*.mo", "__pycache__", "*.egg-info", "bundled")
+    for folder in ("taskhub", "templates", "static", "migrations", "seeds"):
+        shutil.copytree(PROJECT_ROOT / folder, target / folder, ignore=ignore)
     return target
 
 
-# Building a wheel takes 20-40 s and never touches the database: run it once, on SQLite.
-@pytest.mark.skipif(
+# Building a wheel takes 20-40 s and never touches the database: built once, on SQLite.
+ONCE = pytest.mark.skipif(
     bool(os.environ.get("TASKHUB_TEST_DATABASE_URL")), reason="no database involved; runs once"
 )
-def test_a_wheel_built_from_a_clean_checkout_carries_the_compiled_chinese_catalogue(
-    tmp_path: Path,
-) -> None:
-    source = clean_checkout(tmp_path / "src")
-    out = tmp_path / "wheels"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``pip install .`` builds from a clean checkout."""
+    base = tmp_path_factory.mktemp("wheel")
+    source = clean_checkout(base / "src")
+    out = base / "wheels"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(out)],
         capture_output=True,
@@ -72,13 +77,101 @@ def test_a_wheel_built_from_a_clean_checkout_carries_the_compiled_chinese_catalo
         check=False,
     )
     assert built.returncode == 0, built.stderr[-3000:]
-    [wheel] = out.glob("taskhub-*.whl")
+    [found] = out.glob("taskhub-*.whl")
+    return found
+
+
+@ONCE
+def test_a_wheel_built_from_a_clean_checkout_carries_the_compiled_chinese_catalogue(
+    wheel: Path,
+) -> None:
     with zipfile.ZipFile(wheel) as archive:
         assert MO_IN_WHEEL in archive.namelist()
         catalogue = Translations(io.BytesIO(archive.read(MO_IN_WHEEL)))
     assert catalogue.gettext("Sign in") == "登录"
     expected = chinese_of_po()
     assert {key: translated(catalogue, *key) for key in expected} == expected
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@ONCE
+def test_the_installed_package_served_by_gunicorn_answers_in_chinese(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """pip install of the wheel, its database migrated by its own command, gunicorn started
+    outside any checkout: the sign-in page is Chinese and its style sheet is served (the
+    templates, static files and migrations travel in the package)."""
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), wheel],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    elsewhere = tmp_path / "elsewhere"  # the working directory: no checkout on sys.path
+    elsewhere.mkdir()
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKHUB_", "FLASK_"))}
+    env.update(
+        PYTHONPATH=str(site),
+        TASKHUB_INSTANCE_PATH=str(instance),
+        TASKHUB_DATABASE_URL=f"sqlite:///{instance / 'taskhub.db'}",
+        TASKHUB_SEEDS="none",
+    )
+    migrated = subprocess.run(
+        [sys.executable, str(site / "bin" / "taskhub"), "db", "upgrade"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    port = _free_port()
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "-b", f"127.0.0.1:{port}", "-w", "1", "taskhub:create_app()"],
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        page = _get_when_up(f"http://127.0.0.1:{port}/login", server)
+        assert "<title>登录" in page
+        assert "任务督办平台" in page
+        css = f"http://127.0.0.1:{port}/static/css/taskhub.css"
+        with urllib.request.urlopen(css, timeout=60) as answer:
+            assert answer.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        assert server.stderr is not None
+        server.stderr.close()
+
+
+def _get_when_up(url: str, server: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:
+                assert answer.status == 200
+                return str(answer.read().decode("utf-8"))
+        except urllib.error.HTTPError as error:  # up, but answering an error
+            pytest.fail(f"{url}: {error.code} {error.read()[:2000]!r}")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            stderr = server.stderr.read().decode() if server.poll() is not None else ""
+            assert server.poll() is None, f"gunicorn stopped: {stderr[-3000:]}"
+            assert time.monotonic() < deadline, "gunicorn did not answer in 180 s"
+            time.sleep(0.5)
 
 
 @pytest.fixture

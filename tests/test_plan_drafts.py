@@ -214,6 +214,20 @@ def test_an_edit_on_an_old_version_is_refused(session: Any) -> None:
     assert drafts.rows(draft)[0]["title"] == "甲"
 
 
+def test_a_confirm_on_an_old_version_imports_nothing(session: Any) -> None:
+    """The page confirms the version it showed: an edit saved in between (checked under the
+    draft's lock) refuses the confirm instead of importing what nobody confirmed."""
+    user = office()
+    draft = new_draft(user)
+    seen = draft.version
+    drafts.update(draft, {"items": {"i1": {"title": "别人改的"}}}, actor=user, version=seen)
+    db.session.commit()
+    with pytest.raises(drafts.DraftChanged):
+        drafts.confirm(draft, actor=user, version=seen)
+    db.session.rollback()
+    assert draft.status == "open" and draft.plan_id is None
+
+
 def test_invalid_edits_name_the_item(session: Any) -> None:
     user = office()
     draft = new_draft(user)
@@ -359,6 +373,19 @@ def test_api_is_for_the_office_only(api_as: Any, session: Any) -> None:
     assert unit.post(URL, json={"city": CITY, "text": SOURCE}).status_code == 403
     assert unit.get(f"{URL}{draft.id}").status_code == 403
     assert unit.post(f"{URL}{draft.id}/confirm", json={}).status_code == 403
+
+
+def test_api_confirm_with_an_old_version_is_stale(api_as: Any, session: Any) -> None:
+    draft = new_draft(office())
+    api = api_as("office")
+    url = f"{URL}{draft.id}"
+    etag = api.get(url).headers["ETag"]
+    seen = api.get(url).get_json()["version"]
+    edited = api.patch(url, json={"head": {"title": "改过的标题"}}, headers={"If-Match": etag})
+    assert edited.status_code == 200
+    stale = api.post(f"{url}/confirm", json={"version": seen})
+    assert stale.status_code == 409 and stale.get_json()["code"] == "stale"
+    assert api.get(url).get_json()["status"] == "open"
 
 
 def test_api_patch_needs_the_etag_and_names_the_item(api_as: Any, session: Any) -> None:

@@ -420,3 +420,23 @@ def test_cli_dry_run_import_and_errors(app, session, city, tmp_path):
     assert db.session.scalar(select(Unit).where(Unit.name == "甲局")) is None
     unknown = runner.invoke(args=["units", "import", str(good), "--city", "nowhere"])
     assert unknown.exit_code != 0 and "nowhere" in unknown.stderr
+
+
+def test_a_group_etag_changes_with_its_members_not_only_its_size(api_as, session):
+    """Two member lists of one size: the second PUT, sent with the ETag read before the first,
+    is refused (412) instead of replacing the first list unseen."""
+    office = api_as("office")
+    own = unit_named("昆都仑区人民政府", "baotou")
+    other = unit_named("青山区人民政府", "baotou")
+    third = unit_named("东河区人民政府", "baotou")
+    body = {"city": "baotou", "name": "同样大小的组", "members": [own.id]}
+    url = f"/api/v1/groups/{office.post('/api/v1/groups/', json=body).get_json()['id']}"
+    read = office.get(url).headers["ETag"]
+
+    first = office.put(f"{url}/members", json={"members": [other.id]}, headers={"If-Match": read})
+    assert first.status_code == 200 and first.headers["ETag"] != read
+    assert first.headers["ETag"] == office.get(url).headers["ETag"]
+    second = office.put(f"{url}/members", json={"members": [third.id]}, headers={"If-Match": read})
+    assert second.status_code == 412
+    members = office.get(f"{url}/members").get_json()
+    assert [u["id"] for u in members] == [other.id]

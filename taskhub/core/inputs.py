@@ -29,6 +29,7 @@ MAX_PAGE = 1_000_000
 
 #: A whole number as people type it; at most 20 digits so int() stays cheap.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 #: A decimal as people type it (12, 3.5, .5, -2): no exponent, NaN or Infinity.
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")
 _DECIMAL_TEXT_MAX = 40
@@ -69,6 +70,14 @@ def _source(source: Any) -> Any:
 def _integer(text: str | None) -> int | None:
     text = (text or "").strip()
     return int(text) if _INTEGER.fullmatch(text) else None
+
+
+def digits(text: str | None) -> int | None:
+    """Plain ASCII digits (at most 20) as a number, None for anything else. ``str.isdigit``
+    is no test: it accepts 「²」 or 「①」, which ``int()`` then refuses (a 500), and digit
+    strings too long for ``int()`` to read."""
+    text = (text or "").strip()
+    return int(text) if _DIGITS.fullmatch(text) else None
 
 
 def page_arg(name: str = "page", source: Any = None) -> int:

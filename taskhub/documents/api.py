@@ -188,6 +188,14 @@ class ConfirmArgs(Schema):
         validate=[length("plan.revision_reason"), no_nul],
         metadata={"description": "修订理由: needed when the code is a published plan's."},
     )
+    version = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={
+            "description": "The draft's version as last read: when someone saved since, the "
+            "answer is 409 stale and nothing is imported. Left out, the draft as it is now."
+        },
+    )
 
 
 class ConfirmedSchema(Schema):
@@ -351,7 +359,9 @@ class ConfirmDraft(MethodView):
     @blp.arguments(ConfirmArgs)
     @blp.response(201, ConfirmedSchema)
     @blp.alt_response(403, **_ERROR, description="Not admin or office.")
-    @blp.alt_response(409, **_ERROR, description="Already confirmed or discarded.")
+    @blp.alt_response(
+        409, **_ERROR, description="Already confirmed or discarded, or changed since ``version``."
+    )
     @blp.alt_response(
         422,
         **_ERROR,
@@ -370,7 +380,11 @@ class ConfirmDraft(MethodView):
         }
         try:
             result = drafts.confirm(
-                draft, actor=api_user(), choices=choices, reason=args.get("reason", "")
+                draft,
+                actor=api_user(),
+                choices=choices,
+                reason=args.get("reason", ""),
+                version=args.get("version"),
             )
         except drafts.DraftClosed as error:
             db.session.rollback()

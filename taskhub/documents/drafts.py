@@ -33,6 +33,7 @@ from taskhub.accounts.models import User
 from taskhub.audit import services as audit
 from taskhub.core.db import db, lock
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from taskhub.core.inputs import digits
 from taskhub.core.limits import limit
 from taskhub.core.permissions import STAFF
 from taskhub.core.timeutil import office_today
@@ -446,11 +447,12 @@ def _apply_head(
                 )
         elif key == "year":
             text = str(value).strip() if value is not None else ""
-            if not (text.isdigit() and 2000 <= int(text) <= 2100):
+            year = digits(text)
+            if year is None or not 2000 <= year <= 2100:
                 raise ValidationFailed(
                     _("「%(value)s」 is not a four-digit year such as 2024.", value=text), ["year"]
                 )
-            new = int(text)
+            new = year
         elif key == "issued_on":
             new = _text(value, label, key, "plan.document_number")
             if new:
@@ -821,8 +823,13 @@ def confirm(
     actor: User | None,
     choices: dict[str, NameChoice] | None = None,
     reason: str = "",
+    version: int | None = None,
 ) -> plan_import.PlanPreview:
     """Import the draft through the plan importer (flush; all or nothing).
+
+    ``version``: the draft's version the person confirming saw; DraftChanged when someone
+    saved since (checked under the draft's lock, so an edit saved at the same moment is never
+    imported unseen).
 
     ``choices`` settle unknown names as on the Excel preview (new unit or alias). On success
     the plan exists as a draft plan (published from its page), the draft is confirmed and
@@ -832,6 +839,10 @@ def confirm(
     _require_staff(actor)
     lock(draft)
     _require_open(draft)
+    if version is not None and draft.version != version:
+        raise DraftChanged(
+            _("Someone else changed this draft since you opened it; reload it and edit again.")
+        )
     with _workbook(draft) as (_made, upload):
         if actor is None:
             # The command line settles no names and writes no revision (it has no person to

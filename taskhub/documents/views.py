@@ -31,6 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound
+from taskhub.core.inputs import digits
 from taskhub.core.limits import limit
 from taskhub.core.permissions import STAFF, roles_required
 from taskhub.documents import drafts, model
@@ -128,7 +129,7 @@ def create() -> Any:
     if city is None:
         return _new_page(422, _("Choose the city whose plan this is."))
     year_text = request.form.get("year", "").strip()
-    year = int(year_text) if year_text.isdigit() and len(year_text) == 4 else None
+    year = digits(year_text) if len(year_text) == 4 else None
     if year_text and year is None:
         return _new_page(422, _("The year is four digits, e.g. 2024."))
     upload = request.files.get("file")
@@ -377,7 +378,7 @@ def _stale() -> str:
 
 def _posted_version() -> int | None:
     text = request.form.get("version", "")
-    return int(text) if text.isdigit() else None
+    return digits(text)
 
 
 def changes_from(form: Mapping[str, str], data: Mapping[str, Any]) -> dict[str, Any]:
@@ -512,7 +513,11 @@ def confirm(draft_id: int) -> Any:
         return _grid(draft, status=409, message=_stale(), choices=choices)
     try:
         preview = drafts.confirm(
-            draft, actor=current_user, choices=choices, reason=request.form.get("reason", "")
+            draft,
+            actor=current_user,
+            choices=choices,
+            reason=request.form.get("reason", ""),
+            version=_posted_version(),
         )
     except StaleDataError:
         db.session.rollback()

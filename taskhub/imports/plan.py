@@ -23,6 +23,7 @@ from sqlalchemy import select
 from taskhub.accounts.models import User
 from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
+from taskhub.core.inputs import digits
 from taskhub.core.limits import limit
 from taskhub.imports import plan_changes, plan_names, services
 from taskhub.imports.plan_sheets import ITEM_SHEET, NAMES_SHEET, PLAN_SHEET, SECTION_SHEET, SHEETS
@@ -371,8 +372,9 @@ def _find_city(text: str | None, row: int, errors: _Errors) -> City | None:
 
 def _year(value: Any, row: int, errors: _Errors) -> int:
     text = as_text(value) or ""
-    if text.isdigit() and 2000 <= int(text) <= 2100:
-        return int(text)
+    year = digits(text)
+    if year is not None and 2000 <= year <= 2100:
+        return year
     errors.add(
         PLAN_SHEET,
         row,

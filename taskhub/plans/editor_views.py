@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
-from taskhub.core.inputs import decimal_arg, id_arg, int_arg
+from taskhub.core.inputs import decimal_arg, digits, id_arg, int_arg
 from taskhub.core.permissions import STAFF, roles_required
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import problem_text
@@ -412,7 +412,7 @@ def new_item(code: str) -> Any:
 
 def _next_number(plan: Plan) -> str:
     """The number after the plan's highest plain item number (1, 2, … as documents count)."""
-    numbers = [int(i.number) for i in plan.items if i.number and i.number.isdigit()]
+    numbers = [n for n in (digits(i.number) for i in plan.items) if n is not None]
     return str(max(numbers) + 1) if numbers else ("1" if not plan.items else "")
 
 

@@ -679,6 +679,9 @@ def set_doc_number(plan: Plan, code: str, doc_number: str | None, *, actor: User
         raise PermissionDenied("only the office sets a bulletin's document number")
     period = get_period(plan, code)
     assert period is not None
+    # Locked first: simultaneous changes then apply one after the other, each audited with
+    # the number it really replaced.
+    lock(period)
     number = clean_doc_number(doc_number)
     if number == period.doc_number:
         return period

@@ -28,7 +28,7 @@ from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
-from taskhub.core.inputs import InvalidNumber, id_arg, id_list_arg, int_arg, page_arg
+from taskhub.core.inputs import InvalidNumber, digits, id_arg, id_list_arg, int_arg, page_arg
 from taskhub.core.labels import label
 from taskhub.core.limits import TextTooLong
 from taskhub.core.permissions import login_required, roles_required
@@ -788,7 +788,8 @@ def _milestone_input(form: Any) -> MilestoneInput | None:
     """A milestone from the form: a date, or "N working days" from today (holidays skipped)."""
     days = (form.get("working_days") or "").strip()
     if days:
-        if not days.isdigit() or not 0 < int(days) <= 366:
+        number = digits(days)
+        if number is None or not 0 < number <= 366:
             flash(
                 _(
                     "Not saved: %(problem)s",
@@ -798,8 +799,8 @@ def _milestone_input(form: Any) -> MilestoneInput | None:
             )
             return None
         today = office_today()
-        calendar = WorkingCalendar.load(today, today + timedelta(days=int(days) * 2 + 60))
-        due_on = calendar.add_working_days(today, int(days))
+        calendar = WorkingCalendar.load(today, today + timedelta(days=number * 2 + 60))
+        due_on = calendar.add_working_days(today, number)
     else:
         try:
             due_on = date.fromisoformat(form.get("due_on", ""))

@@ -438,6 +438,21 @@ def _group_dict(row: Any) -> dict[str, Any]:
     return {**row._asdict(), "city": {"code": row.city_code, "name": row.city_name}}
 
 
+def _group_etag_data(group_id: int) -> dict[str, Any]:
+    """What a group's ETag covers: the group as GroupSchema dumps it and its member ids. The
+    size alone would let two member lists of the same size share an ETag, so a stale
+    If-Match would pass and the first list be lost."""
+    data = GroupSchema().dump(_group_dict(_group_or_404(group_id)))
+    members = sorted(db.session.scalars(services.member_ids_of(group_id)))
+    return {"group": data, "members": members}
+
+
+def _group_answer(group_id: int) -> dict[str, Any]:
+    """The group as answered by GET, PATCH and PUT, with the ETag set from its members too."""
+    blp.set_etag(_group_etag_data(group_id))
+    return _group_dict(_group_or_404(group_id))
+
+
 @blp.route("/groups/")
 class Groups(MethodView):
     @blp.arguments(GroupListArgs, location="query")
@@ -492,8 +507,9 @@ class GroupById(MethodView):
     @blp.etag
     @blp.response(200, GroupSchema)
     def get(self, group_id: int) -> dict[str, Any]:
-        """One group; its members are a list of their own (``/groups/{id}/members``)."""
-        return _group_dict(_group_or_404(group_id))
+        """One group; its members are a list of their own (``/groups/{id}/members``). Its
+        ETag changes with the member list too."""
+        return _group_answer(group_id)
 
     @core.roles(*STAFF)
     @blp.etag
@@ -513,7 +529,7 @@ class GroupById(MethodView):
                 group, members=args.get("members"), actor=api_user(), **changes
             )
         )
-        return _group_dict(_group_or_404(group_id))
+        return _group_answer(group_id)
 
     @core.roles(*STAFF)
     @blp.etag
@@ -534,7 +550,7 @@ class GroupById(MethodView):
 def _group_for_change(group_id: int) -> UnitGroup:
     """The group, locked, after its ETag in If-Match was checked."""
     group: UnitGroup = get_or_404(UnitGroup, group_id, lock=True)
-    blp.check_etag(_group_dict(_group_or_404(group_id)), GroupSchema)
+    blp.check_etag(_group_etag_data(group_id))
     return group
 
 
@@ -560,7 +576,7 @@ class GroupMembers(MethodView):
         """Replace a list group's members (If-Match: the group's ETag); audited."""
         group = _group_for_change(group_id)
         commit_or_fail(lambda: services.set_members(group, args["members"], actor=api_user()))
-        return _group_dict(_group_or_404(group_id))
+        return _group_answer(group_id)
 
 
 # -- contacts -----------------------------------------------------------------------------------
