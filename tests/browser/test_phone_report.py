@@ -186,10 +186,22 @@ def test_a_unit_reports_with_a_photo_from_a_phone(
     preview = report.get_by_role("img", name=re.compile(re.escape(PHOTO)))
     preview.scroll_into_view_if_needed()
     expect(preview).to_be_visible()
-    assert preview.evaluate("img => img.complete && img.naturalWidth") == 1200
+    # Lazy: it loads once scrolled into view.
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=preview.element_handle()
+    )
+    assert preview.evaluate("img => img.naturalWidth") == 1200
     box = preview.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= WIDTH
     expect(page.get_by_role("button", name="提交审核")).to_have_count(0)
     check_fits_a_phone(page, "the task after reporting")
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "phone-report-done")
+
+    # Back on 我的任务 the task waits under 待审核, without its report button.
+    page.get_by_role("link", name="我的任务").first.tap()
+    waiting = page.locator(".attention-submitted")
+    expect(waiting).to_contain_text(title.split(". ", 1)[1][:10])
+    expect(waiting.get_by_role("link", name=re.compile("^报送进展"))).to_have_count(0)
+    check_fits_a_phone(page, "/my after reporting")
+    screenshot(page, "phone-my-after")
