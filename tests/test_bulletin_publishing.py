@@ -31,7 +31,15 @@ from taskhub.scoring.models import Period
 from taskhub.tracking.jobs import scan_overdue
 from taskhub.tracking.models import Assignment, Milestone
 from tests.conftest import make_user
-from tests.test_bulletins import H1, PLAN, Seeded, baotou, sign_in, web  # noqa: F401  (fixtures, asked for by name)
+from tests.test_bulletins import (  # noqa: F401  (fixtures, asked for by name)
+    H1,
+    PLAN,
+    Seeded,
+    baotou,
+    past_due,
+    sign_in,
+    web,
+)
 
 #: The end of the year: every open milestone of the first half is long past due.
 YEAR_END = date(2022, 12, 31)
@@ -72,13 +80,17 @@ def _document(b: bulletins.Bulletin) -> Any:
 
 
 def _overdue_in_database(plan_id: int) -> Counter[int]:
-    """Overdue, unfinished items per unit, counted from the rows themselves."""
+    """Overdue, unfinished items per unit on YEAR_END, counted from the rows themselves (an
+    open milestone due before that day), not from the scan's flags."""
+    late = past_due(YEAR_END)
     rows = db.session.execute(
-        select(Assignment.unit_id, Assignment.status, Assignment.is_not_applicable)
+        select(Assignment.id, Assignment.unit_id, Assignment.status, Assignment.is_not_applicable)
         .join(Item, Item.id == Assignment.item_id)
-        .where(Item.plan_id == plan_id, Assignment.is_overdue)
+        .where(Item.plan_id == plan_id)
     )
-    return Counter(u for u, status, na in rows if status != "completed" and not na)
+    return Counter(
+        u for aid, u, status, na in rows if aid in late and status != "completed" and not na
+    )
 
 
 # --- the data ----------------------------------------------------------------------------------
@@ -397,14 +409,17 @@ def baotou_unit() -> Any:
 
 
 def test_web_page_summarises_instead_of_listing(
-    site: FlaskClient, late: bulletins.Bulletin
+    site: FlaskClient, late: bulletins.Bulletin, seeded: Seeded
 ) -> None:
     sign_in(site, "office")
     page = site.get(f"/plans/{PLAN}/bulletin?period={H1}").get_data(as_text=True)
     assert NUMBER in page and bulletins.ATTACHMENT_NOTE in page
+    # The page counts as of the day it is read (its 统计日期), not as of the year's end.
+    now = bulletins.build_bulletin(seeded.plan, H1)
     # At most three items per unit are named; the rest are counted.
-    assert page.count("天）") <= bulletins.OVERDUE_SHOWN * len(late.overdue_summary)
-    assert f"超期未完成事项共{late.overdue_total}项" in page
+    assert page.count("天）") <= bulletins.OVERDUE_SHOWN * len(now.overdue_summary)
+    assert f"超期未完成事项共{now.overdue_total}项" in page
+    assert now.overdue_total >= late.overdue_total
     assert "@page wide" in page and "size: A4 landscape" in page
 
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from taskhub import config as settings
 from taskhub import create_app
@@ -152,7 +152,21 @@ def _assignments(plan: Plan, unit_id: int) -> list[Assignment]:
     )
 
 
-def expected_counts(plan: Plan) -> dict[int, Counter[str]]:
+def past_due(today: date) -> set[int]:
+    """Assignments with an open milestone whose (extended) due date is before ``today``,
+    read from the milestone rows: the date rule, whatever the nightly scan's flags say."""
+    return {
+        aid
+        for aid, due_on, extended_to in db.session.execute(
+            select(Milestone.assignment_id, Milestone.due_on, Milestone.extended_to).where(
+                Milestone.status == "open"
+            )
+        )
+        if (extended_to or due_on) < today
+    }
+
+
+def expected_counts(plan: Plan, today: date = TODAY) -> dict[int, Counter[str]]:
     """Per unit, row by row: completed, overdue, behind the pace, on schedule."""
     ends: dict[int, date] = {}
     for aid, due_on, extended_to in db.session.execute(
@@ -160,6 +174,7 @@ def expected_counts(plan: Plan) -> dict[int, Counter[str]]:
     ):
         due = extended_to or due_on
         ends[aid] = max(ends.get(aid, due), due)
+    late = past_due(today)
     year_start = date(plan.year, 1, 1)
     result: dict[int, Counter[str]] = {}
     for a in db.session.scalars(
@@ -171,10 +186,10 @@ def expected_counts(plan: Plan) -> dict[int, Counter[str]]:
         end = ends.get(a.id)
         if a.status == "completed":
             counts["completed"] += 1
-        elif a.is_overdue:
+        elif a.id in late:
             counts["overdue"] += 1
         elif end and a.percent + 10 < 100 * min(
-            Fraction(1), Fraction((TODAY - year_start).days, (end - year_start).days)
+            Fraction(1), Fraction((today - year_start).days, (end - year_start).days)
         ):
             counts["behind"] += 1  # trails the share of the time to its last due date
         else:
@@ -253,6 +268,92 @@ def test_standings_overdue_items_and_summary(baotou: Seeded) -> None:
     assert f"{top.unit}得分最高（{top.total}分）" in b.summary
     assert f"超期未完成事项{overdue}项，涉及{len(listed)}个单位" in b.summary
     assert "截至2022年7月15日" in b.summary and "仅供参考" in b.summary
+
+
+def _forget_the_scan(plan: Plan, extended_unit: int) -> None:
+    """The overdue flags as they stand when the nightly scan has not run since: clear for a
+    plan just published with past dates, and still set for one body whose past-due milestones
+    the office has since extended to the year's end."""
+    in_plan = select(Assignment.id).join(Item, Item.id == Assignment.item_id)
+    in_plan = in_plan.where(Item.plan_id == plan.id)
+    extended = in_plan.where(Assignment.unit_id == extended_unit)
+    db.session.execute(
+        update(Milestone)
+        .where(Milestone.assignment_id.in_(extended), Milestone.status == "open")
+        .values(extended_to=date(2022, 12, 31))
+        .execution_options(synchronize_session=False)
+    )
+    refresh_next_due(db.session, assignment_ids=db.session.scalars(extended).all())
+    others = in_plan.where(Assignment.unit_id != extended_unit)
+    for model, key in ((Assignment, Assignment.id), (Milestone, Milestone.assignment_id)):
+        db.session.execute(
+            update(model)
+            .where(key.in_(others))
+            .values(is_overdue=False)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    db.session.expire_all()
+
+
+def test_overdue_is_read_from_the_dates_not_the_nightly_flags(baotou: Seeded) -> None:
+    """The bulletin, its attachment and the dashboard count the same overdue items on the same
+    day, straight from the dates: past-due items count before any scan flags them, and items
+    extended since the last scan no longer count though their flags are still set."""
+    from openpyxl import load_workbook
+
+    from taskhub.dashboard.services import risk_by_unit
+
+    plan, extended = baotou.plan, baotou.units["东河区人民政府"]
+    _forget_the_scan(plan, extended)
+    flagged = (
+        select(func.count())
+        .select_from(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id, Assignment.is_overdue, Assignment.unit_id != extended)
+    )
+    assert db.session.scalar(flagged) == 0
+    b = bulletins.build_bulletin(plan, H1, today=TODAY)
+    expected = expected_counts(plan)
+    assert {r.unit_id: r.overdue for r in b.rows} == {
+        uid: c["overdue"] for uid, c in expected.items()
+    }
+    listed = {unit: len(items) for unit, items in b.overdue_by_unit}
+    assert listed == {r.unit: r.overdue for r in b.rows if r.overdue}
+    assert "东河区人民政府" not in listed  # flagged, but extended: not overdue by its dates
+    assert b.overdue_total > 100
+    assert f"超期未完成事项{b.overdue_total}项" in b.summary
+    # The dashboard's figure for the same day, unit by unit.
+    dashboard = risk_by_unit(plan, TODAY, limit=10_000)
+    assert dashboard.overdue == b.overdue_total
+    names = {r.unit_id: r.unit for r in b.rows}
+    assert {names[r.unit_id]: r.overdue for r in dashboard.rows if r.overdue} == listed
+    # The attachment lists every one of them, days counted from the first past-due step.
+    sheet = load_workbook(io.BytesIO(bulletins.overdue_xlsx(b)))[bulletins.OVERDUE_LIST_SHEET]
+    body = list(sheet.iter_rows(values_only=True))[1:]
+    assert Counter(row[0] for row in body) == listed
+    assert all(row[6] == (TODAY - row[5].date()).days > 0 for row in body)
+
+
+def test_the_downloaded_attachment_counts_as_the_dashboard_does_today(
+    web: FlaskClient, baotou: Seeded
+) -> None:
+    """The page's downloads are as of the day they are made (the bulletin's 统计日期)."""
+    from openpyxl import load_workbook
+
+    from taskhub.core.timeutil import office_today
+    from taskhub.dashboard.services import risk_by_unit
+
+    _forget_the_scan(baotou.plan, baotou.units["东河区人民政府"])
+    sign_in(web, "office")
+    response = web.get(f"/plans/{PLAN}/bulletin-overdue.xlsx?period={H1}")
+    assert response.status_code == 200
+    workbook = load_workbook(io.BytesIO(response.data))
+    body = list(workbook[bulletins.OVERDUE_LIST_SHEET].iter_rows(values_only=True))[1:]
+    today = office_today()
+    assert len(body) == risk_by_unit(baotou.plan, today, limit=10_000).overdue > 100
+    notes = dict(row for row in workbook["说明"].iter_rows(values_only=True))
+    assert notes["统计日期"] == bulletins.date_cn(today)
 
 
 def test_closed_period_answers_from_its_snapshot(baotou: Seeded) -> None:

@@ -260,7 +260,10 @@ def test_a_report_goes_from_the_unit_through_review_to_done(
     # The history lists every action, newest first, in words, with who did it.
     history = unit.page(url).split("操作记录")[1]
     entries = [
-        tuple(visible(cell) for cell in re.findall(r"<td>(.*?)</td>", row, flags=re.S)[1:])
+        tuple(
+            visible(cell)
+            for cell in re.findall(r'<td(?: data-label="[^"]*")?>(.*?)</td>', row, flags=re.S)[1:]
+        )
         for row in re.findall(r"<tr>(.*?)</tr>", history, flags=re.S)
     ]
     by_unit, by_office = (fresh(User, b.user_id).display_name for b in (unit, office))

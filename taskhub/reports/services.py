@@ -13,7 +13,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from taskhub.core.db import db
 from taskhub.core.timeutil import office_today
@@ -339,10 +339,13 @@ class Counts:
 
 
 def progress_counts(plan: Plan, today: date) -> dict[int, Counts]:
-    """Per unit: completed, overdue (flagged by the scan), behind the pace, and on schedule.
+    """Per unit: completed, overdue, behind the pace, and on schedule, as of ``today``.
 
-    One grouped query: assignments that share unit, status, flag, percent and last due date
-    are one row, so the result stays small however many items a plan has.
+    Overdue is ``Assignment.overdue_on(today)``, from the dates at read time as on the
+    dashboard and the ledger, not the nightly scan's flag: a plan published with past dates is
+    in the bulletin at once. One grouped query: assignments that share unit, status, overdue,
+    percent and last due date are one row, so the result stays small however many items a
+    plan has.
     """
     due = func.coalesce(Milestone.extended_to, Milestone.due_on)
     ends = (
@@ -350,11 +353,12 @@ def progress_counts(plan: Plan, today: date) -> dict[int, Counts]:
         .group_by(Milestone.assignment_id)
         .subquery()
     )
+    overdue = case((Assignment.overdue_on(today), 1), else_=0)
     query = (
         select(
             Assignment.unit_id,
             Assignment.status,
-            Assignment.is_overdue,
+            overdue,
             Assignment.percent,
             ends.c.end,
             func.count(),
@@ -365,7 +369,7 @@ def progress_counts(plan: Plan, today: date) -> dict[int, Counts]:
         .group_by(
             Assignment.unit_id,
             Assignment.status,
-            Assignment.is_overdue,
+            overdue,
             Assignment.percent,
             ends.c.end,
         )
@@ -402,8 +406,10 @@ def overdue_by_unit(
 ) -> list[tuple[str, list[OverdueItem]]]:
     """Overdue, unfinished items per unit: units in ``order`` first, items in plan order.
 
-    An item's due date is that of its overdue open milestone that fell due first; its days
-    overdue count from there to ``today``.
+    Overdue as of ``today`` from the dates (``Assignment.overdue_on``, as the dashboard and
+    the ledger count), not the nightly scan's flags. An item's due date is that of its open
+    milestone that fell due first (extended if so); its days overdue count from there to
+    ``today``.
     """
     today = today or office_today()
     due = func.coalesce(Milestone.extended_to, Milestone.due_on)
@@ -426,13 +432,12 @@ def overdue_by_unit(
         .outerjoin(
             Milestone,
             (Milestone.assignment_id == Assignment.id)
-            & Milestone.is_overdue
+            & (due < today)
             & (Milestone.status == MilestoneStatus.OPEN.value),
         )
         .where(
             Item.plan_id == plan.id,
-            Assignment.is_overdue,
-            Assignment.status != AssignmentStatus.COMPLETED.value,
+            Assignment.overdue_on(today),
             ~Assignment.is_not_applicable,
         )
         .order_by(Item.position, Assignment.id, due)

@@ -124,6 +124,10 @@ _NAMES: dict[str, tuple[str, str]] = {
     "7z": ("7Z 压缩包", "7z archive"),
 }
 
+#: The file input's ``accept``: a phone offers its camera and photo library for ``image/*``
+#: and its files for the extensions (no ``capture``, which would allow the camera only).
+ACCEPT = ",".join(["image/*", *(f".{ext}" for ext in [*ALLOWED, *_ALIASES])])
+
 ALLOWED_SUMMARY_ZH = (
     "PDF、OFD、Word、Excel、PowerPoint、WPS 文档，图片（JPG、PNG、GIF、WebP、BMP、TIFF），"
     "压缩包（ZIP、RAR、7Z）"

@@ -56,7 +56,7 @@ from taskhub.tracking.schedule import (
     move_item_milestone,
     remove_item_milestone,
 )
-from taskhub.tracking.uploads import UploadRejected, format_size
+from taskhub.tracking.uploads import ACCEPT, UploadRejected, format_size
 from taskhub.units.models import Contact, Unit
 
 bp = Blueprint("tracking", __name__)
@@ -464,6 +464,7 @@ def _assignment_page(
         report_prefilled=prefilled,
         report_error=report_error,
         max_mb=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
+        evidence_accept=ACCEPT,
     )
 
 
