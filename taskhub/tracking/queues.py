@@ -131,6 +131,13 @@ def accept_reports(selection: dict[int, int | None], *, actor: User) -> list[Rev
             )
         except PermissionDenied:
             raise
+        except services.StaleObject as exc:
+            # A task changes when its report is reviewed: say so rather than "changed".
+            db.session.refresh(report)
+            cause: DomainError = exc
+            if report.status != ReportStatus.SUBMITTED.value:
+                cause = services.Rejected("already_reviewed", "already reviewed")
+            raise SelectionRefused(report.id, report, cause) from exc
         except DomainError as exc:
             raise SelectionRefused(report.id, report, exc) from exc
     return reviews
