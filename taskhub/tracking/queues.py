@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
-from taskhub.core.errors import DomainError, PermissionDenied
+from taskhub.core.errors import DomainError, NotFound, PermissionDenied
 from taskhub.plans.models import Item
 from taskhub.tracking import services
 from taskhub.tracking.models import (
@@ -110,9 +110,7 @@ def accept_reports(selection: dict[int, int | None], *, actor: User) -> list[Rev
     }
     missing = [rid for rid in selection if rid not in reports]
     if missing:
-        raise SelectionRefused(
-            missing[0], None, services.Rejected("already_reviewed", "no such report")
-        )
+        raise SelectionRefused(missing[0], None, NotFound(f"report {missing[0]} does not exist"))
     for report in reports.values():
         # Every permission first: a refused report never leaves half a batch locked.
         if not services.can_review(actor, report.assignment):

@@ -734,15 +734,15 @@ def _report_name(report: ProgressReport) -> str:
 def _refusal(exc: queues.SelectionRefused) -> str:
     """Why a bulk acceptance accepted nothing, naming the report at fault."""
     name = _report_name(exc.report) if exc.report else _("a selected report")
-    if isinstance(exc.cause, services.StaleObject):
+    if exc.report is None or getattr(exc.cause, "code", None) == "already_reviewed":
         return _(
-            "%(report)s was changed since the page was shown; nothing was accepted. "
+            "%(report)s was already handled by someone else; nothing was accepted. "
             "Reload the page and try again.",
             report=name,
         )
-    if getattr(exc.cause, "code", None) == "already_reviewed":
+    if isinstance(exc.cause, services.StaleObject):
         return _(
-            "%(report)s was already handled by someone else; nothing was accepted. "
+            "%(report)s was changed since the page was shown; nothing was accepted. "
             "Reload the page and try again.",
             report=name,
         )
