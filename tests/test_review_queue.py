@@ -348,3 +348,71 @@ def test_extension_queue_shows_plan_item_and_milestone(
     assert "招标流程延后，需顺延一个月。" in text
     assert f'id="ext-{ext_id}"' in page
     assert "申请时间" in text and asker_name in text
+
+
+# -- the API's 批量通过 -------------------------------------------------------------------------
+
+BULK = "/api/v1/reviews/bulk"
+
+
+def test_api_bulk_accept_accepts_all_the_listed_reports(api_as: Any, evidence_dir: Path) -> None:
+    first, second = report_on("3", KUNDULUN).id, report_on("3", QINGSHAN).id
+    left = report_on("1", KUNDULUN).id
+    body = {"reports": [{"id": i, "version": version_of(i)} for i in (first, second)]}
+
+    answer = api_as("office").post(BULK, json=body)
+
+    assert answer.status_code == 200, answer.json
+    assert [(r["id"], r["status"]) for r in answer.json] == [
+        (first, "accepted"),
+        (second, "accepted"),
+    ]
+    assert answer.json[0]["reviews"][0]["decision"] == "accept"
+    assert status_of(left) == "submitted"
+    assert accepted_audits(first, second) == 2
+
+
+def test_api_bulk_accept_with_a_stale_version_accepts_none(api_as: Any, evidence_dir: Path) -> None:
+    first, second = report_on("3", KUNDULUN).id, report_on("3", QINGSHAN).id
+    body = {
+        "reports": [
+            {"id": first, "version": version_of(first)},
+            {"id": second, "version": version_of(second) - 1},
+        ]
+    }
+
+    answer = api_as("office").post(BULK, json=body)
+
+    assert answer.status_code == 409 and answer.json["code"] == "stale"
+    assert list(answer.json["errors"]) == ["reports.1"]
+    assert (status_of(first), status_of(second)) == ("submitted", "submitted")
+
+
+def test_api_bulk_accept_refuses_unknown_reviewed_and_unpermitted_reports(
+    api_as: Any, evidence_dir: Path
+) -> None:
+    report = report_on("3", KUNDULUN).id
+    office = api_as("office")
+    reviewed = office.post(f"/api/v1/reports/{report}/review", json={"decision": "accept"})
+    assert reviewed.status_code == 200
+    other = report_on("3", QINGSHAN).id
+
+    again = office.post(BULK, json={"reports": [{"id": other}, {"id": report}]})
+    assert again.status_code == 422 and again.json["code"] == "already_reviewed"
+    assert list(again.json["errors"]) == ["reports.1"]
+    unknown = office.post(BULK, json={"reports": [{"id": other}, {"id": 10**6}]})
+    assert unknown.status_code == 404 and list(unknown.json["errors"]) == ["reports.1"]
+    assert office.post(BULK, json={"reports": []}).status_code == 422
+    for role in ("unit", "viewer", "assessor"):
+        unit = unit_named(KUNDULUN, "baotou") if role != "viewer" else None
+        refused = api_as(role, unit).post(BULK, json={"reports": [{"id": other}]})
+        assert refused.status_code == 403, role
+    assert status_of(other) == "submitted"
+
+
+def test_api_bulk_accept_is_in_the_openapi_document(client: Any) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    operation = document["paths"]["/api/v1/reviews/bulk"]["post"]
+    assert {"200", "403", "404", "409", "422"} <= set(operation["responses"])
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert "$ref" in body or "properties" in body
