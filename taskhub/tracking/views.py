@@ -761,6 +761,8 @@ def accept_selected() -> Any:
     if not ids:
         flash(_("Not saved: %(problem)s", problem=_("Select at least one report.")), "error")
         return redirect(url_for("tracking.review_queue"))
+    if len(ids) > PAGE_SIZE:
+        abort(400)  # the page lists at most PAGE_SIZE: only a crafted request sends more
     selection = {rid: int_arg(f"version-{rid}", request.form, minimum=0) for rid in ids}
     try:
         accepted = queues.accept_reports(selection, actor=current_user)

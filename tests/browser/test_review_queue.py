@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from flask_migrate import upgrade
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
+from taskhub.accounts.models import User
 from taskhub.accounts.services import create_user
 from taskhub.config import PROJECT_ROOT
 from taskhub.core.db import db
@@ -24,7 +26,7 @@ from taskhub.core.storage import storage_for
 from taskhub.plans.models import Item, Plan
 from taskhub.plans.seeds import load_seeds
 from taskhub.tracking import services
-from taskhub.tracking.models import Assignment
+from taskhub.tracking.models import Assignment, Milestone
 from tests.browser.conftest import _build_app, serve
 from tests.conftest import PASSWORD, unit_named
 
@@ -93,6 +95,24 @@ def queue_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 storage=storage_for(app.config),
                 max_bytes=1024 * 1024,
             )
+        # One extension request, for the 延期审批 page.
+        unit = unit_named(REPORTS[0][0], "baotou")
+        asker = db.session.scalar(select(User).where(User.username == "rq-unit-0"))
+        milestone = db.session.scalars(
+            select(Milestone)
+            .join(Assignment, Assignment.id == Milestone.assignment_id)
+            .join(Item, Item.id == Assignment.item_id)
+            .join(Plan, Plan.id == Item.plan_id)
+            .where(Plan.code == "baotou-2022", Item.code == "1", Assignment.unit_id == unit.id)
+            .order_by(Milestone.due_on)
+        ).first()
+        assert milestone is not None and asker is not None
+        services.request_extension(
+            milestone,
+            actor=asker,
+            reason="数据归集涉及多个部门，需顺延一个月。",
+            requested_due_on=milestone.effective_due_on + timedelta(days=31),
+        )
         db.session.commit()
         db.session.remove()
     with serve(app) as url:
@@ -137,3 +157,24 @@ def test_office_accepts_two_reports_at_once_from_the_queue(
     expect(page.locator("div.review-card")).to_have_count(1)
     expect(page.locator("div.review-card")).to_contain_text(REPORTS[2][2])
     expect(third).to_be_visible()
+
+
+def test_extension_queue_shows_plan_item_and_milestone_on_a_laptop(
+    queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
+) -> None:
+    page = new_context().new_page()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{queue_site}/login")
+    page.get_by_label("用户名").fill("rq-office")
+    page.get_by_label("密码", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_role("link", name="延期审批", exact=True).click()
+
+    row = page.locator("table.extension-queue tbody tr").first
+    expect(row).to_contain_text("包头市数字政府建设考评指标")
+    expect(row).to_contain_text("第 1 项")
+    expect(row).to_contain_text(REPORTS[0][0])
+    expect(row).to_contain_text("数据归集涉及多个部门，需顺延一个月。")
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= 1366, f"the extension queue is {overflow}px wide at a 1366px window"
+    screenshot(page, "extension-queue")
