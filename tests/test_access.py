@@ -175,6 +175,8 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "edit plan draft": ("POST", f"/plan-drafts/{open_draft()}", {"version": "1"}),
         "confirm plan draft": ("POST", f"/plan-drafts/{open_draft()}/confirm", {"version": "0"}),
         "discard plan draft": ("POST", f"/plan-drafts/{open_draft()}/discard", {}),
+        # The review queue's 批量通过 (issue 15); nothing ticked: back to the queue.
+        "bulk accept": ("POST", "/review/accept", {"report_ids": []}),
     }
     # Built only when asked for: each makes rows (and a new link revokes the older one).
     people_cases: dict[str, Any] = {
@@ -318,6 +320,7 @@ MATRIX = {
     "edit plan draft": [302, 302, 302, 403, 403, 403],  # nothing changed, back to the grid
     "confirm plan draft": [302, 409, 409, 403, 403, 403],  # refused: an old version
     "discard plan draft": [302, 302, 302, 403, 403, 403],
+    "bulk accept": [302, 302, 302, 302, 403, 403],  # reviewers: "select at least one"
 }
 
 

@@ -85,9 +85,10 @@ expected-statuses = ["400", "401", "403", "406", "415", "422", "428"]
 # + 422 where a rule depends on what is stored or configured, which no schema can say:
 # a robot address or webhook endpoint depends on TASKHUB_WEBHOOK_ALLOW (and DNS); a changed
 # contact must stay reachable with its stored fields; an extension must move the stored due
-# date later; an assignment takes one report awaiting review at a time, a report one review; a
-# score must stay within its item's points for a unit assigned to that item. And a rejected
-# extension needs a reason: a rule across two fields that the document states in words.
+# date later; an assignment takes one report awaiting review at a time, a report one review
+# (alone or in a bulk acceptance); a score must stay within its item's points for a unit
+# assigned to that item. And a rejected extension needs a reason: a rule across two fields that
+# the document states in words.
 [[operations]]
 include-name = [
     "POST /api/v1/units/{unit_id}/contacts",
@@ -98,6 +99,7 @@ include-name = [
     "POST /api/v1/extensions/{extension_id}/decision",
     "POST /api/v1/assignments/{assignment_id}/reports",
     "POST /api/v1/reports/{report_id}/review",
+    "POST /api/v1/reviews/bulk",
     "PUT /api/v1/plans/{code}/scores/items",
     "PUT /api/v1/plans/{code}/scores/components",
     # A group's city, name (unique among the city's names) and members (units of its city).

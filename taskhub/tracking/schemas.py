@@ -344,3 +344,25 @@ class ExtensionDecisionArgs(Schema):
         validate=length("extension.decision_reason"),
         metadata={"description": "Required to reject a request."},
     )
+
+
+class SelectedReportArgs(Schema):
+    """One report of a bulk acceptance, with the version of its assignment last read."""
+
+    id = fields.Integer(required=True, strict=True, validate=ID_RANGE)
+    version = fields.Integer(
+        allow_none=True,
+        strict=True,
+        metadata={"description": "The assignment's version as last read; omit to skip the check."},
+    )
+
+
+class BulkAcceptArgs(Schema):
+    """批量通过: accept several submitted reports at once, all of them or none."""
+
+    reports = fields.List(
+        fields.Nested(SelectedReportArgs),
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The reports to accept (at most 200)."},
+    )

@@ -37,7 +37,7 @@ from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt, problem_text
 from taskhub.plans.models import Item, ItemUnit, Plan, UnitRole
 from taskhub.scoring.labels import period_text
-from taskhub.tracking import services
+from taskhub.tracking import queues, services
 from taskhub.tracking.models import (
     Assignment,
     AssignmentStatus,
@@ -621,6 +621,9 @@ def review(report_id: int, from_queue: bool = False) -> Any:
             actor=current_user,
             decision=request.form.get("decision", ""),
             reason=request.form.get("reason"),
+            # The queue's forms carry the version shown, so a decision on a changed task
+            # is refused instead of taken blind.
+            expected_version=int_arg("version", request.form, minimum=0),
         )
     except DomainError as exc:
         db.session.rollback()
@@ -691,31 +694,93 @@ def review_queue() -> Any:
 
 
 def _review_queue_page(
-    errors: dict[int, str] | None = None, values: dict[int, str] | None = None
+    errors: dict[int, str] | None = None,
+    values: dict[int, str] | None = None,
+    selected: set[int] | None = None,
 ) -> str:
-    """The review queue; after a refused decision, with the problem beside that report's
-    reason field (``errors``) and the reason typed (``values``), by report id."""
-    query = (
-        select(ProgressReport)
-        .join(Assignment)
-        .where(
-            ProgressReport.status == ReportStatus.SUBMITTED.value,
-            services.reviewable(current_user),
-        )
-        .order_by(ProgressReport.submitted_at)
-    )
-    reports = db.session.scalars(
-        query.options(
-            selectinload(ProgressReport.evidence),
-            selectinload(ProgressReport.assignment).selectinload(Assignment.unit),
-            selectinload(ProgressReport.assignment)
-            .selectinload(Assignment.item)
-            .selectinload(Item.plan),
-        ).limit(200)
-    ).all()
+    """The review queue, paged; after a refused decision, with the problem beside that
+    report (``errors``), the reason typed (``values``) and the boxes ticked (``selected``)."""
+    page = page_arg()
+    queue = queues.review_queue(current_user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template(
-        "tracking/review.html", reports=reports, errors=errors or {}, values=values or {}
+        "tracking/review.html",
+        reports=queue.reports,
+        steps=queue.steps,
+        total=queue.total,
+        page=page,
+        page_size=PAGE_SIZE,
+        errors=errors or {},
+        values=values or {},
+        selected=selected or set(),
+        evidence_kind=evidence_kind,
+        format_size=format_size,
+        task_shown=TASK_SHOWN,
     )
+
+
+#: Characters of an item's task text shown before the disclosure (展开全文) in the queue.
+TASK_SHOWN = 120
+
+
+def _report_name(report: ProgressReport) -> str:
+    """A report as the office names it: the unit and the item."""
+    item = report.assignment.item
+    return _(
+        "the report of %(unit)s on %(item)s",
+        unit=report.assignment.unit.name,
+        item=f"{item.plan.title} {_('item %(n)s', n=item.label)}",
+    )
+
+
+def _refusal(exc: queues.SelectionRefused) -> str:
+    """Why a bulk acceptance accepted nothing, naming the report at fault."""
+    name = _report_name(exc.report) if exc.report else _("a selected report")
+    if exc.report is None or getattr(exc.cause, "code", None) == "already_reviewed":
+        return _(
+            "%(report)s was already handled by someone else; nothing was accepted. "
+            "Reload the page and try again.",
+            report=name,
+        )
+    if isinstance(exc.cause, services.StaleObject):
+        return _(
+            "%(report)s was changed since the page was shown; nothing was accepted. "
+            "Reload the page and try again.",
+            report=name,
+        )
+    return _(
+        "%(report)s could not be accepted (%(problem)s); nothing was accepted.",
+        report=name,
+        problem=_error_message(exc.cause),
+    )
+
+
+@bp.post("/review/accept")
+@roles_required("admin", "office", "assessor")
+def accept_selected() -> Any:
+    """批量通过: accept every ticked report in one transaction, or none of them."""
+    ids = id_list_arg("report_ids", request.form)
+    if not ids:
+        flash(_("Not saved: %(problem)s", problem=_("Select at least one report.")), "error")
+        return redirect(url_for("tracking.review_queue"))
+    if len(ids) > PAGE_SIZE:
+        abort(400)  # the page lists at most PAGE_SIZE: only a crafted request sends more
+    selection = {rid: int_arg(f"version-{rid}", request.form, minimum=0) for rid in ids}
+    try:
+        accepted = queues.accept_reports(selection, actor=current_user)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except queues.SelectionRefused as exc:
+        db.session.rollback()
+        problem = _refusal(exc)
+        flash(problem, "error")
+        return _review_queue_page(errors={exc.report_id: problem}, selected=set(ids))
+    db.session.commit()
+    flash(
+        ngettext("%(num)d report accepted.", "%(num)d reports accepted.", len(accepted)),
+        "success",
+    )
+    return redirect(url_for("tracking.review_queue"))
 
 
 @bp.get("/extensions")
@@ -727,12 +792,13 @@ def extensions() -> Any:
 
 def _extensions_page(errors: dict[int, str] | None = None) -> str:
     """The pending requests; after a refused decision, the problem beside its reason field."""
-    pending = db.session.scalars(
-        select(ExtensionRequest)
-        .where(ExtensionRequest.status == ExtensionStatus.PENDING.value)
-        .order_by(ExtensionRequest.requested_at)
-    ).all()
-    return render_template("tracking/extensions.html", pending=pending, errors=errors or {})
+    pending = queues.pending_extensions()
+    return render_template(
+        "tracking/extensions.html",
+        pending=pending,
+        names=services.user_names({e.requested_by_id for e in pending}),
+        errors=errors or {},
+    )
 
 
 @bp.post("/extensions/<id:extension_id>/decide")

@@ -15,9 +15,9 @@ from taskhub.accounts.models import User
 from taskhub.core import api as core
 from taskhub.core.api import PAGE, api_user, apply_sort, get_or_404, paged
 from taskhub.core.db import db
-from taskhub.core.errors import DomainError
+from taskhub.core.errors import DomainError, NotFound
 from taskhub.core.storage import storage_for
-from taskhub.tracking import services
+from taskhub.tracking import queues, services
 from taskhub.tracking.api import blp
 from taskhub.tracking.api.common import (
     REF_COLUMNS,
@@ -31,6 +31,7 @@ from taskhub.tracking.models import Assignment, Evidence, ProgressReport, Review
 from taskhub.tracking.schemas import (
     REPORT_SORTS,
     AssignmentReportArgs,
+    BulkAcceptArgs,
     EvidenceSchema,
     NewReportArgs,
     NewReportFormArgs,
@@ -343,6 +344,49 @@ class ReviewReport(MethodView):
             fail(error)
         db.session.commit()
         return _one(report_id)
+
+
+@blp.route("/reviews/bulk")
+class BulkAccept(MethodView):
+    @blp.arguments(BulkAcceptArgs)
+    @blp.response(200, ReportSchema(many=True))
+    @blp.alt_response(403, **_ERRORS[403])
+    @blp.alt_response(404, **_ERRORS[404])
+    @blp.alt_response(
+        409, schema=core.ErrorSchema, description="One of them changed since it was read."
+    )
+    @blp.alt_response(
+        422,
+        schema=core.ErrorSchema,
+        description="One of them was already reviewed.",
+    )
+    def post(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """批量通过: accept several submitted reports in one transaction, all or none. Each
+        is audited and notified as a single acceptance; a report the caller may not review
+        refuses the whole request (403), and so does one that changed (409 ``stale``) or was
+        reviewed meanwhile (422 ``already_reviewed``), with ``errors["reports.<n>"]``."""
+        entries = args["reports"]
+        selection = {e["id"]: e.get("version") for e in entries}
+        try:
+            queues.accept_reports(selection, actor=api_user())
+        except queues.SelectionRefused as refused:
+            db.session.rollback()
+            index = next(i for i, e in enumerate(entries) if e["id"] == refused.report_id)
+            cause = refused.cause
+            message = f"Report {refused.report_id}: {cause.message} Nothing was accepted."
+            errors = {f"reports.{index}": [cause.message]}
+            if isinstance(cause, services.StaleObject):
+                core.abort(409, message, code="stale", errors=errors)
+            if isinstance(cause, NotFound):
+                core.abort(404, message, errors=errors)
+            core.abort(422, message, code=getattr(cause, "code", None), errors=errors)
+        except DomainError as error:
+            fail(error)  # PermissionDenied: 403, nothing accepted
+        db.session.commit()
+        rows = db.session.execute(
+            _report_rows().where(ProgressReport.id.in_(selection)).order_by(ProgressReport.id)
+        ).all()
+        return _as_dicts(list(rows))
 
 
 # -- evidence ------------------------------------------------------------------------------

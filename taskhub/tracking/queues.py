@@ -1,0 +1,159 @@
+"""The office's two queues: reports awaiting review (待审核), with several accepted at once,
+and extension requests awaiting a decision (延期审批).
+
+Reading builds each list in a fixed handful of queries whatever its length; the bulk accept
+goes through :func:`services.review_report` for every report, so each acceptance is audited,
+sent to webhooks and notified to the unit exactly as a single one is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from taskhub.accounts.models import User
+from taskhub.core.db import db
+from taskhub.core.errors import DomainError, NotFound, PermissionDenied
+from taskhub.plans.models import Item
+from taskhub.tracking import services
+from taskhub.tracking.models import (
+    Assignment,
+    ExtensionRequest,
+    ExtensionStatus,
+    Milestone,
+    ProgressReport,
+    ReportStatus,
+    Review,
+    ReviewDecision,
+)
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    """One page of the queue and the length of the whole queue."""
+
+    reports: list[ProgressReport]
+    total: int
+    #: The reported step's title (or kind) by milestone id, for reports on one step.
+    steps: dict[int, Milestone]
+
+
+def review_queue(user: User, *, limit: int, offset: int = 0) -> ReviewQueue:
+    """Reports awaiting review that ``user`` may review, oldest first: the unit, item and plan
+    joined in, and every listed report's evidence and reported step in one query each."""
+    condition = (
+        ProgressReport.status == ReportStatus.SUBMITTED.value,
+        services.reviewable(user),
+    )
+    total = (
+        db.session.scalar(
+            select(func.count(ProgressReport.id))
+            .join(Assignment, Assignment.id == ProgressReport.assignment_id)
+            .where(*condition)
+        )
+        or 0
+    )
+    reports = list(
+        db.session.scalars(
+            select(ProgressReport)
+            .join(Assignment, Assignment.id == ProgressReport.assignment_id)
+            .where(*condition)
+            .options(
+                selectinload(ProgressReport.evidence),
+                joinedload(ProgressReport.assignment).options(
+                    joinedload(Assignment.unit),
+                    joinedload(Assignment.item).joinedload(Item.plan),
+                ),
+            )
+            .order_by(ProgressReport.submitted_at, ProgressReport.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    step_ids = {r.milestone_id for r in reports if r.milestone_id}
+    steps = (
+        {m.id: m for m in db.session.scalars(select(Milestone).where(Milestone.id.in_(step_ids)))}
+        if step_ids
+        else {}
+    )
+    return ReviewQueue(reports=reports, total=total, steps=steps)
+
+
+class SelectionRefused(DomainError):
+    """One report of a bulk acceptance could not be accepted, so none was.
+
+    ``report`` is the one refused (None if it no longer exists) and ``cause`` the error the
+    single review raised (stale version, already reviewed, ...)."""
+
+    def __init__(self, report_id: int, report: ProgressReport | None, cause: DomainError) -> None:
+        super().__init__(f"report {report_id}: {cause}")
+        self.report_id = report_id
+        self.report = report
+        self.cause = cause
+
+
+def accept_reports(selection: dict[int, int | None], *, actor: User) -> list[Review]:
+    """批量通过: accept every selected report (report id → the assignment version the page
+    showed), all or nothing. Raises PermissionDenied if the actor may not review one of them,
+    :class:`SelectionRefused` if one changed or was already reviewed; the caller then rolls
+    back, so nothing of the batch stays."""
+    reports = {
+        r.id: r
+        for r in db.session.scalars(
+            select(ProgressReport)
+            .where(ProgressReport.id.in_(selection))
+            .options(joinedload(ProgressReport.assignment))
+        )
+    }
+    missing = [rid for rid in selection if rid not in reports]
+    if missing:
+        raise SelectionRefused(missing[0], None, NotFound(f"report {missing[0]} does not exist"))
+    for report in reports.values():
+        # Every permission first: a refused report never leaves half a batch locked.
+        if not services.can_review(actor, report.assignment):
+            raise PermissionDenied(f"you may not review report {report.id}")
+    reviews = []
+    # Assignments locked in id order, so two overlapping batches never wait on each other.
+    for report in sorted(reports.values(), key=lambda r: (r.assignment_id, r.id)):
+        try:
+            reviews.append(
+                services.review_report(
+                    report,
+                    actor=actor,
+                    decision=ReviewDecision.ACCEPT.value,
+                    expected_version=selection[report.id],
+                )
+            )
+        except PermissionDenied:
+            raise
+        except services.StaleObject as exc:
+            # A task changes when its report is reviewed: say so rather than "changed".
+            db.session.refresh(report)
+            cause: DomainError = exc
+            if report.status != ReportStatus.SUBMITTED.value:
+                cause = services.Rejected("already_reviewed", "already reviewed")
+            raise SelectionRefused(report.id, report, cause) from exc
+        except DomainError as exc:
+            raise SelectionRefused(report.id, report, exc) from exc
+    return reviews
+
+
+def pending_extensions() -> Sequence[ExtensionRequest]:
+    """Extension requests awaiting the office, oldest first, with the milestone, the unit, the
+    item and its plan joined in (one query), and the asker's name."""
+    return db.session.scalars(
+        select(ExtensionRequest)
+        .where(ExtensionRequest.status == ExtensionStatus.PENDING.value)
+        .options(
+            joinedload(ExtensionRequest.milestone)
+            .joinedload(Milestone.assignment)
+            .options(
+                joinedload(Assignment.unit),
+                joinedload(Assignment.item).joinedload(Item.plan),
+            )
+        )
+        .order_by(ExtensionRequest.requested_at, ExtensionRequest.id)
+    ).all()
