@@ -10,7 +10,8 @@ By unit, each row is one milestone with its unit and task, and pages are read by
 (extended_to, id), so a deep page costs what the first one does. By area (top-level section),
 each row is one marker: an item's milestones of one kind on one date across the assignments the
 user may see, with how many are done, overdue, open and waived. A plan has a few hundred
-markers (one grouped query, cached under the audit trail's latest event), paged by number.
+markers (one grouped query, cached under the latest audit event that may change a milestone:
+``cache.settled_fingerprint``, so a report submitted does not count them again), paged by number.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def _unit_page(
     t.total = cache.cached(
         ("timeline_count", t.plan.id, t.year, scope_key),
         lambda: _count(where, first_day, last_day),
-        None,
+        cache.settled_fingerprint(),
     )
     if after is None and before is None:
         # Today's page: the rows from today on; once the year is over, its last page.
@@ -286,7 +287,7 @@ def _unit_page(
 
 
 def _count(where: list[ColumnElement[bool]], first_day: date, last_day: date) -> int:
-    """The year's milestones (one aggregate; callers cache it under the audit trail)."""
+    """The year's milestones (one aggregate; callers cache it, see the module's docstring)."""
     due = effective_due()
     query = _joined(select(func.count()).select_from(Milestone)).where(
         *where, due >= first_day, due <= last_day
@@ -376,7 +377,7 @@ def _area_page(
     markers = cache.cached(
         ("timeline_markers", t.plan.id, t.year, scope_key, t.today.isoformat()),
         lambda: _all_markers(where, t.year, t.today),
-        None,
+        cache.settled_fingerprint(),
     )
     t.total = len(markers)
     t.pages = max(1, ceil(t.total / ROWS_PER_PAGE))
