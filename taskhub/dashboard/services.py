@@ -320,20 +320,19 @@ def risk_by_unit(
     fingerprint (every change to a task, report, milestone or extension is audited), so they
     are right at once after any change; one unit's few assignments are counted each time.
     """
-    soon_until = due_soon_until(today)
     if unit_id is None:
-        key = (plan.id, today.isoformat())
-        overdue = _cached(
-            ("overdue", *key), lambda: _overdue_by_unit(plan, today, None), fingerprint
-        )
-        at_risk = _cached(
-            ("at_risk", *key),
-            lambda: _at_risk_by_unit(plan, today, soon_until, None),
+        return _cached(
+            ("risk", plan.id, today.isoformat(), limit),
+            lambda: _risk_summary(plan, today, None, limit),
             fingerprint,
         )
-    else:
-        overdue = _overdue_by_unit(plan, today, unit_id)
-        at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
+    return _risk_summary(plan, today, unit_id, limit)
+
+
+def _risk_summary(plan: Plan, today: date, unit_id: int | None, limit: int) -> RiskSummary:
+    soon_until = due_soon_until(today)
+    overdue = _overdue_by_unit(plan, today, unit_id)
+    at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
     counts = sorted(
         ((-overdue.get(uid, 0), -at_risk.get(uid, 0), uid) for uid in {*overdue, *at_risk}),
     )
