@@ -233,3 +233,47 @@ def test_a_bad_cursor_is_ignored() -> None:
     assert timeline.Cursor.parse("x") is None and timeline.Cursor.parse(None) is None
     cursor = timeline.Cursor.parse("2022-06-30.42")
     assert cursor == timeline.Cursor(date(2022, 6, 30), 42) and str(cursor) == "2022-06-30.42"
+
+
+def test_markers_show_overdue_done_and_open_at_their_dates(
+    client: FlaskClient, login_as: Callable[..., Any], session: Any
+) -> None:
+    kundulun = unit_named(KUNDULUN, "baotou")
+    rows = [
+        a
+        for a in db.session.scalars(
+            select(Assignment)
+            .join(Item)
+            .join(Plan)
+            .where(Plan.code == BAOTOU, Assignment.unit_id == kundulun.id)
+        )
+        if len(a.milestones) >= 3
+    ]
+    late, done, ahead = rows[0].milestones[:3]
+    late.extended_to, late.status = TODAY - timedelta(days=3), "open"
+    done.extended_to, done.status, done.completed_on = TODAY - timedelta(days=1), "done", TODAY
+    ahead.extended_to, ahead.status = TODAY + timedelta(days=2), "open"
+    session.commit()
+    login_as("viewer")
+    page = get(client, f"/timeline?plan={BAOTOU}&before={TODAY.isoformat()}.0")
+    page += get(client, f"/timeline?plan={BAOTOU}")
+    assert 'class="gt-today"' in page
+    for milestone, state in ((late, "overdue"), (done, "done"), (ahead, "open")):
+        row = re.search(rf'data-milestone="{milestone.id}">.*?</tr>', page, flags=re.S)
+        assert row, (state, "not on the pages around today")
+        marker = re.search(
+            r'<span class="gt-marker gt-(\w+)" style="left:([\d.]+)%" role="img" '
+            r'aria-label="([^"]+)"',
+            row.group(0),
+        )
+        assert marker is not None
+        day = milestone.effective_due_on
+        assert marker.group(1) == state
+        assert (
+            abs(float(marker.group(2)) - ((day - date(2022, 1, 1)).days + 0.5) / 365 * 100) < 0.01
+        )
+        assert f"{day.year}年{day.month}月{day.day}日" in html_lib.unescape(marker.group(3))
+    by_area = get(client, f"/timeline?plan={BAOTOU}&group=area")
+    assert "gt-overdue" in by_area and 'href="/items/' in by_area
+    table = get(client, f"/timeline?plan={BAOTOU}&view=table")
+    assert '<th scope="col">' in table and "gt-row-open" in table
