@@ -63,8 +63,11 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T], fingerprint: Fingerpr
 
 def clear_cache() -> None:
     """Forget every cached figure (tests, or after restoring a database)."""
+    global _settled_memo
     with _CACHE_LOCK:
         _CACHE.clear()
+    with _settled_lock:
+        _settled_memo = None
 
 
 def cached_keys() -> list[tuple[Any, ...]]:
@@ -103,6 +106,12 @@ SETTLED_NEUTRAL = frozenset(
         "reminder_rule.saved",
         "reminders.decided",
         "sign_in_throttle.cleared",
+        "user.created",
+        "user.updated",
+        "user.disabled",
+        "user.enabled",
+        "user.role_changed",
+        "user.unit_changed",
         "user.password_change_failed",
         "user.password_changed",
         "user.password_reset",
