@@ -7,15 +7,15 @@ the synthetic province's office user through the login form, and reads each page
 from the ``Server-Timing`` header (the time inside the app, as bench_pages.py does; no HTTP
 server, so no socket time). Each round:
 
-1. submits a progress report through the service (tracking.services.submit_report, as a unit
-   would: an audited change), then opens the big plan's dashboard (``dashboard_after_report``:
-   the first view after a change) and opens it again (``dashboard_cached``);
-2. opens the timeline's first page, the one starting at today (``timeline_after_report``: its
-   count is read again after the change, then ``timeline_today`` cached), a deep page by
-   keyset in the middle of the year (``timeline_deep``), and by area the first view after the
-   change (``timeline_area_after_report``) and a later page (``timeline_area_page``);
-3. forgets every cached figure and opens the dashboard (``dashboard_cold``: what a change that
-   can move the ranking costs, e.g. a review that completes a milestone);
+1. forgets every cached figure and opens the big plan's dashboard (``dashboard_cold``: what
+   a change that can move the ranking costs, e.g. a review that completes a milestone), then
+   the timeline by unit and by area (``timeline_cold``, ``timeline_area_cold``);
+2. submits a progress report through the service (tracking.services.submit_report: an
+   audited change), then opens the dashboard (``dashboard_after_report``: the first view after
+   the change) and again (``dashboard_cached``);
+3. opens the timeline's page starting at today (``timeline_after_report``, then
+   ``timeline_today``), a page by keyset in the middle of the year (``timeline_deep``), and by
+   area today's page (``timeline_area_after_report``) and page 3 (``timeline_area_page``);
 4. the same-run baselines: ``/healthz`` and the ledger's first page.
 
 Prints a table (median, min, max, spread = max − min over the rounds), then one JSON line with
@@ -129,26 +129,33 @@ def main(argv: list[str] | None = None) -> None:
     client = app.test_client()
     sign_in(client)
     plan = PLAN_CODE
-    pages = {
-        "dashboard_after_report": f"/plans/{plan}/dashboard",
-        "dashboard_cached": f"/plans/{plan}/dashboard",
-        "timeline_after_report": f"/timeline?plan={plan}",
-        "timeline_today": f"/timeline?plan={plan}",
-        "timeline_deep": f"/timeline?plan={plan}&after=2022-06-30.0",
-        "timeline_area_after_report": f"/timeline?plan={plan}&group=area",
-        "timeline_area_page": f"/timeline?plan={plan}&group=area&page=3",
-        "dashboard_cold": f"/plans/{plan}/dashboard",
-        "healthz": "/healthz",
-        "ledger": f"/ledger?plan={plan}",
-    }
+    #: (name, path, what happens just before: "clear" forgets every cached figure, "report"
+    #: submits a progress report).
+    steps = [
+        ("dashboard_cold", f"/plans/{plan}/dashboard", "clear"),
+        ("timeline_cold", f"/timeline?plan={plan}", None),
+        ("timeline_area_cold", f"/timeline?plan={plan}&group=area", None),
+        ("dashboard_after_report", f"/plans/{plan}/dashboard", "report"),
+        ("dashboard_cached", f"/plans/{plan}/dashboard", None),
+        ("timeline_after_report", f"/timeline?plan={plan}", None),
+        ("timeline_today", f"/timeline?plan={plan}", None),
+        ("timeline_deep", f"/timeline?plan={plan}&after=2022-06-30.0", None),
+        ("timeline_area_after_report", f"/timeline?plan={plan}&group=area", None),
+        ("timeline_area_page", f"/timeline?plan={plan}&group=area&page=3", None),
+        ("healthz", "/healthz", None),
+        ("ledger", f"/ledger?plan={plan}", None),
+    ]
+    pages = {name: path for name, path, _ in steps}
     samples: dict[str, list[float]] = {name: [] for name in pages}
     sizes: dict[str, int] = {}
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     for round_ in range(args.warmup + args.rounds):
-        submitted = submit_one(app, round_)
-        for name, path in pages.items():
-            if name == "dashboard_cold":
+        submitted = 0
+        for name, path, before in steps:
+            if before == "clear":
                 cache.clear_cache()
+            elif before == "report":
+                submitted = submit_one(app, round_)
             ms, size = app_ms(client, path)
             sizes[name] = size
             if round_ >= args.warmup:
