@@ -231,6 +231,7 @@ def test_a_page_is_a_few_screens_not_the_whole_year(
 def test_a_bad_cursor_is_ignored() -> None:
     assert timeline.Cursor.parse("2022-02-30.5") is None
     assert timeline.Cursor.parse("x") is None and timeline.Cursor.parse(None) is None
+    assert timeline.Cursor.parse("2022-06-30.99999999999") is None  # past any id
     cursor = timeline.Cursor.parse("2022-06-30.42")
     assert cursor == timeline.Cursor(date(2022, 6, 30), 42) and str(cursor) == "2022-06-30.42"
 

@@ -38,6 +38,8 @@ from taskhub.units.models import Unit
 
 #: Rows per page: about three screens at 1366 × 768.
 ROWS_PER_PAGE = 40
+#: Larger than any milestone id, within a 32-bit INTEGER (PostgreSQL's ids).
+MAX_ID = 2**31 - 1
 #: Which state a marker that stands for several milestones takes, most urgent first.
 STATE_ORDER = ("overdue", "open", "done", "waived")
 
@@ -55,7 +57,7 @@ class Cursor:
     @classmethod
     def parse(cls, raw: str | None) -> Cursor | None:
         """``2022-06-30.1234`` as written by ``str``; None for anything else."""
-        found = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.(\d{1,18})", raw or "")
+        found = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.(\d{1,9})", raw or "")
         if found is None:
             return None
         try:
@@ -240,7 +242,7 @@ def _unit_page(
     if after is None and before is None:
         # Today's page: the rows from today on; once the year is over, its last page.
         start = min(max(t.today, first_day), last_day + timedelta(days=1))
-        forward, cursor = True, Cursor(start - timedelta(days=1), 2**62)
+        forward, cursor = True, Cursor(start - timedelta(days=1), MAX_ID)
         found = _fetch(where, t.year, cursor, forward, ROWS_PER_PAGE + 1)
         if not found:
             forward, cursor = False, Cursor(last_day + timedelta(days=1), 0)
