@@ -155,15 +155,8 @@ def months_of(year: int) -> list[Month]:
     return out
 
 
-def state_of(milestone: Milestone, today: date) -> str:
-    if milestone.status == MilestoneStatus.DONE.value:
-        return "done"
-    if milestone.status == MilestoneStatus.WAIVED.value:
-        return "waived"
-    return "overdue" if milestone.effective_due_on < today else "open"
-
-
-def _state_in(status: str, on: date, today: date) -> str:
+def state_of(status: str, on: date, today: date) -> str:
+    """A milestone's state on the timeline from its stored status and (effective) date."""
     if status == MilestoneStatus.DONE.value:
         return "done"
     if status == MilestoneStatus.WAIVED.value:
@@ -271,7 +264,7 @@ def _unit_page(
     for c, (due_on, extended_to, kind, title, status, aid, unit, item_id) in found:
         marker = Marker(
             on=c.on,
-            state=_state_in(status, c.on, t.today),
+            state=state_of(status, c.on, t.today),
             kind=kind,
             left=position(c.on, t.year),
             title=title,
