@@ -278,3 +278,15 @@ def test_markers_show_overdue_done_and_open_at_their_dates(
     assert "gt-overdue" in by_area and 'href="/items/' in by_area
     table = get(client, f"/timeline?plan={BAOTOU}&view=table")
     assert '<th scope="col">' in table and "gt-row-open" in table
+
+
+def test_after_the_year_the_timeline_opens_on_its_last_page(
+    client: FlaskClient, login_as: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("taskhub.ledger.views.office_today", lambda: date(2026, 12, 7))
+    login_as("office")
+    page = get(client, f"/timeline?plan={BAOTOU}")
+    expected = plan_milestones()
+    assert milestone_ids(page) == [mid for _, mid in expected[-timeline.ROWS_PER_PAGE :]]
+    assert link(page, "next") is None and link(page, "prev") is not None
+    assert 'class="gt-today"' not in page  # today is not in 2022

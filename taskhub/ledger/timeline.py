@@ -236,7 +236,9 @@ def _unit_page(
         # Today's page: the rows from today on; once the year is over, its last page.
         start = min(max(t.today, first_day), last_day + timedelta(days=1))
         forward, cursor = True, Cursor(start - timedelta(days=1), MAX_ID)
-        found = _fetch(where, t.year, cursor, forward, ROWS_PER_PAGE + 1)
+        found = []
+        if start <= last_day:
+            found = _fetch(where, t.year, cursor, forward, ROWS_PER_PAGE + 1)
         if not found:
             forward, cursor = False, Cursor(last_day + timedelta(days=1), 0)
             found = _fetch(where, t.year, cursor, forward, ROWS_PER_PAGE + 1)
