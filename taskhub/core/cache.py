@@ -63,11 +63,112 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T], fingerprint: Fingerpr
 
 def clear_cache() -> None:
     """Forget every cached figure (tests, or after restoring a database)."""
+    global _settled_memo
     with _CACHE_LOCK:
         _CACHE.clear()
+    with _settled_lock:
+        _settled_memo = None
 
 
 def cached_keys() -> list[tuple[Any, ...]]:
     """The keys held now (for tests and diagnostics)."""
     with _CACHE_LOCK:
         return list(_CACHE)
+
+
+# -- a finer key: changes that move no milestone, score, unit or plan ---------------------
+
+#: Audited actions that change no milestone (nor its period counts), score, applicability,
+#: unit, plan, scheme or period: a ranking or a timeline computed before them is still right
+#: after them. A report submitted changes the task's status and percent only; its review,
+#: which may complete a milestone, is not in this list.
+SETTLED_NEUTRAL = frozenset(
+    {
+        "report.submitted",
+        "assignment.acknowledged",
+        "extension.requested",
+        "api_token.created",
+        "api_token.revoked",
+        "contact.created",
+        "contact.updated",
+        "contact.deleted",
+        "contact.user_linked",
+        "contact.user_unlinked",
+        "invitation.created",
+        "invitation.email_failed",
+        "invitation.revoked",
+        "invitation.sent",
+        "notifications.preferences_changed",
+        "outbox.retried",
+        "plan_draft.created",
+        "plan_draft.updated",
+        "plan_draft.discarded",
+        "reminder_rule.saved",
+        "reminders.decided",
+        "sign_in_throttle.cleared",
+        "user.created",
+        "user.updated",
+        "user.disabled",
+        "user.enabled",
+        "user.role_changed",
+        "user.unit_changed",
+        "user.password_change_failed",
+        "user.password_changed",
+        "user.password_reset",
+        "user.sign_in_failed",
+        "user.signed_out",
+        "user.signed_out_everywhere",
+        "webhook.created",
+        "webhook.deleted",
+        "webhook.secret_rotated",
+        "webhook.test_queued",
+        "webhook.updated",
+    }
+)
+#: Newer events read at most to carry a figure forward; past that it is computed again.
+NEUTRAL_SCAN = 200
+
+_settled_lock = threading.Lock()
+#: (latest audit fingerprint seen, the newest event at or before it not SETTLED_NEUTRAL).
+_settled_memo: tuple[Fingerprint, Fingerprint] | None = None
+
+
+def settled_fingerprint(fingerprint: Fingerprint | None = None) -> Fingerprint:
+    """The newest audit event that may change milestones, scores, units or plans: figures
+    read from those alone (the ranking, the timeline) are cached under it.
+
+    Read incrementally from the audit fingerprint: the events since the one seen last are
+    looked at (at most NEUTRAL_SCAN, by primary key), and when all are SETTLED_NEUTRAL the key
+    stays as it was, so the first dashboard view after a report is submitted does not roll
+    the plan up again. The event seen last is checked by digest first: an event rolled back
+    and its id reused starts over.
+    """
+    global _settled_memo
+    current = fingerprint or audit_fingerprint()
+    with _settled_lock:
+        memo = _settled_memo
+    if memo is not None and memo[0] == current:
+        return memo[1]
+    start = memo[0][0] if memo is not None and memo[0][0] < current[0] else None
+    if start is not None:
+        rows = db.session.execute(
+            select(AuditEvent.id, AuditEvent.digest, AuditEvent.action)
+            .where(AuditEvent.id >= start, AuditEvent.id <= current[0])
+            .order_by(AuditEvent.id)
+            .limit(NEUTRAL_SCAN + 2)
+        ).all()
+        assert memo is not None
+        seen_still_there = bool(rows) and (rows[0][0], rows[0][1]) == memo[0]
+        newest_is_current = bool(rows) and (rows[-1][0], rows[-1][1]) == current
+        if seen_still_there and newest_is_current:
+            result = memo[1]
+            for eid, digest, action in rows[1:]:
+                if action not in SETTLED_NEUTRAL:
+                    result = (int(eid), str(digest))
+        else:
+            result = current
+    else:
+        result = current  # a fresh worker: the latest event, as any cached figure
+    with _settled_lock:
+        _settled_memo = (current, result)
+    return result

@@ -149,7 +149,11 @@ def _bucket_sums(today: date) -> list[ColumnElement[Any]]:
 
 
 def area_completion(
-    plan: Plan, *, unit_id: int | None = None, today: date | None = None
+    plan: Plan,
+    *,
+    unit_id: int | None = None,
+    today: date | None = None,
+    fingerprint: Fingerprint | None = None,
 ) -> list[AreaRow]:
     """Assignments per area: done / in progress / not started / overdue (from the dates as of
     ``today``, as the ledger's red light: right at once, not only after the overdue scan).
@@ -157,9 +161,17 @@ def area_completion(
     Applicable assignments only (按需 rows marked not applicable are left out). One grouped
     query by item (a plan has at most a few hundred), folded into areas here.
     """
+    day = today or office_today()
+    if unit_id is None and fingerprint is not None:
+        # The whole plan's, cached for the day and the audit fingerprint like the risk figures.
+        return _cached(
+            ("areas", plan.id, day.isoformat()),
+            lambda: area_completion(plan, today=day),
+            fingerprint,
+        )
     top, titles = areas_of(plan)
     query = (
-        select(Item.id, Item.section_id, *_bucket_sums(today or office_today()))
+        select(Item.id, Item.section_id, *_bucket_sums(day))
         .join(Assignment, Assignment.item_id == Item.id)
         .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
         .group_by(Item.id)  # section_id depends on it
@@ -245,47 +257,51 @@ def _at_risk(today: date, soon_until: date, year_start: date) -> Any:
     )
 
 
-def _overdue_by_unit(plan: Plan, today: date, unit_id: int | None) -> dict[int, tuple[str, int]]:
-    """Unfinished assignments overdue as of ``today``, per unit: {unit id: (name, count)}."""
+def _overdue_by_unit(plan: Plan, today: date, unit_id: int | None) -> dict[int, int]:
+    """Unfinished assignments overdue as of ``today``, per unit: {unit id: count}.
+
+    Grouped on the assignments alone (their stored next due date): the units' names are read
+    for the rows shown only.
+    """
     query = (
-        select(Assignment.unit_id, Unit.name, func.count())
-        .join(Item, Item.id == Assignment.item_id)
-        .join(Unit, Unit.id == Assignment.unit_id)
+        select(Assignment.unit_id, func.count())
         .where(
-            Item.plan_id == plan.id,
+            Assignment.item_id.in_(_plan_items(plan)),
             Assignment.overdue_on(today),
             ~Assignment.is_not_applicable,
         )
-        .group_by(Assignment.unit_id, Unit.name)
+        .group_by(Assignment.unit_id)
     )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
-    return {uid: (name, int(n)) for uid, name, n in db.session.execute(query)}
+    return {uid: int(n) for uid, n in db.session.execute(query)}
+
+
+def _plan_items(plan: Plan) -> Any:
+    return select(Item.id).where(Item.plan_id == plan.id).scalar_subquery()
 
 
 def _at_risk_by_unit(
     plan: Plan, today: date, soon_until: date, unit_id: int | None
-) -> dict[int, tuple[str, int]]:
+) -> dict[int, int]:
     """Unfinished, not overdue assignments with a yellow light, per unit (one grouped query).
 
     The costly figure (a look at each candidate's milestones): callers cache it.
     """
     risk = func.sum(_at_risk(today, soon_until, date(plan.year, 1, 1)))
     query = (
-        select(Assignment.unit_id, Unit.name, risk)
-        .join(Item, Item.id == Assignment.item_id)
-        .join(Unit, Unit.id == Assignment.unit_id)
+        select(Assignment.unit_id, risk)
         .where(
-            Item.plan_id == plan.id,
+            Assignment.item_id.in_(_plan_items(plan)),
             Assignment.status != _COMPLETED,
             ~Assignment.overdue_on(today),
             ~Assignment.is_not_applicable,
         )
-        .group_by(Assignment.unit_id, Unit.name)
+        .group_by(Assignment.unit_id)
     )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
-    return {uid: (name, int(n)) for uid, name, n in db.session.execute(query) if n}
+    return {uid: int(n) for uid, n in db.session.execute(query) if n}
 
 
 def risk_by_unit(
@@ -298,36 +314,52 @@ def risk_by_unit(
 ) -> RiskSummary:
     """Overdue and at-risk assignments per unit, most overdue first.
 
-    Overdue is read from the dates as of ``today`` (the ledger's red light), live. At risk is a
+    Overdue is read from the dates as of ``today`` (the ledger's red light). At risk is a
     yellow light; finding it reads every candidate's milestones (hundreds of milliseconds for
-    100,000 assignments), so the whole plan's is cached like the ranking, for the day and the
-    audit fingerprint: every change to a task, report, milestone or extension is audited.
+    100,000 assignments). The whole plan's figures are cached for the day and the audit
+    fingerprint (every change to a task, report, milestone or extension is audited), so they
+    are right at once after any change; one unit's few assignments are counted each time.
     """
-    soon_until = due_soon_until(today)
-    overdue = _overdue_by_unit(plan, today, unit_id)
     if unit_id is None:
-        at_risk = _cached(
-            ("at_risk", plan.id, today.isoformat()),
-            lambda: _at_risk_by_unit(plan, today, soon_until, None),
+        return _cached(
+            ("risk", plan.id, today.isoformat(), limit),
+            lambda: _risk_summary(plan, today, None, limit),
             fingerprint,
         )
-    else:  # one unit's few assignments: cheap, and not worth a cache slot per unit
-        at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
-    names = {uid: name for uid, (name, _) in (*overdue.items(), *at_risk.items())}
+    return _risk_summary(plan, today, unit_id, limit)
+
+
+def _risk_summary(plan: Plan, today: date, unit_id: int | None, limit: int) -> RiskSummary:
+    soon_until = due_soon_until(today)
+    overdue = _overdue_by_unit(plan, today, unit_id)
+    at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
+    counts = sorted(
+        ((-overdue.get(uid, 0), -at_risk.get(uid, 0), uid) for uid in {*overdue, *at_risk}),
+    )
+    # Names break ties in the order: read those of the rows shown and of any tied with them.
+    cut = counts[min(limit, len(counts)) - 1][:2] if counts else (0, 0)
+    wanted = [uid for o, r, uid in counts if (o, r) <= cut]
+    names = _unit_names(wanted)
     rows = sorted(
-        (
-            UnitRisk(uid, name, overdue.get(uid, ("", 0))[1], at_risk.get(uid, ("", 0))[1])
-            for uid, name in names.items()
-        ),
+        (UnitRisk(uid, names.get(uid, ""), -o, -r) for o, r, uid in counts if uid in names),
         key=lambda r: (-r.overdue, -r.at_risk, r.name, r.unit_id),
     )
     return RiskSummary(
         rows=rows[:limit],
-        units=len(rows),
-        overdue=sum(n for _, n in overdue.values()),
-        at_risk=sum(n for _, n in at_risk.values()),
+        units=len(counts),
+        overdue=sum(overdue.values()),
+        at_risk=sum(at_risk.values()),
         due_soon_until=soon_until,
     )
+
+
+def _unit_names(unit_ids: list[int]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for start in range(0, len(unit_ids), 500):  # bounded IN lists
+        chunk = unit_ids[start : start + 500]
+        rows = db.session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
+        names.update({uid: name for uid, name in rows})
+    return names
 
 
 # -- due in the next two weeks ------------------------------------------------------------------
@@ -530,6 +562,7 @@ audit_fingerprint = cache.audit_fingerprint
 clear_cache = cache.clear_cache
 cached_keys = cache.cached_keys
 _cached = cache.cached
+Fingerprint = cache.Fingerprint
 
 
 def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = None) -> Ranking:
@@ -555,4 +588,4 @@ def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = No
             revision=snapshot.revision if snapshot is not None else None,
         )
 
-    return _cached(("ranking", plan.id, period), compute, fingerprint)
+    return _cached(("ranking", plan.id, period), compute, cache.settled_fingerprint(fingerprint))

@@ -82,7 +82,7 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
         except DomainError as exc:
             db.session.rollback()
             ranking_problem = exc.message
-    areas = services.area_completion(plan, unit_id=unit_id, today=today)
+    areas = services.area_completion(plan, unit_id=unit_id, today=today, fingerprint=fingerprint)
     risk = services.risk_by_unit(plan, today, unit_id=unit_id, fingerprint=fingerprint)
     due = services.due_soon(plan, today, unit_id=unit_id, page=page_arg("due_page"))
     ranked = ranking.top(unit_id=unit_id) if ranking and ranking.has_scores else []

@@ -124,7 +124,7 @@ def export() -> Any:
 @bp.get("/timeline")
 @login_required
 def timeline() -> Any:
-    """Milestones across the plan's year, one row per assignment (by unit) or item (by area)."""
+    """The plan's milestones of a year in date order, a page at a time (today's page first)."""
     values, invalid = load_args(TimelineArgs(), request.args)
     plans = db.session.scalars(select(Plan).order_by(Plan.code)).all()
     plan = next((p for p in plans if p.code == values.get("plan")), None)
@@ -137,7 +137,10 @@ def timeline() -> Any:
             viewer=current_user,
             today=office_today(),
             year=values.get("year") or plan.year,
-            page=values["page"],
+            # Without a page asked for, the page starting at today.
+            page=values["page"] if "page" in request.args else None,
+            after=timelines.Cursor.parse(request.args.get("after")),
+            before=timelines.Cursor.parse(request.args.get("before")),
         )
         if plan is not None
         else None

@@ -209,6 +209,16 @@ class Milestone(Base):
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),
+        # The timeline reads a page of milestones in (effective due date, id) order: those
+        # not extended by due_on, the few extended ones by extended_to.
+        Index("ix_milestones_due_on_id", "due_on", "id"),
+        Index(
+            "ix_milestones_extended_to_id",
+            "extended_to",
+            "id",
+            sqlite_where=text("extended_to IS NOT NULL"),
+            postgresql_where=text("extended_to IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
