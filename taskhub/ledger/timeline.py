@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
+from taskhub.core.sections import section_label
 from taskhub.ledger.lights import effective_due
 from taskhub.ledger.services import plan_sections, visible_to
 from taskhub.plans.models import Item, Plan, Section
@@ -207,7 +208,7 @@ def _by_area(
     groups = []
     for top in shown:
         section: Section | None = tops.get(top) if top is not None else None
-        title = f"{section.number or ''}{section.title}" if section else ""
+        title = section_label(section.number, section.title) if section else ""
         rows = []
         for item in by_top[top]:
             found, outside = markers.get(item.id, ([], 0))
