@@ -1,6 +1,7 @@
 """The main menu as data: which entries each role sees, which pages light each entry up, the
 settings pages gathered under one 管理 group (the bar stays one line at 1366 px), and the count
-badges of the three to-do lists. base.html only draws what ``main_menu`` returns."""
+badges of the three to-do lists (one statement per page for all three). base.html only draws
+what ``main_menu`` returns."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from typing import Any
 from flask import g, url_for
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
+from sqlalchemy import ScalarSelect, select
+
+from taskhub.core.db import db
 
 #: Roles whose settings pages sit in the 管理 group; others see their few entries in the bar.
 GROUPING_ROLES = ("admin", "office")
@@ -133,29 +137,38 @@ ENTRIES: tuple[Entry, ...] = (
 GROUP_LABEL = lazy_pgettext("menu", "Manage")
 
 
-def _count_review(user: Any) -> int:
-    from taskhub.tracking.queues import awaiting_review_count
+def _review_count(user: Any) -> ScalarSelect[int]:
+    from taskhub.tracking.queues import awaiting_review, counted
 
-    return awaiting_review_count(user)
-
-
-def _count_extensions(user: Any) -> int:
-    from taskhub.tracking.queues import pending_extensions_count
-
-    return pending_extensions_count()
+    return counted(awaiting_review(user))
 
 
-def _count_notifications(user: Any) -> int:
-    from taskhub.reminders.inbox import unread_count
+def _extensions_count(user: Any) -> ScalarSelect[int]:
+    from taskhub.tracking.queues import counted, pending_extensions
 
-    return unread_count(user)
+    return counted(pending_extensions())
 
 
-_COUNTS: dict[str, Callable[[Any], int]] = {
-    "review": _count_review,
-    "extensions": _count_extensions,
-    "notifications": _count_notifications,
+def _notifications_count(user: Any) -> ScalarSelect[int]:
+    from taskhub.reminders.inbox import unread
+
+    return unread(user)
+
+
+#: Each badge's COUNT, from the module that builds the list it counts.
+_COUNTS: dict[str, Callable[[Any], ScalarSelect[int]]] = {
+    "review": _review_count,
+    "extensions": _extensions_count,
+    "notifications": _notifications_count,
 }
+
+
+def badge_counts(user: Any, badges: list[str]) -> dict[str, int]:
+    """The counts of these badges, all in one statement (a page pays one round trip)."""
+    if not badges:
+        return {}
+    row = db.session.execute(select(*(_COUNTS[b](user).label(b) for b in badges))).one()
+    return {badge: int(row[i] or 0) for i, badge in enumerate(badges)}
 
 
 @dataclass(frozen=True)
@@ -202,17 +215,17 @@ def is_current(entry: Entry, endpoint: str | None, view_args: dict[str, Any], us
 def build_menu(user: Any, endpoint: str | None, view_args: dict[str, Any]) -> Menu:
     """The entries ``user`` sees, each marked current or not, with its count badge."""
     grouping = user.role in GROUPING_ROLES
+    shown = [entry for entry in ENTRIES if entry.shows(user)]
+    counts = badge_counts(user, [entry.badge for entry in shown if entry.badge])
     bar: list[Link] = []
     group: list[Link] = []
-    for entry in ENTRIES:
-        if not entry.shows(user):
-            continue
+    for entry in shown:
         link = Link(
             key=entry.key,
             label=str(entry.label),
             url=url_for(entry.endpoint, **entry.url_args(user)),
             is_current=is_current(entry, endpoint, view_args, user),
-            count=_COUNTS[entry.badge](user) if entry.badge else None,
+            count=counts.get(entry.badge) if entry.badge else None,
         )
         (group if entry.settings and grouping else bar).append(link)
     return Menu(bar=bar, group=group, group_label=str(GROUP_LABEL))

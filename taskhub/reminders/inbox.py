@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
 from taskhub.reminders.models import Notification
 
 
-def unread_count(user: User) -> int:
-    """How many of the user's notifications are unread (one COUNT on the user/read index)."""
-    return int(
-        db.session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        )
-        or 0
+def unread(user: User) -> ScalarSelect[int]:
+    """How many of the user's notifications are unread, as a COUNT on the (user, read) index
+    that another statement can hold."""
+    return (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
+
+
+def unread_count(user: User) -> int:
+    return int(db.session.scalar(select(unread(user))) or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ScalarSelect, Select, func, select
 
 from taskhub.accounts.models import User
 from taskhub.core.db import db
@@ -38,15 +38,12 @@ def pending_extensions() -> Select[ExtensionRequest]:
     )
 
 
+def counted(query: Select[Any]) -> ScalarSelect[int]:
+    """How many rows a list query gives, as a COUNT another statement can hold (the menu asks
+    for all its badges in one statement)."""
+    return select(func.count()).select_from(query.order_by(None).subquery()).scalar_subquery()
+
+
 def count_of(query: Select[Any]) -> int:
     """How many rows a list query gives: one COUNT, without the ordering."""
-    counted = select(func.count()).select_from(query.order_by(None).subquery())
-    return int(db.session.scalar(counted) or 0)
-
-
-def awaiting_review_count(user: User) -> int:
-    return count_of(awaiting_review(user))
-
-
-def pending_extensions_count() -> int:
-    return count_of(pending_extensions())
+    return int(db.session.scalar(select(counted(query))) or 0)
