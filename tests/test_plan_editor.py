@@ -168,7 +168,7 @@ def test_budget_warnings_while_editing(office, shanwei):
     editor.add_item(plan, item_input(one, number="1", points=Decimal(30)), actor=office)
     editor.add_item(plan, item_input(one, number="2", points=Decimal(40)), actor=office)
     messages = [w.message for w in editor.budget_warnings(plan)]
-    assert any("一、 主要任务" in m and "70" in m and "60" in m for m in messages), messages
+    assert any("一、主要任务" in m and "70" in m and "60" in m for m in messages), messages
     # The plan's 100 points: the only section gives 60, 40 short.
     assert any("方案" in m and "40" in m for m in messages), messages
     section_warning = [w for w in editor.budget_warnings(plan) if w.section_id == one.id]
