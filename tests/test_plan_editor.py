@@ -321,7 +321,7 @@ def test_a_plan_is_written_through_the_pages(client, login_as, shanwei):
     ]
     outline = client.get("/plans/sw-2024/edit").get_data(as_text=True)
     assert "发布前需处理" in outline
-    assert "一、 主要任务：下级分值合计 60 分，比其 100 分少 40 分。" in outline
+    assert "一、主要任务：下级分值合计 60 分，比其 100 分少 40 分。" in outline
     edit = client.get(f"/plans/sw-2024/items/{item.id}/edit").get_data(as_text=True)
     assert "各县(市、区)人民政府、市发展和改革局、市财政局" in edit
     assert '<datalist id="unit-names">' in edit and "市政数局" in edit
