@@ -5,6 +5,7 @@ what ``main_menu`` returns."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,8 +14,11 @@ from flask import g, url_for
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from sqlalchemy import ScalarSelect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from taskhub.core.db import db
+
+logger = logging.getLogger(__name__)
 
 #: Roles whose settings pages sit in the 管理 group; others see their few entries in the bar.
 GROUPING_ROLES = ("admin", "office")
@@ -167,7 +171,13 @@ def badge_counts(user: Any, badges: list[str]) -> dict[str, int]:
     """The counts of these badges, all in one statement (a page pays one round trip)."""
     if not badges:
         return {}
-    row = db.session.execute(select(*(_COUNTS[b](user).label(b) for b in badges))).one()
+    try:
+        row = db.session.execute(select(*(_COUNTS[b](user).label(b) for b in badges))).one()
+    except SQLAlchemyError:
+        # The error page of a failed transaction draws the menu too: it goes without badges
+        # rather than failing a second time.
+        logger.warning("menu badges left out: the database refused the count", exc_info=True)
+        return {}
     return {badge: int(row[i] or 0) for i, badge in enumerate(badges)}
 
 
