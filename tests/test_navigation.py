@@ -248,9 +248,7 @@ def test_badges_count_what_the_lists_show(app, client, login_as) -> None:
     reviews, extensions = count_of(awaiting_review(office)), count_of(pending_extensions())
     assert (reviews, extensions) == (2, 1)
     # Three of ours, plus the office's notice of each submitted report; not the other user's.
-    unread = db.session.scalars(
-        select(Notification).where(Notification.user_id == office.id)
-    ).all()
+    unread = db.session.scalars(select(Notification).where(Notification.user_id == office.id)).all()
     assert len(unread) == 5
     assert _badges(page) == {
         "待审核": (2, "（2 项待处理）"),
