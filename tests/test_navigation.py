@@ -293,3 +293,16 @@ def test_favicon(client) -> None:
         assert b"<svg" in icon.data
     login_page = client.get("/login").get_data(as_text=True)
     assert 'rel="icon" href="/static/favicon.svg"' in login_page
+
+
+def test_a_long_backlog_reads_99_plus(client, login_as) -> None:
+    viewer = login_as("viewer")
+    db.session.add_all(
+        Notification(user_id=viewer.id, title=f"通知{n}", body="正文") for n in range(120)
+    )
+    db.session.commit()
+    nav = _nav(client.get("/dashboard").get_data(as_text=True))
+    assert (
+        '站内通知 <span class="badge"><span aria-hidden="true">99+</span>'
+        '<span class="visually-hidden">（99+ 条未读）</span></span>'
+    ) in nav

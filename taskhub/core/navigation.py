@@ -137,6 +137,9 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("webhooks", "webhooks.index", _l("Webhooks"), _roles("admin"), settings=True),
 )
 
+#: Badges count up to here and read "99+" beyond 99: a page never counts a province's backlog.
+BADGE_CAP = 100
+
 #: The group's name in the bar.
 GROUP_LABEL = lazy_pgettext("menu", "Manage")
 
@@ -144,19 +147,19 @@ GROUP_LABEL = lazy_pgettext("menu", "Manage")
 def _review_count(user: Any) -> ScalarSelect[int]:
     from taskhub.tracking.queues import awaiting_review, counted
 
-    return counted(awaiting_review(user))
+    return counted(awaiting_review(user), BADGE_CAP)
 
 
 def _extensions_count(user: Any) -> ScalarSelect[int]:
     from taskhub.tracking.queues import counted, pending_extensions
 
-    return counted(pending_extensions())
+    return counted(pending_extensions(), BADGE_CAP)
 
 
 def _notifications_count(user: Any) -> ScalarSelect[int]:
     from taskhub.reminders.inbox import unread
 
-    return unread(user)
+    return unread(user, BADGE_CAP)
 
 
 #: Each badge's COUNT, from the module that builds the list it counts.
@@ -190,6 +193,13 @@ class Link:
     url: str
     is_current: bool
     count: int | None = None
+
+    @property
+    def count_text(self) -> str:
+        """The badge's text: the count, or 99+ past 99."""
+        if self.count is None:
+            return ""
+        return f"{BADGE_CAP - 1}+" if self.count >= BADGE_CAP else str(self.count)
 
 
 @dataclass(frozen=True)
