@@ -363,18 +363,15 @@ def _register_template_helpers(app: Flask) -> None:
     # 2022-H1 → 2022年上半年: period codes stay in URLs and form values, never in the text.
     app.add_template_filter(period_text, "period")
 
-    from taskhub.core.dates import date_text, datetime_text
+    from taskhub.core.dates import cn_date, cn_datetime
     from taskhub.core.sections import section_label
-    from taskhub.core.timeutil import office_zone
 
-    @app.template_filter("cn_datetime")
-    def cn_datetime(value: Any) -> str:
-        """A UTC timestamp in the office's time zone: 2026年12月7日 04:58 / 7 Dec 2026 04:58."""
-        return datetime_text(value, g.get("locale") or "zh", office_zone())
+    # 2026年12月7日 04:58 / 7 Dec 2026 04:58, in the office's time zone.
+    app.add_template_filter(cn_datetime, "cn_datetime")
 
     @app.template_filter("cn_date")
-    def cn_date(value: Any) -> str:
-        """A day: 2026年12月7日 / 7 Dec 2026 (a timestamp gives the office's day)."""
+    def cached_cn_date(value: Any) -> str:
+        """2026年12月7日 / 7 Dec 2026 (a timestamp gives the office's day)."""
         if value is None:
             return ""
         # Long lists repeat the same few dates; each is formatted once per request.
@@ -383,7 +380,7 @@ def _register_template_helpers(app: Flask) -> None:
             cache = g.dates = {}
         text = cache.get(value)
         if text is None:
-            text = cache[value] = date_text(value, g.get("locale") or "zh", office_zone())
+            text = cache[value] = cn_date(value)
         return text
 
     # 一 + 政务服务 → 一、政务服务; （一） and 1. keep their own marks.

@@ -64,3 +64,24 @@ def datetime_text(value: object, locale: str, zone: tzinfo) -> str:
         return _day_text(parsed, locale)
     local = in_zone(parsed, zone)
     return f"{_day_text(local.date(), locale)} {local:%H:%M}"
+
+
+def _request_locale() -> str:
+    from flask import g, has_request_context
+
+    return str(g.get("locale") or "zh") if has_request_context() else "zh"
+
+
+def cn_date(value: object) -> str:
+    """``date_text`` in this request's language and the office's time zone (the ``cn_date``
+    template filter; also for dates that views put into messages)."""
+    from taskhub.core.timeutil import office_zone
+
+    return date_text(value, _request_locale(), office_zone())
+
+
+def cn_datetime(value: object) -> str:
+    """``datetime_text`` in this request's language and the office's time zone."""
+    from taskhub.core.timeutil import office_zone
+
+    return datetime_text(value, _request_locale(), office_zone())
