@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from flask import Flask, g, has_request_context, redirect, request, session, url_for
-from flask_babel import format_date, format_datetime, get_translations, refresh
+from flask_babel import get_translations, refresh
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -278,6 +278,11 @@ def _register_blueprints(app: Flask) -> None:
             return redirect(url_for("accounts.login"))
         return redirect(landing_url(current_user, seeds=app.config["SEEDS"]))
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """Browsers and tools that ask for /favicon.ico get the SVG icon (pages link it)."""
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
+
 
 #: Modules whose ``blp`` is mounted under /api/v1 (their routes carry the rest of the path).
 API_MODULES = (
@@ -358,27 +363,32 @@ def _register_template_helpers(app: Flask) -> None:
     # 2022-H1 → 2022年上半年: period codes stay in URLs and form values, never in the text.
     app.add_template_filter(period_text, "period")
 
-    @app.template_filter("cn_datetime")
-    def cn_datetime(value: Any) -> str:
-        """A UTC timestamp shown in the office's time zone."""
-        if value is None:
-            return ""
-        return format_datetime(value, "yyyy-MM-dd HH:mm")
+    from taskhub.core.dates import cn_date, cn_datetime
+    from taskhub.core.sections import section_label
+
+    # 2026年12月7日 04:58 / 7 Dec 2026 04:58, in the office's time zone.
+    app.add_template_filter(cn_datetime, "cn_datetime")
 
     @app.template_filter("cn_date")
-    def cn_date(value: Any) -> str:
+    def cached_cn_date(value: Any) -> str:
+        """2026年12月7日 / 7 Dec 2026 (a timestamp gives the office's day)."""
         if value is None:
             return ""
-        # Long lists repeat the same few dates; Babel formats each one once per request.
+        # Long lists repeat the same few dates; each is formatted once per request.
         cache = g.get("dates")
         if cache is None:
             cache = g.dates = {}
         text = cache.get(value)
         if text is None:
-            text = cache[value] = format_date(value, "long")
+            text = cache[value] = cn_date(value)
         return text
 
+    # 一 + 政务服务 → 一、政务服务; （一） and 1. keep their own marks.
+    app.add_template_filter(section_label, "section_label")
+    app.add_template_global(section_label, "section_label")
+
     from taskhub.core.labels import field_error, label
+    from taskhub.core.navigation import main_menu
 
     @app.context_processor
     def labels() -> dict[str, Any]:
@@ -387,13 +397,14 @@ def _register_template_helpers(app: Flask) -> None:
             "role_label": lambda code: label("role", code),
             "kind_label": lambda code: label("unit_kind", code),
             "field_error": field_error,
+            "main_menu": main_menu,
         }
 
     @app.before_request
     def remember_locale() -> None:
         # Flask-Babel caches the locale on the app context, which a reused context would keep.
         refresh()
-        g.catalogue = g.labels = g.dates = None
+        g.catalogue = g.labels = g.dates = g.main_menu = None
         g.locale = _select_locale()
         g.request_started = time.perf_counter()
 

@@ -136,6 +136,7 @@ def url_for_case(case: str) -> tuple[str, str, dict | None]:
         "units upload": ("POST", "/imports/units", {"city": "baotou"}),
         "units confirm": ("POST", "/imports/units/confirm", {"city": "baotou", "sha256": "0"}),
         "home": ("GET", "/", None),
+        "favicon": ("GET", "/favicon.ico", None),
         "setup": ("GET", "/setup", None),
         "overview": ("GET", "/overview", None),
         "to score": ("GET", "/to-score", None),
@@ -288,6 +289,7 @@ MATRIX = {
     "units upload": [302, 422, 422, 403, 403, 403],  # refused: no file
     "units confirm": [302, 422, 422, 403, 403, 403],  # refused: no such upload
     "home": [302, 302, 302, 302, 302, 302],  # each role to its own page
+    "favicon": [301, 301, 301, 301, 301, 301],  # to /static/favicon.svg, signed in or not
     "setup": [302, 200, 403, 403, 403, 403],
     "overview": [302, 200, 200, 200, 403, 200],
     "to score": [302, 403, 403, 200, 403, 403],

@@ -168,7 +168,7 @@ def test_budget_warnings_while_editing(office, shanwei):
     editor.add_item(plan, item_input(one, number="1", points=Decimal(30)), actor=office)
     editor.add_item(plan, item_input(one, number="2", points=Decimal(40)), actor=office)
     messages = [w.message for w in editor.budget_warnings(plan)]
-    assert any("一、 主要任务" in m and "70" in m and "60" in m for m in messages), messages
+    assert any("一、主要任务" in m and "70" in m and "60" in m for m in messages), messages
     # The plan's 100 points: the only section gives 60, 40 short.
     assert any("方案" in m and "40" in m for m in messages), messages
     section_warning = [w for w in editor.budget_warnings(plan) if w.section_id == one.id]
@@ -321,7 +321,7 @@ def test_a_plan_is_written_through_the_pages(client, login_as, shanwei):
     ]
     outline = client.get("/plans/sw-2024/edit").get_data(as_text=True)
     assert "发布前需处理" in outline
-    assert "一、 主要任务：下级分值合计 60 分，比其 100 分少 40 分。" in outline
+    assert "一、主要任务：下级分值合计 60 分，比其 100 分少 40 分。" in outline
     edit = client.get(f"/plans/sw-2024/items/{item.id}/edit").get_data(as_text=True)
     assert "各县(市、区)人民政府、市发展和改革局、市财政局" in edit
     assert '<datalist id="unit-names">' in edit and "市政数局" in edit

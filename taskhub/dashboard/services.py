@@ -21,6 +21,7 @@ from taskhub.calendar.services import WorkingCalendar
 from taskhub.core import cache
 from taskhub.core.db import db, now_utc
 from taskhub.core.errors import PermissionDenied
+from taskhub.core.sections import section_label
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan, Section
 from taskhub.scoring import services as scoring
@@ -117,9 +118,7 @@ def areas_of(plan: Plan) -> tuple[dict[int, int], dict[int, str]]:
     ).all()
     parents = {sid: parent for sid, parent, _, _ in rows}
     titles = {
-        sid: f"{number}、{title}" if number else title
-        for sid, parent, number, title in rows
-        if parent is None
+        sid: section_label(number, title) for sid, parent, number, title in rows if parent is None
     }
     top: dict[int, int] = {}
     for sid in parents:

@@ -47,6 +47,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from taskhub.core.sections import section_label
 from taskhub.documents import clean, numbering, roles
 from taskhub.documents import points as pts
 from taskhub.documents.model import (
@@ -800,7 +801,7 @@ def _check_points(draft: Draft, section: DraftSection) -> None:
         return
     total = sum(given, Decimal(0))
     if (len(given) == len(parts) and total != section.points) or total > section.points:
-        label = f"{section.number or ''}{section.title}"
+        label = section_label(section.number, section.title)
         draft.warn(
             FLAG_POINTS_MISMATCH,
             f"“{label}”标明{_fmt(section.points)}分，下列各项合计{_fmt(total)}分",

@@ -15,6 +15,7 @@ from flask_babel import force_locale
 from taskhub.accounts.models import User
 from taskhub.core.db import db, now_utc
 from taskhub.core.labels import label
+from taskhub.core.sections import section_label
 from taskhub.core.timeutil import local_time
 from taskhub.core.xlsx import Column, add_notes, add_table, new_workbook, safe_file_name
 from taskhub.core.xlsx import workbook_bytes as to_bytes
@@ -114,7 +115,7 @@ def describe_filters(resolved: Resolved, *, viewer: User) -> list[tuple[str, str
     if f.area_section_ids:
         top = db.session.get(Section, f.area_section_ids[0])
         if top is not None:
-            lines.append(("所属领域", f"{top.number or ''}{top.title}"))
+            lines.append(("所属领域", section_label(top.number, top.title)))
     for key, unit_id in (("责任单位", f.unit_id), ("牵头单位", f.lead_id)):
         if unit_id is not None:
             unit = db.session.get(Unit, unit_id)

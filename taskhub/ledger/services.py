@@ -22,6 +22,7 @@ from taskhub.calendar.services import WorkingCalendar
 from taskhub.core import cache
 from taskhub.core.db import db
 from taskhub.core.permissions import READ_ALL
+from taskhub.core.sections import section_label
 from taskhub.core.timeutil import local_time
 from taskhub.ledger.lights import (
     COLOR_OF,
@@ -167,7 +168,7 @@ def area_labels(plan_ids: set[int]) -> dict[int, str]:
         )
     ).all()
     parents = {r.id: r.parent_id for r in rows}
-    names = {r.id: f"{r.number or ''}{r.title}" for r in rows}
+    names = {r.id: section_label(r.number, r.title) for r in rows}
     labels = {}
     for section_id in parents:
         top = section_id

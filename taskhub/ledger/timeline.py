@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from taskhub.accounts.models import User
 from taskhub.core import cache
 from taskhub.core.db import db
+from taskhub.core.sections import section_label
 from taskhub.ledger.lights import effective_due
 from taskhub.ledger.services import plan_sections, visible_to
 from taskhub.plans.models import Item, Plan
@@ -438,5 +439,5 @@ def _area_titles(plan: Plan) -> dict[int | None, str]:
         while parents.get(top) is not None:
             top = parents[top]  # type: ignore[assignment]
         t = by_id[top]
-        titles[s.id] = f"{t.number or ''}{t.title}"
+        titles[s.id] = section_label(t.number, t.title)
     return titles

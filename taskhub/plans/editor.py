@@ -28,6 +28,7 @@ from taskhub.audit import services as audit
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, ValidationFailed
 from taskhub.core.limits import check_number, limit
+from taskhub.core.sections import section_label
 from taskhub.imports.plan_changes import Name, city_names
 from taskhub.plans import lifecycle
 from taskhub.plans.models import (
@@ -951,7 +952,7 @@ def budget_warnings(plan: Plan) -> list[EditWarning]:
     for s in sections:
         parts = given(s.id)
         if s.points is not None and parts and sum(parts, ZERO) != s.points:
-            whose = f"{s.number or ''} {s.title}".strip()
+            whose = section_label(s.number, s.title)
             out.append(EditWarning(s.id, _budget_message(sum(parts, ZERO), s.points, whose)))
     top = given(None) + [p for p in below.get(None, []) if p is not None]
     if plan.points is not None and top and sum(top, ZERO) != plan.points:

@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, Integer, and_, case, cast, column, func, sele
 from sqlalchemy.orm import aliased
 
 from taskhub.core.db import db
+from taskhub.core.sections import section_label
 from taskhub.plans.models import Item, Plan, PlanAssessee, Section
 from taskhub.scoring.engine import competition_ranks
 from taskhub.scoring.models import ComponentScore, ItemScore, Period, PeriodKind, PointAllocation
@@ -225,7 +226,7 @@ def _areas(plan: Plan) -> dict[int, int | None]:
 
 def area_titles(plan: Plan) -> dict[int, str]:
     return {
-        sid: f"{number or ''}{'、' if number else ''}{title}"
+        sid: section_label(number, title)
         for sid, number, title in db.session.execute(
             select(Section.id, Section.number, Section.title)
             .where(Section.plan_id == plan.id, Section.parent_id.is_(None))

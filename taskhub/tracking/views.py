@@ -16,9 +16,9 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -26,6 +26,7 @@ from sqlalchemy.orm.interfaces import LoaderOption
 
 from taskhub.audit.models import AuditEvent
 from taskhub.calendar.services import WorkingCalendar
+from taskhub.core.dates import cn_date
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied, ValidationFailed
 from taskhub.core.inputs import InvalidNumber, digits, id_arg, id_list_arg, int_arg, page_arg
@@ -328,7 +329,7 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return _duration(int(value))
     if key in ("due_on", "extended_to", "requested_due_on"):
         try:
-            return str(format_date(date.fromisoformat(str(value)), "long"))
+            return cn_date(date.fromisoformat(str(value)))
         except ValueError:
             return str(value)
     return str(value)
