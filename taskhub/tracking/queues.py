@@ -129,13 +129,11 @@ def accept_reports(selection: dict[int, int | None], *, actor: User) -> list[Rev
     return reviews
 
 
-def pending_extensions() -> Sequence[ExtensionRequest]:
+def extension_queue() -> Sequence[ExtensionRequest]:
     """Extension requests awaiting the office, oldest first, with the milestone, the unit, the
     item and its plan joined in (one query), and the asker's name."""
     return db.session.scalars(
-        select(ExtensionRequest)
-        .where(ExtensionRequest.status == ExtensionStatus.PENDING.value)
-        .options(
+        pending_extensions().options(
             joinedload(ExtensionRequest.milestone)
             .joinedload(Milestone.assignment)
             .options(
@@ -143,7 +141,6 @@ def pending_extensions() -> Sequence[ExtensionRequest]:
                 joinedload(Assignment.item).joinedload(Item.plan),
             )
         )
-        .order_by(ExtensionRequest.requested_at, ExtensionRequest.id)
     ).all()
 
 
@@ -165,7 +162,7 @@ def pending_extensions() -> Select[Any]:
     return (
         select(ExtensionRequest)
         .where(ExtensionRequest.status == ExtensionStatus.PENDING.value)
-        .order_by(ExtensionRequest.requested_at)
+        .order_by(ExtensionRequest.requested_at, ExtensionRequest.id)
     )
 
 

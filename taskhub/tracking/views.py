@@ -793,7 +793,7 @@ def extensions() -> Any:
 
 def _extensions_page(errors: dict[int, str] | None = None) -> str:
     """The pending requests; after a refused decision, the problem beside its reason field."""
-    pending = queues.pending_extensions()
+    pending = queues.extension_queue()
     return render_template(
         "tracking/extensions.html",
         pending=pending,
