@@ -537,7 +537,7 @@ def test_the_export_has_exactly_the_filtered_rows_in_the_page_order(
     assert {"具体内容", "所属领域", "责任单位", "牵头单位", "完成状态", "预警", "进度"} <= set(
         header
     )
-    assert ws.auto_filter.ref == f"A1:M{len(ids) + 1}"
+    assert ws.auto_filter.ref == f"A1:R{len(ids) + 1}"
     assert ws.column_dimensions["E"].width == 50
     data = list(ws.iter_rows(min_row=2, values_only=True))
     assert len(data) == len(ids) == 90
@@ -673,7 +673,7 @@ def test_every_filter_control_has_a_label_and_the_table_has_caption_and_scopes(
     client: FlaskClient, login_as: Callable[..., Any]
 ) -> None:
     login_as("office")
-    for url in (f"/ledger?plan={BAOTOU}", f"/timeline?plan={BAOTOU}"):
+    for url in (f"/ledger?plan={BAOTOU}", "/ledger", "/board", f"/timeline?plan={BAOTOU}"):
         page = get(client, url)
         start = page.index('<form method="get"')
         form = page[start : page.index("</form>", start)]
@@ -684,9 +684,9 @@ def test_every_filter_control_has_a_label_and_the_table_has_caption_and_scopes(
         assert "<caption>" in page, url
         assert '<th scope="col"' in page, url
     ledger = get(client, f"/ledger?plan={BAOTOU}")
-    assert ledger.count('<th scope="col"') == 9  # one plan chosen: no plan column
+    assert ledger.count('<th scope="col"') == 10  # one plan chosen: no plan column
     assert 'aria-sort="ascending"' in ledger
-    assert get(client, "/ledger").count('<th scope="col"') == 10
+    assert get(client, "/ledger").count('<th scope="col"') == 11
 
 
 def test_resolving_an_area_of_another_plan_is_a_problem(session: Any) -> None:

@@ -184,8 +184,9 @@ def safe_file_name(text: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("_")
 
 
-def xlsx_response(data: bytes, name: str, ascii_name: str) -> Response:
-    """A download response with the UTF-8 file name and an ASCII fallback (RFC 6266/5987)."""
+def xlsx_response(data: bytes | Iterable[bytes], name: str, ascii_name: str) -> Response:
+    """A download response with the UTF-8 file name and an ASCII fallback (RFC 6266/5987);
+    ``data`` may be an iterable of pieces, sent as they come (a streamed response)."""
     response = Response(data, mimetype=XLSX_MIMETYPE)
     fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name)
     response.headers["Content-Disposition"] = (
