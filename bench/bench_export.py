@@ -1,0 +1,204 @@
+"""Time the streamed ledger export (/ledger.xlsx) end to end on the province-scale workload.
+
+    .venv/bin/python bench/generate.py     --db sqlite:///bench/.data/bench.db   # once
+    .venv/bin/python bench/bench_export.py --db sqlite:///bench/.data/bench.db [--rounds 5]
+
+Each round signs in as the generated office user and GETs the export through the real app
+(Flask test client, unbuffered), reading the whole streamed body: 100,000 rows (the big plan)
+and about 10,000 (its status=new rows). The same-run baseline writes the same number of rows of
+plain values (18 columns, similar text) with openpyxl's write-only mode and no database, so the
+ratio says what the database, the filters and the per-batch report and milestone reads cost.
+
+Memory: one extra round of each size under tracemalloc gives the peak of Python allocations
+during the request (flat: the 100,000-row peak close to the 10,000-row one), and
+``resource.getrusage`` the process's peak RSS before and after.
+
+Progress goes to stderr; a table and one JSON line go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DEFAULT_DB, PLAN_CODE, database_url, log, make_app
+from flask.testing import FlaskClient
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from taskhub.core.db import db
+from taskhub.plans.models import Item, Plan
+from taskhub.tracking.models import Assignment
+
+PASSWORD = "bench-only"  # generate.py gives every generated user this password
+COLUMNS = 18
+
+
+def sign_in(client: FlaskClient) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    data = {"username": "bench-office", "password": PASSWORD}
+    if token:
+        data["csrf_token"] = token.group(1)
+    response = client.post("/login", data=data)
+    if response.status_code != 302 or "/login" in response.headers.get("Location", ""):
+        raise SystemExit("could not sign in as bench-office: run generate.py first")
+
+
+def fetch(client: FlaskClient, url: str) -> tuple[float, int, bytes]:
+    """Seconds to receive the whole streamed body, its size, and its first bytes."""
+    started = time.perf_counter()
+    response = client.get(url, buffered=False)
+    if response.status_code != 200:
+        raise SystemExit(f"{url}: HTTP {response.status_code}")
+    size, head = 0, b""
+    for piece in response.iter_encoded():
+        if not head:
+            head = piece[:4]
+        size += len(piece)
+    response.close()
+    return time.perf_counter() - started, size, head
+
+
+def baseline(rows: int) -> float:
+    """openpyxl write-only, the same rows of plain values, no database: seconds."""
+    text = "推进政务服务“跨域通办”，完善线上线下融合的服务体系" * 2
+    started = time.perf_counter()
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("任务台账")
+    ws.append([f"列{i}" for i in range(COLUMNS)])
+    day = date(2022, 6, 30)
+    for n in range(rows):
+        ws.append(
+            [n, "基准省方案", "1.2", "重点任务", text, "一、政务服务", "某某区人民政府"]
+            + ["牵头单位", "推进中", "红 · 已超期", 0.4, day, day, 12, "节点", text, None, None]
+        )
+    with tempfile.TemporaryFile() as out:
+        wb.save(out)
+    return time.perf_counter() - started
+
+
+def peak_python_bytes(run: Callable[[], Any]) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(times), 2),
+        "min": round(min(times), 2),
+        "max": round(max(times), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", default=DEFAULT_DB, help=f"database URL (default {DEFAULT_DB})")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--check", action="store_true", help="open the workbook and count rows")
+    args = parser.parse_args(argv)
+    url = database_url(args.db)
+    app = make_app(url)
+    big = f"/ledger.xlsx?plan={PLAN_CODE}"
+    small = f"/ledger.xlsx?plan={PLAN_CODE}&status=new"
+    with app.app_context():
+        plan = select(Item.id).join(Plan).where(Plan.code == PLAN_CODE)
+        n_big = db.session.scalar(select(func.count()).where(Assignment.item_id.in_(plan))) or 0
+        n_small = (
+            db.session.scalar(
+                select(func.count()).where(Assignment.item_id.in_(plan), Assignment.status == "new")
+            )
+            or 0
+        )
+        db.session.remove()
+    log(f"workload: {n_big:,} rows (big), {n_small:,} rows (small)")
+    client = app.test_client()
+    sign_in(client)
+    rss_start = maxrss_mb()
+    log("warm-up: one small export")
+    fetch(client, small)
+    results: dict[str, list[float]] = {"export_100k": [], "export_10k": [], "baseline_100k": []}
+    sizes: dict[str, int] = {}
+    for n in range(1, args.rounds + 1):
+        seconds, size, head = fetch(client, big)
+        assert head == b"PK\x03\x04", "not a zip (xlsx)"
+        results["export_100k"].append(seconds)
+        sizes["export_100k"] = size
+        log(f"round {n}/{args.rounds}: 100k export {seconds:.2f} s ({size / 1e6:.1f} MB)")
+        seconds, size, _ = fetch(client, small)
+        results["export_10k"].append(seconds)
+        sizes["export_10k"] = size
+        log(f"round {n}/{args.rounds}: 10k export {seconds:.2f} s")
+        seconds = baseline(n_big)
+        results["baseline_100k"].append(seconds)
+        log(f"round {n}/{args.rounds}: baseline (openpyxl, no DB) {seconds:.2f} s")
+    rss_after_timing = maxrss_mb()
+    log("memory: one traced round of each size")
+    peak_small = peak_python_bytes(lambda: fetch(client, small))
+    peak_big = peak_python_bytes(lambda: fetch(client, big))
+    if args.check:
+        log("check: reading the big workbook back")
+        body = client.get(big).data
+        with tempfile.NamedTemporaryFile(suffix=".xlsx") as f:
+            f.write(body)
+            f.flush()
+            ws = load_workbook(f.name, read_only=True)["任务台账"]
+            rows = sum(1 for _ in ws.iter_rows(min_row=2, values_only=True))
+        assert rows == n_big, (rows, n_big)
+        log(f"check: {rows:,} data rows")
+    figures = {
+        "db": url.get_backend_name(),
+        "rows": {"big": n_big, "small": n_small},
+        "rounds": args.rounds,
+        "seconds": {k: summary(v) for k, v in results.items()},
+        "ratio_medians": round(
+            statistics.median(results["export_100k"]) / statistics.median(results["baseline_100k"]),
+            2,
+        ),
+        "bytes": sizes,
+        "python_peak_mb": {
+            "10k": round(peak_small / 1e6, 1),
+            "100k": round(peak_big / 1e6, 1),
+        },
+        "maxrss_mb": {
+            "start": round(rss_start, 1),
+            "after_timed_rounds": round(rss_after_timing, 1),
+            "end": round(maxrss_mb(), 1),
+        },
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+    print(f"{'':28} {'median s':>9} {'min s':>7} {'max s':>7}")
+    for key, value in figures["seconds"].items():
+        print(f"{key:28} {value['median']:>9} {value['min']:>7} {value['max']:>7}")
+    print(f"ratio export/baseline (medians): {figures['ratio_medians']}")
+    print(f"python peak during request: {figures['python_peak_mb']} MB")
+    print(f"peak RSS: {figures['maxrss_mb']} MB")
+    print(json.dumps(figures, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
