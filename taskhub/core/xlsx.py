@@ -12,9 +12,9 @@ starts like a formula (``=1+2``, ``@SUM(…)``) stays text, so a spreadsheet nev
 from __future__ import annotations
 
 import io
-from copy import copy
 import re
 from collections.abc import Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
