@@ -922,11 +922,13 @@ def test_the_ledger_export_has_the_newest_report_the_next_step_and_days_overdue(
             percent=40,
         )
     )
-    first, second = sorted(a.milestones, key=lambda m: (m.due_on, m.id))[:2]
-    first.status = "done"  # the next step is now the second one
-    first.extended_to = None
+    steps = sorted(a.milestones, key=lambda m: (m.due_on, m.id))
+    second, later = steps[1], steps[2:]
+    steps[0].status = "done"  # the next step is now the second one, 5 days overdue …
     second.title = "完成系统上线"
     second.extended_to = today - timedelta(days=5)
+    for m in later:  # … the later ones extended past it
+        m.extended_to = today + timedelta(days=30)
     db.session.commit()
     db.session.refresh(a)
     response = client.get(f"/ledger.xlsx?plan={BAOTOU}&unit={kundulun.id}")
