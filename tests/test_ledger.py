@@ -812,7 +812,7 @@ def test_ledger_and_board_show_days_overdue_the_total_and_one_line_rows(
     # The total is the whole filtered result (90), not the page's 50 rows.
     assert total_of(page) == len(expected) == 90
     assert "共 90 项任务符合条件" in visible(page)
-    rows = {}
+    rows: dict[int, str] = {}
     for n in (1, 2):
         rows |= rows_html(get(client, f"{url}&page={n}"))
     assert rows.keys() == expected.keys()
