@@ -5,7 +5,7 @@
 
 Each round signs in as the generated office user and GETs the export through the real app
 (Flask test client, unbuffered), reading the whole streamed body: 100,000 rows (the big plan)
-and about 10,000 (the area nearest that size). The same-run baseline writes the same number of rows of
+and about 10,000 (the area nearest that size). The same-run baseline writes as many rows of
 plain values (18 columns, similar text) with openpyxl's write-only mode and no database, so the
 ratio says what the database, the filters and the per-batch report and milestone reads cost.
 
