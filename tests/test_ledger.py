@@ -537,7 +537,7 @@ def test_the_export_has_exactly_the_filtered_rows_in_the_page_order(
     assert {"具体内容", "所属领域", "责任单位", "牵头单位", "完成状态", "预警", "进度"} <= set(
         header
     )
-    assert ws.auto_filter.ref == f"A1:M{len(ids) + 1}"
+    assert ws.auto_filter.ref == f"A1:R{len(ids) + 1}"
     assert ws.column_dimensions["E"].width == 50
     data = list(ws.iter_rows(min_row=2, values_only=True))
     assert len(data) == len(ids) == 90
@@ -609,7 +609,7 @@ def test_every_filter_control_has_a_label_and_the_table_has_caption_and_scopes(
     client: FlaskClient, login_as: Callable[..., Any]
 ) -> None:
     login_as("office")
-    for url in (f"/ledger?plan={BAOTOU}", f"/timeline?plan={BAOTOU}"):
+    for url in (f"/ledger?plan={BAOTOU}", "/ledger", "/board", f"/timeline?plan={BAOTOU}"):
         page = get(client, url)
         start = page.index('<form method="get"')
         form = page[start : page.index("</form>", start)]
@@ -620,9 +620,9 @@ def test_every_filter_control_has_a_label_and_the_table_has_caption_and_scopes(
         assert "<caption>" in page, url
         assert '<th scope="col"' in page, url
     ledger = get(client, f"/ledger?plan={BAOTOU}")
-    assert ledger.count('<th scope="col"') == 9  # one plan chosen: no plan column
+    assert ledger.count('<th scope="col"') == 10  # one plan chosen: no plan column
     assert 'aria-sort="ascending"' in ledger
-    assert get(client, "/ledger").count('<th scope="col"') == 10
+    assert get(client, "/ledger").count('<th scope="col"') == 11
 
 
 def test_resolving_an_area_of_another_plan_is_a_problem(session: Any) -> None:
@@ -713,3 +713,191 @@ def test_the_cached_count_follows_every_audited_change(
     tracking.acknowledge(new, actor=office)
     db.session.commit()
     assert total_of(get(client, url)) == before + 1
+
+
+# -- days overdue, one-line rows, totals, the board's export (issue 15) -------------------------
+
+
+def overdue_days(a: Assignment, today: date) -> int | None:
+    """超期N天 computed independently: not completed and the next open step before today."""
+    due = next_due_of(a)
+    if a.status == "completed" or due is None or due >= today:
+        return None
+    return (today - due).days
+
+
+def rows_html(page: str) -> dict[int, str]:
+    return {
+        int(a): row
+        for a, row in re.findall(r'<tr data-assignment="(\d+)"[^>]*>(.*?)</tr>', page, re.S)
+    }
+
+
+@pytest.mark.parametrize(
+    "url", ["/ledger?plan={plan}&unit={unit}", "/board?plan={plan}&unit={unit}&view=all"]
+)
+def test_ledger_and_board_show_days_overdue_the_total_and_one_line_rows(
+    client: FlaskClient, login_as: Callable[..., Any], varied: dict[str, list[int]], url: str
+) -> None:
+    login_as("office")
+    today = office_today()
+    kundulun = unit_named(KUNDULUN, "baotou")
+    url = url.format(plan=BAOTOU, unit=kundulun.id)
+    expected = {a.id: a for a in kundulun_rows()}
+    page = get(client, url)
+    # The total is the whole filtered result (90), not the page's 50 rows.
+    assert total_of(page) == len(expected) == 90
+    assert "共 90 项任务符合条件" in visible(page)
+    rows: dict[int, str] = {}
+    for n in (1, 2):
+        rows |= rows_html(get(client, f"{url}&page={n}"))
+    assert rows.keys() == expected.keys()
+    late = 0
+    for aid, row in rows.items():
+        a, days = expected[aid], overdue_days(expected[aid], today)
+        if days is None:
+            assert "超期" not in visible(row) and "data-overdue" not in row
+        else:
+            late += 1
+            assert f"超期{days}天" in visible(row), (aid, visible(row))
+        # One line: the task cell is cut with an ellipsis, its full text in the title.
+        link = re.search(r'<a class="one-line clip-l" href="[^"]+" title="([^"]*)"', row)
+        assert link, row
+        assert html_lib.unescape(link.group(1)).endswith(a.item.text)
+        assert a.item.label in html_lib.unescape(link.group(1))
+    assert 0 < late < len(rows)  # varied: some on time, most of 2022 long overdue
+    css = client.get("/static/css/taskhub.css")
+    assert "table.one-line-rows td { white-space: nowrap; }" in css.get_data(as_text=True)
+    css.close()
+
+
+def test_the_unit_filter_works_without_choosing_a_plan(
+    client: FlaskClient, login_as: Callable[..., Any]
+) -> None:
+    login_as("office")
+    kundulun = unit_named(KUNDULUN, "baotou")
+    own = {a.id for a in assignments(Assignment.unit_id == kundulun.id)}
+    for base in ("/ledger", "/board?view=all"):
+        page = get(client, base)
+        # A list of units or a search box is offered with no plan chosen.
+        assert 'id="f-unit"' in page or 'id="f-unit-name"' in page, base
+        assert 'id="f-lead"' in page, base
+        sep = "&" if "?" in base else "?"
+        by_id = get(client, f"{base}{sep}unit={kundulun.id}")
+        assert total_of(by_id) == len(own), base
+        assert set(rows_html(by_id)) <= own
+        by_name = get(client, f"{base}{sep}unit_name={KUNDULUN}")
+        assert total_of(by_name) == len(own), base
+    # The lead filter too: Baotou's items led by a unit, across plans.
+    lead = db.session.scalars(
+        select(ItemUnit.unit_id).where(ItemUnit.role == "lead", ItemUnit.unit_id.is_not(None))
+    ).first()
+    led = {
+        a.id
+        for a in assignments(
+            Assignment.item_id.in_(
+                select(ItemUnit.item_id).where(
+                    ItemUnit.role.in_(("lead", "lead_assessor")), ItemUnit.unit_id == lead
+                )
+            )
+        )
+    }
+    assert total_of(get(client, f"/ledger?lead={lead}")) >= len(led) > 0
+
+
+def test_the_board_export_has_the_boards_filtered_rows_in_its_order(
+    client: FlaskClient, login_as: Callable[..., Any], varied: dict[str, list[int]]
+) -> None:
+    login_as("office")
+    today = office_today()
+    kundulun = unit_named(KUNDULUN, "baotou")
+    query = f"plan={BAOTOU}&unit={kundulun.id}&view=overdue"
+    page = get(client, f"/board?{query}")
+    total = total_of(page)
+    ids = list(rows_html(page)) + list(rows_html(get(client, f"/board?{query}&page=2")))
+    assert len(ids) == total > 0
+    assert f"/board.xlsx?{query}".replace("&", "&amp;") in page
+    response = client.get(f"/board.xlsx?{query}&page=2")  # every row, not a page
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    assert "board" in response.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(response.data))
+    ws = book["时限督办"]
+    header = [c.value for c in ws[1]]
+    col = {name: header.index(name) for name in header}
+    data = list(ws.iter_rows(min_row=2, values_only=True))
+    rows = {a.id: a for a in kundulun_rows()}
+    assert len(data) == total
+    for aid, values in zip(ids, data, strict=True):
+        assert values[col["编号"]] == rows[aid].item.label
+        assert values[col["责任单位"]] == KUNDULUN
+        assert values[col["超期天数"]] == overdue_days(rows[aid], today)
+    notes = dict(book["导出说明"].iter_rows(values_only=True))
+    assert notes["条数"] == str(total) and notes["显示"] == "已超期"
+
+
+def test_the_ledger_export_has_the_newest_report_the_next_step_and_days_overdue(
+    client: FlaskClient, login_as: Callable[..., Any]
+) -> None:
+    login_as("office")
+    today = office_today()
+    kundulun = unit_named(KUNDULUN, "baotou")
+    a = next(a for a in kundulun_rows() if len(a.milestones) >= 2)
+    author = make_user("unit", kundulun, "reporter").id
+    older = ProgressReport(
+        assignment_id=a.id, author_id=author, progress="旧的进展", problems="旧问题", percent=10
+    )
+    db.session.add(older)
+    db.session.flush()
+    db.session.add(
+        ProgressReport(
+            assignment_id=a.id,
+            author_id=author,
+            progress="=1+2 已完成平台对接",
+            problems="-资金未到位",
+            next_steps="@下月完成验收",
+            percent=40,
+        )
+    )
+    steps = sorted(a.milestones, key=lambda m: (m.due_on, m.id))
+    second, later = steps[1], steps[2:]
+    steps[0].status = "done"  # the next step is now the second one, 5 days overdue …
+    second.title = "完成系统上线"
+    second.extended_to = today - timedelta(days=5)
+    for m in later:  # … the later ones extended past it
+        m.extended_to = today + timedelta(days=30)
+    db.session.commit()
+    db.session.refresh(a)
+    response = client.get(f"/ledger.xlsx?plan={BAOTOU}&unit={kundulun.id}")
+    assert response.status_code == 200
+    ws = load_workbook(io.BytesIO(response.data))["任务台账"]
+    header = [c.value for c in ws[1]]
+    # The original columns keep their places; the new ones follow.
+    assert header[:13] == [
+        "序号",
+        "方案",
+        "编号",
+        "重点任务",
+        "具体内容",
+        "所属领域",
+        "责任单位",
+        "牵头单位",
+        "完成状态",
+        "预警",
+        "进度",
+        "下一节点时限",
+        "最近报告日期",
+    ]
+    assert header[13:] == ["超期天数", "下一节点", "工作进展", "存在问题", "下步计划"]
+    row = next(r for r in ws.iter_rows(min_row=2) if r[2].value == a.item.label)
+    values = {name: cell for name, cell in zip(header, row, strict=True)}
+    assert values["工作进展"].value == "=1+2 已完成平台对接"
+    assert values["存在问题"].value == "-资金未到位"
+    assert values["下步计划"].value == "@下月完成验收"
+    for name in ("工作进展", "存在问题", "下步计划"):  # formula-like text stays text
+        assert values[name].data_type == "s" and values[name].quotePrefix, name
+    assert values["下一节点"].value == "完成系统上线"
+    assert values["下一节点时限"].value.date() == today - timedelta(days=5)
+    assert values["超期天数"].value == 5
+    # An assignment with no report has empty report columns.
+    quiet = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[2] != a.item.label)
+    assert quiet[15:] == (None, None, None)

@@ -62,7 +62,7 @@ def visible(page: str) -> str:
 def table_rows(page: str) -> list[tuple[int, str]]:
     """(assignment id, row HTML) of each listed assignment, in page order."""
     found = []
-    for row in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S):
+    for row in re.findall(r"<tr(?:\s[^>]*)?>(.*?)</tr>", page, flags=re.S):
         link = re.search(r'href="/assignments/(\d+)"', row)
         if link:
             found.append((int(link.group(1)), row))
@@ -644,6 +644,7 @@ ROLES = ["anonymous", "admin", "office", "assessor", "unit", "viewer"]
 MATRIX = {
     "my tasks": [302, 302, 302, 200, 200, 302],
     "board": [302, 200, 200, 200, 403, 200],
+    "board export": [302, 200, 200, 200, 403, 200],
     "review queue": [302, 200, 200, 200, 403, 403],
     "extension queue": [302, 200, 200, 403, 403, 403],
     "reminder rules": [302, 200, 200, 403, 403, 200],
@@ -742,6 +743,7 @@ def case_request(case: str) -> tuple[str, str, dict[str, Any] | None]:
     builders: dict[str, Callable[[], tuple[str, str, dict[str, Any] | None]]] = {
         "my tasks": lambda: ("GET", "/my", None),
         "board": lambda: ("GET", "/board", None),
+        "board export": lambda: ("GET", "/board.xlsx?status=completed", None),
         "review queue": lambda: ("GET", "/review", None),
         "extension queue": lambda: ("GET", "/extensions", None),
         "reminder rules": lambda: ("GET", "/reminders/rules", None),
@@ -1019,12 +1021,14 @@ def test_the_board_filters_overdue_and_pages(browser: Callable[..., Browser]) ->
     first = office.page(overdue_url)
     rows = table_rows(first)
     assert len(rows) == 50
-    assert f"第 1 页 · 共 {flagged} 条" in visible(first)
-    assert all("<strong>已超期</strong>" in row for _, row in rows)  # the status, not the light
+    assert f"共 {flagged} 项任务符合条件" in visible(first)  # the whole result, not the page
+    days = {a: (today - fresh(Assignment, a).next_due_on).days for a, _ in rows}
+    assert all(f"超期{days[a]}天" in visible(row) for a, row in rows)
     second = office.page(overdue_url + "&page=2")
     rows2 = table_rows(second)
     assert rows2 and not {a for a, _ in rows} & {a for a, _ in rows2}
-    assert "第 2 页" in visible(second) and "上一页" in visible(second)
+    assert 'aria-current="page" class="current" aria-label="第 2 页"' in second
+    assert "上一页" in visible(second)
     assert all(fresh(Assignment, a).is_overdue_on(today) for a, _ in rows + rows2)
 
     # One unit's list, everything: the overdue ones come first (one is extended past today).

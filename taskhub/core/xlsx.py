@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -127,10 +128,12 @@ def add_table(
     ws.page_setup.fitToHeight = 0  # as many pages tall as needed
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.append([_cell(ws, column.header, "xlsx_head") for column in columns])
-    styles = [f"xlsx_{column.kind}" for column in columns]
+    # Each column's style, resolved once: setting a named style looks it up by name on every
+    # cell, a third of the time of a large sheet; a copy of the resolved style array is cheap.
+    styles = [_cell(ws, None, f"xlsx_{column.kind}")._style for column in columns]
     count = 0
     for row in rows:
-        ws.append([_cell(ws, value, style) for value, style in zip(row, styles, strict=True)])
+        ws.append([_styled(ws, value, style) for value, style in zip(row, styles, strict=True)])
         count += 1
     last = get_column_letter(len(columns))
     ws.auto_filter.ref = f"A1:{last}{count + 1}"
@@ -149,6 +152,12 @@ def add_notes(wb: Workbook, title: str, lines: Iterable[tuple[str, str]]) -> Non
 def _cell(ws: Any, value: Any, style: str) -> WriteOnlyCell:
     cell = WriteOnlyCell(ws, value=value)
     cell.style = style
+    return as_text_if_formula(cell)
+
+
+def _styled(ws: Any, value: Any, style: Any) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    cell._style = copy(style)
     return as_text_if_formula(cell)
 
 
@@ -184,8 +193,9 @@ def safe_file_name(text: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("_")
 
 
-def xlsx_response(data: bytes, name: str, ascii_name: str) -> Response:
-    """A download response with the UTF-8 file name and an ASCII fallback (RFC 6266/5987)."""
+def xlsx_response(data: bytes | Iterable[bytes], name: str, ascii_name: str) -> Response:
+    """A download response with the UTF-8 file name and an ASCII fallback (RFC 6266/5987);
+    ``data`` may be an iterable of pieces, sent as they come (a streamed response)."""
     response = Response(data, mimetype=XLSX_MIMETYPE)
     fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name)
     response.headers["Content-Disposition"] = (

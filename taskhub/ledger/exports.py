@@ -5,6 +5,7 @@ Both are Chinese documents whatever the UI language, laid out by ``taskhub.core.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
@@ -44,6 +45,13 @@ LEDGER_COLUMNS = (
     Column("进度", 8, "percent"),
     Column("下一节点时限", 16, "date"),
     Column("最近报告日期", 16, "date"),
+    # Added for the sheet sent to leaders; after the original columns so older macros and
+    # formulas that read columns by position still find theirs.
+    Column("超期天数", 10, "integer"),
+    Column("下一节点", 24, "wrap"),
+    Column("工作进展", 50, "wrap"),
+    Column("存在问题", 36, "wrap"),
+    Column("下步计划", 36, "wrap"),
 )
 SORT_NAMES = {
     "item": "方案与编号",
@@ -54,6 +62,7 @@ SORT_NAMES = {
     "percent": "进度",
     "due": "下一节点时限",
     "report": "最近报告日期",
+    "board": "超期在前，再按下一节点时限",
 }
 
 
@@ -89,15 +98,41 @@ def ledger_rows(rows: Iterable[ExportRow]) -> Iterator[list[Any]]:
             Decimal(row.percent) / 100,
             row.next_due,
             row.last_report_on,
+            row.days_overdue,
+            row.next_title,
+            row.progress,
+            row.problems,
+            row.next_steps,
         ]
 
 
 def ledger_xlsx(rows: Iterable[ExportRow], *, notes: list[tuple[str, str]]) -> bytes:
-    """The ledger workbook: the table, then a sheet saying what was exported and when."""
+    """The ledger workbook as bytes (see ``ledger_xlsx_stream``)."""
+    return b"".join(ledger_xlsx_stream(rows, notes=notes))
+
+
+#: Bytes per piece of a streamed workbook.
+STREAM_CHUNK = 256 * 1024
+
+
+def ledger_xlsx_stream(
+    rows: Iterable[ExportRow], *, notes: list[tuple[str, str]], sheet: str = LEDGER_SHEET
+) -> Iterator[bytes]:
+    """The ledger workbook in pieces: the table, then a sheet saying what was exported and when.
+
+    Memory stays flat whatever the row count: openpyxl's write-only sheet writes each row to a
+    temporary file as it comes, and the finished workbook is zipped into another temporary
+    file, read back in pieces. (An .xlsx is a zip whose directory comes last, so its first
+    byte can only be sent once every row is written.)
+    """
     wb = new_workbook()
-    count = add_table(wb, LEDGER_SHEET, LEDGER_COLUMNS, ledger_rows(rows))
+    count = add_table(wb, sheet, LEDGER_COLUMNS, ledger_rows(rows))
     add_notes(wb, NOTES_SHEET, [*notes, ("条数", str(count))])
-    return to_bytes(wb)
+    with tempfile.TemporaryFile() as out:
+        wb.save(out)
+        out.seek(0)
+        while piece := out.read(STREAM_CHUNK):
+            yield piece
 
 
 def _now_text() -> str:
@@ -120,6 +155,8 @@ def describe_filters(resolved: Resolved, *, viewer: User) -> list[tuple[str, str
         if unit_id is not None:
             unit = db.session.get(Unit, unit_id)
             lines.append((key, unit.name if unit else f"#{unit_id}"))
+    if f.view:
+        lines.append(("显示", _chinese("view", [f.view])[f.view]))
     if f.status:
         lines.append(("完成状态", _chinese("status", [f.status])[f.status]))
     if f.light:
@@ -136,11 +173,14 @@ def _cn(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def ledger_file_names(plan: Plan | None, today: date) -> tuple[str, str]:
+def ledger_file_names(
+    plan: Plan | None, today: date, *, kind: str = LEDGER_SHEET, ascii_kind: str = "ledger"
+) -> tuple[str, str]:
     """The Chinese file name and an ASCII one for clients without RFC 5987."""
     stamp = today.strftime("%Y%m%d")
     title = safe_file_name(plan.title) if plan else "全部方案"
-    return f"{title}_任务台账_{stamp}.xlsx", f"{plan.code if plan else 'all'}_ledger_{stamp}.xlsx"
+    code = plan.code if plan else "all"
+    return f"{title}_{kind}_{stamp}.xlsx", f"{code}_{ascii_kind}_{stamp}.xlsx"
 
 
 # -- scores -------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from taskhub.tracking.models import AssignmentStatus
 SORTS = ("item", "plan", "unit", "status", "light", "percent", "due", "report")
 STATUSES = tuple(s.value for s in AssignmentStatus)
 GROUPINGS = ("unit", "area")
+#: The deadline board's views (tracking.services.VIEWS, repeated to keep this module light).
+BOARD_VIEWS = ("open", "due_soon", "overdue", "returned", "submitted", "completed", "all")
 
 
 class _GetArgs(Schema):
@@ -83,3 +85,9 @@ def load_args(schema: Schema, args: Any) -> tuple[dict[str, Any], dict[str, str]
         values["dir"] = "asc"
     values["page"] = max(1, min(values.get("page") or 1, 1_000_000))
     return values, errors
+
+
+class BoardArgs(LedgerArgs):
+    """The deadline board's filters: the ledger's, and a view (open, due soon, overdue, …)."""
+
+    view = fields.String(load_default="open", validate=validate.OneOf(BOARD_VIEWS))

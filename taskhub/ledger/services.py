@@ -37,10 +37,12 @@ from taskhub.tracking.lights import Light, light_for
 from taskhub.tracking.models import (
     Assignment,
     AssignmentStatus,
+    Milestone,
     MilestoneStatus,
     ProgressReport,
 )
-from taskhub.units.models import Unit, UnitAlias, UnitGroup
+from taskhub.tracking.services import view_condition
+from taskhub.units.models import City, Unit, UnitAlias, UnitGroup
 from taskhub.units.services import groups_containing
 
 PAGE_SIZE = 50
@@ -62,6 +64,8 @@ class LedgerFilters:
     light: str | None = None
     due_from: date | None = None
     due_to: date | None = None
+    #: A view of the deadline board (open, due_soon, overdue, …; see tracking.services.VIEWS).
+    view: str | None = None
     sort: str = "item"
     descending: bool = False
 
@@ -121,6 +125,7 @@ def resolve_filters(values: dict[str, Any]) -> Resolved:
         light=values.get("light"),
         due_from=due_from,
         due_to=due_to,
+        view=values.get("view"),
         sort=values.get("sort", "item"),
         descending=values.get("dir") == "desc",
     )
@@ -193,6 +198,14 @@ def lead_units(item_ids: Any) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
+def days_overdue(status: str, next_due: date | None, today: date) -> int | None:
+    """Calendar days the next due date is past (超期N天), None when not overdue: the same rule
+    as ``Assignment.overdue_on`` (not completed, next open milestone before today)."""
+    if status == AssignmentStatus.COMPLETED.value or next_due is None or next_due >= today:
+        return None
+    return (today - next_due).days
+
+
 def visible_to(user: User) -> ColumnElement[bool] | None:
     """The WHERE that limits a user to what they may see (None: everything)."""
     if user.role in READ_ALL:
@@ -238,6 +251,8 @@ class LedgerRow:
     next_title: str | None
     last_report_on: date | None
     light: Light
+    #: Days past the next due date (超期N天), None when not overdue.
+    days_overdue: int | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +272,14 @@ class ExportRow:
     percent: int
     next_due: date | None
     last_report_on: date | None
+    #: Days past the next due date, None when not overdue (as ``days_overdue`` counts them).
+    days_overdue: int | None = None
+    #: The next open milestone's title (its date is ``next_due``).
+    next_title: str | None = None
+    #: The newest report's 工作进展 / 存在问题 / 下步计划.
+    progress: str | None = None
+    problems: str | None = None
+    next_steps: str | None = None
 
     @property
     def light(self) -> str:
@@ -336,6 +359,10 @@ class Ledger:
             query = query.where(self.next_due >= f.due_from)
         elif f.due_to is not None:
             query = query.where(self.next_due <= f.due_to)
+        if f.view is not None:
+            condition = view_condition(f.view, self.today)
+            if condition is not None:
+                query = query.where(condition)
         return query
 
     def _ordered(self, query: Any) -> Any:
@@ -349,9 +376,11 @@ class Ledger:
             "percent": [Assignment.percent],
             "due": [self.next_due],
             "report": [self.last_report],
+            # The deadline board: overdue first, then by the next due date.
+            "board": [case((Assignment.overdue_on(self.today), 0), else_=1), self.next_due],
         }
         keys = sorts.get(f.sort, sorts["item"])
-        nullable = f.sort in ("due", "report")
+        nullable = f.sort in ("due", "report", "board")
         order = []
         for key in keys:
             directed = key.desc() if f.descending else key.asc()
@@ -432,6 +461,7 @@ class Ledger:
                     next_due=due,
                     next_title=upcoming.title if upcoming else None,
                     last_report_on=_local_date(last),
+                    days_overdue=days_overdue(assignment.status, due, self.today),
                     light=light_for(
                         assignment,
                         self.today,
@@ -443,7 +473,12 @@ class Ledger:
         return rows
 
     def export_rows(self, *, chunk: int = 2000) -> Iterator[ExportRow]:
-        """Every matching row in the page's order, streamed in chunks (lights from SQL)."""
+        """Every matching row in the page's order, streamed in chunks (lights from SQL).
+
+        The rows come through a server-side cursor (``yield_per``: PostgreSQL fetches
+        ``chunk`` rows at a time, memory stays flat); each chunk then reads its newest
+        reports and next milestones in one query each, never one per row.
+        """
         # Items and sections are few next to assignments: read the plan's (or all) at once.
         plan_id = self.filters.plan_id
         items = (
@@ -470,37 +505,104 @@ class Ledger:
         ).select_from(Assignment)
         query = self._ordered(self._filtered(query).join(Unit, Unit.id == Assignment.unit_id))
         result = db.session.execute(query.execution_options(yield_per=chunk))
-        for (
-            aid,
-            plan,
-            number,
-            code,
-            title,
-            text,
-            section_id,
-            item_id,
-            unit,
-            status,
-            reason,
-            percent,
-            due,
-            last,
-        ) in result:
-            yield ExportRow(
-                assignment_id=aid,
-                plan=plan,
-                number=number or code,
-                title=title,
-                text=text,
-                area=areas.get(section_id or 0),
-                unit=unit,
-                leads=leads.get(item_id, []),
-                status=status,
-                light_reason=reason,
-                percent=percent,
-                next_due=due,
-                last_report_on=_local_date(last),
-            )
+        for batch in result.partitions():
+            ids = [row[0] for row in batch]
+            reports = newest_reports(ids)
+            steps = next_milestones(ids)
+            for (
+                aid,
+                plan,
+                number,
+                code,
+                title,
+                text,
+                section_id,
+                item_id,
+                unit,
+                status,
+                reason,
+                percent,
+                due,
+                last,
+            ) in batch:
+                report = reports.get(aid)
+                yield ExportRow(
+                    assignment_id=aid,
+                    plan=plan,
+                    number=number or code,
+                    title=title,
+                    text=text,
+                    area=areas.get(section_id or 0),
+                    unit=unit,
+                    leads=leads.get(item_id, []),
+                    status=status,
+                    light_reason=reason,
+                    percent=percent,
+                    next_due=due,
+                    last_report_on=_local_date(last),
+                    days_overdue=days_overdue(status, due, self.today),
+                    next_title=steps.get(aid),
+                    progress=report.progress if report else None,
+                    problems=report.problems if report else None,
+                    next_steps=report.next_steps if report else None,
+                )
+
+
+def newest_reports(assignment_ids: list[int]) -> dict[int, Any]:
+    """Assignment id → its newest report's progress, problems and next steps (one query).
+
+    Newest is the highest id (reports are only ever added), whatever its review state: the
+    same report whose date the "last report" column shows.
+    """
+    if not assignment_ids:
+        return {}
+    newest = (
+        select(func.max(ProgressReport.id))
+        .where(ProgressReport.assignment_id.in_(assignment_ids))
+        .group_by(ProgressReport.assignment_id)
+    )
+    rows = db.session.execute(
+        select(
+            ProgressReport.assignment_id,
+            ProgressReport.progress,
+            ProgressReport.problems,
+            ProgressReport.next_steps,
+        ).where(ProgressReport.id.in_(newest))
+    )
+    return {row.assignment_id: row for row in rows}
+
+
+def next_milestones(assignment_ids: list[int]) -> dict[int, str]:
+    """Assignment id → the title of its next open milestone (the one ``next_due`` dates)."""
+    if not assignment_ids:
+        return {}
+    due = func.coalesce(Milestone.extended_to, Milestone.due_on)
+    rows = db.session.execute(
+        select(Milestone.assignment_id, Milestone.title, Milestone.kind)
+        .where(
+            Milestone.assignment_id.in_(assignment_ids),
+            Milestone.status == MilestoneStatus.OPEN.value,
+        )
+        .order_by(Milestone.assignment_id, due.desc(), Milestone.id.desc())
+    )
+    # Ordered latest first: the last one written per assignment is the earliest (the page's).
+    out: dict[int, str] = {}
+    kinds: dict[str, str] = {}
+    for aid, title, kind in rows:
+        if not title and kind not in kinds:
+            kinds[kind] = kind_title(kind)
+        out[aid] = title or kinds[kind]
+    return out
+
+
+def kind_title(kind: str) -> str:
+    """A milestone without a title is named by its kind, in Chinese (the export's language)."""
+    from flask_babel import force_locale
+
+    from taskhub.core.labels import label
+
+    with force_locale("zh"):
+        return str(label("milestone_kind", kind))
 
 
 def _local_date(moment: datetime | None) -> date | None:
@@ -511,20 +613,40 @@ def _local_date(moment: datetime | None) -> date | None:
 UNIT_LIST_MAX = 200
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One option of a unit filter."""
+
+    id: int
+    name: str
+
+
 def unit_choices(plan: Plan | None) -> list[Any] | None:
-    """Units the unit filter lists: those of the plan's city (id and name rows, no objects);
-    None when the city has too many for a list (a province has thousands)."""
-    if plan is None:
-        return []
-    rows = list(
+    """Units the unit filter lists: those of the plan's city, or of every city when no plan is
+    chosen (named with their city then, as names repeat across cities); None when there are
+    too many for a list (a province has thousands): the filter is a search box then."""
+    if plan is not None:
+        rows = list(
+            db.session.execute(
+                select(Unit.id, Unit.name)
+                .where(Unit.city_id == plan.city_id)
+                .order_by(Unit.kind, Unit.id)
+                .limit(UNIT_LIST_MAX + 1)
+            )
+        )
+        return None if len(rows) > UNIT_LIST_MAX else rows
+    found = list(
         db.session.execute(
-            select(Unit.id, Unit.name)
-            .where(Unit.city_id == plan.city_id)
-            .order_by(Unit.kind, Unit.id)
+            select(Unit.id, Unit.name, City.name)
+            .join(City, City.id == Unit.city_id)
+            .order_by(City.name, Unit.kind, Unit.id)
             .limit(UNIT_LIST_MAX + 1)
         )
     )
-    return None if len(rows) > UNIT_LIST_MAX else rows
+    if len(found) > UNIT_LIST_MAX:
+        return None
+    several = len({city for _, _, city in found}) > 1
+    return [Choice(i, f"{name}（{city}）" if several else name) for i, name, city in found]
 
 
 def unit_name(unit_id: int) -> str | None:
@@ -532,9 +654,14 @@ def unit_name(unit_id: int) -> str | None:
 
 
 def lead_choices(plan: Plan | None) -> list[Unit]:
-    """Units named as lead or lead assessment unit on the plan's items."""
-    if plan is None:
-        return []
-    named = select(ItemUnit.unit_id).join(Item, Item.id == ItemUnit.item_id)
-    named = named.where(Item.plan_id == plan.id, ItemUnit.role.in_(LEAD_ROLES))
+    """Units named as lead or lead assessment unit on the plan's items (every plan's when no
+    plan is chosen)."""
+    named = select(ItemUnit.unit_id).where(ItemUnit.role.in_(LEAD_ROLES))
+    if plan is not None:
+        named = named.join(Item, Item.id == ItemUnit.item_id).where(Item.plan_id == plan.id)
     return list(db.session.scalars(select(Unit).where(Unit.id.in_(named)).order_by(Unit.id)))
+
+
+def board_filters(filters: LedgerFilters) -> LedgerFilters:
+    """The deadline board's filters: a view instead of a sort (overdue first, then by date)."""
+    return replace(filters, view=filters.view or "open", sort="board", descending=False)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from math import ceil
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -28,7 +37,7 @@ from taskhub.plans.models import Plan
 bp = Blueprint("ledger", __name__)
 
 
-def _messages(invalid: dict[str, str], problems: dict[str, str]) -> dict[str, str]:
+def messages(invalid: dict[str, str], problems: dict[str, str]) -> dict[str, str]:
     """Each refused argument's message, keyed by the form field it belongs to."""
     by_field = {
         "from": _("Enter the date as YYYY-MM-DD, for example 2022-06-30."),
@@ -48,6 +57,10 @@ def _messages(invalid: dict[str, str], problems: dict[str, str]) -> dict[str, st
     return out
 
 
+#: The timeline's name for it.
+_messages = messages
+
+
 def page_numbers(page: int, pages: int) -> list[int | None]:
     """Page links to show: first, last and two either side of the current one (None: a gap)."""
     wanted = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
@@ -58,6 +71,24 @@ def page_numbers(page: int, pages: int) -> list[int | None]:
             out.append(None)
         out.append(n)
     return out
+
+
+def filter_context(resolved: services.Resolved) -> dict[str, Any]:
+    """What the unit and lead filters offer (the ledger's and the board's), with or without a
+    plan: a list of units, or a search box when there are too many."""
+    plan, unit_id = resolved.plan, resolved.filters.unit_id
+    units = services.unit_choices(plan) if current_user.role != "unit" else []
+    return {
+        "units": units,
+        "unit_name": resolved.unit_name
+        or (services.unit_name(unit_id) if units is None and unit_id else None),
+        "unit_matches": resolved.unit_matches[: services.UNIT_MATCHES],
+        "more_matches": len(resolved.unit_matches) > services.UNIT_MATCHES,
+        "leads": services.lead_choices(plan),
+        "options": _options,
+        # One url_for per page instead of one per row.
+        "assignment_url": url_for("tracking.assignment", assignment_id=0).removesuffix("0"),
+    }
 
 
 @bp.get("/ledger")
@@ -71,8 +102,6 @@ def index() -> Any:
     pages = max(1, ceil(total / services.PAGE_SIZE))
     page = min(values["page"], pages)
     plan = resolved.plan
-    units = services.unit_choices(plan) if current_user.role != "unit" else []
-    unit_id = resolved.filters.unit_id
     return render_template(
         "ledger/index.html",
         rows=ledger.page(page),
@@ -85,40 +114,49 @@ def index() -> Any:
         plan=plan,
         areas=resolved.areas,
         plans=db.session.scalars(select(Plan).order_by(Plan.code)).all(),
-        units=units,
-        unit_name=resolved.unit_name
-        or (services.unit_name(unit_id) if units is None and unit_id else None),
-        unit_matches=resolved.unit_matches[: services.UNIT_MATCHES],
-        more_matches=len(resolved.unit_matches) > services.UNIT_MATCHES,
-        # One url_for per page instead of one per row.
-        assignment_url=url_for("tracking.assignment", assignment_id=0).removesuffix("0"),
-        leads=services.lead_choices(plan),
-        options=_options,
         statuses=STATUSES,
         colors=COLORS,
-        errors=_messages(invalid, resolved.problems),
+        errors=messages(invalid, resolved.problems),
         rejected=invalid,
         sort=values["sort"],
         direction=values["dir"],
+        **filter_context(resolved),
     )
 
 
 @bp.get("/ledger.xlsx")
 @login_required
 def export() -> Any:
-    """The ledger as Excel: every row the same filters match, in the same order."""
+    """The ledger as Excel: every row the same filters match, in the same order (streamed)."""
     values, invalid = load_args(LedgerArgs(), request.args)
     resolved = services.resolve_filters(values)
     if invalid or resolved.problems:
         flash(_("Not exported: correct the filters marked below first."), "error")
         query = request.query_string.decode("utf-8", "replace")
         return redirect(f"{url_for('ledger.index')}?{query}")
-    ledger = services.Ledger(resolved.filters, viewer=current_user, today=office_today())
-    data = exports.ledger_xlsx(
-        ledger.export_rows(), notes=exports.describe_filters(resolved, viewer=current_user)
+    return stream_export(resolved, resolved.filters)
+
+
+def stream_export(
+    resolved: services.Resolved,
+    filters: services.LedgerFilters,
+    *,
+    kind: str = exports.LEDGER_SHEET,
+    ascii_kind: str = "ledger",
+) -> Any:
+    """The rows ``filters`` match as a streamed workbook (the ledger's and the board's export).
+
+    stream_with_context keeps the request (and its database session) open while the body is
+    read: rows come from the database in chunks as the workbook is written.
+    """
+    today = office_today()
+    ledger = services.Ledger(filters, viewer=current_user, today=today)
+    notes = exports.describe_filters(replace(resolved, filters=filters), viewer=current_user)
+    body = exports.ledger_xlsx_stream(ledger.export_rows(), notes=notes, sheet=kind)
+    name, ascii_name = exports.ledger_file_names(
+        resolved.plan, today, kind=kind, ascii_kind=ascii_kind
     )
-    name, ascii_name = exports.ledger_file_names(resolved.plan, office_today())
-    return xlsx_response(data, name, ascii_name)
+    return xlsx_response(stream_with_context(body), name, ascii_name)
 
 
 @bp.get("/timeline")

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
@@ -36,6 +36,10 @@ from taskhub.core.permissions import login_required, roles_required
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt, problem_text
+from taskhub.ledger import services as ledger
+from taskhub.ledger.schemas import BoardArgs, load_args
+from taskhub.ledger.views import filter_context, page_numbers, stream_export
+from taskhub.ledger.views import messages as filter_messages
 from taskhub.plans.models import Item, ItemUnit, Plan, UnitRole
 from taskhub.scoring.labels import period_text
 from taskhub.tracking import queues, services
@@ -58,7 +62,7 @@ from taskhub.tracking.schedule import (
     remove_item_milestone,
 )
 from taskhub.tracking.uploads import ACCEPT, UploadRejected, format_size
-from taskhub.units.models import Contact, Unit
+from taskhub.units.models import Contact
 
 bp = Blueprint("tracking", __name__)
 
@@ -185,65 +189,50 @@ def my_tasks() -> Any:
 @bp.get("/board")
 @roles_required("admin", "office", "assessor", "viewer")
 def board() -> Any:
-    """Every assignment by plan, unit, lead unit and status; overdue first."""
-    args = request.args
-    view = args.get("view", "open") if args.get("view") in VIEWS else "open"
-    query = select(Assignment).join(Item, Item.id == Assignment.item_id)
-    plan = (
-        db.session.scalar(select(Plan).where(Plan.code == args.get("plan")))
-        if args.get("plan")
-        else None
-    )
-    if plan:
-        query = query.where(Item.plan_id == plan.id)
-    unit_id = id_arg("unit")
-    if unit_id:
-        query = query.where(Assignment.unit_id == unit_id)
-    lead_id = id_arg("lead")
-    if lead_id:
-        led = select(ItemUnit.item_id).where(
-            ItemUnit.unit_id == lead_id,
-            ItemUnit.role.in_([UnitRole.LEAD.value, UnitRole.LEAD_ASSESSOR.value]),
-        )
-        query = query.where(Assignment.item_id.in_(led))
-    status = args.get("status")
-    if status in tuple(s.value for s in AssignmentStatus):
-        query = query.where(Assignment.status == status)
-    today = office_today()
-    query = services.in_view(query, view, today)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = page_arg()
-    rows = list(
-        db.session.scalars(
-            services.with_row_data(query).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-        )
-    )
+    """时限督办 (the deadline board): every assignment by plan, unit, lead unit, status and view; overdue first."""
     from taskhub.plans.services import in_everyday_lists
 
+    values, invalid = load_args(BoardArgs(), request.args)
+    resolved = ledger.resolve_filters(values)
+    filters = ledger.board_filters(resolved.filters)
+    today = office_today()
+    rows = ledger.Ledger(filters, viewer=current_user, today=today)
+    total = rows.count()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(values["page"], pages)
     plans = db.session.scalars(select(Plan).where(in_everyday_lists()).order_by(Plan.code)).all()
-    units = (
-        db.session.scalars(
-            select(Unit).where(Unit.city_id == plan.city_id).order_by(Unit.kind, Unit.id)
-        ).all()
-        if plan
-        else []
-    )
     return render_template(
         "tracking/board.html",
-        rows=rows,
-        lights=services.lights(rows, today),
+        rows=rows.page(page, PAGE_SIZE),
         total=total,
         page=page,
+        pages=pages,
         page_size=PAGE_SIZE,
+        page_numbers=page_numbers(page, pages),
         plans=plans,
-        plan=plan,
-        units=units,
-        view=view,
+        plan=resolved.plan,
+        filters=filters,
+        view=filters.view,
         views=VIEWS,
         statuses=[s.value for s in AssignmentStatus],
-        args=args,
+        errors=filter_messages(invalid, resolved.problems),
         today=today,
+        **filter_context(resolved),
     )
+
+
+@bp.get("/board.xlsx")
+@roles_required("admin", "office", "assessor", "viewer")
+def board_export() -> Any:
+    """The deadline board as Excel: every row its filters match, in its order (streamed)."""
+    values, invalid = load_args(BoardArgs(), request.args)
+    resolved = ledger.resolve_filters(values)
+    if invalid or resolved.problems:
+        flash(_("Not exported: correct the filters marked below first."), "error")
+        query = request.query_string.decode("utf-8", "replace")
+        return redirect(f"{url_for('tracking.board')}?{query}")
+    filters = ledger.board_filters(resolved.filters)
+    return stream_export(resolved, filters, kind="时限督办", ascii_kind="board")
 
 
 # -- one assignment -----------------------------------------------------------------------
