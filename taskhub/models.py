@@ -2,6 +2,7 @@
 
 from taskhub.accounts.models import ApiToken, Invitation, LoginAttempt, User
 from taskhub.audit.models import AuditEvent
+from taskhub.cadence.models import ReportingCadence
 from taskhub.calendar.models import CalendarOverride
 from taskhub.documents.models import PlanDraft
 from taskhub.jobs.models import JobRun, SchedulerLease
@@ -32,6 +33,7 @@ __all__ = [
     "ApiToken",
     "Assignment",
     "AuditEvent",
+    "ReportingCadence",
     "CalendarOverride",
     "City",
     "ComponentScore",

@@ -1,0 +1,238 @@
+"""Reporting cadence (定期报送): windows, 未按时报送, 报送率, reminders, pages, API, audit.
+
+The Baotou plan's assignments are made to exist since 2022-01-01 so that 2022's real working
+calendar applies: 01-31..02-06 Spring Festival, 04-30..05-04 Labour Day, 10-01..07 National Day
+with 10-08/09 worked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from taskhub.audit.models import AuditEvent
+from taskhub.cadence import services
+from taskhub.cadence.models import ReportingCadence
+from taskhub.core.db import db
+from taskhub.plans.models import Item, Plan
+from taskhub.tracking.models import Assignment, AssignmentStatus, ProgressReport
+from tests.conftest import make_user, unit_named
+
+OFFICE_TZ = ZoneInfo("Asia/Shanghai")
+KDL = "昆都仑区人民政府"
+QS = "青山区人民政府"
+
+
+def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    """An office-local wall time as the UTC instant the database stores."""
+    return datetime.combine(day, time(hour, minute), OFFICE_TZ).astimezone(UTC)
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def baotou() -> Plan:
+    return db.session.scalars(select(Plan).where(Plan.code == "baotou-2022")).one()
+
+
+def assignment(number: str, unit_name: str) -> Assignment:
+    unit = unit_named(unit_name, "baotou")
+    return db.session.scalars(
+        select(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == baotou().id, Item.number == number, Assignment.unit_id == unit.id)
+    ).one()
+
+
+def cadence(**fields: Any) -> ReportingCadence:
+    """An unsaved cadence for the window arithmetic."""
+    values = {"kind": "monthly", "day": 25, "is_shifted_to_working_day": False}
+    return ReportingCadence(**{**values, **fields})
+
+
+def spans(found: list[services.Window]) -> list[tuple[str, str]]:
+    return [(w.starts_on.isoformat(), w.due_on.isoformat()) for w in found]
+
+
+def report(a: Assignment, when: datetime) -> None:
+    author = db.session.scalars(select(Assignment).where(Assignment.id == a.id)).one()
+    user = make_user("unit", author.unit, username=f"reporter-{a.id}-{when.timestamp():.0f}")
+    db.session.add(
+        ProgressReport(
+            assignment_id=a.id,
+            author_id=user.id,
+            progress="按月报送",
+            percent=10,
+            submitted_at=when,
+        )
+    )
+    db.session.commit()
+
+
+@pytest.fixture
+def plan(session: Any) -> Plan:
+    """Baotou, its assignments existing since 2022-01-01, with a monthly cadence by the 25th."""
+    the_plan = baotou()
+    db.session.execute(
+        update(Assignment)
+        .where(Assignment.item_id.in_(select(Item.id).where(Item.plan_id == the_plan.id)))
+        .values(created_at=at(d("2022-01-01")))
+        .execution_options(synchronize_session=False)
+    )
+    office = make_user("office", username="cadence-office")
+    services.set_cadence(
+        the_plan,
+        actor_id=office.id,
+        kind="monthly",
+        day=25,
+        starts_on=d("2022-05-01"),
+        is_shifted_to_working_day=False,
+    )
+    db.session.commit()
+    db.session.expire_all()
+    return the_plan
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+def test_monthly_windows_clamp_to_the_month_end(session: Any) -> None:
+    found = services.windows(cadence(day=31, starts_on=d("2022-01-01")), d("2022-04-15"))
+    assert spans(found) == [
+        ("2022-01-01", "2022-01-31"),
+        ("2022-02-01", "2022-02-28"),
+        ("2022-03-01", "2022-03-31"),
+        ("2022-04-01", "2022-04-30"),
+    ]
+    leap = services.windows(cadence(day=30, starts_on=d("2024-01-10")), d("2024-03-01"))
+    assert spans(leap) == [
+        ("2024-01-10", "2024-01-30"),
+        ("2024-01-31", "2024-02-29"),
+        ("2024-03-01", "2024-03-30"),
+    ]
+
+
+def test_a_due_day_on_a_holiday_moves_to_the_next_working_day(session: Any) -> None:
+    shifted = cadence(day=31, starts_on=d("2022-01-01"), is_shifted_to_working_day=True)
+    # 01-31 is Spring Festival (to 02-06), 04-30 Labour Day (to 05-04).
+    assert spans(services.windows(shifted, d("2022-04-15"))) == [
+        ("2022-01-01", "2022-02-07"),
+        ("2022-02-08", "2022-02-28"),
+        ("2022-03-01", "2022-03-31"),
+        ("2022-04-01", "2022-05-05"),
+    ]
+
+
+def test_weekly_windows_and_national_day(session: Any) -> None:
+    fridays = cadence(
+        kind="weekly", day=4, starts_on=d("2022-09-26"), is_shifted_to_working_day=True
+    )
+    # Friday 10-07 is a holiday: due on Saturday 10-08, a make-up working day.
+    assert spans(services.windows(fridays, d("2022-10-15"))) == [
+        ("2022-09-26", "2022-09-30"),
+        ("2022-10-01", "2022-10-08"),
+        ("2022-10-09", "2022-10-14"),
+        ("2022-10-15", "2022-10-21"),
+    ]
+    plain = cadence(kind="weekly", day=4, starts_on=d("2022-09-26"))
+    assert [w.due_on for w in services.windows(plain, d("2022-10-08"))][1] == d("2022-10-07")
+
+
+def test_no_cadence_has_no_windows(session: Any) -> None:
+    assert (
+        services.windows(cadence(kind="none", day=None, starts_on=d("2022-01-01")), d("2022-12-31"))
+        == []
+    )
+
+
+# --- 未按时报送 and 报送率 --------------------------------------------------------------------------
+
+
+def test_a_missing_report_is_flagged_after_the_window_closes_not_before(plan: Plan) -> None:
+    kdl, qs = assignment("3", KDL), assignment("3", QS)
+    report(kdl, at(d("2022-05-20")))
+    # On the due day the window is still open: nobody is flagged.
+    assert services.missing_for([kdl.id, qs.id], d("2022-05-25")) == {}
+    flagged = services.missing_for([kdl.id, qs.id], d("2022-05-26"))
+    assert list(flagged) == [qs.id]
+    assert flagged[qs.id].due_on == d("2022-05-25")
+
+
+def test_a_report_late_on_the_due_day_counts_in_office_time(plan: Plan) -> None:
+    qs = assignment("3", QS)
+    report(qs, at(d("2022-05-25"), 23, 30))  # 15:30 UTC: still the 25th in the office
+    assert services.missing_for([qs.id], d("2022-05-26")) == {}
+    [fact] = [f for f in services.facts(d("2022-05-26"), assignment_ids=[qs.id]) if f.is_closed]
+    assert fact.is_reported
+
+
+def test_a_late_report_clears_the_tag_but_counts_as_missed(plan: Plan) -> None:
+    qs = assignment("3", QS)
+    assert qs.id in services.missing_for([qs.id], d("2022-05-27"))
+    report(qs, at(d("2022-05-27")))
+    assert services.missing_for([qs.id], d("2022-05-28")) == {}
+    rates = {r.unit_name: r for r in services.unit_rates([plan.id], d("2022-05-28"))}
+    assert rates[QS].due >= 1
+    assert rates[QS].reported == 0
+
+
+def test_completed_and_not_applicable_tasks_are_not_flagged(plan: Plan) -> None:
+    kdl, qs = assignment("3", KDL), assignment("3", QS)
+    kdl.status = AssignmentStatus.COMPLETED.value
+    kdl.completed_at = at(d("2022-05-10"))
+    qs.is_not_applicable = True
+    db.session.commit()
+    assert services.missing_for([kdl.id, qs.id], d("2022-07-01")) == {}
+
+
+def test_reporting_rate_per_unit_on_the_plan(plan: Plan) -> None:
+    kdl_ids = set(
+        db.session.scalars(
+            select(Assignment.id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.plan_id == plan.id, Assignment.unit_id == unit_named(KDL, "baotou").id)
+        )
+    )
+    # 昆都仑区 reports every task in May, and none in June; 青山区 reports nothing.
+    for a in db.session.scalars(select(Assignment).where(Assignment.id.in_(kdl_ids))):
+        report(a, at(d("2022-05-10")))
+    rates = {r.unit_name: r for r in services.unit_rates([plan.id], d("2022-06-26"))}
+    kdl, qs = rates[KDL], rates[QS]
+    assert (kdl.due, kdl.reported, kdl.missing) == (2 * len(kdl_ids), len(kdl_ids), len(kdl_ids))
+    assert kdl.rate == 50
+    assert qs.reported == 0 and qs.rate == 0 and qs.missing == qs.due // 2
+
+
+def test_a_section_can_override_the_plan_cadence(plan: Plan) -> None:
+    qs = assignment("3", QS)
+    section = qs.item.section
+    assert section is not None
+    top = section
+    while top.parent is not None:
+        top = top.parent
+    office = make_user("office", username="cadence-office-2")
+    services.set_cadence(plan, actor_id=office.id, section=top, kind="none")
+    db.session.commit()
+    assert services.missing_for([qs.id], d("2022-07-01")) == {}
+    services.clear_section_cadence(plan, top, actor_id=office.id)
+    db.session.commit()
+    assert qs.id in services.missing_for([qs.id], d("2022-07-01"))
+
+
+def test_changing_the_cadence_is_audited(plan: Plan) -> None:
+    office = make_user("office", username="cadence-office-3")
+    services.set_cadence(plan, actor_id=office.id, kind="weekly", day=4)
+    db.session.commit()
+    event = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "plan.cadence_set", AuditEvent.actor_id == office.id)
+        .order_by(AuditEvent.id.desc())
+    ).first()
+    assert event is not None
+    assert event.before is not None and event.before["kind"] == "monthly"
+    assert event.after is not None and event.after["kind"] == "weekly"
