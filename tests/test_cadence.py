@@ -150,7 +150,7 @@ def test_no_cadence_has_no_windows(session: Any) -> None:
     )
 
 
-# --- 未按时报送 and 报送率 --------------------------------------------------------------------------
+# --- 未按时报送 and 报送率 ---------------------------------------------------------------------
 
 
 def test_a_missing_report_is_flagged_after_the_window_closes_not_before(plan: Plan) -> None:
@@ -236,3 +236,155 @@ def test_changing_the_cadence_is_audited(plan: Plan) -> None:
     assert event is not None
     assert event.before is not None and event.before["kind"] == "monthly"
     assert event.after is not None and event.after["kind"] == "weekly"
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def flag_qs(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> Assignment:
+    """Make today 2022-06-01: 青山区's item 3 has no report for the window due 05-25."""
+    from taskhub.cadence import views
+
+    monkeypatch.setattr(views, "office_today", lambda: d("2022-06-01"))
+    return assignment("3", QS)
+
+
+def test_the_assignment_page_and_my_tasks_show_the_tag_in_chinese(
+    client: Any, login_as: Any, plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qs = flag_qs(plan, monkeypatch)
+    login_as("unit", unit_named(QS, "baotou"))
+    page = client.get(f"/assignments/{qs.id}").get_data(as_text=True)
+    assert "未按时报送" in page
+    assert "2022年05月25日" in page or "2022年5月25日" in page
+    mine = client.get("/my?view=all").get_data(as_text=True)
+    assert "未按时报送" in mine
+    other = assignment("3", KDL)
+    report(other, at(d("2022-05-20")))
+    login_as("office")
+    assert "未按时报送" not in client.get(f"/assignments/{other.id}").get_data(as_text=True)
+
+
+def test_the_office_sets_the_cadence_on_the_reporting_page(
+    client: Any, login_as: Any, plan: Plan
+) -> None:
+    office = login_as("office")
+    page = client.get("/plans/baotou-2022/reporting").get_data(as_text=True)
+    assert "报送周期" in page and "每月25日前报送" in page and "各单位报送率" in page
+    response = client.post(
+        "/plans/baotou-2022/reporting",
+        data={
+            "kind": "weekly",
+            "weekday": "4",
+            "starts_on": "2022-06-01",
+            "shift": "1",
+            "remind_days_before": "2",
+        },
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    saved = services.plan_cadence(plan)
+    assert saved is not None
+    assert (saved.kind, saved.day, saved.starts_on, saved.remind_days_before) == (
+        "weekly",
+        4,
+        d("2022-06-01"),
+        2,
+    )
+    assert db.session.scalar(
+        select(AuditEvent.id).where(
+            AuditEvent.action == "plan.cadence_set", AuditEvent.actor_id == office.id
+        )
+    )
+    shown = client.get("/plans/baotou-2022/reporting").get_data(as_text=True)
+    assert "每周星期五前报送" in shown
+    bad = client.post("/plans/baotou-2022/reporting", data={"kind": "monthly", "day": "40"})
+    assert bad.status_code == 422
+    assert "请选择每月报送日" in bad.get_data(as_text=True)
+
+
+def test_the_reporting_page_lists_the_rate_per_unit(
+    client: Any, login_as: Any, plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag_qs(plan, monkeypatch)
+    login_as("viewer")
+    page = client.get("/plans/baotou-2022/reporting").get_data(as_text=True)
+    assert QS in page and "0.0%" in page
+
+
+# --- API -----------------------------------------------------------------------------------------
+
+
+def test_api_reads_and_patches_the_cadence(api_as: Any, plan: Plan) -> None:
+    office = api_as("office")
+    got = office.get("/api/v1/plans/baotou-2022/cadence")
+    assert got.status_code == 200
+    assert got.json["cadence"] == {
+        "kind": "monthly",
+        "day": 25,
+        "starts_on": "2022-05-01",
+        "is_shifted_to_working_day": False,
+        "remind_days_before": 3,
+    }
+    changed = office.patch("/api/v1/plans/baotou-2022/cadence", json={"day": 31})
+    assert changed.status_code == 200, changed.json
+    assert changed.json["cadence"]["day"] == 31 and changed.json["cadence"]["kind"] == "monthly"
+    path = assignment("3", QS).item.section.path  # type: ignore[union-attr]
+    section = office.patch(
+        "/api/v1/plans/baotou-2022/cadence", json={"section": path, "kind": "none"}
+    )
+    assert section.status_code == 200
+    assert [s["section"] for s in section.json["sections"]] == [path]
+    cleared = office.patch(
+        "/api/v1/plans/baotou-2022/cadence", json={"section": path, "kind": "inherit"}
+    )
+    assert cleared.json["sections"] == []
+    bad = office.patch("/api/v1/plans/baotou-2022/cadence", json={"kind": "weekly", "day": 9})
+    assert bad.status_code == 422
+    assert office.patch("/api/v1/plans/nope/cadence", json={"day": 1}).status_code == 404
+
+
+def test_api_reporting_rates(api_as: Any, plan: Plan) -> None:
+    report(assignment("3", KDL), at(d("2022-05-20")))
+    api = api_as("viewer")
+    got = api.get("/api/v1/plans/baotou-2022/reporting-rates?as_of=2022-05-26")
+    assert got.status_code == 200
+    rates = {u["unit_name"]: u for u in got.json["units"]}
+    assert rates[QS]["rate"] == "0.0" and rates[QS]["reported"] == 0
+    assert rates[KDL]["reported"] == 1
+
+
+ROLES = ["anonymous", "admin", "office", "viewer", "unit", "assessor"]
+ACCESS = {
+    ("GET", "/plans/baotou-2022/reporting"): [302, 200, 200, 200, 200, 200],
+    ("POST", "/plans/baotou-2022/reporting"): [302, 302, 302, 403, 403, 403],
+    ("GET", "/api/v1/plans/baotou-2022/cadence"): [401, 200, 200, 200, 200, 200],
+    ("PATCH", "/api/v1/plans/baotou-2022/cadence"): [401, 200, 200, 403, 403, 403],
+    ("GET", "/api/v1/plans/baotou-2022/reporting-rates"): [401, 200, 200, 200, 200, 200],
+}
+
+
+@pytest.mark.parametrize("route", list(ACCESS), ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("role", ROLES)
+def test_access_matrix(
+    client: Any, login_as: Any, api_as: Any, plan: Plan, route: tuple[str, str], role: str
+) -> None:
+    method, url = route
+    expected = ACCESS[route][ROLES.index(role)]
+    unit = unit_named(KDL, "baotou") if role in ("unit", "assessor") else None
+    if url.startswith("/api/"):
+        body = {"kind": "monthly", "day": 20}
+        if role == "anonymous":
+            response = client.open(url, method=method, json=body)
+        else:
+            api = api_as(role, unit)
+            response = api._call(method, url, json=body)
+    else:
+        if role != "anonymous":
+            login_as(role, unit)
+        form = {"kind": "monthly", "day": "20"} if method == "POST" else None
+        response = client.open(url, method=method, data=form)
+    assert response.status_code == expected, f"{role} {method} {url}"
+    if expected in (401, 403) and method != "GET":
+        db.session.expire_all()
+        assert services.as_dict(services.plan_cadence(plan))["day"] == 25  # unchanged

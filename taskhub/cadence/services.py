@@ -130,6 +130,15 @@ def section_cadences(plan: Plan) -> list[ReportingCadence]:
     )
 
 
+def section_cadences_of(plan: Plan, section: Section) -> ReportingCadence | None:
+    """The override set on ``section`` itself, if any."""
+    return db.session.scalar(
+        select(ReportingCadence).where(
+            ReportingCadence.plan_id == plan.id, ReportingCadence.section_id == section.id
+        )
+    )
+
+
 def _section_map(
     plan_ids: Iterable[int], by_section: dict[int, ReportingCadence]
 ) -> dict[int, int]:
