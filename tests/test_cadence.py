@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from taskhub.audit.models import AuditEvent
 from taskhub.cadence import services
@@ -388,3 +388,67 @@ def test_access_matrix(
     if expected in (401, 403) and method != "GET":
         db.session.expire_all()
         assert services.as_dict(services.plan_cadence(plan))["day"] == 25  # unchanged
+
+
+# --- reminders -----------------------------------------------------------------------------------
+
+
+def test_report_due_and_missed_reminders_go_once_per_window(
+    app: Any, plan: Plan, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskhub.cadence import reminders as cadence_reminders
+    from taskhub.jobs.registry import get_job
+    from taskhub.jobs.services import run_job
+    from taskhub.reminders import services as reminder_services
+    from taskhub.reminders.models import OutboxMessage
+    from taskhub.tracking.models import Milestone
+    from taskhub.units.models import Contact
+
+    monkeypatch.setitem(app.config, "SMTP_HOST", smtp_server.host)
+    monkeypatch.setitem(app.config, "SMTP_PORT", smtp_server.port)
+    monkeypatch.setitem(app.config, "BASE_URL", "https://duban.example.gov.cn")
+    # Milestone reminders are not what this test is about: every milestone is done.
+    db.session.execute(update(Milestone).values(status="done", completed_on=d("2022-01-10")))
+    qs = unit_named(QS, "baotou")
+    db.session.add(Contact(unit_id=qs.id, name="李四", email="lisi@qs.example.gov.cn"))
+    db.session.commit()
+    qs_tasks = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id, Assignment.unit_id == qs.id)
+    )
+    job = get_job("reminders")
+    assert job is not None
+
+    def run(day: str) -> dict[str, Any]:
+        now = lambda: at(d(day))  # noqa: E731
+        monkeypatch.setattr(reminder_services, "now_utc", now)
+        monkeypatch.setattr(cadence_reminders, "now_utc", now)
+        return run_job(job, d(day))
+
+    def mails() -> list[Any]:
+        return [m for m in smtp_server.messages if "lisi@qs.example.gov.cn" in m.rcpt_tos]
+
+    assert run("2022-05-19")["cadence_queued"] == 0  # four working days before the 25th
+    # Friday 05-20 is three working days before Wednesday 05-25: "report due".
+    assert run("2022-05-20")["cadence_queued"] == 1
+    assert run("2022-05-20")["cadence_queued"] == 0  # the same day again
+    assert run("2022-05-23")["cadence_queued"] == 0  # a later day of the same window
+    [due] = mails()
+    assert "定期报送提醒" in due.subject and "05月25日" in due.subject
+    assert f"{qs_tasks}项任务" in due.subject
+    assert "https://duban.example.gov.cn/assignments/" in due.text
+    # Nothing came by the 25th: after it, "report missed", once.
+    assert run("2022-05-25")["cadence_queued"] == 0
+    assert run("2022-05-26")["cadence_queued"] == 1
+    assert run("2022-05-27")["cadence_queued"] == 0
+    assert [m.subject for m in mails()][1].startswith("【未按时报送】")
+    assert len(mails()) == 2
+    keys = db.session.scalars(
+        select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.like("cadence:%"))
+    ).all()
+    assert sorted(keys) == [
+        "cadence:baotou-2022:2022-05-25:due:email:lisi@qs.example.gov.cn",
+        "cadence:baotou-2022:2022-05-25:missed:email:lisi@qs.example.gov.cn",
+    ]

@@ -172,6 +172,7 @@ class WindowFact:
     assignment_id: int
     unit_id: int
     is_completed: bool
+    cadence_id: int
     window: Window
     is_closed: bool
     #: A report submitted within the window.
@@ -286,6 +287,7 @@ def facts(
             assignment_id,
             unit_id,
             status == AssignmentStatus.COMPLETED.value,
+            cadence_id,
             by_id[cadence_id][idx],
             bool(is_closed),
             int(reported or 0) > 0,
