@@ -452,3 +452,25 @@ def test_report_due_and_missed_reminders_go_once_per_window(
         "cadence:baotou-2022:2022-05-25:due:email:lisi@qs.example.gov.cn",
         "cadence:baotou-2022:2022-05-25:missed:email:lisi@qs.example.gov.cn",
     ]
+
+
+# --- bulletin ------------------------------------------------------------------------------------
+
+
+def test_the_bulletin_carries_the_reporting_rate_per_unit(plan: Plan) -> None:
+    from taskhub.reports import services as bulletins
+
+    kdl_units = unit_named(KDL, "baotou").id
+    for a in db.session.scalars(
+        select(Assignment)
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id, Assignment.unit_id == kdl_units)
+    ):
+        report(a, at(d("2022-05-10")))
+    b = bulletins.build_bulletin(plan, "2022-H1", today=d("2022-06-01"))
+    rows = {r.unit: r for r in b.rows}
+    assert rows[KDL].reporting_rate == 100
+    assert rows[QS].reporting_rate == 0
+    assert "按周期报送进展情况（报送率）" in b.reporting_rate_line
+    assert f"{KDL}100.0%" in b.reporting_rate_line
+    assert "未按时报送任务" in b.reporting_rate_line
