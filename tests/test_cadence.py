@@ -474,3 +474,29 @@ def test_the_bulletin_carries_the_reporting_rate_per_unit(plan: Plan) -> None:
     assert "按周期报送进展情况（报送率）" in b.reporting_rate_line
     assert f"{KDL}100.0%" in b.reporting_rate_line
     assert "未按时报送任务" in b.reporting_rate_line
+
+
+def test_a_whole_plan_is_read_in_a_fixed_number_of_queries(plan: Plan) -> None:
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        # A weekly section override as well: still the same few statements.
+        office = make_user("office", username="cadence-office-4")
+        top = assignment("3", QS).item.section
+        assert top is not None
+        services.set_cadence(plan, actor_id=office.id, section=top, kind="weekly", day=4)
+        db.session.flush()
+        statements.clear()
+        rates = services.unit_rates([plan.id], d("2022-12-31"))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert sum(r.due for r in rates) > 100
+    # The cadences, the sections, the calendar's overrides, the one facts query, unit names.
+    assert len(statements) <= 6, statements

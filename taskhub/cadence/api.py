@@ -6,6 +6,7 @@ deployment); setting the cadence needs an admin or office token, as the plan pag
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask.views import MethodView
@@ -62,6 +63,8 @@ class PlanCadence(MethodView):
     @blp.arguments(CadenceArgs)
     @blp.response(200, PlanCadenceSchema)
     @blp.alt_response(403, schema=core.ErrorSchema, description="Not admin or office.")
+    @blp.alt_response(404, schema=core.ErrorSchema, description="No such plan or section.")
+    @blp.alt_response(422, schema=core.ErrorSchema, description="The day does not fit the kind.")
     def patch(self, args: dict[str, Any], code: str) -> dict[str, Any]:
         """Set the plan's cadence (or a section's, with ``section``); audited."""
         plan = _plan_or_404(code)
@@ -95,10 +98,14 @@ class PlanCadence(MethodView):
 class ReportingRates(MethodView):
     @blp.arguments(RatesArgs, location="query")
     @blp.response(200, ReportingRatesSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="as_of over a year ahead.")
     def get(self, args: dict[str, Any], code: str) -> dict[str, Any]:
         """报送率 per unit: closed windows owed, reported, and tasks flagged 未按时报送 now."""
         plan = _plan_or_404(code)
-        as_of = args.get("as_of") or office_today()
+        today = office_today()
+        as_of = args.get("as_of") or today
+        if as_of > today + timedelta(days=366):
+            core.abort(422, "as_of may be at most a year ahead.")
         rates = services.unit_rates([plan.id], as_of)
         return {
             "plan": plan.code,

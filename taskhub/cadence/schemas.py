@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from taskhub.cadence.models import CADENCE_KINDS
+from taskhub.cadence.services import EARLIEST, LATEST
 from taskhub.core.api import DecimalString, no_nul
 
 
@@ -34,7 +35,7 @@ class CadenceArgs(Schema):
             "day) or weekday 0 = Monday … 6 = Sunday (weekly)."
         },
     )
-    starts_on = fields.Date(allow_none=True)
+    starts_on = fields.Date(allow_none=True, validate=validate.Range(min=EARLIEST, max=LATEST))
     is_shifted_to_working_day = fields.Boolean()
     remind_days_before = fields.Integer(validate=validate.Range(min=0, max=30))
 
@@ -63,7 +64,8 @@ class RatesArgs(Schema):
         unknown = EXCLUDE
 
     as_of = fields.Date(
-        metadata={"description": "Count windows closed before this day (default: today)."}
+        validate=validate.Range(min=EARLIEST, max=LATEST),
+        metadata={"description": "Count windows closed before this day (default: today)."},
     )
 
 

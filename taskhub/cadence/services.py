@@ -48,6 +48,10 @@ from taskhub.tracking.models import Assignment, AssignmentStatus, ProgressReport
 from taskhub.units.models import Unit
 
 ONE_DAY = timedelta(days=1)
+#: The dates a cadence may start on and be read at: the working-day calendar's years, and a
+#: bound on the number of windows one read builds.
+EARLIEST = date(2015, 1, 1)
+LATEST = date(2100, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ def windows(
     if cadence.kind == CadenceKind.NONE.value:
         return []
     start = start_of(cadence)
+    until = min(until, LATEST)
     if until < start:
         return []
     if calendar is None and cadence.is_shifted_to_working_day:
@@ -215,8 +220,8 @@ def facts(
     by_id: dict[int, dict[int, Window]] = {}
     window_rows = []
     for cadence in cadences:
-        found = windows(cadence, today, calendar)
-        by_id[cadence.id] = {w.index: w for w in found}
+        spans = windows(cadence, today, calendar)
+        by_id[cadence.id] = {w.index: w for w in spans}
         window_rows += [
             select(
                 literal(cadence.id, Integer).label("cadence_id"),
@@ -225,11 +230,11 @@ def facts(
                 literal(_utc_midnight(w.due_on + ONE_DAY), UTCDateTime()).label("end_at"),
                 literal(w.due_on < today).label("is_closed"),
             )
-            for w in found
+            for w in spans
         ]
     if not window_rows:
         return []
-    w = union_all(*window_rows).cte("cadence_windows")
+    w = _windows_table(window_rows)
     plan_cadence_id = case(
         {plan_id: c.id for plan_id, c in by_plan.items()}, value=Item.plan_id, else_=None
     )
@@ -239,7 +244,19 @@ def facts(
         effective = func.coalesce(section_cadence_id, plan_cadence_id)
     else:
         effective = plan_cadence_id
-    in_window = and_(ProgressReport.submitted_at < w.c.end_at)
+    in_plans = select(Assignment.id).join(Item, Item.id == Assignment.item_id)
+    in_plans = in_plans.where(Item.plan_id.in_(plan_ids))
+    # Each assignment's latest report (for "reported since the window began"): one aggregate,
+    # so the window join below only meets the reports inside each window.
+    last = (
+        select(
+            ProgressReport.assignment_id.label("assignment_id"),
+            func.max(ProgressReport.submitted_at).label("last_at"),
+        )
+        .where(ProgressReport.assignment_id.in_(in_plans))
+        .group_by(ProgressReport.assignment_id)
+        .subquery("last_reports")
+    )
     query = (
         select(
             Assignment.id,
@@ -248,16 +265,18 @@ def facts(
             w.c.cadence_id,
             w.c.idx,
             w.c.is_closed,
+            last.c.last_at,
             func.count(ProgressReport.id),
-            func.coalesce(func.sum(case((in_window, 1), else_=0)), 0),
         )
         .join(Item, Item.id == Assignment.item_id)
         .join(w, w.c.cadence_id == effective)
+        .outerjoin(last, last.c.assignment_id == Assignment.id)
         .outerjoin(
             ProgressReport,
             and_(
                 ProgressReport.assignment_id == Assignment.id,
                 ProgressReport.submitted_at >= w.c.start_at,
+                ProgressReport.submitted_at < w.c.end_at,
             ),
         )
         .where(
@@ -278,25 +297,51 @@ def facts(
             w.c.cadence_id,
             w.c.idx,
             w.c.is_closed,
+            last.c.last_at,
         )
     )
     if assignment_ids is not None:
         query = query.where(Assignment.id.in_(assignment_ids))
-    return [
-        WindowFact(
-            assignment_id,
-            unit_id,
-            status == AssignmentStatus.COMPLETED.value,
-            cadence_id,
-            by_id[cadence_id][idx],
-            bool(is_closed),
-            int(reported or 0) > 0,
-            int(since or 0) > 0,
+    found: list[WindowFact] = []
+    for (
+        assignment_id,
+        unit_id,
+        status,
+        cadence_id,
+        idx,
+        is_closed,
+        last_at,
+        reported,
+    ) in db.session.execute(query).all():
+        window = by_id[cadence_id][idx]
+        found.append(
+            WindowFact(
+                assignment_id,
+                unit_id,
+                status == AssignmentStatus.COMPLETED.value,
+                cadence_id,
+                window,
+                bool(is_closed),
+                int(reported or 0) > 0,
+                last_at is not None and last_at >= _utc_midnight(window.starts_on),
+            )
         )
-        for (assignment_id, unit_id, status, cadence_id, idx, is_closed, since, reported) in (
-            db.session.execute(query).all()
-        )
+    return found
+
+
+#: SQLite allows 500 terms in one compound SELECT; longer window lists are unions of unions.
+_UNION_CHUNK = 400
+
+
+def _windows_table(rows: list[Any]) -> Any:
+    """The windows as a CTE of literal rows (a union of unions past SQLite's limit)."""
+    if len(rows) <= _UNION_CHUNK:
+        return union_all(*rows).cte("cadence_windows")
+    chunks = [
+        select(union_all(*rows[i : i + _UNION_CHUNK]).subquery())
+        for i in range(0, len(rows), _UNION_CHUNK)
     ]
+    return union_all(*chunks).cte("cadence_windows")
 
 
 def latest_closed(found: Iterable[WindowFact]) -> dict[int, WindowFact]:
@@ -406,6 +451,8 @@ def set_cadence(
     check(kind, day)
     if remind_days_before < 0:
         raise ValidationFailed("remind_days_before must be 0 or more.")
+    if starts_on is not None and not EARLIEST <= starts_on <= LATEST:
+        raise ValidationFailed(f"starts_on must be from {EARLIEST} to {LATEST}.")
     if section is not None and section.plan_id != plan.id:
         raise ValidationFailed("The section is not in this plan.")
     query = select(ReportingCadence).where(ReportingCadence.plan_id == plan.id)

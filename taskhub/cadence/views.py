@@ -91,8 +91,12 @@ def set_cadence(code: str) -> Any:
                 is_shifted_to_working_day=bool(form.get("shift")),
                 remind_days_before=_int(form.get("remind_days_before")) or 0,
             )
-    except ValidationFailed:
+    except ValidationFailed as error:
         db.session.rollback()
+        if "starts_on" in str(error):
+            return _page(
+                plan, error=_("The first period must start from 2015 to 2100."), status=422
+            )
         return _page(plan, error=_("Choose a day of the month (1-31) or a weekday."), status=422)
     db.session.commit()
     flash(_("The reporting cadence is saved."))
