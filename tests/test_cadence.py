@@ -500,3 +500,12 @@ def test_a_whole_plan_is_read_in_a_fixed_number_of_queries(plan: Plan) -> None:
     assert sum(r.due for r in rates) > 100
     # The cadences, the sections, the calendar's overrides, the one facts query, unit names.
     assert len(statements) <= 6, statements
+
+
+def test_a_closed_plan_owes_no_reports(plan: Plan) -> None:
+    qs = assignment("3", QS)
+    assert qs.id in services.missing_for([qs.id], d("2022-06-01"))
+    plan.status = "closed"
+    db.session.commit()
+    assert services.missing_for([qs.id], d("2022-06-01")) == {}
+    assert services.unit_rates([plan.id], d("2022-06-01")) == []

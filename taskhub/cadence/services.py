@@ -43,7 +43,7 @@ from taskhub.calendar.services import WorkingCalendar
 from taskhub.core.db import UTCDateTime, db
 from taskhub.core.errors import ValidationFailed
 from taskhub.core.timeutil import local_time, office_zone
-from taskhub.plans.models import Item, Plan, Section
+from taskhub.plans.models import ACTIVE_PLAN_STATUSES, Item, Plan, Section
 from taskhub.tracking.models import Assignment, AssignmentStatus, ProgressReport
 from taskhub.units.models import Unit
 
@@ -208,8 +208,17 @@ def facts(
             .distinct()
         ).all()
     plan_ids = list(plan_ids or [])
+    # Only published plans take reports; a closed or archived plan owes none (its periods would
+    # otherwise keep closing unreported).
     cadences = list(
-        db.session.scalars(select(ReportingCadence).where(ReportingCadence.plan_id.in_(plan_ids)))
+        db.session.scalars(
+            select(ReportingCadence)
+            .join(Plan, Plan.id == ReportingCadence.plan_id)
+            .where(
+                ReportingCadence.plan_id.in_(plan_ids),
+                Plan.status.in_(ACTIVE_PLAN_STATUSES),
+            )
+        )
     )
     if not cadences:
         return []
