@@ -99,7 +99,7 @@ def set_cadence(code: str) -> Any:
             )
         return _page(plan, error=_("Choose a day of the month (1-31) or a weekday."), status=422)
     db.session.commit()
-    flash(_("The reporting cadence is saved."))
+    flash(_("The reporting cadence is saved."), "success")
     return redirect(url_for("cadence.reporting", code=plan.code))
 
 
