@@ -231,6 +231,7 @@ def _configure_i18n(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from taskhub.accounts.views import bp as accounts_bp
+    from taskhub.cadence.views import bp as cadence_bp
     from taskhub.calendar.views import bp as calendar_bp
     from taskhub.core import inputs
     from taskhub.dashboard.views import bp as dashboard_bp
@@ -266,6 +267,7 @@ def _register_blueprints(app: Flask) -> None:
         plan_editor_bp,
         groups_bp,
         documents_bp,
+        cadence_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -293,6 +295,7 @@ API_MODULES = (
     "taskhub.reports.api",
     "taskhub.webhooks.api",
     "taskhub.documents.api",
+    "taskhub.cadence.api",
 )
 
 

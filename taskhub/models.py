@@ -2,6 +2,7 @@
 
 from taskhub.accounts.models import ApiToken, Invitation, LoginAttempt, User
 from taskhub.audit.models import AuditEvent
+from taskhub.cadence.models import ReportingCadence
 from taskhub.calendar.models import CalendarOverride
 from taskhub.documents.models import PlanDraft
 from taskhub.jobs.models import JobRun, SchedulerLease
@@ -57,6 +58,7 @@ __all__ = [
     "PointAllocation",
     "ProgressReport",
     "ReminderRule",
+    "ReportingCadence",
     "Review",
     "SchedulerLease",
     "Scheme",

@@ -91,6 +91,10 @@ expected-statuses = ["400", "401", "403", "406", "415", "422", "428"]
 # the document states in words.
 [[operations]]
 include-name = [
+    # A cadence's day must fit its kind (1-31 monthly, 0-6 weekly; inherit only for a section),
+    # and 报送率 is read at most a year ahead: rules across fields, and on today's date.
+    "PATCH /api/v1/plans/{code}/cadence",
+    "GET /api/v1/plans/{code}/reporting-rates",
     "POST /api/v1/units/{unit_id}/contacts",
     "PATCH /api/v1/contacts/{contact_id}",
     "POST /api/v1/webhooks/",

@@ -25,8 +25,13 @@ def _calendar(today: date) -> services.WorkingDays:
 
 
 def reminders(today: date) -> dict[str, Any]:
-    """Decide today's reminder digests, then deliver what is due."""
-    decided = services.decide(today, _calendar(today), base_url=current_app.config["BASE_URL"])
+    """Decide today's reminder digests (milestones, then the reporting cadence), then deliver
+    what is due."""
+    from taskhub.cadence import reminders as cadence_reminders
+
+    days, base_url = _calendar(today), current_app.config["BASE_URL"]
+    decided = services.decide(today, days, base_url=base_url)
+    decided.update(cadence_reminders.decide(today, days, base_url=base_url))
     db.session.commit()
     delivered = services.deliver(current_app.config)
     return {**decided, **delivered}

@@ -7,7 +7,7 @@ snapshot, frozen); the progress counts are the tracking state on the day of issu
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from taskhub.cadence.services import UnitRate, unit_rates
 from taskhub.core.db import db
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan
@@ -71,6 +72,8 @@ class BulletinRow:
     overdue: int = 0
     #: Completed while a due date of theirs was still ahead (within ``completed``).
     early: int = 0
+    #: 报送率 in percent under the plan's reporting cadence (taskhub.cadence); None: none owed.
+    reporting_rate: Decimal | None = None
 
     @property
     def standing(self) -> str:
@@ -151,6 +154,19 @@ class Bulletin:
     closed_reason: str | None = None
     #: The document number (文号) the office gave the period's bulletin.
     doc_number: str | None = None
+    #: 报送率 per unit under the plan's reporting cadence, best first (taskhub.cadence).
+    reporting_rates: list[UnitRate] = field(default_factory=list)
+
+    @property
+    def reporting_rate_line(self) -> str:
+        """One sentence on 报送率 per unit (empty when no report was owed)."""
+        owed = [r for r in self.reporting_rates if r.due]
+        if not owed:
+            return ""
+        rates = "、".join(f"{r.unit_name}{r.rate}%" for r in owed)
+        missing = sum(r.missing for r in self.reporting_rates)
+        tail = f"当前未按时报送任务{missing}项。" if missing else "当前无未按时报送任务。"
+        return f"按周期报送进展情况（报送率）：{rates}。{tail}"
 
     @property
     def overdue_summary(self) -> list[UnitOverdue]:
@@ -229,6 +245,8 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
     spec.rule_for(kind)  # a clear error before anything is computed
     ranked, snapshot = scoring.results(plan, code)
     counts = progress_counts(plan, today)
+    reporting = unit_rates([plan.id], today)
+    rate_of = {r.unit_id: r.rate for r in reporting}
     rows = []
     for r in ranked:
         row = BulletinRow(
@@ -256,6 +274,7 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
                 c.overdue,
                 c.early,
             )
+        row.reporting_rate = rate_of.get(r.unit_id)
         rows.append(row)
     definition = _definition(plan)
     label = period_label(code)
@@ -286,6 +305,7 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
         rounding=spec.rounding,
         closed_reason=snapshot.reason if snapshot else None,
         doc_number=_doc_number(plan, code),
+        reporting_rates=reporting,
     )
     bulletin.summary = _summary(bulletin)
     return bulletin
