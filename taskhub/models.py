@@ -15,6 +15,7 @@ from taskhub.scoring.models import (
     Scheme,
     Snapshot,
 )
+from taskhub.supervision.models import Escalation, EscalationLevel
 from taskhub.tracking.models import (
     Assignment,
     Evidence,
@@ -36,6 +37,8 @@ __all__ = [
     "City",
     "ComponentScore",
     "Contact",
+    "Escalation",
+    "EscalationLevel",
     "Evidence",
     "ExtensionRequest",
     "Invitation",
