@@ -113,11 +113,39 @@ def ensure_levels(city_id: int) -> list[EscalationLevel]:
     return levels_of(city_id)
 
 
+def levels_or_defaults(city_id: int) -> list[EscalationLevel]:
+    """The city's levels, or the default ladder not yet stored (pages read, never write)."""
+    return levels_of(city_id) or [
+        EscalationLevel(**spec, is_enabled=True) for spec in DEFAULT_LEVELS
+    ]
+
+
+def level_by_code(city_id: int, code: str) -> EscalationLevel:
+    """A level of the city by code (the defaults are stored on first use)."""
+    found = next((lv for lv in ensure_levels(city_id) if lv.code == code), None)
+    if found is None:
+        raise EscalationRefused("level_unknown", f"the city has no level {code!r}")
+    return found
+
+
 def levels_of(city_id: int, *, enabled_only: bool = False) -> list[EscalationLevel]:
     query = select(EscalationLevel).where(EscalationLevel.city_id == city_id)
     if enabled_only:
         query = query.where(EscalationLevel.is_enabled)
     return list(db.session.scalars(query.order_by(EscalationLevel.rank)))
+
+
+def level_choices() -> dict[str, str]:
+    """Level code → name over every city, by rank (the list page's filter)."""
+    rows = db.session.execute(
+        select(EscalationLevel.code, EscalationLevel.name).order_by(
+            EscalationLevel.rank, EscalationLevel.city_id
+        )
+    )
+    found: dict[str, str] = {}
+    for code, name in rows:
+        found.setdefault(code, name)
+    return found
 
 
 def city_of(assignment: Assignment) -> int:
@@ -142,11 +170,8 @@ def working_days_overdue(assignment: Assignment, today: date, cal: WorkingCalend
 
 
 def default_required_action(answer_due_on: date) -> str:
-    return (
-        "请对照任务要求查找超期原因，明确整改措施、责任人和完成时限，抓紧推进落实，"
-        f"并于{answer_due_on.year}年{answer_due_on.month}月{answer_due_on.day}日前"
-        "在系统中书面反馈办理情况。"
-    )
+    """The standard 督办要求 (the answer date is stated with it on the notice)."""
+    return "请对照任务要求查明超期原因，明确整改措施、责任人和完成时限，抓紧推进落实。"
 
 
 def _live_at(assignment_id: int, level_id: int) -> bool:
@@ -574,7 +599,7 @@ def notice_text(escalation: Escalation) -> Any:
     level = escalation.level
     scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
     issuer = issuer_of(scheme.definition if scheme else {}, plan.city.name)
-    title = item.title or item.text[:30]
+    named = f"“{item.title}”" if item.title else ""
     copies = []
     if level.to_unit_leader:
         copies.append(f"{assignment.unit.name}主要负责同志")
@@ -585,7 +610,7 @@ def notice_text(escalation: Escalation) -> Any:
         number=escalation.number,
         title=notice_title(level),
         unit=assignment.unit.name,
-        task=f"《{plan.title}》第{item.label}项任务“{title}”",
+        task=f"《{plan.title}》第{item.label}项任务{named}",
         task_text=item.text,
         due_on=escalation.due_on,
         overdue_working_days=escalation.overdue_working_days,
@@ -608,5 +633,17 @@ def notice_docx(escalation: Escalation) -> bytes | None:
     return build(notice_text(escalation))
 
 
-def notice_filename(escalation: Escalation) -> str:
-    return f"{escalation.number}{notice_title(escalation.level)}.docx"
+def notice_file(escalation: Escalation) -> Any:
+    """The notice as a download (pages and the API); None without python-docx."""
+    from taskhub.core.xlsx import safe_file_name, xlsx_response
+    from taskhub.reports.downloads import DOCX
+
+    data = notice_docx(escalation)
+    if data is None:
+        return None
+    name = safe_file_name(f"{escalation.number}{notice_title(escalation.level)}")
+    ascii_name = f"escalation-{escalation.year}-{escalation.serial}.docx"
+    # The workbook's attachment headers (core.xlsx); only the type differs.
+    response = xlsx_response(data, f"{name}.docx", ascii_name)
+    response.mimetype = DOCX
+    return response
