@@ -28,7 +28,7 @@ PAGE_SIZE = 50
 STATE_LABELS = {
     "issued": _l("Awaiting answer"),
     "answered": _l("Answered"),
-    "closed": _l("Closed"),
+    "closed": _l("Signed off"),
     "withdrawn": _l("Withdrawn"),
 }
 
