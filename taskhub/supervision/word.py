@@ -40,7 +40,7 @@ from taskhub.reports.word import (
 )
 
 #: Characters of the task's text printed on the notice.
-TASK_TEXT_CHARS = 80
+TASK_TEXT_CHARS = 56
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,6 @@ def _head(document: Any, n: NoticeText) -> None:
         _set_font(title.add_run(line)._element, TITLE_FONT, TITLE_PT)
     addressee = document.add_paragraph(f"{n.unit}：")
     addressee.paragraph_format.first_line_indent = Pt(0)
-    addressee.paragraph_format.space_before = Pt(LINE_PITCH_PT / 2)
 
 
 def _short(text: str, chars: int) -> str:
@@ -148,6 +147,5 @@ def _closing(document: Any, n: NoticeText) -> None:
     if n.copies_to:
         p = document.add_paragraph()
         _plain(p, WD_ALIGN_PARAGRAPH.LEFT)
-        p.paragraph_format.space_before = Pt(LINE_PITCH_PT / 2)
         _set_font(p.add_run("抄送：")._element, HEADING_FONT, 14)
         _set_font(p.add_run("、".join(n.copies_to) + "。")._element, BODY_FONT, 14)
