@@ -152,3 +152,24 @@ def test_the_openapi_document_describes_the_routes(client, session):
         "/api/v1/cities/{city_id}/escalation-levels",
     ):
         assert path in paths, path
+
+
+def test_the_bulletin_counts_notices_per_unit(client, login_as, tasks):
+    from taskhub.reports import services as bulletins
+
+    office = login_as("office")
+    city = tasks["kdl"].item.plan.city_id
+    for task, level in ((tasks["kdl"], "remind"), (tasks["kdl"], "urge"), (tasks["qs"], "remind")):
+        services.issue(
+            task, services.level_by_code(city, level), actor=office, today=date(2022, 7, 15)
+        )
+    withdrawn = services.issue(
+        tasks["qs"], services.level_by_code(city, "urge"), actor=office, today=date(2022, 7, 15)
+    )
+    services.withdraw(withdrawn, actor=office, note="误发")
+    db.session.commit()
+    b = bulletins.build_bulletin(tasks["kdl"].item.plan, "2022-H1", today=date(2022, 7, 15))
+    assert dict(b.escalations) == {KDL: {"提醒": 1, "催办": 1}, QS: {"提醒": 1}}
+    assert b.escalation_text.startswith("本方案共发出督办单3件（提醒2件、催办1件），涉及2个单位")
+    html = page(client, "/plans/baotou-2022/bulletin?period=2022-H1")
+    assert "本方案共发出督办单3件" in html
