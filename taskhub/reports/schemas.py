@@ -82,7 +82,7 @@ class BulletinEscalationsSchema(Schema):
         keys=fields.String(),
         values=fields.Integer(),
         required=True,
-        metadata={"description": "Level name → notices, e.g. {\"催办\": 2}."},
+        metadata={"description": 'Level name → notices, e.g. {"催办": 2}.'},
     )
 
 
