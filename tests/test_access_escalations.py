@@ -114,6 +114,7 @@ API_MATRIX = {
     "close": [200, 200, 403, 403, 403],
     "notice document": [200, 200, 200, 200, 200],
     "levels": [200, 200, 200, 200, 200],
+    "edit level": [200, 200, 403, 403, 403],
 }
 
 
@@ -140,6 +141,11 @@ def api_case(case: str) -> tuple[str, str, dict[str, Any] | None]:
             f"/api/v1/cities/{unit_named(OWN, 'baotou').city_id}/escalation-levels",
             None,
         ),
+        "edit level": lambda: (
+            "PATCH",
+            f"/api/v1/cities/{unit_named(OWN, 'baotou').city_id}/escalation-levels/remind",
+            {"overdue_working_days": 5},
+        ),
     }
     return cases[case]()
 
@@ -150,10 +156,15 @@ def test_api_access_matrix(api_as, case, role):
     method, url, body = api_case(case)
     caller = api_as(role, unit_named(OWN, "baotou") if role in ("unit", "assessor") else None)
     before = trace()
-    response = caller.get(url) if method == "GET" else caller.post(url, json=body)
+    if method == "GET":
+        response = caller.get(url)
+    else:
+        response = (
+            caller.patch(url, json=body) if method == "PATCH" else caller.post(url, json=body)
+        )
     expected = API_MATRIX[case][API_ROLES.index(role)]
     assert response.status_code == expected, f"{role} {method} {url}: {response.get_data()[:200]}"
-    if expected == 403 and method == "POST":
+    if expected == 403 and method != "GET":
         db.session.expire_all()
         assert trace() == before
 

@@ -173,3 +173,20 @@ def test_the_bulletin_counts_notices_per_unit(client, login_as, tasks):
     assert b.escalation_text.startswith("本方案共发出督办单3件（提醒2件、催办1件），涉及2个单位")
     html = page(client, "/plans/baotou-2022/bulletin?period=2022-H1")
     assert "本方案共发出督办单3件" in html
+
+
+def test_the_office_changes_a_levels_trigger_through_the_api(api_as, tasks):
+    from tests.test_escalations import run
+
+    city = tasks["kdl"].item.plan.city_id
+    office = api_as("office")
+    url = f"/api/v1/cities/{city}/escalation-levels/remind"
+    changed = office.patch(url, json={"overdue_working_days": 5, "name": "蓝色督办单"})
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["overdue_working_days"], changed.json["name"]) == (5, "蓝色督办单")
+    assert office.patch(url, json={"name": "  "}).status_code == 422
+    assert office.patch(f"/api/v1/cities/{city}/escalation-levels/nope", json={}).status_code == 404
+    assert run(date(2022, 7, 5))["issued"] == 0  # 3 working days: no longer enough
+    assert run(date(2022, 7, 7))["by_level"] == {"remind": 2}  # 5 working days
+    notice = db.session.scalars(select(Escalation).order_by(Escalation.id)).first()
+    assert services.notice_text(notice).title == "蓝色督办单"

@@ -78,6 +78,7 @@ TEXT_LIMITS: dict[str, int] = {
     "escalation.required_action": 2_000,
     "escalation.answer": 20_000,
     "escalation.note": 2_000,
+    "escalation.level_name": 50,
     # Search boxes and filters of the lists.
     "search.text": 100,
 }

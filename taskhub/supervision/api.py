@@ -21,6 +21,7 @@ from taskhub.supervision.schemas import (
     EscalationAnswerArgs,
     EscalationCloseArgs,
     EscalationIssueArgs,
+    EscalationLevelPatchArgs,
     EscalationLevelSchema,
     EscalationListArgs,
     EscalationSchema,
@@ -141,3 +142,24 @@ class EscalationLevels(MethodView):
         get_or_404(City, city_id)
         # First use stores the default ladder (idempotent), so its levels have ids.
         return commit_or_fail(lambda: services.ensure_levels(city_id))
+
+
+@blp.route(f"/cities/<{_ID}:city_id>/escalation-levels/<code>")
+class EscalationLevelByCode(MethodView):
+    @core.roles(*STAFF)
+    @blp.arguments(EscalationLevelPatchArgs)
+    @blp.response(200, EscalationLevelSchema)
+    @blp.alt_response(422, schema=core.ErrorSchema, description="Invalid days or name.")
+    def patch(self, args: dict[str, Any], city_id: int, code: str) -> EscalationLevel:
+        """Change a level's name, trigger, answer days, recipients or enabled flag (the office)."""
+        from taskhub.units.models import City
+
+        get_or_404(City, city_id)
+
+        def change() -> EscalationLevel:
+            level = next((lv for lv in services.ensure_levels(city_id) if lv.code == code), None)
+            if level is None:
+                core.abort(404, f"The city has no escalation level {code!r}.")
+            return services.update_level(level, actor=api_user(), **args)
+
+        return commit_or_fail(change)

@@ -102,3 +102,19 @@ class EscalationCloseArgs(Schema):
         metadata={"description": "Withdraw (issued by mistake; a note is required) "
                   "instead of closing."},
     )  # fmt: skip
+
+
+class EscalationLevelPatchArgs(Schema):
+    """Fields of a level to change; those left out stay as they are."""
+
+    name = fields.String(validate=length("escalation.level_name", required=True))
+    overdue_working_days = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "null: issued by the office's decision only."},
+    )
+    answer_working_days = fields.Integer(validate=validate.Range(min=1, max=1000))
+    to_contacts = fields.Boolean()
+    to_unit_leader = fields.Boolean()
+    to_responsible_leader = fields.Boolean()
+    is_enabled = fields.Boolean()

@@ -647,3 +647,51 @@ def notice_file(escalation: Escalation) -> Any:
     response = xlsx_response(data, f"{name}.docx", ascii_name)
     response.mimetype = DOCX
     return response
+
+
+#: What the office may change on a level (the code and rank stay: the API and the ladder's order).
+LEVEL_FIELDS = (
+    "name",
+    "overdue_working_days",
+    "answer_working_days",
+    "to_contacts",
+    "to_unit_leader",
+    "to_responsible_leader",
+    "is_enabled",
+)
+
+
+def update_level(level: EscalationLevel, *, actor: User, **changes: Any) -> EscalationLevel:
+    """Change a level's name, trigger, answer days, recipients or enabled flag (the office).
+    ``overdue_working_days`` None makes it the office's decision only. Audited."""
+    if actor.role not in STAFF:
+        raise PermissionDenied("only the office keeps the escalation levels")
+    unknown = set(changes) - set(LEVEL_FIELDS)
+    if unknown:
+        raise EscalationRefused("level_field", f"cannot change {', '.join(sorted(unknown))}")
+    lock(level)
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise EscalationRefused("level_name", "the level needs a name")
+        check_text("escalation.level_name", changes["name"], field="name")
+    for key in ("overdue_working_days", "answer_working_days"):
+        value = changes.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise EscalationRefused("level_days", f"{key} must be a whole number from 1")
+    if "answer_working_days" in changes and changes["answer_working_days"] is None:
+        raise EscalationRefused("level_days", "answer_working_days must be a whole number from 1")
+    before = {k: getattr(level, k) for k in changes}
+    for key, value in changes.items():
+        setattr(level, key, value)
+    db.session.flush()
+    audit.record(
+        "escalation_level.updated",
+        "escalation_level",
+        level.id,
+        actor_id=actor.id,
+        before=before,
+        after={k: getattr(level, k) for k in changes}
+        | {"city_id": level.city_id, "code": level.code},
+    )
+    return level
