@@ -244,6 +244,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.reminders.views import bp as reminders_bp
     from taskhub.reports.views import bp as reports_bp
     from taskhub.scoring.views import bp as scoring_bp
+    from taskhub.supervision.views import bp as supervision_bp
     from taskhub.tracking.views import bp as tracking_bp
     from taskhub.units.group_views import bp as groups_bp
     from taskhub.units.views import bp as units_bp
@@ -268,6 +269,7 @@ def _register_blueprints(app: Flask) -> None:
         groups_bp,
         documents_bp,
         cadence_bp,
+        supervision_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -296,6 +298,7 @@ API_MODULES = (
     "taskhub.webhooks.api",
     "taskhub.documents.api",
     "taskhub.cadence.api",
+    "taskhub.supervision.api",
 )
 
 

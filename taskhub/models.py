@@ -16,6 +16,7 @@ from taskhub.scoring.models import (
     Scheme,
     Snapshot,
 )
+from taskhub.supervision.models import Escalation, EscalationLevel
 from taskhub.tracking.models import (
     Assignment,
     Evidence,
@@ -37,6 +38,8 @@ __all__ = [
     "City",
     "ComponentScore",
     "Contact",
+    "Escalation",
+    "EscalationLevel",
     "Evidence",
     "ExtensionRequest",
     "Invitation",

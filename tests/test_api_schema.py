@@ -116,6 +116,13 @@ include-name = [
     "POST /api/v1/plan-drafts/",
     "PATCH /api/v1/plan-drafts/{draft_id}",
     "POST /api/v1/plan-drafts/{draft_id}/confirm",
+    # An escalation level is one of the stored ladder of the task's city, issued once on a task
+    # that is not completed; a notice is answered while issued, closed or withdrawn (with a
+    # note) while not yet ended.
+    "POST /api/v1/escalations/",
+    "POST /api/v1/escalations/{escalation_id}/answer",
+    "POST /api/v1/escalations/{escalation_id}/close",
+    "PATCH /api/v1/cities/{city_id}/escalation-levels/{code}",  # a name of spaces only
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

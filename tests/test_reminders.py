@@ -872,6 +872,7 @@ def test_jobs_list_names_the_jobs(cli: Any) -> None:
         "deliver",
         "evidence_gc",
         "audit_checkpoint",
+        "escalations",
     ]
 
 

@@ -210,6 +210,18 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
         "1.推进政务服务事项全程网办，2024年10月底前网办率达到90%以上。"
         "（牵头单位：市发改委；责任单位：各旗县区人民政府、市数据资源中心）\n",
     )
+    # An escalation notice (督办单) with an answer, so the task, unit and list pages show one.
+    from taskhub.supervision import services as escalations
+
+    office = make_user("office", username="crawl-escalation-office")
+    notice = escalations.issue(
+        assignment,
+        escalations.level_by_code(unit.city_id, "urge"),
+        actor=office,
+        today=TODAY,
+        required_action="请于三个工作日内反馈整改方案。",
+    )
+    escalations.answer(notice, actor=unit_user, text="已制定整改方案。", today=TODAY)
     db.session.commit()
     return {
         "draft_id": draft.id,

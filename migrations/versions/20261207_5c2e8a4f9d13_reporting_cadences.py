@@ -1,7 +1,7 @@
 """reporting_cadences: a plan's reporting cadence (报送周期), overridden per section
 
 Revision ID: 5c2e8a4f9d13
-Revises: 7a3c9e1d5b26
+Revises: 5e2b8c4d9f13
 Create Date: 2026-12-07 09:10:00.000000
 
 """
@@ -13,7 +13,7 @@ import taskhub.core.db  # noqa: F401  (custom column types)
 
 # revision identifiers, used by Alembic.
 revision = '5c2e8a4f9d13'
-down_revision = "7a3c9e1d5b26"
+down_revision = "5e2b8c4d9f13"
 branch_labels = None
 depends_on = None
 

@@ -74,6 +74,11 @@ TEXT_LIMITS: dict[str, int] = {
     # Plan documents read into drafts (taskhub.documents): the text of one document, read
     # from a file or pasted (a 300-page plan is about 300,000 characters).
     "document.text": 500_000,
+    # Escalation notices (督办单): what is required, the unit's answer, the office's note.
+    "escalation.required_action": 2_000,
+    "escalation.answer": 20_000,
+    "escalation.note": 2_000,
+    "escalation.level_name": 50,
     # Search boxes and filters of the lists.
     "search.text": 100,
 }

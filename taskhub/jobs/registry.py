@@ -23,6 +23,7 @@ def all_jobs() -> list[JobSpec]:
     from taskhub.audit.jobs import checkpoint
     from taskhub.evidence.jobs import evidence_gc
     from taskhub.reminders import jobs as reminder_jobs
+    from taskhub.supervision.jobs import escalate
     from taskhub.tracking.jobs import scan_overdue
 
     return [
@@ -63,6 +64,12 @@ def all_jobs() -> list[JobSpec]:
             "Sign a checkpoint of the audit trail outside the database",
             {"minute": 55},
             is_daily=False,
+        ),
+        JobSpec(
+            "escalations",
+            escalate,
+            "Issue escalation notices for tasks overdue past a level's trigger",
+            {"hour": 8, "minute": 50},
         ),
     ]
 

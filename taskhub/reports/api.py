@@ -109,6 +109,7 @@ def _as_dict(b: services.Bulletin) -> dict[str, Any]:
             }
             for unit, items in b.overdue_by_unit
         ],
+        "escalations": [{"unit": unit, "levels": levels} for unit, levels in b.escalations],
     }
 
 

@@ -76,6 +76,16 @@ class BulletinOverdueUnitSchema(Schema):
     items = fields.List(fields.Nested(BulletinOverdueItemSchema), required=True)
 
 
+class BulletinEscalationsSchema(Schema):
+    unit = fields.String(required=True)
+    levels = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": 'Level name → notices, e.g. {"催办": 2}.'},
+    )
+
+
 class BulletinSchema(Schema):
     """The bulletin (通报) of a period as the office publishes it."""
 
@@ -103,3 +113,7 @@ class BulletinSchema(Schema):
     movers_up = fields.List(fields.Nested(BulletinMoverSchema), required=True)
     movers_down = fields.List(fields.Nested(BulletinMoverSchema), required=True)
     overdue_by_unit = fields.List(fields.Nested(BulletinOverdueUnitSchema), required=True)
+    escalations = fields.List(
+        fields.Nested(BulletinEscalationsSchema),
+        metadata={"description": "Escalation notices (督办单) per unit, withdrawn ones left out."},
+    )

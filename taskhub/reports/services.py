@@ -168,6 +168,15 @@ class Bulletin:
         tail = f"当前未按时报送任务{missing}项。" if missing else "当前无未按时报送任务。"
         return f"按周期报送进展情况（报送率）：{rates}。{tail}"
 
+    #: Escalation notices (督办单) per unit, in ranking order: (unit, {level name: count}),
+    #: withdrawn ones left out (taskhub.supervision).
+    escalations: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def escalation_text(self) -> str:
+        """本方案共发出督办单5件（催办3件、督办2件），涉及2个单位：…"""
+        return escalation_text(self.escalations)
+
     @property
     def overdue_summary(self) -> list[UnitOverdue]:
         """Per unit with overdue items, in ranking order: the count and the most overdue."""
@@ -306,9 +315,31 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
         closed_reason=snapshot.reason if snapshot else None,
         doc_number=_doc_number(plan, code),
         reporting_rates=reporting,
+        escalations=_escalations(plan, rows),
     )
     bulletin.summary = _summary(bulletin)
     return bulletin
+
+
+def _escalations(plan: Plan, rows: list[BulletinRow]) -> list[tuple[str, dict[str, int]]]:
+    from taskhub.supervision.services import counts_by_unit
+
+    counts = counts_by_unit(plan.id)
+    return [(r.unit, counts[r.unit_id]) for r in rows if r.unit_id in counts]
+
+
+def escalation_text(escalations: list[tuple[str, dict[str, int]]]) -> str:
+    """The escalation notices in one sentence; empty when there are none."""
+    if not escalations:
+        return ""
+    by_level: dict[str, int] = {}
+    for _unit, levels in escalations:
+        for name, n in levels.items():
+            by_level[name] = by_level.get(name, 0) + n
+    total = sum(by_level.values())
+    levels_text = "、".join(f"{name}{n}件" for name, n in by_level.items())
+    units = "；".join(f"{unit}{sum(levels.values())}件" for unit, levels in escalations)
+    return f"本方案共发出督办单{total}件（{levels_text}），涉及{len(escalations)}个单位：{units}。"
 
 
 def _doc_number(plan: Plan, code: str) -> str | None:

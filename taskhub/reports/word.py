@@ -231,6 +231,8 @@ def _text(document: Any, b: Bulletin) -> None:
 
     heading(4, "超期事项")
     document.add_paragraph(_overdue_text(b))
+    if b.escalations:
+        document.add_paragraph(b.escalation_text)
 
 
 def _standings_text(b: Bulletin) -> str:

@@ -189,7 +189,8 @@ def my_tasks() -> Any:
 @bp.get("/board")
 @roles_required("admin", "office", "assessor", "viewer")
 def board() -> Any:
-    """时限督办 (the deadline board): every assignment by plan, unit, lead unit, status and view; overdue first."""
+    """时限督办 (the deadline board): every assignment by plan, unit, lead unit, status and
+    view; overdue first."""
     from taskhub.plans.services import in_everyday_lists
 
     values, invalid = load_args(BoardArgs(), request.args)
