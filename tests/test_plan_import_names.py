@@ -263,7 +263,7 @@ def test_the_plan_page_shows_the_source_label_not_the_file_name(client, login_as
 def test_admins_see_the_transcription_notes_in_a_details_block(client, login_as):
     login_as("admin")
     page = client.get("/plans/hegang-2022").get_data(as_text=True)
-    notes = page.split("<details")[1].split("</details>")[0]
+    notes = page.split("<main")[1].split("<details")[1].split("</details>")[0]
     assert "004_02b93624949c2267.txt" in notes
 
 

@@ -5,7 +5,6 @@ Both are Chinese documents whatever the UI language, laid out by ``taskhub.core.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
@@ -20,6 +19,7 @@ from taskhub.core.sections import section_label
 from taskhub.core.timeutil import local_time
 from taskhub.core.xlsx import Column, add_notes, add_table, new_workbook, safe_file_name
 from taskhub.core.xlsx import workbook_bytes as to_bytes
+from taskhub.core.xlsx_stream import stream_table
 from taskhub.ledger.lights import COLOR_OF, COLORS
 from taskhub.ledger.services import STATUS_ORDER, ExportRow, Resolved, visible_to
 from taskhub.plans.models import Plan, Section
@@ -111,28 +111,17 @@ def ledger_xlsx(rows: Iterable[ExportRow], *, notes: list[tuple[str, str]]) -> b
     return b"".join(ledger_xlsx_stream(rows, notes=notes))
 
 
-#: Bytes per piece of a streamed workbook.
-STREAM_CHUNK = 256 * 1024
-
-
 def ledger_xlsx_stream(
     rows: Iterable[ExportRow], *, notes: list[tuple[str, str]], sheet: str = LEDGER_SHEET
 ) -> Iterator[bytes]:
     """The ledger workbook in pieces: the table, then a sheet saying what was exported and when.
 
-    Memory stays flat whatever the row count: openpyxl's write-only sheet writes each row to a
-    temporary file as it comes, and the finished workbook is zipped into another temporary
-    file, read back in pieces. (An .xlsx is a zip whose directory comes last, so its first
-    byte can only be sent once every row is written.)
+    Rows are zipped and sent as they are read (``taskhub.core.xlsx_stream``), so memory stays
+    flat and the download starts at once, whatever the row count.
     """
-    wb = new_workbook()
-    count = add_table(wb, sheet, LEDGER_COLUMNS, ledger_rows(rows))
-    add_notes(wb, NOTES_SHEET, [*notes, ("条数", str(count))])
-    with tempfile.TemporaryFile() as out:
-        wb.save(out)
-        out.seek(0)
-        while piece := out.read(STREAM_CHUNK):
-            yield piece
+    return stream_table(
+        sheet, LEDGER_COLUMNS, ledger_rows(rows), notes_title=NOTES_SHEET, notes=notes
+    )
 
 
 def _now_text() -> str:

@@ -109,7 +109,7 @@ def ranking_rows(page: Page, site: LiveSite) -> list[list[str]]:
 def review_in_queue(page: Page, site: LiveSite, progress: str, decision: str) -> None:
     """The office opens 待审核 and decides on the report with this progress text."""
     page.goto(f"{site.url}/plans")
-    page.get_by_role("link", name="待审核", exact=True).click()
+    page.locator("nav.main-menu").get_by_role("link", name=re.compile("^待审核")).click()
     expect(page).to_have_url(f"{site.url}/review")
     report = page.locator("div.report").filter(has_text=progress)
     expect(report).to_contain_text(OWN_UNIT)

@@ -7,6 +7,7 @@ depends on nor disturbs the journey's assignments on the shared live site.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -128,7 +129,7 @@ def test_office_accepts_two_reports_at_once_from_the_queue(
     page.get_by_label("用户名").fill("rq-office")
     page.get_by_label("密码", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
-    page.get_by_role("link", name="待审核", exact=True).click()
+    page.locator("nav.main-menu").get_by_role("link", name=re.compile("^待审核")).click()
 
     cards = page.locator("div.review-card")
     expect(cards).to_have_count(3)
@@ -168,7 +169,7 @@ def test_extension_queue_shows_plan_item_and_milestone_on_a_laptop(
     page.get_by_label("用户名").fill("rq-office")
     page.get_by_label("密码", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
-    page.get_by_role("link", name="延期审批", exact=True).click()
+    page.locator("nav.main-menu").get_by_role("link", name=re.compile("^延期审批")).click()
 
     row = page.locator("table.extension-queue tbody tr").first
     expect(row).to_contain_text("包头市数字政府建设考评指标")
