@@ -89,6 +89,9 @@ DATA_TOKEN = re.compile(
 )
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 PERIOD_CODE = re.compile(r"(?<![\d-])\d{4}-(H[12]|0[1-9]|1[0-2])(?![\d-])")
+#: A date or time written the machine's way (2026-12-07, 2026-12-07 04:58): pages write
+#: 2026年12月7日 04:58 (``cn_date`` / ``cn_datetime``).
+ISO_DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d-])")
 #: Attributes whose text people read (tooltips, placeholders, the labels of stacked cells).
 READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "data-label")
 
@@ -144,6 +147,8 @@ def english_in(
             found.append(f"{word!r} in {text.strip()[:80]!r}")
         for match in PERIOD_CODE.finditer(cleaned):
             found.append(f"period code {match.group()!r} in {text.strip()[:80]!r}")
+        for match in ISO_DATE.finditer(cleaned):
+            found.append(f"ISO date {match.group()!r} in {text.strip()[:80]!r}")
     return found
 
 
