@@ -101,7 +101,7 @@ def test_unit_asks_office_hands_over_new_unit_acknowledges(client, scene):
     assert f"/assignments/{kdl.id}" not in page(client, "/my?view=all")
     client.post("/logout")
     login(client, scene["new"])
-    assert f"/assignments/{kdl.id}\"" in page(client, "/my?view=all")
+    assert f'/assignments/{kdl.id}"' in page(client, "/my?view=all")
     assert client.post(f"/assignments/{kdl.id}/acknowledge").status_code == 302
     db.session.expire_all()
     assert kdl.acknowledged_at is not None
@@ -153,8 +153,10 @@ def test_the_units_are_told_once(session, scene):
         select(Notification.title).where(Notification.user_id == scene["new"].id)
     ).all()
     assert len(new_inbox) == 1 and "转办任务" in new_inbox[0]
-    outbox = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.recipient == "li@example.org"
+    outbox = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.recipient == "li@example.org")
     )
     assert db.session.scalar(outbox) == 1
     notices.handover_decided(request)  # told again (a retry): the outbox does not repeat
@@ -179,7 +181,9 @@ def test_the_api_asks_lists_and_decides(api_as, scene):
     kdl, target = scene["kdl"], scene["target"]
     unit = api_as("unit", unit_named(KDL, "baotou"))
     office = api_as("office")
-    asked = unit.post(f"/api/v1/assignments/{kdl.id}/handover-requests", json={"reason": "非本单位"})
+    asked = unit.post(
+        f"/api/v1/assignments/{kdl.id}/handover-requests", json={"reason": "非本单位"}
+    )
     assert asked.status_code == 201, asked.get_data()
     body = asked.json
     assert body["state"] == "pending"

@@ -98,7 +98,9 @@ def unit_choices(assignment: Assignment) -> list[Unit]:
     return list(
         db.session.scalars(
             select(Unit)
-            .where(Unit.city_id == city_id, Unit.retired_on.is_(None), Unit.id != assignment.unit_id)
+            .where(
+                Unit.city_id == city_id, Unit.retired_on.is_(None), Unit.id != assignment.unit_id
+            )
             .order_by(Unit.name)
         )
     )

@@ -260,8 +260,8 @@ def _handover_problem(exc: DomainError) -> str:
 @login_required
 def handovers() -> Any:
     """Requests to send tasks back (退回): the office's queue, a unit's own."""
-    state = request.args.get("state", "pending")
-    state = state if state in HANDOVER_STATE_LABELS else None
+    chosen = request.args.get("state", "pending")
+    state = chosen if chosen in HANDOVER_STATE_LABELS else None
     page = page_arg()
     query = handover.query_requests(viewer=current_user, state=state)
     rows = list(db.session.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
@@ -285,9 +285,7 @@ def ask_handover(assignment_id: int) -> Any:
     if not handover.can_ask(assignment, current_user):
         abort(403)
     attempt(
-        lambda: handover.ask(
-            assignment, actor=current_user, reason=request.form.get("reason", "")
-        ),
+        lambda: handover.ask(assignment, actor=current_user, reason=request.form.get("reason", "")),
         done=_("Your request to send the task back was sent to the office."),
         describe=_handover_problem,
     )
@@ -315,9 +313,7 @@ def decide_handover(request_id: int) -> Any:
         done=_("Task handed over.") if reassign else _("Request not agreed."),
         describe=_handover_problem,
     )
-    return redirect(
-        url_for("tracking.assignment", assignment_id=found.assignment_id) + "#handover"
-    )
+    return redirect(url_for("tracking.assignment", assignment_id=found.assignment_id) + "#handover")
 
 
 @bp.app_template_global()
