@@ -93,14 +93,13 @@ def query_requests(*, viewer: User, state: str | None = None) -> Any:
 
 
 def unit_choices(assignment: Assignment) -> list[Unit]:
-    """Active units of the task's city other than its unit (the 转办 targets)."""
+    """Active units of the task's city that do not have the task yet (the 转办 targets)."""
     city_id = assignment.item.plan.city_id
+    taken = select(Assignment.unit_id).where(Assignment.item_id == assignment.item_id)
     return list(
         db.session.scalars(
             select(Unit)
-            .where(
-                Unit.city_id == city_id, Unit.retired_on.is_(None), Unit.id != assignment.unit_id
-            )
+            .where(Unit.city_id == city_id, Unit.retired_on.is_(None), Unit.id.not_in(taken))
             .order_by(Unit.name)
         )
     )
@@ -207,7 +206,7 @@ def _reassign(
     if taken is not None:
         raise HandoverRefused("unit_has_task", "that unit already has this task")
     old_unit_id = assignment.unit_id
-    before = {"unit_id": old_unit_id, "status": assignment.status}
+    before = {"unit": assignment.unit.name, "unit_id": old_unit_id, "status": assignment.status}
     # The plan's item names the receiving unit in the old one's place (same role, same place).
     db.session.execute(
         update(ItemUnit)
@@ -247,10 +246,11 @@ def _reassign(
         actor_id=actor.id,
         before=before,
         after={
+            "unit": target.name,
             "unit_id": target.id,
             "status": assignment.status,
             "handover_request_id": request.id,
-            "restart_days": request.restart_days,
+            **({"restart_days": days} if restart_clock else {}),
             **({"reason": request.note} if request.note else {}),
         },
     )
