@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db
 from taskhub.reminders import services as reminders
 from taskhub.reminders.models import Notification, OutboxMessage
@@ -109,6 +110,18 @@ def test_unit_asks_office_hands_over_new_unit_acknowledges(client, scene):
     for words in ("申请退回任务", "转办给其他单位", "签收"):
         assert words in history, words
     assert "属住建部门职责" in history
+    # The chain in order: acknowledged by the old unit, asked, handed over, acknowledged anew.
+    chain = db.session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id)
+        .where(AuditEvent.object_type == "assignment", AuditEvent.object_id == str(kdl.id))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [tuple(row) for row in chain] == [
+        ("assignment.acknowledged", scene["old"].id),
+        ("assignment.handover_requested", scene["old"].id),
+        ("assignment.handed_over", scene["office"].id),
+        ("assignment.acknowledged", scene["new"].id),
+    ]
 
 
 def test_restarting_the_clock_moves_open_due_dates(session, scene):
