@@ -299,6 +299,7 @@ API_MODULES = (
     "taskhub.documents.api",
     "taskhub.cadence.api",
     "taskhub.supervision.api",
+    "taskhub.supervision.handover_api",
 )
 
 

@@ -16,7 +16,7 @@ from taskhub.scoring.models import (
     Scheme,
     Snapshot,
 )
-from taskhub.supervision.models import Escalation, EscalationLevel
+from taskhub.supervision.models import Escalation, EscalationLevel, HandoverRequest
 from taskhub.tracking.models import (
     Assignment,
     Evidence,
@@ -42,6 +42,7 @@ __all__ = [
     "EscalationLevel",
     "Evidence",
     "ExtensionRequest",
+    "HandoverRequest",
     "Invitation",
     "Item",
     "ItemMilestone",

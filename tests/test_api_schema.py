@@ -123,6 +123,10 @@ include-name = [
     "POST /api/v1/escalations/{escalation_id}/answer",
     "POST /api/v1/escalations/{escalation_id}/close",
     "PATCH /api/v1/cities/{city_id}/escalation-levels/{code}",  # a name of spaces only
+    # A task is sent back once at a time and not when completed; a decision is taken once, a
+    # hand-over names a unit of the task's city that does not have it, a rejection a note.
+    "POST /api/v1/assignments/{assignment_id}/handover-requests",
+    "POST /api/v1/handover-requests/{request_id}/decide",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

@@ -111,6 +111,9 @@ LABELS = {
     },
     "audit_action": {
         "assignment.acknowledged": _l("Acknowledged receipt"),
+        "assignment.handover_requested": _l("Asked to send the task back"),
+        "assignment.handed_over": _l("Handed the task over to another unit"),
+        "assignment.handover_rejected": _l("Did not agree to send the task back"),
         "report.submitted": _l("Reported progress"),
         "report.accepted": _l("Accepted the report"),
         "report.returned": _l("Returned the report"),

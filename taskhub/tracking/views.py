@@ -276,9 +276,13 @@ CHANGE_FIELDS = {
     "numerator": _l("Numerator"),
     "denominator": _l("Denominator"),
     "period": _l("Period"),
+    "unit": _l("Unit"),
+    "restart_days": _l("Due dates moved by (days)"),
 }
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
-QUIET_FIELDS = frozenset({"assignment_id", "item_id", "reason", "scorer"})
+QUIET_FIELDS = frozenset(
+    {"assignment_id", "item_id", "reason", "scorer", "unit_id", "handover_request_id"}
+)
 #: Timeline states in words (the colour is never alone).
 STEP_STATES = {
     "done": _l("Done"),
