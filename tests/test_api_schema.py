@@ -123,6 +123,8 @@ include-name = [
     "POST /api/v1/escalations/{escalation_id}/answer",
     "POST /api/v1/escalations/{escalation_id}/close",
     "PATCH /api/v1/cities/{city_id}/escalation-levels/{code}",  # a name of spaces only
+    # Only a completed (销号) task is reopened, with a reason that is not only spaces.
+    "POST /api/v1/assignments/{assignment_id}/reopen",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",
