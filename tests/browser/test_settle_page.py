@@ -14,7 +14,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 from tests.browser.conftest import LiveSite
 from tests.browser.test_journey import sign_in
 
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
 
 
 def test_unit_applies_to_close_and_office_signs_off_then_reopens(
@@ -29,7 +32,6 @@ def test_unit_applies_to_close_and_office_signs_off_then_reopens(
         has=unit.get_by_role("link", name=re.compile("^报送进展"))
     )
     link = tasks.nth(tasks.count() - 1).locator("td a").first
-    title = link.inner_text().split(". ", 1)[1][:10]
     link.click()
     task_url = unit.url
 
