@@ -127,6 +127,8 @@ include-name = [
     # hand-over names a unit of the task's city that does not have it, a rejection a note.
     "POST /api/v1/assignments/{assignment_id}/handover-requests",
     "POST /api/v1/handover-requests/{request_id}/decide",
+    # Only a completed (销号) task is reopened, with a reason that is not only spaces.
+    "POST /api/v1/assignments/{assignment_id}/reopen",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

@@ -117,6 +117,8 @@ LABELS = {
         "report.submitted": _l("Reported progress"),
         "report.accepted": _l("Accepted the report"),
         "report.returned": _l("Returned the report"),
+        "assignment.closed": _l("Signed the task off"),
+        "assignment.reopened": _l("Reopened the task"),
         "extension.requested": _l("Requested an extension"),
         "extension.approved": _l("Approved the extension"),
         "extension.rejected": _l("Rejected the extension"),
