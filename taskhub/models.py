@@ -6,6 +6,7 @@ from taskhub.cadence.models import ReportingCadence
 from taskhub.calendar.models import CalendarOverride
 from taskhub.documents.models import PlanDraft
 from taskhub.jobs.models import JobRun, SchedulerLease
+from taskhub.leaders.models import ItemLeader, Leader, UnitLeader
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanRevision, Section
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
 from taskhub.scoring.models import (
@@ -44,10 +45,12 @@ __all__ = [
     "ExtensionRequest",
     "Invitation",
     "Item",
+    "ItemLeader",
     "ItemMilestone",
     "ItemScore",
     "ItemUnit",
     "JobRun",
+    "Leader",
     "LoginAttempt",
     "Milestone",
     "Notification",
@@ -70,6 +73,7 @@ __all__ = [
     "Unit",
     "UnitAlias",
     "UnitGroup",
+    "UnitLeader",
     "User",
     "WebhookEndpoint",
 ]
