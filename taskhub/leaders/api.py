@@ -35,7 +35,7 @@ class LeaderSchema(Schema):
 
 
 class LeaderArgs(Schema):
-    """A leader's fields; on PATCH those left out stay as they are."""
+    """A new leader's fields."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     title = fields.String(allow_none=True, validate=validate.Length(max=100))
@@ -43,6 +43,12 @@ class LeaderArgs(Schema):
     email = fields.String(allow_none=True, validate=validate.Length(max=254))
     user_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2147483647))
     is_active = fields.Boolean()
+
+
+class LeaderPatchArgs(LeaderArgs):
+    """The fields to change; those left out stay as they are."""
+
+    name = fields.String(validate=validate.Length(min=1, max=100))
 
 
 class LeaderLinkArgs(Schema):
@@ -78,7 +84,7 @@ class Leaders(MethodView):
 @blp.route(f"/cities/<{_ID}:city_id>/leaders/<{_ID}:leader_id>")
 class LeaderById(MethodView):
     @core.roles(*STAFF)
-    @blp.arguments(LeaderArgs(partial=True))
+    @blp.arguments(LeaderPatchArgs)
     @blp.response(200, LeaderSchema)
     @blp.alt_response(422, schema=core.ErrorSchema, description="Name taken, bad e-mail.")
     def patch(self, args: dict[str, Any], city_id: int, leader_id: int) -> Leader:
