@@ -18,8 +18,10 @@ from taskhub.models import Assignment, Item, Plan
 from taskhub.tracking.models import AssignmentStatus
 from tests.conftest import Browser, make_user, unit_named
 from tests.test_access import OTHER, OWN, ROLES, assignment_of
+from tests.test_escalations import scene  # noqa: F401  (the fixture of a notice's scene)
 
 TODAY = date(2022, 7, 5)
+KDL_NAME = OWN
 
 
 def _leader(name: str = "张副市长", unit_name: str | None = None, user_id: int | None = None):
@@ -237,3 +239,45 @@ def test_api_refuses_a_leader_of_another_city(api_as):
         f"/api/v1/cities/{leader.city_id}/leaders/{leader.id}", json={"email": "bad"}
     )
     assert response.status_code == 422
+
+
+# -- escalations copied to the 分管领导 ---------------------------------------------------------
+
+
+def test_a_notice_copied_to_the_leader_emails_them_once(scene):  # noqa: F811
+    from taskhub.reminders.models import OutboxMessage
+    from taskhub.supervision import services as escalations
+
+    kdl = scene["kdl"]
+    leader = _leader(unit_name=KDL_NAME)
+    services.update_leader(leader, {"email": "zhang@bt.gov.cn"}, actor=None)
+    db.session.commit()
+
+    def leader_rows(notice_id: int) -> list[OutboxMessage]:
+        return list(
+            db.session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.dedupe_key.like(f"notice:escalation:{notice_id}:%"),
+                    OutboxMessage.recipient == "zhang@bt.gov.cn",
+                )
+            )
+        )
+
+    city_id = escalations.city_of(kdl)
+    # 提醒 is not copied to the 分管领导; 督办 is (the default ladder).
+    remind = escalations.issue(
+        kdl, escalations.level_by_code(city_id, "remind"), actor=scene["office"], today=TODAY
+    )
+    supervise = escalations.issue(
+        kdl, escalations.level_by_code(city_id, "supervise"), actor=scene["office"], today=TODAY
+    )
+    db.session.commit()
+    assert leader_rows(remind.id) == []
+    (row,) = leader_rows(supervise.id)
+    assert row.channel == "email" and supervise.number in row.subject
+    # Telling again (a rerun) queues nothing new.
+    from taskhub.supervision import notices
+
+    notices.issued(supervise)
+    db.session.commit()
+    assert len(leader_rows(supervise.id)) == 1

@@ -211,6 +211,12 @@ def set_item_leader(item: Item, leader_id: int | None, *, actor: User | None) ->
     )
 
 
+def leader_of(assignment: Assignment) -> Leader | None:
+    """The assignment's 分管领导: its item's own, else its unit's (None when neither names one)."""
+    leader_id = item_leader_id(assignment.item_id) or unit_leader_id(assignment.unit_id)
+    return db.session.get(Leader, leader_id) if leader_id is not None else None
+
+
 def responsible_leader() -> ColumnElement[int | None]:
     """The assignment's 分管领导 id (needs the ItemLeader and UnitLeader outer joins)."""
     return func.coalesce(ItemLeader.leader_id, UnitLeader.leader_id)
