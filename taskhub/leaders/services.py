@@ -275,6 +275,10 @@ class View:
         return sum(self.counts.values())
 
 
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def leader_view(leader: Leader, today: date) -> View:
     """The leader's tasks across published plans with their lights (the ledger's SQL rules)."""
     calendar = WorkingCalendar.load(today - timedelta(days=7), today + timedelta(days=30))
@@ -306,7 +310,7 @@ def leader_view(leader: Leader, today: date) -> View:
             plan_code=r[1],
             plan_title=r[2],
             number=r[3] or r[4] or "",
-            title=r[5] or (r[6] or "")[:60],
+            title=r[5] or _shorten(r[6] or ""),
             unit=r[7],
             status=r[8],
             percent=r[9],

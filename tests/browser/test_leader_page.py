@@ -17,7 +17,8 @@ def test_the_office_names_a_leader_and_reads_their_page(
     live_site: LiveSite, new_context: Callable[[], BrowserContext], screenshot: Shot
 ) -> None:
     page = sign_in(new_context(), live_site, live_site.office_username)
-    page.goto(live_site.url + "/cities/baotou/leaders")
+    page.goto(live_site.url + "/cities/baotou")
+    page.get_by_role("link", name="分管领导").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("分管领导")
     page.get_by_label("姓名").fill("张明")
     page.get_by_label("职务").fill("副市长")
