@@ -1,7 +1,7 @@
 """progress_reports.is_closing: 办结报告, whose acceptance is the office's 销号
 
 Revision ID: d4e1c7a9b2f0
-Revises: cec2b9ae7341
+Revises: a7d4e1f2b9c3
 Create Date: 2026-12-07 10:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd4e1c7a9b2f0'
-down_revision = 'cec2b9ae7341'
+down_revision = "a7d4e1f2b9c3"
 branch_labels = None
 depends_on = None
 

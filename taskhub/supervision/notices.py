@@ -4,10 +4,14 @@ The unit's users get an in-app notification at once; its contacts get the e-mail
 message through the outbox, on the channels of the reminder rules addressed to unit contacts.
 The outbox key carries the notice's id, so a notice is queued once, whoever or whatever issued
 it and however often the job runs. A formal notice is not a personal preference: it is sent
-whatever a person turned off at 我的账户.
+whatever a person turned off at 我的账户. A level copied to the 分管领导 also e-mails the
+task's leader (taskhub.leaders), when the leader is active and has an address.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -52,7 +56,14 @@ def issued(escalation: Escalation) -> int:
         f"{escalation.required_action}请于{date_cn(escalation.answer_due_on)}前反馈。",
         _link(escalation),
     )
-    contacts = _unit_contacts(assignment.unit_id) if level.to_contacts else []
+    contacts: list[Any] = _unit_contacts(assignment.unit_id) if level.to_contacts else []
+    if level.to_responsible_leader:
+        from taskhub.leaders.services import leader_of
+
+        leader = leader_of(assignment)
+        if leader is not None and leader.is_active and leader.email:
+            # One more e-mail recipient: the outbox key (notice id, channel, address) keeps it once.
+            contacts.append(SimpleNamespace(email=leader.email, webhook_url=None))
     return _send(
         notice,
         _unit_users(assignment.unit_id),
