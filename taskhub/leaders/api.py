@@ -21,6 +21,16 @@ blp = core.blueprint("leaders", __name__, description="Responsible leaders (åˆ†ç
 _ID = "int(min=1, max=2147483647)"
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false only: marshmallow's Boolean also takes 0, 1, "yes" and "on", which the
+    OpenAPI document (type boolean) does not allow."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class LeaderSchema(Schema):
     """A leader of a city with their portfolio."""
 
@@ -42,7 +52,7 @@ class LeaderArgs(Schema):
     portfolio = fields.String(allow_none=True, validate=validate.Length(max=1000))
     email = fields.String(allow_none=True, validate=validate.Length(max=254))
     user_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2147483647))
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
 
 
 class LeaderPatchArgs(LeaderArgs):
