@@ -237,6 +237,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.dashboard.views import bp as dashboard_bp
     from taskhub.documents.views import bp as documents_bp
     from taskhub.imports.views import bp as imports_bp
+    from taskhub.leaders.views import bp as leaders_bp
     from taskhub.ledger.views import bp as ledger_bp
     from taskhub.ops.health import bp as ops_bp
     from taskhub.plans.editor_views import bp as plan_editor_bp
@@ -270,6 +271,7 @@ def _register_blueprints(app: Flask) -> None:
         documents_bp,
         cadence_bp,
         supervision_bp,
+        leaders_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -299,6 +301,8 @@ API_MODULES = (
     "taskhub.documents.api",
     "taskhub.cadence.api",
     "taskhub.supervision.api",
+    "taskhub.supervision.handover_api",
+    "taskhub.leaders.api",
 )
 
 

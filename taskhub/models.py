@@ -6,6 +6,7 @@ from taskhub.cadence.models import ReportingCadence
 from taskhub.calendar.models import CalendarOverride
 from taskhub.documents.models import PlanDraft
 from taskhub.jobs.models import JobRun, SchedulerLease
+from taskhub.leaders.models import ItemLeader, Leader, UnitLeader
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanRevision, Section
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
 from taskhub.scoring.models import (
@@ -16,7 +17,7 @@ from taskhub.scoring.models import (
     Scheme,
     Snapshot,
 )
-from taskhub.supervision.models import Escalation, EscalationLevel
+from taskhub.supervision.models import Escalation, EscalationLevel, HandoverRequest
 from taskhub.tracking.models import (
     Assignment,
     Evidence,
@@ -42,12 +43,15 @@ __all__ = [
     "EscalationLevel",
     "Evidence",
     "ExtensionRequest",
+    "HandoverRequest",
     "Invitation",
     "Item",
+    "ItemLeader",
     "ItemMilestone",
     "ItemScore",
     "ItemUnit",
     "JobRun",
+    "Leader",
     "LoginAttempt",
     "Milestone",
     "Notification",
@@ -70,6 +74,7 @@ __all__ = [
     "Unit",
     "UnitAlias",
     "UnitGroup",
+    "UnitLeader",
     "User",
     "WebhookEndpoint",
 ]

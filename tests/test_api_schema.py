@@ -122,7 +122,19 @@ include-name = [
     "POST /api/v1/escalations/",
     "POST /api/v1/escalations/{escalation_id}/answer",
     "POST /api/v1/escalations/{escalation_id}/close",
-    "PATCH /api/v1/cities/{city_id}/escalation-levels/{code}",  # a name of spaces only
+    "PATCH /api/v1/cities/{city_id}/escalation-levels/{code}",
+    # A leader must be one of the unit's (or item's) city: stored data decides.
+    "PUT /api/v1/units/{unit_id}/leader",
+    # A leader's name is unique in the city, and the linked account must exist.
+    "POST /api/v1/cities/{city_id}/leaders",
+    "PATCH /api/v1/cities/{city_id}/leaders/{leader_id}",
+    "PUT /api/v1/items/{item_id}/leader",  # a name of spaces only
+    # A task is sent back once at a time and not when completed; a decision is taken once, a
+    # hand-over names a unit of the task's city that does not have it, a rejection a note.
+    "POST /api/v1/assignments/{assignment_id}/handover-requests",
+    "POST /api/v1/handover-requests/{request_id}/decide",
+    # Only a completed (销号) task is reopened, with a reason that is not only spaces.
+    "POST /api/v1/assignments/{assignment_id}/reopen",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

@@ -227,6 +227,13 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
         required_action="请于三个工作日内反馈整改方案。",
     )
     escalations.answer(notice, actor=unit_user, text="已制定整改方案。", today=TODAY)
+    # A 分管领导 of the unit, so the leader's page lists tasks and its week's summary.
+    from taskhub.leaders import services as leaders
+
+    leader = leaders.create_leader(
+        unit.city, {"name": "张副市长", "title": "副市长", "portfolio": "数字政府"}, actor=None
+    )
+    leaders.set_unit_leader(unit, leader.id, actor=None)
     db.session.commit()
     return {
         "draft_id": draft.id,
@@ -239,6 +246,7 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
         "endpoint_id": endpoint.id if endpoint else None,
         "city": unit.city.code,
         "baotou_unit_id": unit_named("昆都仑区人民政府", "baotou").id,
+        "leader_id": leader.id,
     }
 
 

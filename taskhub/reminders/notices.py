@@ -273,10 +273,21 @@ def report_reviewed(review: Review) -> int:
     assignment = report.assignment
     where = _where(assignment)
     unit = assignment.unit.name
-    if review.decision == "accept":
+    if review.decision == "accept" and report.is_closing:
+        event = NoticeEvent.REPORT_ACCEPTED.value
+        title = f"【任务督办】任务已销号：{where}"
+        body = f"{unit}：您单位报送的办结报告已审核通过，任务已销号。\n{where}"
+    elif review.decision == "accept":
         event = NoticeEvent.REPORT_ACCEPTED.value
         title = f"【任务督办】报告已审核通过：{where}"
         body = f"{unit}：您单位报送的进展报告（{report.percent}%）已审核通过。\n{where}"
+    elif report.is_closing:
+        event = NoticeEvent.REPORT_RETURNED.value
+        title = f"【任务督办】办结申请被退回：{where}"
+        body = (
+            f"{unit}：您单位报送的办结报告被退回，任务继续办理，"
+            f"退回理由：{review.reason}。\n{where}"
+        )
     else:
         event = NoticeEvent.REPORT_RETURNED.value
         title = f"【任务督办】报告被退回：{where}"
@@ -285,6 +296,23 @@ def report_reviewed(review: Review) -> int:
             f"退回理由：{review.reason}。请修改后重新报送。\n{where}"
         )
     notice = Notice(event, f"review:{review.id}", title, body, f"/assignments/{assignment.id}")
+    return _notify_unit(assignment, notice)
+
+
+def assignment_reopened(assignment: Assignment, reason: str) -> int:
+    """Tell the unit the office reopened its completed (销号) task, with the reason. Sent as a
+    returned report is (the task comes back to the unit); keyed on the version so each
+    reopening is told once."""
+    if _QUIET.get():
+        return 0
+    where = _where(assignment)
+    unit = assignment.unit.name
+    title = f"【任务督办】任务已重新打开：{where}"
+    body = f"{unit}：您单位已销号的任务被重新打开，理由：{reason}。请继续办理并报送进展。\n{where}"
+    key = f"reopen:{assignment.id}:{assignment.version}"
+    notice = Notice(
+        NoticeEvent.REPORT_RETURNED.value, key, title, body, f"/assignments/{assignment.id}"
+    )
     return _notify_unit(assignment, notice)
 
 

@@ -14,7 +14,7 @@ from taskhub.core.db import Base, now_utc
 if TYPE_CHECKING:
     from taskhub.accounts.models import User
     from taskhub.tracking.models import Assignment
-    from taskhub.units.models import City
+    from taskhub.units.models import City, Unit
 
 
 class EscalationState(StrEnum):
@@ -56,8 +56,8 @@ class EscalationLevel(Base):
     overdue_working_days: Mapped[int | None]
     #: The unit answers within this many working days of the day of issue.
     answer_working_days: Mapped[int] = mapped_column(default=5)
-    #: Who receives it: the unit's contacts (and its users), its leader, the 分管领导. Leaders
-    #: are not modelled yet: their flags are kept and printed on the notice (抄送).
+    #: Who receives it: the unit's contacts (and its users), its leader, the 分管领导 (by e-mail,
+    #: taskhub.leaders). Unit leaders are not modelled yet: that flag is printed only (抄送).
     to_contacts: Mapped[bool] = mapped_column(default=True)
     to_unit_leader: Mapped[bool] = mapped_column(default=False)
     to_responsible_leader: Mapped[bool] = mapped_column(default=False)
@@ -134,3 +134,57 @@ class Escalation(Base):
     def is_answer_overdue_on(self, today: date) -> bool:
         """Still unanswered after its answer date."""
         return self.state == EscalationState.ISSUED.value and self.answer_due_on < today
+
+
+class HandoverState(StrEnum):
+    PENDING = "pending"  #: the unit asked to send the task back (退回), the office decides
+    REASSIGNED = "reassigned"  #: the office handed it to another unit (转办)
+    REJECTED = "rejected"  #: the office refused: the task stays with the unit
+
+
+HANDOVER_STATES = tuple(s.value for s in HandoverState)
+
+
+class HandoverRequest(Base):
+    """A unit's request to send its task back (退回), and the office's decision (转办 or not).
+
+    Reassigning moves the assignment itself to the receiving unit (its reports, milestones and
+    scores stay one record); ``from_unit_id`` and ``to_unit_id`` keep the chain.
+    """
+
+    __tablename__ = "handover_requests"
+    __table_args__ = (
+        CheckConstraint(f"state IN {HANDOVER_STATES!r}", name="state_valid"),
+        # One pending request per assignment: a second ask waits for the decision.
+        Index(
+            "uq_handover_requests_assignment_pending",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+        Index("ix_handover_requests_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    #: The unit that asked (the assignment's unit when it asked).
+    from_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=now_utc)
+    reason: Mapped[str]
+    state: Mapped[str] = mapped_column(default=HandoverState.PENDING.value)
+    #: The receiving unit when reassigned.
+    to_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    #: The office restarted the clock: open milestones moved by this many days.
+    restart_days: Mapped[int | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    #: The office's note (required when rejecting).
+    note: Mapped[str | None]
+
+    assignment: Mapped[Assignment] = relationship()
+    from_unit: Mapped[Unit] = relationship(foreign_keys=[from_unit_id])
+    to_unit: Mapped[Unit | None] = relationship(foreign_keys=[to_unit_id])
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])

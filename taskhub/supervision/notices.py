@@ -4,10 +4,14 @@ The unit's users get an in-app notification at once; its contacts get the e-mail
 message through the outbox, on the channels of the reminder rules addressed to unit contacts.
 The outbox key carries the notice's id, so a notice is queued once, whoever or whatever issued
 it and however often the job runs. A formal notice is not a personal preference: it is sent
-whatever a person turned off at 我的账户.
+whatever a person turned off at 我的账户. A level copied to the 分管领导 also e-mails the
+task's leader (taskhub.leaders), when the leader is active and has an address.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -23,7 +27,7 @@ from taskhub.reminders.notices import (
     rule_channels,
 )
 from taskhub.reports.services import date_cn
-from taskhub.supervision.models import Escalation
+from taskhub.supervision.models import Escalation, HandoverRequest
 
 
 def _link(escalation: Escalation) -> str:
@@ -52,7 +56,14 @@ def issued(escalation: Escalation) -> int:
         f"{escalation.required_action}请于{date_cn(escalation.answer_due_on)}前反馈。",
         _link(escalation),
     )
-    contacts = _unit_contacts(assignment.unit_id) if level.to_contacts else []
+    contacts: list[Any] = _unit_contacts(assignment.unit_id) if level.to_contacts else []
+    if level.to_responsible_leader:
+        from taskhub.leaders.services import leader_of
+
+        leader = leader_of(assignment)
+        if leader is not None and leader.is_active and leader.email:
+            # One more e-mail recipient: the outbox key (notice id, channel, address) keeps it once.
+            contacts.append(SimpleNamespace(email=leader.email, webhook_url=None))
     return _send(
         notice,
         _unit_users(assignment.unit_id),
@@ -81,3 +92,81 @@ def answered(escalation: Escalation) -> int:
         )
     )
     return _send(notice, office, rule_channels([Recipient.OFFICE.value]))
+
+
+# -- hand over and send back (转办 / 退回) --------------------------------------------------------
+
+
+def _office() -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User).where(User.role == "office", User.is_enabled).order_by(User.id)
+        )
+    )
+
+
+def handover_requested(request: HandoverRequest) -> int:
+    """The office hears of a unit's request to send a task back."""
+    from taskhub.supervision.handover import REQUEST_EVENT
+
+    assignment = request.assignment
+    unit = request.from_unit.name
+    notice = Notice(
+        REQUEST_EVENT,
+        f"handover-request:{request.id}",
+        f"【退回申请】{unit}：{_where(assignment)}",
+        f"{unit}申请退回任务：{_where(assignment)}。理由：{request.reason}",
+        "/handovers",
+    )
+    return _send(notice, _office(), rule_channels([Recipient.OFFICE.value]))
+
+
+def handover_decided(request: HandoverRequest) -> int:
+    """The asking unit hears the decision; on 转办 the receiving unit is told to acknowledge."""
+    from taskhub.supervision.handover import DECIDED_EVENT
+
+    assignment = request.assignment
+    where = _where(assignment)
+    link = f"/assignments/{assignment.id}"
+    channels = rule_channels([Recipient.UNIT_CONTACTS.value])
+    if request.to_unit is None:
+        notice = Notice(
+            DECIDED_EVENT,
+            f"handover-decided:{request.id}",
+            f"【退回未同意】{where}",
+            f"{request.from_unit.name}：退回申请未同意，任务仍由本单位办理：{where}。"
+            f"说明：{request.note}",
+            link,
+        )
+        return _send(
+            notice,
+            _unit_users(request.from_unit_id),
+            channels,
+            contacts=_unit_contacts(request.from_unit_id),
+        )
+    moved = f"，完成时限顺延{request.restart_days}天" if request.restart_days else ""
+    to_old = Notice(
+        DECIDED_EVENT,
+        f"handover-decided:{request.id}:from",
+        f"【已转办】{where}",
+        f"{request.from_unit.name}：任务已转交{request.to_unit.name}办理：{where}。",
+        link,
+    )
+    to_new = Notice(
+        DECIDED_EVENT,
+        f"handover-decided:{request.id}:to",
+        f"【转办任务】{where}",
+        f"{request.to_unit.name}：任务已转交本单位办理，请及时签收：{where}{moved}。",
+        link,
+    )
+    return _send(
+        to_old,
+        _unit_users(request.from_unit_id),
+        channels,
+        contacts=_unit_contacts(request.from_unit_id),
+    ) + _send(
+        to_new,
+        _unit_users(request.to_unit_id or 0),
+        channels,
+        contacts=_unit_contacts(request.to_unit_id or 0),
+    )

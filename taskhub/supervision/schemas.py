@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from taskhub.core.api import sort_args
 from taskhub.core.limits import length
-from taskhub.supervision.models import ESCALATION_STATES
+from taskhub.supervision.models import ESCALATION_STATES, HANDOVER_STATES
 
 ESCALATION_SORTS = ("id", "issued_at", "answer_due_on")
 
@@ -118,3 +118,49 @@ class EscalationLevelPatchArgs(Schema):
     to_unit_leader = fields.Boolean()
     to_responsible_leader = fields.Boolean()
     is_enabled = fields.Boolean()
+
+
+# -- hand over and send back (转办 / 退回) --------------------------------------------------------
+
+
+class HandoverRequestSchema(Schema):
+    """A unit's request to send a task back (退回) and the office's decision (转办 or not)."""
+
+    id = fields.Integer(required=True)
+    assignment_id = fields.Integer(required=True)
+    from_unit_id = fields.Integer(required=True, metadata={"description": "The asking unit."})
+    requested_by_id = fields.Integer(required=True)
+    requested_at = fields.DateTime(required=True)
+    reason = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(HANDOVER_STATES))
+    to_unit_id = fields.Integer(
+        allow_none=True, metadata={"description": "The receiving unit when reassigned."}
+    )
+    restart_days = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Open due dates moved by this many days (clock restarted)."},
+    )
+    decided_by_id = fields.Integer(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class HandoverListArgs(Schema):
+    state = fields.String(validate=validate.OneOf(HANDOVER_STATES))
+
+
+class HandoverAskArgs(Schema):
+    reason = fields.String(required=True, validate=length("handover.reason", required=True))
+
+
+class HandoverDecideArgs(Schema):
+    """``reassign``: hand the task to ``to_unit_id`` (转办); ``reject``: keep it where it is
+    (``note`` required)."""
+
+    decision = fields.String(required=True, validate=validate.OneOf(("reassign", "reject")))
+    to_unit_id = fields.Integer(validate=validate.Range(min=1, max=2147483647))
+    restart_clock = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Move the open due dates by the days since assignment."},
+    )
+    note = fields.String(validate=length("handover.note"))

@@ -17,8 +17,8 @@ from taskhub.core.inputs import id_arg, page_arg
 from taskhub.core.permissions import STAFF, login_required, roles_required
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt, problem_text
-from taskhub.supervision import services
-from taskhub.supervision.models import ESCALATION_STATES, Escalation
+from taskhub.supervision import handover, services
+from taskhub.supervision.models import ESCALATION_STATES, Escalation, HandoverRequest
 from taskhub.tracking.models import Assignment
 
 bp = Blueprint("supervision", __name__)
@@ -227,3 +227,109 @@ def escalation_today() -> Any:
 @bp.app_template_global()
 def escalation_state_label(state: str) -> str:
     return str(STATE_LABELS.get(state, state))
+
+
+# -- hand over and send back (转办 / 退回) --------------------------------------------------------
+
+HANDOVER_STATE_LABELS = {
+    "pending": _l("Awaiting the office's decision"),
+    "reassigned": _l("Handed over"),
+    "rejected": _l("Not agreed"),
+}
+HANDOVER_ERRORS = {
+    "completed": _l("The task is completed."),
+    "pending": _l("A request to send this task back is already pending."),
+    "reason_required": _l("Say why the task is not your unit's."),
+    "decided": _l("This request is already decided."),
+    "note_required": _l("Say why the request is not agreed."),
+    "unit_unknown": _l("Choose the receiving unit."),
+    "unit_other_city": _l("Choose another unit of the task's city."),
+    "unit_has_task": _l("That unit already has this task."),
+}
+HANDOVER_FIELDS = {"reason": _l("Reason"), "note": _l("Note")}
+
+
+def _handover_problem(exc: DomainError) -> str:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code in HANDOVER_ERRORS:
+        return str(HANDOVER_ERRORS[code])
+    return problem_text(exc, HANDOVER_FIELDS)
+
+
+@bp.get("/handovers")
+@login_required
+def handovers() -> Any:
+    """Requests to send tasks back (退回): the office's queue, a unit's own."""
+    chosen = request.args.get("state", "pending")
+    state = chosen if chosen in HANDOVER_STATE_LABELS else None
+    page = page_arg()
+    query = handover.query_requests(viewer=current_user, state=state)
+    rows = list(db.session.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    return render_template(
+        "supervision/handovers.html",
+        rows=rows,
+        state=state,
+        states=HANDOVER_STATE_LABELS,
+        page=page,
+        page_size=PAGE_SIZE,
+    )
+
+
+@bp.post("/assignments/<id:assignment_id>/handover-requests")
+@login_required
+def ask_handover(assignment_id: int) -> Any:
+    """The unit asks to send its task back (退回), with a reason."""
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None:
+        abort(404)
+    if not handover.can_ask(assignment, current_user):
+        abort(403)
+    attempt(
+        lambda: handover.ask(assignment, actor=current_user, reason=request.form.get("reason", "")),
+        done=_("Your request to send the task back was sent to the office."),
+        describe=_handover_problem,
+    )
+    return redirect(url_for("tracking.assignment", assignment_id=assignment_id) + "#handover")
+
+
+@bp.post("/handovers/<id:request_id>/decide")
+@roles_required(*STAFF)
+def decide_handover(request_id: int) -> Any:
+    """The office hands the task to another unit (转办) or does not agree."""
+    found = db.session.get(HandoverRequest, request_id)
+    if found is None:
+        abort(404)
+    reassign = request.form.get("decision") == "reassign"
+    attempt(
+        lambda: handover.decide(
+            found,
+            actor=current_user,
+            reassign=reassign,
+            to_unit_id=id_arg("to_unit", source=request.form),
+            note=request.form.get("note"),
+            restart_clock=request.form.get("restart_clock") == "1",
+            today=office_today(),
+        ),
+        done=_("Task handed over.") if reassign else _("Request not agreed."),
+        describe=_handover_problem,
+    )
+    return redirect(url_for("tracking.assignment", assignment_id=found.assignment_id) + "#handover")
+
+
+@bp.app_template_global()
+def handover_panel(assignment: Assignment) -> dict[str, Any]:
+    """The task page's 退回 / 转办 panel: its requests, the unit's ask, the office's decision."""
+    user = current_user
+    requests = handover.of_assignment(assignment.id)
+    pending = next((r for r in requests if r.state == "pending"), None)
+    can_decide = user.role in STAFF
+    return {
+        "requests": requests,
+        "pending": pending,
+        "can_ask": handover.can_ask(assignment, user)
+        and pending is None
+        and assignment.status != "completed",
+        "can_decide": can_decide and pending is not None,
+        "units": handover.unit_choices(assignment) if can_decide and pending else [],
+        "states": HANDOVER_STATE_LABELS,
+    }

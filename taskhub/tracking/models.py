@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     delete,
     event,
+    false,
     func,
     insert,
     inspect,
@@ -277,6 +278,8 @@ class ProgressReport(Base):
     problems: Mapped[str | None]  #: 存在问题
     next_steps: Mapped[str | None]  #: 下步计划
     percent: Mapped[int]
+    #: 办结报告: the unit applies to close the task; accepting it is the office's 销号.
+    is_closing: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[str] = mapped_column(default=ReportStatus.SUBMITTED.value)
     submitted_at: Mapped[datetime] = mapped_column(default=now_utc)
 

@@ -184,6 +184,9 @@ class ReportSchema(Schema):
     problems = fields.String(allow_none=True)
     next_steps = fields.String(allow_none=True)
     percent = fields.Integer(required=True)
+    closing = fields.Boolean(
+        required=True, metadata={"description": "办结报告: its acceptance is the office's 销号."}
+    )
     status = fields.String(required=True, validate=validate.OneOf([s.value for s in ReportStatus]))
     submitted_at = fields.DateTime(required=True)
     evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
@@ -231,6 +234,13 @@ class NewReportArgs(Schema):
     )
     # The range is the service's rule; minimum/maximum only document it.
     percent = fields.Integer(required=True, strict=True, metadata={"minimum": 0, "maximum": 100})
+    closing = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "办结报告: apply to close the task (percent must be 100); the "
+            "office's acceptance is 销号, a return keeps the task open."
+        },
+    )
     milestone_id = fields.Integer(
         allow_none=True,
         strict=True,
@@ -248,6 +258,7 @@ class NewReportFormArgs(NewReportArgs):
     """The same report as multipart/form-data, with any number of files in ``evidence``."""
 
     percent = fields.Integer(required=True, metadata={"minimum": 0, "maximum": 100})
+    closing = fields.Boolean(load_default=False)
     milestone_id = fields.Integer(allow_none=True, validate=ID_RANGE)
     version = fields.Integer(allow_none=True)
     evidence = fields.List(
@@ -267,6 +278,24 @@ class ReviewArgs(Schema):
         allow_none=True,
         validate=length("review.reason"),
         metadata={"description": "Required to return a report."},
+    )
+    version = fields.Integer(
+        allow_none=True,
+        strict=True,
+        metadata={"description": "The assignment's version as last read; omit to skip the check."},
+    )
+
+
+class ReopenArgs(Schema):
+    """Reopen a completed (销号) task: the reason is required."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(
+        required=True,
+        validate=length("review.reason", required=True),
+        metadata={"description": "Why the task is reopened (required)."},
     )
     version = fields.Integer(
         allow_none=True,

@@ -162,12 +162,16 @@ def submit_report(
     problems: str | None = None,
     next_steps: str | None = None,
     milestone_id: int | None = None,
+    closing: bool = False,
     files: Sequence[UploadedFile] = (),
     storage: Storage,
     max_bytes: int,
     expected_version: int | None = None,
 ) -> ProgressReport:
-    """Report progress (工作进展 / 存在问题 / 下步计划, percent, evidence) for review."""
+    """Report progress (工作进展 / 存在问题 / 下步计划, percent, evidence) for review.
+
+    ``closing``: a 办结报告, the unit's application to close the task (at 100%, about the whole
+    task); the office's acceptance of it is 销号."""
     if not assignment.can_edit(actor):
         raise PermissionDenied("you may not report on this assignment")
     lock_assignment(assignment, expected_version)
@@ -182,8 +186,10 @@ def submit_report(
     check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
     if not isinstance(percent, int) or not 0 <= percent <= 100:
         raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
+    if closing and percent != 100:
+        raise ValidationFailed("a closing report is at 100 percent", ["percent"])
     milestone = None
-    if milestone_id is not None:
+    if milestone_id is not None and not closing:  # a closing report is about the whole task
         milestone = db.session.get(Milestone, milestone_id)
         if milestone is None or milestone.assignment_id != assignment.id:
             raise ValidationFailed("that milestone is not part of this task", ["milestone_id"])
@@ -204,6 +210,7 @@ def submit_report(
         problems=(problems or "").strip() or None,
         next_steps=(next_steps or "").strip() or None,
         percent=percent,
+        is_closing=closing,
     )
     db.session.add(report)
     db.session.flush()
@@ -233,6 +240,7 @@ def submit_report(
             "assignment_id": assignment.id,
             "percent": percent,
             "milestone_id": report.milestone_id,
+            "closing": closing,
             "evidence": [u.safe_name for u, _ in checked],
         },
     )
@@ -250,10 +258,13 @@ def review_report(
     today: date | None = None,
     expected_version: int | None = None,
 ) -> Review:
-    """Accept or return (with a reason) a submitted report."""
+    """Accept or return (with a reason) a submitted report. Accepting a closing report
+    (办结报告) is 销号: only the office decides it."""
     assignment = report.assignment
     if not can_review(actor, assignment):
         raise PermissionDenied("you may not review this report")
+    if report.is_closing and actor.role not in ("admin", "office"):
+        raise PermissionDenied("only the office signs off (销号) a closing report")
     lock_assignment(assignment, expected_version)
     db.session.refresh(report)  # as another review may have left it
     if report.status != ReportStatus.SUBMITTED.value:
@@ -281,8 +292,22 @@ def review_report(
         report.id,
         actor_id=actor.id,
         before=before,
-        after={**_state(assignment), "assignment_id": assignment.id, "reason": reason},
+        after={
+            **_state(assignment),
+            "assignment_id": assignment.id,
+            "reason": reason,
+            "closing": report.is_closing,
+        },
     )
+    if report.is_closing and assignment.status == AssignmentStatus.COMPLETED.value:
+        audit.record(  # 销号, on the assignment's own trail
+            "assignment.closed",
+            "assignment",
+            assignment.id,
+            actor_id=actor.id,
+            before=before,
+            after={**_state(assignment), "report_id": report.id},
+        )
     webhooks.review_done(review)
     notices.report_reviewed(review)
     return review
@@ -306,6 +331,35 @@ def _accept(report: ProgressReport, assignment: Assignment, today: date) -> None
     else:
         assignment.status = AssignmentStatus.IN_PROGRESS.value
     assignment.is_overdue = any(m.is_overdue for m in still_open)
+
+
+def reopen(
+    assignment: Assignment, *, actor: User, reason: str, expected_version: int | None = None
+) -> None:
+    """重新打开: the office puts a completed (销号) task back in progress, with the reason; the
+    unit reports on it again."""
+    if actor.role not in ("admin", "office"):
+        raise PermissionDenied("only the office reopens a task")
+    lock_assignment(assignment, expected_version)
+    if assignment.status != AssignmentStatus.COMPLETED.value:
+        raise Rejected("not_completed", "only a completed task can be reopened")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("give the reason for reopening", ["reason"])
+    check_text("review.reason", reason, field="reason")
+    before = {**_state(assignment), "completed_at": assignment.completed_at}
+    assignment.status = AssignmentStatus.IN_PROGRESS.value
+    assignment.completed_at = None
+    db.session.flush()
+    audit.record(
+        "assignment.reopened",
+        "assignment",
+        assignment.id,
+        actor_id=actor.id,
+        before=before,
+        after={**_state(assignment), "reason": reason},
+    )
+    notices.assignment_reopened(assignment, reason)
 
 
 def request_extension(

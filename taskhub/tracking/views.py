@@ -113,6 +113,7 @@ def _error_message(exc: Exception) -> str:
         "milestone_closed": _("This milestone is already done."),
         "extension_pending": _("An extension request is already pending."),
         "already_decided": _("This request has already been decided."),
+        "not_completed": _("Only a completed task can be reopened."),
     }
     if code in messages:
         return messages[code]
@@ -276,9 +277,23 @@ CHANGE_FIELDS = {
     "numerator": _l("Numerator"),
     "denominator": _l("Denominator"),
     "period": _l("Period"),
+    "unit": _l("Unit"),
+    "restart_days": _l("Due dates moved by (days)"),
 }
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
-QUIET_FIELDS = frozenset({"assignment_id", "item_id", "reason", "scorer"})
+QUIET_FIELDS = frozenset(
+    {
+        "assignment_id",
+        "item_id",
+        "reason",
+        "scorer",
+        "unit_id",
+        "handover_request_id",
+        "closing",
+        "report_id",
+        "completed_at",
+    }
+)
 #: Timeline states in words (the colour is never alone).
 STEP_STATES = {
     "done": _l("Done"),
@@ -548,6 +563,7 @@ def submit_report(assignment_id: int) -> Any:
             problems=form.get("problems"),
             next_steps=form.get("next_steps"),
             milestone_id=id_arg("milestone_id", form),
+            closing=form.get("closing") == "1",
             files=files,
             storage=storage_for(current_app.config),
             max_bytes=current_app.config["MAX_UPLOAD_BYTES"],
@@ -563,7 +579,31 @@ def submit_report(assignment_id: int) -> Any:
             reloaded, report_values=form.to_dict(), report_error=(_report_field(exc), problem)
         )
     db.session.commit()
-    flash(_("Report submitted for review."), "success")
+    if form.get("closing") == "1":
+        flash(_("Closing report submitted: the office signs the task off."), "success")
+    else:
+        flash(_("Report submitted for review."), "success")
+    return _back(found)
+
+
+@bp.post("/assignments/<id:assignment_id>/reopen")
+@roles_required("admin", "office")
+def reopen(assignment_id: int) -> Any:
+    """重新打开 a completed task, with the reason (the office)."""
+    found = get_assignment_or_404(assignment_id)
+    try:
+        services.reopen(
+            found,
+            actor=current_user,
+            reason=request.form.get("reason", ""),
+            expected_version=int_arg("version", request.form, minimum=0),
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(_("Not saved: %(problem)s", problem=_error_message(exc)), "error")
+        return _back(found)
+    db.session.commit()
+    flash(_("The task was reopened."), "success")
     return _back(found)
 
 

@@ -220,7 +220,15 @@ def edit_unit(unit_id: int) -> Any:
     if request.method == "POST":
         form = _unit_form_data()
         data = {k: form[k] for k in UNIT_FIELDS}
-        done, errors = _try(lambda: admin.update_unit(unit, data, actor=current_user))
+        form["leader_id"] = id_arg("leader_id", request.form)
+
+        def change() -> Unit:
+            from taskhub.leaders.services import set_unit_leader
+
+            set_unit_leader(unit, form["leader_id"], actor=current_user)
+            return admin.update_unit(unit, data, actor=current_user)
+
+        done, errors = _try(change)
         if done is not None:
             flash(_("Unit saved."), "success")
             return redirect(url_for("units.edit_unit", unit_id=unit.id))

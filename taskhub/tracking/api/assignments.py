@@ -27,6 +27,7 @@ from taskhub.tracking.schemas import (
     AssignmentSchema,
     MilestoneArgs,
     MilestoneSchema,
+    ReopenArgs,
     VersionArgs,
 )
 from taskhub.units.models import Unit
@@ -265,6 +266,30 @@ class Acknowledge(MethodView):
         assignment = load_assignment(assignment_id, need="edit")
         try:
             services.acknowledge(assignment, actor=api_user(), expected_version=args.get("version"))
+        except DomainError as error:
+            fail(error)
+        db.session.commit()
+        return _one(assignment_id)
+
+
+@blp.route("/assignments/<int:assignment_id>/reopen")
+class Reopen(MethodView):
+    @blp.arguments(ReopenArgs)
+    @blp.response(200, AssignmentSchema)
+    @blp.alt_response(409, schema=core.ErrorSchema, description="Changed by someone else.")
+    @blp.alt_response(
+        422, schema=core.ErrorSchema, description="No reason, or the task is not completed."
+    )
+    def post(self, args: dict[str, Any], assignment_id: int) -> dict[str, Any]:
+        """重新打开 a completed (销号) task, with the reason: the office; audited."""
+        assignment = load_assignment(assignment_id)
+        try:
+            services.reopen(
+                assignment,
+                actor=api_user(),
+                reason=args["reason"],
+                expected_version=args.get("version"),
+            )
         except DomainError as error:
             fail(error)
         db.session.commit()
