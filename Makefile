@@ -93,7 +93,7 @@ BUNDLE ?= dist/taskhub-offline-$(VERSION).tar.gz
 BUNDLE_WORK ?= $(VENV)/bundle
 BUNDLE_NAME := taskhub-offline-$(VERSION)
 offline-bundle: | $(BIN)/python
-	rm -rf $(BUNDLE_WORK) && mkdir -p $(BUNDLE_WORK)/$(BUNDLE_NAME)/wheelhouse
+	rm -rf $(BUNDLE_WORK) build && mkdir -p $(BUNDLE_WORK)/$(BUNDLE_NAME)/wheelhouse
 	$(BIN)/python -m pip wheel --quiet $(PIN) -w $(BUNDLE_WORK)/$(BUNDLE_NAME)/wheelhouse \
 		'.$(if $(OFFLINE_EXTRAS),[$(OFFLINE_EXTRAS)])' pip 'setuptools>=77'
 	cp $(CONSTRAINTS) $(BUNDLE_WORK)/$(BUNDLE_NAME)/
