@@ -289,6 +289,7 @@ def test_the_shipped_nginx_site_in_front_of_gunicorn(site: Site) -> None:
     assert "系统暂时无法访问" in down.body
     assert_security_headers(down)
     assert re.fullmatch(r"[0-9a-f]{32}", down.headers["X-Request-ID"] or "")
+    assert site.get("/static/errors/errors.css").status == 200  # its style, app or not
     assert site.get("/_errors/502.html").status == 404  # internal: not a page of its own
 
 

@@ -18,14 +18,11 @@ from pathlib import Path
 import pytest
 
 from taskhub.config import PROJECT_ROOT
+from tests.test_packaging import clean_checkout
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("TASKHUB_TEST_DATABASE_URL")), reason="no database involved; runs once"
 )
-
-#: What a clean clone holds for `make install` (no .venv, no compiled catalogue).
-CHECKOUT_FILES = ("Makefile", "constraints.txt", "pyproject.toml", "setup.py", "MANIFEST.in")
-CHECKOUT_FOLDERS = ("taskhub", "templates", "static", "migrations", "seeds")
 
 
 def pinned() -> dict[str, str]:
@@ -47,17 +44,6 @@ def test_constraints_pin_every_dependency_exactly() -> None:
     assert all(
         "==" in line for line in text.splitlines() if line.strip() and not line.startswith("#")
     )
-
-
-def clean_checkout(target: Path) -> Path:
-    target.mkdir()
-    for name in (*CHECKOUT_FILES, "README.md", "LICENSE", "babel.cfg"):
-        if (PROJECT_ROOT / name).exists():
-            shutil.copy2(PROJECT_ROOT / name, target / name)
-    ignore = shutil.ignore_patterns("*.mo", "__pycache__", "*.egg-info", "bundled")
-    for folder in CHECKOUT_FOLDERS:
-        shutil.copytree(PROJECT_ROOT / folder, target / folder, ignore=ignore)
-    return target
 
 
 def make(*args: str, cwd: Path, env: dict[str, str], timeout: int = 600) -> str:
