@@ -111,6 +111,30 @@ def make_certificate(folder: Path) -> None:
     assert made.returncode == 0, made.stderr
 
 
+def install_and_check(prefix: Path, site: str) -> Path:
+    """Lay out the nginx files under ``prefix`` as Debian's nginx reads them (the certificate
+    in prefix/certs), run `nginx -t` and return the main configuration file."""
+    assert NGINX is not None
+    for folder in ("conf.d", "sites-enabled"):
+        (prefix / folder).mkdir(parents=True)
+    make_certificate(prefix / "certs")
+    shutil.copy2(DEPLOY / "nginx-taskhub-http.conf", prefix / "conf.d" / "taskhub.conf")
+    (prefix / "sites-enabled" / "taskhub").write_text(site)
+    conf = prefix / "nginx.conf"
+    conf.write_text(main_conf(prefix))
+    checked = subprocess.run(
+        [NGINX, "-t", "-p", str(prefix), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "syntax is ok" in checked.stderr and "test is successful" in checked.stderr
+    assert "[warn]" not in checked.stderr and "[emerg]" not in checked.stderr, checked.stderr
+    return conf
+
+
 @dataclass
 class Answer:
     status: int
@@ -180,6 +204,10 @@ def site(app: Flask, tmp_path: Path) -> Iterator[Site]:
         "TASKHUB_WEB_WORKERS": "1",
         "TASKHUB_PROXY_COUNT": "1",
     }
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    site = site_for_test(http_port, https_port, upstream, prefix / "certs", prefix / "logs")
+    conf = install_and_check(prefix, site)
     gunicorn_log = tmp_path / "gunicorn.log"
     with gunicorn_log.open("w") as log_file:
         gunicorn = subprocess.Popen(
@@ -193,25 +221,6 @@ def site(app: Flask, tmp_path: Path) -> Iterator[Site]:
             stdout=log_file,
             stderr=log_file,
         )
-    prefix = tmp_path / "nginx"
-    for folder in ("conf.d", "sites-enabled", "logs"):
-        (prefix / folder).mkdir(parents=True)
-    make_certificate(prefix / "certs")
-    shutil.copy2(DEPLOY / "nginx-taskhub-http.conf", prefix / "conf.d" / "taskhub.conf")
-    (prefix / "sites-enabled" / "taskhub").write_text(
-        site_for_test(http_port, https_port, upstream, prefix / "certs", prefix / "logs")
-    )
-    conf = prefix / "nginx.conf"
-    conf.write_text(main_conf(prefix))
-    checked = subprocess.run(
-        [NGINX, "-t", "-p", str(prefix), "-c", str(conf)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stderr
-    assert "syntax is ok" in checked.stderr and "test is successful" in checked.stderr
     nginx_log = prefix / "nginx.out"
     with nginx_log.open("w") as log_file:
         nginx = subprocess.Popen(
@@ -226,6 +235,15 @@ def site(app: Flask, tmp_path: Path) -> Iterator[Site]:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)  # both: quick shutdown, no draining
                 process.wait(timeout=30)
+
+
+@needs_nginx
+def test_the_site_as_shipped_passes_nginx_t(tmp_path: Path) -> None:
+    """Ports 80 and 443 on every address, IPv6 included, as the operator installs it: only the
+    certificate and log paths differ (`nginx -t` binds no port)."""
+    prefix = tmp_path / "nginx"
+    site = (DEPLOY / "nginx.conf").read_text().replace("/etc/ssl/taskhub/", f"{prefix / 'certs'}/")
+    install_and_check(prefix, site.replace("/var/log/nginx/", f"{prefix}/"))
 
 
 def assert_security_headers(answer: Answer) -> None:
