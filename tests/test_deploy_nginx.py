@@ -358,7 +358,15 @@ def units_for_test(folder: Path) -> list[Path]:
 def test_the_systemd_units_verify(tmp_path: Path) -> None:
     assert SYSTEMD_ANALYZE is not None
     units = units_for_test(tmp_path / "units")
-    assert {u.name for u in units} >= {"taskhub-web.service", "taskhub-scheduler.service"}
+    assert {u.name for u in units} == {
+        "taskhub-web.service",
+        "taskhub-scheduler.service",
+        "taskhub-backup.service",
+        "taskhub-backup.timer",
+        "taskhub-backup-check.service",
+        "taskhub-backup-check.timer",
+        "taskhub-alert@.service",
+    }
     # Template units are verified as an instance.
     targets = [str(u) if "@." not in u.name else f"{u}".replace("@.", "@backup.") for u in units]
     for unit in units:
