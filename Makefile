@@ -7,19 +7,39 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export TASKHUB_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint translations messages install install-test clean
+.PHONY: run test lint translations messages install install-test clean constraints offline-bundle
 
-$(BIN)/python:
+# Dependencies at the versions in constraints.txt (the tested ones), from the package index, or
+# with OFFLINE=path/to/taskhub-offline-<version>.tar.gz (`make offline-bundle`) from that
+# archive's wheels alone: no network at all.
+CONSTRAINTS := constraints.txt
+OFFLINE ?=
+ifneq ($(strip $(OFFLINE)),)
+WHEELHOUSE := $(VENV)/offline/wheelhouse
+PIP_FROM := --no-index --find-links $(WHEELHOUSE)
+endif
+PIP_INSTALL = $(BIN)/python -m pip install --quiet $(PIP_FROM)
+PIN := $(if $(wildcard $(CONSTRAINTS)),-c $(CONSTRAINTS))
+
+$(BIN)/python: | $(WHEELHOUSE)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
-# Reinstall whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+ifneq ($(strip $(OFFLINE)),)
+$(WHEELHOUSE): $(OFFLINE)
+	rm -rf $(VENV)/offline && mkdir -p $(VENV)/offline
+	tar -xzf $(OFFLINE) -C $(VENV)/offline --strip-components=1
+	test -d $@ || { echo "$(OFFLINE) is not a TaskHub offline bundle (no wheelhouse/)"; exit 1; }
+	touch $@
+endif
+
+# Reinstall whenever pyproject.toml or the pinned versions change.
+$(VENV)/.installed: pyproject.toml $(wildcard $(CONSTRAINTS)) | $(BIN)/python $(WHEELHOUSE)
+	$(PIP_INSTALL) $(PIN) -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml $(wildcard $(CONSTRAINTS)) | $(BIN)/python $(WHEELHOUSE)
+	$(PIP_INSTALL) $(PIN) -e '.[test]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -54,6 +74,33 @@ lint: install-test
 	$(BIN)/ruff check taskhub tests
 	$(BIN)/ruff format --check taskhub tests
 	$(BIN)/mypy
+
+# After changing the dependencies in pyproject.toml: `make install-test constraints` pins what
+# the virtualenv now holds (review the diff; to move every package to its newest release, move
+# constraints.txt away, `make clean install-test constraints`, and run the tests).
+constraints: install-test
+	{ sed -n '/^#/p' $(CONSTRAINTS) 2>/dev/null; $(BIN)/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+# One archive that installs TaskHub where there is no network: the wheels of every dependency
+# at the pinned versions, pip and setuptools (to install the checkout), the TaskHub wheel and
+# constraints.txt. Build it on the target's Debian release and Python (wheels are per
+# platform); OFFLINE_EXTRAS=test adds the test tools. Then on the target, in the checkout:
+# `make install translations OFFLINE=taskhub-offline-<version>.tar.gz`.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+OFFLINE_EXTRAS ?=
+BUNDLE ?= dist/taskhub-offline-$(VERSION).tar.gz
+BUNDLE_WORK ?= $(VENV)/bundle
+BUNDLE_NAME := taskhub-offline-$(VERSION)
+offline-bundle: | $(BIN)/python
+	rm -rf $(BUNDLE_WORK) build && mkdir -p $(BUNDLE_WORK)/$(BUNDLE_NAME)/wheelhouse
+	$(BIN)/python -m pip wheel --quiet $(PIN) -w $(BUNDLE_WORK)/$(BUNDLE_NAME)/wheelhouse \
+		'.$(if $(OFFLINE_EXTRAS),[$(OFFLINE_EXTRAS)])' pip 'setuptools>=77'
+	cp $(CONSTRAINTS) $(BUNDLE_WORK)/$(BUNDLE_NAME)/
+	mkdir -p $(dir $(BUNDLE))
+	tar -czf $(BUNDLE) -C $(BUNDLE_WORK) $(BUNDLE_NAME)
+	rm -rf $(BUNDLE_WORK)
+	@echo "$(BUNDLE): $$(tar -tzf $(BUNDLE) | grep -c '\.whl$$') wheels"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

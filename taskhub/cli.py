@@ -73,6 +73,7 @@ def register_commands(app: Flask) -> None:
 
     for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler, backup, restore):
         app.cli.add_command(command)
+    app.cli.add_command(alert)
     app.cli.add_command(evidence)
     app.cli.add_command(users_group)
     app.cli.add_command(units)
@@ -567,20 +568,74 @@ main.add_command(config_group)
     "--output",
     "-o",
     type=click.Path(path_type=Path),
-    help="Archive file or folder (default: taskhub-backup-<UTC time>.tar.gz here).",
+    help="Archive file or folder (default: TASKHUB_BACKUP_PATH, else "
+    "taskhub-backup-<UTC time>.tar.gz here).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    help="After a good backup, delete all but the newest N backups in its folder.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Make no backup: exit 1 when the newest backup in the folder is older than --max-age.",
+)
+@click.option(
+    "--max-age",
+    type=click.IntRange(min=1),
+    help="Hours the newest backup may be old for --check (default TASKHUB_BACKUP_MAX_AGE_HOURS).",
 )
 @with_appcontext
-def backup(output: Path | None) -> None:
+def backup(output: Path | None, keep: int | None, check: bool, max_age: int | None) -> None:
     """Back up the database, evidence files and pending imports into one .tar.gz."""
-    from taskhub.ops import backup as ops
+    from datetime import timedelta
 
+    from taskhub.ops import backup as ops
+    from taskhub.ops import retention
+
+    configured = current_app.config.get("BACKUP_PATH")
+    target = output or (Path(configured) if configured else None)
+    if check:
+        if target is None:
+            fail("--check needs the backup folder: --output or TASKHUB_BACKUP_PATH")
+        folder = target if target.is_dir() or not target.suffix else target.parent
+        hours = max_age or int(current_app.config.get("BACKUP_MAX_AGE_HOURS") or 26)
+        state = retention.freshness(folder, timedelta(hours=hours))
+        if not state.ok:
+            fail(state.message)
+        click.echo(state.message)
+        return
+    if max_age is not None:
+        fail("--max-age goes with --check")
     _require_schema()
     try:
-        result = ops.create_backup(output or Path(ops.default_backup_name()), progress=progress)
+        result = ops.create_backup(target or Path(ops.default_backup_name()), progress=progress)
     except ops.BackupError as exc:
         fail(str(exc))
     db.session.commit()  # the checkpoint's webhook messages
+    if keep is not None:
+        for removed in retention.prune(result.path.parent, keep):
+            progress(f"removed {removed} (--keep {keep})")
     click.echo(str(result.path))
+
+
+@click.command("alert")
+@click.argument("unit")
+@click.option("--lines", default=40, show_default=True, help="Journal lines to include.")
+@with_appcontext
+def alert(unit: str, lines: int) -> None:
+    """Report a failed systemd unit: an error in the journal and a mail to TASKHUB_ALERT_MAIL.
+
+    Run by deploy/taskhub-alert@.service, which units name in OnFailure=.
+    """
+    from taskhub.ops import alerts
+
+    try:
+        sent = alerts.report_failure(unit, lines=lines)
+    except alerts.AlertError as exc:
+        fail(str(exc))
+    click.echo(f"alert for {unit}: " + (f"mailed to {', '.join(sent)}" if sent else "journal only"))
 
 
 @click.command("restore")

@@ -179,6 +179,19 @@ class Config:
         self.STORAGE_MIN_FREE_MB = self._int(
             "TASKHUB_STORAGE_MIN_FREE_MB", 100, minimum=0, maximum=1024 * 1024
         )
+        #: Where `taskhub backup` writes by default and where `taskhub backup --check` and
+        #: /readyz look for the newest backup (unset: no default folder, /readyz silent).
+        self.BACKUP_PATH = _env("TASKHUB_BACKUP_PATH")
+        #: The newest backup may be this many hours old before `backup --check` fails.
+        self.BACKUP_MAX_AGE_HOURS = self._int(
+            "TASKHUB_BACKUP_MAX_AGE_HOURS", 26, minimum=1, maximum=24 * 366
+        )
+        #: Who `taskhub alert` mails when a unit fails (comma-separated; unset: journal only).
+        self.ALERT_MAIL = [
+            address.strip()
+            for address in (_env("TASKHUB_ALERT_MAIL") or "").split(",")
+            if address.strip()
+        ]
         # A report may carry several files; the whole request is capped at five of them plus
         # 1 MiB for the form's text. Bodies without files (JSON, plain forms) are capped at
         # MAX_BODY_BYTES (taskhub.core.inputs), one text field of a multipart form at
@@ -410,6 +423,9 @@ class Config:
             ("TASKHUB_BASE_URL", str(self.BASE_URL)),
             ("TASKHUB_MAX_UPLOAD_MB", str(self.MAX_UPLOAD_BYTES // (1024 * 1024))),
             ("TASKHUB_STORAGE_MIN_FREE_MB", str(self.STORAGE_MIN_FREE_MB)),
+            ("TASKHUB_BACKUP_PATH", self.BACKUP_PATH or "(unset)"),
+            ("TASKHUB_BACKUP_MAX_AGE_HOURS", str(self.BACKUP_MAX_AGE_HOURS)),
+            ("TASKHUB_ALERT_MAIL", ",".join(self.ALERT_MAIL) or "(unset: journal only)"),
             ("TASKHUB_SMTP_HOST", str(self.SMTP_HOST)),
             ("TASKHUB_SMTP_PORT", str(self.SMTP_PORT)),
             ("TASKHUB_SMTP_USER", self.SMTP_USER or "(unset)"),

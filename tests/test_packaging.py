@@ -45,10 +45,14 @@ def translated(catalogue: Translations, context: str | None, msgid: str) -> str:
     return catalogue.pgettext(context, msgid) if context else catalogue.gettext(msgid)
 
 
+#: What `make install` needs besides the package's own files (tests/test_offline_install.py).
+MAKE_FILES = ("Makefile", "constraints.txt", "babel.cfg")
+
+
 def clean_checkout(target: Path) -> Path:
     """The files a fresh clone has for building: no compiled catalogue (*.mo is git-ignored)."""
     target.mkdir()
-    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", *MAKE_FILES):
         if (PROJECT_ROOT / name).exists():
             shutil.copy2(PROJECT_ROOT / name, target / name)
     ignore = shutil.ignore_patterns("*.mo", "__pycache__", "*.egg-info", "bundled")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from alembic.script import ScriptDirectory
@@ -93,8 +95,31 @@ def healthz() -> tuple[dict[str, Any], int, dict[str, str]]:
 @bp.get("/readyz")
 def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Readiness: database reachable, migrations at head, instance and evidence writable and
-    above the free-space floor."""
+    above the free-space floor; with TASKHUB_BACKUP_PATH, the newest backup's age besides."""
     checks = readiness()
     failing = [name for name, result in checks.items() if result != "ok"]
-    body = {"status": "unavailable" if failing else "ready", "failing": failing, "checks": checks}
+    body: dict[str, Any] = {
+        "status": "unavailable" if failing else "ready",
+        "failing": failing,
+        "checks": checks,
+    }
+    if current_app.config.get("BACKUP_PATH"):
+        body["backup"] = backup_state()
     return body, 503 if failing else 200, NO_STORE
+
+
+def backup_state() -> dict[str, Any]:
+    """The newest backup's time and age in TASKHUB_BACKUP_PATH: reported, never failing the
+    probe (an old backup is no reason to take the web out of the load balancer)."""
+    from taskhub.ops.retention import freshness
+
+    hours = int(current_app.config.get("BACKUP_MAX_AGE_HOURS") or 26)
+    state = freshness(Path(current_app.config["BACKUP_PATH"]), timedelta(hours=hours))
+    if not state.ok:
+        logger.warning("readiness: backup: %s", state.message)
+    return {
+        "status": "ok" if state.ok else "too old" if state.last else "none",
+        "last": state.last.made_at.isoformat() if state.last else None,
+        "age_hours": round(state.age.total_seconds() / 3600, 1) if state.age else None,
+        "max_age_hours": hours,
+    }
