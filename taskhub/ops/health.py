@@ -64,7 +64,10 @@ def readiness() -> dict[str, str]:
                 ", ".join(sorted(heads)),
             )
             checks["migrations"] = "not at head: run taskhub db upgrade"
-    paths = (current_app.instance_path, current_app.config.get("EVIDENCE_PATH"))
+    object_store = bool(current_app.config.get("EVIDENCE_URL"))
+    paths: tuple[str | None, ...] = (current_app.instance_path,)
+    if not object_store:
+        paths += (current_app.config.get("EVIDENCE_PATH"),)
     problems = [
         problem
         for path in paths
@@ -77,7 +80,22 @@ def readiness() -> dict[str, str]:
     if problems or low:
         logger.warning("readiness: storage: %s", "; ".join(problems + low))
     checks["storage"] = "not writable" if problems else "low on space" if low else "ok"
+    if object_store and checks["storage"] == "ok":
+        checks["storage"] = _object_store_check()
     return checks
+
+
+def _object_store_check() -> str:
+    """ "ok" when the evidence bucket answers (a HEAD of the bucket), else why not."""
+    from taskhub.core.s3storage import s3_storage_for
+    from taskhub.core.storage import StorageUnavailable
+
+    try:
+        s3_storage_for(current_app.config).check()
+    except (StorageUnavailable, FileNotFoundError) as exc:
+        logger.warning("readiness: evidence store: %s", exc)
+        return "object store unreachable"
+    return "ok"
 
 
 #: Probes must never be answered from a cache.
@@ -93,7 +111,7 @@ def healthz() -> tuple[dict[str, Any], int, dict[str, str]]:
 @bp.get("/readyz")
 def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Readiness: database reachable, migrations at head, instance and evidence writable and
-    above the free-space floor."""
+    above the free-space floor (or the evidence bucket answering)."""
     checks = readiness()
     failing = [name for name, result in checks.items() if result != "ok"]
     body = {"status": "unavailable" if failing else "ready", "failing": failing, "checks": checks}
