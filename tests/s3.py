@@ -51,7 +51,9 @@ class S3Server:
         return self._client
 
     def settings(self, bucket: str, prefix: str = "") -> S3Settings:
-        return S3Settings(bucket, prefix, self.endpoint, ACCESS_KEY, SECRET_KEY, "us-east-1", "path")
+        return S3Settings(
+            bucket, prefix, self.endpoint, ACCESS_KEY, SECRET_KEY, "us-east-1", "path"
+        )
 
     def new_bucket(self, prefix: str = "evidence") -> dict[str, Any]:
         """An empty bucket; the app settings that store evidence in it, under ``prefix``."""

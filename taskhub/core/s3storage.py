@@ -76,6 +76,9 @@ class S3Settings:
     secret_key: str | None
     region: str
     addressing: str
+    #: Tries per request (``S3_MAX_ATTEMPTS``, not an environment variable: the tests of an
+    #: unreachable store try once).
+    attempts: int = 3
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> S3Settings:
@@ -88,6 +91,7 @@ class S3Settings:
             secret_key=config.get("S3_SECRET_KEY") or None,
             region=config.get("S3_REGION") or "us-east-1",
             addressing=config.get("S3_ADDRESSING") or "path",
+            attempts=int(config.get("S3_MAX_ATTEMPTS") or 3),
         )
 
 
@@ -108,7 +112,7 @@ def make_client(settings: S3Settings) -> Any:
         s3={"addressing_style": settings.addressing},
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": settings.attempts, "mode": "standard"},
         # Many S3-compatible stores refuse the CRC checksums boto3 adds by default since 1.36;
         # every PUT carries Content-MD5 instead, which all of them check.
         request_checksum_calculation="when_required",
