@@ -7,6 +7,7 @@ Chinese, keeping what was typed. Against moto's S3 server on 127.0.0.1 (tests/s3
 from __future__ import annotations
 
 import io
+import re
 import socket
 import time
 import urllib.request
@@ -16,9 +17,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import func, select
 
+from taskhub.cli import main
+from taskhub.config import Config
 from taskhub.core.db import db
 from taskhub.core.storage import storage_for
 from taskhub.evidence.services import SAFE_AGE, collect_garbage
@@ -26,7 +30,7 @@ from taskhub.tracking import services
 from taskhub.tracking.models import Assignment, Evidence, ProgressReport
 from tests import test_tracking_pages
 from tests.conftest import Browser, make_user, unit_named
-from tests.s3 import S3Server
+from tests.s3 import ONCE, S3Server
 from tests.test_tracking_pages import (
     KUNDULUN,
     PDF,
@@ -222,3 +226,56 @@ def test_evidence_gc_removes_orphans_from_the_bucket(
     assert not store.exists(orphan)
     assert store.exists(referenced) and store.exists(young)
     assert len(s3_server.objects(in_bucket)) == 2
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+@ONCE
+def test_object_store_settings_are_checked_naming_each_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in {
+        "TASKHUB_INSTANCE_PATH": str(tmp_path),
+        "TASKHUB_EVIDENCE_URL": "s3://Evidence_Bucket/prod",
+        "TASKHUB_S3_ENDPOINT": "minio.example.gov.cn:9000",
+        "TASKHUB_S3_ACCESS_KEY": "taskhub",
+        "TASKHUB_S3_ADDRESSING": "dns",
+        "TASKHUB_S3_DOWNLOADS": "proxy",
+        "TASKHUB_S3_SIGNED_URL_SECONDS": "86400",
+    }.items():
+        monkeypatch.setenv(name, value)
+    problems = {p.variable: p.message for p in Config().validate()}
+    assert "'Evidence_Bucket' is not a bucket name" in problems["TASKHUB_EVIDENCE_URL"]
+    assert "not an http:// or https:// address" in problems["TASKHUB_S3_ENDPOINT"]
+    assert "or neither" in problems["TASKHUB_S3_SECRET_KEY"]
+    assert "'dns' is not path or virtual" in problems["TASKHUB_S3_ADDRESSING"]
+    assert "'proxy' is not stream or signed" in problems["TASKHUB_S3_DOWNLOADS"]
+    assert "out of range" in problems["TASKHUB_S3_SIGNED_URL_SECONDS"]
+
+
+@ONCE
+def test_config_check_shows_the_object_store_with_its_secret_hidden(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    secret = "s3-Secret-Key-0123456789"
+    for name in ("TASKHUB_DATABASE_URL", "TASKHUB_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "TASKHUB_INSTANCE_PATH": str(tmp_path),
+        # Not used with an object store, so not checked either.
+        "TASKHUB_EVIDENCE_PATH": str(blocker / "evidence"),
+        "TASKHUB_EVIDENCE_URL": "s3://taskhub-evidence/prod/",
+        "TASKHUB_S3_ENDPOINT": "https://oss.example.gov.cn",
+        "TASKHUB_S3_ACCESS_KEY": "taskhub",
+        "TASKHUB_S3_SECRET_KEY": secret,
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^TASKHUB_EVIDENCE_URL +s3://taskhub-evidence/prod/$", result.stdout, re.M)
+    assert re.search(r"^TASKHUB_S3_SECRET_KEY +set \(hidden\)$", result.stdout, re.M)
+    assert re.search(r"^TASKHUB_S3_DOWNLOADS +stream$", result.stdout, re.M)
+    assert secret not in result.output
