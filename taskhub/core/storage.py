@@ -271,14 +271,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class NamedBlob(Protocol):
+    """A row naming a stored blob (an evidence row): its digest, file name and type."""
+
+    sha256: str
+    original_name: str
+    content_type: str
+
+
 def signed_redirect(
-    storage: Storage,
-    sha256: str,
-    app_config: Mapping[str, Any],
-    *,
-    filename: str,
-    content_type: str,
-    inline: bool,
+    storage: Storage, row: NamedBlob, app_config: Mapping[str, Any], *, inline: bool
 ) -> Response | None:
     """A redirect to a short-lived signed URL instead of streaming the file, when the store
     makes them and TASKHUB_S3_DOWNLOADS=signed asks for them; None: stream it. The caller has
@@ -289,7 +291,13 @@ def signed_redirect(
     if sign is None or app_config.get("S3_DOWNLOADS") != "signed":
         return None
     seconds = int(app_config.get("S3_SIGNED_URL_SECONDS") or 60)
-    url = sign(sha256, filename=filename, content_type=content_type, inline=inline, seconds=seconds)
+    url = sign(
+        row.sha256,
+        filename=row.original_name,
+        content_type=row.content_type,
+        inline=inline,
+        seconds=seconds,
+    )
     moved = redirect(url, 303)
     moved.headers["Cache-Control"] = "no-store"
     return moved

@@ -620,14 +620,7 @@ def evidence(evidence_id: int) -> Any:
     if not storage.exists(ev.sha256):
         abort(404)
     inline = ev.content_type in INLINE_TYPES and not request.args.get("download")
-    signed = signed_redirect(
-        storage,
-        ev.sha256,
-        current_app.config,
-        filename=ev.original_name,
-        content_type=ev.content_type,
-        inline=inline,
-    )
+    signed = signed_redirect(storage, ev, current_app.config, inline=inline)
     if signed:
         return signed
     response = send_file(

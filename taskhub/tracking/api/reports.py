@@ -424,14 +424,7 @@ class EvidenceFile(MethodView):
         storage = storage_for(current_app.config)
         if not storage.exists(row.sha256):
             core.abort(404, f"The file of evidence {evidence_id} is missing from storage.")
-        signed = signed_redirect(
-            storage,
-            row.sha256,
-            current_app.config,
-            filename=row.original_name,
-            content_type=row.content_type,
-            inline=False,
-        )
+        signed = signed_redirect(storage, row, current_app.config, inline=False)
         if signed:
             return signed
         response = send_file(
