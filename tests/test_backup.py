@@ -413,7 +413,7 @@ def test_evidence_in_an_object_store_is_backed_up_and_restored_into_an_empty_buc
     assert sorted(manifest["evidence"]["blobs"]) == sorted(source.uploaded)
 
     # A bucket that holds evidence is not a target; an empty one gets it all back.
-    refused = new_instance("s3-busy", **first).cli("restore", str(archive), "--yes")
+    refused = moved.cli("restore", str(archive), "--yes")
     assert refused.exit_code == 1
     assert f"the evidence store {first['EVIDENCE_URL']} holds 2 file(s)" in refused.stderr
     second = s3_server.new_bucket()
