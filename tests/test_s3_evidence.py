@@ -104,23 +104,32 @@ def test_a_report_keeps_its_file_in_the_bucket_and_it_downloads_as_from_disk(
     assert other.get(f"/evidence/{evidence.id}").status_code == 403
 
 
+@pytest.fixture
+def reported(
+    browser: Callable[..., Browser], in_bucket: dict[str, Any]
+) -> tuple[Browser, Evidence]:
+    """A unit's staff member who reported with 会议纪要.pdf (kept in the bucket), and its row."""
+    unit = browser("unit", KUNDULUN)
+    aid = assignment_id("3")
+    unit.submit(f"/assignments/{aid}/acknowledge")
+    submit(unit, aid, name="会议纪要.pdf")
+    return unit, evidence_of(aid).id
+
+
 def test_signed_url_downloads_redirect_after_the_permission_check(
     app: Flask,
     browser: Callable[..., Browser],
     in_bucket: dict[str, Any],
+    reported: tuple[Browser, int],
     monkeypatch: pytest.MonkeyPatch,
     api_as: Any,
 ) -> None:
-    unit, other = browser("unit", KUNDULUN), browser("unit", QINGSHAN)
-    aid = assignment_id("3")
-    unit.submit(f"/assignments/{aid}/acknowledge")
-    submit(unit, aid, name="会议纪要.pdf")
-    evidence = evidence_of(aid)
+    (unit, evidence_id), other = reported, browser("unit", QINGSHAN)
     monkeypatch.setitem(app.config, "S3_DOWNLOADS", "signed")
     monkeypatch.setitem(app.config, "S3_SIGNED_URL_SECONDS", 30)
 
-    assert other.get(f"/evidence/{evidence.id}").status_code == 403
-    response = unit.get(f"/evidence/{evidence.id}?download=1")
+    assert other.get(f"/evidence/{evidence_id}").status_code == 403
+    response = unit.get(f"/evidence/{evidence_id}?download=1")
     assert response.status_code == 303
     assert response.headers["Cache-Control"] == "no-store"
     target = response.headers["Location"]
@@ -135,12 +144,12 @@ def test_signed_url_downloads_redirect_after_the_permission_check(
 
     # The API redirects the same way (a token of another unit is refused first).
     own_api = api_as("unit", unit_named(KUNDULUN, "baotou"))
-    moved = own_api.get(f"{API}/evidence/{evidence.id}")
+    moved = own_api.get(f"{API}/evidence/{evidence_id}")
     assert moved.status_code == 303 and moved.headers["Location"].startswith(
         in_bucket["S3_ENDPOINT"]
     )
     assert api_as("unit", unit_named(QINGSHAN, "baotou")).get(
-        f"{API}/evidence/{evidence.id}"
+        f"{API}/evidence/{evidence_id}"
     ).status_code in (403, 404)
 
 
@@ -151,17 +160,9 @@ def _closed_port() -> int:
 
 
 def test_an_unreachable_store_answers_503_in_chinese_and_keeps_the_typed_text(
-    app: Flask,
-    browser: Callable[..., Browser],
-    in_bucket: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    api_as: Any,
+    app: Flask, reported: tuple[Browser, int], monkeypatch: pytest.MonkeyPatch, api_as: Any
 ) -> None:
-    unit = browser("unit", KUNDULUN)
-    aid = assignment_id("3")
-    unit.submit(f"/assignments/{aid}/acknowledge")
-    submit(unit, aid)
-    evidence = evidence_of(aid)
+    unit, evidence_id = reported
     other_aid = assignment_id("4")
     form = report_form(form_version(unit.page(f"/assignments/{other_aid}")))
     # The store goes away (its address now answers nothing), tried once per request.
@@ -180,9 +181,9 @@ def test_an_unreachable_store_answers_503_in_chinese_and_keeps_the_typed_text(
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(ProgressReport)) == reports_before
 
-    download = unit.get(f"/evidence/{evidence.id}")
+    download = unit.get(f"/evidence/{evidence_id}")
     assert download.status_code == 503 and STORE_DOWN in visible(download.get_data(as_text=True))
-    api = api_as("unit", unit_named(KUNDULUN, "baotou")).get(f"{API}/evidence/{evidence.id}")
+    api = api_as("unit", unit_named(KUNDULUN, "baotou")).get(f"{API}/evidence/{evidence_id}")
     assert api.status_code == 503
     assert api.json["code"] == "storage_unavailable"
 
