@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db
-from taskhub.core.storage import Storage, Stored, storage_for
+from taskhub.core.storage import Storage, StorageUnavailable, Stored, storage_for
 from taskhub.tracking.models import Evidence
 
 logger = logging.getLogger(__name__)
@@ -99,9 +99,10 @@ def _remove_discarded(exc: BaseException | None) -> None:
         session.rollback()  # the failed transaction, if it is still open
         removed = remove_unreferenced(storage_for(current_app.config), shas)
         session.commit()
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, StorageUnavailable) as error:
         session.rollback()
-        # The database is not answering: `taskhub evidence gc` removes them later.
+        # The database or the object store is not answering: `taskhub evidence gc` removes
+        # them later.
         logger.warning("kept %d uncommitted evidence file(s): %s", len(shas), type(error).__name__)
         return
     if removed:
