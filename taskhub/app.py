@@ -343,13 +343,15 @@ def _register_error_handlers(app: Flask) -> None:
 def _register_outage_handlers(app: Flask) -> None:
     """Database errors that are not bugs: a collision with a concurrent change answers 409
     (taskhub.core.conflicts), the database briefly unreachable 503 with Retry-After
-    (taskhub.core.outages); anything else goes on to the usual 500."""
+    (taskhub.core.outages), and so does the evidence object store; anything else goes on to
+    the usual 500."""
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
     from sqlalchemy.orm.exc import StaleDataError
 
     from taskhub.core.conflicts import conflict_response, is_conflict
-    from taskhub.core.outages import database_unavailable
+    from taskhub.core.outages import database_unavailable, storage_unavailable
+    from taskhub.core.storage import StorageUnavailable
 
     def on_database_error(error: Exception) -> Any:
         if is_conflict(error):
@@ -359,6 +361,7 @@ def _register_outage_handlers(app: Flask) -> None:
     app.register_error_handler(DBAPIError, on_database_error)
     app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(StaleDataError, conflict_response)
+    app.register_error_handler(StorageUnavailable, storage_unavailable)
 
 
 def _register_template_helpers(app: Flask) -> None:

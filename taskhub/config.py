@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import os
 import secrets
 import shutil
@@ -170,6 +171,23 @@ class Config:
         # Evidence files (content-addressed), kept outside the web root.
         self.EVIDENCE_PATH = _env(
             "TASKHUB_EVIDENCE_PATH", str(Path(self.INSTANCE_PATH) / "evidence")
+        )
+        #: Evidence in an S3-compatible object store instead (s3://bucket/prefix; unset: the
+        #: folder above). The TASKHUB_S3_* settings say how to reach it (taskhub.core.s3storage).
+        self.EVIDENCE_URL = _env("TASKHUB_EVIDENCE_URL")
+        #: The store's address (http(s)://host:port); unset: AWS S3 for the region.
+        self.S3_ENDPOINT = _env("TASKHUB_S3_ENDPOINT")
+        #: Unset both: boto3's own credential chain (environment, instance role).
+        self.S3_ACCESS_KEY = _env("TASKHUB_S3_ACCESS_KEY")
+        self.S3_SECRET_KEY = _env("TASKHUB_S3_SECRET_KEY")
+        self.S3_REGION = _env("TASKHUB_S3_REGION", "us-east-1")
+        #: path (MinIO, most private stores) or virtual (bucket.host: Aliyun OSS, AWS).
+        self.S3_ADDRESSING = (_env("TASKHUB_S3_ADDRESSING", "path") or "path").strip().lower()
+        #: stream: the app serves evidence (the store need not be reachable from browsers);
+        #: signed: the app checks permission, then redirects to a short-lived signed URL.
+        self.S3_DOWNLOADS = (_env("TASKHUB_S3_DOWNLOADS", "stream") or "stream").strip().lower()
+        self.S3_SIGNED_URL_SECONDS = self._int(
+            "TASKHUB_S3_SIGNED_URL_SECONDS", 60, minimum=5, maximum=3600
         )
         #: Largest evidence file, in bytes (TASKHUB_MAX_UPLOAD_MB, default 20).
         self.MAX_UPLOAD_BYTES = (
@@ -369,13 +387,62 @@ class Config:
                     f"{self.LOG_LEVEL!r} is not one of {', '.join(LOG_LEVELS)}",
                 )
             )
-        for variable, path in (
-            ("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH),
-            ("TASKHUB_EVIDENCE_PATH", self.EVIDENCE_PATH),
-        ):
+        problems += self._object_store_problems()
+        folders: list[tuple[str, str | None]] = [("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH)]
+        if not self.EVIDENCE_URL:
+            folders.append(("TASKHUB_EVIDENCE_PATH", self.EVIDENCE_PATH))
+        for variable, path in folders:
             problem = directory_problem(path) if path else "is empty"
             if problem:
                 problems.append(ConfigProblem(variable, problem))
+        return problems
+
+    def _object_store_problems(self) -> list[ConfigProblem]:
+        """The TASKHUB_EVIDENCE_URL and TASKHUB_S3_* settings, when an object store is used."""
+        if not self.EVIDENCE_URL:
+            return []
+        from taskhub.core.s3storage import ADDRESSING_STYLES, DOWNLOAD_MODES, parse_evidence_url
+
+        problems = []
+        try:
+            parse_evidence_url(self.EVIDENCE_URL)
+        except ValueError as exc:
+            problems.append(ConfigProblem("TASKHUB_EVIDENCE_URL", str(exc)))
+        if importlib.util.find_spec("boto3") is None:
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_EVIDENCE_URL",
+                    "needs boto3, which is not installed: pip install 'taskhub[s3]'",
+                )
+            )
+        endpoint = urlsplit(self.S3_ENDPOINT or "")
+        if self.S3_ENDPOINT and (endpoint.scheme not in ("http", "https") or not endpoint.hostname):
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_S3_ENDPOINT",
+                    f"{self.S3_ENDPOINT!r} is not an http:// or https:// address "
+                    "(for example https://oss.example.gov.cn or http://10.0.0.5:9000)",
+                )
+            )
+        if bool(self.S3_ACCESS_KEY) != bool(self.S3_SECRET_KEY):
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_S3_SECRET_KEY" if self.S3_ACCESS_KEY else "TASKHUB_S3_ACCESS_KEY",
+                    "set both TASKHUB_S3_ACCESS_KEY and TASKHUB_S3_SECRET_KEY, or neither",
+                )
+            )
+        if self.S3_ADDRESSING not in ADDRESSING_STYLES:
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_S3_ADDRESSING", f"{self.S3_ADDRESSING!r} is not path or virtual"
+                )
+            )
+        if self.S3_DOWNLOADS not in DOWNLOAD_MODES:
+            problems.append(
+                ConfigProblem(
+                    "TASKHUB_S3_DOWNLOADS", f"{self.S3_DOWNLOADS!r} is not stream or signed"
+                )
+            )
         return problems
 
     def finalize(self) -> None:
@@ -417,6 +484,14 @@ class Config:
             ),
             ("TASKHUB_INSTANCE_PATH", self.INSTANCE_PATH),
             ("TASKHUB_EVIDENCE_PATH", str(self.EVIDENCE_PATH)),
+            ("TASKHUB_EVIDENCE_URL", self.EVIDENCE_URL or "(unset: evidence in the folder)"),
+            ("TASKHUB_S3_ENDPOINT", self.S3_ENDPOINT or "(unset)"),
+            ("TASKHUB_S3_ACCESS_KEY", self.S3_ACCESS_KEY or "(unset)"),
+            ("TASKHUB_S3_SECRET_KEY", "set (hidden)" if self.S3_SECRET_KEY else "(unset)"),
+            ("TASKHUB_S3_REGION", str(self.S3_REGION)),
+            ("TASKHUB_S3_ADDRESSING", self.S3_ADDRESSING),
+            ("TASKHUB_S3_DOWNLOADS", self.S3_DOWNLOADS),
+            ("TASKHUB_S3_SIGNED_URL_SECONDS", str(self.S3_SIGNED_URL_SECONDS)),
             ("TASKHUB_SEEDS_PATH", str(self.SEEDS_PATH)),
             ("TASKHUB_SEEDS", self.SEEDS),
             ("TASKHUB_TIMEZONE", str(self.TIMEZONE)),

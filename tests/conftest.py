@@ -176,6 +176,8 @@ def seeds_copy(tmp_path: Path) -> Path:
 
 
 # Real servers on 127.0.0.1 for reminder delivery tests.
+# A real S3-protocol server on 127.0.0.1 for the object-store backend.
+from tests.s3 import any_storage, s3_config, s3_server  # noqa: E402, F401
 from tests.servers import silent_server, smtp_server, webhook_server  # noqa: E402, F401
 
 

@@ -43,6 +43,7 @@ from taskhub.ops.backup import FORMAT_VERSION, table_counts
 from taskhub.plans.seeds import load_seeds
 from taskhub.tracking.models import Assignment, Evidence
 from taskhub.tracking.services import UploadedFile, submit_report
+from tests.s3 import S3Server
 
 PASSWORD = "correct horse battery"
 PDF = (
@@ -94,15 +95,16 @@ def _base_url() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def new_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Instance]]:
-    """new_instance("src") makes an empty instance folder and an empty database."""
+def new_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Instance]]:
+    """new_instance("src") makes an empty instance folder and an empty database; settings
+    given by name override the test configuration's (e.g. an object store for evidence)."""
     made: list[tuple[Instance, str | None]] = []
     base = _base_url()
     admin = None
     if base:
         admin = create_engine(make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT")
 
-    def make(name: str) -> Instance:
+    def make(name: str, **overrides: Any) -> Instance:
         folder = tmp_path_factory.mktemp(f"instance-{name}")
         database_name = None
         if base and admin is not None:
@@ -117,6 +119,8 @@ def new_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         config.INSTANCE_PATH = str(folder)
         config.EVIDENCE_PATH = str(folder / "evidence")
         config.SQLALCHEMY_DATABASE_URI = url
+        for key, value in overrides.items():
+            setattr(config, key, value)
         instance = Instance(create_app(config, WTF_CSRF_ENABLED=False), folder)
         made.append((instance, database_name))
         return instance
@@ -377,6 +381,51 @@ def test_a_file_that_is_not_a_backup_is_refused(
     result = target.cli("restore", str(cut), "--yes")
     assert result.exit_code == 1
     assert "not a readable TaskHub backup" in result.stderr or "cut short" in result.stderr
+
+
+def test_evidence_in_an_object_store_is_backed_up_and_restored_into_an_empty_bucket(
+    source: Source,
+    new_instance: Callable[..., Instance],
+    s3_server: S3Server,
+    tmp_path: Path,
+) -> None:
+    """A folder's backup restores into a bucket (moving to an object store), and a bucket's
+    backup restores into another, empty bucket, byte for byte."""
+    first = s3_server.new_bucket()
+    moved = new_instance("to-s3", **first)
+    result = moved.cli("restore", str(source.archive), "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"evidence: 2 files restored into {first['EVIDENCE_URL']}" in result.stderr
+    assert moved.evidence_files() == []  # nothing on disk
+    keys = {f"evidence/{sha[:2]}/{sha[2:4]}/{sha}": data for sha, data in source.uploaded.items()}
+    assert s3_server.objects(first) == keys
+
+    archive = tmp_path / "from-s3.tar.gz"
+    backup = moved.cli("backup", "--output", str(archive))
+    assert backup.exit_code == 0, backup.output
+    assert "evidence: 2 files" in backup.stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for sha, data in source.uploaded.items():
+            member = tar.extractfile(f"evidence/{sha[:2]}/{sha[2:4]}/{sha}")
+            assert member is not None and member.read() == data
+    assert manifest["evidence_store"] == first["EVIDENCE_URL"]
+    assert sorted(manifest["evidence"]["blobs"]) == sorted(source.uploaded)
+
+    # A bucket that holds evidence is not a target; an empty one gets it all back.
+    refused = moved.cli("restore", str(archive), "--yes")
+    assert refused.exit_code == 1
+    assert f"the evidence store {first['EVIDENCE_URL']} holds 2 file(s)" in refused.stderr
+    second = s3_server.new_bucket()
+    target = new_instance("s3-dst", **second)
+    restored = target.cli("restore", str(archive), "--yes")
+    assert restored.exit_code == 0, restored.output
+    assert s3_server.objects(second) == keys
+    with target.app.app_context():
+        store = storage_for(target.app.config)
+        for evidence in db.session.scalars(select(Evidence)):
+            with store.open(evidence.sha256) as fh:
+                assert fh.read() == source.uploaded[evidence.sha256]
 
 
 def test_backup_refuses_to_overwrite(source: Source) -> None:

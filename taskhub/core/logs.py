@@ -345,6 +345,7 @@ def init_app(app: Flask) -> None:
         [
             app.config.get("SECRET_KEY"),
             app.config.get("SMTP_PASSWORD"),
+            app.config.get("S3_SECRET_KEY"),
             database_password(app.config.get("SQLALCHEMY_DATABASE_URI")),
         ]
     )

@@ -1,4 +1,5 @@
-"""Database outages: a request the database cannot serve answers 503 and says so.
+"""Outages: a request the database (or the evidence object store) cannot serve answers 503
+and says so.
 
 A restart of PostgreSQL, its connections used up, or a locked SQLite file are brief: the page
 and the API say so in plain words with ``Retry-After``, and a page form comes back with what
@@ -15,7 +16,6 @@ from typing import Any
 
 from flask import current_app, g, render_template, request, session
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -70,6 +70,25 @@ def database_unavailable(error: Exception) -> Any:
     if not is_database_unavailable(error):
         raise error
     logger.warning("database unavailable: %s: %s", type(error).__name__, str(error).splitlines()[0])
+    return _unavailable(
+        "database_unavailable",
+        _l("The database is briefly unavailable"),
+        _l("The database is briefly unavailable. Please try again shortly."),
+    )
+
+
+def storage_unavailable(error: Exception) -> Any:
+    """503 with Retry-After: the evidence store (an object store) cannot be reached."""
+    logger.warning("evidence store unavailable: %s", error)
+    return _unavailable(
+        "storage_unavailable",
+        _l("The file store is briefly unavailable"),
+        _l("The file store is briefly unavailable. Please try again shortly."),
+    )
+
+
+def _unavailable(code: str, heading: Any, message: Any) -> Any:
+    """The 503 page (or JSON), made as for a visitor, with what a page form sent kept."""
     from taskhub.core.db import db
 
     # The broken transaction is dropped; the connection pool reconnects on the next request.
@@ -87,14 +106,12 @@ def database_unavailable(error: Exception) -> Any:
         from taskhub.core.api import is_api_request
 
         if is_api_request():
-            body = {
-                "code": "database_unavailable",
-                "message": _("The database is briefly unavailable. Please try again shortly."),
-            }
-            return body, 503, headers
+            return {"code": code, "message": str(message)}, 503, headers
         page = render_template(
             "unavailable.html",
             lang="en" if locale == "en" else "zh-CN",
+            heading=str(heading),
+            message=str(message),
             retry_after=RETRY_AFTER_SECONDS,
             resubmit=_typed_fields() if request.method == "POST" else None,
         )

@@ -1,4 +1,9 @@
-"""Content-addressed blob storage for evidence files (佐证材料), keyed by SHA-256."""
+"""Content-addressed blob storage for evidence files (佐证材料), keyed by SHA-256.
+
+Two backends behind one interface: a local folder (the default) and an S3-compatible object
+store (taskhub.core.s3storage, chosen by ``TASKHUB_EVIDENCE_URL=s3://bucket/prefix``). Both
+lay blobs out as ``ab/cd/abcd…``, so a bucket synced to a folder is a valid local store.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,16 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
 from flask_babel import gettext as _
 
 from taskhub.core.errors import DomainError
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -39,6 +47,24 @@ class StorageFull(DomainError):
             ),
             field="evidence",
         )
+
+
+class StorageUnavailable(Exception):
+    """The evidence store cannot be reached or refuses to work (an outage: answered 503)."""
+
+
+class Stored(NamedTuple):
+    """One object found in a store: a blob, or a partial file a killed worker left."""
+
+    #: "blob" or "partial" (local folders only: object stores publish whole objects).
+    kind: str
+    #: The digest of a blob; the file name of a partial file.
+    name: str
+    #: Where it is, for people: a file path or an s3:// URL.
+    where: str
+    size: int
+    #: Last written (or reused), seconds since the epoch.
+    mtime: float
 
 
 def check_sha256(sha256: object) -> str:
@@ -71,12 +97,34 @@ class Storage(Protocol):
         """Remove a blob no row refers to; the bytes freed (0 when it was absent)."""
         ...
 
+    def mtime(self, sha256: str) -> float | None:
+        """When the blob was last written or reused (None when absent)."""
+        ...
+
+    def scan(self) -> Iterator[Stored]:
+        """Every blob (and partial file) in the store, in name order."""
+        ...
+
+    def remove_partial(self, entry: Stored) -> None:
+        """Remove a partial file found by :meth:`scan` (gone already is fine)."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: a folder or an s3:// URL."""
+        ...
+
 
 class LocalStorage:
     """Blobs under ``root/ab/cd/abcd…`` (two fan-out levels keep directories small)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+
+    @property
+    def location(self) -> str:
+        """The folder."""
+        return str(self.root)
 
     def _path(self, sha256: str) -> Path:
         # Validated first: only a 64-hex name can reach the filesystem, so no traversal.
@@ -147,6 +195,54 @@ class LocalStorage:
             return 0
         return size
 
+    def mtime(self, sha256: str) -> float | None:
+        """The blob file's modification time (put() refreshes it on reuse)."""
+        try:
+            return self._path(sha256).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def scan(self) -> Iterator[Stored]:
+        """Every file two fan-out levels down (root/ab/cd/name) that is a blob or partial."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob("*/*/*")):
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:
+                continue
+            if not path.is_file() or path.is_symlink():
+                continue
+            name = path.name
+            if name.startswith(PARTIAL_PREFIX) and name.endswith(PARTIAL_SUFFIX):
+                kind = "partial"
+            elif is_blob_key(f"{path.parent.parent.name}/{path.parent.name}/{name}"):
+                kind = "blob"
+            else:
+                continue
+            yield Stored(kind, name, str(path), stat.st_size, stat.st_mtime)
+
+    def remove_partial(self, entry: Stored) -> None:
+        """Unlink the partial file."""
+        Path(entry.where).unlink(missing_ok=True)
+
+
+def blob_key(sha256: str) -> str:
+    """``ab/cd/abcd…``: where a blob lives below the store's root (folder or prefix)."""
+    check_sha256(sha256)
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def is_blob_key(key: str) -> bool:
+    """Whether ``key`` (``ab/cd/name``) names a blob in the fan-out layout."""
+    parts = key.split("/")
+    return (
+        len(parts) == 3
+        and bool(_SHA256.fullmatch(parts[2]))
+        and parts[0] == parts[2][:2]
+        and parts[1] == parts[2][2:4]
+    )
+
 
 def _publish(tmp: Path, target: Path) -> None:
     """Give the finished temp file its final name without ever replacing an existing blob."""
@@ -175,12 +271,49 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def storage_for(app_config: Mapping[str, Any]) -> LocalStorage:
-    """The configured evidence store: a local directory at ``EVIDENCE_PATH``.
+class NamedBlob(Protocol):
+    """A row naming a stored blob (an evidence row): its digest, file name and type."""
+
+    sha256: str
+    original_name: str
+    content_type: str
+
+
+def signed_redirect(
+    storage: Storage, row: NamedBlob, app_config: Mapping[str, Any], *, inline: bool
+) -> Response | None:
+    """A redirect to a short-lived signed URL instead of streaming the file, when the store
+    makes them and TASKHUB_S3_DOWNLOADS=signed asks for them; None: stream it. The caller has
+    checked permission: the URL is the permission, for its few seconds."""
+    from flask import redirect
+
+    sign = getattr(storage, "signed_url", None)
+    if sign is None or app_config.get("S3_DOWNLOADS") != "signed":
+        return None
+    seconds = int(app_config.get("S3_SIGNED_URL_SECONDS") or 60)
+    url = sign(
+        row.sha256,
+        filename=row.original_name,
+        content_type=row.content_type,
+        inline=inline,
+        seconds=seconds,
+    )
+    moved = redirect(url, 303)
+    moved.headers["Cache-Control"] = "no-store"
+    return moved
+
+
+def storage_for(app_config: Mapping[str, Any]) -> Storage:
+    """The configured evidence store: the object store at ``EVIDENCE_URL`` (s3://) when set,
+    else a local directory at ``EVIDENCE_PATH``.
 
     ``EVIDENCE_STORAGE`` (not an environment variable) may name a LocalStorage subclass: the
     tests use one whose disk fills up.
     """
+    if app_config.get("EVIDENCE_URL"):
+        from taskhub.core.s3storage import s3_storage_for
+
+        return s3_storage_for(app_config)
     path = app_config.get("EVIDENCE_PATH")
     if not path:
         raise RuntimeError("EVIDENCE_PATH is not configured")

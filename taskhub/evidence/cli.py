@@ -1,4 +1,4 @@
-"""`taskhub evidence …`: housekeeping of the evidence files on disk."""
+"""`taskhub evidence …`: housekeeping of the evidence store (a folder or an object store)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 @click.group()
 def evidence() -> None:
-    """Evidence files on disk."""
+    """Evidence files in their store."""
 
 
 @evidence.command("gc")

@@ -1,6 +1,6 @@
-"""Evidence files on disk: nothing is left behind by a submission that failed, and
-:func:`collect_garbage` (``taskhub evidence gc``, the daily ``evidence_gc`` job) removes blobs no
-row refers to and partial files a killed worker left.
+"""Evidence files in their store (a folder or an object store): nothing is left behind by a
+submission that failed, and :func:`collect_garbage` (``taskhub evidence gc``, the daily
+``evidence_gc`` job) removes blobs no row refers to and partial files a killed worker left.
 
 Blobs are content-addressed, so one file may belong to several evidence rows, and a request in
 flight may be about to commit a row naming a blob that no committed row names yet. A blob is
@@ -29,14 +29,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from taskhub.audit import services as audit
 from taskhub.core.db import db
-from taskhub.core.storage import (
-    PARTIAL_PREFIX,
-    PARTIAL_SUFFIX,
-    LocalStorage,
-    Storage,
-    check_sha256,
-    storage_for,
-)
+from taskhub.core.storage import Storage, StorageUnavailable, Stored, storage_for
 from taskhub.tracking.models import Evidence
 
 logger = logging.getLogger(__name__)
@@ -106,9 +99,10 @@ def _remove_discarded(exc: BaseException | None) -> None:
         session.rollback()  # the failed transaction, if it is still open
         removed = remove_unreferenced(storage_for(current_app.config), shas)
         session.commit()
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, StorageUnavailable) as error:
         session.rollback()
-        # The database is not answering: `taskhub evidence gc` removes them later.
+        # The database or the object store is not answering: `taskhub evidence gc` removes
+        # them later.
         logger.warning("kept %d uncommitted evidence file(s): %s", len(shas), type(error).__name__)
         return
     if removed:
@@ -119,7 +113,7 @@ def _remove_discarded(exc: BaseException | None) -> None:
         )
 
 
-def remove_unreferenced(storage: LocalStorage, shas: Iterable[str]) -> list[tuple[str, int]]:
+def remove_unreferenced(storage: Storage, shas: Iterable[str]) -> list[tuple[str, int]]:
     """Delete the blobs among ``shas`` that no evidence row refers to and no transaction in
     flight is storing; (digest, bytes) of each removed. Call inside a write transaction."""
     free = [sha for sha in sorted(set(shas)) if _may_remove(sha)]
@@ -156,8 +150,11 @@ def _referenced(shas: list[str]) -> set[str]:
 class Removal:
     #: blob, partial (an unfinished upload) or import (an import upload never confirmed).
     kind: str
-    path: Path
+    #: A file path or an s3:// URL.
+    path: str
     size: int
+    #: What the store listed (None for import uploads, which are files in the instance).
+    entry: Stored | None = None
 
 
 @dataclass
@@ -190,25 +187,23 @@ class GcReport:
 
 
 def collect_garbage(
-    storage: LocalStorage, imports_root: Path | None, *, dry_run: bool, now: float | None = None
+    storage: Storage, imports_root: Path | None, *, dry_run: bool, now: float | None = None
 ) -> GcReport:
     """Remove (or with ``dry_run`` only list) blobs no row refers to, partial files and
     unconfirmed import uploads older than SAFE_AGE; audited once per real run (flushes, the
     caller commits, inside a write transaction)."""
     cutoff = (time.time() if now is None else now) - SAFE_AGE.total_seconds()
     report = GcReport(dry_run=dry_run)
-    old_blobs: dict[str, Path] = {}
+    old_blobs: dict[str, Stored] = {}
     recent: set[str] = set()
-    for path, size, mtime in _files(storage.root):
-        name = path.name
-        if name.startswith(PARTIAL_PREFIX) and name.endswith(PARTIAL_SUFFIX):
-            if mtime < cutoff:
-                report.removals.append(Removal("partial", path, size))
-        elif _is_blob_path(path):
-            if mtime < cutoff:
-                old_blobs[name] = path
-            else:
-                recent.add(name)
+    for entry in storage.scan():
+        if entry.kind == "partial":
+            if entry.mtime < cutoff:
+                report.removals.append(Removal("partial", entry.where, entry.size, entry))
+        elif entry.mtime < cutoff:
+            old_blobs[entry.name] = entry
+        else:
+            recent.add(entry.name)
     report.kept_recent = len(recent - _referenced(sorted(recent)))
     referenced = _referenced(sorted(old_blobs))
     orphans = [sha for sha in sorted(old_blobs) if sha not in referenced]
@@ -218,57 +213,41 @@ def collect_garbage(
         # Asked again under the locks: a row may have been committed since the first look.
         referenced = _referenced(locked)
         orphans = [sha for sha in locked if sha not in referenced]
-    report.removals += [Removal("blob", old_blobs[sha], _size(old_blobs[sha])) for sha in orphans]
+    for sha in orphans:
+        entry = old_blobs[sha]
+        report.removals.append(Removal("blob", entry.where, entry.size, entry))
     if imports_root is not None:
         from taskhub.imports.services import stale_uploads
 
         report.removals += [
-            Removal("import", path, size) for path, size in stale_uploads(imports_root, now=now)
+            Removal("import", str(path), size)
+            for path, size in stale_uploads(imports_root, now=now)
         ]
     if not dry_run:
-        _remove(report, cutoff)
+        _remove(storage, report, cutoff)
         audit.record("evidence.gc", "evidence_store", "gc", actor_id=None, after=report.summary())
     return report
 
 
-def _remove(report: GcReport, cutoff: float) -> None:
+def _remove(storage: Storage, report: GcReport, cutoff: float) -> None:
     kept = []
     for removal in report.removals:
-        try:
-            # Used again since the listing (put() touches a blob it reuses): keep it.
-            if removal.kind == "blob" and removal.path.stat().st_mtime >= cutoff:
+        entry = removal.entry
+        if removal.kind == "blob" and entry is not None:
+            # Used again since the listing (put() refreshes a blob it reuses): keep it.
+            mtime = storage.mtime(entry.name)
+            if mtime is None:
+                continue  # gone already: another collector or worker
+            if mtime >= cutoff:
                 report.kept_recent += 1
                 continue
-            removal.path.unlink()
-        except FileNotFoundError:
-            continue  # gone already: another collector or worker
+            storage.delete(entry.name)
+        elif removal.kind == "partial" and entry is not None:
+            storage.remove_partial(entry)
+        else:
+            try:
+                Path(removal.path).unlink()
+            except FileNotFoundError:
+                continue
         kept.append(removal)
     report.removals = kept
-
-
-def _files(root: Path) -> Iterable[tuple[Path, int, float]]:
-    """Every file two fan-out levels down (root/ab/cd/name), with its size and mtime."""
-    if not root.is_dir():
-        return
-    for path in sorted(root.glob("*/*/*")):
-        try:
-            stat = path.lstat()
-        except FileNotFoundError:
-            continue
-        if path.is_file() and not path.is_symlink():
-            yield path, stat.st_size, stat.st_mtime
-
-
-def _is_blob_path(path: Path) -> bool:
-    try:
-        sha = check_sha256(path.name)
-    except ValueError:
-        return False
-    return path.parent.name == sha[2:4] and path.parent.parent.name == sha[:2]
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0

@@ -4,7 +4,8 @@ A backup is one ``.tar.gz``:
 
 - ``database.sqlite3`` (SQLite's online backup API: consistent while the app runs) or
   ``database.pgdump`` (``pg_dump --format=custom`` of an exported snapshot);
-- ``evidence/ab/cd/<sha256>`` and ``imports/ab/cd/<sha256>``: the content-addressed files;
+- ``evidence/ab/cd/<sha256>`` and ``imports/ab/cd/<sha256>``: the content-addressed files
+  (evidence from the configured store: the folder, or the object store's bucket);
 - ``manifest.json`` last: format version, TaskHub version, migration revision, row counts per
   table and a signed audit checkpoint (both taken in the same snapshot as the dump) and
   checksums. The checkpoint also goes to the checkpoint log and to audit.checkpoint webhooks.
@@ -25,7 +26,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -42,6 +43,7 @@ from taskhub.audit.models import AuditEvent
 from taskhub.audit.services import chain_head
 from taskhub.config import PROJECT_ROOT, mask_url
 from taskhub.core.db import db, now_utc
+from taskhub.core.storage import LocalStorage, Storage, storage_for
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +54,11 @@ DATABASE_MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump
 #: The two folders of content-addressed files, and where each lives in an instance.
 FOLDERS = ("evidence", "imports")
 BLOB_MEMBER = re.compile(r"(evidence|imports)/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})")
-_BLOB_NAME = re.compile(r"[0-9a-f]{64}")
 #: A manifest larger than this is not one of ours (it lists file names, not contents).
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 CHUNK = 1024 * 1024
+#: An object downloaded for a backup stays in memory up to this size, else in a temp file.
+SPOOL_BYTES = 16 * 1024 * 1024
 #: Tables that migrations (default reminder rules) or an idle scheduler fill by themselves:
 #: rows there do not make a database "hold data".
 NOT_DATA = frozenset({"alembic_version", "reminder_rules", "scheduler_leases", "job_runs"})
@@ -92,6 +95,16 @@ def folder_path(name: str) -> Path:
     if name == "evidence":
         return Path(current_app.config["EVIDENCE_PATH"])
     return uploads_root(current_app.instance_path)
+
+
+def evidence_store() -> Storage:
+    """The app's evidence store (a folder, or an object store)."""
+    return storage_for(current_app.config)
+
+
+def folder_store(name: str) -> Storage:
+    """The store of a backup folder: the evidence store, or the imports folder."""
+    return evidence_store() if name == "evidence" else LocalStorage(folder_path(name))
 
 
 def dialect_of(engine: Engine) -> str:
@@ -254,12 +267,12 @@ def _add_files_and_manifest(
     """Add the evidence and import files, then the manifest describing it all."""
     from taskhub.audit import checkpoints
 
-    folders = {name: _add_blobs(tar, name, folder_path(name), progress) for name in FOLDERS}
+    folders = {name: _add_blobs(tar, name, folder_store(name), progress) for name in FOLDERS}
     missing = sorted(described["referenced"] - set(folders["evidence"].names))
     if missing:
         progress(
             f"warning: {len(missing)} evidence file(s) named in the database are not in "
-            f"{folder_path('evidence')} (listed in the manifest as missing)"
+            f"{evidence_store().location} (listed in the manifest as missing)"
         )
     manifest = {
         "format": FORMAT,
@@ -272,6 +285,7 @@ def _add_files_and_manifest(
             for name, blobs in folders.items()
         },
         "missing_evidence": missing,
+        "evidence_store": evidence_store().location,
         "audit_checkpoint": (
             checkpoints.sign(described["audit_head"], "backup").as_dict()
             if described["audit_head"] is not None
@@ -330,16 +344,20 @@ def _dump_postgresql(engine: Engine, target: Path) -> dict[str, Any]:
     return described
 
 
-def _add_blobs(tar: tarfile.TarFile, name: str, root: Path, progress: Progress) -> Blobs:
-    """Add every content-addressed file under ``root``; skip (and report) damaged ones."""
+def _add_blobs(tar: tarfile.TarFile, name: str, store: Storage, progress: Progress) -> Blobs:
+    """Add every content-addressed file of ``store``; skip (and report) damaged ones."""
     blobs = Blobs()
-    for path in blob_files(root):
-        digest = _sha256_file(path)
-        if digest != path.name:
-            progress(f"warning: {path} does not match its name (damaged on disk); left out")
+    for entry in store.scan():
+        if entry.kind != "blob":
             continue
-        size = path.stat().st_size
-        with path.open("rb") as fh:
+        copy = _checked_copy(store, entry.name)
+        if copy is None:
+            progress(f"warning: {entry.where} does not match its name (damaged); left out")
+            continue
+        digest = entry.name
+        with copy as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(0)
             tar.addfile(_tarinfo(f"{name}/{digest[:2]}/{digest[2:4]}/{digest}", size), fh)
         blobs.names.append(digest)
         blobs.total_bytes += size
@@ -349,18 +367,24 @@ def _add_blobs(tar: tarfile.TarFile, name: str, root: Path, progress: Progress) 
     return blobs
 
 
-def blob_files(root: Path) -> Iterator[Path]:
-    """Files laid out as ``root/ab/cd/abcd…`` (temporary ``.part`` files are not blobs)."""
-    if not root.is_dir():
-        return
-    for path in sorted(root.glob("??/??/*")):
-        if (
-            path.is_file()
-            and _BLOB_NAME.fullmatch(path.name)
-            and path.parent.name == path.name[2:4]
-            and path.parent.parent.name == path.name[:2]
-        ):
-            yield path
+def _checked_copy(store: Storage, sha256: str) -> IO[bytes] | None:
+    """The blob to read, its bytes checked against its name first (None: damaged, or gone).
+
+    A local blob is read twice from disk; an object is downloaded once into a spooled copy.
+    """
+    try:
+        path = store.path_of(sha256)
+        if path is not None:
+            return None if _sha256_file(path) != sha256 else path.open("rb")
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
+        with store.open(sha256) as source:
+            digest = sha256_stream(source, spool)
+    except FileNotFoundError:
+        return None  # removed since the listing (`taskhub evidence gc`)
+    if digest != sha256:
+        spool.close()
+        return None
+    return spool
 
 
 def _add_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:

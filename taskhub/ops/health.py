@@ -66,7 +66,10 @@ def readiness() -> dict[str, str]:
                 ", ".join(sorted(heads)),
             )
             checks["migrations"] = "not at head: run taskhub db upgrade"
-    paths = (current_app.instance_path, current_app.config.get("EVIDENCE_PATH"))
+    object_store = bool(current_app.config.get("EVIDENCE_URL"))
+    paths: tuple[str | None, ...] = (current_app.instance_path,)
+    if not object_store:
+        paths += (current_app.config.get("EVIDENCE_PATH"),)
     problems = [
         problem
         for path in paths
@@ -79,7 +82,22 @@ def readiness() -> dict[str, str]:
     if problems or low:
         logger.warning("readiness: storage: %s", "; ".join(problems + low))
     checks["storage"] = "not writable" if problems else "low on space" if low else "ok"
+    if object_store and checks["storage"] == "ok":
+        checks["storage"] = _object_store_check()
     return checks
+
+
+def _object_store_check() -> str:
+    """ "ok" when the evidence bucket answers (a HEAD of the bucket), else why not."""
+    from taskhub.core.s3storage import s3_storage_for
+    from taskhub.core.storage import StorageUnavailable
+
+    try:
+        s3_storage_for(current_app.config).check()
+    except (StorageUnavailable, FileNotFoundError) as exc:
+        logger.warning("readiness: evidence store: %s", exc)
+        return "object store unreachable"
+    return "ok"
 
 
 #: Probes must never be answered from a cache.
@@ -95,7 +113,8 @@ def healthz() -> tuple[dict[str, Any], int, dict[str, str]]:
 @bp.get("/readyz")
 def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Readiness: database reachable, migrations at head, instance and evidence writable and
-    above the free-space floor; with TASKHUB_BACKUP_PATH, the newest backup's age besides."""
+    above the free-space floor (or the evidence bucket answering); with TASKHUB_BACKUP_PATH, the
+    newest backup's age besides."""
     checks = readiness()
     failing = [name for name, result in checks.items() if result != "ok"]
     body: dict[str, Any] = {

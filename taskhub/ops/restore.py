@@ -40,11 +40,10 @@ from taskhub.ops.backup import (
     NOT_DATA,
     BackupError,
     Progress,
-    blob_files,
     code_heads,
     dialect_of,
     find_tool,
-    folder_path,
+    folder_store,
     libpq,
     quote,
     run_tool,
@@ -216,10 +215,11 @@ def target_contents() -> list[str]:
         shown = ", ".join(f"{t} ({n} rows)" for t, n in filled[:4])
         more = f" and {len(filled) - 4} more tables" if len(filled) > 4 else ""
         found.append(f"the database {mask_url(str(db.engine.url))} holds data: {shown}{more}")
-    evidence = folder_path("evidence")
-    files = sum(1 for _ in blob_files(evidence))
+    evidence = folder_store("evidence")
+    files = sum(1 for entry in evidence.scan() if entry.kind == "blob")
     if files:
-        found.append(f"the evidence folder {evidence} holds {files} file(s)")
+        kind = "folder" if isinstance(evidence, LocalStorage) else "store"
+        found.append(f"the evidence {kind} {evidence.location} holds {files} file(s)")
     return found
 
 
@@ -231,7 +231,7 @@ def restore_backup(path: Path, manifest: dict[str, Any], *, progress: Progress) 
     engine = db.engine
     dialect = dialect_of(engine)
     counts = {name: 0 for name in FOLDERS}
-    stores = {name: LocalStorage(folder_path(name)) for name in FOLDERS}
+    stores = {name: folder_store(name) for name in FOLDERS}
     work_root = Path(current_app.instance_path)
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".taskhub-restore-", dir=work_root) as work:
@@ -253,7 +253,7 @@ def restore_backup(path: Path, manifest: dict[str, Any], *, progress: Progress) 
                         if sha256_stream(stream, sink) != manifest["database"]["sha256"]:
                             raise BackupError(f"{path} changed while restoring; restore again")
         for name in FOLDERS:
-            progress(f"{name}: {counts[name]} files restored into {folder_path(name)}")
+            progress(f"{name}: {counts[name]} files restored into {stores[name].location}")
         progress(f"database: restoring into {mask_url(str(engine.url))}")
         engine.dispose()
         if dialect == "sqlite":

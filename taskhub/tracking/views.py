@@ -33,7 +33,7 @@ from taskhub.core.inputs import InvalidNumber, digits, id_arg, id_list_arg, int_
 from taskhub.core.labels import label
 from taskhub.core.limits import TextTooLong
 from taskhub.core.permissions import login_required, roles_required
-from taskhub.core.storage import storage_for
+from taskhub.core.storage import signed_redirect, storage_for
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt, problem_text
 from taskhub.ledger import services as ledger
@@ -620,6 +620,9 @@ def evidence(evidence_id: int) -> Any:
     if not storage.exists(ev.sha256):
         abort(404)
     inline = ev.content_type in INLINE_TYPES and not request.args.get("download")
+    signed = signed_redirect(storage, ev, current_app.config, inline=inline)
+    if signed:
+        return signed
     response = send_file(
         storage.open(ev.sha256),
         mimetype=ev.content_type,

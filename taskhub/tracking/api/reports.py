@@ -16,7 +16,7 @@ from taskhub.core import api as core
 from taskhub.core.api import PAGE, api_user, apply_sort, get_or_404, paged
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound
-from taskhub.core.storage import storage_for
+from taskhub.core.storage import signed_redirect, storage_for
 from taskhub.tracking import queues, services
 from taskhub.tracking.api import blp
 from taskhub.tracking.api.common import (
@@ -424,6 +424,9 @@ class EvidenceFile(MethodView):
         storage = storage_for(current_app.config)
         if not storage.exists(row.sha256):
             core.abort(404, f"The file of evidence {evidence_id} is missing from storage.")
+        signed = signed_redirect(storage, row, current_app.config, inline=False)
+        if signed:
+            return signed
         response = send_file(
             storage.open(row.sha256),
             mimetype=row.content_type,
