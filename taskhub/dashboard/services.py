@@ -567,15 +567,19 @@ Fingerprint = cache.Fingerprint
 def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = None) -> Ranking:
     """The plan's ranking for a period with the change against the previous one.
 
-    A closed period answers from its latest snapshot (frozen), an open one from the roll-up
-    (seconds for thousands of units); either is cached until the audit trail moves. Raises
-    DomainError for a plan without a scoring scheme or a period it is not scored by. May add
-    the period row on first use (as the rankings page does): the caller commits.
+    A closed period answers from its latest snapshot (frozen), an open one from the live
+    totals (taskhub.scoring.live: after a change that names its unit, that unit is counted
+    again and the plan ranked again; else the plan is rolled up); either is cached until the
+    audit trail moves. Raises DomainError for a plan without a scoring scheme or a period it
+    is not scored by. May add the period row on first use (as the rankings page does): the
+    caller commits.
     """
+
+    settled = cache.settled_fingerprint(fingerprint)
 
     def compute() -> Ranking:
         spec = engine_of(plan)
-        rows, snapshot = scoring.results(plan, period)
+        rows, snapshot = scoring.results(plan, period, settled=settled)
         return Ranking(
             plan_id=plan.id,
             period=period,
@@ -587,4 +591,4 @@ def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = No
             revision=snapshot.revision if snapshot is not None else None,
         )
 
-    return _cached(("ranking", plan.id, period), compute, cache.settled_fingerprint(fingerprint))
+    return _cached(("ranking", plan.id, period), compute, settled)
