@@ -58,7 +58,14 @@ from taskhub.plans.models import Item, Plan
 from taskhub.scoring import rollup
 from taskhub.scoring import services as scoring
 from taskhub.tracking import services as tracking
-from taskhub.tracking.models import Assignment, AssignmentStatus, Milestone, MilestoneStatus
+from taskhub.tracking.models import (
+    Assignment,
+    AssignmentStatus,
+    Milestone,
+    MilestoneStatus,
+    ProgressReport,
+    ReportStatus,
+)
 
 OFFICE_USER, PASSWORD = "bench-office", "bench-only"
 #: The issue's goal for the timeline and the dashboard's first view after a change (ms).
@@ -146,6 +153,12 @@ def review_one(app: Flask, n: int) -> int:
                 Milestone.due_on >= date(2022, 7, 1),
                 ~Assignment.is_not_applicable,
                 Assignment.status != AssignmentStatus.COMPLETED.value,
+                ~select(ProgressReport.id)
+                .where(
+                    ProgressReport.assignment_id == Assignment.id,
+                    ProgressReport.status == ReportStatus.SUBMITTED.value,
+                )
+                .exists(),
             )
             .order_by(Milestone.id)
             .offset(n * 89)
