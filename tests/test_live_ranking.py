@@ -1,7 +1,8 @@
 """The dashboard's live ranking (taskhub.scoring.live) equals the full roll-up after every kind
 of change: the units a change names are counted again and the plan ranked again; any other
 change rolls the plan up whole. Compared row by row (totals, ranks, previous ranks, components,
-areas) with scoring.results() without the live totals, for both half-years of Baotou 2022.
+areas) with scoring.results() without the live totals, for both half-years of Baotou 2022; the
+dashboard's overdue and at-risk counts per unit, brought forward the same way, likewise.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def check(plan: Plan) -> dict[str, live.LiveTotals]:
     assert [(r.unit_id, r.rank, r.previous_rank, r.total) for r in ranking.rows] == [
         (r.unit_id, r.rank, r.previous_rank, r.total) for r in scoring.results(plan, "2022-H2")[0]
     ]
+    # The dashboard's overdue and at-risk counts per unit, brought forward the same way.
+    day = date(2022, 6, 27)
+    soon = dashboard.due_soon_until(day)
+    overdue, at_risk = dashboard._plan_risk_counts(plan, day, soon, cache.audit_fingerprint())
+    assert overdue == dashboard._overdue_by_unit(plan, day, None)
+    assert at_risk == dashboard._at_risk_by_unit(plan, day, soon, None)
     return {code: held(plan, code) for code in CODES}
 
 

@@ -75,9 +75,12 @@ _UNIT_OF: dict[str, Callable[[list[int]], Any]] = {
     "extension_request": _extension_units,
     "assignment": _assignment_units,
 }
-#: Audited actions whose changes stay within the unit of their object (its assignment's
+#: Audited actions whose changes stay within the unit of their object (its assignments, their
 #: milestones and period counts, its scores), by the object type they are recorded on.
 UNIT_SCOPED = {
+    "report.submitted": "progress_report",
+    "assignment.acknowledged": "assignment",
+    "extension.requested": "extension_request",
     "report.accepted": "progress_report",
     "report.returned": "progress_report",
     "score.item_set": "item_score",
@@ -89,15 +92,25 @@ UNIT_SCOPED = {
 }
 
 
-def touched_units(seen: cache.Fingerprint, current: cache.Fingerprint) -> set[int] | None:
-    """The units whose totals the changes after ``seen`` up to ``current`` may have moved,
-    or None when they cannot all be told (the whole plan is counted again)."""
+#: Audited actions that change no assignment, milestone, score, unit or plan at all.
+UNTOUCHED = cache.SETTLED_NEUTRAL - set(UNIT_SCOPED)
+
+
+def touched_units(
+    seen: cache.Fingerprint,
+    current: cache.Fingerprint,
+    neutral: frozenset[str] = cache.SETTLED_NEUTRAL,
+) -> set[int] | None:
+    """The units whose figures the changes after ``seen`` up to ``current`` may have moved,
+    or None when they cannot all be told (the whole plan is counted again). ``neutral``: the
+    actions that move none of the figures (by default those that move no score; UNTOUCHED
+    for figures read from the tasks' status, percent and dates)."""
     events = cache.events_since(seen, current, SCAN)
     if events is None:
         return None
     ids: dict[str, set[int]] = defaultdict(set)
     for action, object_type, object_id in events:
-        if action in cache.SETTLED_NEUTRAL:
+        if action in neutral:
             continue
         if UNIT_SCOPED.get(action) != object_type or not object_id.isdigit():
             return None

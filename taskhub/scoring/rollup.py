@@ -288,7 +288,12 @@ def rollup_items(
     a = aliased(Assignment)
     itemwise = by_item or unit_id is not None
     result: dict[int, ItemRollup] = defaultdict(lambda: ItemRollup(itemized=itemwise))
-    items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
+    # The items themselves only name explanation lines: totals need their ids alone.
+    items = (
+        {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
+        if itemwise
+        else {}
+    )
     mapping = _exact_mapping(spec)
     if itemwise:
         _itemwise(plan, a, due, scored, unit_id, points, area_of, items, mapping, spec, result)
