@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -27,8 +28,9 @@ from sqlalchemy import select
 from taskhub.core import cache
 from taskhub.core.db import db
 from taskhub.plans.models import Plan
+from taskhub.scoring.engine import competition_ranks
 from taskhub.scoring.models import ComponentScore, ItemScore
-from taskhub.scoring.rollup import UnitResult, compute, ranks_of
+from taskhub.scoring.rollup import UnitResult, compute, shown_totals
 from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.tracking.models import Assignment, ExtensionRequest, Milestone, ProgressReport
 
@@ -130,6 +132,9 @@ class LiveTotals:
 
     units: dict[int, UnitResult]
     ranks: dict[int, int]
+    #: Each unit's total as displayed (what ranks compare), kept so a re-rank rounds the
+    #: touched units' totals only.
+    shown: dict[int, Decimal | None]
 
     def results(self) -> list[UnitResult]:
         """Copies with their ranks, in unit order (as the roll-up gives them)."""
@@ -155,13 +160,18 @@ def live_totals(plan: Plan, code: str, settled: cache.Fingerprint) -> LiveTotals
         touched = touched_units(held[0], settled)
     if held is not None and touched is not None and len(touched) <= MAX_TOUCHED:
         before: LiveTotals = held[1]
-        units = dict(before.units)
+        units, shown = dict(before.units), dict(before.shown)
         for uid in touched:
             units.pop(uid, None)
+            shown.pop(uid, None)
         if touched:
-            units.update(_unranked(compute(plan, code, only=touched)))
+            fresh = _unranked(compute(plan, code, only=touched))
+            units.update(fresh)
+            shown.update(shown_totals(fresh.values(), spec))
     else:
         units = _unranked(compute(plan, code))
-    totals = LiveTotals(units, ranks_of(units.values(), spec))
+        shown = shown_totals(units.values(), spec)
+    ranks = competition_ranks({uid: v for uid, v in shown.items() if v is not None})
+    totals = LiveTotals(units, ranks, shown)
     cache.store(key, settled, totals)
     return totals

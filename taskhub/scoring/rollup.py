@@ -796,9 +796,14 @@ def _has_scores(plan: Plan, code: str) -> bool:
     ) not in (None, 0)
 
 
+def shown_totals(results: Iterable[UnitResult], spec: EngineSpec) -> dict[int, Decimal | None]:
+    """Each unit's total as displayed (the scheme's rounding): what ranks compare."""
+    return {r.unit_id: _dec(r.total, spec.rounding) for r in results}
+
+
 def ranks_of(results: Iterable[UnitResult], spec: EngineSpec) -> dict[int, int]:
     """Competition ranks on the totals as displayed (equal displayed totals share a rank)."""
-    shown = {r.unit_id: _dec(r.total, spec.rounding) for r in results}
+    shown = shown_totals(results, spec)
     return competition_ranks({k: v for k, v in shown.items() if v is not None})
 
 
