@@ -35,6 +35,7 @@ from tests.conftest import make_user, unit_named
 
 BAOTOU = "baotou-2022"
 CODES = ("2022-H1", "2022-H2")
+H2 = (date(2022, 7, 1), date(2022, 12, 31))
 
 
 @pytest.fixture(autouse=True)
@@ -123,36 +124,31 @@ def test_the_live_ranking_equals_the_full_roll_up_after_every_kind_of_change(
     session.commit()
     held_now = check(plan)
 
+    def reviewed(unit: Unit, half: int, decision: str, **how: Any) -> Milestone:
+        """A report on the unit's first open milestone of the half, decided by the office."""
+        start, end = (date(2022, 1, 1), date(2022, 6, 30)) if half == 1 else H2
+        milestone = open_milestone(plan, unit, start, end)
+        report = tracking.submit_report(
+            milestone.assignment,
+            actor=office,
+            progress="节点进展。",
+            percent=60,
+            milestone_id=milestone.id,
+            storage=LocalStorage(tmp_path),
+            max_bytes=1024,
+        )
+        session.flush()
+        tracking.review_report(report, actor=office, decision=decision, **how)
+        return milestone
+
     # A report on an H1 milestone accepted through the review service: that unit only.
-    milestone = open_milestone(plan, first, date(2022, 1, 1), date(2022, 6, 30))
-    report = tracking.submit_report(
-        milestone.assignment,
-        actor=office,
-        progress="节点已完成。",
-        percent=60,
-        milestone_id=milestone.id,
-        storage=LocalStorage(tmp_path),
-        max_bytes=1024,
-    )
-    session.flush()
-    tracking.review_report(report, actor=office, decision="accept", today=date(2022, 6, 20))
+    reviewed(first, 1, "accept", today=date(2022, 6, 20))
     session.commit()
     after = check(plan)
     assert all(kept(held_now[c], after[c], {first.id}) for c in CODES)
 
     # A report returned, then a score entered for each half, of two other units.
-    milestone = open_milestone(plan, second, date(2022, 7, 1), date(2022, 12, 31))
-    report = tracking.submit_report(
-        milestone.assignment,
-        actor=office,
-        progress="进展。",
-        percent=40,
-        milestone_id=milestone.id,
-        storage=LocalStorage(tmp_path),
-        max_bytes=1024,
-    )
-    session.flush()
-    tracking.review_report(report, actor=office, decision="return", reason="佐证不足")
+    reviewed(second, 2, "return", reason="佐证不足")
     scoring.score_component(
         plan, units[-1], "2022-H2", "field", Decimal("97.5"), actor=office, reason="实地核查"
     )
@@ -165,18 +161,7 @@ def test_the_live_ranking_equals_the_full_roll_up_after_every_kind_of_change(
     assert all(kept(before[c], after[c], touched) for c in CODES)
 
     # A report accepted for the second half completes a milestone there.
-    milestone = open_milestone(plan, second, date(2022, 7, 1), date(2022, 12, 31))
-    report = tracking.submit_report(
-        milestone.assignment,
-        actor=office,
-        progress="完成。",
-        percent=70,
-        milestone_id=milestone.id,
-        storage=LocalStorage(tmp_path),
-        max_bytes=1024,
-    )
-    session.flush()
-    tracking.review_report(report, actor=office, decision="accept", today=date(2022, 12, 1))
+    milestone = reviewed(second, 2, "accept", today=date(2022, 12, 1))
     session.commit()
     before, after = after, check(plan)
     assert all(kept(before[c], after[c], {second.id}) for c in CODES)

@@ -120,15 +120,21 @@ def queue_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def test_office_accepts_two_reports_at_once_from_the_queue(
-    queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
-) -> None:
+def office_page(site: str, new_context: Callable[[], BrowserContext]) -> Page:
+    """The office signed in on a 1366 × 768 laptop."""
     page = new_context().new_page()
     page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(f"{queue_site}/login")
+    page.goto(f"{site}/login")
     page.get_by_label("用户名").fill("rq-office")
     page.get_by_label("密码", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
+    return page
+
+
+def test_office_accepts_two_reports_at_once_from_the_queue(
+    queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
+) -> None:
+    page = office_page(queue_site, new_context)
     page.locator("nav.main-menu").get_by_role("link", name=re.compile("^待审核")).click()
 
     cards = page.locator("div.review-card")
@@ -166,12 +172,7 @@ def test_select_all_ticks_every_report_from_the_keyboard(
     """全选 ticks every report on the page and clears them again (Tab to it, Space), shows mixed
     when some are ticked by hand, and the bulk form sends what it ticked. Read-only: nothing is
     accepted, so the other tests of this module see the same queue in any order."""
-    page = new_context().new_page()
-    page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(f"{queue_site}/login")
-    page.get_by_label("用户名").fill("rq-office")
-    page.get_by_label("密码", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    page = office_page(queue_site, new_context)
     page.goto(f"{queue_site}/review")
 
     ticks = page.locator("div.review-card").get_by_label("选择")
@@ -212,12 +213,7 @@ def test_select_all_ticks_every_report_from_the_keyboard(
 def test_extension_queue_shows_plan_item_and_milestone_on_a_laptop(
     queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
 ) -> None:
-    page = new_context().new_page()
-    page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(f"{queue_site}/login")
-    page.get_by_label("用户名").fill("rq-office")
-    page.get_by_label("密码", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    page = office_page(queue_site, new_context)
     page.locator("nav.main-menu").get_by_role("link", name=re.compile("^延期审批")).click()
 
     row = page.locator("table.extension-queue tbody tr").first
