@@ -420,8 +420,8 @@ def _grouped(
     areas = sorted({area_of.get(iid) for iid in points}, key=lambda x: (x is None, x or 0))
     area_index = {iid: areas.index(area_of.get(iid)) for iid in points}
     c = PeriodCount
-    # A few units' rows through the primary key (period, assignment) and the assignments' unit
-    # index, not the whole period's rows.
+    # A few units' rows, not the whole period's: through the (period, unit) index, or the
+    # primary key (period, assignment) from the assignments' unit index (SQLite's choice).
     for_units = (
         [
             c.unit_id.in_(list(units)),
