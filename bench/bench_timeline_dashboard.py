@@ -57,6 +57,7 @@ from taskhub.core.storage import storage_for
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import rollup
 from taskhub.scoring import services as scoring
+from taskhub.scoring.models import ComponentScore, Period
 from taskhub.tracking import services as tracking
 from taskhub.tracking.models import (
     Assignment,
@@ -189,12 +190,24 @@ def score_one(app: Flask, n: int) -> int:
         plan = db.session.scalars(select(Plan).where(Plan.code == PLAN_CODE)).one()
         unit_id = rollup.scored_units(plan)
         uid = sorted(unit_id)[(n * 131) % len(unit_id)]
+        held = db.session.scalar(
+            select(ComponentScore.value)
+            .join(Period, Period.id == ComponentScore.period_id)
+            .where(
+                Period.plan_id == plan.id,
+                Period.code == "2022-H2",
+                ComponentScore.unit_id == uid,
+                ComponentScore.component == "field",
+            )
+        )
+        # Always a new value, also on a database an earlier run scored.
+        value = Decimal(60 + (n * 7) % 40) if held is None else (held + 1) % 100
         scoring.score_component(
             plan,
             uid,
             "2022-H2",
             "field",
-            Decimal(60 + (n * 7) % 40),
+            value,
             actor=office,
             reason="基准测试评分",
         )
