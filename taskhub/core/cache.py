@@ -52,12 +52,7 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T], fingerprint: Fingerpr
     # Computed outside the lock: two requests missing together may both compute (rare and
     # harmless), but nobody waits behind another figure.
     value = compute()
-    with _CACHE_LOCK:
-        for old in [k for k in _CACHE if k[: len(key)] == key]:
-            del _CACHE[old]  # superseded by a newer fingerprint
-        _CACHE[full] = value
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    store(key, (full[-2], full[-1]), value)
     return value
 
 
@@ -76,7 +71,7 @@ def store(key: tuple[Any, ...], fingerprint: Fingerprint, value: Any) -> None:
     """Hold ``value`` for ``key`` as of ``fingerprint``, superseding the entry held before."""
     with _CACHE_LOCK:
         for old in [k for k in _CACHE if k[: len(key)] == key]:
-            del _CACHE[old]
+            del _CACHE[old]  # superseded by a newer fingerprint
         _CACHE[(*key, *fingerprint)] = value
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
