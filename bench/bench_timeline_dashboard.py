@@ -16,7 +16,10 @@ server, so no socket time). Each round:
 3. opens the timeline's page starting at today (``timeline_after_report``, then
    ``timeline_today``), a page by keyset in the middle of the year (``timeline_deep``), and by
    area today's page (``timeline_area_after_report``) and page 3 (``timeline_area_page``);
-4. the same-run baselines: ``/healthz`` and the ledger's first page.
+4. a report on a second-half milestone accepted through the review service
+   (``dashboard_after_review``: the ranking may move) and a unit's field score entered
+   (``dashboard_after_score``), each followed by the dashboard's first view;
+5. the same-run baselines: ``/healthz`` and the ledger's first page.
 
 Prints a table (median, min, max, spread = max − min over the rounds, and the median CPU time
 of the request's thread), then one JSON line with
@@ -36,6 +39,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +55,18 @@ from taskhub.core import cache
 from taskhub.core.db import db
 from taskhub.core.storage import storage_for
 from taskhub.plans.models import Item, Plan
+from taskhub.scoring import rollup
+from taskhub.scoring import services as scoring
+from taskhub.scoring.models import ComponentScore, Period
 from taskhub.tracking import services as tracking
-from taskhub.tracking.models import Assignment, AssignmentStatus
+from taskhub.tracking.models import (
+    Assignment,
+    AssignmentStatus,
+    Milestone,
+    MilestoneStatus,
+    ProgressReport,
+    ReportStatus,
+)
 
 OFFICE_USER, PASSWORD = "bench-office", "bench-only"
 #: The issue's goal for the timeline and the dashboard's first view after a change (ms).
@@ -124,6 +138,84 @@ def submit_one(app: Flask, n: int) -> int:
         return aid
 
 
+def review_one(app: Flask, n: int) -> int:
+    """A report on an open milestone due in the second half (the dashboard's period), accepted
+    by the office through the review service: the milestone is done, the ranking may move."""
+    with app.app_context():
+        office = db.session.scalars(select(User).where(User.username == OFFICE_USER)).one()
+        milestone = db.session.scalars(
+            select(Milestone)
+            .join(Assignment, Assignment.id == Milestone.assignment_id)
+            .join(Item, Item.id == Assignment.item_id)
+            .join(Plan, Plan.id == Item.plan_id)
+            .where(
+                Plan.code == PLAN_CODE,
+                Milestone.status == MilestoneStatus.OPEN.value,
+                Milestone.due_on >= date(2022, 7, 1),
+                ~Assignment.is_not_applicable,
+                Assignment.status != AssignmentStatus.COMPLETED.value,
+                ~select(ProgressReport.id)
+                .where(
+                    ProgressReport.assignment_id == Assignment.id,
+                    ProgressReport.status == ReportStatus.SUBMITTED.value,
+                )
+                .exists(),
+            )
+            .order_by(Milestone.id)
+            .offset(n * 89)
+            .limit(1)
+        ).one()
+        assignment = milestone.assignment
+        report = tracking.submit_report(
+            assignment,
+            actor=office,
+            progress=f"基准测试节点完成 {n}",
+            percent=min(99, assignment.percent + 5),
+            milestone_id=milestone.id,
+            storage=storage_for(app.config),
+            max_bytes=app.config["MAX_UPLOAD_BYTES"],
+        )
+        db.session.flush()
+        tracking.review_report(report, actor=office, decision="accept")
+        db.session.commit()
+        unit_id = assignment.unit_id
+        db.session.remove()
+        return unit_id
+
+
+def score_one(app: Flask, n: int) -> int:
+    """The office enters a unit's 实地核查 (field) score for the dashboard's period."""
+    with app.app_context():
+        office = db.session.scalars(select(User).where(User.username == OFFICE_USER)).one()
+        plan = db.session.scalars(select(Plan).where(Plan.code == PLAN_CODE)).one()
+        unit_id = rollup.scored_units(plan)
+        uid = sorted(unit_id)[(n * 131) % len(unit_id)]
+        held = db.session.scalar(
+            select(ComponentScore.value)
+            .join(Period, Period.id == ComponentScore.period_id)
+            .where(
+                Period.plan_id == plan.id,
+                Period.code == "2022-H2",
+                ComponentScore.unit_id == uid,
+                ComponentScore.component == "field",
+            )
+        )
+        # Always a new value, also on a database an earlier run scored.
+        value = Decimal(60 + (n * 7) % 40) if held is None else (held + 1) % 100
+        scoring.score_component(
+            plan,
+            uid,
+            "2022-H2",
+            "field",
+            value,
+            actor=office,
+            reason="基准测试评分",
+        )
+        db.session.commit()
+        db.session.remove()
+        return uid
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="database URL built by bench/generate.py")
@@ -143,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         ("timeline_area_cold", f"/timeline?plan={plan}&group=area", None),
         ("dashboard_after_report", f"/plans/{plan}/dashboard", "report"),
         ("dashboard_cached", f"/plans/{plan}/dashboard", None),
+        ("dashboard_after_review", f"/plans/{plan}/dashboard", "review"),
+        ("dashboard_after_score", f"/plans/{plan}/dashboard", "score"),
         ("timeline_after_report", f"/timeline?plan={plan}", None),
         ("timeline_today", f"/timeline?plan={plan}", None),
         ("timeline_deep", f"/timeline?plan={plan}&after=2022-06-30.0", None),
@@ -163,6 +257,10 @@ def main(argv: list[str] | None = None) -> None:
                 cache.clear_cache()
             elif before == "report":
                 submitted = submit_one(app, round_)
+            elif before == "review":
+                review_one(app, round_)
+            elif before == "score":
+                score_one(app, round_)
             ms, cpu_ms, size = app_ms(client, path)
             sizes[name] = size
             if round_ >= args.warmup:

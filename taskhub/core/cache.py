@@ -52,13 +52,56 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T], fingerprint: Fingerpr
     # Computed outside the lock: two requests missing together may both compute (rare and
     # harmless), but nobody waits behind another figure.
     value = compute()
+    store(key, (full[-2], full[-1]), value)
+    return value
+
+
+def held(key: tuple[Any, ...]) -> tuple[Fingerprint, Any] | None:
+    """The entry held for ``key`` (whatever its fingerprint) and its fingerprint: a figure
+    that can be brought forward from the events since (taskhub.scoring.live)."""
+    n = len(key)
+    with _CACHE_LOCK:
+        for full in reversed(_CACHE):
+            if full[:n] == key and len(full) == n + 2:
+                return (full[n], full[n + 1]), _CACHE[full]
+    return None
+
+
+def store(key: tuple[Any, ...], fingerprint: Fingerprint, value: Any) -> None:
+    """Hold ``value`` for ``key`` as of ``fingerprint``, superseding the entry held before."""
     with _CACHE_LOCK:
         for old in [k for k in _CACHE if k[: len(key)] == key]:
             del _CACHE[old]  # superseded by a newer fingerprint
-        _CACHE[full] = value
+        _CACHE[(*key, *fingerprint)] = value
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return value
+
+
+def events_since(
+    seen: Fingerprint, current: Fingerprint, limit: int
+) -> list[tuple[str, str, str]] | None:
+    """(action, object type, object id) of the events after ``seen`` up to ``current``, or
+    None when they cannot be told exactly: more than ``limit`` of them, or ``seen`` is no
+    longer in the chain as it was (rolled back and its id reused), or ``current`` is not."""
+    if current[0] <= seen[0]:
+        return None
+    rows = db.session.execute(
+        select(
+            AuditEvent.id,
+            AuditEvent.digest,
+            AuditEvent.action,
+            AuditEvent.object_type,
+            AuditEvent.object_id,
+        )
+        .where(AuditEvent.id >= seen[0], AuditEvent.id <= current[0])
+        .order_by(AuditEvent.id)
+        .limit(limit + 2)
+    ).all()
+    if len(rows) > limit + 1 or not rows:
+        return None
+    if (rows[0][0], rows[0][1]) != seen or (rows[-1][0], rows[-1][1]) != current:
+        return None
+    return [(str(action), str(otype), str(oid)) for _, _, action, otype, oid in rows[1:]]
 
 
 def clear_cache() -> None:

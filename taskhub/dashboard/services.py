@@ -8,6 +8,7 @@ the process and keyed by the audit trail's latest event, which every state chang
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from taskhub.core.errors import PermissionDenied
 from taskhub.core.sections import section_label
 from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Item, Plan, Section
+from taskhub.scoring import live
 from taskhub.scoring import services as scoring
 from taskhub.scoring.schemes import engine_of, parse_period_code
 from taskhub.tracking.lights import DUE_SOON_WORKING_DAYS, PACE_TOLERANCE
@@ -256,7 +258,9 @@ def _at_risk(today: date, soon_until: date, year_start: date) -> Any:
     )
 
 
-def _overdue_by_unit(plan: Plan, today: date, unit_id: int | None) -> dict[int, int]:
+def _overdue_by_unit(
+    plan: Plan, today: date, unit_id: int | None, units: Collection[int] | None = None
+) -> dict[int, int]:
     """Unfinished assignments overdue as of ``today``, per unit: {unit id: count}.
 
     Grouped on the assignments alone (their stored next due date): the units' names are read
@@ -273,6 +277,8 @@ def _overdue_by_unit(plan: Plan, today: date, unit_id: int | None) -> dict[int, 
     )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
+    if units is not None:
+        query = query.where(Assignment.unit_id.in_(list(units)))
     return {uid: int(n) for uid, n in db.session.execute(query)}
 
 
@@ -281,7 +287,11 @@ def _plan_items(plan: Plan) -> Any:
 
 
 def _at_risk_by_unit(
-    plan: Plan, today: date, soon_until: date, unit_id: int | None
+    plan: Plan,
+    today: date,
+    soon_until: date,
+    unit_id: int | None,
+    units: Collection[int] | None = None,
 ) -> dict[int, int]:
     """Unfinished, not overdue assignments with a yellow light, per unit (one grouped query).
 
@@ -300,6 +310,8 @@ def _at_risk_by_unit(
     )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
+    if units is not None:
+        query = query.where(Assignment.unit_id.in_(list(units)))
     return {uid: int(n) for uid, n in db.session.execute(query) if n}
 
 
@@ -320,18 +332,58 @@ def risk_by_unit(
     are right at once after any change; one unit's few assignments are counted each time.
     """
     if unit_id is None:
+        fingerprint = fingerprint or audit_fingerprint()
         return _cached(
             ("risk", plan.id, today.isoformat(), limit),
-            lambda: _risk_summary(plan, today, None, limit),
+            lambda: _risk_summary(plan, today, None, limit, fingerprint),
             fingerprint,
         )
     return _risk_summary(plan, today, unit_id, limit)
 
 
-def _risk_summary(plan: Plan, today: date, unit_id: int | None, limit: int) -> RiskSummary:
+def _plan_risk_counts(
+    plan: Plan, today: date, soon_until: date, fingerprint: Fingerprint
+) -> tuple[dict[int, int], dict[int, int]]:
+    """The whole plan's overdue and at-risk counts per unit as of ``fingerprint``.
+
+    Each unit's counts read its own assignments only: after changes that name their unit (a
+    report submitted or reviewed, a task acknowledged, an extension requested or decided, a
+    score; taskhub.scoring.live.touched_units) those units are counted again and the others
+    kept; after any other change, or on a new day, the plan is counted whole.
+    """
+    key = ("risk_counts", plan.id, today.isoformat())
+    held = cache.held(key)
+    if held is not None and held[0] == fingerprint:
+        return held[1]
+    touched = live.touched_units(held[0], fingerprint, live.UNTOUCHED) if held is not None else None
+    if held is not None and touched is not None and len(touched) <= live.MAX_TOUCHED:
+        overdue, at_risk = dict(held[1][0]), dict(held[1][1])
+        for uid in touched:
+            overdue.pop(uid, None)
+            at_risk.pop(uid, None)
+        if touched:
+            overdue.update(_overdue_by_unit(plan, today, None, touched))
+            at_risk.update(_at_risk_by_unit(plan, today, soon_until, None, touched))
+    else:
+        overdue = _overdue_by_unit(plan, today, None)
+        at_risk = _at_risk_by_unit(plan, today, soon_until, None)
+    cache.store(key, fingerprint, (overdue, at_risk))
+    return overdue, at_risk
+
+
+def _risk_summary(
+    plan: Plan,
+    today: date,
+    unit_id: int | None,
+    limit: int,
+    fingerprint: Fingerprint | None = None,
+) -> RiskSummary:
     soon_until = due_soon_until(today)
-    overdue = _overdue_by_unit(plan, today, unit_id)
-    at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
+    if unit_id is None and fingerprint is not None:
+        overdue, at_risk = _plan_risk_counts(plan, today, soon_until, fingerprint)
+    else:
+        overdue = _overdue_by_unit(plan, today, unit_id)
+        at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
     counts = sorted(
         ((-overdue.get(uid, 0), -at_risk.get(uid, 0), uid) for uid in {*overdue, *at_risk}),
     )
@@ -567,15 +619,19 @@ Fingerprint = cache.Fingerprint
 def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = None) -> Ranking:
     """The plan's ranking for a period with the change against the previous one.
 
-    A closed period answers from its latest snapshot (frozen), an open one from the roll-up
-    (seconds for thousands of units); either is cached until the audit trail moves. Raises
-    DomainError for a plan without a scoring scheme or a period it is not scored by. May add
-    the period row on first use (as the rankings page does): the caller commits.
+    A closed period answers from its latest snapshot (frozen), an open one from the live
+    totals (taskhub.scoring.live: after a change that names its unit, that unit is counted
+    again and the plan ranked again; else the plan is rolled up); either is cached until the
+    audit trail moves. Raises DomainError for a plan without a scoring scheme or a period it
+    is not scored by. May add the period row on first use (as the rankings page does): the
+    caller commits.
     """
+
+    settled = cache.settled_fingerprint(fingerprint)
 
     def compute() -> Ranking:
         spec = engine_of(plan)
-        rows, snapshot = scoring.results(plan, period)
+        rows, snapshot = scoring.results(plan, period, settled=settled)
         return Ranking(
             plan_id=plan.id,
             period=period,
@@ -587,4 +643,4 @@ def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = No
             revision=snapshot.revision if snapshot is not None else None,
         )
 
-    return _cached(("ranking", plan.id, period), compute, cache.settled_fingerprint(fingerprint))
+    return _cached(("ranking", plan.id, period), compute, settled)

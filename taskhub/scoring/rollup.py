@@ -10,7 +10,7 @@ so that they add up to the total exactly. Display rounding is the scheme's ``rou
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -162,17 +162,31 @@ def effective_points(plan: Plan, spec: EngineSpec) -> dict[int, Fraction]:
 # -- units ------------------------------------------------------------------------------------
 
 
-def scored_units(plan: Plan) -> dict[int, str]:
-    """Units scored by the plan: those with assignments, or the assessed units (no items)."""
+def scored_units(plan: Plan, only: Collection[int] | None = None) -> dict[int, str]:
+    """Units scored by the plan: those with assignments, or the assessed units (no items).
+
+    ``only``: those of these units (the live totals' recount of units a change touched)."""
     # The unique (item, unit) index covers this sub-select, so no assignment row is read.
-    with_assignments = select(Assignment.unit_id).where(
-        Assignment.item_id.in_(select(Item.id).where(Item.plan_id == plan.id))
-    )
-    rows = db.session.execute(
-        select(Unit.id, Unit.name).where(Unit.id.in_(with_assignments)).order_by(Unit.id)
-    ).all()
+    plan_items = select(Item.id).where(Item.plan_id == plan.id)
+    with_assignments = select(Assignment.unit_id).where(Assignment.item_id.in_(plan_items))
+    query = select(Unit.id, Unit.name).order_by(Unit.id)
+    if only is None:
+        query = query.where(Unit.id.in_(with_assignments))
+    else:
+        # A few units: each looked up by its assignments (unit index), not the plan's.
+        own = (
+            select(Assignment.id)
+            .where(Assignment.unit_id == Unit.id, Assignment.item_id.in_(plan_items))
+            .exists()
+        )
+        query = query.where(Unit.id.in_(list(only)), own)
+    rows = db.session.execute(query).all()
     if rows:
         return {uid: name for uid, name in rows}
+    if only is not None and db.session.scalar(
+        select(Assignment.id).where(Assignment.item_id.in_(plan_items)).limit(1)
+    ):
+        return {}  # the plan has assignments, none of these units'
     direct = select(PlanAssessee.unit_id).where(
         PlanAssessee.plan_id == plan.id, PlanAssessee.unit_id.isnot(None)
     )
@@ -182,12 +196,10 @@ def scored_units(plan: Plan) -> dict[int, str]:
         .join(PlanAssessee, PlanAssessee.group_id == members.c.group_id)
         .where(PlanAssessee.plan_id == plan.id)
     )
-    return {
-        uid: name
-        for uid, name in db.session.execute(
-            select(Unit.id, Unit.name).where(Unit.id.in_(direct.union(grouped)))
-        )
-    }
+    assessed = select(Unit.id, Unit.name).where(Unit.id.in_(direct.union(grouped)))
+    if only is not None:
+        assessed = assessed.where(Unit.id.in_(list(only)))
+    return {uid: name for uid, name in db.session.execute(assessed)}
 
 
 # -- the item component -------------------------------------------------------------------------
@@ -242,8 +254,10 @@ def rollup_items(
     *,
     unit_id: int | None = None,
     by_item: bool = False,
+    units: Collection[int] | None = None,
 ) -> dict[int, ItemRollup]:
-    """Earned and maximum item points per unit for the period (one grouped query + scores)."""
+    """Earned and maximum item points per unit for the period (one grouped query + scores);
+    ``units``: those units only (totals, not item by item)."""
     # gmpy2's rationals: the same exact arithmetic as Fraction, about ten times faster.
     points = {iid: mpq(p) for iid, p in effective_points(plan, spec).items()}
     if not points:
@@ -274,12 +288,17 @@ def rollup_items(
     a = aliased(Assignment)
     itemwise = by_item or unit_id is not None
     result: dict[int, ItemRollup] = defaultdict(lambda: ItemRollup(itemized=itemwise))
-    items = {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
+    # The items themselves only name explanation lines: totals need their ids alone.
+    items = (
+        {i.id: i for i in db.session.scalars(select(Item).where(Item.plan_id == plan.id))}
+        if itemwise
+        else {}
+    )
     mapping = _exact_mapping(spec)
     if itemwise:
         _itemwise(plan, a, due, scored, unit_id, points, area_of, items, mapping, spec, result)
     else:
-        _grouped(plan, period, scored, points, area_of, mapping, spec, result)
+        _grouped(plan, period, scored, points, area_of, mapping, spec, result, units)
     # Assessors' scores override completion; several scorers of one assignment are averaged.
     per_assignment: dict[int, list[tuple[int, int, Decimal, str]]] = defaultdict(list)
     score_query = (
@@ -295,6 +314,8 @@ def rollup_items(
     )
     if unit_id is not None:
         score_query = score_query.where(ItemScore.unit_id == unit_id)
+    if units is not None:
+        score_query = score_query.where(ItemScore.unit_id.in_(list(units)))
     for aid, uid, iid, value, source in _rows(score_query):
         per_assignment[aid].append((uid, iid, value, source))
     for scores in per_assignment.values():
@@ -383,8 +404,10 @@ def _grouped(
     mapping: tuple[Fraction, Fraction, Fraction],
     spec: EngineSpec,
     result: dict[int, ItemRollup],
+    units: Collection[int] | None = None,
 ) -> None:
-    """Totals for every unit from one aggregate over the period counts, in whole numbers.
+    """Totals for every unit (or ``units``) from one aggregate over the period counts, in
+    whole numbers.
 
     An assignment with ``d`` milestones due earns ``P·(on·on_time + late·late + missed·missed
     count) / (d·L)``, where ``P`` is its points times the common denominator ``L`` and the
@@ -397,9 +420,22 @@ def _grouped(
     areas = sorted({area_of.get(iid) for iid in points}, key=lambda x: (x is None, x or 0))
     area_index = {iid: areas.index(area_of.get(iid)) for iid in points}
     c = PeriodCount
+    # A few units' rows, not the whole period's: through the (period, unit) index, or the
+    # primary key (period, assignment) from the assignments' unit index (SQLite's choice).
+    for_units = (
+        [
+            c.unit_id.in_(list(units)),
+            c.assignment_id.in_(select(Assignment.id).where(Assignment.unit_id.in_(list(units)))),
+        ]
+        if units is not None
+        else []
+    )
     not_applicable = select(Assignment.id).where(
         Assignment.is_not_applicable, Assignment.item_id.in_(list(points))
     )
+    if units is not None:
+        not_applicable = not_applicable.where(Assignment.unit_id.in_(list(units)))
+        scored = scored.where(ItemScore.unit_id.in_(list(units)))
     # Each item's whole points and area index as a small table to join: a CASE over the item
     # would be re-evaluated inside every one of the sums below, for every row. The values are
     # integers computed here, so they are written into the SQL (building 50 bound SELECTs in
@@ -430,6 +466,7 @@ def _grouped(
             c.period_id == period.id,
             c.assignment_id.not_in(not_applicable),
             c.assignment_id.not_in(scored),
+            *for_units,
         )
         .subquery()
     )
@@ -464,7 +501,7 @@ def _grouped(
             if value:
                 r.by_area[area] = r.by_area.get(area, mpq(0)) + mpq(value, denominator)
     if spec.unscored == "zero":
-        _unscored_maximum(plan, period, scored, whole, scale, result)
+        _unscored_maximum(plan, period, scored, whole, scale, result, units)
 
 
 def _unscored_maximum(
@@ -474,6 +511,7 @@ def _unscored_maximum(
     whole: dict[int, int],
     scale: int,
     result: dict[int, ItemRollup],
+    units: Collection[int] | None = None,
 ) -> None:
     """Schemes that score 'nothing due' as zero: those assignments still count in the maximum."""
     due_in_period = select(Milestone.assignment_id).where(
@@ -491,6 +529,8 @@ def _unscored_maximum(
         )
         .group_by(Assignment.unit_id)
     )
+    if units is not None:
+        query = query.where(Assignment.unit_id.in_(list(units)))
     for uid, total in db.session.execute(query):
         if total:
             result[uid].maximum += mpq(int(total), scale)
@@ -514,13 +554,16 @@ def _rows(query: Any) -> Any:
 # -- totals -----------------------------------------------------------------------------------
 
 
-def _components(period: Period, rule: PeriodRule) -> dict[int, dict[str, Fraction]]:
+def _components(
+    period: Period, rule: PeriodRule, units: Collection[int] | None = None
+) -> dict[int, dict[str, Fraction]]:
     out: dict[int, dict[str, Fraction]] = defaultdict(dict)
-    rows = _rows(
-        select(ComponentScore.unit_id, ComponentScore.component, ComponentScore.value).where(
-            ComponentScore.period_id == period.id
-        )
+    query = select(ComponentScore.unit_id, ComponentScore.component, ComponentScore.value).where(
+        ComponentScore.period_id == period.id
     )
+    if units is not None:
+        query = query.where(ComponentScore.unit_id.in_(list(units)))
+    rows = _rows(query)
     for unit_id, component, raw in rows:
         value = _rational(raw)
         if component in rule.caps:
@@ -531,20 +574,35 @@ def _components(period: Period, rule: PeriodRule) -> dict[int, dict[str, Fractio
 
 
 def compute(
-    plan: Plan, code: str, *, unit_id: int | None = None, explain: bool = False
+    plan: Plan,
+    code: str,
+    *,
+    unit_id: int | None = None,
+    explain: bool = False,
+    only: Collection[int] | None = None,
 ) -> list[UnitResult]:
-    """Every unit's total for a period; with ``explain`` (or for one unit) item by item."""
+    """Every unit's total for a period; with ``explain`` (or for one unit) item by item.
+
+    ``only``: the totals of these units alone, by the same grouped arithmetic as the whole
+    plan's (each unit's total depends on its own rows only), ranked among themselves: the
+    live totals (taskhub.scoring.live) recount the units a change touched and rank the whole
+    plan again. Composite periods only (not a mean of periods, not an annual formula).
+    """
     spec = engine_of(plan)
     kind, _, _ = parse_period_code(code)
     rule = spec.rule_for(kind)
-    units = scored_units(plan)
+    units = scored_units(plan, only)
     if unit_id is not None:
         units = {unit_id: units[unit_id]} if unit_id in units else {}
+    if only is not None and (rule.mean_of or rule.annual):
+        raise ValueError("a period of periods is computed whole")
     if rule.mean_of:
         return _mean_of(plan, code, rule.mean_of, units, unit_id)
     period = get_period(plan, code)
     assert period is not None
-    results = _composite(plan, period, spec, rule, units, unit_id, explain or unit_id is not None)
+    results = _composite(
+        plan, period, spec, rule, units, unit_id, explain or unit_id is not None, only
+    )
     if rule.annual:
         _annual(plan, code, spec, rule, results, unit_id)
     _rank(results, spec)
@@ -559,13 +617,14 @@ def _composite(
     units: dict[int, str],
     unit_id: int | None,
     by_item: bool = False,
+    only: Collection[int] | None = None,
 ) -> list[UnitResult]:
     items = (
-        rollup_items(plan, period, spec, unit_id=unit_id, by_item=by_item)
+        rollup_items(plan, period, spec, unit_id=unit_id, by_item=by_item, units=only)
         if spec.items_component and spec.items_component in rule.composite
         else {}
     )
-    entered = _components(period, rule)
+    entered = _components(period, rule, only)
     titles = area_titles(plan) if items else {}
     # Parsed once: Fraction(str) per unit and component would dominate a 2,000-unit roll-up.
     weights = {component: mpq(weight) for component, weight in rule.composite.items()}
@@ -737,10 +796,19 @@ def _has_scores(plan: Plan, code: str) -> bool:
     ) not in (None, 0)
 
 
-def _rank(results: Iterable[UnitResult], spec: EngineSpec) -> None:
+def shown_totals(results: Iterable[UnitResult], spec: EngineSpec) -> dict[int, Decimal | None]:
+    """Each unit's total as displayed (the scheme's rounding): what ranks compare."""
+    return {r.unit_id: _dec(r.total, spec.rounding) for r in results}
+
+
+def ranks_of(results: Iterable[UnitResult], spec: EngineSpec) -> dict[int, int]:
     """Competition ranks on the totals as displayed (equal displayed totals share a rank)."""
+    shown = shown_totals(results, spec)
+    return competition_ranks({k: v for k, v in shown.items() if v is not None})
+
+
+def _rank(results: Iterable[UnitResult], spec: EngineSpec) -> None:
     results = list(results)
-    shown = {r.unit_id: _dec(r.total, spec.rounding) for r in results}
-    ranks = competition_ranks({k: v for k, v in shown.items() if v is not None})
+    ranks = ranks_of(results, spec)
     for r in results:
         r.rank = ranks.get(r.unit_id)

@@ -15,10 +15,13 @@ from sqlalchemy import func, select
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
+from taskhub.core import cache
+from taskhub.core.cache import Fingerprint
 from taskhub.core.db import db, lock, now_utc
 from taskhub.core.errors import NotFound, PermissionDenied, ValidationFailed
 from taskhub.core.limits import check_number, check_text
 from taskhub.plans.models import Item, ItemUnit, Plan, Section, UnitRole
+from taskhub.scoring import live
 from taskhub.scoring.engine import count_points, dec, rate_points, ratio, rubric_points
 from taskhub.scoring.models import (
     ComponentScore,
@@ -484,10 +487,15 @@ def _to_ranked(r: UnitResult) -> Ranked:
     return Ranked(r.unit_id, r.unit_name, quantised_total(r.total), r.rank, None, comps, areas)
 
 
-def results(plan: Plan, code: str) -> tuple[list[Ranked], Snapshot | None]:
+def results(
+    plan: Plan, code: str, *, settled: Fingerprint | None = None
+) -> tuple[list[Ranked], Snapshot | None]:
     """Every unit's total and rank with the change against the previous period.
 
-    A closed period answers from its latest snapshot, frozen.
+    A closed period answers from its latest snapshot, frozen. ``settled``: the newest audit
+    event that may move a score (cache.settled_fingerprint); given, open periods answer from
+    live totals brought forward from change to change (taskhub.scoring.live), equal to the
+    full roll-up; without it, the plan is rolled up.
     """
     snapshot = latest_snapshot(plan, code)
     if snapshot is not None:
@@ -504,15 +512,40 @@ def results(plan: Plan, code: str) -> tuple[list[Ranked], Snapshot | None]:
             for d in snapshot.data["units"]
         ]
         return rows, snapshot
-    rows = [_to_ranked(r) for r in compute(plan, code)]
-    previous = _previous_ranks(plan, code)
+    if settled is None:
+        rows = [_to_ranked(r) for r in compute(plan, code)]
+    else:
+        rows = _live_rows(plan, code, settled)
+    previous = _previous_ranks(plan, code, settled)
     for row in rows:
         row.previous_rank = previous.get(row.unit_id)
     rows.sort(key=lambda r: (r.rank or 10**9, r.unit_name))
     return rows, None
 
 
-def _previous_ranks(plan: Plan, code: str) -> dict[int, int | None]:
+def _live_rows(plan: Plan, code: str, settled: Fingerprint) -> list[Ranked]:
+    """The live totals as rows; a unit's row is converted again only when its total was
+    counted again (the totals carry the other units' results over as they were)."""
+    totals = live.live_totals(plan, code, settled)
+    key = ("live_rows", plan.id, code)
+    held = cache.held(key)
+    before: dict[int, tuple[UnitResult, Ranked]] = held[1] if held is not None else {}
+    shown: dict[int, tuple[UnitResult, Ranked]] = {}
+    for uid, result in totals.units.items():
+        old = before.get(uid)
+        shown[uid] = old if old is not None and old[0] is result else (result, _to_ranked(result))
+    cache.store(key, settled, shown)
+    ranks = totals.ranks
+    # Fresh rows (the caller sets their previous ranks), built directly: faster than replace().
+    return [
+        Ranked(r.unit_id, r.unit_name, r.total, ranks.get(uid), None, r.components, r.areas)
+        for uid, (_, r) in shown.items()
+    ]
+
+
+def _previous_ranks(
+    plan: Plan, code: str, settled: Fingerprint | None = None
+) -> dict[int, int | None]:
     """Ranks of the period before: its latest snapshot, else live if it is in use, else none."""
     before = previous_code(code)
     snapshot = latest_snapshot(plan, before)
@@ -520,6 +553,8 @@ def _previous_ranks(plan: Plan, code: str) -> dict[int, int | None]:
         return {d["unit_id"]: d["rank"] for d in snapshot.data["units"]}
     if get_period(plan, before, create=False) is None:
         return {}
+    if settled is not None:
+        return dict(live.live_totals(plan, before, settled).ranks)
     return {r.unit_id: r.rank for r in compute(plan, before)}
 
 

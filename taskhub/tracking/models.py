@@ -375,6 +375,8 @@ class PeriodCount(Base):
         Index("ix_period_counts_assignment_id", "assignment_id"),
         # The roll-up reads one period's rows item by item.
         Index("ix_period_counts_period_id_item_id", "period_id", "item_id"),
+        # The live totals (taskhub.scoring.live) read a few units' rows of one period.
+        Index("ix_period_counts_period_id_unit_id", "period_id", "unit_id"),
     )
 
     period_id: Mapped[int] = mapped_column(

@@ -120,15 +120,21 @@ def queue_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def test_office_accepts_two_reports_at_once_from_the_queue(
-    queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
-) -> None:
+def office_page(site: str, new_context: Callable[[], BrowserContext]) -> Page:
+    """The office signed in on a 1366 × 768 laptop."""
     page = new_context().new_page()
     page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(f"{queue_site}/login")
+    page.goto(f"{site}/login")
     page.get_by_label("用户名").fill("rq-office")
     page.get_by_label("密码", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
+    return page
+
+
+def test_office_accepts_two_reports_at_once_from_the_queue(
+    queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
+) -> None:
+    page = office_page(queue_site, new_context)
     page.locator("nav.main-menu").get_by_role("link", name=re.compile("^待审核")).click()
 
     cards = page.locator("div.review-card")
@@ -160,15 +166,54 @@ def test_office_accepts_two_reports_at_once_from_the_queue(
     expect(third).to_be_visible()
 
 
+def test_select_all_ticks_every_report_from_the_keyboard(
+    queue_site: str, new_context: Callable[[], BrowserContext]
+) -> None:
+    """全选 ticks every report on the page and clears them again (Tab to it, Space), shows mixed
+    when some are ticked by hand, and the bulk form sends what it ticked. Read-only: nothing is
+    accepted, so the other tests of this module see the same queue in any order."""
+    page = office_page(queue_site, new_context)
+    page.goto(f"{queue_site}/review")
+
+    ticks = page.locator("div.review-card").get_by_label("选择")
+    count = ticks.count()
+    assert count >= 1
+    everything = page.get_by_role("checkbox", name="全选")
+    expect(everything).to_be_visible()
+    expect(everything).not_to_be_checked()
+
+    # From the keyboard: focus reaches it by Tab like any field; Space ticks it.
+    page.get_by_role("button", name="批量通过").first.focus()
+    page.keyboard.press("Shift+Tab")
+    expect(everything).to_be_focused()
+    page.keyboard.press("Space")
+    expect(everything).to_be_checked()
+    for n in range(count):
+        expect(ticks.nth(n)).to_be_checked()
+    sent = page.evaluate(
+        "new FormData(document.getElementById('bulk-accept')).getAll('report_ids').length"
+    )
+    assert sent == count
+
+    # One report cleared by hand: 全选 is no longer ticked (mixed when others still are).
+    ticks.first.uncheck()
+    expect(everything).not_to_be_checked()
+    mixed = everything.evaluate("box => box.indeterminate")
+    assert mixed == (count > 1)
+    # Ticked again: everything is ticked, so is 全选; Space clears them all.
+    ticks.first.check()
+    expect(everything).to_be_checked()
+    everything.focus()
+    page.keyboard.press("Space")
+    for n in range(count):
+        expect(ticks.nth(n)).not_to_be_checked()
+    expect(page.locator("div.review-card")).to_have_count(count)  # nothing was sent
+
+
 def test_extension_queue_shows_plan_item_and_milestone_on_a_laptop(
     queue_site: str, new_context: Callable[[], BrowserContext], screenshot: Shot
 ) -> None:
-    page = new_context().new_page()
-    page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(f"{queue_site}/login")
-    page.get_by_label("用户名").fill("rq-office")
-    page.get_by_label("密码", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    page = office_page(queue_site, new_context)
     page.locator("nav.main-menu").get_by_role("link", name=re.compile("^延期审批")).click()
 
     row = page.locator("table.extension-queue tbody tr").first
