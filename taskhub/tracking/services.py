@@ -188,6 +188,8 @@ def submit_report(
         raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
     if closing and percent != 100:
         raise ValidationFailed("a closing report is at 100 percent", ["percent"])
+    if percent == 100:
+        _check_no_open_subtasks(assignment)
     milestone = None
     if milestone_id is not None and not closing:  # a closing report is about the whole task
         milestone = db.session.get(Milestone, milestone_id)
@@ -283,6 +285,8 @@ def review_report(
         report.status = ReportStatus.RETURNED.value
         assignment.status = AssignmentStatus.RETURNED.value
     else:
+        if report.percent == 100:
+            _check_no_open_subtasks(assignment)
         report.status = ReportStatus.ACCEPTED.value
         _accept(report, assignment, today)
     db.session.flush()
@@ -311,6 +315,15 @@ def review_report(
     webhooks.review_done(review)
     notices.report_reviewed(review)
     return review
+
+
+def _check_no_open_subtasks(assignment: Assignment) -> None:
+    """The parent of open sub-tasks (分解任务) is not completed: each is completed first, or
+    the lead unit closes it with a reason (taskhub.supervision.subtasks)."""
+    from taskhub.supervision.subtasks import open_count
+
+    if open_count(assignment.id):
+        raise Rejected("subtasks_open", "sub-tasks of this task are still open")
 
 
 def _accept(report: ProgressReport, assignment: Assignment, today: date) -> None:
@@ -674,8 +687,10 @@ HISTORY_SHOWN = 50
 
 def history_condition(assignment: Assignment) -> Any:
     """Audit events about an assignment: itself, its reports, its milestones' extension
-    requests, its scores, and its item's schedule steps (which move its milestones)."""
+    requests, its scores, its item's schedule steps (which move its milestones), its
+    sub-tasks and their reports, and its co-handling parts."""
     from taskhub.scoring.models import ItemScore
+    from taskhub.supervision.models import CoReport, Subtask, SubtaskReport
 
     def ids(column: Any, *where: Any) -> Any:
         return select(cast(column, String)).where(*where).scalar_subquery()
@@ -692,6 +707,15 @@ def history_condition(assignment: Assignment) -> Any:
         ),
         ("item_score", ids(ItemScore.id, ItemScore.assignment_id == assignment.id)),
         ("item_milestone", ids(ItemMilestone.id, ItemMilestone.item_id == assignment.item_id)),
+        ("subtask", ids(Subtask.id, Subtask.assignment_id == assignment.id)),
+        (
+            "subtask_report",
+            select(cast(SubtaskReport.id, String))
+            .join(Subtask, Subtask.id == SubtaskReport.subtask_id)
+            .where(Subtask.assignment_id == assignment.id)
+            .scalar_subquery(),
+        ),
+        ("co_report", ids(CoReport.id, CoReport.assignment_id == assignment.id)),
     ]
     return or_(
         *(

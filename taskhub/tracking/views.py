@@ -114,6 +114,10 @@ def _error_message(exc: Exception) -> str:
         "extension_pending": _("An extension request is already pending."),
         "already_decided": _("This request has already been decided."),
         "not_completed": _("Only a completed task can be reopened."),
+        "subtasks_open": _(
+            "Sub-tasks are still open: they are completed, or the task's unit closes them with "
+            "a reason, before the task is completed."
+        ),
     }
     if code in messages:
         return messages[code]
@@ -615,7 +619,12 @@ def evidence(evidence_id: int) -> Any:
     ev = db.session.get(Evidence, evidence_id)
     if ev is None:
         abort(404)
-    get_assignment_or_404(ev.report.assignment_id)
+    if ev.report is not None:
+        get_assignment_or_404(ev.report.assignment_id)
+    else:  # a sub-task report's file: the sub-task's own rule
+        from taskhub.supervision.subtask_views import get_subtask_or_404
+
+        get_subtask_or_404(ev.subtask_report_id or 0, by_report=True)
     storage = storage_for(current_app.config)
     if not storage.exists(ev.sha256):
         abort(404)
