@@ -372,7 +372,7 @@ def submit_report(
             **_state(subtask),
             "subtask_id": subtask.id,
             "percent": percent,
-            "milestone_id": milestone_id,
+            "subtask_milestone_id": milestone_id,
             "evidence": [u.safe_name for u, _ in checked],
         },
     )

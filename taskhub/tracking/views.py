@@ -283,6 +283,11 @@ CHANGE_FIELDS = {
     "period": _l("Period"),
     "unit": _l("Unit"),
     "restart_days": _l("Due dates moved by (days)"),
+    "text": _l("Sub-task"),
+    "department": _l("Department"),
+    "target": _l("Target"),
+    "weight": _l("Weight"),
+    "round_due_on": _l("Round due"),
 }
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
 QUIET_FIELDS = frozenset(
@@ -296,6 +301,11 @@ QUIET_FIELDS = frozenset(
         "closing",
         "report_id",
         "completed_at",
+        "subtask_id",
+        "subtask_milestone_id",
+        "milestones",
+        "report_status",
+        "stage",
     }
 )
 #: Timeline states in words (the colour is never alone).
@@ -336,7 +346,7 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return "、".join(str(v) for v in value)
     if key == "seconds_to_acknowledge":
         return _duration(int(value))
-    if key in ("due_on", "extended_to", "requested_due_on"):
+    if key in ("due_on", "extended_to", "requested_due_on", "round_due_on"):
         try:
             return cn_date(date.fromisoformat(str(value)))
         except ValueError:
