@@ -110,18 +110,18 @@ def page_case(case: str) -> tuple[str, str, dict[str, Any] | None]:
             "POST",
             f"/subtask-reports/{_report_id()}/review",
             {"decision": "accept"},
-        ),  # fmt: skip
+        ),
         "close": lambda: ("POST", f"/subtasks/{_subtask().id}/close", {"reason": "并入主任务"}),
         "co-report": lambda: (
             "POST",
             f"/assignments/{_co_lead().id}/co-reports",
             {"text": "已配合"},
-        ),  # fmt: skip
+        ),
         "co-report lead": lambda: (
             "POST",
             f"/assignments/{lead().id}/co-reports",
             {"text": "已配合"},
-        ),  # fmt: skip
+        ),
     }
     return builders[case]()
 
