@@ -63,7 +63,7 @@ FIELDS = {
     "percent": _l("Progress (%%)"),
     "milestone_id": _l("For milestone"),
     "reason": _l("Reason"),
-    "department": _l("Department"),
+    "department": _l("Handling department"),
     "target": _l("Target"),
 }
 

@@ -265,9 +265,9 @@ def create(
         "assignment_id": assignment.id,
         "unit": owner.name,
         "unit_id": owner.id,
-        "department": department,
+        **({"department": department} if department else {}),
         "text": text,
-        "target": target,
+        **({"target": target} if target else {}),
         "weight": subtask.weight,
         "milestones": [{"title": t, "due_on": d} for t, d in steps],
     }

@@ -284,7 +284,7 @@ CHANGE_FIELDS = {
     "unit": _l("Unit"),
     "restart_days": _l("Due dates moved by (days)"),
     "text": _l("Sub-task"),
-    "department": _l("Department"),
+    "department": _l("Handling department"),
     "target": _l("Target"),
     "weight": _l("Weight"),
     "round_due_on": _l("Round due"),

@@ -22,9 +22,9 @@ def test_the_lead_unit_decomposes_and_the_sub_task_unit_reports(
 ) -> None:
     site = live_site
     lead = sign_in(new_context(), site, site.unit_username)
-    # Item 5 (the journey uses item 1, the extension test item 2, the hand-over test item 3).
+    # Item 4 (the journey uses item 1, the extension test item 2, the hand-over test item 3).
     lead.goto(f"{site.url}/my?view=all")
-    lead.get_by_role("link", name=re.compile(r"^5\. ")).first.click()
+    lead.get_by_role("link", name=re.compile(r"^4\. ")).first.click()
     task_url = lead.url
     panel = lead.locator("#subtasks")
     panel.locator("#st-text").fill("完成全区政务数据目录梳理，形成共享清单")
