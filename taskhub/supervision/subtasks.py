@@ -36,7 +36,13 @@ from taskhub.supervision.models import (
     SubtaskStatus,
 )
 from taskhub.tracking.models import Assignment, AssignmentStatus, Evidence
-from taskhub.tracking.services import CLOSED_PLAN_STATUSES, UploadedFile, lock_assignment
+from taskhub.tracking.services import (
+    CLOSED_PLAN_STATUSES,
+    UploadedFile,
+    check_decision,
+    check_report_fields,
+    lock_assignment,
+)
 from taskhub.tracking.uploads import check_upload
 from taskhub.units.models import Unit
 
@@ -327,11 +333,8 @@ def submit_report(
         raise SubtaskRefused("ended", "this sub-task is completed or closed")
     if subtask.status == SubtaskStatus.SUBMITTED.value:
         raise SubtaskRefused("pending", "a report is already awaiting review")
-    if not progress or not progress.strip():
-        raise ValidationFailed("describe the work done", ["progress"])
-    check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
-    if not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
+    check_report_fields(progress, percent, problems, next_steps)
+    assert percent is not None
     if milestone_id is not None and milestone_id not in {m.id for m in subtask.milestones}:
         raise ValidationFailed("that milestone is not part of this sub-task", ["milestone_id"])
     checked = [(check_upload(f.filename, f.data, max_bytes=max_bytes), f.data) for f in files]
@@ -404,12 +407,7 @@ def review(
         SubtaskReportStatus.LEAD_ACCEPTED.value,
     ):
         raise SubtaskRefused("already_reviewed", "this report has already been reviewed")
-    if decision not in ("accept", "return"):
-        raise ValidationFailed("decision must be accept or return", ["decision"])
-    reason = (reason or "").strip() or None
-    if decision == "return" and not reason:
-        raise ValidationFailed("give the reason for returning the report", ["reason"])
-    check_text("review.reason", reason, field="reason")
+    reason = check_decision(decision, reason)
     before = {**_state(subtask), "report_status": report.status}
     if stage == "lead":
         report.lead_reviewer_id, report.lead_reviewed_at = actor.id, now_utc()

@@ -153,6 +153,29 @@ class UploadedFile:
     data: bytes
 
 
+def check_report_fields(
+    progress: str, percent: int | None, problems: str | None, next_steps: str | None
+) -> None:
+    """The three-part report's rules (work done required, percent 0–100, text limits), shared
+    with the sub-tasks' reports (taskhub.supervision.subtasks)."""
+    if not progress or not progress.strip():
+        raise ValidationFailed("describe the work done", ["progress"])
+    check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
+    if not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
+
+
+def check_decision(decision: str, reason: str | None) -> str | None:
+    """A review's decision (accept, or return with a reason); returns the reason, stripped."""
+    if decision not in (ReviewDecision.ACCEPT.value, ReviewDecision.RETURN.value):
+        raise ValidationFailed("decision must be accept or return", ["decision"])
+    reason = (reason or "").strip() or None
+    if decision == ReviewDecision.RETURN.value and not reason:
+        raise ValidationFailed("give the reason for returning the report", ["reason"])
+    check_text("review.reason", reason, field="reason")
+    return reason
+
+
 def submit_report(
     assignment: Assignment,
     *,
@@ -181,11 +204,7 @@ def submit_report(
         raise Rejected("closed", "this task is completed and closed; no further reports")
     if assignment.status == AssignmentStatus.SUBMITTED.value:
         raise Rejected("pending", "a report is already awaiting review")
-    if not progress or not progress.strip():
-        raise ValidationFailed("describe the work done", ["progress"])
-    check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
-    if not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
+    check_report_fields(progress, percent, problems, next_steps)
     if closing and percent != 100:
         raise ValidationFailed("a closing report is at 100 percent", ["percent"])
     if percent == 100:
@@ -271,12 +290,7 @@ def review_report(
     db.session.refresh(report)  # as another review may have left it
     if report.status != ReportStatus.SUBMITTED.value:
         raise Rejected("already_reviewed", "this report has already been reviewed")
-    if decision not in (ReviewDecision.ACCEPT.value, ReviewDecision.RETURN.value):
-        raise ValidationFailed("decision must be accept or return", ["decision"])
-    reason = (reason or "").strip() or None
-    if decision == ReviewDecision.RETURN.value and not reason:
-        raise ValidationFailed("give the reason for returning the report", ["reason"])
-    check_text("review.reason", reason, field="reason")
+    reason = check_decision(decision, reason)
     today = today or office_today()
     before = _state(assignment)
     review = Review(report_id=report.id, reviewer_id=actor.id, decision=decision, reason=reason)
