@@ -63,3 +63,11 @@ def test_the_lead_unit_decomposes_and_the_sub_task_unit_reports(
     expect(lead.locator("table.history")).to_contain_text("审核通过分解任务报送")
     lead.locator("#subtasks").scroll_into_view_if_needed()
     screenshot(lead, "subtask-rollup")
+
+    # No longer needed: the lead unit closes it with a reason, and the task may complete.
+    lead.locator("table.subtasks a").first.click()
+    lead.get_by_text("不再办理：说明理由后关闭").click()
+    lead.get_by_label("理由").fill("清单已并入全市目录，不再单独办理")
+    lead.get_by_role("button", name="关闭分解任务").click()
+    expect(lead.get_by_text("分解任务已关闭。")).to_be_visible()
+    expect(lead.locator(".subtask-state")).to_contain_text("已说明理由关闭")
