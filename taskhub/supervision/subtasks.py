@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
@@ -107,7 +108,11 @@ def visible(user: User) -> Any:
 def of_assignment(assignment_id: int) -> list[Subtask]:
     return list(
         db.session.scalars(
-            select(Subtask).where(Subtask.assignment_id == assignment_id).order_by(Subtask.id)
+            select(Subtask)
+            .where(Subtask.assignment_id == assignment_id)
+            .order_by(Subtask.id)
+            # The task page's table reads each one's unit and due dates.
+            .options(joinedload(Subtask.unit), selectinload(Subtask.milestones))
         )
     )
 
