@@ -245,6 +245,7 @@ def _register_blueprints(app: Flask) -> None:
     from taskhub.reminders.views import bp as reminders_bp
     from taskhub.reports.views import bp as reports_bp
     from taskhub.scoring.views import bp as scoring_bp
+    from taskhub.supervision.subtask_views import bp as subtasks_bp
     from taskhub.supervision.views import bp as supervision_bp
     from taskhub.tracking.views import bp as tracking_bp
     from taskhub.units.group_views import bp as groups_bp
@@ -271,6 +272,7 @@ def _register_blueprints(app: Flask) -> None:
         documents_bp,
         cadence_bp,
         supervision_bp,
+        subtasks_bp,
         leaders_bp,
     ):
         app.register_blueprint(blueprint)
@@ -302,6 +304,7 @@ API_MODULES = (
     "taskhub.cadence.api",
     "taskhub.supervision.api",
     "taskhub.supervision.handover_api",
+    "taskhub.supervision.subtasks_api",
     "taskhub.leaders.api",
 )
 

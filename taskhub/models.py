@@ -17,7 +17,15 @@ from taskhub.scoring.models import (
     Scheme,
     Snapshot,
 )
-from taskhub.supervision.models import Escalation, EscalationLevel, HandoverRequest
+from taskhub.supervision.models import (
+    CoReport,
+    Escalation,
+    EscalationLevel,
+    HandoverRequest,
+    Subtask,
+    SubtaskMilestone,
+    SubtaskReport,
+)
 from taskhub.tracking.models import (
     Assignment,
     Evidence,
@@ -37,6 +45,7 @@ __all__ = [
     "AuditEvent",
     "CalendarOverride",
     "City",
+    "CoReport",
     "ComponentScore",
     "Contact",
     "Escalation",
@@ -71,6 +80,9 @@ __all__ = [
     "Scheme",
     "Section",
     "Snapshot",
+    "Subtask",
+    "SubtaskMilestone",
+    "SubtaskReport",
     "Unit",
     "UnitAlias",
     "UnitGroup",

@@ -135,6 +135,15 @@ include-name = [
     "POST /api/v1/handover-requests/{request_id}/decide",
     # Only a completed (销号) task is reopened, with a reason that is not only spaces.
     "POST /api/v1/assignments/{assignment_id}/reopen",
+    # A sub-task names a unit of the task's city or a department of the task's own unit, on a
+    # task not completed; its report waits while another awaits review; a review decides once
+    # (a return with a reason); a sub-task is closed once, with a reason that is not only
+    # spaces; a co-handling part needs the task's reporting round open.
+    "POST /api/v1/assignments/{assignment_id}/subtasks",
+    "POST /api/v1/subtasks/{subtask_id}/reports",
+    "POST /api/v1/subtask-reports/{report_id}/review",
+    "POST /api/v1/subtasks/{subtask_id}/close",
+    "POST /api/v1/assignments/{assignment_id}/co-reports",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

@@ -234,6 +234,14 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
         unit.city, {"name": "张副市长", "title": "副市长", "portfolio": "数字政府"}, actor=None
     )
     leaders.set_unit_leader(unit, leader.id, actor=None)
+    # A sub-task (分解任务) with a report awaiting review, so the task shows its roll-up.
+    from taskhub.supervision import subtasks
+
+    subtask = subtasks.create(
+        assignment, actor=office, text="完成数据归集", unit_id=None, department="信息化科",
+        milestones=[("完成", TODAY)], target="归集率90%以上",
+    )  # fmt: skip
+    subtasks.submit_report(subtask, actor=unit_user, progress="已完成归集", percent=60)
     db.session.commit()
     return {
         "draft_id": draft.id,
@@ -247,6 +255,7 @@ def _sample_values(plan_code: str, unit_user: User) -> dict[str, Any]:
         "city": unit.city.code,
         "baotou_unit_id": unit_named("昆都仑区人民政府", "baotou").id,
         "leader_id": leader.id,
+        "subtask_id": subtask.id,
     }
 
 

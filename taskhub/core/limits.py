@@ -81,6 +81,13 @@ TEXT_LIMITS: dict[str, int] = {
     "escalation.level_name": 50,
     "handover.reason": 2_000,
     "handover.note": 2_000,
+    # Sub-tasks (分解任务) and co-handling parts (协办意见).
+    "subtask.text": 5_000,
+    "subtask.target": 500,
+    "subtask.department": 100,
+    "subtask.milestone": 200,
+    "subtask.close_reason": 2_000,
+    "co_report.text": 5_000,
     # Search boxes and filters of the lists.
     "search.text": 100,
 }

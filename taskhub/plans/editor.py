@@ -859,6 +859,16 @@ def delete_item(plan: Plan, item: Item, *, actor: User, reason: str | None = Non
         .where(Assignment.item_id == item.id)
         .limit(1)
     )
+    if reported is None:  # a sub-task's report (分解任务) is progress reported on it too
+        from taskhub.supervision.models import Subtask, SubtaskReport
+
+        reported = db.session.scalar(
+            select(SubtaskReport.id)
+            .join(Subtask, Subtask.id == SubtaskReport.subtask_id)
+            .join(Assignment, Assignment.id == Subtask.assignment_id)
+            .where(Assignment.item_id == item.id)
+            .limit(1)
+        )
     scored = db.session.scalar(select(ItemScore.id).where(ItemScore.item_id == item.id).limit(1))
     if reported is not None or scored is not None:
         raise FieldError(

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from taskhub.core.db import Base, now_utc
@@ -83,6 +83,8 @@ class Plan(Base):
     status: Mapped[str] = mapped_column(default=PlanStatus.PUBLISHED.value, index=True)
     #: The number of the last revision (修订) of the published plan; 0 = as first published.
     revision: Mapped[int] = mapped_column(default=0)
+    #: Sub-task reports (分解任务) go to the office for a second review after the lead unit's.
+    subtask_second_review: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
 

@@ -20,6 +20,7 @@ from taskhub.core.db import db
 from taskhub.reminders.models import Recipient
 from taskhub.reminders.notices import (
     Notice,
+    RuleChannels,
     _send,
     _unit_contacts,
     _unit_users,
@@ -27,7 +28,14 @@ from taskhub.reminders.notices import (
     rule_channels,
 )
 from taskhub.reports.services import date_cn
-from taskhub.supervision.models import Escalation, HandoverRequest
+from taskhub.supervision.models import (
+    CoReport,
+    Escalation,
+    HandoverRequest,
+    Subtask,
+    SubtaskReport,
+)
+from taskhub.tracking.models import Assignment
 
 
 def _link(escalation: Escalation) -> str:
@@ -170,3 +178,91 @@ def handover_decided(request: HandoverRequest) -> int:
         channels,
         contacts=_unit_contacts(request.to_unit_id or 0),
     )
+
+
+# -- decompose (分解) and co-handle (协办) -------------------------------------------------------
+
+#: Notices inside the loop's own pages: in-app only (the formal 交办 of a sub-task alone also
+#: goes out by e-mail and robot).
+IN_APP_ONLY = RuleChannels(frozenset(), ())
+
+
+def subtask_created(subtask: Subtask) -> int:
+    """The sub-task's unit is told to acknowledge it: in-app, and its contacts through the
+    outbox when it is another unit (keyed on the sub-task: queued once)."""
+    from taskhub.supervision.subtasks import CREATED_EVENT
+
+    where = _where(subtask.assignment)
+    due = min(m.due_on for m in subtask.milestones)
+    notice = Notice(
+        CREATED_EVENT,
+        f"subtask:{subtask.id}",
+        f"【分解任务】{where}",
+        f"{subtask.owner_label}：{subtask.assignment.unit.name}分解任务给本单位办理，"
+        f"请及时签收：{subtask.text}（完成时限{date_cn(due)}）",
+        f"/subtasks/{subtask.id}",
+    )
+    own = subtask.unit_id == subtask.assignment.unit_id
+    return _send(
+        notice,
+        _unit_users(subtask.unit_id),
+        rule_channels([Recipient.UNIT_CONTACTS.value]),
+        contacts=[] if own else _unit_contacts(subtask.unit_id),
+    )
+
+
+def subtask_reported(report: SubtaskReport) -> int:
+    """The lead unit hears of a sub-task report to review (in-app)."""
+    from taskhub.supervision.subtasks import REPORTED_EVENT
+
+    subtask = report.subtask
+    notice = Notice(
+        REPORTED_EVENT,
+        f"subtask-report:{report.id}",
+        f"【分解任务报送】{subtask.owner_label}",
+        f"{subtask.owner_label}报送了分解任务进展（{report.percent}%），请审核：{subtask.text}",
+        f"/subtasks/{subtask.id}",
+    )
+    return _send(notice, _unit_users(subtask.assignment.unit_id), IN_APP_ONLY)
+
+
+def subtask_reviewed(report: SubtaskReport, *, stage: str) -> int:
+    """The sub-task's unit hears the decision; the office hears of a report awaiting its
+    second review (in-app)."""
+    from taskhub.supervision.subtasks import REVIEWED_EVENT
+
+    subtask = report.subtask
+    link = f"/subtasks/{subtask.id}"
+    if report.status == "lead_accepted":
+        notice = Notice(
+            REVIEWED_EVENT,
+            f"subtask-review:{report.id}:{stage}",
+            f"【分解任务复核】{subtask.owner_label}",
+            f"{subtask.assignment.unit.name}已审核通过分解任务报送，请复核：{subtask.text}",
+            link,
+        )
+        return _send(notice, _office(), IN_APP_ONLY)
+    word = "已退回" if report.status == "returned" else "已通过"
+    reason = f"。理由：{report.return_reason}" if report.return_reason else ""
+    notice = Notice(
+        REVIEWED_EVENT,
+        f"subtask-review:{report.id}:{stage}",
+        f"【分解任务报送{word}】{subtask.text[:30]}",
+        f"{subtask.owner_label}：分解任务报送{word}{reason}",
+        link,
+    )
+    return _send(notice, _unit_users(subtask.unit_id), IN_APP_ONLY)
+
+
+def co_report_submitted(part: CoReport, lead: Assignment) -> int:
+    """The lead unit hears of a co-handling unit's part (in-app)."""
+    from taskhub.supervision.cohandle import CO_REPORT_EVENT
+
+    notice = Notice(
+        CO_REPORT_EVENT,
+        f"co-report:{part.id}",
+        f"【协办意见】{part.unit.name}",
+        f"{part.unit.name}提交了协办意见（本轮截止{date_cn(part.round_due_on)}）：{_where(lead)}",
+        f"/assignments/{lead.id}#cohandle",
+    )
+    return _send(notice, _unit_users(lead.unit_id), IN_APP_ONLY)

@@ -295,11 +295,19 @@ class Evidence(Base):
     __tablename__ = "evidence"
     __table_args__ = (
         CheckConstraint("size_bytes >= 0", name="size_non_negative"),
+        CheckConstraint(
+            "(report_id IS NULL) <> (subtask_report_id IS NULL)", name="exactly_one_report"
+        ),
         Index("ix_evidence_sha256", "sha256"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("progress_reports.id"), index=True)
+    #: The progress report it supports; NULL for a sub-task report's file.
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("progress_reports.id"), index=True)
+    #: The sub-task report (分解任务的报送) it supports, when not a progress report's.
+    subtask_report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subtask_reports.id", ondelete="CASCADE"), index=True
+    )
     sha256: Mapped[str]
     #: The uploader's file name, kept for download.
     original_name: Mapped[str]
@@ -309,7 +317,7 @@ class Evidence(Base):
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(default=now_utc)
 
-    report: Mapped[ProgressReport] = relationship(back_populates="evidence")
+    report: Mapped[ProgressReport | None] = relationship(back_populates="evidence")
 
 
 class Review(Base):

@@ -153,6 +153,29 @@ class UploadedFile:
     data: bytes
 
 
+def check_report_fields(
+    progress: str, percent: int | None, problems: str | None, next_steps: str | None
+) -> None:
+    """The three-part report's rules (work done required, percent 0–100, text limits), shared
+    with the sub-tasks' reports (taskhub.supervision.subtasks)."""
+    if not progress or not progress.strip():
+        raise ValidationFailed("describe the work done", ["progress"])
+    check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
+    if not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
+
+
+def check_decision(decision: str, reason: str | None) -> str | None:
+    """A review's decision (accept, or return with a reason); returns the reason, stripped."""
+    if decision not in (ReviewDecision.ACCEPT.value, ReviewDecision.RETURN.value):
+        raise ValidationFailed("decision must be accept or return", ["decision"])
+    reason = (reason or "").strip() or None
+    if decision == ReviewDecision.RETURN.value and not reason:
+        raise ValidationFailed("give the reason for returning the report", ["reason"])
+    check_text("review.reason", reason, field="reason")
+    return reason
+
+
 def submit_report(
     assignment: Assignment,
     *,
@@ -181,13 +204,11 @@ def submit_report(
         raise Rejected("closed", "this task is completed and closed; no further reports")
     if assignment.status == AssignmentStatus.SUBMITTED.value:
         raise Rejected("pending", "a report is already awaiting review")
-    if not progress or not progress.strip():
-        raise ValidationFailed("describe the work done", ["progress"])
-    check_texts("report", {"progress": progress, "problems": problems, "next_steps": next_steps})
-    if not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise ValidationFailed("percent must be a whole number from 0 to 100", ["percent"])
+    check_report_fields(progress, percent, problems, next_steps)
     if closing and percent != 100:
         raise ValidationFailed("a closing report is at 100 percent", ["percent"])
+    if percent == 100:
+        _check_no_open_subtasks(assignment)
     milestone = None
     if milestone_id is not None and not closing:  # a closing report is about the whole task
         milestone = db.session.get(Milestone, milestone_id)
@@ -269,12 +290,7 @@ def review_report(
     db.session.refresh(report)  # as another review may have left it
     if report.status != ReportStatus.SUBMITTED.value:
         raise Rejected("already_reviewed", "this report has already been reviewed")
-    if decision not in (ReviewDecision.ACCEPT.value, ReviewDecision.RETURN.value):
-        raise ValidationFailed("decision must be accept or return", ["decision"])
-    reason = (reason or "").strip() or None
-    if decision == ReviewDecision.RETURN.value and not reason:
-        raise ValidationFailed("give the reason for returning the report", ["reason"])
-    check_text("review.reason", reason, field="reason")
+    reason = check_decision(decision, reason)
     today = today or office_today()
     before = _state(assignment)
     review = Review(report_id=report.id, reviewer_id=actor.id, decision=decision, reason=reason)
@@ -283,6 +299,8 @@ def review_report(
         report.status = ReportStatus.RETURNED.value
         assignment.status = AssignmentStatus.RETURNED.value
     else:
+        if report.percent == 100:
+            _check_no_open_subtasks(assignment)
         report.status = ReportStatus.ACCEPTED.value
         _accept(report, assignment, today)
     db.session.flush()
@@ -311,6 +329,15 @@ def review_report(
     webhooks.review_done(review)
     notices.report_reviewed(review)
     return review
+
+
+def _check_no_open_subtasks(assignment: Assignment) -> None:
+    """The parent of open sub-tasks (分解任务) is not completed: each is completed first, or
+    the lead unit closes it with a reason (taskhub.supervision.subtasks)."""
+    from taskhub.supervision.subtasks import open_count
+
+    if open_count(assignment.id):
+        raise Rejected("subtasks_open", "sub-tasks of this task are still open")
 
 
 def _accept(report: ProgressReport, assignment: Assignment, today: date) -> None:
@@ -674,8 +701,10 @@ HISTORY_SHOWN = 50
 
 def history_condition(assignment: Assignment) -> Any:
     """Audit events about an assignment: itself, its reports, its milestones' extension
-    requests, its scores, and its item's schedule steps (which move its milestones)."""
+    requests, its scores, its item's schedule steps (which move its milestones), its
+    sub-tasks and their reports, and its co-handling parts."""
     from taskhub.scoring.models import ItemScore
+    from taskhub.supervision.models import CoReport, Subtask, SubtaskReport
 
     def ids(column: Any, *where: Any) -> Any:
         return select(cast(column, String)).where(*where).scalar_subquery()
@@ -692,6 +721,15 @@ def history_condition(assignment: Assignment) -> Any:
         ),
         ("item_score", ids(ItemScore.id, ItemScore.assignment_id == assignment.id)),
         ("item_milestone", ids(ItemMilestone.id, ItemMilestone.item_id == assignment.item_id)),
+        ("subtask", ids(Subtask.id, Subtask.assignment_id == assignment.id)),
+        (
+            "subtask_report",
+            select(cast(SubtaskReport.id, String))
+            .join(Subtask, Subtask.id == SubtaskReport.subtask_id)
+            .where(Subtask.assignment_id == assignment.id)
+            .scalar_subquery(),
+        ),
+        ("co_report", ids(CoReport.id, CoReport.assignment_id == assignment.id)),
     ]
     return or_(
         *(

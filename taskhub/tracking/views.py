@@ -114,6 +114,10 @@ def _error_message(exc: Exception) -> str:
         "extension_pending": _("An extension request is already pending."),
         "already_decided": _("This request has already been decided."),
         "not_completed": _("Only a completed task can be reopened."),
+        "subtasks_open": _(
+            "Sub-tasks are still open: they are completed, or the task's unit closes them with "
+            "a reason, before the task is completed."
+        ),
     }
     if code in messages:
         return messages[code]
@@ -279,6 +283,11 @@ CHANGE_FIELDS = {
     "period": _l("Period"),
     "unit": _l("Unit"),
     "restart_days": _l("Due dates moved by (days)"),
+    "text": _l("Sub-task"),
+    "department": _l("Handling department"),
+    "target": _l("Target"),
+    "weight": _l("Weight"),
+    "round_due_on": _l("Round due"),
 }
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
 QUIET_FIELDS = frozenset(
@@ -292,6 +301,11 @@ QUIET_FIELDS = frozenset(
         "closing",
         "report_id",
         "completed_at",
+        "subtask_id",
+        "subtask_milestone_id",
+        "milestones",
+        "report_status",
+        "stage",
     }
 )
 #: Timeline states in words (the colour is never alone).
@@ -332,7 +346,7 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return "、".join(str(v) for v in value)
     if key == "seconds_to_acknowledge":
         return _duration(int(value))
-    if key in ("due_on", "extended_to", "requested_due_on"):
+    if key in ("due_on", "extended_to", "requested_due_on", "round_due_on"):
         try:
             return cn_date(date.fromisoformat(str(value)))
         except ValueError:
@@ -615,7 +629,12 @@ def evidence(evidence_id: int) -> Any:
     ev = db.session.get(Evidence, evidence_id)
     if ev is None:
         abort(404)
-    get_assignment_or_404(ev.report.assignment_id)
+    if ev.report is not None:
+        get_assignment_or_404(ev.report.assignment_id)
+    else:  # a sub-task report's file: the sub-task's own rule
+        from taskhub.supervision.subtask_views import get_subtask_or_404
+
+        get_subtask_or_404(ev.subtask_report_id or 0, by_report=True)
     storage = storage_for(current_app.config)
     if not storage.exists(ev.sha256):
         abort(404)

@@ -75,6 +75,8 @@ class LiveSite:
     item_label: str
     #: The plan item (Baotou item ITEM_CODE).
     item_id: int
+    #: A user of OTHER_UNIT.
+    other_username: str = "bt-other"
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -119,6 +121,14 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
             unit=unit_named(OWN_UNIT, "baotou"),
         )
         create_user(username="bt-office", password=PASSWORD, role="office", display_name="督办室")
+        # Another unit's user: handles a sub-task (分解任务) of the unit's task.
+        create_user(
+            username="bt-other",
+            password=PASSWORD,
+            role="unit",
+            display_name="青山区填报员",
+            unit=unit_named(OTHER_UNIT, "baotou"),
+        )
         db.session.commit()
         own, other = _assignment_of(OWN_UNIT), _assignment_of(OTHER_UNIT)
         site_data = (own.id, other.id, own.item.label, own.item_id)
