@@ -190,38 +190,28 @@ def _utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), office_zone()).astimezone(UTC)
 
 
-def facts(
+def _pairs(
     today: date,
+    plan_ids: list[int],
     *,
-    plan_ids: Iterable[int] | None = None,
-    assignment_ids: Iterable[int] | None = None,
-) -> list[WindowFact]:
-    """Every (assignment, window) pair of the given plans or assignments, in one query."""
-    if assignment_ids is not None:
-        assignment_ids = list(assignment_ids)
-        if not assignment_ids:
-            return []
-        plan_ids = db.session.scalars(
-            select(Item.plan_id)
-            .join(Assignment, Assignment.item_id == Item.id)
-            .where(Assignment.id.in_(assignment_ids))
-            .distinct()
-        ).all()
-    plan_ids = list(plan_ids or [])
+    due_from: date | None = None,
+    due_to: date | None = None,
+    active_only: bool = True,
+) -> tuple[Any, dict[int, dict[int, Window]]] | None:
+    """The (assignment, window) query of whole plans, and the windows by cadence and index.
+
+    ``due_from``/``due_to`` keep only the windows due within those days (a scoring period's);
+    ``active_only`` leaves out plans no longer published (they owe no more reports)."""
     # Only published plans take reports; a closed or archived plan owes none (its periods would
     # otherwise keep closing unreported).
-    cadences = list(
-        db.session.scalars(
-            select(ReportingCadence)
-            .join(Plan, Plan.id == ReportingCadence.plan_id)
-            .where(
-                ReportingCadence.plan_id.in_(plan_ids),
-                Plan.status.in_(ACTIVE_PLAN_STATUSES),
-            )
+    query_cadences = select(ReportingCadence).where(ReportingCadence.plan_id.in_(plan_ids))
+    if active_only:
+        query_cadences = query_cadences.join(Plan, Plan.id == ReportingCadence.plan_id).where(
+            Plan.status.in_(ACTIVE_PLAN_STATUSES)
         )
-    )
+    cadences = list(db.session.scalars(query_cadences))
     if not cadences:
-        return []
+        return None
     by_plan = {c.plan_id: c for c in cadences if c.section_id is None}
     by_section = {c.section_id: c for c in cadences if c.section_id is not None}
     sections = _section_map(plan_ids, by_section)
@@ -240,9 +230,10 @@ def facts(
                 literal(w.due_on < today).label("is_closed"),
             )
             for w in spans
+            if (due_from is None or w.due_on >= due_from) and (due_to is None or w.due_on <= due_to)
         ]
     if not window_rows:
-        return []
+        return None
     w = _windows_table(window_rows)
     plan_cadence_id = case(
         {plan_id: c.id for plan_id, c in by_plan.items()}, value=Item.plan_id, else_=None
@@ -268,14 +259,14 @@ def facts(
     )
     query = (
         select(
-            Assignment.id,
-            Assignment.unit_id,
-            Assignment.status,
+            Assignment.id.label("assignment_id"),
+            Assignment.unit_id.label("unit_id"),
+            Assignment.status.label("status"),
             w.c.cadence_id,
             w.c.idx,
             w.c.is_closed,
             last.c.last_at,
-            func.count(ProgressReport.id),
+            func.count(ProgressReport.id).label("reports"),
         )
         .join(Item, Item.id == Assignment.item_id)
         .join(w, w.c.cadence_id == effective)
@@ -309,6 +300,30 @@ def facts(
             last.c.last_at,
         )
     )
+    return query, by_id
+
+
+def facts(
+    today: date,
+    *,
+    plan_ids: Iterable[int] | None = None,
+    assignment_ids: Iterable[int] | None = None,
+) -> list[WindowFact]:
+    """Every (assignment, window) pair of the given plans or assignments, in one query."""
+    if assignment_ids is not None:
+        assignment_ids = list(assignment_ids)
+        if not assignment_ids:
+            return []
+        plan_ids = db.session.scalars(
+            select(Item.plan_id)
+            .join(Assignment, Assignment.item_id == Item.id)
+            .where(Assignment.id.in_(assignment_ids))
+            .distinct()
+        ).all()
+    built = _pairs(today, list(plan_ids or []))
+    if built is None:
+        return []
+    query, by_id = built
     if assignment_ids is not None:
         query = query.where(Assignment.id.in_(assignment_ids))
     found: list[WindowFact] = []
@@ -336,6 +351,68 @@ def facts(
             )
         )
     return found
+
+
+def has_cadence(plan: Plan) -> bool:
+    """Whether the plan (or one of its sections) sets a reporting cadence other than none."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ReportingCadence)
+            .where(
+                ReportingCadence.plan_id == plan.id,
+                ReportingCadence.kind != CadenceKind.NONE.value,
+            )
+        )
+        or 0
+    ) > 0
+
+
+def period_rates(
+    plan: Plan, starts_on: date, ends_on: date, today: date, *, unit_id: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """Per unit: (reports owed, reports made on time) over the windows due from ``starts_on``
+    to ``ends_on`` that had closed by ``today`` (a scoring period's 报送率): one grouped query."""
+    built = _pairs(
+        today,
+        [plan.id],
+        due_from=starts_on,
+        due_to=min(ends_on, today - ONE_DAY),
+        active_only=False,
+    )
+    if built is None:
+        return {}
+    pairs = built[0]
+    if unit_id is not None:
+        pairs = pairs.where(Assignment.unit_id == unit_id)
+    p = pairs.subquery("pairs")
+    query = select(
+        p.c.unit_id, func.count(), func.sum(case((p.c.reports > 0, 1), else_=0))
+    ).group_by(p.c.unit_id)
+    return {uid: (int(due), int(done or 0)) for uid, due, done in db.session.execute(query)}
+
+
+def period_misses(
+    plan: Plan, starts_on: date, ends_on: date, today: date, *, unit_id: int | None = None
+) -> list[tuple[int, int, date]]:
+    """(unit, assignment, due day) of every report missed in those windows, by due day (for
+    explanations)."""
+    built = _pairs(
+        today,
+        [plan.id],
+        due_from=starts_on,
+        due_to=min(ends_on, today - ONE_DAY),
+        active_only=False,
+    )
+    if built is None:
+        return []
+    pairs, by_id = built
+    if unit_id is not None:
+        pairs = pairs.where(Assignment.unit_id == unit_id)
+    p = pairs.subquery("pairs")
+    query = select(p.c.unit_id, p.c.assignment_id, p.c.cadence_id, p.c.idx).where(p.c.reports == 0)
+    found = [(uid, aid, by_id[cid][idx].due_on) for uid, aid, cid, idx in db.session.execute(query)]
+    return sorted(found, key=lambda m: (m[0], m[2], m[1]))
 
 
 #: SQLite allows 500 terms in one compound SELECT; longer window lists are unions of unions.

@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from taskhub.core.db import db
 from taskhub.core.sections import section_label
 from taskhub.plans.models import Item, Plan, PlanAssessee, Section
+from taskhub.scoring import facts
 from taskhub.scoring.engine import competition_ranks
 from taskhub.scoring.models import ComponentScore, ItemScore, Period, PeriodKind, PointAllocation
 from taskhub.scoring.schemes import EngineSpec, PeriodRule, engine_of, get_period, parse_period_code
@@ -48,9 +49,12 @@ class Contribution:
     source: str  #: completion | assessor | import | not_scored | entered | not_entered | period
     weight: Fraction  #: what one point earned is worth in the total
     value: Fraction  #: the contribution to the total
+    #: The events behind a computed component, in words (missed reports, notices, dated).
+    details: list[str] = field(default_factory=list)
 
     def as_dict(self, value: Decimal) -> dict[str, Any]:
         return {
+            "details": self.details,
             "kind": self.kind,
             "key": self.key,
             "label": self.label,
@@ -571,6 +575,21 @@ def _composite(
     weights = {component: mpq(weight) for component, weight in rule.composite.items()}
     scale = mpq(spec.scale)
     explain = by_item or unit_id is not None
+    computed = {k: spec.computed[k] for k in weights if k in spec.computed}
+    # One grouped query per supervision fact for the whole plan (报送率, 督办单).
+    from_facts = (
+        facts.values(
+            plan,
+            period.starts_on,
+            period.ends_on,
+            computed,
+            units,
+            explain=explain,
+            unit_id=unit_id,
+        )
+        if computed
+        else {}
+    )
     results = []
     for uid, name in units.items():
         res = UnitResult(uid, name, mpq(0))
@@ -602,6 +621,26 @@ def _composite(
                             source,
                             factor,
                             value,
+                        )
+                    )
+            elif component in from_facts:
+                fact = from_facts[component][uid]
+                v = facts.as_rational(fact.value)
+                res.components[component] = v
+                if v:
+                    res.total += w * v
+                if explain:
+                    res.contributions.append(
+                        Contribution(
+                            "component",
+                            component,
+                            component,
+                            v,
+                            facts.as_rational(fact.fraction),
+                            fact.source,
+                            w,
+                            w * (v or 0),
+                            fact.details,
                         )
                     )
             else:
