@@ -334,3 +334,70 @@ def test_the_seed_loader_names_a_bad_declaration() -> None:
         "computed.reporting：按报送率折算（linear）须写明满分 points" in p
         for p in caught.value.problems
     )
+
+
+def test_the_pages_name_the_components_and_show_the_events(
+    scene: dict[str, Any], client: Any, login_as: Any
+) -> None:
+    plan, tasks, unit = scene["plan"], scene["tasks"], scene["unit"]
+    scheme(
+        plan,
+        {"reporting": {"fact": "reporting_rate", "name": "按时报送", "points": 10,
+                       "rule": "per_missed", "deduct": "0.5"},
+         "supervised": {"fact": "escalations", "points": 5, "deduct": "1"}},
+        {"completion": "0.85", "reporting": "1", "supervised": "1"},
+    )  # fmt: skip
+    reports_three_of_four(tasks)
+    db.session.commit()
+    login_as("office")
+    page = client.get(f"/plans/hegang-2022/scores/{unit}?period=2022-H1").get_data(as_text=True)
+    assert "按时报送" in page and "督办扣分" in page  # the declared name, else the usual one
+    assert "每次扣0.5分，共扣0.5分" in page and "2022年6月25日到期未按时报送" in page
+    assert "本期未被发督办单，不扣分。" in page and "督查督办数据" in page
+    assert "reporting" not in page.split("<main", 1)[-1].split("</main>")[0].replace(
+        'data-component="reporting"', ""
+    )
+    rankings = client.get("/plans/hegang-2022/scores?period=2022-H1").get_data(as_text=True)
+    assert "按时报送" in rankings and "督办扣分" in rankings
+
+
+# -- the bulletin --------------------------------------------------------------------------------
+
+
+def test_the_bulletin_shows_rates_notices_and_settled_tasks(
+    scene: dict[str, Any], client: Any, login_as: Any, api_as: Any
+) -> None:
+    """报送率 per unit and the tasks settled in the period, on the page, in the .docx and the API;
+    the notices per level were there already."""
+    import io
+
+    docx = pytest.importorskip("docx")
+    from taskhub.reports import services as bulletins
+
+    plan, tasks, unit, office = scene["plan"], scene["tasks"], scene["unit"], scene["office"]
+    reports_three_of_four(tasks)
+    level = supervision.level_by_code(plan.city_id, "urge")
+    supervision.issue(tasks["4"], level, actor=office, today=date(2022, 6, 30))
+    settled_before = len(tasks) - 2  # completed on 2022-01-10
+    db.session.commit()
+    b = bulletins.build_bulletin(plan, "2022-H1", today=date(2022, 7, 15))
+    row = next(r for r in b.rows if r.unit_id == unit)
+    assert (row.reporting_rate, row.settled) == (D("75.0"), settled_before)
+    assert f"{UNIT}75.0%" in b.reporting_rate_line
+    assert f"2022年上半年办结（销号）任务{settled_before}项" in b.settled_text
+    assert f"{UNIT}{settled_before}项" in b.settled_text
+    assert "催办1件" in b.escalation_text
+    # July's tasks are not H1's: none settled in H2 so far.
+    assert bulletins.build_bulletin(plan, "2022-H2", today=date(2022, 7, 15)).settled_text == ""
+
+    document = docx.Document(io.BytesIO(bulletins.bulletin_docx(b)))
+    text = "\n".join(p.text for p in document.paragraphs)
+    for line in (b.reporting_rate_line, b.settled_text, b.escalation_text):
+        assert line in text
+    login_as("office")
+    page = client.get("/plans/hegang-2022/bulletin?period=2022-H1").get_data(as_text=True)
+    assert "办结（销号）任务" in page and "报送率" in page and "催办1件" in page
+    body = api_as("office").get("/api/v1/plans/hegang-2022/bulletins/2022-H1").json
+    api_row = next(r for r in body["rows"] if r["unit"]["id"] == unit)
+    assert api_row["settled"] == settled_before and api_row["reporting_rate"] is not None
+    assert "办结（销号）" in body["settled_text"]
