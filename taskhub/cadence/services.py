@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     and_,
     case,
+    exists,
     func,
     literal,
     or_,
@@ -190,18 +191,40 @@ def _utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), office_zone()).astimezone(UTC)
 
 
-def _pairs(
+@dataclass(frozen=True)
+class _Windows:
+    """The windows of whole plans as a table, the cadence each item follows, and the rule of
+    which windows an assignment owes."""
+
+    table: Any
+    effective: ColumnElement[Any]
+    by_id: dict[int, dict[int, Window]]
+
+    def owed(self) -> list[ColumnElement[bool]]:
+        w = self.table
+        return [
+            Assignment.is_not_applicable.is_(False),
+            # Windows that ended before the assignment existed, or after it was completed,
+            # owe nothing.
+            w.c.end_at > Assignment.created_at,
+            or_(
+                Assignment.status != AssignmentStatus.COMPLETED.value,
+                and_(Assignment.completed_at.is_not(None), w.c.end_at <= Assignment.completed_at),
+            ),
+        ]
+
+
+def _windows_of(
     today: date,
     plan_ids: list[int],
     *,
     due_from: date | None = None,
     due_to: date | None = None,
     active_only: bool = True,
-) -> tuple[Any, dict[int, dict[int, Window]]] | None:
-    """The (assignment, window) query of whole plans, and the windows by cadence and index.
-
-    ``due_from``/``due_to`` keep only the windows due within those days (a scoring period's);
-    ``active_only`` leaves out plans no longer published (they owe no more reports)."""
+) -> _Windows | None:
+    """The windows of the plans' cadences up to ``today``; ``due_from``/``due_to`` keep only
+    those due within those days (a scoring period's); ``active_only`` leaves out plans no longer
+    published (they owe no more reports)."""
     # Only published plans take reports; a closed or archived plan owes none (its periods would
     # otherwise keep closing unreported).
     query_cadences = select(ReportingCadence).where(ReportingCadence.plan_id.in_(plan_ids))
@@ -244,6 +267,18 @@ def _pairs(
         effective = func.coalesce(section_cadence_id, plan_cadence_id)
     else:
         effective = plan_cadence_id
+    return _Windows(w, effective, by_id)
+
+
+def _pairs(
+    today: date,
+    plan_ids: list[int],
+) -> tuple[Any, dict[int, dict[int, Window]]] | None:
+    """The (assignment, window) query of whole plans, and the windows by cadence and index."""
+    found = _windows_of(today, plan_ids)
+    if found is None:
+        return None
+    w, effective = found.table, found.effective
     in_plans = select(Assignment.id).join(Item, Item.id == Assignment.item_id)
     in_plans = in_plans.where(Item.plan_id.in_(plan_ids))
     # Each assignment's latest report (for "reported since the window began"): one aggregate,
@@ -279,17 +314,7 @@ def _pairs(
                 ProgressReport.submitted_at < w.c.end_at,
             ),
         )
-        .where(
-            Item.plan_id.in_(plan_ids),
-            Assignment.is_not_applicable.is_(False),
-            # Windows that ended before the assignment existed, or after it was completed,
-            # owe nothing.
-            w.c.end_at > Assignment.created_at,
-            or_(
-                Assignment.status != AssignmentStatus.COMPLETED.value,
-                and_(Assignment.completed_at.is_not(None), w.c.end_at <= Assignment.completed_at),
-            ),
-        )
+        .where(Item.plan_id.in_(plan_ids), *found.owed())
         .group_by(
             Assignment.id,
             Assignment.unit_id,
@@ -300,7 +325,7 @@ def _pairs(
             last.c.last_at,
         )
     )
-    return query, by_id
+    return query, found.by_id
 
 
 def facts(
@@ -368,28 +393,55 @@ def has_cadence(plan: Plan) -> bool:
     ) > 0
 
 
+def _period_windows(plan: Plan, starts_on: date, ends_on: date, today: date) -> _Windows | None:
+    """The windows due from ``starts_on`` to ``ends_on`` that had closed by ``today``, whatever
+    the plan's status now (a closed plan keeps the windows that fell due while it ran)."""
+    last = min(ends_on, today - ONE_DAY)
+    return _windows_of(today, [plan.id], due_from=starts_on, due_to=last, active_only=False)
+
+
 def period_rates(
     plan: Plan, starts_on: date, ends_on: date, today: date, *, unit_id: int | None = None
 ) -> dict[int, tuple[int, int]]:
     """Per unit: (reports owed, reports made on time) over the windows due from ``starts_on``
-    to ``ends_on`` that had closed by ``today`` (a scoring period's 报送率): one grouped query."""
-    built = _pairs(
-        today,
-        [plan.id],
-        due_from=starts_on,
-        due_to=min(ends_on, today - ONE_DAY),
-        active_only=False,
-    )
-    if built is None:
+    to ``ends_on`` that had closed by ``today`` (a scoring period's 报送率).
+
+    One statement of two grouped parts: the windows owed (assignments × windows), and the
+    windows reported (each report placed in its window, distinct per assignment and window);
+    no per-window report lookup and no per-unit query."""
+    found = _period_windows(plan, starts_on, ends_on, today)
+    if found is None:
         return {}
-    pairs = built[0]
+    w = found.table
+    mine = [Item.plan_id == plan.id, *found.owed()]
     if unit_id is not None:
-        pairs = pairs.where(Assignment.unit_id == unit_id)
-    p = pairs.subquery("pairs")
-    query = select(
-        p.c.unit_id, func.count(), func.sum(case((p.c.reports > 0, 1), else_=0))
-    ).group_by(p.c.unit_id)
-    return {uid: (int(due), int(done or 0)) for uid, due, done in db.session.execute(query)}
+        mine.append(Assignment.unit_id == unit_id)
+    owed = (
+        select(Assignment.unit_id.label("unit_id"), literal(0).label("part"), func.count())
+        .join(Item, Item.id == Assignment.item_id)
+        .join(w, w.c.cadence_id == found.effective)
+        .where(*mine)
+        .group_by(Assignment.unit_id)
+    )
+    reported_windows = (
+        select(Assignment.unit_id.label("unit_id"), Assignment.id, w.c.cadence_id, w.c.idx)
+        .distinct()
+        .join(Item, Item.id == Assignment.item_id)
+        .join(w, w.c.cadence_id == found.effective)
+        .join(ProgressReport, ProgressReport.assignment_id == Assignment.id)
+        .where(
+            *mine,
+            ProgressReport.submitted_at >= w.c.start_at,
+            ProgressReport.submitted_at < w.c.end_at,
+        )
+        .subquery("reported_windows")
+    )
+    r = reported_windows.c
+    reported = select(r.unit_id, literal(1).label("part"), func.count()).group_by(r.unit_id)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for uid, part, n in db.session.execute(union_all(owed, reported)):
+        counts[uid][int(part)] = int(n)
+    return {uid: (due, done) for uid, (due, done) in counts.items() if due}
 
 
 def period_misses(
@@ -397,22 +449,27 @@ def period_misses(
 ) -> list[tuple[int, int, date]]:
     """(unit, assignment, due day) of every report missed in those windows, by due day (for
     explanations)."""
-    built = _pairs(
-        today,
-        [plan.id],
-        due_from=starts_on,
-        due_to=min(ends_on, today - ONE_DAY),
-        active_only=False,
-    )
-    if built is None:
+    found = _period_windows(plan, starts_on, ends_on, today)
+    if found is None:
         return []
-    pairs, by_id = built
+    w = found.table
+    reported = exists().where(
+        ProgressReport.assignment_id == Assignment.id,
+        ProgressReport.submitted_at >= w.c.start_at,
+        ProgressReport.submitted_at < w.c.end_at,
+    )
+    query = (
+        select(Assignment.unit_id, Assignment.id, w.c.cadence_id, w.c.idx)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(w, w.c.cadence_id == found.effective)
+        .where(Item.plan_id == plan.id, *found.owed(), ~reported)
+    )
     if unit_id is not None:
-        pairs = pairs.where(Assignment.unit_id == unit_id)
-    p = pairs.subquery("pairs")
-    query = select(p.c.unit_id, p.c.assignment_id, p.c.cadence_id, p.c.idx).where(p.c.reports == 0)
-    found = [(uid, aid, by_id[cid][idx].due_on) for uid, aid, cid, idx in db.session.execute(query)]
-    return sorted(found, key=lambda m: (m[0], m[2], m[1]))
+        query = query.where(Assignment.unit_id == unit_id)
+    missed = [
+        (uid, aid, found.by_id[cid][idx].due_on) for uid, aid, cid, idx in db.session.execute(query)
+    ]
+    return sorted(missed, key=lambda m: (m[0], m[2], m[1]))
 
 
 #: SQLite allows 500 terms in one compound SELECT; longer window lists are unions of unions.
