@@ -265,6 +265,10 @@ def _windows_of(
     if sections:
         section_cadence_id = case(sections, value=Item.section_id, else_=None)
         effective = func.coalesce(section_cadence_id, plan_cadence_id)
+    elif len(by_plan) == 1 and len(plan_ids) == 1:
+        # One plan, no section overrides: every item follows the plan's cadence (a plain
+        # equality lets the database join the windows without a CASE per row).
+        effective = literal(next(iter(by_plan.values())).id, Integer)
     else:
         effective = plan_cadence_id
     return _Windows(w, effective, by_id)
