@@ -9,7 +9,7 @@ in the cadence's windows (due 05-25 and 06-25 in 2022-H1, 07-25 … in H2).
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -29,8 +29,10 @@ from taskhub.scoring.models import Scheme
 from taskhub.scoring.rollup import compute
 from taskhub.supervision import services as supervision
 from taskhub.tracking import services as tracking
-from taskhub.tracking.models import Assignment, AssignmentStatus, ProgressReport
+from taskhub.tracking.models import Assignment, AssignmentStatus
 from tests.conftest import make_user, unit_named
+from tests.test_cadence import at as at_day
+from tests.test_cadence import report
 
 D = Decimal
 TZ = ZoneInfo("Asia/Shanghai")
@@ -38,7 +40,7 @@ UNIT = "向阳区人民政府"
 
 
 def at(day: str, hour: int = 9, minute: int = 0) -> datetime:
-    return datetime.combine(date.fromisoformat(day), time(hour, minute), TZ).astimezone(UTC)
+    return at_day(date.fromisoformat(day), hour, minute)
 
 
 def hegang() -> Plan:
@@ -60,20 +62,6 @@ def scheme(plan: Plan, computed: dict[str, Any], composite: dict[str, str]) -> N
     for kind in ("half_year", "month"):
         definition["engine"]["periods"][kind]["composite"] = composite
     row.definition = definition
-    db.session.flush()
-
-
-def report(a: Assignment, when: datetime) -> None:
-    user = make_user("unit", a.unit, username=f"r-{a.id}-{when.timestamp():.0f}")
-    db.session.add(
-        ProgressReport(
-            assignment_id=a.id,
-            author_id=user.id,
-            progress="按月报送",
-            percent=20,
-            submitted_at=when,
-        )
-    )
     db.session.flush()
 
 

@@ -623,28 +623,15 @@ def _composite(
                             value,
                         )
                     )
-            elif component in from_facts:
-                fact = from_facts[component][uid]
-                v = facts.as_rational(fact.value)
-                res.components[component] = v
-                if v:
-                    res.total += w * v
-                if explain:
-                    res.contributions.append(
-                        Contribution(
-                            "component",
-                            component,
-                            component,
-                            v,
-                            facts.as_rational(fact.fraction),
-                            fact.source,
-                            w,
-                            w * (v or 0),
-                            fact.details,
-                        )
-                    )
             else:
-                v = entered.get(uid, {}).get(component)
+                # Entered by the office, or computed from the supervision facts (报送率, 督办单).
+                fact = from_facts[component][uid] if component in from_facts else None
+                if fact is not None:
+                    v = facts.as_rational(fact.value)
+                    fraction, source = facts.as_rational(fact.fraction), fact.source
+                else:
+                    v = entered.get(uid, {}).get(component)
+                    fraction, source = None, "entered" if v is not None else "not_entered"
                 res.components[component] = v
                 if v:
                     res.total += w * v
@@ -655,10 +642,11 @@ def _composite(
                             component,
                             component,
                             v,
-                            None,
-                            "entered" if v is not None else "not_entered",
+                            fraction,
+                            source,
                             w,
                             w * (v or 0),
+                            fact.details if fact is not None else [],
                         )
                     )
         results.append(res)
