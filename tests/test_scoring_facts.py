@@ -389,3 +389,19 @@ def test_the_bulletin_shows_rates_notices_and_settled_tasks(
     api_row = next(r for r in body["rows"] if r["unit"]["id"] == unit)
     assert api_row["settled"] == settled_before and api_row["reporting_rate"] is not None
     assert "办结（销号）" in body["settled_text"]
+
+
+def test_a_closed_period_keeps_the_events_as_published(scene: dict[str, Any]) -> None:
+    plan, tasks, unit = scene["plan"], scene["tasks"], scene["unit"]
+    scheme(
+        plan,
+        {"reporting": {"fact": "reporting_rate", "points": 10, "rule": "per_missed",
+                       "deduct": "0.5"}},
+        {"completion": "1", "reporting": "1"},
+    )  # fmt: skip
+    reports_three_of_four(tasks)
+    live = component(plan, "2022-H1", unit, "reporting")
+    services.close_period(plan, "2022-H1", actor=None)
+    report(tasks["4"], at("2022-06-24"))  # too late to change the published period
+    frozen = component(plan, "2022-H1", unit, "reporting")
+    assert frozen["details"] == live["details"] and frozen["value"] == D("9.5")

@@ -53,8 +53,10 @@ class Contribution:
     details: list[str] = field(default_factory=list)
 
     def as_dict(self, value: Decimal) -> dict[str, Any]:
+        # Only computed components have details: snapshots keep no empty list per item.
+        extra: dict[str, Any] = {"details": self.details} if self.details else {}
         return {
-            "details": self.details,
+            **extra,
             "kind": self.kind,
             "key": self.key,
             "label": self.label,
