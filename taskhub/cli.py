@@ -415,6 +415,8 @@ def score_explain(plan_code: str, unit_name: str, period: str, as_json: bool) ->
     click.echo(f"{data['unit']} {data['period']}: {data['total']}")
     for c in data["contributions"]:
         click.echo(f"  {c['value']:>10}  {c['kind']:<9} {c['label'][:40]:<40} {c['source']}")
+        for detail in c.get("details") or ():
+            click.echo(f"{'':14}{detail}")
 
 
 @score.command("close")

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     and_,
     case,
+    exists,
     func,
     literal,
     or_,
@@ -190,38 +191,50 @@ def _utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), office_zone()).astimezone(UTC)
 
 
-def facts(
+@dataclass(frozen=True)
+class _Windows:
+    """The windows of whole plans as a table, the cadence each item follows, and the rule of
+    which windows an assignment owes."""
+
+    table: Any
+    effective: ColumnElement[Any]
+    by_id: dict[int, dict[int, Window]]
+
+    def owed(self) -> list[ColumnElement[bool]]:
+        w = self.table
+        return [
+            Assignment.is_not_applicable.is_(False),
+            # Windows that ended before the assignment existed, or after it was completed,
+            # owe nothing.
+            w.c.end_at > Assignment.created_at,
+            or_(
+                Assignment.status != AssignmentStatus.COMPLETED.value,
+                and_(Assignment.completed_at.is_not(None), w.c.end_at <= Assignment.completed_at),
+            ),
+        ]
+
+
+def _windows_of(
     today: date,
+    plan_ids: list[int],
     *,
-    plan_ids: Iterable[int] | None = None,
-    assignment_ids: Iterable[int] | None = None,
-) -> list[WindowFact]:
-    """Every (assignment, window) pair of the given plans or assignments, in one query."""
-    if assignment_ids is not None:
-        assignment_ids = list(assignment_ids)
-        if not assignment_ids:
-            return []
-        plan_ids = db.session.scalars(
-            select(Item.plan_id)
-            .join(Assignment, Assignment.item_id == Item.id)
-            .where(Assignment.id.in_(assignment_ids))
-            .distinct()
-        ).all()
-    plan_ids = list(plan_ids or [])
+    due_from: date | None = None,
+    due_to: date | None = None,
+    active_only: bool = True,
+) -> _Windows | None:
+    """The windows of the plans' cadences up to ``today``; ``due_from``/``due_to`` keep only
+    those due within those days (a scoring period's); ``active_only`` leaves out plans no longer
+    published (they owe no more reports)."""
     # Only published plans take reports; a closed or archived plan owes none (its periods would
     # otherwise keep closing unreported).
-    cadences = list(
-        db.session.scalars(
-            select(ReportingCadence)
-            .join(Plan, Plan.id == ReportingCadence.plan_id)
-            .where(
-                ReportingCadence.plan_id.in_(plan_ids),
-                Plan.status.in_(ACTIVE_PLAN_STATUSES),
-            )
+    query_cadences = select(ReportingCadence).where(ReportingCadence.plan_id.in_(plan_ids))
+    if active_only:
+        query_cadences = query_cadences.join(Plan, Plan.id == ReportingCadence.plan_id).where(
+            Plan.status.in_(ACTIVE_PLAN_STATUSES)
         )
-    )
+    cadences = list(db.session.scalars(query_cadences))
     if not cadences:
-        return []
+        return None
     by_plan = {c.plan_id: c for c in cadences if c.section_id is None}
     by_section = {c.section_id: c for c in cadences if c.section_id is not None}
     sections = _section_map(plan_ids, by_section)
@@ -240,9 +253,10 @@ def facts(
                 literal(w.due_on < today).label("is_closed"),
             )
             for w in spans
+            if (due_from is None or w.due_on >= due_from) and (due_to is None or w.due_on <= due_to)
         ]
     if not window_rows:
-        return []
+        return None
     w = _windows_table(window_rows)
     plan_cadence_id = case(
         {plan_id: c.id for plan_id, c in by_plan.items()}, value=Item.plan_id, else_=None
@@ -251,8 +265,24 @@ def facts(
     if sections:
         section_cadence_id = case(sections, value=Item.section_id, else_=None)
         effective = func.coalesce(section_cadence_id, plan_cadence_id)
+    elif len(by_plan) == 1 and len(plan_ids) == 1:
+        # One plan, no section overrides: every item follows the plan's cadence (a plain
+        # equality lets the database join the windows without a CASE per row).
+        effective = literal(next(iter(by_plan.values())).id, Integer)
     else:
         effective = plan_cadence_id
+    return _Windows(w, effective, by_id)
+
+
+def _pairs(
+    today: date,
+    plan_ids: list[int],
+) -> tuple[Any, dict[int, dict[int, Window]]] | None:
+    """The (assignment, window) query of whole plans, and the windows by cadence and index."""
+    found = _windows_of(today, plan_ids)
+    if found is None:
+        return None
+    w, effective = found.table, found.effective
     in_plans = select(Assignment.id).join(Item, Item.id == Assignment.item_id)
     in_plans = in_plans.where(Item.plan_id.in_(plan_ids))
     # Each assignment's latest report (for "reported since the window began"): one aggregate,
@@ -268,14 +298,14 @@ def facts(
     )
     query = (
         select(
-            Assignment.id,
-            Assignment.unit_id,
-            Assignment.status,
+            Assignment.id.label("assignment_id"),
+            Assignment.unit_id.label("unit_id"),
+            Assignment.status.label("status"),
             w.c.cadence_id,
             w.c.idx,
             w.c.is_closed,
             last.c.last_at,
-            func.count(ProgressReport.id),
+            func.count(ProgressReport.id).label("reports"),
         )
         .join(Item, Item.id == Assignment.item_id)
         .join(w, w.c.cadence_id == effective)
@@ -288,17 +318,7 @@ def facts(
                 ProgressReport.submitted_at < w.c.end_at,
             ),
         )
-        .where(
-            Item.plan_id.in_(plan_ids),
-            Assignment.is_not_applicable.is_(False),
-            # Windows that ended before the assignment existed, or after it was completed,
-            # owe nothing.
-            w.c.end_at > Assignment.created_at,
-            or_(
-                Assignment.status != AssignmentStatus.COMPLETED.value,
-                and_(Assignment.completed_at.is_not(None), w.c.end_at <= Assignment.completed_at),
-            ),
-        )
+        .where(Item.plan_id.in_(plan_ids), *found.owed())
         .group_by(
             Assignment.id,
             Assignment.unit_id,
@@ -309,6 +329,30 @@ def facts(
             last.c.last_at,
         )
     )
+    return query, found.by_id
+
+
+def facts(
+    today: date,
+    *,
+    plan_ids: Iterable[int] | None = None,
+    assignment_ids: Iterable[int] | None = None,
+) -> list[WindowFact]:
+    """Every (assignment, window) pair of the given plans or assignments, in one query."""
+    if assignment_ids is not None:
+        assignment_ids = list(assignment_ids)
+        if not assignment_ids:
+            return []
+        plan_ids = db.session.scalars(
+            select(Item.plan_id)
+            .join(Assignment, Assignment.item_id == Item.id)
+            .where(Assignment.id.in_(assignment_ids))
+            .distinct()
+        ).all()
+    built = _pairs(today, list(plan_ids or []))
+    if built is None:
+        return []
+    query, by_id = built
     if assignment_ids is not None:
         query = query.where(Assignment.id.in_(assignment_ids))
     found: list[WindowFact] = []
@@ -336,6 +380,100 @@ def facts(
             )
         )
     return found
+
+
+def has_cadence(plan: Plan) -> bool:
+    """Whether the plan (or one of its sections) sets a reporting cadence other than none."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ReportingCadence)
+            .where(
+                ReportingCadence.plan_id == plan.id,
+                ReportingCadence.kind != CadenceKind.NONE.value,
+            )
+        )
+        or 0
+    ) > 0
+
+
+def _period_windows(plan: Plan, starts_on: date, ends_on: date, today: date) -> _Windows | None:
+    """The windows due from ``starts_on`` to ``ends_on`` that had closed by ``today``, whatever
+    the plan's status now (a closed plan keeps the windows that fell due while it ran)."""
+    last = min(ends_on, today - ONE_DAY)
+    return _windows_of(today, [plan.id], due_from=starts_on, due_to=last, active_only=False)
+
+
+def period_rates(
+    plan: Plan, starts_on: date, ends_on: date, today: date, *, unit_id: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """Per unit: (reports owed, reports made on time) over the windows due from ``starts_on``
+    to ``ends_on`` that had closed by ``today`` (a scoring period's 报送率).
+
+    One statement of two grouped parts: the windows owed (assignments × windows), and the
+    windows reported (each report placed in its window, distinct per assignment and window);
+    no per-window report lookup and no per-unit query."""
+    found = _period_windows(plan, starts_on, ends_on, today)
+    if found is None:
+        return {}
+    w = found.table
+    mine = [Item.plan_id == plan.id, *found.owed()]
+    if unit_id is not None:
+        mine.append(Assignment.unit_id == unit_id)
+    owed = (
+        select(Assignment.unit_id.label("unit_id"), literal(0).label("part"), func.count())
+        .join(Item, Item.id == Assignment.item_id)
+        .join(w, w.c.cadence_id == found.effective)
+        .where(*mine)
+        .group_by(Assignment.unit_id)
+    )
+    reported_windows = (
+        select(Assignment.unit_id.label("unit_id"), Assignment.id, w.c.cadence_id, w.c.idx)
+        .distinct()
+        .join(Item, Item.id == Assignment.item_id)
+        .join(w, w.c.cadence_id == found.effective)
+        .join(ProgressReport, ProgressReport.assignment_id == Assignment.id)
+        .where(
+            *mine,
+            ProgressReport.submitted_at >= w.c.start_at,
+            ProgressReport.submitted_at < w.c.end_at,
+        )
+        .subquery("reported_windows")
+    )
+    r = reported_windows.c
+    reported = select(r.unit_id, literal(1).label("part"), func.count()).group_by(r.unit_id)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for uid, part, n in db.session.execute(union_all(owed, reported)):
+        counts[uid][int(part)] = int(n)
+    return {uid: (due, done) for uid, (due, done) in counts.items() if due}
+
+
+def period_misses(
+    plan: Plan, starts_on: date, ends_on: date, today: date, *, unit_id: int | None = None
+) -> list[tuple[int, int, date]]:
+    """(unit, assignment, due day) of every report missed in those windows, by due day (for
+    explanations)."""
+    found = _period_windows(plan, starts_on, ends_on, today)
+    if found is None:
+        return []
+    w = found.table
+    reported = exists().where(
+        ProgressReport.assignment_id == Assignment.id,
+        ProgressReport.submitted_at >= w.c.start_at,
+        ProgressReport.submitted_at < w.c.end_at,
+    )
+    query = (
+        select(Assignment.unit_id, Assignment.id, w.c.cadence_id, w.c.idx)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(w, w.c.cadence_id == found.effective)
+        .where(Item.plan_id == plan.id, *found.owed(), ~reported)
+    )
+    if unit_id is not None:
+        query = query.where(Assignment.unit_id == unit_id)
+    missed = [
+        (uid, aid, found.by_id[cid][idx].due_on) for uid, aid, cid, idx in db.session.execute(query)
+    ]
+    return sorted(missed, key=lambda m: (m[0], m[2], m[1]))
 
 
 #: SQLite allows 500 terms in one compound SELECT; longer window lists are unions of unions.

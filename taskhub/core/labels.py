@@ -108,6 +108,8 @@ LABELS = {
         "entered": _l("Entered"),
         "not_entered": _l("Not entered"),
         "period": _l("Period"),
+        "supervision": _l("Supervision records"),
+        "not_applicable": _l("Not applicable"),
     },
     "audit_action": {
         "assignment.acknowledged": _l("Acknowledged receipt"),

@@ -332,6 +332,11 @@ def read_plan(
     if scheme is not None and not isinstance(scheme, dict):
         problems.add("", "scheme must be a mapping")
         scheme = None
+    if scheme is not None:
+        from taskhub.scoring.facts import problems_of
+
+        for problem in problems_of(scheme.get("engine")):
+            problems.add("scheme", problem)
     spec = PlanSpec(
         path=path,
         code=code or "",

@@ -76,6 +76,8 @@ def _as_dict(b: services.Bulletin) -> dict[str, Any]:
             "overdue": r.overdue,
             "early": r.early,
             "standing": r.standing,
+            "reporting_rate": r.reporting_rate,
+            "settled": r.settled,
         }
         for r in b.rows
     ]
@@ -110,6 +112,7 @@ def _as_dict(b: services.Bulletin) -> dict[str, Any]:
             for unit, items in b.overdue_by_unit
         ],
         "escalations": [{"unit": unit, "levels": levels} for unit, levels in b.escalations],
+        "settled_text": b.settled_text,
     }
 
 

@@ -39,6 +39,13 @@ class BulletinRowSchema(Schema):
     on_schedule = fields.Integer(required=True, metadata={"description": "达进度 (open)"})
     behind = fields.Integer(required=True, metadata={"description": "欠进度 (open, not overdue)"})
     overdue = fields.Integer(required=True, metadata={"description": "超期"})
+    reporting_rate = DecimalString(
+        allow_none=True,
+        metadata={"description": "报送率 in percent under the plan's cadence; null: none owed."},
+    )
+    settled = fields.Integer(
+        metadata={"description": "Tasks settled (办结/销号, completed) within the period."}
+    )
     early = fields.Integer(
         required=True, metadata={"description": "Completed ahead of a due date (in completed)."}
     )
@@ -113,6 +120,9 @@ class BulletinSchema(Schema):
     movers_up = fields.List(fields.Nested(BulletinMoverSchema), required=True)
     movers_down = fields.List(fields.Nested(BulletinMoverSchema), required=True)
     overdue_by_unit = fields.List(fields.Nested(BulletinOverdueUnitSchema), required=True)
+    settled_text = fields.String(
+        metadata={"description": "The tasks settled (办结/销号) in the period, in one sentence."}
+    )
     escalations = fields.List(
         fields.Nested(BulletinEscalationsSchema),
         metadata={"description": "Escalation notices (督办单) per unit, withdrawn ones left out."},

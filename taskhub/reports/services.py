@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 
 from taskhub.cadence.services import UnitRate, unit_rates
 from taskhub.core.db import db
-from taskhub.core.timeutil import office_today
+from taskhub.core.timeutil import office_today, office_zone
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import services as scoring
 from taskhub.scoring.engine import display
@@ -74,6 +74,8 @@ class BulletinRow:
     early: int = 0
     #: 报送率 in percent under the plan's reporting cadence (taskhub.cadence); None: none owed.
     reporting_rate: Decimal | None = None
+    #: Tasks settled (办结/销号: completed) within the period, up to the day of issue.
+    settled: int = 0
 
     @property
     def standing(self) -> str:
@@ -178,6 +180,11 @@ class Bulletin:
         return escalation_text(self.escalations)
 
     @property
+    def settled_text(self) -> str:
+        """本期办结（销号）任务5项，涉及2个单位：… (empty when none was settled)."""
+        return settled_text(self.period_label, [(r.unit, r.settled) for r in self.rows])
+
+    @property
     def overdue_summary(self) -> list[UnitOverdue]:
         """Per unit with overdue items, in ranking order: the count and the most overdue."""
         return [summarise_overdue(unit, items) for unit, items in self.overdue_by_unit]
@@ -256,6 +263,8 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
     counts = progress_counts(plan, today)
     reporting = unit_rates([plan.id], today)
     rate_of = {r.unit_id: r.rate for r in reporting}
+    _, starts_on, ends_on = parse_period_code(code)
+    settled = settled_by_unit(plan, starts_on, min(ends_on, today))
     rows = []
     for r in ranked:
         row = BulletinRow(
@@ -284,6 +293,7 @@ def build_bulletin(plan: Plan, code: str, *, today: date | None = None) -> Bulle
                 c.early,
             )
         row.reporting_rate = rate_of.get(r.unit_id)
+        row.settled = settled.get(r.unit_id, 0)
         rows.append(row)
     definition = _definition(plan)
     label = period_label(code)
@@ -340,6 +350,41 @@ def escalation_text(escalations: list[tuple[str, dict[str, int]]]) -> str:
     levels_text = "、".join(f"{name}{n}件" for name, n in by_level.items())
     units = "；".join(f"{unit}{sum(levels.values())}件" for unit, levels in escalations)
     return f"本方案共发出督办单{total}件（{levels_text}），涉及{len(escalations)}个单位：{units}。"
+
+
+def settled_by_unit(plan: Plan, starts_on: date, ends_on: date) -> dict[int, int]:
+    """Per unit: tasks settled (办结/销号, completed) from ``starts_on`` to ``ends_on`` (office
+    days, both included): one grouped query."""
+    zone = office_zone()
+    start = datetime.combine(starts_on, time(0), zone).astimezone(UTC)
+    end = datetime.combine(ends_on + timedelta(days=1), time(0), zone).astimezone(UTC)
+    query = (
+        select(Assignment.unit_id, func.count())
+        .join(Item, Item.id == Assignment.item_id)
+        .where(
+            Item.plan_id == plan.id,
+            ~Assignment.is_not_applicable,
+            Assignment.status == AssignmentStatus.COMPLETED.value,
+            Assignment.completed_at >= start,
+            Assignment.completed_at < end,
+        )
+        .group_by(Assignment.unit_id)
+    )
+    return {unit_id: int(n) for unit_id, n in db.session.execute(query)}
+
+
+def settled_text(period: str, per_unit: list[tuple[str, int]]) -> str:
+    """The tasks settled in the period in one sentence, units in ranking order (named when six
+    or fewer, else the unit with most); empty when none."""
+    found = [(unit, n) for unit, n in per_unit if n]
+    if not found:
+        return ""
+    total = sum(n for _, n in found)
+    head = f"{period}办结（销号）任务{total}项，涉及{len(found)}个单位"
+    if len(found) <= 6:
+        return head + "：" + "、".join(f"{unit}{n}项" for unit, n in found) + "。"
+    unit, most = max(found, key=lambda f: f[1])
+    return head + f"，其中{unit}最多（{most}项）。"
 
 
 def _doc_number(plan: Plan, code: str) -> str | None:

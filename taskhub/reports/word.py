@@ -228,6 +228,10 @@ def _text(document: Any, b: Bulletin) -> None:
 
     heading(3, "进度情况")
     document.add_paragraph(_standings_text(b))
+    # The supervision facts, where the plan has them: 报送率 and the tasks settled (销号).
+    for line in (b.reporting_rate_line, b.settled_text):
+        if line:
+            document.add_paragraph(line)
 
     heading(4, "超期事项")
     document.add_paragraph(_overdue_text(b))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
 from taskhub.plans.models import Plan
+from taskhub.scoring.facts import DEFAULT_NAMES
 from taskhub.scoring.models import PeriodKind, Scheme
 from taskhub.scoring.schemes import parse_period_code
 
@@ -86,6 +87,15 @@ def declared_component_names(definition: Any) -> dict[str, str]:
                 stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)
+    # Components computed from the supervision facts are named where they are declared.
+    engine = definition.get("engine") if isinstance(definition, dict) else None
+    computed = engine.get("computed") if isinstance(engine, dict) else None
+    if isinstance(computed, dict):
+        for code, spec in computed.items():
+            if isinstance(spec, dict):
+                name = spec.get("name") or DEFAULT_NAMES.get(str(spec.get("fact")))
+                if isinstance(name, str):
+                    out.setdefault(str(code), name)
     return out
 
 
@@ -130,6 +140,8 @@ class ExplanationLine:
     weight: str  #: 权重 as the scheme writes it: 60%, or 日常监测 60% for an item
     factor: str | None  #: an item's exact factor (its component's weight per point), or None
     value: Decimal
+    #: A computed component's events in the document's terms (报送率, 扣X分 per event, dated).
+    details: tuple[str, ...] = ()
 
 
 def explanation_lines(
@@ -168,6 +180,7 @@ def explanation_lines(
                 weight=shown,
                 factor=factor,
                 value=c["value"],
+                details=tuple(c.get("details") or ()),
             )
         )
     return lines

@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from taskhub.core.db import db
 from taskhub.core.sections import section_label
 from taskhub.plans.models import Item, Plan, PlanAssessee, Section
+from taskhub.scoring import facts
 from taskhub.scoring.engine import competition_ranks
 from taskhub.scoring.models import ComponentScore, ItemScore, Period, PeriodKind, PointAllocation
 from taskhub.scoring.schemes import EngineSpec, PeriodRule, engine_of, get_period, parse_period_code
@@ -48,9 +49,14 @@ class Contribution:
     source: str  #: completion | assessor | import | not_scored | entered | not_entered | period
     weight: Fraction  #: what one point earned is worth in the total
     value: Fraction  #: the contribution to the total
+    #: The events behind a computed component, in words (missed reports, notices, dated).
+    details: list[str] = field(default_factory=list)
 
     def as_dict(self, value: Decimal) -> dict[str, Any]:
+        # Only computed components have details: snapshots keep no empty list per item.
+        extra: dict[str, Any] = {"details": self.details} if self.details else {}
         return {
+            **extra,
             "kind": self.kind,
             "key": self.key,
             "label": self.label,
@@ -630,6 +636,21 @@ def _composite(
     weights = {component: mpq(weight) for component, weight in rule.composite.items()}
     scale = mpq(spec.scale)
     explain = by_item or unit_id is not None
+    computed = {k: spec.computed[k] for k in weights if k in spec.computed}
+    # One grouped query per supervision fact for the whole plan (报送率, 督办单).
+    from_facts = (
+        facts.values(
+            plan,
+            period.starts_on,
+            period.ends_on,
+            computed,
+            units,
+            explain=explain,
+            unit_id=unit_id,
+        )
+        if computed
+        else {}
+    )
     results = []
     for uid, name in units.items():
         res = UnitResult(uid, name, mpq(0))
@@ -664,7 +685,14 @@ def _composite(
                         )
                     )
             else:
-                v = entered.get(uid, {}).get(component)
+                # Entered by the office, or computed from the supervision facts (报送率, 督办单).
+                fact = from_facts[component][uid] if component in from_facts else None
+                if fact is not None:
+                    v = facts.as_rational(fact.value)
+                    fraction, source = facts.as_rational(fact.fraction), fact.source
+                else:
+                    v = entered.get(uid, {}).get(component)
+                    fraction, source = None, "entered" if v is not None else "not_entered"
                 res.components[component] = v
                 if v:
                     res.total += w * v
@@ -675,10 +703,11 @@ def _composite(
                             component,
                             component,
                             v,
-                            None,
-                            "entered" if v is not None else "not_entered",
+                            fraction,
+                            source,
                             w,
                             w * (v or 0),
+                            fact.details if fact is not None else [],
                         )
                     )
         results.append(res)

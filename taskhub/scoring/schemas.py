@@ -233,8 +233,15 @@ class ContributionSchema(Schema):
     source = fields.String(
         required=True,
         metadata={
-            "description": "completion, assessor, import, not_scored, entered, not_entered "
-            "or period."
+            "description": "completion, assessor, import, not_scored, entered, not_entered, "
+            "period, supervision (computed from 报送率 or 督办单) or not_applicable."
+        },
+    )
+    details = fields.List(
+        fields.String(),
+        metadata={
+            "description": "For a component computed from the supervision facts: the rate and "
+            "each event (missed report, notice) with its date and deduction, in Chinese."
         },
     )
     weight = DecimalString(

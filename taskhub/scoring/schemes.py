@@ -18,6 +18,7 @@ from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
 from taskhub.plans.models import Plan
 from taskhub.scoring.engine import CompletionMapping, dec
+from taskhub.scoring.facts import FactComponent, parse
 from taskhub.scoring.models import Period, PeriodKind, Scheme
 from taskhub.tracking.models import period_counts_insert
 
@@ -46,6 +47,8 @@ class EngineSpec:
     several_scorers: str
     unscored: str  #: "exclude" (not assessable) or "zero"
     periods: dict[str, PeriodRule]
+    #: Components computed from the supervision facts (报送率, 督办单): taskhub.scoring.facts.
+    computed: dict[str, FactComponent] = field(default_factory=dict)
 
     def rule_for(self, kind: str) -> PeriodRule:
         rule = self.periods.get(kind)
@@ -75,6 +78,9 @@ def engine_of(plan: Plan) -> EngineSpec:
             signed=tuple(spec.get("signed") or ()),
             annual=spec.get("annual"),
         )
+    computed, problems = parse(raw.get("computed"), raw)
+    if problems:
+        raise ValidationFailed(f"方案 {plan.code} 的计分设置有误：" + "；".join(problems))
     return EngineSpec(
         type=kind,
         scale=dec(raw.get("scale", 100)),
@@ -84,6 +90,7 @@ def engine_of(plan: Plan) -> EngineSpec:
         several_scorers=raw.get("several_scorers", "mean"),
         unscored=raw.get("unscored", "exclude"),
         periods=periods,
+        computed=computed,
     )
 
 
