@@ -1,7 +1,7 @@
 """period_counts: index (period_id, unit_id) for the live totals' recount of a few units
 
 Revision ID: b3d9e6f1a2c4
-Revises: a7e3c1d9b4f2
+Revises: 79fa595940d5
 Create Date: 2026-12-07 12:55:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b3d9e6f1a2c4'
-down_revision = 'a7e3c1d9b4f2'
+down_revision = '79fa595940d5'
 branch_labels = None
 depends_on = None
 
