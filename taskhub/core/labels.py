@@ -123,6 +123,12 @@ LABELS = {
         "extension.approved": _l("Approved the extension"),
         "extension.rejected": _l("Rejected the extension"),
         "notifications.preferences_changed": _l("Changed the notification settings"),
+        "escalation.issued": _l("Issued an escalation notice"),
+        "escalation.answered": _l("Answered the escalation notice"),
+        "escalation.closed": _l("Closed the escalation notice"),
+        "escalation.withdrawn": _l("Withdrew the escalation notice"),
+        "instruction.recorded": _l("Recorded a leader's instruction"),
+        "instruction.answered": _l("Answered the leader's instruction"),
     },
     "outbox_status": {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _l("Failed")},
 }

@@ -675,7 +675,9 @@ HISTORY_SHOWN = 50
 def history_condition(assignment: Assignment) -> Any:
     """Audit events about an assignment: itself, its reports, its milestones' extension
     requests, its scores, and its item's schedule steps (which move its milestones)."""
+    from taskhub.leaders.models import InstructionTarget
     from taskhub.scoring.models import ItemScore
+    from taskhub.supervision.models import Escalation
 
     def ids(column: Any, *where: Any) -> Any:
         return select(cast(column, String)).where(*where).scalar_subquery()
@@ -692,6 +694,13 @@ def history_condition(assignment: Assignment) -> Any:
         ),
         ("item_score", ids(ItemScore.id, ItemScore.assignment_id == assignment.id)),
         ("item_milestone", ids(ItemMilestone.id, ItemMilestone.item_id == assignment.item_id)),
+        # Escalation notices (督办单) raised, answered, closed or withdrawn on the task.
+        ("escalation", ids(Escalation.id, Escalation.assignment_id == assignment.id)),
+        # Leaders' instructions (领导批示) concerning the task, and its unit's answers.
+        (
+            "leader_instruction",
+            ids(InstructionTarget.instruction_id, InstructionTarget.assignment_id == assignment.id),
+        ),
     ]
     return or_(
         *(

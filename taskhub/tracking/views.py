@@ -279,6 +279,11 @@ CHANGE_FIELDS = {
     "period": _l("Period"),
     "unit": _l("Unit"),
     "restart_days": _l("Due dates moved by (days)"),
+    "number": _l("Notice number"),
+    "answer_due_on": _l("Answer by"),
+    "overdue_working_days": _l("Working days overdue"),
+    "late": _l("Answered late"),
+    "instructed_on": _l("Day of the instruction"),
 }
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
 QUIET_FIELDS = frozenset(
@@ -292,6 +297,13 @@ QUIET_FIELDS = frozenset(
         "closing",
         "report_id",
         "completed_at",
+        # Escalation notices and leaders' instructions: the action and number say enough.
+        "level",
+        "state",
+        "automatic",
+        "assignment_ids",
+        "leader_id",
+        "on_behalf",
     }
 )
 #: Timeline states in words (the colour is never alone).
@@ -332,7 +344,9 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return "、".join(str(v) for v in value)
     if key == "seconds_to_acknowledge":
         return _duration(int(value))
-    if key in ("due_on", "extended_to", "requested_due_on"):
+    if key == "late":
+        return _("Yes") if value else _("No")
+    if key in ("due_on", "extended_to", "requested_due_on", "answer_due_on", "instructed_on"):
         try:
             return cn_date(date.fromisoformat(str(value)))
         except ValueError:
