@@ -47,7 +47,9 @@ def _state(setting: DigestSetting | None) -> dict[str, Any] | None:
     }
 
 
-def own_setting(*, leader_id: int | None = None, city_id: int | None = None) -> DigestSetting | None:
+def own_setting(
+    *, leader_id: int | None = None, city_id: int | None = None
+) -> DigestSetting | None:
     if leader_id is not None:
         return db.session.scalar(select(DigestSetting).where(DigestSetting.leader_id == leader_id))
     return db.session.scalar(select(DigestSetting).where(DigestSetting.city_id == city_id))

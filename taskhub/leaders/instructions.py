@@ -180,12 +180,14 @@ def answer(target: InstructionTarget, *, actor: User, text: str, today: date) ->
     db.session.flush()
     audit.record(
         "instruction.answered",
-        "leader_instruction",
-        target.instruction_id,
+        # The target, not the instruction: the answer is one task's, in that task's history.
+        "leader_instruction_target",
+        target.id,
         actor_id=actor.id,
         before={"state": InstructionState.OPEN.value},
         after={
             "state": target.state,
+            "instruction_id": target.instruction_id,
             "assignment_id": target.assignment_id,
             "late": target.is_answered_late,
         },

@@ -176,7 +176,9 @@ def _date_field(name: str) -> date | None:
 def _back_to(item: Item) -> Any:
     assignment_id = id_arg("assignment_id", request.form)
     if assignment_id is not None:
-        return redirect(url_for("tracking.assignment", assignment_id=assignment_id) + "#instructions")
+        return redirect(
+            url_for("tracking.assignment", assignment_id=assignment_id) + "#instructions"
+        )
     return redirect(url_for("plans.item", item_id=item.id) + "#instructions")
 
 

@@ -701,6 +701,10 @@ def history_condition(assignment: Assignment) -> Any:
             "leader_instruction",
             ids(InstructionTarget.instruction_id, InstructionTarget.assignment_id == assignment.id),
         ),
+        (
+            "leader_instruction_target",
+            ids(InstructionTarget.id, InstructionTarget.assignment_id == assignment.id),
+        ),
     ]
     return or_(
         *(

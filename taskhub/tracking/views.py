@@ -304,6 +304,7 @@ QUIET_FIELDS = frozenset(
         "assignment_ids",
         "leader_id",
         "on_behalf",
+        "instruction_id",
     }
 )
 #: Timeline states in words (the colour is never alone).
