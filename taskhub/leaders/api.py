@@ -169,11 +169,15 @@ class InstructionArgs(Schema):
     """A new instruction: the leader (a leader's own account may leave it out), the words, and
     optionally the day written, the answer date and the report it is written on."""
 
-    leader_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2147483647))
+    leader_id = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=1, max=2147483647)
+    )
     text = fields.String(required=True, validate=validate.Length(min=1, max=5000))
     instructed_on = fields.Date(allow_none=True)
     answer_due_on = fields.Date(allow_none=True)
-    report_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2147483647))
+    report_id = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=1, max=2147483647)
+    )
 
 
 class InstructionAnswerArgs(Schema):
@@ -184,14 +188,22 @@ class DigestSettingSchema(Schema):
     """When the weekly summary (每周摘要) goes out; null: none set."""
 
     weekday = fields.Integer(required=True, metadata={"description": "0 = Monday … 6 = Sunday"})
-    send_at = fields.Time(required=True, format="%H:%M")
+    send_at = fields.Function(
+        lambda s: s.send_at.strftime("%H:%M"),
+        required=True,
+        metadata={"type": "string", "description": "office-local time, 17:00"},
+    )
     channels = fields.List(fields.String(), required=True)
     is_enabled = fields.Boolean(required=True)
 
 
 class DigestSettingArgs(Schema):
-    weekday = fields.Integer(required=True, validate=validate.Range(min=0, max=6))
-    send_at = fields.Time(required=True, format="%H:%M")
+    weekday = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=6))
+    send_at = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+        metadata={"description": "office-local time, 17:00"},
+    )
     channels = fields.List(
         fields.String(validate=validate.OneOf(["email", "webhook"])),
         required=True,
