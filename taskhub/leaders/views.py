@@ -19,6 +19,7 @@ from taskhub.leaders import digest, instructions, services
 from taskhub.leaders.models import InstructionTarget, Leader
 from taskhub.plans.models import Item
 from taskhub.units.city_pages import get_city_or_404
+from taskhub.units.models import City
 
 bp = Blueprint("leaders", __name__)
 
@@ -101,16 +102,21 @@ def edit(leader_id: int) -> Any:
     )
 
 
-def _digest_form() -> dict[str, Any] | None:
-    """The digest form's values; None when the office removes the setting."""
-    if request.form.get("remove"):
-        return None
-    return {
-        "weekday": request.form.get("weekday"),
-        "send_at": request.form.get("send_at"),
-        "channels": request.form.getlist("channels"),
-        "is_enabled": request.form.get("is_enabled") == "1",
-    }
+def _save_digest(owner: Leader | City, back: str) -> Any:
+    """Save the digest form for a city or a leader (or remove the setting), then go ``back``."""
+    data: dict[str, Any] | None = None
+    if not request.form.get("remove"):
+        data = {
+            "weekday": request.form.get("weekday"),
+            "send_at": request.form.get("send_at"),
+            "channels": request.form.getlist("channels"),
+            "is_enabled": request.form.get("is_enabled") == "1",
+        }
+    attempt(
+        lambda: digest.set_setting(owner, data, actor=current_user),
+        done=_("Weekly summary setting saved."),
+    )
+    return redirect(back + "#digest")
 
 
 @bp.post("/cities/<code>/leader-digest")
@@ -118,12 +124,7 @@ def _digest_form() -> dict[str, Any] | None:
 def city_digest(code: str) -> Any:
     """Set the city's weekly summary day, time and channels."""
     city = get_city_or_404(code)
-    data = _digest_form()
-    attempt(
-        lambda: digest.set_setting(city, data, actor=current_user),
-        done=_("Weekly summary setting saved."),
-    )
-    return redirect(url_for("leaders.index", code=city.code) + "#digest")
+    return _save_digest(city, url_for("leaders.index", code=city.code))
 
 
 @bp.post("/leaders/<id:leader_id>/digest")
@@ -131,12 +132,7 @@ def city_digest(code: str) -> Any:
 def leader_digest(leader_id: int) -> Any:
     """Set one leader's own weekly summary day, time and channels."""
     leader = get_leader_or_404(leader_id)
-    data = _digest_form()
-    attempt(
-        lambda: digest.set_setting(leader, data, actor=current_user),
-        done=_("Weekly summary setting saved."),
-    )
-    return redirect(url_for("leaders.edit", leader_id=leader.id) + "#digest")
+    return _save_digest(leader, url_for("leaders.edit", leader_id=leader.id))
 
 
 @bp.get("/leaders/<id:leader_id>")
