@@ -6,7 +6,14 @@ from taskhub.cadence.models import ReportingCadence
 from taskhub.calendar.models import CalendarOverride
 from taskhub.documents.models import PlanDraft
 from taskhub.jobs.models import JobRun, SchedulerLease
-from taskhub.leaders.models import ItemLeader, Leader, UnitLeader
+from taskhub.leaders.models import (
+    DigestSetting,
+    Instruction,
+    InstructionTarget,
+    ItemLeader,
+    Leader,
+    UnitLeader,
+)
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanAssessee, PlanRevision, Section
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
 from taskhub.scoring.models import (
@@ -48,11 +55,14 @@ __all__ = [
     "CoReport",
     "ComponentScore",
     "Contact",
+    "DigestSetting",
     "Escalation",
     "EscalationLevel",
     "Evidence",
     "ExtensionRequest",
     "HandoverRequest",
+    "Instruction",
+    "InstructionTarget",
     "Invitation",
     "Item",
     "ItemLeader",

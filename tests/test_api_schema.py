@@ -144,6 +144,10 @@ include-name = [
     "POST /api/v1/subtask-reports/{report_id}/review",
     "POST /api/v1/subtasks/{subtask_id}/close",
     "POST /api/v1/assignments/{assignment_id}/co-reports",
+    # A leader's instruction names an active leader of the item's city and a report of the
+    # item, its day not ahead of today and before its answer date; it is answered once.
+    "POST /api/v1/items/{item_id}/instructions",
+    "POST /api/v1/instruction-targets/{target_id}/answer",
 ]
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",

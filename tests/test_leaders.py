@@ -210,18 +210,25 @@ def _api_case(case: str) -> tuple[str, str, dict[str, Any] | None]:
     return cases[case]()
 
 
-@pytest.mark.parametrize("case", list(API_MATRIX))
-@pytest.mark.parametrize("role", API_ROLES)
-def test_api_access_matrix(api_as, case, role):
-    method, url, body = _api_case(case)
+def check_api_access(
+    api_as: Any, role: str, call: tuple[str, str, dict[str, Any] | None], expected: int
+) -> None:
+    """One API access case: the role's answer, and no audit record when refused (also used by
+    tests/test_leader_instructions.py)."""
+    method, url, body = call
     caller = api_as(role, unit_named(OWN, "baotou") if role in ("unit", "assessor") else None)
     before = _trace()
     response = caller._call(method, url, json=body) if body else caller.get(url)
-    expected = API_MATRIX[case][API_ROLES.index(role)]
     assert response.status_code == expected, f"{role} {method} {url}: {response.get_data()[:200]}"
     if expected == 403:
         db.session.expire_all()
         assert _trace() == before
+
+
+@pytest.mark.parametrize("case", list(API_MATRIX))
+@pytest.mark.parametrize("role", API_ROLES)
+def test_api_access_matrix(api_as, case, role):
+    check_api_access(api_as, role, _api_case(case), API_MATRIX[case][API_ROLES.index(role)])
 
 
 def test_api_refuses_a_leader_of_another_city(api_as):

@@ -142,6 +142,7 @@ PAGES = {
     "/board": "时限督办",
     "/review": "待审核",
     "/extensions": "延期审批",
+    "/handovers": "退回申请",
     "/units": "单位",
     "/notifications": "站内通知",
     "/setup": "启用向导",

@@ -134,6 +134,12 @@ LABELS = {
         "subtask.closed": _l("Closed the sub-task with a reason"),
         "co_report.submitted": _l("Gave the co-handling part"),
         "co_report.updated": _l("Changed the co-handling part"),
+        "escalation.issued": _l("Issued an escalation notice"),
+        "escalation.answered": _l("Answered the escalation notice"),
+        "escalation.closed": _l("Closed the escalation notice"),
+        "escalation.withdrawn": _l("Withdrew the escalation notice"),
+        "instruction.recorded": _l("Recorded a leader's instruction"),
+        "instruction.answered": _l("Answered the leader's instruction"),
     },
     "outbox_status": {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _l("Failed")},
 }

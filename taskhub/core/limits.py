@@ -79,6 +79,8 @@ TEXT_LIMITS: dict[str, int] = {
     "escalation.answer": 20_000,
     "escalation.note": 2_000,
     "escalation.level_name": 50,
+    "instruction.text": 5_000,
+    "instruction.answer": 20_000,
     "handover.reason": 2_000,
     "handover.note": 2_000,
     # Sub-tasks (分解任务) and co-handling parts (协办意见).

@@ -86,6 +86,13 @@ ENTRIES: tuple[Entry, ...] = (
         badge="extensions",
     ),
     Entry(
+        "handovers",
+        "supervision.handovers",
+        _l("Send-back requests"),
+        _roles("admin", "office"),
+        badge="handovers",
+    ),
+    Entry(
         "units",
         "units.index",
         _l("Units"),
@@ -156,6 +163,13 @@ def _extensions_count(user: Any) -> ScalarSelect[int]:
     return counted(pending_extensions(), BADGE_CAP)
 
 
+def _handovers_count(user: Any) -> ScalarSelect[int]:
+    from taskhub.supervision.handover import pending_requests
+    from taskhub.tracking.queues import counted
+
+    return counted(pending_requests(), BADGE_CAP)
+
+
 def _notifications_count(user: Any) -> ScalarSelect[int]:
     from taskhub.reminders.inbox import unread
 
@@ -166,6 +180,7 @@ def _notifications_count(user: Any) -> ScalarSelect[int]:
 _COUNTS: dict[str, Callable[[Any], ScalarSelect[int]]] = {
     "review": _review_count,
     "extensions": _extensions_count,
+    "handovers": _handovers_count,
     "notifications": _notifications_count,
 }
 

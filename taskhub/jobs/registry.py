@@ -22,6 +22,7 @@ class JobSpec:
 def all_jobs() -> list[JobSpec]:
     from taskhub.audit.jobs import checkpoint
     from taskhub.evidence.jobs import evidence_gc
+    from taskhub.leaders.jobs import leader_digest
     from taskhub.reminders import jobs as reminder_jobs
     from taskhub.supervision.jobs import escalate
     from taskhub.tracking.jobs import scan_overdue
@@ -70,6 +71,13 @@ def all_jobs() -> list[JobSpec]:
             escalate,
             "Issue escalation notices for tasks overdue past a level's trigger",
             {"hour": 8, "minute": 50},
+        ),
+        JobSpec(
+            "leader_digest",
+            leader_digest,
+            "Send the leaders' weekly summaries on their set day and time",
+            {"minute": "*/15"},
+            is_daily=False,
         ),
     ]
 

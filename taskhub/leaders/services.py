@@ -33,7 +33,7 @@ from taskhub.units.models import City, Unit
 #: Who reads every leader's view besides the leader's own account.
 VIEW_ROLES = ("admin", "office", "viewer")
 #: Text fields and their longest accepted length.
-TEXT_FIELDS = {"name": 100, "title": 100, "portfolio": 1000, "email": 254}
+TEXT_FIELDS = {"name": 100, "title": 100, "portfolio": 1000, "email": 254, "webhook_url": 2000}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: The leader's view lists at most this many tasks (red and yellow come first).
 ROW_LIMIT = 500
@@ -60,6 +60,7 @@ def _state(leader: Leader) -> dict[str, Any]:
         "title": leader.title,
         "portfolio": leader.portfolio,
         "email": leader.email,
+        "webhook_url": leader.webhook_url,
         "user_id": leader.user_id,
         "is_active": leader.is_active,
     }
@@ -79,6 +80,10 @@ def _clean(data: dict[str, Any], leader: Leader | None) -> dict[str, Any]:
     if out.get("email") and not EMAIL.match(out["email"]):
         raise LeaderRefused(
             _("Write an e-mail address such as name@example.gov.cn."), field="email"
+        )
+    if out.get("webhook_url") and not out["webhook_url"].startswith(("https://", "http://")):
+        raise LeaderRefused(
+            _("Write the robot's address, starting with https://."), field="webhook_url"
         )
     if "user_id" in data:
         user_id = data["user_id"] or None

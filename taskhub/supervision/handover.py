@@ -92,6 +92,15 @@ def query_requests(*, viewer: User, state: str | None = None) -> Any:
     return query
 
 
+def pending_requests() -> Any:
+    """Requests awaiting the office's decision, oldest first (the menu's badge counts them)."""
+    return (
+        select(HandoverRequest)
+        .where(HandoverRequest.state == "pending")
+        .order_by(HandoverRequest.id)
+    )
+
+
 def unit_choices(assignment: Assignment) -> list[Unit]:
     """Active units of the task's city that do not have the task yet (the 转办 targets)."""
     city_id = assignment.item.plan.city_id

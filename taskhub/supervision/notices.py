@@ -4,8 +4,9 @@ The unit's users get an in-app notification at once; its contacts get the e-mail
 message through the outbox, on the channels of the reminder rules addressed to unit contacts.
 The outbox key carries the notice's id, so a notice is queued once, whoever or whatever issued
 it and however often the job runs. A formal notice is not a personal preference: it is sent
-whatever a person turned off at 我的账户. A level copied to the 分管领导 also e-mails the
-task's leader (taskhub.leaders), when the leader is active and has an address.
+whatever a person turned off at 我的账户. A level copied to the 分管领导 also tells the
+task's leader (taskhub.leaders), when active: by e-mail and chat robot where they have an
+address, and in-app on their linked account.
 """
 
 from __future__ import annotations
@@ -65,16 +66,21 @@ def issued(escalation: Escalation) -> int:
         _link(escalation),
     )
     contacts: list[Any] = _unit_contacts(assignment.unit_id) if level.to_contacts else []
+    users = _unit_users(assignment.unit_id)
     if level.to_responsible_leader:
         from taskhub.leaders.services import leader_of
 
         leader = leader_of(assignment)
-        if leader is not None and leader.is_active and leader.email:
-            # One more e-mail recipient: the outbox key (notice id, channel, address) keeps it once.
-            contacts.append(SimpleNamespace(email=leader.email, webhook_url=None))
+        if leader is not None and leader.is_active:
+            # The 分管领导 as one more recipient: e-mail and chat robot (the outbox key — notice
+            # id, channel, address — keeps each once), and their linked account in-app.
+            contacts.append(SimpleNamespace(email=leader.email, webhook_url=leader.webhook_url))
+            account = db.session.get(User, leader.user_id) if leader.user_id else None
+            if account is not None and account.is_enabled and account not in users:
+                users.append(account)
     return _send(
         notice,
-        _unit_users(assignment.unit_id),
+        users,
         rule_channels([Recipient.UNIT_CONTACTS.value]),
         contacts=contacts,
     )

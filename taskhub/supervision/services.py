@@ -604,7 +604,11 @@ def notice_text(escalation: Escalation) -> Any:
     if level.to_unit_leader:
         copies.append(f"{assignment.unit.name}主要负责同志")
     if level.to_responsible_leader:
-        copies.append("分管领导")
+        from taskhub.leaders.services import leader_of
+
+        # The task's 分管领导 by name when one is named (item's, else unit's).
+        leader = leader_of(assignment)
+        copies.append(f"{leader.title or ''}{leader.name}同志" if leader else "分管领导")
     return NoticeText(
         issuer=issuer,
         number=escalation.number,

@@ -702,9 +702,11 @@ HISTORY_SHOWN = 50
 def history_condition(assignment: Assignment) -> Any:
     """Audit events about an assignment: itself, its reports, its milestones' extension
     requests, its scores, its item's schedule steps (which move its milestones), its
-    sub-tasks and their reports, and its co-handling parts."""
+    sub-tasks and their reports, its co-handling parts, its escalation notices and the
+    leaders' instructions concerning it."""
+    from taskhub.leaders.models import InstructionTarget
     from taskhub.scoring.models import ItemScore
-    from taskhub.supervision.models import CoReport, Subtask, SubtaskReport
+    from taskhub.supervision.models import CoReport, Escalation, Subtask, SubtaskReport
 
     def ids(column: Any, *where: Any) -> Any:
         return select(cast(column, String)).where(*where).scalar_subquery()
@@ -730,6 +732,17 @@ def history_condition(assignment: Assignment) -> Any:
             .scalar_subquery(),
         ),
         ("co_report", ids(CoReport.id, CoReport.assignment_id == assignment.id)),
+        # Escalation notices (督办单) raised, answered, closed or withdrawn on the task.
+        ("escalation", ids(Escalation.id, Escalation.assignment_id == assignment.id)),
+        # Leaders' instructions (领导批示) concerning the task, and its unit's answers.
+        (
+            "leader_instruction",
+            ids(InstructionTarget.instruction_id, InstructionTarget.assignment_id == assignment.id),
+        ),
+        (
+            "leader_instruction_target",
+            ids(InstructionTarget.id, InstructionTarget.assignment_id == assignment.id),
+        ),
     ]
     return or_(
         *(

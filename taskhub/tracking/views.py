@@ -288,6 +288,11 @@ CHANGE_FIELDS = {
     "target": _l("Target"),
     "weight": _l("Weight"),
     "round_due_on": _l("Round due"),
+    "number": _l("Notice number"),
+    "answer_due_on": _l("Answer by"),
+    "overdue_working_days": _l("Working days overdue"),
+    "late": _l("Answered late"),
+    "instructed_on": _l("Day of the instruction"),
 }
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
 QUIET_FIELDS = frozenset(
@@ -306,6 +311,14 @@ QUIET_FIELDS = frozenset(
         "milestones",
         "report_status",
         "stage",
+        # Escalation notices and leaders' instructions: the action and number say enough.
+        "level",
+        "state",
+        "automatic",
+        "assignment_ids",
+        "leader_id",
+        "on_behalf",
+        "instruction_id",
     }
 )
 #: Timeline states in words (the colour is never alone).
@@ -346,7 +359,10 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return "、".join(str(v) for v in value)
     if key == "seconds_to_acknowledge":
         return _duration(int(value))
-    if key in ("due_on", "extended_to", "requested_due_on", "round_due_on"):
+    if key == "late":
+        return _("Yes") if value else _("No")
+    dates = ("due_on", "extended_to", "requested_due_on", "round_due_on", "answer_due_on")
+    if key in (*dates, "instructed_on"):
         try:
             return cn_date(date.fromisoformat(str(value)))
         except ValueError:
