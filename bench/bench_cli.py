@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_cli.py [--rounds 9] [--db URL]
 
-Measured, each in a fresh process, wall time from spawn to exit:
+Measured, each in a fresh process, wall time from spawn to exit, and its CPU time (user +
+system; on a busy machine the wall time grows with the load, the CPU time much less):
 
 - ``taskhub --help`` (lists every command; imports no domain package),
 - ``taskhub jobs list`` (the jobs and their last runs: the database-only app),
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,13 +55,20 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(argv: list[str], env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``argv``."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr.decode()}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def imported(argv: list[str], env: dict[str, str]) -> list[str]:
@@ -97,14 +106,17 @@ def main() -> None:
         for argv in CASES.values():  # warm the file cache and the .pyc files
             run(argv, env)
         times: dict[str, list[float]] = {name: [] for name in CASES}
+        cpu: dict[str, list[float]] = {name: [] for name in CASES}
         for round_number in range(1, args.rounds + 1):
             for name, argv in CASES.items():
-                times[name].append(run(argv, env))
+                wall, used = run(argv, env)
+                times[name].append(wall)
+                cpu[name].append(used)
             log(f"round {round_number}/{args.rounds}")
         modules = {name: imported(argv, env) for name, argv in CASES.items()}
 
     results = {}
-    print(f"{'command':<28} {'median':>8} {'min':>7} {'max':>7}  heavy modules imported")
+    print(f"{'command':<28} {'median':>8} {'min':>7} {'max':>7} {'CPU':>7}  heavy modules imported")
     for name, samples in times.items():
         median = statistics.median(samples)
         results[name] = {
@@ -112,10 +124,12 @@ def main() -> None:
             "min_s": round(min(samples), 3),
             "max_s": round(max(samples), 3),
             "samples_s": [round(s, 3) for s in samples],
+            "cpu_median_s": round(statistics.median(cpu[name]), 3),
             "imports": modules[name],
         }
         print(
-            f"{name:<28} {median:>7.3f}s {min(samples):>6.3f}s {max(samples):>6.3f}s  "
+            f"{name:<28} {median:>7.3f}s {min(samples):>6.3f}s {max(samples):>6.3f}s "
+            f"{statistics.median(cpu[name]):>6.3f}s  "
             f"{', '.join(modules[name]) or '-'}"
         )
     print(
