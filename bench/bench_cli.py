@@ -47,6 +47,9 @@ CASES: dict[str, list[str]] = {
     "taskhub jobs list": [TASKHUB, "jobs", "list"],
     "taskhub plan list --json": [TASKHUB, "plan", "list", "--json"],
 }
+#: `taskhub ARGS` of the checkout on PYTHONPATH (--before), as its console script runs it.
+BEFORE = "import sys; sys.argv[0] = 'taskhub'; from taskhub.cli import main; sys.exit(main())"
+BEFORE_DIR = ""
 #: Modules a quick start should not need; reported per command.
 HEAVY = ("sqlalchemy", "flask_smorest", "flask_babel", "alembic", "openpyxl", "docx")
 
@@ -62,9 +65,13 @@ def _children_cpu() -> float:
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one run of ``argv``."""
+    cwd = None
+    if argv[1:2] == ["-c"] and argv[2] == BEFORE:
+        # `-c` puts the working directory first on sys.path: run from the other checkout.
+        env, cwd = {**env, "PYTHONPATH": BEFORE_DIR}, BEFORE_DIR
     cpu = _children_cpu()
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr.decode()}")
@@ -75,7 +82,10 @@ def imported(argv: list[str], env: dict[str, str]) -> list[str]:
     """The HEAVY modules that ``argv`` imports (one untimed run with -X importtime)."""
     # The taskhub script is a Python file: run it under the same interpreter with the flag.
     command = [PYTHON, "-X", "importtime", *(argv[1:] if argv[0] == PYTHON else argv)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    cwd = None
+    if argv[1:2] == ["-c"] and argv[2] == BEFORE:
+        env, cwd = {**env, "PYTHONPATH": BEFORE_DIR}, BEFORE_DIR
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
     return [m for m in HEAVY if m in names]
 
@@ -91,7 +101,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--db", help="Database URL (default: a temporary SQLite, seeded)")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="Also time the three commands of another checkout (e.g. a worktree of the commit "
+        "before), imported from DIR ahead of this one, in the same rounds",
+    )
     args = parser.parse_args()
+    if args.before:
+        global BEFORE_DIR
+        BEFORE_DIR = str(Path(args.before).resolve())
+        for name, argv in list(CASES.items())[2:]:
+            CASES[f"before: {name}"] = [PYTHON, "-c", BEFORE, *argv[1:]]
 
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         env = dict(os.environ)
