@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from importlib import import_module
 from typing import Any
 
@@ -20,9 +21,11 @@ class JobSpec:
     is_daily: bool = True
 
 
+@cache
 def _job(target: str) -> Callable[[date], dict[str, Any]]:
     """The job function at ``module:name``, imported when the job first runs: listing the jobs
-    (`taskhub jobs list`, the scheduler's start) imports no job module and what they need."""
+    (`taskhub jobs list`, the scheduler's start) imports no job module and what they need.
+    One wrapper per target, so that specs from two calls of ``all_jobs`` compare equal."""
     module_name, _, name = target.partition(":")
 
     def run(today: date) -> dict[str, Any]:
