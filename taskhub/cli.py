@@ -1,26 +1,97 @@
 """The `taskhub` command line (a Flask CLI group; `flask --app taskhub ...` works too).
 
 The command names and flags are a public contract that operators script against.
+
+Each domain owns its commands (taskhub/<domain>/cli.py); this module only lists them.
+`taskhub --help` answers from that list (``COMMANDS``) without importing a domain package,
+SQLAlchemy or the app, and a command imports its own module when it runs. Commands that only
+read or write rows use ``with_database``: an app with the database alone
+(taskhub.app.create_database_app), not the pages, API and translations.
 """
 
 from __future__ import annotations
 
-import signal
+import importlib
 import sys
-import threading
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 import click
 from flask import Flask, current_app
 from flask import cli as flask_cli
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import inspect
-from sqlalchemy.exc import OperationalError
 
-from taskhub.accounts.cli import user
-from taskhub.accounts.cli import users as users_group
-from taskhub.core.db import db
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Entry(NamedTuple):
+    """Where a top-level command lives, and the first paragraph of its help."""
+
+    #: "module:attribute", or APP for a command the loaded app adds (extensions' commands).
+    target: str
+    help: str
+
+
+#: A command that the app itself provides (Flask-Migrate's `db`, flask-smorest's `openapi`).
+APP = "app"
+
+#: Every top-level command, by name. tests/test_cli_start.py checks each help line against the
+#: command itself, so a changed docstring fails there until this list says the same.
+COMMANDS: dict[str, Entry] = {
+    "alert": Entry(
+        "taskhub.cli:alert",
+        "Report a failed systemd unit: an error in the journal and a mail to TASKHUB_ALERT_MAIL.",
+    ),
+    "audit": Entry("taskhub.audit.cli:audit", "The audit trail."),
+    "backup": Entry(
+        "taskhub.cli:backup",
+        "Back up the database, evidence files and pending imports into one .tar.gz.",
+    ),
+    "city": Entry(
+        "taskhub.units.cli:city",
+        "Manage cities (their units: the Cities page, the API or the units import).",
+    ),
+    "db": Entry(APP, "Perform database migrations."),
+    "demo": Entry(
+        "taskhub.demo.cli:demo",
+        "Demo accounts and contacts, and the living demo plan of the demo city.",
+    ),
+    "evidence": Entry("taskhub.evidence.cli:evidence", "Evidence files on disk."),
+    "jobs": Entry("taskhub.jobs.cli:jobs", "Scheduled jobs: list them, or run one now."),
+    "openapi": Entry(APP, "OpenAPI commands."),
+    "plan": Entry("taskhub.plans.cli:plan", "Inspect loaded plans; publish, copy and close them."),
+    "restore": Entry(
+        "taskhub.cli:restore",
+        "Restore a backup into an empty database and evidence folder (checksums checked first).",
+    ),
+    "run": Entry(
+        "taskhub.jobs.cli:run",
+        "Serve the web app and run the scheduler in one process (the embedded default).",
+    ),
+    "scheduler": Entry(
+        "taskhub.jobs.cli:scheduler",
+        "Run the scheduler alone (one per deployment beside gunicorn web workers).",
+    ),
+    "score": Entry(
+        "taskhub.scoring.cli:score", "Scores, rankings and explanations by a plan's scheme."
+    ),
+    "seed": Entry("taskhub.plans.cli:seed", "Load the plans shipped in seeds/."),
+    "units": Entry("taskhub.imports.cli:units", "A city's units, other names and groups."),
+    "user": Entry("taskhub.accounts.cli:user", "Manage users."),
+    "users": Entry("taskhub.accounts.cli:users", "Manage many users at once (Excel import)."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module that defines the command ``name`` and return it."""
+    module_name, _, attribute = COMMANDS[name].target.partition(":")
+    command: click.Command = getattr(importlib.import_module(module_name), attribute)
+    return command
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -34,6 +105,9 @@ def progress(message: str) -> None:
 
 
 def _require_schema() -> None:
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
     try:
         has_tables = inspect(db.engine).has_table("plans")
     except OperationalError as exc:
@@ -42,18 +116,85 @@ def _require_schema() -> None:
         fail("the database has no tables yet; run `taskhub db upgrade` first")
 
 
+class _Database:
+    """``db`` (taskhub.core.db) for the commands of this module, imported at first use: the
+    module stays free of SQLAlchemy, which `taskhub --help` would otherwise import."""
+
+    def __getattr__(self, name: str) -> Any:
+        from taskhub.core.db import db as real
+
+        return getattr(real, name)
+
+
+db: SQLAlchemy = _Database()  # type: ignore[assignment]
+
+#: Set in ``click.Context.meta`` by ``with_database``: load the database-only app.
+_DATABASE_ONLY = "taskhub.database_only"
+#: Set while `--help` lists the commands: answer from ``COMMANDS``, import nothing.
+_LISTING = "taskhub.listing"
+
+
+def with_database(f: F) -> F:
+    """Like Flask's ``with_appcontext``, but `taskhub` builds an app with the database only
+    (no pages, API, sign-in or translations); an app already loaded (``flask --app``, the
+    tests' runner) is used as it is."""
+    inner = with_appcontext(f)
+
+    @wraps(f)
+    def decorator(*args: Any, **kwargs: Any) -> Any:
+        click.get_current_context().meta[_DATABASE_ONLY] = True
+        return inner(*args, **kwargs)
+
+    return decorator  # type: ignore[return-value]
+
+
 def _create_app(**_: Any) -> Flask:
-    from taskhub import create_app
     from taskhub.config import ConfigError
 
+    ctx = click.get_current_context(silent=True)
+    database_only = bool(ctx and ctx.meta.get(_DATABASE_ONLY))
     try:
+        if database_only:
+            from taskhub.app import create_database_app
+
+            return create_database_app()
+        from taskhub.app import create_app
+
         return create_app()
     except ConfigError as exc:
         fail(f"{exc}\n(`taskhub config check` shows every setting)", code=2)
 
 
+class TaskHubGroup(FlaskGroup):
+    """A FlaskGroup that finds its commands in ``COMMANDS`` and imports one only to run it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is not None and ctx.meta.get(_LISTING):
+            return click.Command(cmd_name, help=entry.help)
+        if entry is None or entry.target == APP:
+            # Commands of the app and of plugins: FlaskGroup loads the whole app.
+            return super().get_command(ctx, cmd_name)
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx.meta[_LISTING] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            del ctx.meta[_LISTING]
+
+
 @click.group(
-    cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False
+    cls=TaskHubGroup,
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
 )
 def main() -> None:
     """TaskHub: track digital-government construction plans."""
@@ -66,475 +207,9 @@ main.add_command(flask_cli.routes_command)
 
 def register_commands(app: Flask) -> None:
     """Attach TaskHub's commands to the app (so both `taskhub` and `flask` see them)."""
-    from taskhub.evidence.cli import evidence
-    from taskhub.imports.cli import units
-    from taskhub.plans.cli import plan
-    from taskhub.units.cli import city
-
-    for command in (seed, demo, plan, user, audit, jobs, score, run, scheduler, backup, restore):
-        app.cli.add_command(command)
-    app.cli.add_command(alert)
-    app.cli.add_command(evidence)
-    app.cli.add_command(users_group)
-    app.cli.add_command(units)
-    app.cli.add_command(city)
-
-
-# -- seed -----------------------------------------------------------------------------------
-
-
-@click.group()
-def seed() -> None:
-    """Load the plans shipped in seeds/."""
-
-
-@seed.command("load")
-@click.argument("codes", nargs=-1)
-@click.option(
-    "--path",
-    "seeds_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Seed folder (default: TASKHUB_SEEDS_PATH or ./seeds).",
-)
-@with_appcontext
-def seed_load(codes: tuple[str, ...], seeds_path: Path | None) -> None:
-    """Validate and load seed plans (all, or the CODEs given) in one transaction.
-
-    With TASKHUB_SEEDS=none and no CODEs nothing is loaded (an empty installation)."""
-    from taskhub.plans.seeds import load_seeds
-    from taskhub.plans.seedspec import SeedError
-
-    _require_schema()
-    if current_app.config["SEEDS"] == "none" and not codes:
-        click.echo("TASKHUB_SEEDS=none: no seed plans loaded (name CODEs to load some anyway)")
-        return
-    folder = seeds_path or Path(current_app.config["SEEDS_PATH"])
-    if not (folder / "plans").is_dir():
-        fail(f"no seed folder at {folder} (expected {folder / 'plans'}); pass --path")
-    try:
-        results = load_seeds(folder, codes, progress=progress)
-        db.session.commit()
-    except SeedError as exc:
-        db.session.rollback()
-        fail("nothing was loaded:\n  " + "\n  ".join(exc.problems))
-    for r in results:
-        click.echo(
-            f"{r.code}: {r.status} ({r.sections} sections, {r.items} items, "
-            f"{r.assignments} assignments)"
-        )
-
-
-# -- demo -----------------------------------------------------------------------------------
-
-
-@click.group()
-def demo() -> None:
-    """Demo accounts and contacts, and the living demo plan of the demo city."""
-
-
-@demo.command("load")
-@with_appcontext
-def demo_load() -> None:
-    """Create the demo city's current-year plan as of today (worked on by its demo users),
-    demo accounts (one per role and unit kind) and a demo contact per unit."""
-    from taskhub.accounts.demo import ensure_account, load_demo
-    from taskhub.audit import services as audit
-    from taskhub.core.errors import ValidationFailed
-    from taskhub.core.storage import storage_for
-    from taskhub.core.timeutil import office_today
-    from taskhub.demo.services import load_living_demo
-
-    _require_schema()
-    config = current_app.config
-    if config["SEEDS"] == "none":
-        # An empty installation: only the account that signs in to set it up.
-        account = ensure_account("admin", "admin", None)
-        db.session.commit()
-        click.echo("TASKHUB_SEEDS=none: no demo plan or demo data; the admin sets the city up")
-        _print_accounts([account])
-        return
-    try:
-        living = load_living_demo(
-            office_today(),
-            storage=storage_for(config),
-            max_bytes=config["MAX_UPLOAD_BYTES"],
-            progress=progress,
-        )
-        accounts, contacts = load_demo()
-        if contacts or any(a.password for a in accounts):
-            audit.record(
-                "demo.loaded",
-                "instance",
-                "demo",
-                actor_id=None,
-                after={
-                    "accounts": [a.username for a in accounts if a.password],
-                    "contacts": contacts,
-                },
-            )
-        db.session.commit()
-    except ValidationFailed as exc:
-        db.session.rollback()
-        fail(exc.message)
-    if living.status == "unchanged":
-        click.echo(f"demo plan {living.plan_code}: already there, nothing changed")
-    else:
-        counts = ", ".join(f"{status} {n}" for status, n in living.statuses.items())
-        click.echo(
-            f"demo plan {living.plan_code}: loaded ({counts}; {living.reports} reports, "
-            f"{living.scores} scores)"
-        )
-    click.echo(f"demo contacts added: {contacts}")
-    _print_accounts(accounts + living.logins)
-
-
-def _print_accounts(accounts: list[Any]) -> None:
-    if any(a.password for a in accounts):
-        click.echo("Demo accounts (passwords are shown only this once):")
-    for a in accounts:
-        unit = f"  [{a.unit}]" if a.unit else ""
-        secret = a.password or "(exists; password unchanged)"
-        click.echo(f"  {a.username:<18} {a.role:<9} {secret}{unit}")
-
-
-# -- audit ----------------------------------------------------------------------------------
-
-
-@click.group()
-def audit() -> None:
-    """The audit trail."""
-
-
-@audit.command("verify")
-@click.option(
-    "--checkpoint",
-    "checkpoint_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Check against this checkpoint (a saved audit.checkpoint webhook body, a log line or "
-    "log, a backup's manifest.json) instead of the last one in TASKHUB_AUDIT_CHECKPOINT_LOG.",
-)
-@with_appcontext
-def audit_verify(checkpoint_file: Path | None) -> None:
-    """Check the chain and the last checkpoint; exit 1 if events were edited or deleted."""
-    from taskhub.audit import checkpoints
-    from taskhub.audit.services import verify
-
-    _require_schema()
-    problems: list[Any] = []
-    checkpoint = None
-    try:
-        if checkpoint_file is not None:
-            checkpoint = checkpoints.read_file(checkpoint_file)
-        else:
-            checkpoint = checkpoints.latest()
-        if checkpoint is not None:
-            checkpoints.check_signature(checkpoint)
-    except checkpoints.CheckpointError as exc:
-        problems.append(f"checkpoint: {exc}")
-        checkpoint = None
-    count, chain_problems = verify(checkpoint)
-    problems += [str(p) for p in chain_problems]
-    for problem in problems:
-        click.echo(problem, err=True)
-    if problems:
-        fail(f"audit trail is broken: {len(problems)} problem(s) in {count} events")
-    if checkpoint is None:
-        click.echo(
-            f"audit trail intact: {count} events (no checkpoint yet, so deleted newest events "
-            "would not show; `taskhub audit checkpoint` writes one)"
-        )
-        return
-    click.echo(
-        f"audit trail intact: {count} events; the checkpoint of {checkpoint.created_at} "
-        f"({checkpoint.reason}, {checkpoint.count} events) is there"
-    )
-
-
-@audit.command("checkpoint")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Write it even though the chain does not follow the last checkpoint "
-    "(after a database restored by hand); the log keeps the older one.",
-)
-@with_appcontext
-def audit_checkpoint(force: bool) -> None:
-    """Sign the chain's head into the checkpoint log and to audit.checkpoint webhooks."""
-    from taskhub.audit import checkpoints
-
-    _require_schema()
-    try:
-        written = checkpoints.write("command", force=force)
-        db.session.commit()
-    except checkpoints.ChainBroken as exc:
-        db.session.rollback()
-        fail(
-            "the audit trail does not follow the last checkpoint; nothing was written:\n  "
-            + "\n  ".join(str(p) for p in exc.problems)
-            + "\n`taskhub audit verify` shows every problem; --force starts a new baseline"
-        )
-    assert written is not None
-    click.echo(written.line(), nl=False)
-
-
-# -- jobs -----------------------------------------------------------------------------------
-
-
-@click.group()
-def jobs() -> None:
-    """Scheduled jobs: list them, or run one now."""
-
-
-@jobs.command("list")
-@with_appcontext
-def jobs_list() -> None:
-    """Name every scheduled job with its schedule and last run."""
-    from taskhub.jobs.models import JobRun
-    from taskhub.jobs.registry import all_jobs
-
-    _require_schema()
-    for spec in all_jobs():
-        run = db.session.get(JobRun, spec.name)
-        when = " ".join(f"{k}={v}" for k, v in spec.cron.items())
-        last = f"last run for {run.last_run_on} ({run.status})" if run and run.last_run_on else ""
-        click.echo(f"{spec.name:<14} {when:<22} {spec.description}  {last}".rstrip())
-
-
-@jobs.command("run")
-@click.argument("name")
-@click.option(
-    "--today",
-    "today_text",
-    metavar="YYYY-MM-DD",
-    help="Run as of this office day (default: today in TASKHUB_TIMEZONE).",
-)
-@with_appcontext
-def jobs_run(name: str, today_text: str | None) -> None:
-    """Run one job once, now, as of today or of the given date."""
-    from datetime import date
-
-    from taskhub.core.timeutil import office_today
-    from taskhub.jobs.registry import all_jobs, get_job
-    from taskhub.jobs.services import run_job
-
-    _require_schema()
-    spec = get_job(name)
-    if spec is None:
-        fail(
-            f"no job {name!r}; `taskhub jobs list` names them: "
-            f"{', '.join(j.name for j in all_jobs())}"
-        )
-    try:
-        today = date.fromisoformat(today_text) if today_text else office_today()
-    except ValueError:
-        fail(f"--today {today_text!r} is not a date; write it as YYYY-MM-DD")
-    progress(f"running {name} as of {today.isoformat()}")
-    result = run_job(spec, today)
-    click.echo(services_dumps(result))
-
-
-def services_dumps(data: Any) -> str:
-    from taskhub.plans.services import dumps
-
-    return dumps(data)
-
-
-# -- score ----------------------------------------------------------------------------------
-
-
-@click.group()
-def score() -> None:
-    """Scores, rankings and explanations by a plan's scheme."""
-
-
-def _plan_or_fail(code: str) -> Any:
-    from taskhub.plans import services
-
-    _require_schema()
-    found = services.get_plan(code)
-    if found is None:
-        fail(f"no plan {code!r}; `taskhub plan list` names the loaded plans")
-    return found
-
-
-@score.command("compute")
-@click.option("--plan", "plan_code", required=True)
-@click.option("--period", required=True, help="2022, 2022-H1, 2022-H2 or 2021-11")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_appcontext
-def score_compute(plan_code: str, period: str, as_json: bool) -> None:
-    """Every unit's total and rank for a period (a closed period answers from its snapshot)."""
-    from taskhub.core.errors import DomainError
-    from taskhub.plans.services import dumps
-    from taskhub.scoring import services
-
-    found = _plan_or_fail(plan_code)
-    try:
-        rows, snapshot = services.results(found, period)
-    except DomainError as exc:
-        fail(exc.message)
-    db.session.commit()  # periods are recorded on first use
-    if as_json:
-        click.echo(
-            dumps(
-                {
-                    "plan": found.code,
-                    "period": period,
-                    "revision": snapshot.revision if snapshot else None,
-                    "units": [r.as_dict() for r in rows],
-                }
-            )
-        )
-        return
-    for r in rows:
-        change = "" if r.change is None else f" ({r.change:+d})"
-        click.echo(f"{r.rank or '-':>4} {r.total:>10} {r.unit_name}{change}")
-
-
-@score.command("explain")
-@click.option("--plan", "plan_code", required=True)
-@click.option("--unit", "unit_name", required=True, help="Unit name or alias.")
-@click.option("--period", required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_appcontext
-def score_explain(plan_code: str, unit_name: str, period: str, as_json: bool) -> None:
-    """Every contribution to one unit's total (they add up to it exactly)."""
-    from taskhub.core.errors import DomainError
-    from taskhub.plans.services import dumps
-    from taskhub.scoring import services
-
-    found = _plan_or_fail(plan_code)
-    try:
-        data = services.explain(found, services.unit_by_name(found, unit_name), period)
-    except DomainError as exc:
-        fail(exc.message)
-    db.session.commit()
-    if as_json:
-        click.echo(dumps(data))
-        return
-    click.echo(f"{data['unit']} {data['period']}: {data['total']}")
-    for c in data["contributions"]:
-        click.echo(f"  {c['value']:>10}  {c['kind']:<9} {c['label'][:40]:<40} {c['source']}")
-        for detail in c.get("details") or ():
-            click.echo(f"{'':14}{detail}")
-
-
-@score.command("close")
-@click.option("--plan", "plan_code", required=True)
-@click.option("--period", required=True)
-@click.option("--reason", help="Required for a correction after the first close.")
-@click.option(
-    "--doc-number", help="The bulletin's document number (文号), e.g. 包数政办发〔2022〕3号."
-)
-@with_appcontext
-def score_close(plan_code: str, period: str, reason: str | None, doc_number: str | None) -> None:
-    """Close a period: freeze scores and ranks in a snapshot (again: a new revision)."""
-    from taskhub.core.errors import DomainError
-    from taskhub.scoring import services
-
-    found = _plan_or_fail(plan_code)
-    try:
-        snapshot = services.close_period(
-            found, period, actor=None, reason=reason, doc_number=doc_number
-        )
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        fail(exc.message)
-    click.echo(f"{found.code} {period}: closed, revision {snapshot.revision}")
-
-
-@score.command("doc-number")
-@click.option("--plan", "plan_code", required=True)
-@click.option("--period", required=True)
-@click.argument("number")
-@with_appcontext
-def score_doc_number(plan_code: str, period: str, number: str) -> None:
-    """Set or correct the document number (文号) of a period's bulletin ("" clears it)."""
-    from taskhub.core.errors import DomainError
-    from taskhub.scoring import services
-
-    found = _plan_or_fail(plan_code)
-    try:
-        saved = services.set_doc_number(found, period, number, actor=None)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        fail(exc.message)
-    click.echo(f"{found.code} {period}: 文号 {saved.doc_number or '—'}")
-
-
-@score.command("import")
-@click.option("--plan", "plan_code", required=True)
-@click.option("--period", required=True)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@with_appcontext
-def score_import(plan_code: str, period: str, file: Path) -> None:
-    """Import scores from .xlsx or .csv, all or nothing; importing twice changes nothing."""
-    from taskhub.scoring.imports import ImportFailed, import_scores
-
-    found = _plan_or_fail(plan_code)
-    if not file.exists():
-        fail(f"no file {file}")
-    try:
-        report = import_scores(found, period, file, actor=None, progress=progress)
-        db.session.commit()
-    except ImportFailed as exc:
-        db.session.rollback()
-        fail(f"nothing was imported from {file}:\n  " + "\n  ".join(exc.problems))
-    click.echo(
-        f"{file}: {report.rows} rows, {report.changed} changed, {report.unchanged} unchanged"
-    )
-
-
-# -- run / scheduler ------------------------------------------------------------------------
-
-
-@click.command("run")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--no-scheduler", is_flag=True, help="Serve the web only.")
-@with_appcontext
-def run(host: str, port: int, no_scheduler: bool) -> None:
-    """Serve the web app and run the scheduler in one process (the embedded default)."""
-    from werkzeug.serving import run_simple
-
-    from taskhub.jobs.scheduler import SchedulerRunner
-
-    _require_schema()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    runner = None if no_scheduler else SchedulerRunner(app, blocking=False)
-    if runner:
-        runner.start()
-    click.echo(f"TaskHub on http://{host}:{port}/ (scheduler {'off' if not runner else 'on'})")
-    try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port")
-    finally:
-        if runner:
-            runner.shutdown()
-
-
-@click.command("scheduler")
-@with_appcontext
-def scheduler() -> None:
-    """Run the scheduler alone (one per deployment beside gunicorn web workers)."""
-    from taskhub.jobs.scheduler import SchedulerRunner
-
-    _require_schema()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    runner = SchedulerRunner(app, blocking=True)
-
-    def stop(signum: int, _frame: Any) -> None:
-        threading.Thread(target=runner.shutdown).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    click.echo("TaskHub scheduler running; Ctrl-C or SIGTERM stops it", err=True)
-    try:
-        runner.start()
-    except (KeyboardInterrupt, SystemExit):
-        runner.shutdown()
+    for name, entry in COMMANDS.items():
+        if entry.target != APP and name not in app.cli.commands:
+            app.cli.add_command(load_command(name), name)
 
 
 # -- config / backup / restore --------------------------------------------------------------

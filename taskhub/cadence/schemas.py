@@ -6,7 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from taskhub.cadence.models import CADENCE_KINDS
 from taskhub.cadence.services import EARLIEST, LATEST
-from taskhub.core.api import DecimalString, no_nul
+from taskhub.core.schemas import DecimalString, no_nul
 
 
 class CadenceArgs(Schema):

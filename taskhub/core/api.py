@@ -8,7 +8,7 @@ ignored here, so a browser session can never be used against the API (no CSRF su
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -16,8 +16,7 @@ from flask import Flask, g, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as smorest_abort
-from marshmallow import EXCLUDE, Schema, fields, validate
-from marshmallow.exceptions import ValidationError as MarshmallowError
+from marshmallow import Schema, fields
 from sqlalchemy import ColumnElement, Select, func, select
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -26,27 +25,16 @@ from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from taskhub.core.inputs import MAX_ID
 
+# Re-exported: the schemas' shared pieces live in taskhub.core.schemas (no flask-smorest).
+from taskhub.core.schemas import ID_RANGE as ID_RANGE
+from taskhub.core.schemas import DecimalString as DecimalString
+from taskhub.core.schemas import ListArgs as ListArgs
+from taskhub.core.schemas import no_nul as no_nul
+from taskhub.core.schemas import sort_args as sort_args
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 PREFIX = "/api/v1"
-
-#: Validates an id given as input (query or body): 1 to MAX_ID.
-ID_RANGE = validate.Range(min=1, max=MAX_ID)
-
-
-def no_nul(value: str) -> None:
-    """PostgreSQL text cannot hold NUL characters; refuse them as input, not at the database."""
-    if "\x00" in value:
-        raise MarshmallowError("must not contain NUL characters")
-
-
-class DecimalString(fields.Decimal):
-    """An exact decimal written as a JSON string (never a float); input: string or number."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("as_string", True)
-        super().__init__(**kwargs)
-
 
 #: Stable, machine-readable error codes by HTTP status.
 ERROR_CODES = {
@@ -400,32 +388,6 @@ def get_or_404(model: type[Any], ident: Any, *, lock: bool = False) -> Any:
     if obj is None:
         abort(404, f"{model.__name__} {ident} does not exist.")
     return obj
-
-
-class ListArgs(Schema):
-    """Sorting shared by every list (``sort=due_on`` or ``sort=-due_on``); paging is separate."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    sort = fields.String(
-        validate=validate.Length(max=40),
-        metadata={"description": "A sort key of this list; '-' in front sorts descending."},
-    )
-
-
-def sort_args(keys: Sequence[str], default: str) -> type[ListArgs]:
-    """ListArgs whose ``sort`` accepts exactly ``keys`` (each also with a leading '-')."""
-    choices = [*keys, *(f"-{k}" for k in keys)]
-
-    class Args(ListArgs):
-        sort = fields.String(
-            load_default=default,
-            validate=validate.OneOf(choices),
-            metadata={"description": f"One of {', '.join(keys)}; '-' in front sorts descending."},
-        )
-
-    return Args
 
 
 def apply_sort(

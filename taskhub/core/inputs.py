@@ -19,11 +19,8 @@ from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter, Map
 
 from taskhub.core.errors import ValidationFailed
-from taskhub.core.limits import NUMBER_LIMIT, NUMBER_PLACES, number_problem
+from taskhub.core.limits import MAX_ID, NUMBER_LIMIT, NUMBER_PLACES, number_problem
 
-#: Largest id or row offset the databases take (ids are 32-bit integers on PostgreSQL);
-#: larger values cannot match anything.
-MAX_ID = 2**31 - 1
 #: Largest page number of a paged list (a million pages is far past any list's end).
 MAX_PAGE = 1_000_000
 

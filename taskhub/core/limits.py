@@ -16,6 +16,10 @@ from marshmallow import validate
 
 from taskhub.core.errors import ValidationFailed
 
+#: Largest id or row offset the databases take (ids are 32-bit integers on PostgreSQL);
+#: larger values cannot match anything.
+MAX_ID = 2**31 - 1
+
 #: The longest text each field takes, in characters, by "object.field".
 TEXT_LIMITS: dict[str, int] = {
     # Progress reports: 工作进展, 存在问题, 下步计划 (about 20 printed pages each).

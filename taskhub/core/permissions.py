@@ -9,8 +9,6 @@ from typing import Any, TypeVar, cast
 from flask import abort, request
 from flask_login import current_user
 
-from taskhub.extensions import login_manager
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Roles that may read every plan, unit and contact.
@@ -32,6 +30,10 @@ def roles_required(*roles: str) -> Callable[[F], F]:
             if not current_user.is_authenticated:
                 if request.accept_mimetypes.best == "application/json":
                     abort(401)
+                # Imported here: services import this module, and commands and jobs that run
+                # them need no sign-in machinery (Flask-WTF, Flask-Babel) at start.
+                from taskhub.extensions import login_manager
+
                 return login_manager.unauthorized()
             if roles and current_user.role not in roles:
                 abort(403)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
+from importlib import import_module
 from typing import Any
 
 
@@ -19,13 +21,30 @@ class JobSpec:
     is_daily: bool = True
 
 
+@cache
+def _job(target: str) -> Callable[[date], dict[str, Any]]:
+    """The job function at ``module:name``, imported when the job first runs: listing the jobs
+    (`taskhub jobs list`, the scheduler's start) imports no job module and what they need.
+    One wrapper per target, so that specs from two calls of ``all_jobs`` compare equal."""
+    module_name, _, name = target.partition(":")
+
+    def run(today: date) -> dict[str, Any]:
+        func: Callable[[date], dict[str, Any]] = getattr(import_module(module_name), name)
+        return func(today)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
 def all_jobs() -> list[JobSpec]:
-    from taskhub.audit.jobs import checkpoint
-    from taskhub.evidence.jobs import evidence_gc
-    from taskhub.leaders.jobs import leader_digest
-    from taskhub.reminders import jobs as reminder_jobs
-    from taskhub.supervision.jobs import escalate
-    from taskhub.tracking.jobs import scan_overdue
+    checkpoint = _job("taskhub.audit.jobs:checkpoint")
+    evidence_gc = _job("taskhub.evidence.jobs:evidence_gc")
+    escalate = _job("taskhub.supervision.jobs:escalate")
+    scan_overdue = _job("taskhub.tracking.jobs:scan_overdue")
+    reminders = _job("taskhub.reminders.jobs:reminders")
+    monthly_cycle = _job("taskhub.reminders.jobs:monthly_cycle")
+    deliver = _job("taskhub.reminders.jobs:deliver")
+    leader_digest = _job("taskhub.leaders.jobs:leader_digest")
 
     return [
         JobSpec(
@@ -36,19 +55,19 @@ def all_jobs() -> list[JobSpec]:
         ),
         JobSpec(
             "reminders",
-            reminder_jobs.reminders,
+            reminders,
             "Decide reminder digests and deliver them",
             {"hour": 9, "minute": 0},
         ),
         JobSpec(
             "monthly_cycle",
-            reminder_jobs.monthly_cycle,
+            monthly_cycle,
             "Remind assessed units before a monthly data cut-off",
             {"hour": 9, "minute": 5},
         ),
         JobSpec(
             "deliver",
-            reminder_jobs.deliver,
+            deliver,
             "Send due outbox messages (retries, quiet hours)",
             {"minute": "*/5"},
             is_daily=False,

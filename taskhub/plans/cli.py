@@ -2,15 +2,21 @@
 
 ``list`` and ``show`` read; ``publish``, ``copy`` and ``close`` change a plan with the same
 services and rules as the plan page (taskhub.plans.lifecycle), audited with no actor (the
-operator at the server), in one transaction each.
+operator at the server), in one transaction each. ``taskhub seed load`` loads the plans
+shipped in seeds/.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
+
+from taskhub.cli import _require_schema, fail, progress, with_database
+from taskhub.core.db import db
 
 if TYPE_CHECKING:
     from taskhub.plans.models import Plan
@@ -35,7 +41,7 @@ def plan() -> None:
 
 @plan.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_appcontext
+@with_database
 def plan_list(as_json: bool) -> None:
     """List plans with item and assignment counts."""
     from taskhub.plans import services
@@ -160,6 +166,50 @@ def plan_close(code: str) -> None:
     found = _plan(code)
     _commit_or_fail(lambda: lifecycle.close(found, actor=None))
     click.echo(f"{code}: closed")
+
+
+# -- seed -----------------------------------------------------------------------------------
+
+
+@click.group()
+def seed() -> None:
+    """Load the plans shipped in seeds/."""
+
+
+@seed.command("load")
+@click.argument("codes", nargs=-1)
+@click.option(
+    "--path",
+    "seeds_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Seed folder (default: TASKHUB_SEEDS_PATH or ./seeds).",
+)
+@with_appcontext
+def seed_load(codes: tuple[str, ...], seeds_path: Path | None) -> None:
+    """Validate and load seed plans (all, or the CODEs given) in one transaction.
+
+    With TASKHUB_SEEDS=none and no CODEs nothing is loaded (an empty installation)."""
+    from taskhub.plans.seeds import load_seeds
+    from taskhub.plans.seedspec import SeedError
+
+    _require_schema()
+    if current_app.config["SEEDS"] == "none" and not codes:
+        click.echo("TASKHUB_SEEDS=none: no seed plans loaded (name CODEs to load some anyway)")
+        return
+    folder = seeds_path or Path(current_app.config["SEEDS_PATH"])
+    if not (folder / "plans").is_dir():
+        fail(f"no seed folder at {folder} (expected {folder / 'plans'}); pass --path")
+    try:
+        results = load_seeds(folder, codes, progress=progress)
+        db.session.commit()
+    except SeedError as exc:
+        db.session.rollback()
+        fail("nothing was loaded:\n  " + "\n  ".join(exc.problems))
+    for r in results:
+        click.echo(
+            f"{r.code}: {r.status} ({r.sections} sections, {r.items} items, "
+            f"{r.assignments} assignments)"
+        )
 
 
 # Reading plans from their documents (taskhub.documents.cli: parse, import-document).

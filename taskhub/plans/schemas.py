@@ -10,8 +10,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from taskhub.core.api import ID_RANGE, DecimalString, no_nul, sort_args
 from taskhub.core.limits import length
+from taskhub.core.schemas import ID_RANGE, DecimalString, no_nul, sort_args
 from taskhub.plans.models import (
     APPLICABILITIES,
     PLAN_KINDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from taskhub.core.api import DecimalString
+from taskhub.core.schemas import DecimalString
 from taskhub.tracking.schemas import RefSchema
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from taskhub.core.api import MAX_ID, DecimalString, sort_args
-from taskhub.core.limits import NUMBER_LIMIT, NUMBER_PLACES, length
+from taskhub.core.limits import MAX_ID, NUMBER_LIMIT, NUMBER_PLACES, length
+from taskhub.core.schemas import DecimalString, sort_args
 from taskhub.scoring.models import PeriodKind, ScoreSource
 from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
 

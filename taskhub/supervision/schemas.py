@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from taskhub.core.api import sort_args
 from taskhub.core.limits import length
+from taskhub.core.schemas import sort_args
 from taskhub.supervision.models import ESCALATION_STATES, HANDOVER_STATES
 
 ESCALATION_SORTS = ("id", "issued_at", "answer_due_on")

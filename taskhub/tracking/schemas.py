@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from taskhub.core.api import ID_RANGE, sort_args
 from taskhub.core.limits import length
+from taskhub.core.schemas import ID_RANGE, sort_args
 from taskhub.tracking.models import (
     AssignmentRole,
     AssignmentStatus,

@@ -11,8 +11,8 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate, validates_s
 from marshmallow import ValidationError as MarshmallowError
 
 from taskhub.core import outbound
-from taskhub.core.api import ID_RANGE, no_nul, sort_args
 from taskhub.core.limits import length
+from taskhub.core.schemas import ID_RANGE, no_nul, sort_args
 from taskhub.tracking.schemas import RefSchema  # one "Ref" in the OpenAPI document
 from taskhub.units.models import UNIT_KINDS
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from taskhub.core.api import sort_args
+from taskhub.core.schemas import sort_args
 from taskhub.reminders.models import OutboxStatus
 from taskhub.webhooks.models import WEBHOOK_EVENTS
 
