@@ -61,7 +61,7 @@ COMMANDS: dict[str, Entry] = {
         "taskhub.demo.cli:demo",
         "Demo accounts and contacts, and the living demo plan of the demo city.",
     ),
-    "evidence": Entry("taskhub.evidence.cli:evidence", "Evidence files on disk."),
+    "evidence": Entry("taskhub.evidence.cli:evidence", "Evidence files in their store."),
     "jobs": Entry("taskhub.jobs.cli:jobs", "Scheduled jobs: list them, or run one now."),
     "openapi": Entry(APP, "OpenAPI commands."),
     "plan": Entry("taskhub.plans.cli:plan", "Inspect loaded plans; publish, copy and close them."),
