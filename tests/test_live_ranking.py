@@ -50,7 +50,7 @@ def baotou() -> Plan:
 
 
 def held(plan: Plan, code: str) -> live.LiveTotals:
-    found = cache.held(("live_totals", plan.id, code))
+    found = cache.held(("live_totals", plan.id, code, live.score_day(plan)))
     assert found is not None
     return found[1]  # type: ignore[no-any-return]
 

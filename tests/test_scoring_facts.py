@@ -20,7 +20,10 @@ import pytest
 from sqlalchemy import select, update
 
 from taskhub.cadence import services as cadence
+from taskhub.core import cache
 from taskhub.core.db import db
+from taskhub.core.storage import LocalStorage
+from taskhub.dashboard import services as dashboard
 from taskhub.core.errors import ValidationFailed
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import facts, services
@@ -405,3 +408,44 @@ def test_a_closed_period_keeps_the_events_as_published(scene: dict[str, Any]) ->
     report(tasks["4"], at("2022-06-24"))  # too late to change the published period
     frozen = component(plan, "2022-H1", unit, "reporting")
     assert frozen["details"] == live["details"] and frozen["value"] == D("9.5")
+
+
+def test_the_dashboard_ranking_follows_a_submitted_report_when_scores_read_reports(
+    scene: dict[str, Any], tmp_path: Path
+) -> None:
+    """A submitted report moves no score of most schemes, so the dashboard keeps its ranking
+    (cache.settled_fingerprint); with a 报送率 component it does move one: the live ranking
+    counts the unit again and equals the full roll-up."""
+    plan, tasks, unit = scene["plan"], scene["tasks"], scene["unit"]
+    scheme(
+        plan,
+        {"reporting": {"fact": "reporting_rate", "points": 10, "rule": "per_missed",
+                       "deduct": "2"}},
+        {"completion": "1", "reporting": "1"},
+    )  # fmt: skip
+    db.session.commit()
+    cache.clear_cache()
+
+    def totals() -> dict[int, Decimal]:
+        return {r.unit_id: r.total for r in dashboard.ranking(plan, "2022-H1").rows}
+
+    def full() -> dict[int, Decimal]:
+        return {r.unit_id: r.total for r in services.results(plan, "2022-H1")[0]}
+
+    assert totals() == full()
+    before = totals()[unit]
+    author = make_user("unit", tasks["2"].unit, username="facts-reporter")
+    submitted = tracking.submit_report(
+        tasks["2"],
+        actor=author,
+        progress="按月报送。",
+        percent=20,
+        storage=LocalStorage(tmp_path),
+        max_bytes=1024,
+    )
+    # Sent in May's window (the audited submission is what the ranking must notice).
+    submitted.submitted_at = at("2022-05-20")
+    db.session.commit()
+    after = totals()
+    assert after == full()
+    assert after[unit] == before + 2  # one missed report fewer: 2 points back

@@ -627,7 +627,7 @@ def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = No
     caller commits.
     """
 
-    settled = cache.settled_fingerprint(fingerprint)
+    settled = live.score_key(plan, fingerprint)
 
     def compute() -> Ranking:
         spec = engine_of(plan)
@@ -643,4 +643,4 @@ def ranking(plan: Plan, period: str, *, fingerprint: tuple[int, str] | None = No
             revision=snapshot.revision if snapshot is not None else None,
         )
 
-    return _cached(("ranking", plan.id, period), compute, settled)
+    return _cached(("ranking", plan.id, period, live.score_day(plan)), compute, settled)

@@ -27,6 +27,8 @@ from sqlalchemy import select
 
 from taskhub.core import cache
 from taskhub.core.db import db
+from taskhub.core.errors import ValidationFailed
+from taskhub.core.timeutil import office_today
 from taskhub.plans.models import Plan
 from taskhub.scoring.engine import competition_ranks
 from taskhub.scoring.models import ComponentScore, ItemScore
@@ -96,6 +98,8 @@ UNIT_SCOPED = {
 
 #: Audited actions that change no assignment, milestone, score, unit or plan at all.
 UNTOUCHED = cache.SETTLED_NEUTRAL - set(UNIT_SCOPED)
+#: Audited actions that move no score of a plan whose scores read the reports (报送率).
+REPORT_NEUTRAL = cache.SETTLED_NEUTRAL - {"report.submitted"}
 
 
 def touched_units(
@@ -145,11 +149,35 @@ def _unranked(results: list[UnitResult]) -> dict[int, UnitResult]:
     return {r.unit_id: replace(r, rank=None) for r in results}
 
 
+def reads_reports(plan: Plan) -> bool:
+    """Whether the plan's scores read the reports' dates (a 报送率 component): then a report
+    submitted moves a score, and so does the day (a reporting window closes at midnight)."""
+    try:
+        spec = engine_of(plan)
+    except ValidationFailed:
+        return False
+    return any(c.fact == "reporting_rate" for c in spec.computed.values())
+
+
+def score_key(plan: Plan, fingerprint: cache.Fingerprint | None = None) -> cache.Fingerprint:
+    """The audit event a plan's scores are current as of: cache.settled_fingerprint, or the
+    newest event of all when its scores read the reports (reads_reports)."""
+    if reads_reports(plan):
+        return fingerprint or cache.audit_fingerprint()
+    return cache.settled_fingerprint(fingerprint)
+
+
+def score_day(plan: Plan) -> str | None:
+    """The office day a plan's live scores hold for (None: any day, no score reads it)."""
+    return office_today().isoformat() if reads_reports(plan) else None
+
+
 def live_totals(plan: Plan, code: str, settled: cache.Fingerprint) -> LiveTotals:
     """The plan's totals and ranks for an open period as of ``settled`` (the newest audit
-    event that may move a score: cache.settled_fingerprint), brought forward from the totals
-    held before when every change since names its unit, else rolled up whole."""
-    key = ("live_totals", plan.id, code)
+    event that may move a score: score_key), brought forward from the totals held before
+    when every change since names its unit, else rolled up whole."""
+    reports_count = reads_reports(plan)
+    key = ("live_totals", plan.id, code, score_day(plan))
     held = cache.held(key)
     if held is not None and held[0] == settled:
         return held[1]
@@ -157,7 +185,9 @@ def live_totals(plan: Plan, code: str, settled: cache.Fingerprint) -> LiveTotals
     rule = spec.rule_for(parse_period_code(code)[0])
     touched = None
     if held is not None and not rule.mean_of and not rule.annual:
-        touched = touched_units(held[0], settled)
+        # A 报送率 component: a submitted report moves its unit's score (still one unit's).
+        neutral = REPORT_NEUTRAL if reports_count else cache.SETTLED_NEUTRAL
+        touched = touched_units(held[0], settled, neutral)
     if held is not None and touched is not None and len(touched) <= MAX_TOUCHED:
         before: LiveTotals = held[1]
         units, shown = dict(before.units), dict(before.shown)

@@ -493,7 +493,7 @@ def results(
     """Every unit's total and rank with the change against the previous period.
 
     A closed period answers from its latest snapshot, frozen. ``settled``: the newest audit
-    event that may move a score (cache.settled_fingerprint); given, open periods answer from
+    event that may move a score (live.score_key); given, open periods answer from
     live totals brought forward from change to change (taskhub.scoring.live), equal to the
     full roll-up; without it, the plan is rolled up.
     """
@@ -527,7 +527,7 @@ def _live_rows(plan: Plan, code: str, settled: Fingerprint) -> list[Ranked]:
     """The live totals as rows; a unit's row is converted again only when its total was
     counted again (the totals carry the other units' results over as they were)."""
     totals = live.live_totals(plan, code, settled)
-    key = ("live_rows", plan.id, code)
+    key = ("live_rows", plan.id, code, live.score_day(plan))
     held = cache.held(key)
     before: dict[int, tuple[UnitResult, Ranked]] = held[1] if held is not None else {}
     shown: dict[int, tuple[UnitResult, Ranked]] = {}
