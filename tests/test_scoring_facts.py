@@ -22,9 +22,9 @@ from sqlalchemy import select, update
 from taskhub.cadence import services as cadence
 from taskhub.core import cache
 from taskhub.core.db import db
+from taskhub.core.errors import ValidationFailed
 from taskhub.core.storage import LocalStorage
 from taskhub.dashboard import services as dashboard
-from taskhub.core.errors import ValidationFailed
 from taskhub.plans.models import Item, Plan
 from taskhub.scoring import facts, services
 from taskhub.scoring.labels import component_names
