@@ -23,8 +23,8 @@ from taskhub.core.errors import PermissionDenied, ValidationFailed
 from taskhub.core.limits import check_text
 from taskhub.supervision.models import CoReport
 from taskhub.supervision.subtasks import SubtaskRefused, _check_open_parent
-from taskhub.tracking.models import Assignment, AssignmentRole
-from taskhub.tracking.services import lock_assignment
+from taskhub.tracking.models import Assignment, AssignmentRole, AssignmentStatus
+from taskhub.tracking.services import CLOSED_PLAN_STATUSES, lock_assignment
 from taskhub.units.models import Unit
 
 CO_REPORT_EVENT = "co_report_submitted"
@@ -72,10 +72,13 @@ def can_view(lead: Assignment, user: User) -> bool:
 
 
 def round_due_on(assignment: Assignment, today: date) -> date | None:
-    """The current round's due date: the cadence's open period, else the next due date."""
+    """The current round's due date: the cadence's open period, else the next due date. A
+    completed task (办结/销号) or one of a closed plan has no round open."""
     from taskhub.cadence import services as cadence
 
     plan = assignment.item.plan
+    if assignment.status == AssignmentStatus.COMPLETED.value or plan.status in CLOSED_PLAN_STATUSES:
+        return None
     found = None
     section = assignment.item.section
     while section is not None and found is None:

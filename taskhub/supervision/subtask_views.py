@@ -337,7 +337,7 @@ def subtask_panel(assignment: Assignment) -> dict[str, Any]:
         "units": subtasks.unit_choices(assignment) if can_decompose else [],
         "states": STATUS_LABELS,
         "co_round": co_round,
-        "co_history": cohandle.history(assignment) if co_round is not None else [],
+        "co_history": cohandle.history(assignment) if lead is assignment else [],
         "co_form": co_form,
         "is_staff": user.role in STAFF,
     }
