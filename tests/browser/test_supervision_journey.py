@@ -173,7 +173,9 @@ def test_the_supervision_loop_end_to_end(
     # A settled task asks no co-handling unit for its part any more, but keeps the parts given.
     expect(lead.locator("#cohandle")).to_contain_text("已配合提供本区信息化项目清单12项。")
     expect(lead.locator("#cohandle .missing-parts")).to_have_count(0)
-    expect(lead.locator("table.history")).to_contain_text("协办意见：已配合提供本区信息化项目清单12项。")
+    expect(lead.locator("table.history")).to_contain_text(
+        "协办意见：已配合提供本区信息化项目清单12项。"
+    )
     steps = history(lead)
     shot(screenshot, lead, "11-history")
     assert steps == [
