@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 
@@ -71,6 +72,24 @@ def can_view(lead: Assignment, user: User) -> bool:
     return lead.can_view(user) or can_add(lead, user)
 
 
+#: Working days before a round's due day that a co-handling unit is reminded of its missing part,
+#: when the round is the lead task's next due date (a cadence's round: its remind days before).
+REMIND_DAYS_BEFORE = 3
+
+
+def _cadence_of(assignment: Assignment) -> Any:
+    """The reporting cadence that applies to the assignment's item (section, else plan)."""
+    from taskhub.cadence import services as cadence
+
+    plan = assignment.item.plan
+    found = None
+    section = assignment.item.section
+    while section is not None and found is None:
+        found = cadence.section_cadences_of(plan, section)
+        section = section.parent
+    return found or cadence.plan_cadence(plan)
+
+
 def round_due_on(assignment: Assignment, today: date) -> date | None:
     """The current round's due date: the cadence's open period, else the next due date. A
     completed task (办结/销号) or one of a closed plan has no round open."""
@@ -79,12 +98,7 @@ def round_due_on(assignment: Assignment, today: date) -> date | None:
     plan = assignment.item.plan
     if assignment.status == AssignmentStatus.COMPLETED.value or plan.status in CLOSED_PLAN_STATUSES:
         return None
-    found = None
-    section = assignment.item.section
-    while section is not None and found is None:
-        found = cadence.section_cadences_of(plan, section)
-        section = section.parent
-    found = found or cadence.plan_cadence(plan)
+    found = _cadence_of(assignment)
     if found is not None:
         periods = cadence.windows(found, today)
         if periods and periods[-1].due_on >= today:
@@ -92,6 +106,14 @@ def round_due_on(assignment: Assignment, today: date) -> date | None:
         if found.kind != "none":
             return None
     return assignment.next_due_on
+
+
+def remind_days_before(assignment: Assignment) -> int:
+    """When the reminder of a missing part starts: the cadence's own setting, else 3."""
+    found = _cadence_of(assignment)
+    if found is not None and found.kind != "none":
+        return int(found.remind_days_before)
+    return REMIND_DAYS_BEFORE
 
 
 @dataclass(frozen=True)
