@@ -17,7 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from taskhub.accounts.models import User
@@ -515,7 +515,7 @@ def awaiting_action(user: User) -> Select[Any]:
     reviews = (
         _awaiting_review_query(user).order_by(None).with_only_columns(SubtaskReport.subtask_id)
     )
-    waiting = Subtask.id.in_(reviews)
+    waiting: ColumnElement[bool] = Subtask.id.in_(reviews)
     if user.role == "unit":
         mine = (SubtaskStatus.NEW.value, SubtaskStatus.RETURNED.value)
         waiting = or_(waiting, and_(Subtask.unit_id == user.unit_id, Subtask.status.in_(mine)))
