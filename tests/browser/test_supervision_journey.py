@@ -42,6 +42,13 @@ def docx_text(data: bytes) -> str:
     return "".join(re.findall(r"<w:t(?: [^>]*)?>([^<]*)</w:t>", xml))
 
 
+def completed_in_area(page: Page, url: str) -> int:
+    """The plan dashboard's count of completed tasks in the item's area (二、工作任务)."""
+    page.goto(f"{url}/plans/hegang-2022/dashboard")
+    row = page.locator("#table-areas tbody tr").filter(has_text="工作任务")
+    return int(row.locator("td[data-bucket=done]").inner_text().split()[0])
+
+
 def test_the_supervision_loop_end_to_end(
     live_site: LiveSite, new_context: Callable[[], BrowserContext], screenshot: Shot
 ) -> None:
@@ -156,12 +163,15 @@ def test_the_supervision_loop_end_to_end(
     expect(lead.locator("#settle")).to_contain_text("待销号")
 
     # 销号: the office finds it in 待审核 and signs it off.
+    done_before = completed_in_area(office, site.url)
     office.goto(f"{site.url}/review")
     expect(office.get_by_text("办结报告·待销号").first).to_be_visible()
     office.goto(task_url)
     office.get_by_role("button", name="通过").first.click()
     expect(office.locator("#settle")).to_contain_text("已销号")
     shot(screenshot, office, "10-signed-off")
+    # It counts as completed on the plan's dashboard (its area's 已完成 column).
+    assert completed_in_area(office, site.url) == done_before + 1
 
     # Closed: out of the open lists, completed, and the history tells the loop in order.
     lead.goto(f"{site.url}/my")
