@@ -122,6 +122,7 @@ def page_case(case: str) -> tuple[str, str, dict[str, Any] | None]:
             f"/assignments/{lead().id}/co-reports",
             {"text": "已配合"},
         ),
+        "setting": lambda: ("POST", f"/plans/{HEGANG}/subtask-review", {"second_review": "1"}),
     }
     return builders[case]()
 
@@ -140,6 +141,7 @@ MATRIX = {
     "close": [302, 302, 302, 403, 302, 403],
     "co-report": [302, 403, 403, 403, 302, 403],
     "co-report lead": [302, 403, 403, 403, 403, 403],
+    "setting": [302, 302, 302, 403, 403, 403],
 }
 
 

@@ -19,7 +19,7 @@ from taskhub.reminders.models import Notification
 from taskhub.tracking import services as tracking
 from taskhub.tracking.models import Assignment, MilestoneStatus
 from taskhub.tracking.queues import awaiting_review, count_of, pending_extensions
-from tests.conftest import make_user, unit_named
+from tests.conftest import login, make_user, unit_named
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -143,6 +143,7 @@ PAGES = {
     "/review": "待审核",
     "/extensions": "延期审批",
     "/handovers": "退回申请",
+    "/subtasks": "分解任务",
     "/units": "单位",
     "/notifications": "站内通知",
     "/setup": "启用向导",
@@ -156,7 +157,7 @@ PAGES = {
     "/admin/webhooks": "事件推送",
 }
 GROUPED = {"/setup", "/cities", "/cities/baotou", "/calendar", "/reminders/rules", "/outbox"}
-GROUPED |= {"/imports", "/users", "/admin/webhooks"}
+GROUPED |= {"/imports", "/users", "/admin/webhooks", "/subtasks"}
 
 
 def test_every_admin_entry_is_highlighted_on_its_page(client, login_as) -> None:
@@ -264,10 +265,52 @@ def test_badges_count_what_the_lists_show(app, client, login_as) -> None:
     assert "站内通知" not in _badges(client.get("/dashboard").get_data(as_text=True))
 
 
+def _switch(client: Any, user: Any) -> None:
+    client.post("/logout")
+    login(client, user)
+
+
+def test_the_sub_tasks_entry_counts_what_awaits_the_user(app, client, login_as) -> None:
+    """分解任务: the handling unit's badge counts its sub-tasks to acknowledge (or report on again),
+    the lead unit's and the office's the reports awaiting their review."""
+    from taskhub.supervision import subtasks
+
+    lead_task = _open_assignments(1)[0]
+    lead_user = login_as("unit", lead_task.unit)
+    other_user = make_user("unit", unit_named("青山区人民政府", "baotou"))
+    office = make_user("office")
+    assert "分解任务" not in _badges(client.get("/my").get_data(as_text=True))
+    st = subtasks.create(
+        lead_task,
+        actor=lead_user,
+        text="梳理数据目录",
+        unit_id=other_user.unit_id,
+        department=None,
+        milestones=[("完成", date(2030, 6, 30))],
+        weight=1,
+    )
+    db.session.commit()
+    page = client.get("/my").get_data(as_text=True)
+    assert "分解任务" in _nav(page) and "分解任务" not in _badges(page)  # nothing for the lead yet
+    _switch(client, other_user)
+    assert _badges(client.get("/my").get_data(as_text=True))["分解任务"][0] == 1  # 未签收
+    subtasks.acknowledge(st, actor=other_user)
+    subtasks.submit_report(st, actor=other_user, progress="已梳理一半", percent=50)
+    db.session.commit()
+    assert "分解任务" not in _badges(client.get("/my").get_data(as_text=True))
+    _switch(client, lead_user)
+    assert _badges(client.get("/my").get_data(as_text=True))["分解任务"][0] == 1  # to review
+    _switch(client, office)
+    assert _badges(client.get("/dashboard").get_data(as_text=True))["分解任务"][0] == 1
+    current = _current(client.get(f"/subtasks/{st.id}").get_data(as_text=True))
+    assert [name.strip() for name in current] == ["分解任务"]
+
+
 def test_badges_only_for_roles_that_see_the_entry(client, login_as) -> None:
     login_as("viewer")
     nav = _nav(client.get("/dashboard").get_data(as_text=True))
     assert "待审核" not in nav and "延期审批" not in nav and "站内通知" in nav
+    assert "分解任务" not in nav
 
 
 # -- the two lists' names ------------------------------------------------------------------

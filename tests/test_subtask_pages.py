@@ -107,3 +107,35 @@ def test_co_handling_units_give_their_part_and_the_lead_sees_whose_is_missing(cl
     page = _text(client.get(f"/assignments/{lead.id}"))
     assert "已提供本部门数据" in page and "尚缺协办意见" in page
     assert co[1].unit.name in page.split("尚缺协办意见")[1]
+
+
+def test_the_office_sets_the_second_review_on_the_reporting_page(client, session):
+    from taskhub.audit.models import AuditEvent
+    from taskhub.plans.models import Plan
+
+    login(client, make_user("office", None, "st-setting-office"))
+    page = _text(client.get("/plans/hegang-2022/reporting"))
+    assert "分解任务报送的审核" in page and "当前：牵头单位审核通过即为最终结果。" in page
+    response = client.post("/plans/hegang-2022/subtask-review", data={"second_review": "1"})
+    assert response.headers["Location"].endswith("/plans/hegang-2022/reporting#subtask-review")
+    page = _text(client.get("/plans/hegang-2022/reporting"))
+    assert "分解任务审核设置已保存。" in page
+    assert "当前：牵头单位审核通过后，由督查办复核。" in page
+    plan = db.session.scalars(select(Plan).where(Plan.code == "hegang-2022")).one()
+    assert plan.subtask_second_review is True
+    client.post("/plans/hegang-2022/subtask-review", data={})  # unticked: off again
+    db.session.expire_all()
+    assert plan.subtask_second_review is False
+    changes = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "plan.subtask_review_set")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [e.after for e in changes] == [
+        {"subtask_second_review": True},
+        {"subtask_second_review": False},
+    ]
+    # A unit reads the setting but has no form.
+    switch(client, make_user("unit", tasks()[0].unit, "st-setting-unit"))
+    page = _text(client.get("/plans/hegang-2022/reporting"))
+    assert "分解任务报送的审核" in page and "保存审核设置" not in page

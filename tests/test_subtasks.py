@@ -248,3 +248,10 @@ def test_co_handling_units_add_their_part_of_the_round(scene):
         cohandle.submit(lead, actor=scene["lead_user"], text="x", today=today)
     assert cohandle.co_units(co[0]) == []  # a co-handling unit's own task has none
     assert db.session.scalar(select(func.count()).select_from(CoReport)) == 1
+    # A settled (completed) task has no round open: nothing is missing, nothing can be given.
+    lead.status = AssignmentStatus.COMPLETED.value
+    db.session.flush()
+    assert cohandle.round_of(lead, today).missing == []
+    assert cohandle.round_due_on(lead, today) is None
+    with pytest.raises(subtasks.SubtaskRefused):
+        cohandle.submit(lead, actor=first, text="补充", today=today)

@@ -68,6 +68,17 @@ ENTRIES: tuple[Entry, ...] = (
         lambda u: bool(u.unit_id) and u.role in ("unit", "assessor"),
         current_on=("tracking.assignment", "tracking.assignment_history"),
     ),
+    Entry(
+        "subtasks",
+        "subtasks.index",
+        _l("Sub-tasks"),
+        _roles("admin", "office", "unit"),
+        current_on=("subtasks.show",),
+        # The office's bar is full at 1366 px: its 分解任务 heads the 管理 group; a unit's is
+        # in the bar.
+        settings=True,
+        badge="subtasks",
+    ),
     Entry("ledger", "ledger.index", _l("Ledger")),
     Entry("timeline", "ledger.timeline", _l("Timeline")),
     Entry("board", "tracking.board", _l("Deadline board"), lambda u: u.role != "unit"),
@@ -170,6 +181,13 @@ def _handovers_count(user: Any) -> ScalarSelect[int]:
     return counted(pending_requests(), BADGE_CAP)
 
 
+def _subtasks_count(user: Any) -> ScalarSelect[int]:
+    from taskhub.supervision.subtasks import awaiting_action
+    from taskhub.tracking.queues import counted
+
+    return counted(awaiting_action(user), BADGE_CAP)
+
+
 def _notifications_count(user: Any) -> ScalarSelect[int]:
     from taskhub.reminders.inbox import unread
 
@@ -181,6 +199,7 @@ _COUNTS: dict[str, Callable[[Any], ScalarSelect[int]]] = {
     "review": _review_count,
     "extensions": _extensions_count,
     "handovers": _handovers_count,
+    "subtasks": _subtasks_count,
     "notifications": _notifications_count,
 }
 

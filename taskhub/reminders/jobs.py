@@ -25,13 +25,15 @@ def _calendar(today: date) -> services.WorkingDays:
 
 
 def reminders(today: date) -> dict[str, Any]:
-    """Decide today's reminder digests (milestones, then the reporting cadence), then deliver
-    what is due."""
+    """Decide today's reminder digests (milestones, the reporting cadence, missing co-handling
+    parts), then deliver what is due."""
     from taskhub.cadence import reminders as cadence_reminders
+    from taskhub.supervision import co_reminders
 
     days, base_url = _calendar(today), current_app.config["BASE_URL"]
     decided = services.decide(today, days, base_url=base_url)
     decided.update(cadence_reminders.decide(today, days, base_url=base_url))
+    decided.update(co_reminders.decide(today, days, base_url=base_url))
     db.session.commit()
     delivered = services.deliver(current_app.config)
     return {**decided, **delivered}

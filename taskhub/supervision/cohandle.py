@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 
@@ -23,8 +24,8 @@ from taskhub.core.errors import PermissionDenied, ValidationFailed
 from taskhub.core.limits import check_text
 from taskhub.supervision.models import CoReport
 from taskhub.supervision.subtasks import SubtaskRefused, _check_open_parent
-from taskhub.tracking.models import Assignment, AssignmentRole
-from taskhub.tracking.services import lock_assignment
+from taskhub.tracking.models import Assignment, AssignmentRole, AssignmentStatus
+from taskhub.tracking.services import CLOSED_PLAN_STATUSES, lock_assignment
 from taskhub.units.models import Unit
 
 CO_REPORT_EVENT = "co_report_submitted"
@@ -71,8 +72,13 @@ def can_view(lead: Assignment, user: User) -> bool:
     return lead.can_view(user) or can_add(lead, user)
 
 
-def round_due_on(assignment: Assignment, today: date) -> date | None:
-    """The current round's due date: the cadence's open period, else the next due date."""
+#: Working days before a round's due day that a co-handling unit is reminded of its missing part,
+#: when the round is the lead task's next due date (a cadence's round: its remind days before).
+REMIND_DAYS_BEFORE = 3
+
+
+def _cadence_of(assignment: Assignment) -> Any:
+    """The reporting cadence that applies to the assignment's item (section, else plan)."""
     from taskhub.cadence import services as cadence
 
     plan = assignment.item.plan
@@ -81,7 +87,18 @@ def round_due_on(assignment: Assignment, today: date) -> date | None:
     while section is not None and found is None:
         found = cadence.section_cadences_of(plan, section)
         section = section.parent
-    found = found or cadence.plan_cadence(plan)
+    return found or cadence.plan_cadence(plan)
+
+
+def round_due_on(assignment: Assignment, today: date) -> date | None:
+    """The current round's due date: the cadence's open period, else the next due date. A
+    completed task (办结/销号) or one of a closed plan has no round open."""
+    from taskhub.cadence import services as cadence
+
+    plan = assignment.item.plan
+    if assignment.status == AssignmentStatus.COMPLETED.value or plan.status in CLOSED_PLAN_STATUSES:
+        return None
+    found = _cadence_of(assignment)
     if found is not None:
         periods = cadence.windows(found, today)
         if periods and periods[-1].due_on >= today:
@@ -89,6 +106,14 @@ def round_due_on(assignment: Assignment, today: date) -> date | None:
         if found.kind != "none":
             return None
     return assignment.next_due_on
+
+
+def remind_days_before(assignment: Assignment) -> int:
+    """When the reminder of a missing part starts: the cadence's own setting, else 3."""
+    found = _cadence_of(assignment)
+    if found is not None and found.kind != "none":
+        return int(found.remind_days_before)
+    return REMIND_DAYS_BEFORE
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -14,7 +24,7 @@ from taskhub.core.db import db
 from taskhub.core.errors import DomainError, ValidationFailed
 from taskhub.core.inputs import id_arg, int_arg
 from taskhub.core.limits import TextTooLong
-from taskhub.core.permissions import STAFF, login_required
+from taskhub.core.permissions import STAFF, login_required, roles_required
 from taskhub.core.storage import storage_for
 from taskhub.core.timeutil import office_today
 from taskhub.core.web import attempt, problem_text
@@ -337,7 +347,7 @@ def subtask_panel(assignment: Assignment) -> dict[str, Any]:
         "units": subtasks.unit_choices(assignment) if can_decompose else [],
         "states": STATUS_LABELS,
         "co_round": co_round,
-        "co_history": cohandle.history(assignment) if co_round is not None else [],
+        "co_history": cohandle.history(assignment) if lead is assignment else [],
         "co_form": co_form,
         "is_staff": user.role in STAFF,
     }
@@ -355,3 +365,21 @@ def report_notes(assignment: Assignment) -> dict[str, Any]:
         "rollup": roll.shown,
         "open": roll.open,
     }
+
+
+@bp.post("/plans/<code>/subtask-review")
+@roles_required(*STAFF)
+def set_second_review(code: str) -> Any:
+    """The plan's setting: sub-task reports go to the office after the lead unit's review
+    (shown and changed on the plan's reporting page)."""
+    from taskhub.plans import services as plans
+
+    plan = plans.get_plan(code)
+    if plan is None:
+        abort(404)
+    subtasks.set_second_review(
+        plan, actor=current_user, enabled=bool(request.form.get("second_review"))
+    )
+    db.session.commit()
+    flash(_("The review of sub-task reports is saved."), "success")
+    return redirect(url_for("cadence.reporting", code=plan.code) + "#subtask-review")

@@ -17,7 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from taskhub.accounts.models import User
@@ -505,6 +505,24 @@ _AWAITING = (SubtaskReportStatus.SUBMITTED.value, SubtaskReportStatus.LEAD_ACCEP
 def awaiting_review(user: User) -> list[SubtaskReport]:
     """Sub-task reports this user may decide now (the lead unit's first stage, the office's
     second stage, and any stage for the office)."""
+    return list(db.session.scalars(_awaiting_review_query(user)))
+
+
+def awaiting_action(user: User) -> Select[Any]:
+    """The sub-tasks awaiting this user (the menu's badge counts them): those with a report the
+    user may review now and, for a unit, those it handles that it has still to acknowledge
+    (未签收) or to report on again (退回)."""
+    reviews = (
+        _awaiting_review_query(user).order_by(None).with_only_columns(SubtaskReport.subtask_id)
+    )
+    waiting: ColumnElement[bool] = Subtask.id.in_(reviews)
+    if user.role == "unit":
+        mine = (SubtaskStatus.NEW.value, SubtaskStatus.RETURNED.value)
+        waiting = or_(waiting, and_(Subtask.unit_id == user.unit_id, Subtask.status.in_(mine)))
+    return select(Subtask.id).where(waiting)
+
+
+def _awaiting_review_query(user: User) -> Select[Any]:
     query = (
         select(SubtaskReport)
         .join(Subtask, Subtask.id == SubtaskReport.subtask_id)
@@ -517,7 +535,7 @@ def awaiting_review(user: User) -> list[SubtaskReport]:
             Subtask.assignment_id.in_(led),
             SubtaskReport.status == SubtaskReportStatus.SUBMITTED.value,
         )
-    return list(db.session.scalars(query))
+    return query
 
 
 def set_second_review(plan: Any, *, actor: User, enabled: bool) -> None:

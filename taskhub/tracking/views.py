@@ -294,6 +294,8 @@ CHANGE_FIELDS = {
     "late": _l("Answered late"),
     "instructed_on": _l("Day of the instruction"),
 }
+#: Fields whose name depends on the object of the event (a co-handling part's text is no sub-task).
+OBJECT_FIELDS = {"co_report": {"text": _l("Co-handling part")}}
 #: Fields not worth a line: ids shown by the page itself, and the reason (beside the action).
 QUIET_FIELDS = frozenset(
     {
@@ -377,7 +379,7 @@ def describe_changes(event: AuditEvent, milestones: dict[int, str]) -> list[str]
     for key in dict.fromkeys([*before, *after]):
         if key in QUIET_FIELDS:
             continue
-        name = str(CHANGE_FIELDS.get(key, key))
+        name = str(OBJECT_FIELDS.get(event.object_type, {}).get(key) or CHANGE_FIELDS.get(key, key))
         if key in before and key in after:
             if before[key] == after[key]:
                 continue

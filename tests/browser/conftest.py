@@ -59,6 +59,12 @@ OWN_UNIT = "昆都仑区人民政府"
 OTHER_UNIT = "青山区人民政府"
 #: Baotou item 1 (5月底取得明显成效并持续推进): several milestones, early on the /my list.
 ITEM_CODE = "1"
+#: Hegang users of the supervision journey: (username, display name, unit).
+HEGANG_USERS = (
+    ("hg-lead", "营商环境局填报员", "市营商环境局"),
+    ("hg-co", "向阳区填报员", "向阳区人民政府"),
+    ("hg-sub", "大数据中心填报员", "市大数据中心"),
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,16 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
             display_name="青山区填报员",
             unit=unit_named(OTHER_UNIT, "baotou"),
         )
+        # The supervision journey (test_supervision_journey.py) on Hegang item 2: the lead unit,
+        # a co-handling unit, and a unit that handles a sub-task.
+        for username, display_name, unit_name in HEGANG_USERS:
+            create_user(
+                username=username,
+                password=PASSWORD,
+                role="unit",
+                display_name=display_name,
+                unit=unit_named(unit_name, "hegang"),
+            )
         db.session.commit()
         own, other = _assignment_of(OWN_UNIT), _assignment_of(OTHER_UNIT)
         site_data = (own.id, other.id, own.item.label, own.item_id)
