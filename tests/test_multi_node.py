@@ -137,9 +137,11 @@ class Shared:
         return env
 
 
-@pytest.fixture
-def shared(tmp_path: Path, s3_server: S3Server) -> Iterator[Shared]:
-    with race_app(DATABASE_URL, tmp_path / "app") as app:
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[Shared]:
+    """One schema for the module: migrating costs more than the tests' own work. The web
+    test reports on assignments nobody has reported on; the scheduler test picks its own."""
+    with race_app(DATABASE_URL, tmp_path_factory.mktemp("multi-node")) as app:
         # The schema's search_path, as the URL every process connects with.
         options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]
         url = make_url(normalize_database_url(DATABASE_URL)).update_query_dict({"options": options})
@@ -253,12 +255,12 @@ class Client:
         self, method: str, path: str, body: bytes = b"", content_type: str | None = None
     ) -> tuple[int, bytes]:
         """(status, body); status 0 when the connection broke before an answer."""
-        if self.conn is None:
-            self.conn = self._connect()
         headers = {"Host": HOST, "Authorization": f"Bearer {self.token}"}
         if content_type:
             headers["Content-Type"] = content_type
         try:
+            if self.conn is None:
+                self.conn = self._connect()
             self.conn.request(method, path, body=body or None, headers=headers)
             response = self.conn.getresponse()
             return response.status, response.read()
@@ -657,12 +659,8 @@ def test_a_standby_scheduler_takes_over_and_sends_the_days_reminders_once(
         with contextlib.suppress(Exception):
             hold.rollback()
         holding.close()
-        for scheduler in schedulers:
+        for scheduler in schedulers:  # no waiting for its catch-up jobs to end
             if scheduler.process.poll() is None:
-                scheduler.process.send_signal(signal.SIGTERM)
-                try:
-                    scheduler.process.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(scheduler.process.pid, signal.SIGKILL)
-                    scheduler.process.wait(10)
+                os.killpg(scheduler.process.pid, signal.SIGKILL)
+                scheduler.process.wait(10)
         engine.dispose()
