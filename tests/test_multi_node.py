@@ -84,9 +84,9 @@ SECRET = "multi-node-shared-secret-key-0123456789abcdef"
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 #: Client threads, seconds of load, and when (seconds into it) one instance is killed.
 CLIENTS, LOAD_SECONDS, KILL_AT = 6, 8.0, 3.0
-#: 5xx answers are allowed only for requests sent this long before the kill or answered this
-#: long after it: the ones the dead instance had already taken.
-KILL_WINDOW = (1.0, 3.0)
+#: A 5xx (or a broken connection) is allowed only for a request already sent when the instance
+#: was killed, answered within this many seconds of the kill: one the dead instance had taken.
+KILL_WINDOW = 5.0
 #: The scheduler lease in the failover test (TASKHUB_SCHEDULER_LEASE_SECONDS; 90 by default).
 LEASE = 6
 
@@ -389,11 +389,11 @@ def test_two_web_instances_behind_nginx_lose_no_acknowledged_write(
 
         load = Load()
         start = time.monotonic()
-        stop_at = start + LOAD_SECONDS
+        stop = threading.Event()
         todo_lock = threading.Lock()
 
         def work(client: Client) -> None:
-            while time.monotonic() < stop_at:
+            while not stop.is_set():
                 with todo_lock:
                     if not todo:
                         return
@@ -404,10 +404,19 @@ def test_two_web_instances_behind_nginx_lose_no_acknowledged_write(
         for thread in threads:
             thread.start()
         time.sleep(KILL_AT)
+        # Round robin: about half of these were stored through web-a, and web-b serves them all.
+        with load.lock:
+            so_far = list(load.acknowledged)
+        assert so_far, "no report acknowledged before the kill"
+        for w in so_far[:6]:
+            status, data = nodes[1].get(f"/api/v1/evidence/{w.evidence_id}", kit.office.token)
+            assert (status, data) == (200, w.data), w
         killed_at = time.monotonic()
         nodes[1].kill()
+        time.sleep(LOAD_SECONDS - KILL_AT)
+        stop.set()
         for thread in threads:
-            thread.join(LOAD_SECONDS + 60)
+            thread.join(60)
         elapsed = time.monotonic() - start
         for client in clients:
             client.close()
@@ -415,11 +424,16 @@ def test_two_web_instances_behind_nginx_lose_no_acknowledged_write(
         # No answer but 2xx outside the kill; inside it, only what the dead instance held.
         assert load.unexpected == []
         failed = [(s, a, status) for s, a, status in load.answers if status == 0 or status >= 500]
-        early, late = killed_at - KILL_WINDOW[0], killed_at + KILL_WINDOW[1]
-        assert all(s >= early and a <= late for s, a, _ in failed), (killed_at, failed)
-        assert len(failed) <= CLIENTS, failed
+        # Sent before the kill (0.2 s: SIGKILL landing after killed_at was read), answered
+        # after it, and soon.
+        in_flight = [killed_at - 0.2 <= a <= killed_at + KILL_WINDOW for _, a, _ in failed]
+        assert all(s <= killed_at + 0.2 for s, _, _ in failed) and all(in_flight), (
+            killed_at,
+            failed,
+        )
+        assert len(failed) <= CLIENTS, failed  # each client had one request in flight at most
         writes = load.acknowledged + load.recovered
-        after_kill = [a for _, a, status in load.answers if status == 201 and a > late]
+        after_kill = [a for _, a, status in load.answers if status == 201 and a > killed_at + 1]
         assert len(writes) >= 20 and after_kill, "too little load to mean anything"
         print(
             f"\nmulti-node load: {len(writes)} reports in {elapsed:.1f} s "
@@ -454,12 +468,11 @@ def test_two_web_instances_behind_nginx_lose_no_acknowledged_write(
         keys = set(s3_server.objects(shared.s3))
         assert {f"evidence/{stored[w.evidence_id][:2]}" for w in writes} <= {k[:11] for k in keys}
 
-        # The killed machine comes back; each instance serves the evidence the other stored.
-        nodes[1].start()
-        _wait("web-b did not come back", nodes[1].ready, 60, nodes[1].log)
-        for n, w in enumerate(sorted(writes, key=lambda w: w.report_id)[:40]):
-            status, data = nodes[n % 2].get(f"/api/v1/evidence/{w.evidence_id}", kit.office.token)
-            assert (status, data) == (200, w.data), (nodes[n % 2].name, w)
+        # The survivor serves everything, the dead instance's uploads included.
+        ordered = sorted(writes, key=lambda w: w.report_id)
+        for w in ordered[:30] + ordered[30:][-30:]:
+            status, data = nodes[0].get(f"/api/v1/evidence/{w.evidence_id}", kit.office.token)
+            assert (status, data) == (200, w.data), w
     finally:
         if front is not None and front.process.poll() is None:
             front.process.send_signal(signal.SIGINT)
@@ -630,7 +643,7 @@ def test_a_standby_scheduler_takes_over_and_sends_the_days_reminders_once(
         took = time.monotonic() - killed_at
         # The lease runs out at most LEASE after the last renewal; the standby looks every
         # LEASE/3 seconds (plus the machine's load).
-        assert took <= LEASE + LEASE / 3 + 3, took
+        assert took <= LEASE + LEASE / 3 + 4, took
         _wait(
             "the reminders were not sent",
             lambda: {m.rcpt_tos[0] for m in smtp_server.messages} >= expected,
