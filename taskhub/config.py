@@ -251,6 +251,11 @@ class Config:
         #: Days an invitation link (a new user sets their own password) stays usable
         #: (taskhub.accounts.invitations).
         self.INVITATION_DAYS = self._int("TASKHUB_INVITATION_DAYS", 7, minimum=1, maximum=90)
+        #: Seconds the scheduler lease lasts (taskhub.jobs): a standby scheduler takes over
+        #: at most this long after the active one died (renewed every third of it).
+        self.SCHEDULER_LEASE_SECONDS = self._int(
+            "TASKHUB_SCHEDULER_LEASE_SECONDS", 90, minimum=3, maximum=3600
+        )
         # Operations (taskhub.core.logs): reverse proxies to trust, log format and level.
         self.PROXY_COUNT = self._int("TASKHUB_PROXY_COUNT", 0, minimum=0, maximum=5)
         self.LOG_FORMAT = (_env("TASKHUB_LOG_FORMAT", "text") or "text").strip().lower()

@@ -34,3 +34,28 @@ def test_scheduler_runner_builds_without_starting(app, session):
     assert runner.scheduler.get_job("lease") is not None
     assert not runner.scheduler.running
     assert runner.renew_lease() is True and runner.is_leader
+
+
+def test_a_standby_taking_over_the_lease_catches_up_on_the_day(app, session):
+    """The active scheduler died before (or while) running a daily job: the standby runs the
+    missed jobs once it holds the lease, not only at its own start."""
+    from taskhub.jobs.scheduler import SchedulerRunner
+
+    runner = SchedulerRunner(app, blocking=False)
+    assert runner.lease_seconds == app.config["SCHEDULER_LEASE_SECONDS"] == 90
+    assert acquire_lease("the-active-one") is True
+    runner.scheduler.start(paused=True)  # nothing runs; the jobs can be looked at
+    try:
+        runner.scheduler.remove_job("catch_up")  # the start's own catch-up has been done
+        assert runner.renew_lease() is False and runner.scheduler.get_job("catch_up") is None
+        db.session.execute(
+            update(SchedulerLease).values(expires_at=now_utc() - timedelta(seconds=1))
+        )
+        db.session.commit()  # the active one died: its lease ran out
+        assert runner.renew_lease() is True
+        assert runner.scheduler.get_job("catch_up") is not None
+        runner.scheduler.remove_job("catch_up")
+        assert runner.renew_lease() is True  # a renewal is no takeover
+        assert runner.scheduler.get_job("catch_up") is None
+    finally:
+        runner.scheduler.shutdown(wait=False)

@@ -34,6 +34,9 @@ class SchedulerRunner:
         self.app = app
         self.holder = new_holder_id()
         self.is_leader = False
+        #: The lease's length (TASKHUB_SCHEDULER_LEASE_SECONDS): how long a standby waits
+        #: after the active scheduler died; renewed every third of it.
+        self.lease_seconds = int(app.config.get("SCHEDULER_LEASE_SECONDS") or LEASE_SECONDS)
         tz = app.config["TIMEZONE"]
         self.scheduler: BaseScheduler = (
             BlockingScheduler(timezone=tz) if blocking else BackgroundScheduler(timezone=tz)
@@ -41,7 +44,7 @@ class SchedulerRunner:
         self.scheduler.add_job(
             self.renew_lease,
             "interval",
-            seconds=LEASE_SECONDS // 3,
+            seconds=max(1, self.lease_seconds // 3),
             id="lease",
             coalesce=True,
             max_instances=1,
@@ -64,7 +67,7 @@ class SchedulerRunner:
         """Take or keep the lease; False (and no jobs run) while the database cannot say."""
         try:
             with self.app.app_context():
-                held = acquire_lease(self.holder)
+                held = acquire_lease(self.holder, seconds=self.lease_seconds)
         except SQLAlchemyError as error:
             # An outage (a restart, connections used up) must not stop the scheduler: step
             # down until the database answers again, then renew or take the lease as usual.
@@ -79,7 +82,15 @@ class SchedulerRunner:
             held = False
         if held != self.is_leader:
             logger.info("scheduler %s %s the lease", self.holder, "acquired" if held else "lost")
+        taking_over = held and not self.is_leader
         self.is_leader = held
+        if taking_over and self.scheduler.running:
+            # A standby taking over from a scheduler that died: the daily jobs it had not run
+            # yet today (or died running) are caught up now, not tomorrow. At start the
+            # catch_up job added in __init__ does this.
+            self.scheduler.add_job(
+                self.catch_up, id="catch_up", max_instances=1, replace_existing=True
+            )
         return held
 
     def run(self, job: JobSpec) -> None:
