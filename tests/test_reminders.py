@@ -873,6 +873,7 @@ def test_jobs_list_names_the_jobs(cli: Any) -> None:
         "evidence_gc",
         "audit_checkpoint",
         "escalations",
+        "leader_digest",
     ]
 
 
