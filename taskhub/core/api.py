@@ -8,17 +8,22 @@ ignored here, so a browser session can never be used against the API (no CSRF su
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from functools import wraps
+from time import monotonic
 from typing import Any, NoReturn, TypeVar, cast
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as smorest_abort
+from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import EXCLUDE, Schema, fields, validate
 from marshmallow.exceptions import ValidationError as MarshmallowError
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from taskhub.accounts.models import User
@@ -275,6 +280,25 @@ class Blueprint(SmorestBlueprint):
     def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
 
+    def _set_pagination_metadata(
+        self, page_params: Any, result: Any, headers: Any
+    ) -> tuple[Any, Any]:
+        """flask-smorest's X-Pagination, plus what a list adds (``extra``): whether the total
+        is an estimate and, for keyset paging, the next page's cursor (also a Link header)."""
+        result, headers = super()._set_pagination_metadata(page_params, result, headers)
+        extra = getattr(page_params, "extra", None)
+        if extra:
+            meta = json.loads(headers[self.PAGINATION_HEADER_NAME])
+            if "cursor" in request.args:
+                # Page numbers mean nothing to a cursor's page.
+                for key in ("page", "previous_page", "next_page", "first_page", "last_page"):
+                    meta.pop(key, None)
+            meta.update(extra)
+            headers[self.PAGINATION_HEADER_NAME] = json.dumps(meta)
+            if "next" in meta:
+                headers["Link"] = f'<{meta["next"]}>; rel="next"'
+        return result, headers
+
 
 def blueprint(name: str, import_name: str, *, description: str) -> Blueprint:
     """A blueprint of the API; every request to it must carry a valid token."""
@@ -448,19 +472,175 @@ def paged(query: Select[Any], pagination: Any, *, scalars: bool = True) -> list[
 
 
 def limit_to_page(
-    query: Select[Any], pagination: Any, *, count: Select[Any] | None = None
+    query: Select[Any], pagination: Any, *, count: Select[Any] | None = None, total: bool = True
 ) -> Select[Any] | None:
     """``query`` limited to the requested page, or None past the end; sets the total.
 
     ``count`` is a cheaper query of the same total (for instance over the main table alone,
     without the joins that only add columns); by default ``query``'s rows are counted.
+    ``total=False``: the caller has set the total already (:func:`count_total`).
     """
-    if count is None:
-        count = select(func.count()).select_from(query.order_by(None).subquery())
-    pagination.item_count = db.session.scalar(count) or 0
-    if pagination.first_item >= min(pagination.item_count, MAX_ID):
+    if total:
+        if count is None:
+            count = select(func.count()).select_from(query.order_by(None).subquery())
+        pagination.item_count = db.session.scalar(count) or 0
+    # An estimated total may be short of the real one: only the database's limit ends the list.
+    estimated = (getattr(pagination, "extra", None) or {}).get("total_estimated")
+    if pagination.first_item >= (MAX_ID if estimated else min(pagination.item_count, MAX_ID)):
         return None  # past the end (also for page numbers no database could offset to)
     return query.limit(pagination.page_size).offset(pagination.first_item)
+
+
+#: Lists over a table of at most this many rows always count exactly (the config key
+#: ``API_EXACT_COUNT_LIMIT`` overrides it); bigger tables count exactly only when the caller
+#: says the count is cheap (one unit's or one item's rows, by index), otherwise the planner
+#: estimates the total (PostgreSQL) and X-Pagination says ``"total_estimated": true``.
+EXACT_COUNT_LIMIT = 20_000
+
+
+def table_rows(table: Any) -> int:
+    """About how many rows ``table`` holds, without counting them.
+
+    PostgreSQL: the planner's ``pg_class.reltuples`` (kept by ANALYZE and autovacuum; -1 before
+    the first, then counted). SQLite: the largest id, an upper bound (ids are never reused
+    past the largest)."""
+    key = (str(db.engine.url), table.name)
+    known = _TABLE_ROWS.get(key)
+    if known is not None and known[1] > monotonic():
+        return known[0]
+    rows = _table_rows(table)
+    _TABLE_ROWS[key] = (rows, monotonic() + 10)
+    return rows
+
+
+#: table_rows' answers for ten seconds: (rows, until) by database and table.
+_TABLE_ROWS: dict[tuple[str, str], tuple[int, float]] = {}
+
+
+def _table_rows(table: Any) -> int:
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows = db.session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
+            {"name": table.name},
+        )
+        if rows is not None and rows >= 0:
+            return int(rows)
+        return int(db.session.scalar(select(func.count()).select_from(table)) or 0)
+    return int(db.session.scalar(select(func.max(table.c.id))) or 0)
+
+
+def planner_rows(query: Select[Any]) -> int:
+    """The PostgreSQL planner's estimate of ``query``'s rows (``EXPLAIN (FORMAT JSON)``)."""
+    connection = db.session.connection()
+    compiled = query.order_by(None).compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
+    return int(plan.scalar_one()[0]["Plan"]["Plan Rows"])
+
+
+def count_total(
+    pagination: Any, count: Select[Any], rows: Select[Any], *, table: Any, cheap: bool
+) -> None:
+    """Set the list's total on ``pagination``: exact when that is cheap, else estimated.
+
+    Exact when ``cheap`` (the caller knows an index bounds the count, e.g. one unit's rows),
+    when the table is small (:data:`EXACT_COUNT_LIMIT`) or on SQLite; otherwise PostgreSQL's
+    planner estimate of ``rows`` (the filtered ids), marked ``total_estimated`` in X-Pagination
+    (pages show 约N项). Counting a million rows costs as much as the page itself ten times over.
+    """
+    limit = current_app.config.get("API_EXACT_COUNT_LIMIT", EXACT_COUNT_LIMIT)
+    if cheap or db.session.get_bind().dialect.name != "postgresql" or table_rows(table) <= limit:
+        pagination.item_count = db.session.scalar(count) or 0
+        return
+    pagination.item_count = planner_rows(rows)
+    pagination.extra = {"total_estimated": True}
+
+
+class Keyset:
+    """Keyset ("cursor") paging of a list sorted by one whitelisted column, then by id.
+
+    A page's last row gives the cursor of the next one: the sort key, its value and id, and a
+    digest of the filters, signed with the app's secret key, so that a changed or foreign
+    cursor is refused (400) rather than silently paging something else. ``WHERE (sort, id) >
+    (value, id)`` reads only the next page, however deep: OFFSET reads every row before it.
+    """
+
+    SALT = "taskhub-api-cursor"
+
+    def __init__(self, columns: Mapping[str, Any], tiebreak: Any, kinds: Mapping[str, str]):
+        self.columns = columns
+        self.tiebreak = tiebreak
+        #: How each sort key's value is written in a cursor: int, str, date or datetime.
+        self.kinds = kinds
+
+    @staticmethod
+    def context(args: Mapping[str, Any]) -> str:
+        """A digest of the filters and sort: a cursor works only for the list it came from."""
+        plain = {k: v for k, v in args.items() if k != "cursor"}
+        text_ = json.dumps(plain, sort_keys=True, default=str)
+        return hashlib.sha256(text_.encode()).hexdigest()[:16]
+
+    def _serializer(self) -> URLSafeSerializer:
+        return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=self.SALT)
+
+    def encode(self, args: Mapping[str, Any], value: Any, ident: int) -> str:
+        if isinstance(value, date):
+            value = value.isoformat()
+        return str(self._serializer().dumps([args["sort"], value, ident, self.context(args)]))
+
+    def decode(self, args: Mapping[str, Any]) -> tuple[Any, int]:
+        """The cursor's (value, id), or 400 with what is wrong with it."""
+        try:
+            sort, value, ident, context = self._serializer().loads(args["cursor"])
+        except (BadData, ValueError, TypeError):
+            abort(
+                400,
+                "The cursor is not one this list gave out (changed, cut short or from another "
+                "server); start again without it.",
+                errors={"cursor": ["Not a cursor of this list."]},
+            )
+        if sort != args["sort"] or context != self.context(args):
+            abort(
+                400,
+                "The cursor belongs to the same list with other filters or another sort; ask "
+                "with the filters and sort it was given for, or start again without it.",
+                errors={"cursor": ["Given for other filters or another sort."]},
+            )
+        kind = self.kinds[sort.lstrip("-")]
+        try:
+            if value is not None and kind == "date":
+                value = date.fromisoformat(value)
+            elif value is not None and kind == "datetime":
+                value = datetime.fromisoformat(value)
+            elif value is not None and not isinstance(value, int if kind == "int" else str):
+                raise ValueError(value)
+            if not isinstance(ident, int) or isinstance(ident, bool):
+                raise ValueError(ident)
+        except (ValueError, TypeError):
+            abort(400, "The cursor's position is not valid.", errors={"cursor": ["Invalid."]})
+        return value, ident
+
+    def after(self, query: Select[Any], sort: str, value: Any, ident: int) -> Select[Any]:
+        """``query`` (ordered by :func:`apply_sort`) from the row after (value, ident) on.
+
+        NULLs sort as the database puts them: last going up on PostgreSQL, first on SQLite
+        (the other way round going down)."""
+        descending = sort.startswith("-")
+        column = self.columns[sort.lstrip("-")]
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        nulls_last = postgres != descending
+        same_then_later = self.tiebreak > ident
+        if value is None:
+            later = and_(column.is_(None), same_then_later)
+            if not nulls_last:  # the NULLs come first: every value is after them
+                later = or_(later, column.is_not(None))
+            return query.where(later)
+        beyond = column < value if descending else column > value
+        later = or_(beyond, and_(column == value, same_then_later))
+        if nulls_last:
+            later = or_(later, column.is_(None))
+        return query.where(later)
 
 
 #: Default and largest page sizes of every list.
