@@ -594,13 +594,15 @@ def add_copies(copies: int, counts: dict[str, Any]) -> dict[str, Any]:
     the benchmark's tokens (the first city's) see the same rows at any scale: what grows is
     what the office sees. Items and plans are shared, so a plan's assignments grow too.
     """
-    units, assignments, milestones = (
-        table(model) for model in (Unit, Assignment, Milestone)
-    )
+    units, assignments, milestones = (table(model) for model in (Unit, Assignment, Milestone))
     with db.engine.connect() as conn:
         top = {
             name: conn.execute(select(func.max(t.c.id))).scalar_one()
-            for name, t in (("units", units), ("assignments", assignments), ("milestones", milestones))
+            for name, t in (
+                ("units", units),
+                ("assignments", assignments),
+                ("milestones", milestones),
+            )
         }
     shifted = {
         "units": {"id": top["units"], "parent_id": top["units"], "merged_into_id": top["units"]},
@@ -624,14 +626,18 @@ def add_copies(copies: int, counts: dict[str, Any]) -> dict[str, Any]:
                 conn.execute(insert(t).from_select([c.name for c in t.columns], source))
         if k % 5 == 0 or k == copies - 1:
             rate = k * top["assignments"] / (time.perf_counter() - started)
-            log(f"      copy {k + 1}/{copies}: {(k + 1) * top['assignments']:,} assignments "
-                f"({rate:,.0f} a second)")
+            log(
+                f"      copy {k + 1}/{copies}: {(k + 1) * top['assignments']:,} assignments "
+                f"({rate:,.0f} a second)"
+            )
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             for name in top:  # the next id after the copies
                 conn.execute(
-                    text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                         f"(SELECT max(id) FROM {name}))")
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT max(id) FROM {name}))"
+                    )
                 )
     return {
         **counts,

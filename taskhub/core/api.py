@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from functools import wraps
-from time import monotonic
 from typing import Any, NoReturn, TypeVar, cast
 
 from flask import Flask, current_app, g, request
@@ -23,10 +22,11 @@ from flask_smorest import abort as smorest_abort
 from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import EXCLUDE, Schema, fields, validate
 from marshmallow.exceptions import ValidationError as MarshmallowError
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from taskhub.accounts.models import User
+from taskhub.core import counts
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from taskhub.core.inputs import MAX_ID
@@ -491,69 +491,20 @@ def limit_to_page(
     return query.limit(pagination.page_size).offset(pagination.first_item)
 
 
-#: Lists over a table of at most this many rows always count exactly (the config key
-#: ``API_EXACT_COUNT_LIMIT`` overrides it); bigger tables count exactly only when the caller
-#: says the count is cheap (one unit's or one item's rows, by index), otherwise the planner
-#: estimates the total (PostgreSQL) and X-Pagination says ``"total_estimated": true``.
-EXACT_COUNT_LIMIT = 20_000
-
-
-def table_rows(table: Any) -> int:
-    """About how many rows ``table`` holds, without counting them.
-
-    PostgreSQL: the planner's ``pg_class.reltuples`` (kept by ANALYZE and autovacuum; -1 before
-    the first, then counted). SQLite: the largest id, an upper bound (ids are never reused
-    past the largest)."""
-    key = (str(db.engine.url), table.name)
-    known = _TABLE_ROWS.get(key)
-    if known is not None and known[1] > monotonic():
-        return known[0]
-    rows = _table_rows(table)
-    _TABLE_ROWS[key] = (rows, monotonic() + 10)
-    return rows
-
-
-#: table_rows' answers for ten seconds: (rows, until) by database and table.
-_TABLE_ROWS: dict[tuple[str, str], tuple[int, float]] = {}
-
-
-def _table_rows(table: Any) -> int:
-    if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.scalar(
-            text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
-            {"name": table.name},
-        )
-        if rows is not None and rows >= 0:
-            return int(rows)
-        return int(db.session.scalar(select(func.count()).select_from(table)) or 0)
-    return int(db.session.scalar(select(func.max(table.c.id))) or 0)
-
-
-def planner_rows(query: Select[Any]) -> int:
-    """The PostgreSQL planner's estimate of ``query``'s rows (``EXPLAIN (FORMAT JSON)``)."""
-    connection = db.session.connection()
-    compiled = query.order_by(None).compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
-    return int(plan.scalar_one()[0]["Plan"]["Plan Rows"])
-
-
 def count_total(
     pagination: Any, count: Select[Any], rows: Select[Any], *, table: Any, cheap: bool
 ) -> None:
     """Set the list's total on ``pagination``: exact when that is cheap, else estimated.
 
     Exact when ``cheap`` (the caller knows an index bounds the count, e.g. one unit's rows),
-    when the table is small (:data:`EXACT_COUNT_LIMIT`) or on SQLite; otherwise PostgreSQL's
+    when the table is small or on SQLite (:mod:`taskhub.core.counts`); otherwise PostgreSQL's
     planner estimate of ``rows`` (the filtered ids), marked ``total_estimated`` in X-Pagination
     (pages show 约N项). Counting a million rows costs as much as the page itself ten times over.
     """
-    limit = current_app.config.get("API_EXACT_COUNT_LIMIT", EXACT_COUNT_LIMIT)
-    if cheap or db.session.get_bind().dialect.name != "postgresql" or table_rows(table) <= limit:
+    if cheap or not counts.is_big(table):
         pagination.item_count = db.session.scalar(count) or 0
         return
-    pagination.item_count = planner_rows(rows)
+    pagination.item_count = counts.planner_rows(rows)
     pagination.extra = {"total_estimated": True}
 
 
@@ -628,6 +579,8 @@ class Keyset:
         (the other way round going down)."""
         descending = sort.startswith("-")
         column = self.columns[sort.lstrip("-")]
+        if column is self.tiebreak:  # sorted by id alone: one range of the primary key
+            return query.where(column < ident if descending else column > ident)
         postgres = db.session.get_bind().dialect.name == "postgresql"
         nulls_last = postgres != descending
         same_then_later = self.tiebreak > ident
@@ -636,8 +589,10 @@ class Keyset:
             if not nulls_last:  # the NULLs come first: every value is after them
                 later = or_(later, column.is_not(None))
             return query.where(later)
-        beyond = column < value if descending else column > value
-        later = or_(beyond, and_(column == value, same_then_later))
+        # A plain bound first (an index range on the column), then the ties by id: an OR of
+        # two ranges alone would make PostgreSQL gather and sort every later row.
+        bound = column <= value if descending else column >= value
+        later = and_(bound, or_(column != value, same_then_later))
         if nulls_last:
             later = or_(later, column.is_(None))
         return query.where(later)
