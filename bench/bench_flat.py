@@ -21,6 +21,8 @@ The kinds:
 - ``ledger_count`` and ``ledger_page``: the ledger page's count (as the first viewer after a
   change computes it, uncached) and its first page of rows, in this process (the page's two
   costly parts; the template is the same at any scale);
+- ``list_first_app``: the app's own time of ``list_first`` (``Server-Timing: app``), without
+  gunicorn, the connection and the client;
 - ``floor``: the floor of ``list_first``: the same 100 rows fetched by one plain SQL
   statement (psycopg, one open connection) and encoded to the same JSON, in this process.
 
@@ -122,9 +124,11 @@ class Side:
         )
         self.unit_ids = sorted(self.units)
         self.turn = 0
+        self.app_ms = 0.0
 
     def get(self, path: str, token: str | None = None) -> float:
         reply = self.http.get(path, token=token)
+        self.app_ms = reply.server_ms or 0.0
         assert reply.status == 200 and reply.json(), (self.name, path, reply.status, reply.body)
         return reply.client_ms
 
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     medians: dict[str, dict[str, list[float]]] = {
         k: {s.name: [] for s in sides}
-        for k in [*kinds, "list_deep_offset", "ledger_count", "ledger_page"]
+        for k in [*kinds, "list_first_app", "list_deep_offset", "ledger_count", "ledger_page"]
     }
     try:
         for s in sides:  # warm every path once
@@ -203,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
                 for kind, run in kinds.items():
                     for s in sides:  # city, nation, city, nation…
                         samples[kind][s.name].append(run(s))
+                        if kind == "list_first":  # the app's own share (Server-Timing)
+                            samples["list_first_app"][s.name].append(s.app_ms)
             for _ in range(args.offset_requests):
                 for s in sides:
                     samples["list_deep_offset"][s.name].append(s.get(s.deep_offset))
