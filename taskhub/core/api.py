@@ -245,7 +245,10 @@ def init_app(app: Flask) -> None:
                     "TaskHub's JSON API. Authenticate with a personal token created on the "
                     "'API tokens' page: `Authorization: Bearer <token>`. A token acts with its "
                     "user's permissions (a unit's token sees only that unit). Lists are paged "
-                    "with `page` and `page_size`; the `X-Pagination` header carries the totals. "
+                    "with `page` and `page_size`; the `X-Pagination` header carries the totals "
+                    "(`total_estimated`: a planner estimate on big tables). Deep pages of the "
+                    "assignments: follow `next_cursor` (`cursor=`), which costs the same at any "
+                    "depth. "
                     "Errors carry `code`, `message` and, for invalid input, `errors` by field. "
                     "Single objects carry an `ETag`; send it back in `If-Match` to change them."
                 )
@@ -265,7 +268,9 @@ def init_app(app: Flask) -> None:
 #: OpenAPI header would carry as "key,value,key,value" text.)
 PAGINATION_HEADER = {
     "description": "The paging totals as a JSON object: total, total_pages, first_page, "
-    "last_page, page and, where they exist, previous_page and next_page.",
+    "last_page, page and, where they exist, previous_page and next_page; total_estimated "
+    "(true) when the total is the planner's estimate; next_cursor and next (a URL) where a "
+    "list pages by cursor.",
     "schema": {
         "type": "string",
         "example": '{"total": 120, "total_pages": 3, "first_page": 1, "last_page": 3, '
