@@ -240,11 +240,17 @@ def _wants_cursor(pagination: Any) -> bool:
     return "page" not in request.args or pagination.page == 1
 
 
-def _next_page(args: dict[str, Any], pagination: Any, last_id: int) -> None:
-    """Put the next page's cursor and URL into X-Pagination (and a Link header)."""
+#: Where each sort key's value is in a row of ``_ROWS_BY_ID``.
+_ROW_INDEX = {"id": 0, "status": 8, "percent": 9, "due_on": 12, "updated_at": 15}
+
+
+def _next_page(args: dict[str, Any], pagination: Any, last: Any, last_id: int) -> None:
+    """Put the next page's cursor and URL into X-Pagination (and a Link header); ``last`` is
+    the page's last row, None if it was deleted meanwhile."""
     sort = args["sort"].lstrip("-")
-    value: Any = last_id
-    if sort != "id":
+    if last is not None:
+        value = last[_ROW_INDEX[sort]]
+    else:
         value = db.session.scalar(select(_SORT_COLUMNS[sort]).where(Assignment.id == last_id))
     cursor = _KEYSET.encode(args, value, last_id)
     query = request.args.to_dict(flat=False)
@@ -294,10 +300,11 @@ class Assignments(MethodView):
         # neither builds it nor works out its cache key again.
         connection = db.session.connection()
         ids = list(connection.scalars(page))
-        if len(ids) > size:
-            del ids[size:]
-            _next_page(args, pagination_parameters, ids[-1])
+        more = len(ids) > size
+        del ids[size:]
         by_id = {row[0]: row for row in connection.execute(_ROWS_BY_ID, {"ids": ids})}
+        if more:
+            _next_page(args, pagination_parameters, by_id.get(ids[-1]), ids[-1])
         # (An assignment deleted in between, under READ COMMITTED, is left out.)
         return _json([_as_dict(by_id[id_], _iso) for id_ in ids if id_ in by_id])
 
