@@ -1,7 +1,7 @@
 """Build the API benchmark's ledger in a fresh database (deterministic with --seed).
 
     .venv/bin/python bench/generate_api.py --db URL [--units 50 --plans 5 --assignments 10000
-        --users 200 --reports 30000 --as-of 2026-11-25 --seed 1]
+        --users 200 --reports 30000 --as-of 2026-11-25 --seed 1 --copies 1 | --scale national]
 
 Issue #6's ledger: one synthetic city (基准市) with ``--units`` units, ``--plans`` plans whose
 item texts come from the shipped seed plans (four indicator plans assessing every unit and one
@@ -62,7 +62,7 @@ from ledger_common import (
     reset_database,
     table,
 )
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from werkzeug.security import generate_password_hash
 
 from taskhub.accounts.models import ApiToken, User
@@ -580,6 +580,73 @@ def add_rules(conn: Connection) -> None:
     conn.execute(update(ReminderRule).values(quiet_from=None, quiet_until=None, is_enabled=True))
 
 
+#: --scale names: how many copies of the city (10,000 assignments each by default).
+SCALES = {"city": 1, "province": 10, "national": 100}
+
+
+def add_copies(copies: int, counts: dict[str, Any]) -> dict[str, Any]:
+    """Copy the city's units, assignments and milestones ``copies - 1`` times, inside the
+    database (``INSERT … SELECT``, one statement per table and copy, no rows through Python).
+
+    Copy k of a row gets id + k × (the largest id), so ids stay dense and every copy's rows
+    keep their links (a unit's parent, an assignment's unit, a milestone's assignment). Copied
+    units are named "<name>·k" in the same city; they have no users, contacts or reports, so
+    the benchmark's tokens (the first city's) see the same rows at any scale: what grows is
+    what the office sees. Items and plans are shared, so a plan's assignments grow too.
+    """
+    units, assignments, milestones = (table(model) for model in (Unit, Assignment, Milestone))
+    with db.engine.connect() as conn:
+        top = {
+            name: conn.execute(select(func.max(t.c.id))).scalar_one()
+            for name, t in (
+                ("units", units),
+                ("assignments", assignments),
+                ("milestones", milestones),
+            )
+        }
+    shifted = {
+        "units": {"id": top["units"], "parent_id": top["units"], "merged_into_id": top["units"]},
+        "assignments": {"id": top["assignments"], "unit_id": top["units"]},
+        "milestones": {"id": top["milestones"], "assignment_id": top["assignments"]},
+    }
+    started = time.perf_counter()
+    for k in range(1, copies):
+        with db.engine.begin() as conn:
+            for t in (units, assignments, milestones):
+                columns = []
+                for column in t.columns:
+                    step = shifted[t.name].get(column.name)
+                    if step is not None:
+                        columns.append((column + k * step).label(column.name))
+                    elif t is units and column.name == "name":
+                        columns.append((column + f"·{k}").label("name"))
+                    else:
+                        columns.append(column)
+                source = select(*columns).where(t.c.id <= top[t.name])
+                conn.execute(insert(t).from_select([c.name for c in t.columns], source))
+        if k % 5 == 0 or k == copies - 1:
+            rate = k * top["assignments"] / (time.perf_counter() - started)
+            log(
+                f"      copy {k + 1}/{copies}: {(k + 1) * top['assignments']:,} assignments "
+                f"({rate:,.0f} a second)"
+            )
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            for name in top:  # the next id after the copies
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT max(id) FROM {name}))"
+                    )
+                )
+    return {
+        **counts,
+        "copies": copies,
+        "assignments": top["assignments"] * copies,
+        "milestones": top["milestones"] * copies,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", default=DEFAULT_API_DB, help=f"default {DEFAULT_API_DB}")
@@ -595,7 +662,23 @@ def main(argv: list[str] | None = None) -> None:
         help=f"the ledger's today, a working day (default {DEFAULT_AS_OF})",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="a national ledger: the city's units, assignments and milestones copied inside "
+        "the database this many times (100: 1,000,000 assignments; see add_copies)",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        help="shorthand for --copies: " + ", ".join(f"{k} = {v}" for k, v in SCALES.items()),
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        args.copies = SCALES[args.scale]
+    if args.copies < 1:
+        parser.error("--copies must be positive")
     if min(args.units, args.plans, args.assignments) < 1 or args.reports < 0:
         parser.error("--units, --plans and --assignments must be positive")
     if args.units < 8:
@@ -623,6 +706,8 @@ def main(argv: list[str] | None = None) -> None:
             work = add_plans(conn, rng, args.plans, args.assignments, w)
         with db.engine.begin() as conn:
             counts = add_tracking(conn, rng, work, args.reports, w)
+        if args.copies > 1:
+            counts = add_copies(args.copies, counts)
         log("[5/5] planner statistics")
         analyze(url)
         with db.engine.connect() as conn:

@@ -152,6 +152,14 @@ include-name = [
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "412", "422", "429",
 ]
+
+# + 400: a list's keyset cursor is valid only as the server signed it for the same filters and
+# sort (its secret key decides), which no pattern can say.
+[[operations]]
+include-name = ["GET /api/v1/assignments/"]
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "3xx", "400", "401", "403", "404", "409", "412", "429",
+]
 """
 
 BOUNDED = settings(

@@ -8,19 +8,24 @@ ignored here, so a browser session can never be used against the API (no CSRF su
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from functools import wraps
 from typing import Any, NoReturn, TypeVar, cast
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as smorest_abort
+from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import Schema, fields
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from taskhub.accounts.models import User
+from taskhub.core import counts
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from taskhub.core.inputs import MAX_ID
@@ -228,7 +233,10 @@ def init_app(app: Flask) -> None:
                     "TaskHub's JSON API. Authenticate with a personal token created on the "
                     "'API tokens' page: `Authorization: Bearer <token>`. A token acts with its "
                     "user's permissions (a unit's token sees only that unit). Lists are paged "
-                    "with `page` and `page_size`; the `X-Pagination` header carries the totals. "
+                    "with `page` and `page_size`; the `X-Pagination` header carries the totals "
+                    "(`total_estimated`: a planner estimate on big tables). Deep pages of the "
+                    "assignments: follow `next_cursor` (`cursor=`), which costs the same at any "
+                    "depth. "
                     "Errors carry `code`, `message` and, for invalid input, `errors` by field. "
                     "Single objects carry an `ETag`; send it back in `If-Match` to change them."
                 )
@@ -248,7 +256,9 @@ def init_app(app: Flask) -> None:
 #: OpenAPI header would carry as "key,value,key,value" text.)
 PAGINATION_HEADER = {
     "description": "The paging totals as a JSON object: total, total_pages, first_page, "
-    "last_page, page and, where they exist, previous_page and next_page.",
+    "last_page, page and, where they exist, previous_page and next_page; total_estimated "
+    "(true) when the total is the planner's estimate; next_cursor and next (a URL) where a "
+    "list pages by cursor.",
     "schema": {
         "type": "string",
         "example": '{"total": 120, "total_pages": 3, "first_page": 1, "last_page": 3, '
@@ -262,6 +272,25 @@ class Blueprint(SmorestBlueprint):
 
     def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+
+    def _set_pagination_metadata(
+        self, page_params: Any, result: Any, headers: Any
+    ) -> tuple[Any, Any]:
+        """flask-smorest's X-Pagination, plus what a list adds (``extra``): whether the total
+        is an estimate and, for keyset paging, the next page's cursor (also a Link header)."""
+        result, headers = super()._set_pagination_metadata(page_params, result, headers)
+        extra = getattr(page_params, "extra", None)
+        if extra:
+            meta = json.loads(headers[self.PAGINATION_HEADER_NAME])
+            if "cursor" in request.args:
+                # Page numbers mean nothing to a cursor's page.
+                for key in ("page", "previous_page", "next_page", "first_page", "last_page"):
+                    meta.pop(key, None)
+            meta.update(extra)
+            headers[self.PAGINATION_HEADER_NAME] = json.dumps(meta)
+            if "next" in meta:
+                headers["Link"] = f'<{meta["next"]}>; rel="next"'
+        return result, headers
 
 
 def blueprint(name: str, import_name: str, *, description: str) -> Blueprint:
@@ -410,19 +439,130 @@ def paged(query: Select[Any], pagination: Any, *, scalars: bool = True) -> list[
 
 
 def limit_to_page(
-    query: Select[Any], pagination: Any, *, count: Select[Any] | None = None
+    query: Select[Any], pagination: Any, *, count: Select[Any] | None = None, total: bool = True
 ) -> Select[Any] | None:
     """``query`` limited to the requested page, or None past the end; sets the total.
 
     ``count`` is a cheaper query of the same total (for instance over the main table alone,
     without the joins that only add columns); by default ``query``'s rows are counted.
+    ``total=False``: the caller has set the total already (:func:`count_total`).
     """
-    if count is None:
-        count = select(func.count()).select_from(query.order_by(None).subquery())
-    pagination.item_count = db.session.scalar(count) or 0
-    if pagination.first_item >= min(pagination.item_count, MAX_ID):
+    if total:
+        if count is None:
+            count = select(func.count()).select_from(query.order_by(None).subquery())
+        pagination.item_count = db.session.scalar(count) or 0
+    # An estimated total may be short of the real one: only the database's limit ends the list.
+    estimated = (getattr(pagination, "extra", None) or {}).get("total_estimated")
+    if pagination.first_item >= (MAX_ID if estimated else min(pagination.item_count, MAX_ID)):
         return None  # past the end (also for page numbers no database could offset to)
     return query.limit(pagination.page_size).offset(pagination.first_item)
+
+
+def count_total(
+    pagination: Any, count: Select[Any], rows: Select[Any], *, table: Any, cheap: bool
+) -> None:
+    """Set the list's total on ``pagination``: exact when that is cheap, else estimated.
+
+    Exact when ``cheap`` (the caller knows an index bounds the count, e.g. one unit's rows),
+    when the table is small or on SQLite (:mod:`taskhub.core.counts`); otherwise PostgreSQL's
+    planner estimate of ``rows`` (the filtered ids), marked ``total_estimated`` in X-Pagination
+    (pages show 约N项). Counting a million rows costs as much as the page itself ten times over.
+    """
+    if cheap or not counts.is_big(table):
+        pagination.item_count = db.session.scalar(count) or 0
+        return
+    pagination.item_count = counts.planner_rows(rows)
+    pagination.extra = {"total_estimated": True}
+
+
+class Keyset:
+    """Keyset ("cursor") paging of a list sorted by one whitelisted column, then by id.
+
+    A page's last row gives the cursor of the next one: the sort key, its value and id, and a
+    digest of the filters, signed with the app's secret key, so that a changed or foreign
+    cursor is refused (400) rather than silently paging something else. ``WHERE (sort, id) >
+    (value, id)`` reads only the next page, however deep: OFFSET reads every row before it.
+    """
+
+    SALT = "taskhub-api-cursor"
+
+    def __init__(self, columns: Mapping[str, Any], tiebreak: Any, kinds: Mapping[str, str]):
+        self.columns = columns
+        self.tiebreak = tiebreak
+        #: How each sort key's value is written in a cursor: int, str, date or datetime.
+        self.kinds = kinds
+
+    @staticmethod
+    def context(args: Mapping[str, Any]) -> str:
+        """A digest of the filters and sort: a cursor works only for the list it came from."""
+        plain = {k: v for k, v in args.items() if k != "cursor"}
+        text_ = json.dumps(plain, sort_keys=True, default=str)
+        return hashlib.sha256(text_.encode()).hexdigest()[:16]
+
+    def _serializer(self) -> URLSafeSerializer:
+        return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=self.SALT)
+
+    def encode(self, args: Mapping[str, Any], value: Any, ident: int) -> str:
+        if isinstance(value, date):
+            value = value.isoformat()
+        return str(self._serializer().dumps([args["sort"], value, ident, self.context(args)]))
+
+    def decode(self, args: Mapping[str, Any]) -> tuple[Any, int]:
+        """The cursor's (value, id), or 400 with what is wrong with it."""
+        try:
+            sort, value, ident, context = self._serializer().loads(args["cursor"])
+        except (BadData, ValueError, TypeError):
+            abort(
+                400,
+                "The cursor is not one this list gave out (changed, cut short or from another "
+                "server); start again without it.",
+                errors={"cursor": ["Not a cursor of this list."]},
+            )
+        if sort != args["sort"] or context != self.context(args):
+            abort(
+                400,
+                "The cursor belongs to the same list with other filters or another sort; ask "
+                "with the filters and sort it was given for, or start again without it.",
+                errors={"cursor": ["Given for other filters or another sort."]},
+            )
+        kind = self.kinds[sort.lstrip("-")]
+        try:
+            if value is not None and kind == "date":
+                value = date.fromisoformat(value)
+            elif value is not None and kind == "datetime":
+                value = datetime.fromisoformat(value)
+            elif value is not None and not isinstance(value, int if kind == "int" else str):
+                raise ValueError(value)
+            if not isinstance(ident, int) or isinstance(ident, bool):
+                raise ValueError(ident)
+        except (ValueError, TypeError):
+            abort(400, "The cursor's position is not valid.", errors={"cursor": ["Invalid."]})
+        return value, ident
+
+    def after(self, query: Select[Any], sort: str, value: Any, ident: int) -> Select[Any]:
+        """``query`` (ordered by :func:`apply_sort`) from the row after (value, ident) on.
+
+        NULLs sort as the database puts them: last going up on PostgreSQL, first on SQLite
+        (the other way round going down)."""
+        descending = sort.startswith("-")
+        column = self.columns[sort.lstrip("-")]
+        if column is self.tiebreak:  # sorted by id alone: one range of the primary key
+            return query.where(column < ident if descending else column > ident)
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        nulls_last = postgres != descending
+        same_then_later = self.tiebreak > ident
+        if value is None:
+            later = and_(column.is_(None), same_then_later)
+            if not nulls_last:  # the NULLs come first: every value is after them
+                later = or_(later, column.is_not(None))
+            return query.where(later)
+        # A plain bound first (an index range on the column), then the ties by id: an OR of
+        # two ranges alone would make PostgreSQL gather and sort every later row.
+        bound = column <= value if descending else column >= value
+        later = and_(bound, or_(column != value, same_then_later))
+        if nulls_last:
+            later = or_(later, column.is_(None))
+        return query.where(later)
 
 
 #: Default and largest page sizes of every list.

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from taskhub.accounts.models import User
 from taskhub.calendar.services import WorkingCalendar
-from taskhub.core import cache
+from taskhub.core import cache, counts
 from taskhub.core.db import db
 from taskhub.core.permissions import READ_ALL
 from taskhub.core.sections import section_label
@@ -404,6 +404,22 @@ class Ledger:
             self.today,
         )
         return cache.cached(key, self._count, self.fingerprint)
+
+    def total(self) -> tuple[int, bool]:
+        """How many assignments match and whether that is an estimate (see
+        taskhub.core.counts): exact for one unit's rows or a small ledger, otherwise
+        PostgreSQL's planner estimate (the page shows 约N). Cached like :meth:`count`."""
+        f = self.filters
+        scope = None if visible_to(self.viewer) is None else self.viewer.unit_id
+        key = ("ledger-total", replace(f, sort="item", descending=False), scope, self.today)
+        return cache.cached(key, self._total, self.fingerprint)
+
+    def _total(self) -> tuple[int, bool]:
+        cheap = self.filters.unit_id is not None or visible_to(self.viewer) is not None
+        if cheap or not counts.is_big(Assignment.__table__):
+            return self._count(), False
+        ids = self._filtered(select(Assignment.id).select_from(Assignment), join=False)
+        return counts.planner_rows(ids), True
 
     def _count(self) -> int:
         query = self._filtered(

@@ -98,7 +98,7 @@ def index() -> Any:
     values, invalid = load_args(LedgerArgs(), request.args)
     resolved = services.resolve_filters(values)
     ledger = services.Ledger(resolved.filters, viewer=current_user, today=office_today())
-    total = ledger.count()
+    total, estimated = ledger.total()
     pages = max(1, ceil(total / services.PAGE_SIZE))
     page = min(values["page"], pages)
     plan = resolved.plan
@@ -106,6 +106,7 @@ def index() -> Any:
         "ledger/index.html",
         rows=ledger.page(page),
         total=total,
+        total_estimated=estimated,
         page=page,
         pages=pages,
         page_size=services.PAGE_SIZE,

@@ -171,6 +171,8 @@ class Item(Base):
         CheckConstraint("points IS NULL OR points >= 0", name="points_non_negative"),
         CheckConstraint("weight IS NULL OR weight >= 0", name="weight_non_negative"),
         CheckConstraint(f"applicability IN {APPLICABILITIES!r}", name="applicability_valid"),
+        # The ledger's default order (plan, position, id), read in index order (issue 17).
+        Index("ix_items_plan_id_position_id", "plan_id", "position", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -103,6 +103,9 @@ class Assignment(Base):
         # The ledger's red / due-date filters and due sort: a range on the next due date whose
         # status and item (for the plan join) come from the index, no row lookups.
         Index("ix_assignments_next_due_on_status_item_id", "next_due_on", "status", "item_id"),
+        # An item's assignments in id order: the ledger's default order without a sort of
+        # every row (after the plan and position, from ix_items_plan_id_position_id).
+        Index("ix_assignments_item_id_id", "item_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -79,6 +79,14 @@ class AssignmentArgs(sort_args(ASSIGNMENT_SORTS, "id")):  # type: ignore[misc]
     open = fields.Boolean(metadata={"description": "Only assignments not yet completed."})
     due_from = fields.Date(metadata={"description": "Next due date on or after."})
     due_to = fields.Date(metadata={"description": "Next due date on or before."})
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=500),
+        metadata={
+            "description": "Keyset paging, the way to deep pages: the `next_cursor` of the "
+            "previous page's X-Pagination (or follow its `next` URL / `Link: rel=next`). "
+            "Costs the same at any depth, unlike `page`; use the same filters and sort."
+        },
+    )
 
 
 class VersionArgs(Schema):

@@ -5,15 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from typing import Any, cast
+from urllib.parse import urlencode
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
 from taskhub.core import api as core
-from taskhub.core.api import PAGE, api_user, apply_sort, get_or_404, limit_to_page, paged
+from taskhub.core.api import (
+    PAGE,
+    Keyset,
+    api_user,
+    apply_sort,
+    count_total,
+    get_or_404,
+    limit_to_page,
+    paged,
+)
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.plans.models import Item, Plan
@@ -216,6 +226,44 @@ def _json(rows: list[dict[str, Any]]) -> Response:
     return cast(Response, current_app.json.response(rows))
 
 
+#: How each sort key's value is written in a cursor.
+_KEYSET = Keyset(
+    _SORT_COLUMNS,
+    Assignment.id,
+    {"id": "int", "due_on": "date", "updated_at": "datetime", "status": "str", "percent": "int"},
+)
+
+
+def _wants_cursor(pagination: Any) -> bool:
+    """Whether a page asked for by number gets a next cursor too: the first page does (a
+    client starts there), deeper numbered pages keep their old answer."""
+    return "page" not in request.args or pagination.page == 1
+
+
+#: Where each sort key's value is in a row of ``_ROWS_BY_ID``.
+_ROW_INDEX = {"id": 0, "status": 8, "percent": 9, "due_on": 12, "updated_at": 15}
+
+
+def _next_page(args: dict[str, Any], pagination: Any, last: Any, last_id: int) -> None:
+    """Put the next page's cursor and URL into X-Pagination (and a Link header); ``last`` is
+    the page's last row, None if it was deleted meanwhile."""
+    sort = args["sort"].lstrip("-")
+    if last is not None:
+        value = last[_ROW_INDEX[sort]]
+    else:
+        value = db.session.scalar(select(_SORT_COLUMNS[sort]).where(Assignment.id == last_id))
+    cursor = _KEYSET.encode(args, value, last_id)
+    query = request.args.to_dict(flat=False)
+    query.pop("page", None)
+    query["cursor"] = [cursor]
+    extra = getattr(pagination, "extra", None) or {}
+    pagination.extra = {
+        **extra,
+        "next_cursor": cursor,
+        "next": f"{request.base_url}?{urlencode(query, doseq=True)}",
+    }
+
+
 @blp.route("/assignments/")
 class Assignments(MethodView):
     @blp.arguments(AssignmentArgs(), location="query")  # an instance: not one per request
@@ -224,20 +272,39 @@ class Assignments(MethodView):
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> Response:
         """List assignments (a unit's token: only its unit's), with unit and next milestone."""
         conditions = _conditions(args)
-        page = limit_to_page(
-            apply_sort(_IDS.where(*conditions), args["sort"], _SORT_COLUMNS, Assignment.id),
+        ordered = apply_sort(_IDS.where(*conditions), args["sort"], _SORT_COLUMNS, Assignment.id)
+        position = _KEYSET.decode(args) if "cursor" in args else None
+        # An exact count is cheap when an index bounds it to one unit's or one item's rows.
+        cheap = "unit" in args or "item" in args or api_user().role == "unit"
+        count_total(
             pagination_parameters,
-            count=_COUNT.where(*conditions),
+            _COUNT.where(*conditions),
+            _IDS.where(*conditions),
+            table=Assignment.__table__,
+            cheap=cheap,
         )
+        page: Select[Any] | None
+        if position is not None:
+            page = _KEYSET.after(ordered, args["sort"], *position)
+        else:
+            page = limit_to_page(ordered, pagination_parameters, total=False)
         if page is None:
             return _json([])
+        size = pagination_parameters.page_size
+        if position is not None or _wants_cursor(pagination_parameters):
+            # One row more than the page says whether there is a next one.
+            page = page.limit(size + 1)
         # The page is picked from the assignments alone, then only its rows are joined: a sort
         # on another column would otherwise join and sort every matching row. The second
         # query is the same statement every time (the ids are a parameter), so SQLAlchemy
         # neither builds it nor works out its cache key again.
         connection = db.session.connection()
         ids = list(connection.scalars(page))
+        more = len(ids) > size
+        del ids[size:]
         by_id = {row[0]: row for row in connection.execute(_ROWS_BY_ID, {"ids": ids})}
+        if more:
+            _next_page(args, pagination_parameters, by_id.get(ids[-1]), ids[-1])
         # (An assignment deleted in between, under READ COMMITTED, is left out.)
         return _json([_as_dict(by_id[id_], _iso) for id_ in ids if id_ in by_id])
 

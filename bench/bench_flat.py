@@ -1,0 +1,258 @@
+"""Flat with data (issue 17): the same requests on a city's ledger and on a national one.
+
+    .venv/bin/python bench/bench_flat.py --city URL --national URL [--rounds 5 --requests 40]
+
+Both ledgers come from ``generate_api.py`` (the national one with ``--scale national``: the
+city copied 100 times inside the database, 1,000,000 assignments). Nothing is written, so the
+benchmark reads the generated databases themselves (no working copy).
+
+One gunicorn (``--workers 1``) serves each database; the script sends each kind of request to
+the city and to the nation in turn, one client, so both see the same machine at the same
+moment. Each round times ``--requests`` requests of each kind on each side; a kind's figure is
+the median of the round medians, with the spread (lowest and highest round median).
+
+The kinds:
+
+- ``list_first``: ``GET /api/v1/assignments/?open=true&page_size=100`` (the office's token);
+- ``list_deep``: the same list at 90% of its depth, by cursor (keyset);
+- ``list_deep_offset``: the same depth by page number (OFFSET), for comparison (fewer samples);
+- ``list_filtered``: one plan's open assignments, ``?plan=…&open=true&page_size=100``;
+- ``unit_open``: a unit's open assignments with its own token (50 a page);
+- ``ledger_count`` and ``ledger_page``: the ledger page's count (as the first viewer after a
+  change computes it, uncached) and its first page of rows, in this process (the page's two
+  costly parts; the template is the same at any scale);
+- ``list_first_app``: the app's own time of ``list_first`` (``Server-Timing: app``), without
+  gunicorn, the connection and the client;
+- ``floor``: the floor of ``list_first``: the same 100 rows fetched by one plain SQL
+  statement (psycopg, one open connection) and encoded to the same JSON, in this process.
+
+Prints one JSON document (figures, ratios national/city, the machine) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psycopg
+from api_common import (
+    DATA_DIR,
+    Gunicorn,
+    Http,
+    api_database_url,
+    load_ledger,
+    machine,
+    make_api_app,
+)
+from common import log
+from sqlalchemy import func, select
+
+from taskhub.core.db import db
+from taskhub.ledger import services as ledger_services
+from taskhub.tracking.api.assignments import _KEYSET, _as_dict, _iso
+from taskhub.tracking.models import Assignment
+
+LIST_FIRST = "/api/v1/assignments/?open=true&page_size=100"
+UNIT_OPEN = "/api/v1/assignments/?open=true"
+FILTER_PLAN = "bench-api-hegang-2026"
+
+#: The 100 rows of LIST_FIRST (or of the page after an id) as one plain statement.
+FLOOR_SQL = """
+SELECT a.id, a.item_id, i.code, i.text, p.code, a.unit_id, u.name, a.role, a.status, a.percent,
+       a.is_overdue, a.is_not_applicable, a.next_due_on, a.acknowledged_at, a.completed_at,
+       a.updated_at, a.version, m.id, m.kind, m.title, m.due_on, m.extended_to
+FROM (SELECT id FROM assignments WHERE status <> 'completed' AND id > %(after)s
+      ORDER BY id LIMIT 100) AS page
+JOIN assignments a ON a.id = page.id
+JOIN items i ON i.id = a.item_id
+JOIN plans p ON p.id = i.plan_id
+JOIN units u ON u.id = a.unit_id
+LEFT JOIN LATERAL (
+    SELECT id, kind, title, due_on, extended_to FROM milestones
+    WHERE assignment_id = a.id AND status = 'open'
+      AND coalesce(extended_to, due_on) = a.next_due_on
+    ORDER BY due_on, id LIMIT 1) AS m ON true
+ORDER BY a.id
+"""
+
+
+class Side:
+    """One ledger: its server, tokens, a deep cursor, its floor connection and ledger service."""
+
+    def __init__(self, name: str, raw_url: str, log_dir: Path) -> None:
+        self.name = name
+        self.url = api_database_url(raw_url)
+        data = load_ledger(self.url)
+        tokens = data["tokens"]
+        self.office = next(t["token"] for t in tokens if t["role"] == "office")
+        self.units = {}
+        for t in tokens:
+            if t["role"] == "unit":
+                self.units.setdefault(t["unit_id"], t["token"])
+        self.as_of = date.fromisoformat(data["as_of"])
+        self.app = make_api_app(self.url)
+        with self.app.app_context():
+            ids = select(Assignment.id).where(Assignment.status != "completed")
+            n = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+            deep = n * 9 // 10 // 100 * 100
+            self.deep_after = db.session.scalar(ids.order_by(Assignment.id).offset(deep).limit(1))
+            self.deep_page = deep // 100 + 1
+            with self.app.test_request_context():
+                cursor = _KEYSET.encode(
+                    {"open": True, "sort": "id"}, self.deep_after, self.deep_after
+                )
+            self.open_total = n
+            db.session.remove()
+        self.deep = f"{LIST_FIRST}&cursor={cursor}"
+        self.deep_offset = f"{LIST_FIRST}&page={self.deep_page}"
+        self.filtered = f"/api/v1/assignments/?plan={FILTER_PLAN}&open=true&page_size=100"
+        self.log = (log_dir / f"bench_flat.{name}.gunicorn.log").open("w")
+        self.server = Gunicorn(self.url, 1, output=self.log)
+        self.server.warm_up(LIST_FIRST, self.office, requests_per_worker=5)
+        self.http = Http(self.server.port, token=self.office)
+        self.floor_conn = psycopg.connect(
+            self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self.unit_ids = sorted(self.units)
+        self.turn = 0
+        self.app_ms = 0.0
+
+    def get(self, path: str, token: str | None = None) -> float:
+        reply = self.http.get(path, token=token)
+        self.app_ms = reply.server_ms or 0.0
+        assert reply.status == 200 and reply.json(), (self.name, path, reply.status, reply.body)
+        return reply.client_ms
+
+    def unit_open(self) -> float:
+        unit = self.unit_ids[self.turn % len(self.unit_ids)]
+        self.turn += 1
+        return self.get(UNIT_OPEN, self.units[unit])
+
+    def floor(self, after: int = 0) -> float:
+        started = time.perf_counter()
+        rows = self.floor_conn.execute(FLOOR_SQL, {"after": after}).fetchall()
+        body = self.app.json.dumps([_as_dict(row, _iso) for row in rows])
+        elapsed = (time.perf_counter() - started) * 1000
+        assert len(rows) == 100 and body
+        return elapsed
+
+    def ledger(self) -> tuple[float, float]:
+        with self.app.test_request_context():
+            office = db.session.scalar(
+                select(ledger_services.User).where(ledger_services.User.role == "office").limit(1)
+            )
+            started = time.perf_counter()
+            ledger = ledger_services.Ledger(
+                ledger_services.LedgerFilters(), viewer=office, today=self.as_of
+            )
+            total, _ = ledger._total()
+            counted = time.perf_counter()
+            rows = ledger.page(1)
+            done = time.perf_counter()
+            assert total and len(rows) == ledger_services.PAGE_SIZE
+            db.session.remove()
+        return (counted - started) * 1000, (done - counted) * 1000
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+        self.floor_conn.close()
+        self.log.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--city", required=True, help="the city's ledger (generate_api.py)")
+    parser.add_argument("--national", required=True, help="generate_api.py --scale national")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=40, help="per kind, side and round")
+    parser.add_argument("--ledger-requests", type=int, default=5, help="ledger timings a round")
+    parser.add_argument("--offset-requests", type=int, default=3, help="deep OFFSET a round")
+    args = parser.parse_args(argv)
+    info = machine()
+    log("starting one gunicorn worker per ledger")
+    sides = [Side("city", args.city, DATA_DIR), Side("national", args.national, DATA_DIR)]
+    kinds: dict[str, Callable[[Side], float]] = {
+        "list_first": lambda s: s.get(LIST_FIRST),
+        "list_deep": lambda s: s.get(s.deep),
+        "list_filtered": lambda s: s.get(s.filtered),
+        "unit_open": Side.unit_open,
+        "floor": lambda s: s.floor(),
+        "floor_deep": lambda s: s.floor(s.deep_after),
+    }
+    medians: dict[str, dict[str, list[float]]] = {
+        k: {s.name: [] for s in sides}
+        for k in [*kinds, "list_first_app", "list_deep_offset", "ledger_count", "ledger_page"]
+    }
+    try:
+        for s in sides:  # warm every path once
+            for run in kinds.values():
+                run(s)
+            s.ledger()
+        for r in range(args.rounds):
+            log(f"round {r + 1}/{args.rounds}")
+            samples: dict[str, dict[str, list[float]]] = {
+                k: {s.name: [] for s in sides} for k in medians
+            }
+            for _ in range(args.requests):
+                for kind, run in kinds.items():
+                    for s in sides:  # city, nation, city, nation…
+                        samples[kind][s.name].append(run(s))
+                        if kind == "list_first":  # the app's own share (Server-Timing)
+                            samples["list_first_app"][s.name].append(s.app_ms)
+            for _ in range(args.offset_requests):
+                for s in sides:
+                    samples["list_deep_offset"][s.name].append(s.get(s.deep_offset))
+            for _ in range(args.ledger_requests):
+                for s in sides:
+                    count_ms, page_ms = s.ledger()
+                    samples["ledger_count"][s.name].append(count_ms)
+                    samples["ledger_page"][s.name].append(page_ms)
+            for kind, by_side in samples.items():
+                for name, values in by_side.items():
+                    medians[kind][name].append(statistics.median(values))
+    finally:
+        for s in sides:
+            s.close()
+    figures: dict[str, Any] = {}
+    for kind, by_side in medians.items():
+        entry: dict[str, Any] = {}
+        for name, values in by_side.items():
+            entry[name] = {
+                "median_ms": round(statistics.median(values), 2),
+                "spread_ms": [round(min(values), 2), round(max(values), 2)],
+            }
+        entry["national_over_city"] = round(
+            entry["national"]["median_ms"] / entry["city"]["median_ms"], 2
+        )
+        figures[kind] = entry
+    for name in ("city", "national"):
+        figures["list_first"][f"{name}_over_floor"] = round(
+            figures["list_first"][name]["median_ms"] / figures["floor"][name]["median_ms"], 2
+        )
+        figures["list_deep"][f"{name}_over_floor"] = round(
+            figures["list_deep"][name]["median_ms"] / figures["floor_deep"][name]["median_ms"], 2
+        )
+    info["load_average_after"] = machine()["load_average"]
+    result = {
+        "machine": info,
+        "rounds": args.rounds,
+        "requests": args.requests,
+        "open_assignments": {s.name: s.open_total for s in sides},
+        "deep_page": {s.name: s.deep_page for s in sides},
+        "figures": figures,
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
