@@ -236,6 +236,40 @@ def spare_group() -> int:
 
 
 ROLES = ["anonymous", "admin", "office", "assessor", "unit", "viewer"]
+
+
+def check_access(
+    client: Any,
+    login_as: Any,
+    role: str,
+    unit: Unit | None,
+    request: tuple[str, str, dict[str, Any] | None],
+    expected: int,
+    trace: Any,
+    *,
+    audited: bool = False,
+) -> None:
+    """One cell of a role × route matrix: ``role`` (signed in with ``unit`` for the unit and
+    assessor roles) sends ``request`` (method, url, form) and gets ``expected``; anonymous is
+    sent to the login page; a refused or anonymous POST changes nothing ``trace()`` counts,
+    and with ``audited`` a POST done (302) adds to it."""
+    method, url, form = request
+    if role != "anonymous":
+        login_as(role, unit if role in ("unit", "assessor") else None)
+    before = trace()
+    response = client.open(url, method=method, data=form)
+    assert response.status_code == expected, f"{role} {method} {url}"
+    if role == "anonymous" and expected == 302:
+        assert "/login" in response.headers["Location"]
+    if method != "POST":
+        return
+    db.session.expire_all()
+    if expected == 403 or role == "anonymous":
+        assert trace() == before  # a refused change leaves no trace
+    elif audited and expected == 302:
+        assert trace() != before  # done: audited
+
+
 # Expected status per role, in the order of ROLES. 302 for anonymous means "to the login page";
 # 302 for a signed-in POST means "done, redirected back".
 MATRIX = {

@@ -13,7 +13,7 @@ from taskhub.audit.models import AuditEvent
 from taskhub.core.db import db
 from taskhub.tracking.models import Assignment, AssignmentStatus
 from tests.conftest import unit_named
-from tests.test_access import OTHER, OWN, ROLES, assignment_of
+from tests.test_access import OTHER, OWN, ROLES, assignment_of, check_access
 
 
 def _completed(unit_name: str) -> Assignment:
@@ -62,20 +62,17 @@ MATRIX = {
 @pytest.mark.parametrize("case", list(MATRIX))
 @pytest.mark.parametrize("role", ROLES)
 def test_access_matrix(client, login_as, case, role):
-    method, url, form = url_for_case(case)
-    if role != "anonymous":
-        login_as(role, unit_named(OWN, "baotou") if role in ("unit", "assessor") else None)
-    before = trace()
-    response = client.open(url, method=method, data=form)
     expected = MATRIX[case][ROLES.index(role)]
-    assert response.status_code == expected, f"{role} {method} {url}"
-    db.session.expire_all()
-    if role == "anonymous":
-        assert "/login" in response.headers["Location"]
-    if expected == 403 or role == "anonymous":
-        assert trace() == before  # a refused change leaves no trace
-    else:
-        assert trace() != before  # reopened, audited
+    check_access(
+        client,
+        login_as,
+        role,
+        unit_named(OWN, "baotou"),
+        url_for_case(case),
+        expected,
+        trace,
+        audited=True,
+    )
 
 
 API_ROLES = ["admin", "office", "assessor", "unit", "viewer"]
