@@ -28,6 +28,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Response,
+    expect,
     sync_playwright,
 )
 from sqlalchemy import select
@@ -41,6 +42,10 @@ from taskhub.plans.models import Item, Plan
 from taskhub.plans.seeds import load_seeds
 from taskhub.tracking.models import Assignment
 from tests.conftest import PASSWORD, unit_named
+
+# The page's own assertions wait as long as its actions (context.set_default_timeout): on a
+# loaded two-core CI machine a page can take more than expect()'s default 5 s.
+expect.set_options(timeout=10_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
