@@ -177,6 +177,19 @@ class Site:
             conn.close()
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Quick shutdown (SIGINT: no draining); on a loaded machine a worker may still be busy, so
+    after 10 s its whole process group is killed: nothing outlives the test."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -220,11 +233,15 @@ def site(app: Flask, tmp_path: Path) -> Iterator[Site]:
             env=env,
             stdout=log_file,
             stderr=log_file,
+            start_new_session=True,  # its own process group: stop() can end master and workers
         )
     nginx_log = prefix / "nginx.out"
     with nginx_log.open("w") as log_file:
         nginx = subprocess.Popen(
-            [NGINX, "-p", str(prefix), "-c", str(conf)], stdout=log_file, stderr=log_file
+            [NGINX, "-p", str(prefix), "-c", str(conf)],
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
         )
     try:
         _wait_for(upstream, gunicorn, gunicorn_log)
@@ -232,9 +249,7 @@ def site(app: Flask, tmp_path: Path) -> Iterator[Site]:
         yield Site(http_port, https_port, prefix / "certs", prefix / "logs", gunicorn)
     finally:
         for process in (nginx, gunicorn):
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)  # both: quick shutdown, no draining
-                process.wait(timeout=30)
+            stop(process)
 
 
 @needs_nginx
@@ -300,8 +315,7 @@ def test_the_shipped_nginx_site_in_front_of_gunicorn(site: Site) -> None:
     assert too_big.headers["X-Request-ID"] == "lb-413"
 
     # The app down: nginx's 502, Chinese, with the same headers.
-    site.gunicorn.send_signal(signal.SIGINT)
-    site.gunicorn.wait(timeout=30)
+    stop(site.gunicorn)
     down = site.get("/login")
     assert down.status == 502
     assert "系统暂时无法访问" in down.body

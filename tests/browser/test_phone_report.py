@@ -88,12 +88,15 @@ def photo_jpeg() -> bytes:
 
 def check_fits_a_phone(page: Page, what: str) -> None:
     """No sideways scrolling; buttons tall enough; fields that do not zoom the page."""
+    # Measure the page as laid out with its stylesheet: a heading can be in the DOM before the
+    # CSS has arrived on a loaded machine, and unstyled fields sit side by side.
+    page.wait_for_load_state("load")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= WIDTH + WIDTH_SLACK, f"{what}: the page is {width} px wide at {WIDTH} px"
     wide = page.evaluate(
         """limit => [...document.querySelectorAll('main *')]
             .filter(e => e.getBoundingClientRect().right > limit && e.offsetParent !== null)
-            .map(e => e.tagName + '.' + e.className).slice(0, 5)""",
+            .map(e => e.tagName + '.' + e.className + '#' + (e.id || e.name)).slice(0, 5)""",
         WIDTH + WIDTH_SLACK,
     )
     assert not wide, f"{what}: wider than the screen: {wide}"
