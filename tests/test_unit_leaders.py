@@ -48,7 +48,9 @@ def test_the_contact_form_marks_the_principal_leader_audited(client, login_as):
     assert contact.is_unit_leader is True
     assert _audit("contact.created", contact.id).after["is_unit_leader"] is True
     page = client.get(f"/units/{unit.id}").get_data(as_text=True)
-    assert "主要负责人" in page and 'name="is_unit_leader" type="checkbox" value="on" checked' in page
+    assert (
+        "主要负责人" in page and 'name="is_unit_leader" type="checkbox" value="on" checked' in page
+    )
     # The box left unticked clears it (a form sends nothing for it), audited before and after.
     client.post(f"/contacts/{contact.id}", data=form)
     db.session.expire_all()
@@ -82,7 +84,9 @@ def test_the_api_marks_the_principal_leader_and_keeps_it_when_not_sent(api_as):
     assert event.before["is_unit_leader"] is True and event.after["is_unit_leader"] is False
     listed = client.get(f"/api/v1/units/{unit.id}/contacts").json
     assert [c["is_unit_leader"] for c in listed] == [False]
-    bad = client.patch(url, json={"is_unit_leader": "maybe"}, headers={"If-Match": cleared.headers["ETag"]})
+    bad = client.patch(
+        url, json={"is_unit_leader": "maybe"}, headers={"If-Match": cleared.headers["ETag"]}
+    )
     assert bad.status_code == 422
 
 
@@ -109,7 +113,10 @@ def _rows(notice_id: int, address: str) -> list[OutboxMessage]:
 
 
 def test_a_notice_copied_to_the_unit_leader_mails_them_once(
-    app: Any, scene: dict[str, Any], smtp_server: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    app: Any,
+    scene: dict[str, Any],  # noqa: F811
+    smtp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(app.config, "SMTP_HOST", smtp_server.host)
     monkeypatch.setitem(app.config, "SMTP_PORT", smtp_server.port)
@@ -168,7 +175,8 @@ def test_the_job_mails_the_leader_at_an_automatic_level_that_asks(scene):  # noq
 
 
 def test_the_office_sees_a_note_when_the_unit_marked_no_leader(
-    client, scene: dict[str, Any]  # noqa: F811
+    client,
+    scene: dict[str, Any],  # noqa: F811
 ) -> None:
     kdl = scene["kdl"]
     city_id = escalations.city_of(kdl)

@@ -247,8 +247,11 @@ def issue(
             "automatic": actor is None,
         }
         # Who the notice went to as the unit's leader (empty: the unit marked none).
-        | ({"unit_leaders": [c.name for c in unit_leaders(assignment.unit_id)]}
-           if level.to_unit_leader else {}),
+        | (
+            {"unit_leaders": [c.name for c in unit_leaders(assignment.unit_id)]}
+            if level.to_unit_leader
+            else {}
+        ),
     )
     from taskhub.supervision import notices
 
