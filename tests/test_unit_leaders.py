@@ -200,6 +200,9 @@ def test_the_office_sees_a_note_when_the_unit_marked_no_leader(
     login(client, scene["office"])
     page = client.get(f"/assignments/{kdl.id}").get_data(as_text=True)
     assert "该单位未登记主要负责人" in page
+    assert "抄送单位主要负责人" in client.get(f"/assignments/{kdl.id}/history").get_data(
+        as_text=True
+    )
     # Once a leader is marked the note goes (notices already sent are not sent again).
     _leader(kdl.unit_id)
     page = client.get(f"/assignments/{kdl.id}").get_data(as_text=True)
