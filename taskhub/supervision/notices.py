@@ -6,7 +6,10 @@ The outbox key carries the notice's id, so a notice is queued once, whoever or w
 it and however often the job runs. A formal notice is not a personal preference: it is sent
 whatever a person turned off at 我的账户. A level copied to the 分管领导 also tells the
 task's leader (taskhub.leaders), when active: by e-mail and chat robot where they have an
-address, and in-app on their linked account.
+address, and in-app on their linked account. A level copied to the unit's leader also sends it
+to the contacts marked as the unit's principal leader (单位主要负责人), whether or not the level
+goes to the unit's contacts; a level that is not copied to the unit's leader leaves them out. The
+outbox key (notice id, channel, address) keeps each address once.
 """
 
 from __future__ import annotations
@@ -65,7 +68,17 @@ def issued(escalation: Escalation) -> int:
         f"{escalation.required_action}请于{date_cn(escalation.answer_due_on)}前反馈。",
         _link(escalation),
     )
-    contacts: list[Any] = _unit_contacts(assignment.unit_id) if level.to_contacts else []
+    # The unit's contacts (its principal leaders among them only when the level asks for the
+    # unit's leader: a 提醒 is not copied to them).
+    contacts: list[Any] = [
+        c
+        for c in (_unit_contacts(assignment.unit_id) if level.to_contacts else [])
+        if level.to_unit_leader or not c.is_unit_leader
+    ]
+    if level.to_unit_leader:
+        from taskhub.supervision.services import unit_leaders
+
+        contacts += [c for c in unit_leaders(assignment.unit_id) if c not in contacts]
     users = _unit_users(assignment.unit_id)
     if level.to_responsible_leader:
         from taskhub.leaders.services import leader_of

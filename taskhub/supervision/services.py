@@ -28,6 +28,7 @@ from taskhub.core.permissions import STAFF
 from taskhub.plans.models import Item, Plan, PlanStatus
 from taskhub.supervision.models import Escalation, EscalationLevel, EscalationState
 from taskhub.tracking.models import Assignment, AssignmentStatus
+from taskhub.units.models import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +245,13 @@ def issue(
             "answer_due_on": answer_due_on,
             "overdue_working_days": escalation.overdue_working_days,
             "automatic": actor is None,
-        },
+        }
+        # Who the notice went to as the unit's leader (empty: the unit marked none).
+        | (
+            {"unit_leaders": [c.name for c in unit_leaders(assignment.unit_id)]}
+            if level.to_unit_leader
+            else {}
+        ),
     )
     from taskhub.supervision import notices
 
@@ -582,6 +589,29 @@ def counts_by_unit(
 # -- the formal notice ---------------------------------------------------------------------------
 
 
+def unit_leaders(unit_id: int) -> list[Contact]:
+    """The contacts a unit marked as its principal leader (单位主要负责人), by id."""
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.unit_id == unit_id, Contact.is_unit_leader)
+            .order_by(Contact.id)
+        )
+    )
+
+
+def unit_leader_missing(escalation: Escalation) -> bool:
+    """The level asks for the unit's leader but the task's unit marked none among its contacts
+    (the office sees a note on the notice: nobody but the contacts heard of it)."""
+    if not escalation.level.to_unit_leader:
+        return False
+    return not db.session.scalar(
+        select(func.count(Contact.id)).where(
+            Contact.unit_id == escalation.assignment.unit_id, Contact.is_unit_leader
+        )
+    )
+
+
 def notice_title(level: EscalationLevel) -> str:
     """督办通知单, 催办通知单 …; a level named as a document (红色督办单) keeps its name."""
     return level.name if level.name.endswith("单") else f"{level.name}通知单"
@@ -602,7 +632,9 @@ def notice_text(escalation: Escalation) -> Any:
     named = f"“{item.title}”" if item.title else ""
     copies = []
     if level.to_unit_leader:
-        copies.append(f"{assignment.unit.name}主要负责同志")
+        # Named when the unit marked its principal leader(s) among its contacts.
+        names = "、".join(c.name for c in unit_leaders(assignment.unit_id))
+        copies.append(f"{assignment.unit.name}主要负责同志" + (f"（{names}）" if names else ""))
     if level.to_responsible_leader:
         from taskhub.leaders.services import leader_of
 

@@ -199,6 +199,12 @@ def escalation_panel(assignment: Assignment) -> dict[str, Any]:
         "levels": levels,
         "can_issue": can_issue,
         "can_answer": {e.id: services.can_answer(e, user) for e in notices},
+        # The office's note: the level asks for the unit's leader, the unit marked none.
+        "no_unit_leader": {
+            e.id
+            for e in notices
+            if can_issue and e.state != "withdrawn" and services.unit_leader_missing(e)
+        },
         "states": STATE_LABELS,
         "today": office_today(),
     }

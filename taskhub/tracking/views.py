@@ -293,6 +293,7 @@ CHANGE_FIELDS = {
     "overdue_working_days": _l("Working days overdue"),
     "late": _l("Answered late"),
     "instructed_on": _l("Day of the instruction"),
+    "unit_leaders": _l("Copied to the unit's principal leader"),
 }
 #: Fields whose name depends on the object of the event (a co-handling part's text is no sub-task).
 OBJECT_FIELDS = {"co_report": {"text": _l("Co-handling part")}}
@@ -357,7 +358,7 @@ def _change_value(key: str, value: Any, milestones: dict[int, str]) -> str:
         return milestones.get(value, "—")
     if key == "period":
         return period_text(str(value))
-    if key == "evidence" and isinstance(value, list):
+    if key in ("evidence", "unit_leaders") and isinstance(value, list):
         return "、".join(str(v) for v in value)
     if key == "seconds_to_acknowledge":
         return _duration(int(value))

@@ -601,6 +601,7 @@ def _contact_rows(args: dict[str, Any]) -> Select[Any]:
         Contact.mobile,
         Contact.email,
         Contact.webhook_url,
+        Contact.is_unit_leader,
         Contact.is_demo,
         Contact.created_at,
         Contact.updated_at,
@@ -690,7 +691,8 @@ class ContactById(MethodView):
         """Change the fields sent (If-Match required); audited with before and after."""
         contact = _contact_for(contact_id, edit=True)
         blp.check_etag(_contact_dict(contact), ContactSchema)
-        merged = {**{f: getattr(contact, f) for f in services.CONTACT_FIELDS}, **args}
+        fields = services.CONTACT_FIELDS + services.CONTACT_FLAGS
+        merged = {**{f: getattr(contact, f) for f in fields}, **args}
         try:
             check_reachable(merged)
         except ValidationError as error:

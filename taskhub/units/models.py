@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from taskhub.core.db import Base, now_utc
@@ -181,6 +181,10 @@ class Contact(Base):
     email: Mapped[str | None]
     #: DingTalk / WeCom robot URL for chat reminders.
     webhook_url: Mapped[str | None]
+    #: The unit's principal leader (单位主要负责人): escalation levels "to the unit's leader"
+    #: (约谈 …) send their notice to these contacts too. A unit may mark several (党委书记 and
+    #: 局长 of a 双主官 unit) or none.
+    is_unit_leader: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_demo: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)

@@ -67,6 +67,13 @@ class ContactArgs(Schema):
             "reminders; other hosts only if the operator allows them."
         },
     )
+    is_unit_leader = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "The unit's principal leader (单位主要负责人): receives the escalation "
+            "notices of levels addressed to the unit's leader. A unit may mark several."
+        },
+    )
 
     @pre_load
     def blank_to_none(self, data: Any, partial: Any = None, **kwargs: Any) -> Any:
@@ -103,6 +110,9 @@ class ContactSchema(Schema):
     mobile = fields.String(required=True, allow_none=True)
     email = fields.String(required=True, allow_none=True)
     webhook_url = fields.String(required=True, allow_none=True)
+    is_unit_leader = fields.Boolean(
+        required=True, metadata={"description": "The unit's principal leader (单位主要负责人)."}
+    )
     is_demo = fields.Boolean(
         required=True, metadata={"description": "Made up for a demonstration; not a real person."}
     )

@@ -28,6 +28,9 @@ from taskhub.units.models import (
 )
 
 CONTACT_FIELDS = ("name", "position", "office_phone", "mobile", "email", "webhook_url")
+#: Flags of a contact set on the contact form and the API (not by the Excel import, which keeps
+#: them): ``is_unit_leader`` marks the unit's principal leader (单位主要负责人).
+CONTACT_FLAGS = ("is_unit_leader",)
 
 
 def resolve_name(city_id: int, name: str) -> Unit | UnitGroup | None:
@@ -116,7 +119,7 @@ def unit_choices() -> list[UnitChoice]:
 
 
 def _contact_state(contact: Contact) -> dict[str, Any]:
-    return {f: getattr(contact, f) for f in CONTACT_FIELDS}
+    return {f: getattr(contact, f) for f in CONTACT_FIELDS + CONTACT_FLAGS}
 
 
 def add_contact(unit: Unit, data: dict[str, Any], *, actor: Any) -> Contact:
@@ -125,6 +128,8 @@ def add_contact(unit: Unit, data: dict[str, Any], *, actor: Any) -> Contact:
         raise PermissionDenied("you may not edit this unit's contacts")
     check_texts("contact", {f: data.get(f) for f in CONTACT_FIELDS})
     contact = Contact(unit=unit, **{f: data.get(f) for f in CONTACT_FIELDS})
+    for flag in CONTACT_FLAGS:
+        setattr(contact, flag, bool(data.get(flag)))
     db.session.add(contact)
     db.session.flush()
     audit.record(
@@ -141,6 +146,9 @@ def update_contact(contact: Contact, data: dict[str, Any], *, actor: Any) -> Con
     before = _contact_state(contact)
     for field in CONTACT_FIELDS:
         setattr(contact, field, data.get(field))
+    for flag in CONTACT_FLAGS:
+        if flag in data:  # left out (the Excel import): kept
+            setattr(contact, flag, bool(data[flag]))
     contact.is_demo = False
     db.session.flush()
     audit.record(
