@@ -257,6 +257,7 @@ def _configure_i18n(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    import taskhub.supervision.level_views  # noqa: F401  (the levels page on supervision_bp)
     from taskhub.accounts.views import bp as accounts_bp
     from taskhub.cadence.views import bp as cadence_bp
     from taskhub.calendar.views import bp as calendar_bp

@@ -137,9 +137,9 @@ def render(leader: Leader, today: date, base_url: str) -> tuple[str, str]:
     from taskhub.leaders.services import leader_view
 
     view = leader_view(leader, today)
-    start = week_of(today)
+    start = view.week_start or today
     who = f"{leader.title}{leader.name}" if leader.title else leader.name
-    subject = f"【每周摘要】{who}分管任务（{date_cn(start)}—{date_cn(today)}）"
+    subject = f"【每周摘要】{who}分管任务（{date_cn(start)}至{date_cn(today)}）"
     c = view.counts
     lines = [
         f"{who}：您好！截至{date_cn(today)}，您分管的任务共{view.total}项："
@@ -154,10 +154,10 @@ def render(leader: Leader, today: date, base_url: str) -> tuple[str, str]:
                 f"截止{date_cn(r.next_due) if r.next_due else '—'}，已超期{r.days_overdue}天"
             )
     else:
-        lines.append("本周没有超期任务。")
+        lines.append("目前没有超期任务。")
     if view.escalations:
         lines.append("")
-        lines.append(f"本周发出督办单{len(view.escalations)}份：")
+        lines.append(f"{date_cn(start)}至{date_cn(today)}发出督办单{len(view.escalations)}份：")
         for e in view.escalations:
             lines.append(f"- {e.number} {e.level.name}（{date_cn(e.issued_on)}）")
     pending = instructions.open_of_leader(leader.id)

@@ -270,8 +270,9 @@ class View:
     rows: list[Row]
     counts: dict[str, int]
     overdue: list[Row]
-    #: The escalation notices (督办单) issued this week on the leader's tasks.
+    #: The escalation notices (督办单) issued in the summary's seven days on the leader's tasks.
     escalations: list[Escalation] = field(default_factory=list)
+    #: The first of the summary's seven days (the last is today): see ``summary_period``.
     week_start: date | None = None
     truncated: bool = False
 
@@ -282,6 +283,13 @@ class View:
 
 def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summary_period(today: date) -> tuple[date, date]:
+    """The seven days the weekly summary covers: the six days before ``today`` and today, the
+    same whatever the weekday (on Monday 2026-12-07: 12月1日至12月7日), in the page, the print
+    and the digest."""
+    return today - timedelta(days=6), today
 
 
 def leader_view(leader: Leader, today: date) -> View:
@@ -333,7 +341,7 @@ def leader_view(leader: Leader, today: date) -> View:
     overdue = sorted(
         (r for r in rows if r.days_overdue), key=lambda r: (-(r.days_overdue or 0), r.assignment_id)
     )
-    week_start = today - timedelta(days=today.weekday())
+    week_start, _end = summary_period(today)
     escalations = list(
         db.session.scalars(
             select(Escalation)

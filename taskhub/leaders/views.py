@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -33,6 +33,13 @@ def city_leaders(city_id: int) -> list[Leader]:
 @bp.app_template_global()
 def unit_leader_id(unit_id: int) -> int | None:
     return services.unit_leader_id(unit_id)
+
+
+@bp.app_template_global()
+def item_leader(item_id: int) -> Leader | None:
+    """The item's own 分管领导 (the item page), None when it names none."""
+    leader_id = services.item_leader_id(item_id)
+    return db.session.get(Leader, leader_id) if leader_id is not None else None
 
 
 def _form_data() -> dict[str, Any]:
@@ -167,6 +174,29 @@ def _date_field(name: str) -> date | None:
         raise instructions.InstructionRefused(
             _("Write the date as 2026-12-07."), field=name
         ) from None
+
+
+@bp.post("/items/<id:item_id>/leader")
+@roles_required(*STAFF)
+def set_item_leader(item_id: int) -> Any:
+    """Name the item's 分管领导 from the city's list, or clear it (无); audited."""
+    item = db.session.get(Item, item_id)
+    if item is None:
+        abort(404)
+    raw = request.form.get("leader_id", "").strip()
+    leader_id = id_arg("leader_id", request.form) if raw else None
+    if raw and leader_id is None:
+        flash(
+            _("Not saved: %(problem)s", problem=_("Choose a leader of the city from the list.")),
+            "error",
+        )
+    else:
+        attempt(
+            lambda: services.set_item_leader(item, leader_id, actor=current_user),
+            done=_("Responsible leader saved."),
+            describe=_problem,
+        )
+    return redirect(url_for("plans.item", item_id=item.id) + "#leader")
 
 
 def _back_to(item: Item) -> Any:

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy import select
 
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
@@ -72,6 +73,15 @@ def _back(escalation: Escalation) -> Any:
     )
 
 
+def _level_cities() -> list[Any]:
+    """The cities whose escalation levels the user may keep (the office: every city)."""
+    if current_user.role not in STAFF:
+        return []
+    from taskhub.units.models import City
+
+    return list(db.session.scalars(select(City).order_by(City.id)))
+
+
 @bp.get("/escalations")
 @login_required
 def index() -> Any:
@@ -92,6 +102,7 @@ def index() -> Any:
         rows=rows,
         filters=filters,
         level_choices=services.level_choices(),
+        level_cities=_level_cities(),
         states=STATE_LABELS,
         page=page,
         page_size=PAGE_SIZE,
