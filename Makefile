@@ -63,8 +63,11 @@ run: install translations
 # pytest-xdist spreads test files over TEST_WORKERS processes (0: one process, no xdist).
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+# The browser tests share one live site per process, so they run in one process of their own,
+# in a fixed order (their state then never depends on how xdist split the files).
 test: install-test translations
-	TASKHUB_TEST_DATABASE_URL= $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
+	TASKHUB_TEST_DATABASE_URL= $(BIN)/pytest $(XDIST) --ignore=tests/browser $(PYTEST_ARGS)
+	TASKHUB_TEST_DATABASE_URL= $(BIN)/pytest tests/browser $(PYTEST_ARGS)
 	@if [ -n "$$TASKHUB_TEST_DATABASE_URL" ]; then \
 		echo "== again on $$TASKHUB_TEST_DATABASE_URL =="; \
 		$(BIN)/pytest $(XDIST) $(PYTEST_ARGS); \
