@@ -110,6 +110,33 @@ def test_a_long_overdue_task_gets_the_highest_level_reached_once(scene):
     assert [e.level.code for e in notices_of(scene["kdl"])] == ["supervise"]
 
 
+def test_a_long_run_commits_in_batches_and_a_rerun_finishes_it(scene, monkeypatch):
+    """A first run on an old plan issues thousands of notices: it commits as it goes (so web
+    requests are not kept waiting for the database), and a run cut short keeps what it
+    committed; the rerun issues the rest, each task once, the numbers without a gap."""
+    from taskhub.supervision import notices
+
+    monkeypatch.setattr(services, "BATCH_SECONDS", 0)  # a commit after each notice
+    told = notices.issued
+    calls = []
+
+    def second_fails(escalation: Escalation) -> None:
+        calls.append(escalation.assignment_id)
+        if len(calls) == 2:
+            raise RuntimeError("the machine stopped")
+        told(escalation)
+
+    monkeypatch.setattr(notices, "issued", second_fails)
+    with pytest.raises(RuntimeError):
+        escalate(date(2022, 8, 1))
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Escalation.id))) == 1  # the first batch stayed
+    assert run(date(2022, 8, 1))["issued"] == 1
+    numbers = db.session.scalars(select(Escalation.number).order_by(Escalation.id)).all()
+    assert numbers == ["督办〔2022〕1号", "督办〔2022〕2号"]
+    assert [len(notices_of(scene[k])) for k in ("kdl", "qs")] == [1, 1]
+
+
 def test_numbers_run_per_city_and_year(scene):
     run(date(2022, 7, 5))
     run(date(2022, 7, 14))

@@ -201,8 +201,10 @@ class WorkingCalendar:
         """Working days in (start, end]; negative if end < start."""
         _require_date(start)
         _require_date(end)
-        self._cover(min(start, end), max(start, end))
-        return _between(self.is_working_day, start, end)
+        # By running counts: a scheduled job asks this for every overdue task, often years
+        # back (a published plan of 2020), and walking the days each time held the job (and,
+        # on SQLite, the database's write lock) for minutes.
+        return self.working_day_ordinal(end) - self.working_day_ordinal(start)
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``."""

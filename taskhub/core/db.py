@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -44,6 +45,31 @@ def writing() -> Iterator[None]:
 
 def is_writing() -> bool:
     return _writing.get()
+
+
+#: How long a long job pauses after committing a batch on SQLite. SQLite's busy handler polls
+#: (at most every 100 ms), so a job that began its next transaction at once would keep the
+#: write lock from a waiting web request for the whole run.
+SQLITE_YIELD_SECONDS = 0.15
+
+
+class Batches:
+    """Commits a long job's work about every ``seconds`` and lets waiting writers in, for jobs
+    that are safe to resume (a rerun skips what was committed). On SQLite a job holds the
+    database's write lock from its first write, so without this a sign-in waits for the whole
+    run and then fails."""
+
+    def __init__(self, seconds: float = 0.5) -> None:
+        self.seconds = seconds
+        self._since = time.monotonic()
+
+    def done_one(self) -> None:
+        if time.monotonic() - self._since < self.seconds:
+            return
+        db.session.commit()
+        if db.engine.dialect.name == "sqlite":
+            time.sleep(SQLITE_YIELD_SECONDS)
+        self._since = time.monotonic()
 
 
 def lock(obj: T) -> T:

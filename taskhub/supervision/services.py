@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
 from taskhub.calendar.services import WorkingCalendar
-from taskhub.core.db import db, lock, now_utc
+from taskhub.core.db import Batches, db, lock, now_utc
 from taskhub.core.errors import DomainError, NotFound, PermissionDenied
 from taskhub.core.limits import check_text
 from taskhub.core.permissions import STAFF
@@ -78,6 +78,8 @@ DEFAULT_LEVELS: list[dict[str, Any]] = [
 
 #: Tries at a free number when concurrent issues take the same one.
 NUMBER_ATTEMPTS = 8
+#: The scheduled job commits its notices about this often (see core.db.Batches).
+BATCH_SECONDS = 0.5
 #: The in-app and outside notices' event name (not a personal preference: a formal notice).
 NOTICE_EVENT = "escalation_issued"
 ANSWER_EVENT = "escalation_answered"
@@ -405,6 +407,7 @@ def escalate_overdue(today: date) -> JobResult:
     if not rows:
         return result
     highest = _highest_ranks([a.id for a, _ in rows])
+    batches = Batches(BATCH_SECONDS)
     ladders: dict[int, list[EscalationLevel]] = {}
     for assignment, city_id in rows:
         result.checked += 1
@@ -426,6 +429,8 @@ def escalate_overdue(today: date) -> JobResult:
             continue
         result.issued += 1
         result.by_level[target.code] = result.by_level.get(target.code, 0) + 1
+        # A first run on an old plan issues thousands: commit as it goes.
+        batches.done_one()
     return result
 
 
