@@ -64,6 +64,17 @@ def test_only_the_office_sees_the_picker(client, login_as, role):
     assert f"/items/{item_id}/leader" not in page
 
 
+def test_a_city_without_leaders_gets_a_link_to_add_them_not_an_empty_picker(client, login_as):
+    item_id = assignment_of(OWN).item_id
+    login_as("office")
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert f"/items/{item_id}/leader" not in page
+    assert "请先在“分管领导”页面添加本市领导" in page and "/cities/baotou/leaders" in page
+    _leader()
+    page = client.get(f"/items/{item_id}").get_data(as_text=True)
+    assert f"/items/{item_id}/leader" in page and "张副市长" in page
+
+
 def test_office_names_and_clears_the_item_leader(client, login_as):
     item_id = assignment_of(OWN).item_id
     zhang = _leader()

@@ -14,7 +14,7 @@ def test_plan_list_shows_all_plans_with_counts(client, login_as):
     page = client.get("/plans").get_data(as_text=True)
     for title in ("鹤岗市数字政府建设实施方案", "包头市数字政府建设考评指标", "嵊州"):
         assert title in page
-    assert "计划方案" in page and "分解任务" in page  # Chinese by default
+    assert "计划方案" in page and "单位任务" in page  # Chinese by default
 
 
 def test_plan_tree_shows_points_deadlines_and_lead_assessors(client, login_as):
@@ -50,9 +50,9 @@ def test_english_is_one_click_away(client, login_as):
     response = client.get("/lang/en", headers={"Referer": "http://localhost/plans"})
     assert response.status_code == 302
     page = client.get("/plans").get_data(as_text=True)
-    assert "Assignments" in page and "分解任务" not in page
+    assert "Assignments" in page and "单位任务" not in page
     client.get("/lang/zh")
-    assert "分解任务" in client.get("/plans").get_data(as_text=True)
+    assert "单位任务" in client.get("/plans").get_data(as_text=True)
 
 
 def test_unknown_pages_are_404_in_chinese(client, login_as):

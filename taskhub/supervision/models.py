@@ -57,8 +57,8 @@ class EscalationLevel(Base):
     overdue_working_days: Mapped[int | None]
     #: The unit answers within this many working days of the day of issue.
     answer_working_days: Mapped[int] = mapped_column(default=5)
-    #: Who receives it: the unit's contacts (and its users), its leader, the 分管领导 (by e-mail,
-    #: taskhub.leaders). Unit leaders are not modelled yet: that flag is printed only (抄送).
+    #: Who receives it: the unit's contacts (and its users), the unit's principal leaders (its
+    #: contacts marked is_unit_leader; named on the 抄送 line), the 分管领导 (taskhub.leaders).
     to_contacts: Mapped[bool] = mapped_column(default=True)
     to_unit_leader: Mapped[bool] = mapped_column(default=False)
     to_responsible_leader: Mapped[bool] = mapped_column(default=False)
