@@ -85,9 +85,12 @@ class PlanRow:
 
 def plan_rows(connection: Connection) -> list[PlanRow]:
     """Every plan, archived ones too, by year and code, with its counts (three queries)."""
-    item_counts = dict(
-        connection.execute(select(items.c.plan_id, func.count()).group_by(items.c.plan_id)).all()
-    )
+    item_counts: dict[int, int] = {
+        pid: n
+        for pid, n in connection.execute(
+            select(items.c.plan_id, func.count()).group_by(items.c.plan_id)
+        )
+    }
     per_plan = (
         select(
             items.c.plan_id,
