@@ -230,3 +230,51 @@ def test_the_light_tables_match_the_models() -> None:
 
 def test_json_dumps_is_the_one_the_services_export() -> None:
     assert services.dumps is dumps
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("TASKHUB_TEST_DATABASE_URL")), reason="no database involved; runs once"
+)
+@pytest.mark.parametrize(
+    ("setting", "code", "message"),
+    [
+        (
+            {"TASKHUB_TIMEZONE": "Nowhere/Else"},
+            2,
+            "TASKHUB_TIMEZONE: 'Nowhere/Else' is not a known time zone",
+        ),
+        (
+            {"TASKHUB_DATABASE_URL": "sqlite:////nonexistent-folder/taskhub.db"},
+            1,
+            "error: cannot open the database (unable to open database file); "
+            "check TASKHUB_DATABASE_URL",
+        ),
+        (
+            {"TASKHUB_DATABASE_URL": "postgresql+psycopg://taskhub@127.0.0.1:1/taskhub"},
+            1,
+            "error: cannot open the database (connection failed:",
+        ),
+    ],
+    ids=["bad setting", "missing folder", "no server"],
+)
+def test_listings_refuse_a_bad_configuration_as_every_command_does(
+    tmp_path: Path, setting: dict[str, str], code: int, message: str
+) -> None:
+    env = {
+        **os.environ,
+        "TASKHUB_INSTANCE_PATH": str(tmp_path),
+        "TASKHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        **setting,
+    }
+    for args in (["jobs", "list"], ["plan", "list", "--json"]):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "taskhub"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (result.returncode, result.stdout) == (code, ""), result.stderr
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
