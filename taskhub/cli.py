@@ -4,8 +4,10 @@ The command names and flags are a public contract that operators script against.
 
 Each domain owns its commands (taskhub/<domain>/cli.py); this module only lists them.
 `taskhub --help` answers from that list (``COMMANDS``) without importing a domain package,
-SQLAlchemy or the app, and a command imports its own module when it runs. Commands that only
-read or write rows use ``with_database``: an app with the database alone
+SQLAlchemy or the app, and a command imports its own module when it runs. Listings that only
+read a few rows (`jobs list`, `plan list`) use ``with_connection``: SQLAlchemy Core on an engine
+made from the configuration, with no app, ORM or models. Commands that need the models but not
+the pages may use ``with_database``: an app with the database alone
 (taskhub.app.create_database_app), not the pages, API and translations.
 """
 
