@@ -6,16 +6,18 @@ Measured, each in a fresh process, wall time from spawn to exit, and its CPU tim
 system; on a busy machine the wall time grows with the load, the CPU time much less):
 
 - ``taskhub --help`` (lists every command; imports no domain package),
-- ``taskhub jobs list`` (the jobs and their last runs: the database-only app),
-- ``taskhub plan list --json`` (every plan with its counts: the database-only app);
+- ``taskhub jobs list`` (the jobs and their last runs, read with SQLAlchemy Core),
+- ``taskhub plan list --json`` (every plan with its counts, likewise);
 
-and, in the same rounds, two baselines: ``python -c pass`` (the interpreter alone) and
-``python -c "import flask"`` (the floor of any Flask command). The five run interleaved, round
-after round, so that a busy machine slows them alike. Without ``--db`` the database is a
-temporary SQLite file, migrated and loaded with the shipped seed plans first (not timed).
+and, in the same rounds, three baselines: ``python -c pass`` (the interpreter alone),
+``python -c "import flask"`` (the floor of any Flask command) and ``python -c "import flask,
+sqlalchemy"`` (the floor of a Flask command that reads with SQLAlchemy Core). All run
+interleaved, round after round, so that a busy machine slows them alike. Without ``--db`` the
+database is a temporary SQLite file, migrated and loaded with the shipped seed plans first
+(not timed).
 
-Also printed for each command: whether SQLAlchemy, flask_smorest, flask_babel, openpyxl, docx
-and alembic were imported (``-X importtime`` in a separate, untimed run).
+Also printed for each command: whether SQLAlchemy, its ORM, flask_smorest, flask_babel,
+openpyxl, docx and alembic were imported (``-X importtime`` in a separate, untimed run).
 
 Progress goes to stderr; a table and one JSON line go to stdout.
 """
@@ -43,6 +45,7 @@ TASKHUB = str(BIN / "taskhub")
 CASES: dict[str, list[str]] = {
     "python -c pass": [PYTHON, "-c", "pass"],
     "python -c 'import flask'": [PYTHON, "-c", "import flask"],
+    "python -c 'import flask, sqlalchemy'": [PYTHON, "-c", "import flask, sqlalchemy"],
     "taskhub --help": [TASKHUB, "--help"],
     "taskhub jobs list": [TASKHUB, "jobs", "list"],
     "taskhub plan list --json": [TASKHUB, "plan", "list", "--json"],
@@ -51,7 +54,15 @@ CASES: dict[str, list[str]] = {
 BEFORE = "import sys; sys.argv[0] = 'taskhub'; from taskhub.cli import main; sys.exit(main())"
 BEFORE_DIR = ""
 #: Modules a quick start should not need; reported per command.
-HEAVY = ("sqlalchemy", "flask_smorest", "flask_babel", "alembic", "openpyxl", "docx")
+HEAVY = (
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "flask_smorest",
+    "flask_babel",
+    "alembic",
+    "openpyxl",
+    "docx",
+)
 
 
 def log(message: str) -> None:
@@ -111,7 +122,7 @@ def main() -> None:
     if args.before:
         global BEFORE_DIR
         BEFORE_DIR = str(Path(args.before).resolve())
-        for name, argv in list(CASES.items())[2:]:
+        for name, argv in [(n, a) for n, a in CASES.items() if n.startswith("taskhub")]:
             CASES[f"before: {name}"] = [PYTHON, "-c", BEFORE, *argv[1:]]
 
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
@@ -137,7 +148,7 @@ def main() -> None:
         modules = {name: imported(argv, env) for name, argv in CASES.items()}
 
     results = {}
-    print(f"{'command':<28} {'median':>8} {'min':>7} {'max':>7} {'CPU':>7}  heavy modules imported")
+    print(f"{'command':<38} {'median':>8} {'min':>7} {'max':>7} {'CPU':>7}  heavy modules imported")
     for name, samples in times.items():
         median = statistics.median(samples)
         results[name] = {
@@ -149,7 +160,7 @@ def main() -> None:
             "imports": modules[name],
         }
         print(
-            f"{name:<28} {median:>7.3f}s {min(samples):>6.3f}s {max(samples):>6.3f}s "
+            f"{name:<38} {median:>7.3f}s {min(samples):>6.3f}s {max(samples):>6.3f}s "
             f"{statistics.median(cpu[name]):>6.3f}s  "
             f"{', '.join(modules[name]) or '-'}"
         )

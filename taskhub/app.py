@@ -133,31 +133,11 @@ def _end_reads_with_commit(exc: BaseException | None) -> None:
 
 
 def _configure_sqlite(engine: Any) -> None:
-    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL; the file
-    (it holds password hashes) is readable by the service account only."""
-    from sqlalchemy import event
+    """Make SQLite behave (taskhub.core.coredb.configure_sqlite): real transactions, foreign
+    keys, WAL, a private file; writers take the write lock at BEGIN."""
+    from taskhub.core.coredb import configure_sqlite
 
-    from taskhub.core.files import private_sqlite_file
-
-    @event.listens_for(engine, "do_connect")
-    def before_connect(*_: Any) -> None:
-        # Before SQLite opens (and maybe creates) the file: 0600, not the umask's 0644.
-        private_sqlite_file(engine.url.database)
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite's own transaction handling breaks SAVEPOINT; we emit BEGIN ourselves.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 10000")
-        if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
+    configure_sqlite(engine, _expects_writes)
 
 
 #: Requests that only read; every other method's transactions take SQLite's write lock first.

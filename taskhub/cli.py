@@ -4,8 +4,10 @@ The command names and flags are a public contract that operators script against.
 
 Each domain owns its commands (taskhub/<domain>/cli.py); this module only lists them.
 `taskhub --help` answers from that list (``COMMANDS``) without importing a domain package,
-SQLAlchemy or the app, and a command imports its own module when it runs. Commands that only
-read or write rows use ``with_database``: an app with the database alone
+SQLAlchemy or the app, and a command imports its own module when it runs. Listings that only
+read a few rows (`jobs list`, `plan list`) use ``with_connection``: SQLAlchemy Core on an engine
+made from the configuration, with no app, ORM or models. Commands that need the models but not
+the pages may use ``with_database``: an app with the database alone
 (taskhub.app.create_database_app), not the pages, API and translations.
 """
 
@@ -146,6 +148,56 @@ def with_database(f: F) -> F:
         return inner(*args, **kwargs)
 
     return decorator  # type: ignore[return-value]
+
+
+def with_connection(f: Callable[..., Any]) -> Callable[..., Any]:
+    """For a command that only reads rows with SQLAlchemy Core (taskhub.core.coredb): call it
+    with a ``Connection`` as first argument, the schema checked.
+
+    `taskhub` builds no app: the engine comes from the configuration alone (the same
+    settings and errors as the app's), and neither the ORM nor the models are imported. An app
+    already loaded (``flask --app``, the tests' runner) lends its session's connection."""
+
+    @wraps(f)
+    def decorator(*args: Any, **kwargs: Any) -> Any:
+        info = click.get_current_context().ensure_object(flask_cli.ScriptInfo)
+        if info.create_app is not _create_app or info.app_import_path or current_app:
+            return with_appcontext(lambda: f(_app_connection(), *args, **kwargs))()
+        from sqlalchemy.exc import OperationalError
+
+        from taskhub.config import Config, ConfigError
+        from taskhub.core.coredb import reading_engine
+
+        config = Config()
+        try:
+            config.finalize()
+        except ConfigError as exc:
+            fail(f"{exc}\n(`taskhub config check` shows every setting)", code=2)
+        engine = reading_engine(config)
+        try:
+            try:
+                connection = engine.connect()
+                _require_tables(connection)
+            except OperationalError as exc:
+                fail(f"cannot open the database ({exc.orig}); check TASKHUB_DATABASE_URL")
+            with connection:
+                return f(connection, *args, **kwargs)
+        finally:
+            engine.dispose()
+
+    return decorator
+
+
+def _app_connection() -> Any:
+    _require_schema()
+    return db.session.connection()
+
+
+def _require_tables(connection: Any) -> None:
+    from sqlalchemy import inspect
+
+    if not inspect(connection).has_table("plans"):
+        fail("the database has no tables yet; run `taskhub db upgrade` first")
 
 
 def _create_app(**_: Any) -> Flask:

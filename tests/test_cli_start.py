@@ -1,6 +1,6 @@
 """`taskhub` starts quickly (issue 17): `--help` lists every command without importing a domain
-package, and `jobs list` / `plan list` build an app with the database only. Behaviour, not time:
-bench/bench_cli.py measures the time.
+package, and `jobs list` / `plan list` read with SQLAlchemy Core, with no app and no ORM.
+Behaviour, not time: bench/bench_cli.py measures the time.
 
 The command names, flags and help texts are a public contract: every help page recorded in
 tests/fixtures/cli_help.json (before the command list became lazy) must read the same.
@@ -142,12 +142,15 @@ def test_help_imports_no_domain_package_and_no_sqlalchemy(tmp_path: Path) -> Non
         (["plan", "list", "--json"], '"code": "baotou-2022"'),
     ],
 )
-def test_database_commands_build_the_database_only_app(
+def test_listing_commands_build_no_app_and_import_no_orm(
     app: Flask, tmp_path: Path, args: list[str], expected: str
 ) -> None:
+    """They read with SQLAlchemy Core (tests/test_cli_listings.py checks their output)."""
     output, modules = _modules_after(args, _command_env(app), tmp_path)
     assert expected in output
-    assert [name for name in (*HEAVY, "flask_wtf", "taskhub.plans.views") if name in modules] == []
+    unwanted = (*HEAVY, "flask_wtf", "sqlalchemy.orm", "flask_sqlalchemy", "taskhub.app")
+    assert [name for name in unwanted if name in modules] == []
+    assert not [m for m in modules if m == "taskhub.models" or m.endswith(".models")]
 
 
 def test_package_import_loads_nothing_else() -> None:

@@ -11,10 +11,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, Numeric, String
+from sqlalchemy import JSON, MetaData, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import DateTime, TypeDecorator
+
+from taskhub.core import coredb
 
 T = TypeVar("T")
 
@@ -110,8 +112,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: Points and weights: exact decimals, never floats.
-Points = Numeric(10, 4, asdecimal=True)
+#: Points and weights: exact decimals, never floats (defined with the ORM-free pieces).
+Points = coredb.Points
 
 
 class Base(DeclarativeBase):

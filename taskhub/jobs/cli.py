@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from taskhub.cli import _require_schema, fail, progress, with_database
-from taskhub.core.db import db
+from taskhub.cli import _require_schema, fail, progress, with_connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 # -- jobs -----------------------------------------------------------------------------------
 
@@ -23,18 +25,13 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@with_database
-def jobs_list() -> None:
+@with_connection
+def jobs_list(connection: Connection) -> None:
     """Name every scheduled job with its schedule and last run."""
-    from taskhub.jobs.models import JobRun
-    from taskhub.jobs.registry import all_jobs
+    from taskhub.jobs.listing import job_lines
 
-    _require_schema()
-    for spec in all_jobs():
-        run = db.session.get(JobRun, spec.name)
-        when = " ".join(f"{k}={v}" for k, v in spec.cron.items())
-        last = f"last run for {run.last_run_on} ({run.status})" if run and run.last_run_on else ""
-        click.echo(f"{spec.name:<14} {when:<22} {spec.description}  {last}".rstrip())
+    for line in job_lines(connection):
+        click.echo(line)
 
 
 @jobs.command("run")

@@ -15,10 +15,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from taskhub.cli import _require_schema, fail, progress, with_database
-from taskhub.core.db import db
+from taskhub.cli import _require_schema, db, fail, progress, with_connection
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from taskhub.plans.models import Plan
 
 
@@ -41,26 +42,18 @@ def plan() -> None:
 
 @plan.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_database
-def plan_list(as_json: bool) -> None:
+@with_connection
+def plan_list(connection: Connection, as_json: bool) -> None:
     """List plans with item and assignment counts."""
-    from taskhub.plans import services
-    from taskhub.plans.schemas import PlanSummarySchema
+    from taskhub.core.jsondump import dumps
+    from taskhub.plans.listing import plan_rows
 
-    _start()
-    summaries = services.list_plans(include_archived=True)
+    rows = plan_rows(connection)
     if as_json:
-        rows = []
-        for s in summaries:
-            row = PlanSummarySchema().dump(s.plan)
-            row.update(items=s.items, assignments=s.assignments, units=s.units)
-            rows.append(row)
-        click.echo(services.dumps(rows))
+        click.echo(dumps([row.as_json() for row in rows]))
         return
-    for s in summaries:
-        click.echo(
-            f"{s.plan.code:<16} {s.items:>4} items {s.assignments:>6} assignments  {s.plan.title}"
-        )
+    for row in rows:
+        click.echo(row.as_line())
 
 
 def _plan(code: str) -> Plan:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import selectinload
 
 from taskhub.core.db import db
+from taskhub.core.jsondump import dumps as dumps  # the CLI's JSON, re-exported
 from taskhub.plans.models import Item, ItemUnit, Plan, PlanStatus, Section
 from taskhub.scoring.models import Scheme
 from taskhub.tracking.models import Assignment
@@ -83,18 +82,6 @@ def section_trail(item: Item) -> list[Section]:
         trail.append(section)
         section = section.parent
     return list(reversed(trail))
-
-
-def _exact(value: Any) -> Any:
-    # Points carry at most 4 decimals, so float's shortest repr prints the same digits.
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def dumps(data: Any) -> str:
-    """JSON for the CLI: Chinese kept readable, decimals as exact numbers."""
-    return json.dumps(data, ensure_ascii=False, indent=2, default=_exact)
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
