@@ -24,7 +24,7 @@ from taskhub.ledger.services import Cursor, Ledger, LedgerFilters
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking.models import Assignment, ProgressReport
 from tests.conftest import make_user, unit_named
-from tests.test_ledger import BAOTOU, KUNDULUN, QINGSHAN, get, row_ids, total_of, visible
+from tests.test_ledger import KUNDULUN, QINGSHAN, get, row_ids, total_of, visible
 
 HEGANG = "hegang-2022"
 

@@ -582,53 +582,59 @@ class Ledger:
     def _segments(self, cursor: Cursor | None, backward: bool) -> list[Any]:
         """The queries that read the rows after (or before) ``cursor``, one after the other.
 
-        ``WHERE (keys) >= (values) AND (keys, id) > (values, id)``: the first bound is a range
-        of the sort's index, the second settles the ties. A sort that may be NULL (next due,
-        last report) puts those rows last: they are a second query (by id), as an OR of both
-        would make PostgreSQL gather and sort every later row.
+        First the cursor's ties (its sort values, ids past its id: a range of the id within
+        them), then the rows strictly past its values (``WHERE (keys) > (values)``, a range of
+        the sort's index): each is read in index order. One condition for both made
+        PostgreSQL read every later row of a large tie (an item's 5,000 units nationally) and
+        sort them. A sort that may be NULL (next due, last report) puts those rows last: they
+        are one more query (by id), as an OR would make PostgreSQL gather and sort every
+        later row.
         """
         keys = self._keys()
         descending = self.filters.descending != backward
         places = self._places()
+        by_id = Assignment.id.desc() if descending else Assignment.id
         if self.filters.sort not in NULLABLE_SORTS:
             if cursor is None:
                 return [self._ordered(places, reverse=backward)]
-            return [self._ordered(self._beyond(places, keys, cursor, descending), reverse=backward)]
+            return self._beyond(places, keys, cursor, descending, backward)
         key = keys[0]
-        after_id = None
-        if cursor is not None:
-            after_id = Assignment.id < cursor.id if descending else Assignment.id > cursor.id
         valued = places.where(key.is_not(None))
         nulls = places.where(key.is_(None))
-        by_id = Assignment.id.desc() if descending else Assignment.id
         if cursor is not None and cursor.values[0] is None:
             # A place among the NULLs: forwards, the NULLs after it; backwards, those before
             # it and then every valued row.
-            nulls_after = nulls.where(after_id).order_by(by_id)
+            past = Assignment.id < cursor.id if descending else Assignment.id > cursor.id
+            nulls_after = nulls.where(past).order_by(by_id)
             if backward:
                 return [nulls_after, self._ordered(valued, reverse=True)]
             return [nulls_after]
         if cursor is not None:
-            valued = self._beyond(valued, keys, cursor, descending)
-        if backward:
-            # Backwards from the end the NULLs come first (the last page); from a valued
-            # place only valued rows are before it.
-            first = [] if cursor is not None else [nulls.order_by(by_id)]
-            return [*first, self._ordered(valued, reverse=True)]
+            # From a valued place backwards only valued rows are before it.
+            ahead = self._beyond(valued, keys, cursor, descending, backward)
+            return ahead if backward else [*ahead, nulls.order_by(by_id)]
+        if backward:  # the last page: the NULLs come first backwards
+            return [nulls.order_by(by_id), self._ordered(valued, reverse=True)]
         return [self._ordered(valued), nulls.order_by(by_id)]
 
-    @staticmethod
-    def _beyond(query: Any, keys: list[Any], cursor: Cursor, descending: bool) -> Any:
-        """The rows of ``query`` past ``cursor`` going up (``descending``: going down)."""
+    def _beyond(
+        self, query: Any, keys: list[Any], cursor: Cursor, descending: bool, backward: bool
+    ) -> list[Any]:
+        """The rows of ``query`` past ``cursor`` going up (``descending``: going down): its
+        ties past its id, then the rows past its values."""
         values = list(cursor.values)
+        same = and_(*(k == v for k, v in zip(keys, values, strict=True)))
         if len(keys) == 1:
-            bound_key, bound_value = keys[0], values[0]
+            key, value = keys[0], values[0]
         else:
-            bound_key, bound_value = tuple_(*keys), tuple_(*values)
-        full, full_value = tuple_(*keys, Assignment.id), tuple_(*values, cursor.id)
+            key, value = tuple_(*keys), tuple_(*values)
         if descending:
-            return query.where(and_(bound_key <= bound_value, full < full_value))
-        return query.where(and_(bound_key >= bound_value, full > full_value))
+            ties = query.where(same, Assignment.id < cursor.id).order_by(Assignment.id.desc())
+            past = query.where(key < value)
+        else:
+            ties = query.where(same, Assignment.id > cursor.id).order_by(Assignment.id)
+            past = query.where(key > value)
+        return [ties, self._ordered(past, reverse=backward)]
 
     def _page(self, places: list[Any], has_previous: bool, has_next: bool) -> Page:
         return Page(
