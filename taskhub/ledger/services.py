@@ -344,7 +344,7 @@ class Cursor:
             raise InvalidCursor("invalid")
         if not isinstance(ident, int) or isinstance(ident, bool):
             raise InvalidCursor("invalid")
-        values = []
+        values: list[Any] = []
         try:
             for kind, value in zip(kinds, raw_values, strict=True):
                 if value is None and sort in NULLABLE_SORTS:

@@ -105,7 +105,8 @@ def index() -> Any:
     ledger = services.Ledger(resolved.filters, viewer=current_user, today=office_today())
     total, estimated = ledger.total()
     pages = max(1, ceil(total / services.PAGE_SIZE))
-    page: int | None = min(values["page"], pages)
+    number = min(values["page"], pages)
+    page: int | None = number
     status = 200
     try:
         after, before = request.args.get("after"), request.args.get("before")
@@ -122,7 +123,7 @@ def index() -> Any:
                 size = total - (pages - 1) * services.PAGE_SIZE
             shown, page = ledger.at(None, backward=True, size=size), pages
         else:
-            shown = ledger.numbered(page)
+            shown = ledger.numbered(number)
     except services.InvalidCursor:
         flash(
             _(
