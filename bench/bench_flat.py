@@ -21,6 +21,10 @@ The kinds:
 - ``ledger_count`` and ``ledger_page``: the ledger page's count (as the first viewer after a
   change computes it, uncached) and its first page of rows, in this process (the page's two
   costly parts; the template is the same at any scale);
+- ``ledger_deep``: the ledger page at 90% of its depth by the page's cursor (下一页 from
+  there: ``Ledger.at``), in this process; ``ledger_deep_unit`` / ``_percent`` / ``_due`` the
+  same sorted by unit, progress and next due date; ``ledger_deep_offset``: the same depth by
+  page number (OFFSET, ``Ledger.page``), for comparison (``--offset-requests`` a round);
 - ``list_first_app``: the app's own time of ``list_first`` (``Server-Timing: app``), without
   gunicorn, the connection and the client;
 - ``floor``: the floor of ``list_first``: the same 100 rows fetched by one plain SQL
@@ -64,6 +68,8 @@ from taskhub.tracking.models import Assignment
 LIST_FIRST = "/api/v1/assignments/?open=true&page_size=100"
 UNIT_OPEN = "/api/v1/assignments/?open=true"
 FILTER_PLAN = "bench-api-hegang-2026"
+#: The ledger page's sorts measured 90% deep by cursor (``ledger_deep``: the default order).
+LEDGER_DEEP_SORTS = ("item", "unit", "percent", "due")
 
 #: The 100 rows of LIST_FIRST (or of the page after an id) as one plain statement.
 FLOOR_SQL = """
@@ -162,6 +168,41 @@ class Side:
             db.session.remove()
         return (counted - started) * 1000, (done - counted) * 1000
 
+    def ledger_places(self) -> None:
+        """The cursors 90% deep into the ledger's default order and its indexed sorts."""
+        self.ledger_cursors: dict[str, Any] = {}
+        with self.app.test_request_context():
+            self.office_user = db.session.scalar(
+                select(ledger_services.User).where(ledger_services.User.role == "office").limit(1)
+            )
+            for sort in LEDGER_DEEP_SORTS:
+                ledger = self._ledger(sort)
+                total = db.session.scalar(select(func.count(Assignment.id))) or 0
+                self.ledger_deep_page = total * 9 // 10 // ledger_services.PAGE_SIZE
+                query = ledger._ordered(ledger._places())
+                offset = self.ledger_deep_page * ledger_services.PAGE_SIZE - 1
+                row = db.session.execute(query.offset(offset).limit(1)).one()
+                self.ledger_cursors[sort] = ledger._cursor(row)
+            db.session.remove()
+
+    def _ledger(self, sort: str) -> Any:
+        filters = ledger_services.LedgerFilters(sort=sort)
+        return ledger_services.Ledger(filters, viewer=self.office_user, today=self.as_of)
+
+    def ledger_deep(self, sort: str = "item", *, offset: bool = False) -> float:
+        """The page after the 90% cursor (or the same page by number), rows included."""
+        with self.app.test_request_context():
+            started = time.perf_counter()
+            ledger = self._ledger(sort)
+            if offset:
+                rows = ledger.page(self.ledger_deep_page + 1)
+            else:
+                rows = ledger.at(self.ledger_cursors[sort]).rows
+            elapsed = (time.perf_counter() - started) * 1000
+            assert len(rows) == ledger_services.PAGE_SIZE
+            db.session.remove()
+        return elapsed
+
     def close(self) -> None:
         self.http.close()
         self.server.stop()
@@ -192,12 +233,17 @@ def main(argv: list[str] | None = None) -> None:
     medians: dict[str, dict[str, list[float]]] = {
         k: {s.name: [] for s in sides}
         for k in [*kinds, "list_first_app", "list_deep_offset", "ledger_count", "ledger_page"]
+        + [f"ledger_deep{'' if s == 'item' else '_' + s}" for s in LEDGER_DEEP_SORTS]
+        + ["ledger_deep_offset"]
     }
     try:
         for s in sides:  # warm every path once
+            s.ledger_places()
             for run in kinds.values():
                 run(s)
             s.ledger()
+            for sort in LEDGER_DEEP_SORTS:
+                s.ledger_deep(sort)
         for r in range(args.rounds):
             log(f"round {r + 1}/{args.rounds}")
             samples: dict[str, dict[str, list[float]]] = {
@@ -217,6 +263,13 @@ def main(argv: list[str] | None = None) -> None:
                     count_ms, page_ms = s.ledger()
                     samples["ledger_count"][s.name].append(count_ms)
                     samples["ledger_page"][s.name].append(page_ms)
+                for sort in LEDGER_DEEP_SORTS:
+                    for s in sides:
+                        kind = f"ledger_deep{'' if sort == 'item' else '_' + sort}"
+                        samples[kind][s.name].append(s.ledger_deep(sort))
+            for _ in range(args.offset_requests):
+                for s in sides:
+                    samples["ledger_deep_offset"][s.name].append(s.ledger_deep(offset=True))
             for kind, by_side in samples.items():
                 for name, values in by_side.items():
                     medians[kind][name].append(statistics.median(values))

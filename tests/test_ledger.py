@@ -408,8 +408,9 @@ def test_sorting_by_column_headers_with_a_stable_tie_break(
     base = f"/ledger?plan={BAOTOU}&unit={kundulun}"
     rows = {a.id: a for a in kundulun_rows()}
 
+    # Reversing a sort reverses the whole order, ties too (so one index serves both ways).
     ids = all_ids(client, f"{base}&sort=percent&dir=desc")
-    keys = [(-rows[i].percent, i) for i in ids]
+    keys = [(-rows[i].percent, -i) for i in ids]
     assert keys == sorted(keys) and len(ids) == len(rows)
 
     ids = all_ids(client, f"{base}&sort=due")
@@ -449,10 +450,13 @@ def test_units_sort_by_name_across_plans_and_pages_do_not_overlap(
     assert keys == sorted(keys)
     total = total_of(first)
     pages = -(-total // 50)
-    # Numbered page links with the current page marked, and the last page reachable.
-    assert 'aria-current="page"' in first and f"page={pages}" in first
+    # The current page's number marked, and the last page reachable (the same rows by link
+    # and by number).
+    assert 'aria-current="page"' in first and f"第 1 页，共 {pages} 页" in visible(first)
+    assert "last=1" in first
     last = get(client, f"{url}&page={pages}")
     assert len(row_ids(last)) == total - 50 * (pages - 1)
+    assert row_ids(get(client, f"{url}&last=1")) == row_ids(last)
     # A page past the end shows the last one.
     assert row_ids(get(client, f"{url}&page={pages + 50}")) == row_ids(last)
 

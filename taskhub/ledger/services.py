@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, false, func, or_, select
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import and_, case, false, func, or_, select, tuple_
 from sqlalchemy.orm import contains_eager, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -286,6 +288,103 @@ class ExportRow:
         return COLOR_OF[self.light_reason]
 
 
+class InvalidCursor(ValueError):
+    """A page link's cursor that this ledger did not give out for this sort (changed, cut
+    short, or made for another sort or direction)."""
+
+
+#: How each sort's key values are written in a cursor (after them comes the row's id).
+CURSOR_KINDS: dict[str, tuple[str, ...]] = {
+    "item": ("int", "int"),
+    "plan": ("str", "int"),
+    "unit": ("str", "int"),
+    "status": ("int",),
+    "light": ("int",),
+    "percent": ("int",),
+    "due": ("date",),
+    "report": ("datetime",),
+}
+#: Sorts whose one key may be NULL (those rows come last, in either direction).
+NULLABLE_SORTS = ("due", "report")
+_CURSOR_SALT = "taskhub-ledger-cursor"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in the ledger's order: one row's sort key values and id.
+
+    A page link carries the first or last row's cursor: the next page is the rows after it,
+    the previous one the rows before it, read from an index where one serves the sort
+    (keyset paging: the same cost at any depth, where OFFSET reads every row before the page).
+    The values, not the row, are the place: a deep link stays valid when its row is gone.
+    """
+
+    sort: str
+    descending: bool
+    values: tuple[Any, ...]
+    id: int
+
+    def encode(self) -> str:
+        """The cursor as a URL-safe string, signed with the app's secret key."""
+        values = [v.isoformat() if isinstance(v, date) else v for v in self.values]
+        direction = "desc" if self.descending else "asc"
+        return str(_serializer().dumps([self.sort, direction, values, self.id]))
+
+    @classmethod
+    def decode(cls, raw: str, filters: LedgerFilters) -> Cursor:
+        """The cursor of a page link, for the filters' sort and direction (InvalidCursor)."""
+        try:
+            sort, direction, raw_values, ident = _serializer().loads(raw)
+        except (BadData, ValueError, TypeError) as exc:
+            raise InvalidCursor("invalid") from exc
+        if sort != f_sort(filters) or direction != ("desc" if filters.descending else "asc"):
+            raise InvalidCursor("other_sort")
+        kinds = CURSOR_KINDS[sort]
+        if not isinstance(raw_values, list) or len(raw_values) != len(kinds):
+            raise InvalidCursor("invalid")
+        if not isinstance(ident, int) or isinstance(ident, bool):
+            raise InvalidCursor("invalid")
+        values: list[Any] = []
+        try:
+            for kind, value in zip(kinds, raw_values, strict=True):
+                if value is None and sort in NULLABLE_SORTS:
+                    values.append(None)
+                elif kind == "date":
+                    values.append(date.fromisoformat(value))
+                elif kind == "datetime":
+                    values.append(datetime.fromisoformat(value))
+                elif isinstance(value, int if kind == "int" else str) and not isinstance(
+                    value, bool
+                ):
+                    values.append(value)
+                else:
+                    raise ValueError(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidCursor("invalid") from exc
+        return cls(sort, filters.descending, tuple(values), ident)
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_CURSOR_SALT)
+
+
+def f_sort(filters: LedgerFilters) -> str:
+    """The sort a page is in (unknown sorts are the document order)."""
+    return filters.sort if filters.sort in CURSOR_KINDS else "item"
+
+
+@dataclass
+class Page:
+    """One page of the ledger read by cursor: its rows and where the pages next to it start."""
+
+    rows: list[LedgerRow]
+    #: The first and last row's cursors (the previous and next pages' links), None when empty.
+    first: Cursor | None
+    last: Cursor | None
+    has_previous: bool
+    has_next: bool
+
+
 class Ledger:
     """The filtered assignments as one SQL query, with counts, pages and a full export."""
 
@@ -365,12 +464,17 @@ class Ledger:
                 query = query.where(condition)
         return query
 
-    def _ordered(self, query: Any) -> Any:
-        f = self.filters
-        sorts: dict[str, list[Any]] = {
+    def _keys(self) -> list[Any]:
+        """The sort's key expressions (the row's id follows them as the tiebreak)."""
+        sorts = self._sorts()
+        return sorts.get(self.filters.sort, sorts["item"])
+
+    def _sorts(self) -> dict[str, list[Any]]:
+        return {
             "item": [Item.plan_id, Item.position],
             "plan": [Plan.title, Item.position],
-            "unit": [Unit.name],
+            # Units of the same name (one per city) one after the other, each in id order.
+            "unit": [Unit.name, Unit.id],
             "status": [case({s: i for i, s in enumerate(STATUS_ORDER)}, value=Assignment.status)],
             "light": [light_rank(self.reason)],
             "percent": [Assignment.percent],
@@ -379,14 +483,23 @@ class Ledger:
             # The deadline board: overdue first, then by the next due date.
             "board": [case((Assignment.overdue_on(self.today), 0), else_=1), self.next_due],
         }
-        keys = sorts.get(f.sort, sorts["item"])
+
+    def _ordered(self, query: Any, *, reverse: bool = False) -> Any:
+        """``query`` in the page's order (``reverse``: backwards, for the rows before a place).
+
+        The id breaks ties in the sort's direction, so paging is stable and every key with the
+        id can come from one index read forwards or backwards.
+        """
+        f = self.filters
+        descending = f.descending != reverse
         nullable = f.sort in ("due", "report", "board")
         order = []
-        for key in keys:
-            directed = key.desc() if f.descending else key.asc()
-            order.append(directed.nulls_last() if nullable else directed)
-        # The id breaks ties, so paging is stable.
-        return query.order_by(*order, Assignment.id)
+        for key in self._keys():
+            directed = key.desc() if descending else key.asc()
+            if nullable:
+                directed = directed.nulls_first() if reverse else directed.nulls_last()
+            order.append(directed)
+        return query.order_by(*order, Assignment.id.desc() if descending else Assignment.id)
 
     def count(self) -> int:
         """How many assignments match, counted once per state of the data.
@@ -427,15 +540,114 @@ class Ledger:
         )
         return db.session.scalar(query) or 0
 
+    def _places(self) -> Any:
+        """The ids of the matching rows with their sort keys (a row's place in the order)."""
+        query = select(Assignment.id, *self._keys())
+        if self.filters.sort == "unit":
+            query = query.join(Unit, Unit.id == Assignment.unit_id)
+        return self._filtered(query)
+
+    def _cursor(self, row: Any) -> Cursor:
+        f = self.filters
+        return Cursor(f_sort(f), f.descending, tuple(row[1:]), row[0])
+
     def page(self, number: int, size: int = PAGE_SIZE) -> list[LedgerRow]:
-        """One page of rows with their lights (lights as tracking.lights computes them)."""
+        """One page of rows by number (OFFSET: reads every row before it; see :meth:`at`)."""
+        return self.numbered(number, size).rows
+
+    def numbered(self, number: int, size: int = PAGE_SIZE) -> Page:
+        """Page ``number`` by OFFSET, with cursors to go on from it (cheap near the start)."""
         # First the page's ids alone: sorting 100,000 rows is cheap without the per-row
         # subqueries (last report, light), which then run for these rows only.
-        ids_query = select(Assignment.id)
-        if self.filters.sort == "unit":
-            ids_query = ids_query.join(Unit, Unit.id == Assignment.unit_id)
-        ids_query = self._ordered(self._filtered(ids_query))
-        ids = list(db.session.scalars(ids_query.limit(size).offset((number - 1) * size)))
+        query = self._ordered(self._places()).limit(size + 1).offset((number - 1) * size)
+        places = list(db.session.execute(query))
+        return self._page(places[:size], number > 1, len(places) > size)
+
+    def at(self, cursor: Cursor | None, *, backward: bool = False, size: int = PAGE_SIZE) -> Page:
+        """The ``size`` rows after ``cursor`` (``backward``: before it; no cursor: the first
+        page, or backward the last), read by keyset: flat at any depth where an index serves
+        the sort (see bench/README.md "Flat with data")."""
+        places: list[Any] = []
+        for query in self._segments(cursor, backward):
+            places += db.session.execute(query.limit(size + 1 - len(places))).all()
+            if len(places) > size:
+                break
+        more = len(places) > size
+        places = places[:size]
+        if backward:
+            places.reverse()
+            return self._page(places, more, cursor is not None)
+        return self._page(places, cursor is not None, more)
+
+    def _segments(self, cursor: Cursor | None, backward: bool) -> list[Any]:
+        """The queries that read the rows after (or before) ``cursor``, one after the other.
+
+        First the cursor's ties (its sort values, ids past its id: a range of the id within
+        them), then the rows strictly past its values (``WHERE (keys) > (values)``, a range of
+        the sort's index): each is read in index order. One condition for both made
+        PostgreSQL read every later row of a large tie (an item's 5,000 units nationally) and
+        sort them. A sort that may be NULL (next due, last report) puts those rows last: they
+        are one more query (by id), as an OR would make PostgreSQL gather and sort every
+        later row.
+        """
+        keys = self._keys()
+        descending = self.filters.descending != backward
+        places = self._places()
+        by_id = Assignment.id.desc() if descending else Assignment.id
+        if self.filters.sort not in NULLABLE_SORTS:
+            if cursor is None:
+                return [self._ordered(places, reverse=backward)]
+            return self._beyond(places, keys, cursor, descending, backward)
+        key = keys[0]
+        valued = places.where(key.is_not(None))
+        nulls = places.where(key.is_(None))
+        if cursor is not None and cursor.values[0] is None:
+            # A place among the NULLs: forwards, the NULLs after it; backwards, those before
+            # it and then every valued row.
+            past = Assignment.id < cursor.id if descending else Assignment.id > cursor.id
+            nulls_after = nulls.where(past).order_by(by_id)
+            if backward:
+                return [nulls_after, self._ordered(valued, reverse=True)]
+            return [nulls_after]
+        if cursor is not None:
+            # From a valued place backwards only valued rows are before it.
+            ahead = self._beyond(valued, keys, cursor, descending, backward)
+            return ahead if backward else [*ahead, nulls.order_by(by_id)]
+        if backward:  # the last page: the NULLs come first backwards
+            return [nulls.order_by(by_id), self._ordered(valued, reverse=True)]
+        return [self._ordered(valued), nulls.order_by(by_id)]
+
+    def _beyond(
+        self, query: Any, keys: list[Any], cursor: Cursor, descending: bool, backward: bool
+    ) -> list[Any]:
+        """The rows of ``query`` past ``cursor`` going up (``descending``: going down): its
+        ties past its id, then the rows past its values."""
+        values = list(cursor.values)
+        same = and_(*(k == v for k, v in zip(keys, values, strict=True)))
+        if len(keys) == 1:
+            key, value = keys[0], values[0]
+        else:
+            key, value = tuple_(*keys), tuple_(*values)
+        if descending:
+            ties = query.where(same, Assignment.id < cursor.id).order_by(Assignment.id.desc())
+            past = query.where(key < value)
+        else:
+            ties = query.where(same, Assignment.id > cursor.id).order_by(Assignment.id)
+            past = query.where(key > value)
+        return [ties, self._ordered(past, reverse=backward)]
+
+    def _page(self, places: list[Any], has_previous: bool, has_next: bool) -> Page:
+        return Page(
+            rows=self._rows([p[0] for p in places]),
+            first=self._cursor(places[0]) if places else None,
+            last=self._cursor(places[-1]) if places else None,
+            has_previous=has_previous,
+            has_next=has_next,
+        )
+
+    def _rows(self, ids: list[int]) -> list[LedgerRow]:
+        """These assignments as page rows, in this order, with their lights (lights as
+        tracking.lights computes them)."""
         if not ids:
             return []
         query = (

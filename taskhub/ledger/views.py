@@ -94,23 +94,55 @@ def filter_context(resolved: services.Resolved) -> dict[str, Any]:
 @bp.get("/ledger")
 @login_required
 def index() -> Any:
-    """任务台账: every assignment the user may see, filtered, sorted and paged on the server."""
+    """任务台账: every assignment the user may see, filtered, sorted and paged on the server.
+
+    Pages go on by cursor (``after`` / ``before``: the last or first row's place in the order,
+    ``last=1``: the last page): the same cost at any depth. ``page`` is the page's number as
+    the links count it (a label); alone, it is a page by number (OFFSET, cheap near the start).
+    """
     values, invalid = load_args(LedgerArgs(), request.args)
     resolved = services.resolve_filters(values)
     ledger = services.Ledger(resolved.filters, viewer=current_user, today=office_today())
     total, estimated = ledger.total()
     pages = max(1, ceil(total / services.PAGE_SIZE))
-    page = min(values["page"], pages)
+    number = min(values["page"], pages)
+    page: int | None = number
+    status = 200
+    try:
+        after, before = request.args.get("after"), request.args.get("before")
+        if after or before:
+            cursor = services.Cursor.decode(after or before or "", resolved.filters)
+            shown = ledger.at(cursor, backward=not after)
+            # A link's number is a label; a link without one has no number to show.
+            page = values["page"] if "page" in request.args else None
+        elif request.args.get("last"):
+            # The last page holds what is left after whole pages (when the total is exact),
+            # so that going back from it meets the same pages as going forward.
+            size = services.PAGE_SIZE
+            if not estimated and total:
+                size = total - (pages - 1) * services.PAGE_SIZE
+            shown, page = ledger.at(None, backward=True, size=size), pages
+        else:
+            shown = ledger.numbered(number)
+    except services.InvalidCursor:
+        flash(
+            _(
+                "This page link is not valid any more (changed, cut short or made for another "
+                "sort); the first page is shown instead."
+            ),
+            "error",
+        )
+        status, page, shown = 400, 1, ledger.numbered(1)
     plan = resolved.plan
     return render_template(
         "ledger/index.html",
-        rows=ledger.page(page),
+        rows=shown.rows,
+        shown=shown,
         total=total,
         total_estimated=estimated,
         page=page,
         pages=pages,
         page_size=services.PAGE_SIZE,
-        page_numbers=page_numbers(page, pages),
         filters=resolved.filters,
         plan=plan,
         areas=resolved.areas,
@@ -122,7 +154,7 @@ def index() -> Any:
         sort=values["sort"],
         direction=values["dir"],
         **filter_context(resolved),
-    )
+    ), status
 
 
 @bp.get("/ledger.xlsx")

@@ -106,6 +106,11 @@ class Assignment(Base):
         # An item's assignments in id order: the ledger's default order without a sort of
         # every row (after the plan and position, from ix_items_plan_id_position_id).
         Index("ix_assignments_item_id_id", "item_id", "id"),
+        # The ledger page's keyset paging by unit (after ix_units_name_id), progress and next
+        # due date: one page read from an index at any depth.
+        Index("ix_assignments_unit_id_id", "unit_id", "id"),
+        Index("ix_assignments_percent_id", "percent", "id"),
+        Index("ix_assignments_next_due_on_id", "next_due_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

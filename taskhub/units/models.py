@@ -59,6 +59,8 @@ class Unit(Base):
     __table_args__ = (
         UniqueConstraint("city_id", "name"),
         CheckConstraint(f"kind IN {UNIT_KINDS!r}", name="kind_valid"),
+        # The ledger sorted by unit: units in name order, then their assignments (keyset).
+        Index("ix_units_name_id", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -50,3 +50,26 @@ def test_rows_are_one_line_with_the_full_text_on_hover(
         assert text in title  # the cut text is whole in the title
     expect(page.locator("table.ledger tbody td.overdue-days strong").first).to_contain_text("超期")
     screenshot(page, name)
+
+
+def test_the_ledger_pages_by_next_last_and_previous(
+    live_site: LiveSite, new_context: Callable[[], BrowserContext], screenshot: Shot
+) -> None:
+    """下一页 / 末页 / 上一页 by cursor: the page number follows, the sort stays; screenshot
+    ledger-pages.png of a page in the middle."""
+    page = sign_in(new_context(), live_site, live_site.office_username)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(live_site.url + "/ledger?plan=baotou-2022&sort=unit")
+    pager = page.get_by_role("navigation", name="分页")
+    expect(pager).to_contain_text("第 1 页")
+    first = page.locator("table.ledger tbody tr").first.get_attribute("data-assignment")
+    pager.get_by_role("link", name="下一页").click()
+    expect(pager).to_contain_text("第 2 页")
+    assert "sort=unit" in page.url and "after=" in page.url
+    screenshot(page, "ledger-pages")
+    pager.get_by_role("link", name="上一页").click()
+    expect(pager).to_contain_text("第 1 页")
+    assert page.locator("table.ledger tbody tr").first.get_attribute("data-assignment") == first
+    pager.get_by_role("link", name="末页").click()
+    expect(pager.get_by_role("link", name="下一页")).to_have_count(0)
+    expect(pager.get_by_role("link", name="上一页")).to_have_count(1)
