@@ -49,9 +49,7 @@ def _open_leads() -> list[Assignment]:
                 Assignment.status != AssignmentStatus.COMPLETED.value,
                 Assignment.item_id.in_(co_items),
             )
-            .options(
-                joinedload(Assignment.item).joinedload(Item.plan), joinedload(Assignment.unit)
-            )
+            .options(joinedload(Assignment.item).joinedload(Item.plan), joinedload(Assignment.unit))
             .order_by(Assignment.id)
         ).unique()
     )
