@@ -1,7 +1,8 @@
 """Issue #6's speed goals for the JSON API, on the API ledger, under gunicorn.
 
     .venv/bin/python bench/bench_api.py --db URL [--workers 2] [--requests 500] [--warmup 30]
-        [--clients 8] [--duration 20] [--reminder-runs 5] [--profile]
+        [--clients 8] [--duration 20] [--throughput-rounds 1] [--reminder-runs 5]
+        [--busy-cores N] [--profile]
 
 Works on a fresh copy of the ledger that bench/generate_api.py built (the ledger itself never
 changes), served by ``gunicorn --workers 2 wsgi:app`` on 127.0.0.1. The load generator is this
@@ -21,11 +22,21 @@ connection, so every request opens a new one, as a real client of this server wo
    emptied before each run.
 4. Resident memory (VmRSS) of each gunicorn worker after all that.
 
+``--busy-cores N`` (issue 17) starts N separate processes that each spin one core with a plain
+busy loop (``python -c "while True: pass"``) for the whole measurement, and measures every phase
+twice, taking turns: with them ("busy") and with them paused by SIGSTOP ("idle", the same-run
+baseline). One-client rounds alternate in blocks of 25 (each block's median is kept, for the
+spread), throughput windows and reminder runs alternate one by one. Each phase records the CPU
+the busy processes really got (on a machine loaded by others they get less than a core) and the
+load average; the reminders job also its CPU time (this process and the SMTP sink). The JSON
+line has ``results`` (the first condition) and ``conditions`` (both).
+
 Client time is from sending the request to reading the last byte; server time is the app's own
 ``Server-Timing: app;dur=…`` header. Percentiles are nearest-rank. Prints tables, then one JSON
 line with every figure. Progress goes to stderr. ``--profile`` runs each request kind and the
 reminders job under pyinstrument in this process (not under gunicorn) and prints where the time
-goes.
+goes (cProfile when pyinstrument is not installed); with ``--busy-cores`` the busy
+processes spin meanwhile.
 """
 
 from __future__ import annotations
