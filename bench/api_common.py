@@ -517,6 +517,11 @@ class SmtpSink:
     def count(self) -> int:
         return len(self.messages())
 
+    def cpu_s(self) -> float:
+        """The sink process's CPU time so far, in seconds."""
+        assert self.process is not None
+        return cpu_ticks(self.process.pid) / os.sysconf("SC_CLK_TCK")
+
     def recipients(self) -> list[str]:
         return [r for m in self.messages() for r in m["to"]]
 

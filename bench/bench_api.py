@@ -1,7 +1,8 @@
 """Issue #6's speed goals for the JSON API, on the API ledger, under gunicorn.
 
     .venv/bin/python bench/bench_api.py --db URL [--workers 2] [--requests 500] [--warmup 30]
-        [--clients 8] [--duration 20] [--reminder-runs 5] [--profile]
+        [--clients 8] [--duration 20] [--throughput-rounds 1] [--reminder-runs 5]
+        [--busy-cores N] [--profile]
 
 Works on a fresh copy of the ledger that bench/generate_api.py built (the ledger itself never
 changes), served by ``gunicorn --workers 2 wsgi:app`` on 127.0.0.1. The load generator is this
@@ -21,11 +22,21 @@ connection, so every request opens a new one, as a real client of this server wo
    emptied before each run.
 4. Resident memory (VmRSS) of each gunicorn worker after all that.
 
+``--busy-cores N`` (issue 17) starts N separate processes that each spin one core with a plain
+busy loop (``python -c "while True: pass"``) for the whole measurement, and measures every phase
+twice, taking turns: with them ("busy") and with them paused by SIGSTOP ("idle", the same-run
+baseline). One-client rounds alternate in blocks of 25 (each block's median is kept, for the
+spread), throughput windows and reminder runs alternate one by one. Each phase records the CPU
+the busy processes really got (on a machine loaded by others they get less than a core) and the
+load average; the reminders job also its CPU time (this process and the SMTP sink). The JSON
+line has ``results`` (the first condition) and ``conditions`` (both).
+
 Client time is from sending the request to reading the last byte; server time is the app's own
 ``Server-Timing: app;dur=…`` header. Percentiles are nearest-rank. Prints tables, then one JSON
 line with every figure. Progress goes to stderr. ``--profile`` runs each request kind and the
 reminders job under pyinstrument in this process (not under gunicorn) and prints where the time
-goes.
+goes (cProfile when pyinstrument is not installed); with ``--busy-cores`` the busy
+processes spin meanwhile.
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ import gc
 import os
 import random
 import resource
+import signal
+import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -70,7 +84,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import URL
 
-from taskhub.core.db import db
+from taskhub.core.db import db, now_utc
 from taskhub.jobs.models import JobRun
 from taskhub.jobs.registry import get_job
 from taskhub.jobs.services import run_job
@@ -146,6 +160,93 @@ class Ledger:
         return ids.pop() if ids else None
 
 
+#: The two conditions of a run with --busy-cores: with the spinning processes, and without.
+BUSY, IDLE = "busy", "idle"
+#: One-client rounds in a row under one condition before switching to the other.
+BLOCK_ROUNDS = 25
+
+
+class BusyCores:
+    """``n`` separate processes, each spinning one core with a plain busy loop
+    (``python -c "while True: pass"``) from start to stop. For the same-run baseline they are
+    paused (SIGSTOP) and resumed (SIGCONT) rather than started anew; ``cpu_s`` tells how much
+    CPU they really got, so a report can say whether the load was there."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.on = False
+
+    def __enter__(self) -> BusyCores:
+        self.processes = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)
+        ]
+        self.on = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for p in self.processes:
+            p.kill()  # SIGKILL ends a stopped process too
+        for p in self.processes:
+            p.wait()
+        self.processes = []
+
+    def set(self, on: bool) -> None:
+        if on != self.on:
+            for p in self.processes:
+                os.kill(p.pid, signal.SIGCONT if on else signal.SIGSTOP)
+            self.on = on
+
+    def condition(self, name: str) -> None:
+        """Load or unload the cores for ``name`` (BUSY or IDLE)."""
+        self.set(name == BUSY)
+
+    def cpu_s(self) -> float:
+        return sum(cpu_ticks(p.pid) for p in self.processes) / os.sysconf("SC_CLK_TCK")
+
+
+class Phase:
+    """Wall time, the busy processes' CPU and the load average over one timed stretch."""
+
+    def __init__(self, busy: BusyCores) -> None:
+        self.busy = busy
+        self.wall = 0.0
+        self.busy_cpu = 0.0
+        self.loads: list[float] = []
+
+    @contextlib.contextmanager
+    def timing(self) -> Any:
+        self.loads.append(os.getloadavg()[0])
+        started, cpu = time.monotonic(), self.busy.cpu_s()
+        try:
+            yield
+        finally:
+            self.wall += time.monotonic() - started
+            self.busy_cpu += self.busy.cpu_s() - cpu
+            self.loads.append(os.getloadavg()[0])
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            # Cores' worth of CPU the spinning processes got: 1.0 per busy core at most.
+            "busy_cores_cpu": round(self.busy_cpu / self.wall, 2) if self.wall else None,
+            "load_average_1min": [round(min(self.loads), 2), round(max(self.loads), 2)]
+            if self.loads
+            else None,
+        }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median and the lowest and highest of per-round figures."""
+    if not values:
+        return {}
+    return {
+        "rounds": len(values),
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
 def expect(reply: Reply, status: int, what: str) -> Reply:
     if reply.status != status:
         raise SystemExit(f"{what}: HTTP {reply.status} (expected {status}): {reply.body[:300]!r}")
@@ -156,32 +257,70 @@ def report_body(n: int) -> dict[str, Any]:
     return {"progress": f"基准测试报送第{n}条：已完成阶段性工作，系统已上线试运行。", "percent": 50}
 
 
-def one_client(port: int, ledger: Ledger, rounds: int, warmup: int) -> dict[str, Series]:
-    """Interleaved rounds: list_100, unit_open, report; so machine noise hits all alike."""
-    series = {name: Series(name) for name in ("list_100", "unit_open", "report")}
+def one_client(
+    port: int, ledger: Ledger, rounds: int, warmup: int, busy: BusyCores, conditions: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Interleaved rounds: list_100, unit_open, report; so machine noise hits all alike.
+
+    With two conditions (busy cores on and off) the rounds go in blocks of BLOCK_ROUNDS,
+    alternating, ``rounds`` timed ones for each condition; each block's medians are kept too.
+    """
+    kinds = ("list_100", "unit_open", "report")
+    series = {c: {name: Series(name) for name in kinds} for c in conditions}
+    blocks: dict[str, dict[str, list[float]]] = {
+        c: {name: [] for name in kinds} for c in conditions
+    }
+    phases = {c: Phase(busy) for c in conditions}
     http = Http(port)
     units = ledger.units
-    for r in range(warmup + rounds):
-        unit = units[r % len(units)]
-        token = ledger.unit_token[unit]
-        replies = {
-            "list_100": expect(http.get(LIST_100, token=ledger.office[0]), 200, "list_100"),
-            "unit_open": expect(http.get(UNIT_OPEN, token=token), 200, "unit_open"),
-        }
-        aid = ledger.next_reportable(unit)
-        if aid is None:
-            raise SystemExit(f"unit {unit} has no open assignment left to report on")
-        path = f"/api/v1/assignments/{aid}/reports"
-        replies["report"] = expect(http.post_json(path, report_body(r), token=token), 201, path)
-        if r >= warmup:
-            for name, reply in replies.items():
-                series[name].add(reply)
-        if (r + 1) % 100 == 0:
-            log(f"  round {r + 1}/{warmup + rounds}")
+    total = warmup + rounds * len(conditions)
+    r = 0
+    while r < total:
+        timed = r >= warmup
+        block = (r - warmup) // BLOCK_ROUNDS if timed else 0
+        condition = conditions[block % len(conditions)]
+        busy.condition(condition)
+        size = min(BLOCK_ROUNDS, total - r) if timed else warmup
+        mine = {name: Series(name) for name in kinds}
+        with phases[condition].timing():
+            for r in range(r, r + size):  # noqa: B020 (goes on from the block's last round)
+                unit = units[r % len(units)]
+                token = ledger.unit_token[unit]
+                replies = {
+                    "list_100": expect(http.get(LIST_100, token=ledger.office[0]), 200, "list_100"),
+                    "unit_open": expect(http.get(UNIT_OPEN, token=token), 200, "unit_open"),
+                }
+                aid = ledger.next_reportable(unit)
+                if aid is None:
+                    raise SystemExit(f"unit {unit} has no open assignment left to report on")
+                path = f"/api/v1/assignments/{aid}/reports"
+                body = report_body(r)
+                replies["report"] = expect(http.post_json(path, body, token=token), 201, path)
+                for name, reply in replies.items():
+                    mine[name].add(reply)
+                if (r + 1) % 100 == 0:
+                    log(f"  round {r + 1}/{total}")
+        r += 1
+        if timed:
+            for name in kinds:
+                s = series[condition][name]
+                s.client_ms += mine[name].client_ms
+                s.server_ms += mine[name].server_ms
+                s.sizes += mine[name].sizes
+                blocks[condition][name].append(statistics.median(mine[name].client_ms))
     http.close()
-    if len(series["list_100"].sizes) and b'"next_milestone"' not in replies["list_100"].body:
+    if b'"next_milestone"' not in replies["list_100"].body:
         raise SystemExit("list_100: no next_milestone in the answer")
-    return series
+    return {
+        c: {
+            **{
+                name: {**series[c][name].figures(), "block_medians_ms": spread(blocks[c][name])}
+                for name in kinds
+            },
+            "phase": phases[c].figures(),
+        }
+        for c in conditions
+    }
 
 
 def many_clients(
@@ -251,19 +390,38 @@ def many_clients(
     }
 
 
-def reminders(url: URL, as_of: date, runs: int) -> dict[str, Any]:
-    """Time the reminders job (decide + deliver) as the scheduler runs it, ``runs`` times."""
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reminders(
+    url: URL, as_of: date, runs: int, busy: BusyCores, conditions: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Time the reminders job (decide + deliver) as the scheduler runs it, ``runs`` times for
+    each condition, the conditions taking turns (busy, idle, idle, busy, …)."""
     sink = SmtpSink().start()
     app = make_api_app(url)
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, SMTP_TLS=False)
     spec = get_job("reminders")
     assert spec is not None
-    seconds: list[float] = []
+    seconds: dict[str, list[float]] = {c: [] for c in conditions}
+    # CPU time of this process (all its threads) and of the SMTP sink during each run: what
+    # the job costs whatever else the machine does (the wall time also waits for the CPU).
+    cpu_seconds: dict[str, list[float]] = {c: [] for c in conditions}
+    phases = {c: Phase(busy) for c in conditions}
+    split: dict[str, dict[str, float]] = {}
     result: dict[str, Any] = {}
     counts: dict[str, int] = {}
+    held: int | None = 0
+    held_mails: int | None = 0
+    order = [conditions[0]]  # the first run warms the process up, untimed
+    for run in range(runs):
+        order += conditions if run % 2 == 0 else conditions[::-1]
     try:
         with app.app_context():
-            for run in range(runs + 1):  # the first run warms the process up, untimed
+            for run, condition in enumerate(order):
+                busy.condition(condition)
                 db.session.execute(delete(OutboxMessage))
                 db.session.execute(delete(Notification))
                 db.session.execute(delete(JobRun))
@@ -271,39 +429,77 @@ def reminders(url: URL, as_of: date, runs: int) -> dict[str, Any]:
                 db.session.expire_all()
                 gc.collect()
                 before = sink.count()
-                started = time.perf_counter()
-                result = run_job(spec, as_of)
-                elapsed = time.perf_counter() - started
+                with phases[condition].timing():
+                    cpu_before = own_cpu_s() + sink.cpu_s()
+                    started = time.perf_counter()
+                    result = run_job(spec, as_of)
+                    elapsed = time.perf_counter() - started
+                    cpu = own_cpu_s() + sink.cpu_s() - cpu_before
                 mails = sink.count() - before
                 counts = dict(
                     db.session.execute(
                         select(OutboxMessage.channel, func.count()).group_by(OutboxMessage.channel)
                     ).all()
                 )
-                unsent = db.session.scalar(
+                # Digests held by quiet hours (the co-handling reminders keep 22:00-08:00,
+                # Beijing time, whatever the rules say) wait, pending and untried.
+                held = db.session.scalar(
                     select(func.count())
                     .select_from(OutboxMessage)
-                    .where(OutboxMessage.status != "sent")
+                    .where(
+                        OutboxMessage.status == "pending",
+                        OutboxMessage.attempts == 0,
+                        OutboxMessage.next_attempt_at > now_utc(),
+                    )
+                )
+                unsent = (
+                    db.session.scalar(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(OutboxMessage.status != "sent")
+                    )
+                    or 0
+                ) - (held or 0)
+                held_mails = db.session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.status == "pending",
+                        OutboxMessage.channel == "email",
+                    )
                 )
                 db.session.rollback()
                 if unsent:
                     raise SystemExit(f"reminders: {unsent} outbox rows not sent: {result}")
-                if mails != counts.get("email", 0):
+                if mails != counts.get("email", 0) - (held_mails or 0):
                     raise SystemExit(f"reminders: {mails} mails received, {counts} queued")
-                log(f"  reminders run {run}: {elapsed:.3f} s, {result}")
+                log(
+                    f"  reminders run {run} ({condition}): {elapsed:.3f} s, "
+                    f"CPU {cpu:.3f} s, {result}"
+                )
                 if run:
-                    seconds.append(elapsed)
-            phases = reminder_phases(as_of)
+                    seconds[condition].append(elapsed)
+                    cpu_seconds[condition].append(cpu)
+            for condition in conditions:
+                busy.condition(condition)
+                split[condition] = reminder_phases(as_of)
             db.session.remove()
             db.engine.dispose()
     finally:
         sink.stop()
     return {
-        "seconds": percentiles(seconds),
-        "phases_s": phases,
-        "result": result,
-        "outbox_by_channel": counts,
-        "mails_received": counts.get("email", 0),
+        c: {
+            "seconds": percentiles(seconds[c]),
+            "runs_s": [round(x, 3) for x in seconds[c]],
+            "cpu_s": percentiles(cpu_seconds[c]),
+            "phases_s": split[c],
+            "result": result,
+            "outbox_by_channel": counts,
+            "mails_received": counts.get("email", 0) - (held_mails or 0),
+            "held_by_quiet_hours": held,
+            "phase": phases[c].figures(),
+        }
+        for c in conditions
     }
 
 
@@ -325,13 +521,39 @@ def reminder_phases(as_of: date) -> dict[str, float]:
     }
 
 
+class CProfiler:
+    """cProfile behind the two calls of pyinstrument's Profiler used here (when pyinstrument
+    is not installed): cumulative time for the tree, own time for the flat list."""
+
+    def __init__(self, interval: float = 0.0) -> None:
+        import cProfile
+
+        self.profile = cProfile.Profile()
+
+    def start(self) -> None:
+        self.profile.enable()
+
+    def stop(self) -> None:
+        self.profile.disable()
+
+    def output_text(self, *, flat: bool = False, **_: Any) -> str:
+        import io
+        import pstats
+
+        out = io.StringIO()
+        stats = pstats.Stats(self.profile, stream=out).strip_dirs()
+        stats.sort_stats("tottime" if flat else "cumulative").print_stats(45)
+        return out.getvalue()
+
+
 def profile(url: URL, ledger: Ledger) -> None:
     """Each request kind and the reminders job under pyinstrument, in this process (the
     request kinds through Flask's test client): the call tree, then the functions by own time."""
+    Profiler: Any
     try:
         from pyinstrument import Profiler
-    except ImportError:
-        raise SystemExit("--profile needs pyinstrument: .venv/bin/pip install pyinstrument")
+    except ImportError:  # the standard library's deterministic profiler instead
+        Profiler = CProfiler
     app = make_api_app(url)
     client = app.test_client()
     unit = ledger.units[0]
@@ -395,107 +617,203 @@ def verdict(name: str, value: float) -> str:
     return f"{'met' if met else 'MISSED'} ({what} {'≥' if 'throughput' in name else '≤'} {goal:g})"
 
 
+def throughput_rounds(
+    server: Gunicorn,
+    token: str,
+    args: argparse.Namespace,
+    busy: BusyCores,
+    conditions: list[str],
+) -> dict[str, dict[str, Any]]:
+    """``--throughput-rounds`` windows of ``--duration`` s per condition, taking turns."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in conditions}
+    phases = {c: Phase(busy) for c in conditions}
+    for n in range(args.throughput_rounds):
+        for condition in conditions if n % 2 == 0 else conditions[::-1]:
+            busy.condition(condition)
+            with phases[condition].timing():
+                runs[condition].append(
+                    many_clients(server, token, LIST_100, args.clients, args.duration, 3.0)
+                )
+            log(f"  {condition}: {runs[condition][-1]['requests_per_s']} requests/s")
+    out: dict[str, dict[str, Any]] = {}
+    for c in conditions:
+        rates = [r["requests_per_s"] for r in runs[c]]
+        # The round with the median rate stands for the condition; all rounds are kept.
+        middle = sorted(runs[c], key=lambda r: r["requests_per_s"])[(len(rates) - 1) // 2]
+        out[c] = {
+            **middle,
+            "requests_per_s": round(statistics.median(rates), 1),
+            "requests_per_s_rounds": spread(rates),
+            "errors": sum(r["errors"] for r in runs[c]),
+            "rounds": runs[c],
+            "phase": phases[c].figures(),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=DEFAULT_API_DB, help=f"default {DEFAULT_API_DB}")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--requests", type=int, default=500, help="timed rounds, one client")
+    parser.add_argument(
+        "--requests", type=int, default=500, help="timed rounds, one client (per condition)"
+    )
     parser.add_argument("--warmup", type=int, default=30, help="untimed rounds first")
     parser.add_argument("--clients", type=int, default=8, help="threads for the throughput run")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of that run")
-    parser.add_argument("--reminder-runs", type=int, default=5)
+    parser.add_argument(
+        "--throughput-rounds", type=int, default=1, help="throughput runs (per condition)"
+    )
+    parser.add_argument("--reminder-runs", type=int, default=5, help="timed (per condition)")
+    parser.add_argument(
+        "--busy-cores",
+        type=int,
+        default=0,
+        help="processes that each spin one core during the measurements; every phase is "
+        "then measured with them and without them (paused), taking turns",
+    )
     parser.add_argument("--profile", action="store_true", help="where the time goes, in-process")
     parser.add_argument("--keep", action="store_true", help="keep the working copy afterwards")
     args = parser.parse_args(argv)
     base = api_database_url(args.db)
     data = load_ledger(base)
     backend = base.get_backend_name()
+    conditions = [BUSY, IDLE] if args.busy_cores else [IDLE]
     log(f"copying the ledger ({backend}) to a working database")
     url = working_copy(base, "run")
     try:
         ledger = Ledger(url, data)
         if args.profile:
-            profile(url, ledger)
+            with BusyCores(args.busy_cores):
+                profile(url, ledger)
             return
         info = machine(url)
         log_path = DATA_DIR / f"bench_api.{backend}.gunicorn.log"
         log(f"starting gunicorn ({args.workers} workers); its log: {log_path}")
-        with log_path.open("w") as server_log:
+        with BusyCores(args.busy_cores) as busy, log_path.open("w") as server_log:
+            if args.busy_cores:
+                log(f"{args.busy_cores} busy-loop processes: {[p.pid for p in busy.processes]}")
             server = Gunicorn(url, args.workers, output=server_log)
             try:
                 server.warm_up(UNIT_OPEN, ledger.office[0])
-                log(f"1/4 one client: {args.warmup} + {args.requests} rounds")
-                single = one_client(server.port, ledger, args.requests, args.warmup)
-                log(f"2/4 {args.clients} clients for {args.duration:g} s")
-                throughput = many_clients(
-                    server, ledger.office[0], LIST_100, args.clients, args.duration, 3.0
+                log(f"1/4 one client: {args.warmup} + {args.requests} rounds × {conditions}")
+                single = one_client(
+                    server.port, ledger, args.requests, args.warmup, busy, conditions
                 )
+                log(f"2/4 {args.clients} clients, {args.throughput_rounds} × {args.duration:g} s")
+                throughput = throughput_rounds(server, ledger.office[0], args, busy, conditions)
                 workers = server.worker_pids()
                 rss = {str(pid): round(rss_mib(pid), 1) for pid in workers}
                 master_rss = round(rss_mib(server.process.pid), 1)
             finally:
                 server.stop()
-        log(f"3/4 reminders job, {args.reminder_runs} runs")
-        job = reminders(url, ledger.as_of, args.reminder_runs)
+            log(f"3/4 reminders job, {args.reminder_runs} runs × {conditions}")
+            job = reminders(url, ledger.as_of, args.reminder_runs, busy, conditions)
         log("4/4 done")
     finally:
         if not args.keep:
             drop_copy(url)
 
     info["load_average_after"] = machine()["load_average"]
-    results: dict[str, Any] = {name: s.figures() for name, s in single.items()}
-    results["list_100_throughput"] = throughput
-    results["reminders"] = job
-    results["rss_mib"] = {"workers": rss, "master": master_rss}
-    checks = {
-        "list_100": verdict("list_100", results["list_100"]["client_ms"]["median"]),
-        "unit_open": verdict("unit_open", results["unit_open"]["client_ms"]["median"]),
-        "report": verdict("report", results["report"]["client_ms"]["median"]),
-        "list_100_throughput": verdict("list_100_throughput", throughput["requests_per_s"]),
-        "reminders": verdict("reminders", job["seconds"]["median"]),
-        "rss": verdict("rss", max(rss.values())),
-    }
+    by_condition: dict[str, dict[str, Any]] = {}
+    for c in conditions:
+        results: dict[str, Any] = dict(single[c])
+        results["list_100_throughput"] = throughput[c]
+        results["reminders"] = job[c]
+        results["rss_mib"] = {"workers": rss, "master": master_rss}
+        results["verdicts"] = {
+            "list_100": verdict("list_100", results["list_100"]["client_ms"]["median"]),
+            "unit_open": verdict("unit_open", results["unit_open"]["client_ms"]["median"]),
+            "report": verdict("report", results["report"]["client_ms"]["median"]),
+            "list_100_throughput": verdict("list_100_throughput", throughput[c]["requests_per_s"]),
+            "reminders": verdict("reminders", job[c]["seconds"]["median"]),
+            "rss": verdict("rss", max(rss.values())),
+        }
+        by_condition[c] = results
 
     print(f"{backend}: gunicorn {args.workers} workers, {args.requests} requests per kind")
-    print(f"{info['nproc']} × {info['cpu']}, {info['mem_gib']} GiB, {info['date']}")
-    print(f"{'request':<12}{'client':>9}{'p95':>8}{'p99':>8}{'server':>9}{'p95':>8}{'p99':>8}")
-    for name in ("list_100", "unit_open", "report"):
-        c, s = results[name]["client_ms"], results[name]["server_ms"]
+    print(
+        f"{info['nproc']} × {info['cpu']}, {info['mem_gib']} GiB, {info['date']}, commit "
+        f"{info['commit']}{' + changes' if info['taskhub_changed'] else ''}, load average "
+        f"{info['load_average']} → {info['load_average_after']}"
+    )
+    for c in conditions:
+        results = by_condition[c]
+        checks = results["verdicts"]
+        if args.busy_cores:
+            what = f"{args.busy_cores} busy core(s)" if c == BUSY else "without them (paused)"
+            print(f"\n== {c}: {what}; {describe_phases(results)}")
         print(
-            f"{name:<12}{c['median']:>9.1f}{c['p95']:>8.1f}{c['p99']:>8.1f}"
-            f"{s['median']:>9.1f}{s['p95']:>8.1f}{s['p99']:>8.1f}  {checks[name]}"
+            f"{'request':<12}{'client':>9}{'p95':>8}{'p99':>8}{'server':>9}{'p95':>8}{'p99':>8}"
+            f"{'blocks':>14}"
         )
-    c = throughput["client_ms"]
-    print(
-        f"list_100 × {args.clients} clients: {throughput['requests_per_s']} requests/s, "
-        f"client median {c['median']} p95 {c['p95']} p99 {c['p99']} ms, "
-        f"{throughput['errors']} errors  {checks['list_100_throughput']}"
-    )
-    print(
-        f"  workers' CPU per request {throughput['worker_cpu_ms_per_request']} ms "
-        f"(capacity on {info['nproc']} idle cores ≈ {throughput['capacity_per_s_on_all_cores']}/s)"
-    )
-    r = job["seconds"]
-    print(
-        f"reminders job: median {r['median']:.3f} s (max {r['max']:.3f}; one more run: decide "
-        f"{job['phases_s']['decide']} s, deliver {job['phases_s']['deliver']} s), "
-        f"{job['result']}  {checks['reminders']}"
-    )
-    print(f"RSS per worker MiB: {rss} (master {master_rss})  {checks['rss']}")
+        for name in ("list_100", "unit_open", "report"):
+            cl, sv = results[name]["client_ms"], results[name]["server_ms"]
+            b = results[name]["block_medians_ms"]
+            print(
+                f"{name:<12}{cl['median']:>9.1f}{cl['p95']:>8.1f}{cl['p99']:>8.1f}"
+                f"{sv['median']:>9.1f}{sv['p95']:>8.1f}{sv['p99']:>8.1f}"
+                f"{b['min']:>7.1f}–{b['max']:<6.1f}  {checks[name]}"
+            )
+        t = results["list_100_throughput"]
+        cl, rr = t["client_ms"], t["requests_per_s_rounds"]
+        print(
+            f"list_100 × {args.clients} clients: {t['requests_per_s']} requests/s "
+            f"({rr['min']}–{rr['max']} over {rr['rounds']} rounds), client median "
+            f"{cl['median']} p95 {cl['p95']} p99 {cl['p99']} ms, {t['errors']} errors  "
+            f"{checks['list_100_throughput']}"
+        )
+        print(
+            f"  workers' CPU per request {t['worker_cpu_ms_per_request']} ms "
+            f"(capacity on {info['nproc']} idle cores ≈ {t['capacity_per_s_on_all_cores']}/s)"
+        )
+        j = results["reminders"]
+        r = j["seconds"]
+        print(
+            f"reminders job: median {r['median']:.3f} s ({r['min']:.3f}–{r['max']:.3f} over "
+            f"{r['n']} runs; CPU median {j['cpu_s']['median']:.3f} s; one more run: decide "
+            f"{j['phases_s']['decide']} s, deliver "
+            f"{j['phases_s']['deliver']} s), {j['result']}  {checks['reminders']}"
+        )
+    rss_check = by_condition[conditions[0]]["verdicts"]["rss"]
+    print(f"RSS per worker MiB: {rss} (master {master_rss})  {rss_check}")
     log_json(
         {
             "db": backend,
             "workers": args.workers,
             "requests": args.requests,
             "warmup": args.warmup,
+            "busy_cores": args.busy_cores,
+            "busy_load": 'separate processes, each `python -c "while True: pass"`, paused '
+            "(SIGSTOP) for the idle condition"
+            if args.busy_cores
+            else None,
             "load_generator": "python threads + http.client, loopback",
             "ledger": {k: v for k, v in data.items() if k != "tokens"},
             "machine": info,
-            "results": results,
+            # The first condition's figures (with the busy cores when there are any) ...
+            "results": by_condition[conditions[0]],
+            # ... and each condition's, for the same-run baseline.
+            "conditions": by_condition,
             "goals": {k: {"measure": m, "goal": g} for k, (m, g) in GOALS.items()},
-            "verdicts": checks,
+            "verdicts": by_condition[conditions[0]]["verdicts"],
         }
     )
+
+
+def describe_phases(results: dict[str, Any]) -> str:
+    """The busy processes' CPU share and the load average in each phase of a condition."""
+    parts = []
+    for label, phase in (
+        ("one client", results["phase"]),
+        ("many clients", results["list_100_throughput"]["phase"]),
+        ("reminders", results["reminders"]["phase"]),
+    ):
+        parts.append(
+            f"{label}: busy loop got {phase['busy_cores_cpu']} core(s), load "
+            f"{phase['load_average_1min'][0]}–{phase['load_average_1min'][1]}"
+        )
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

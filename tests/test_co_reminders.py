@@ -80,3 +80,44 @@ def test_a_missing_co_handling_part_is_reminded_once_per_round(
     assert f"https://duban.example.gov.cn/assignments/{own}" in mail.text
     assert "牵头单位：" in mail.text
     assert mails("zhaoliu@gn.example.gov.cn") == []
+
+
+def test_the_job_sees_the_same_round_as_the_lead_task_page(session: Any) -> None:
+    """The reminders job reads every lead task's round at once (cohandle.rounds_of); it must
+    name the same due day, parts given and units missing as the task's page (round_of), with
+    the next due date as the round and with a monthly reporting cadence."""
+    from taskhub.cadence import services as cadence
+
+    lead, co = tasks()
+    db.session.add(Milestone(assignment_id=lead.id, kind="complete", title="完成",
+                             due_on=d("2022-06-30")))  # fmt: skip
+    gn = unit_named(GN, "hegang")
+    db.session.flush()
+    cohandle.submit(
+        lead, actor=make_user("unit", gn, "co-gn-2"), text="已配合", today=d("2022-06-20")
+    )
+    db.session.flush()
+    every = [lead, *co]
+
+    def agree(day: str) -> None:
+        today = d(day)
+        expected = [cohandle.round_of(a, today) for a in every]
+        memo: dict[Any, Any] = {}
+        assert cohandle.rounds_of(every, today, memo) == expected
+        assert [cohandle.remind_days_before(a, memo) for a in every] == [
+            cohandle.remind_days_before(a) for a in every
+        ]
+
+    agree("2022-06-20")  # the next due date is the round; 工农区 gave its part
+    lead_round = cohandle.round_of(lead, d("2022-06-20"))
+    assert lead_round.due_on == d("2022-06-30") and lead_round.missing
+    assert gn.id not in {u.id for u in lead_round.missing}
+    # A monthly cadence on the 25th with 5 days' notice: its period is the round now.
+    cadence.set_cadence(
+        lead.item.plan, actor_id=make_user("office", None, "co-office").id, kind="monthly",
+        day=25, starts_on=d("2022-01-01"), remind_days_before=5,
+    )  # fmt: skip
+    db.session.flush()
+    for day in ("2022-06-20", "2022-06-27", "2022-07-01"):
+        agree(day)
+    assert cohandle.rounds_of([lead], d("2022-07-01"))[0].due_on is not None

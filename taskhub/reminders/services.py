@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import partial
+from functools import cache, partial
 from queue import Empty, SimpleQueue
 from threading import Event
 from time import monotonic, sleep
@@ -116,9 +116,11 @@ class WorkingDays:
         is_working: Callable[[date], bool],
         ordinal: Callable[[date], int] | None = None,
     ):
-        self.add = add
-        self.is_working = is_working
-        self.ordinal = ordinal
+        # One run asks about the same few hundred days thousands of times; the calendar does
+        # not change during a run (a WorkingDays lives for one run), so the answers are kept.
+        self.add = cache(add)
+        self.is_working = cache(is_working)
+        self.ordinal = cache(ordinal) if ordinal is not None else None
 
     @classmethod
     def of(cls, calendar: WorkingCalendar) -> WorkingDays:

@@ -49,7 +49,7 @@ def _open_leads() -> list[Assignment]:
                 Assignment.status != AssignmentStatus.COMPLETED.value,
                 Assignment.item_id.in_(co_items),
             )
-            .options(joinedload(Assignment.item).joinedload(Item.plan))
+            .options(joinedload(Assignment.item).joinedload(Item.plan), joinedload(Assignment.unit))
             .order_by(Assignment.id)
         ).unique()
     )
@@ -58,11 +58,12 @@ def _open_leads() -> list[Assignment]:
 def decide(today: date, days: reminders.WorkingDays, *, base_url: str) -> dict[str, int]:
     """Queue today's reminders of missing co-handling parts; idempotent per round."""
     picked: list[_Missing] = []
-    for lead in _open_leads():
-        found = cohandle.round_of(lead, today)
+    leads = _open_leads()
+    memo: dict[Any, Any] = {}  # cadences and their rounds, found once for all the leads
+    for lead, found in zip(leads, cohandle.rounds_of(leads, today, memo), strict=True):
         if found.due_on is None or not found.missing:
             continue
-        if _fires(DUE, found.due_on, cohandle.remind_days_before(lead), today, days):
+        if _fires(DUE, found.due_on, cohandle.remind_days_before(lead, memo), today, days):
             picked += [_Missing(lead, found.due_on, unit.id) for unit in found.missing]
     if not picked:
         return {"co_report_queued": 0}

@@ -77,8 +77,18 @@ def can_view(lead: Assignment, user: User) -> bool:
 REMIND_DAYS_BEFORE = 3
 
 
-def _cadence_of(assignment: Assignment) -> Any:
-    """The reporting cadence that applies to the assignment's item (section, else plan)."""
+def _cadence_of(assignment: Assignment, memo: dict[Any, Any] | None = None) -> Any:
+    """The reporting cadence that applies to the assignment's item (section, else plan).
+    ``memo`` keeps the answer per section for a run over many assignments."""
+    if memo is None:
+        return _find_cadence(assignment)
+    key = ("cadence", assignment.item.plan_id, assignment.item.section_id)
+    if key not in memo:
+        memo[key] = _find_cadence(assignment)
+    return memo[key]
+
+
+def _find_cadence(assignment: Assignment) -> Any:
     from taskhub.cadence import services as cadence
 
     plan = assignment.item.plan
@@ -90,27 +100,37 @@ def _cadence_of(assignment: Assignment) -> Any:
     return found or cadence.plan_cadence(plan)
 
 
-def round_due_on(assignment: Assignment, today: date) -> date | None:
+def round_due_on(
+    assignment: Assignment, today: date, memo: dict[Any, Any] | None = None
+) -> date | None:
     """The current round's due date: the cadence's open period, else the next due date. A
-    completed task (办结/销号) or one of a closed plan has no round open."""
+    completed task (办结/销号) or one of a closed plan has no round open. ``memo``: as for
+    _cadence_of, and each cadence's last window is computed once."""
     from taskhub.cadence import services as cadence
 
     plan = assignment.item.plan
     if assignment.status == AssignmentStatus.COMPLETED.value or plan.status in CLOSED_PLAN_STATUSES:
         return None
-    found = _cadence_of(assignment)
+    found = _cadence_of(assignment, memo)
     if found is not None:
-        periods = cadence.windows(found, today)
-        if periods and periods[-1].due_on >= today:
-            return periods[-1].due_on
+        key = ("last_due", found.id, today)
+        if memo is not None and key in memo:
+            last_due = memo[key]
+        else:
+            periods = cadence.windows(found, today)
+            last_due = periods[-1].due_on if periods else None
+            if memo is not None:
+                memo[key] = last_due
+        if last_due is not None and last_due >= today:
+            return last_due
         if found.kind != "none":
             return None
     return assignment.next_due_on
 
 
-def remind_days_before(assignment: Assignment) -> int:
+def remind_days_before(assignment: Assignment, memo: dict[Any, Any] | None = None) -> int:
     """When the reminder of a missing part starts: the cadence's own setting, else 3."""
-    found = _cadence_of(assignment)
+    found = _cadence_of(assignment, memo)
     if found is not None and found.kind != "none":
         return int(found.remind_days_before)
     return REMIND_DAYS_BEFORE
@@ -138,6 +158,51 @@ def round_of(lead: Assignment, today: date) -> Round:
     )
     done = {c.unit_id for c in given}
     return Round(due, given, [u for u in units if u.id not in done])
+
+
+def rounds_of(
+    leads: list[Assignment], today: date, memo: dict[Any, Any] | None = None
+) -> list[Round]:
+    """round_of for many lead tasks at once (the reminders job): the same answers, with the
+    cadences looked up once per section and the co-handling units and parts in one query
+    each. ``memo`` may be given to remind_days_before afterwards."""
+    if memo is None:
+        memo = {}
+    dues = [round_due_on(lead, today, memo) for lead in leads]
+    asked = [
+        (lead, due)
+        for lead, due in zip(leads, dues, strict=True)
+        if due is not None and lead.role == AssignmentRole.LEAD.value
+    ]
+    units_of: dict[int, list[Unit]] = {}
+    given_of: dict[tuple[int, date], list[CoReport]] = {}
+    if asked:
+        for item_id, unit in db.session.execute(
+            select(Assignment.item_id, Unit)
+            .join(Assignment, Assignment.unit_id == Unit.id)
+            .where(
+                Assignment.item_id.in_({lead.item_id for lead, _ in asked}),
+                Assignment.role == AssignmentRole.RESPONSIBLE.value,
+            )
+            .order_by(Assignment.id)
+        ):
+            units_of.setdefault(item_id, []).append(unit)
+        for part in db.session.scalars(
+            select(CoReport)
+            .where(CoReport.assignment_id.in_({lead.id for lead, _ in asked}))
+            .order_by(CoReport.id)
+        ):
+            given_of.setdefault((part.assignment_id, part.round_due_on), []).append(part)
+    rounds = []
+    for lead, due in zip(leads, dues, strict=True):
+        units = [u for u in units_of.get(lead.item_id, []) if u.id != lead.unit_id]
+        if due is None or not units or lead.role != AssignmentRole.LEAD.value:
+            rounds.append(Round(due, [], []))
+            continue
+        given = given_of.get((lead.id, due), [])
+        done = {c.unit_id for c in given}
+        rounds.append(Round(due, given, [u for u in units if u.id not in done]))
+    return rounds
 
 
 def history(lead: Assignment) -> list[CoReport]:
