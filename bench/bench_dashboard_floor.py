@@ -31,6 +31,11 @@ reads the ranking, areas and risk figures from its per-worker cache (recounted a
 Before timing, the floor's HTML is compared with the served page's (the CSRF token and the
 "computed at" time aside): they must be the same bytes.
 
+Times are wall times (client side for the served page, in process for the floor) and CPU
+times: the floor's thread's, and the gunicorn workers' own (``/proc/<pid>/schedstat``), which the
+rest of the machine's load does not stretch; served ÷ floor is given for both (CPU against the
+floor's CPU). On PostgreSQL neither CPU figure holds the database server's work.
+
 Each round, interleaved: the floor ``--per-round`` times; the served page ``--per-round``
 times (steady state: its caches warm); then a progress report is submitted (an audited change,
 tracking.services.submit_report, in this process) and the served page's first view after it is
@@ -174,7 +179,9 @@ def hold_figures(app: Flask, conn: Connection, user_id: int, path: str, code: st
     with app.app_context():
         items = {
             i.id: i
-            for i in db.session.scalars(select(Item).where(Item.id.in_({x.item_id for x in due.groups})))
+            for i in db.session.scalars(
+                select(Item).where(Item.id.in_({x.item_id for x in due.groups}))
+            )
         }
         due_rows = [
             {
@@ -201,9 +208,7 @@ def hold_figures(app: Flask, conn: Connection, user_id: int, path: str, code: st
         db.session.rollback()
     if due_rows:
         conn.execute(
-            text(
-                "INSERT INTO floor_due VALUES (:p, :d, :i, :k, :n, :a, :u, :il, :it, :ix, :un)"
-            ),
+            text("INSERT INTO floor_due VALUES (:p, :d, :i, :k, :n, :a, :u, :il, :it, :ix, :un)"),
             due_rows,
         )
     conn.execute(
@@ -473,8 +478,10 @@ def main(argv: list[str] | None = None) -> None:
             "floor_cpu",
             "served",
             "served_app",
+            "served_cpu",
             "served_after_report",
             "served_after_report_app",
+            "served_after_report_cpu",
         )
     }
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -508,12 +515,16 @@ def main(argv: list[str] | None = None) -> None:
                 per["floor"].append(wall)
                 per["floor_cpu"].append(cpu)
             for _ in range(args.per_round):
+                cpu = workers_cpu(server.pid)
                 status, headers, _, elapsed = client.request("GET", path)
+                per["served_cpu"].append(workers_cpu(server.pid) - cpu)
                 assert status == 200
                 per["served"].append(elapsed)
                 per["served_app"].append(server_timing(headers))
             submit_one(app, round_)
+            cpu = workers_cpu(server.pid)
             status, headers, _, elapsed = client.request("GET", path)
+            per["served_after_report_cpu"].append(workers_cpu(server.pid) - cpu)
             assert status == 200
             per["served_after_report"].append(elapsed)
             per["served_after_report_app"].append(server_timing(headers))
@@ -537,6 +548,20 @@ def main(argv: list[str] | None = None) -> None:
     report(args, url.get_backend_name(), samples, [load_before, load_after], len(body))
 
 
+def workers_cpu(master: int) -> float:
+    """CPU time (ms) the gunicorn workers have run so far, from the scheduler's own count in
+    nanoseconds (/proc/<pid>/schedstat): what a request cost, whatever else loads the machine.
+    On PostgreSQL the database server's work is not in it (nor in the floor's CPU figure)."""
+    total = 0
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    for pid in children:
+        try:
+            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return total / 1e6
+
+
 def server_timing(headers: dict[str, str]) -> float:
     found = re.search(r"app;dur=([\d.]+)", headers.get("Server-Timing", ""))
     return float(found.group(1)) if found else float("nan")
@@ -547,8 +572,8 @@ def report(
 ) -> None:
     rounds = {k: [statistics.median(r) for r in v] for k, v in samples.items()}
     floor = rounds["floor"]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
     ).stdout.strip()
     print(
         f"{backend}, plan {args.plan}, {args.rounds} rounds × {args.per_round}, "
@@ -558,7 +583,8 @@ def report(
     print(f"{'case':<28}{'median':>9}{'min':>9}{'max':>9}{'÷ floor':>9}{'(min–max)':>14}")
     results: dict[str, Any] = {}
     for k, values in rounds.items():
-        ratios = [v / f for v, f in zip(values, floor, strict=True)] if k != "floor_cpu" else []
+        base = rounds["floor_cpu"] if k.endswith("_cpu") else floor
+        ratios = [v / f for v, f in zip(values, base, strict=True)] if k != "floor_cpu" else []
         med = statistics.median(values)
         results[k] = {
             "median_ms": round(med, 2),

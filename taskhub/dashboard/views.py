@@ -36,13 +36,12 @@ def _scope() -> int | None:
 def index() -> Any:
     """The dashboard of the plan chosen in the selector (the newest active plan by default)."""
     unit_id = _scope()
-    plans = services.plans_for(unit_id)
     code = request.args.get("plan")
     if not code:
+        plans = services.plans_for(unit_id)
         return _render(landing.newest_active(plans), plans, unit_id)
-    return _render(
-        _chosen(code, services.plans_for(unit_id, include_archived=True)), plans, unit_id
-    )
+    every = services.plans_for(unit_id, include_archived=True)
+    return _render(_chosen(code, every), services.everyday(every), unit_id)
 
 
 @bp.get("/plans/<code>/dashboard")
@@ -50,10 +49,8 @@ def index() -> Any:
 def plan(code: str) -> Any:
     """One plan's dashboard: completion by area, overdue and at risk, ranking, due soon."""
     unit_id = _scope()
-    plans = services.plans_for(unit_id)
-    return _render(
-        _chosen(code, services.plans_for(unit_id, include_archived=True)), plans, unit_id
-    )
+    every = services.plans_for(unit_id, include_archived=True)  # one read for both
+    return _render(_chosen(code, every), services.everyday(every), unit_id)
 
 
 def _chosen(code: str, plans: list[Plan]) -> Plan:
