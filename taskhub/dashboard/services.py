@@ -503,6 +503,17 @@ def _unit_names(unit_ids: list[int]) -> dict[int, str]:
 # -- due in the next two weeks ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ItemRef:
+    """What the due-soon table shows of an item (plain values: the page's figures are cached
+    across requests, an ORM object would not outlive its session)."""
+
+    id: int
+    label: str
+    title: str | None
+    text: str
+
+
 @dataclass
 class DueGroup:
     """Open milestones of one item due on one day (one row per unit when only one is due)."""
@@ -513,7 +524,7 @@ class DueGroup:
     count: int
     assignment_id: int  #: the first assignment; the link when count == 1
     unit_id: int
-    item: Item | None = None
+    item: ItemRef | None = None
     unit_name: str | None = None
 
 
@@ -537,13 +548,22 @@ def due_soon(
     page: int = 1,
     page_size: int = DUE_PAGE_SIZE,
     days: int = DUE_WINDOW_DAYS,
+    fingerprint: Fingerprint | None = None,
 ) -> DueSoon:
     """Open milestones due (extensions applied) from today to today + ``days``, both included.
 
     Grouped by day, item and kind in SQL, so a month-end checkpoint of 2,000 units is one row
     (at most items × kinds × days rows, whatever the number of units); the page's items and
-    single units are then read by id (two small queries).
+    single units are then read by id (two small queries). With ``fingerprint``, the whole
+    plan's first page is cached for the day and the audit fingerprint, as the other figures
+    (every change to a milestone or an extension is audited).
     """
+    if fingerprint is not None and unit_id is None and page == 1:
+        return _cached(
+            ("due", plan.id, today.isoformat(), page_size, days),
+            lambda: due_soon(plan, today, page_size=page_size, days=days),
+            fingerprint,
+        )
     end = today + timedelta(days=days)
     # Open milestones by the partial index on due_on (its condition must appear verbatim,
     # not as a bound parameter, for SQLite to use it). Two branches so both are index ranges:
@@ -598,7 +618,7 @@ def due_soon(
     page = max(1, page)
     shown = groups[(page - 1) * page_size : page * page_size]
     items = {
-        i.id: i
+        i.id: ItemRef(i.id, i.label, i.title, i.text)
         for i in db.session.scalars(select(Item).where(Item.id.in_({g.item_id for g in shown})))
     }
     single = {g.unit_id for g in shown if g.count == 1}

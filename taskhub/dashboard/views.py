@@ -81,7 +81,9 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
             ranking_problem = exc.message
     areas = services.area_completion(plan, unit_id=unit_id, today=today, fingerprint=fingerprint)
     risk = services.risk_by_unit(plan, today, unit_id=unit_id, fingerprint=fingerprint)
-    due = services.due_soon(plan, today, unit_id=unit_id, page=page_arg("due_page"))
+    due = services.due_soon(
+        plan, today, unit_id=unit_id, page=page_arg("due_page"), fingerprint=fingerprint
+    )
     ranked = ranking.top(unit_id=unit_id) if ranking and ranking.has_scores else []
     page = render_template(
         "dashboard/index.html",
