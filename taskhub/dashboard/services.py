@@ -554,9 +554,10 @@ def due_soon(
 
     Grouped by day, item and kind in SQL, so a month-end checkpoint of 2,000 units is one row
     (at most items × kinds × days rows, whatever the number of units); the page's items and
-    single units are then read by id (two small queries). With ``fingerprint``, the whole
-    plan's first page is cached for the day and the audit fingerprint, as the other figures
-    (every change to a milestone or an extension is audited).
+    single units are then read by id (two small queries). With ``fingerprint`` (the settled
+    one: taskhub.core.cache.settled_fingerprint), the whole plan's first page is cached for
+    the day and that fingerprint, as the ranking (every change to a milestone, an extension,
+    a unit or an item is audited, and none of them is settled-neutral).
     """
     if fingerprint is not None and unit_id is None and page == 1:
         return _cached(

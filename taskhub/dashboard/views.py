@@ -9,6 +9,7 @@ from flask_babel import format_datetime
 from flask_login import current_user
 from sqlalchemy import select
 
+from taskhub.core import cache
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.inputs import page_arg
@@ -81,8 +82,14 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
             ranking_problem = exc.message
     areas = services.area_completion(plan, unit_id=unit_id, today=today, fingerprint=fingerprint)
     risk = services.risk_by_unit(plan, today, unit_id=unit_id, fingerprint=fingerprint)
+    # Open milestones' dates move only with changes that are not settled-neutral (a report
+    # submitted is: the first view after one keeps this figure).
     due = services.due_soon(
-        plan, today, unit_id=unit_id, page=page_arg("due_page"), fingerprint=fingerprint
+        plan,
+        today,
+        unit_id=unit_id,
+        page=page_arg("due_page"),
+        fingerprint=cache.settled_fingerprint(fingerprint),
     )
     ranked = ranking.top(unit_id=unit_id) if ranking and ranking.has_scores else []
     page = render_template(
