@@ -431,7 +431,7 @@ def _register_template_helpers(app: Flask) -> None:
     def remember_locale() -> None:
         # Flask-Babel caches the locale on the app context, which a reused context would keep.
         refresh()
-        g.catalogue = g.labels = g.dates = g.main_menu = None
+        g.catalogue = g.labels = g.dates = g.main_menu = g.touched_units = None
         g.locale = _select_locale()
         g.request_started = time.perf_counter()
 

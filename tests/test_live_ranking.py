@@ -2,7 +2,8 @@
 of change: the units a change names are counted again and the plan ranked again; any other
 change rolls the plan up whole. Compared row by row (totals, ranks, previous ranks, components,
 areas) with scoring.results() without the live totals, for both half-years of Baotou 2022; the
-dashboard's overdue and at-risk counts per unit, brought forward the same way, likewise.
+dashboard's overdue and at-risk counts per unit and its completion by area, brought forward the
+same way, likewise.
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def check(plan: Plan) -> dict[str, live.LiveTotals]:
     overdue, at_risk = dashboard._plan_risk_counts(plan, day, soon, cache.audit_fingerprint())
     assert overdue == dashboard._overdue_by_unit(plan, day, None)
     assert at_risk == dashboard._at_risk_by_unit(plan, day, soon, None)
+    # Its completion by area, held unit by unit and brought forward the same way.
+    areas = dashboard._plan_areas(plan, day, cache.audit_fingerprint())
+    assert [(a.area_id, a.title, a.counts) for a in areas] == [
+        (a.area_id, a.title, a.counts) for a in dashboard.area_completion(plan, today=day)
+    ]
     return {code: held(plan, code) for code in CODES}
 
 

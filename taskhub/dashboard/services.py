@@ -89,6 +89,14 @@ def plans_for(unit_id: int | None, *, include_archived: bool = False) -> list[Pl
     return list(db.session.scalars(query))
 
 
+def everyday(plans: list[Plan]) -> list[Plan]:
+    """Those of ``plans`` the everyday lists show (taskhub.plans.services.in_everyday_lists,
+    in Python: the dashboard reads its plans once, archived ones included)."""
+    from taskhub.plans.models import PlanStatus
+
+    return [p for p in plans if p.status != PlanStatus.ARCHIVED.value]
+
+
 # -- completion by area -------------------------------------------------------------------------
 
 
@@ -164,10 +172,11 @@ def area_completion(
     """
     day = today or office_today()
     if unit_id is None and fingerprint is not None:
-        # The whole plan's, cached for the day and the audit fingerprint like the risk figures.
+        # The whole plan's, cached for the day and the audit fingerprint like the risk figures,
+        # and brought forward unit by unit after changes that name their unit.
         return _cached(
             ("areas", plan.id, day.isoformat()),
-            lambda: area_completion(plan, today=day),
+            lambda: _plan_areas(plan, day, fingerprint),
             fingerprint,
         )
     top, titles = areas_of(plan)
@@ -191,6 +200,84 @@ def area_completion(
         row.counts["in_progress"] += (
             int(total) - int(done or 0) - int(overdue or 0) - int(not_started or 0)
         )
+    return [r for r in rows.values() if r.total]
+
+
+#: Per area: done, overdue, not started, all (in progress is the rest).
+_AreaCounts = dict[int | None, tuple[int, int, int, int]]
+
+
+def _area_counts_by_unit(
+    plan: Plan, day: date, top: dict[int, int], units: Collection[int] | None
+) -> dict[int, _AreaCounts]:
+    """Each unit's applicable assignments per area and bucket (those of ``units`` only if
+    given): one grouped query, the areas told apart in SQL (a CASE over the plan's sections)."""
+    area: Any = (
+        case(top, value=Item.section_id, else_=literal(None)) if top else literal(None)
+    ).label("area")  # grouped by its name: PostgreSQL would not match two bound copies
+    query = (
+        select(Assignment.unit_id, area, *_bucket_sums(day))
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
+        .group_by(Assignment.unit_id, area)
+    )
+    if units is not None:
+        query = query.where(Assignment.unit_id.in_(sorted(units)))
+    found: dict[int, _AreaCounts] = {}
+    for uid, aid, done, overdue, not_started, total in db.session.execute(query):
+        found.setdefault(uid, {})[aid] = (
+            int(done or 0),
+            int(overdue or 0),
+            int(not_started or 0),
+            int(total),
+        )
+    return found
+
+
+def _add(totals: dict[int | None, list[int]], counts: _AreaCounts, sign: int) -> None:
+    for aid, values in counts.items():
+        row = totals.setdefault(aid, [0, 0, 0, 0])
+        for i, v in enumerate(values):
+            row[i] += sign * v
+
+
+def _plan_areas(plan: Plan, day: date, fingerprint: Fingerprint) -> list[AreaRow]:
+    """The whole plan's completion by area as of ``fingerprint``: each unit's counts are held,
+    so after changes that name their units (a report, a review, an extension, a score; as for
+    the risk figures) only those units are counted again; after any other change, or on a new
+    day, the plan is counted whole."""
+    top, titles = areas_of(plan)
+    key = ("area_counts", plan.id, day.isoformat())
+    held = cache.held(key)
+    touched = None
+    if held is not None and held[0] != fingerprint:
+        touched = live.touched_units(held[0], fingerprint, live.UNTOUCHED)
+    if held is not None and held[0] == fingerprint:
+        per_unit, totals = held[1]
+    elif held is not None and touched is not None and len(touched) <= live.MAX_TOUCHED:
+        per_unit = dict(held[1][0])
+        totals = {aid: list(values) for aid, values in held[1][1].items()}
+        fresh = _area_counts_by_unit(plan, day, top, touched) if touched else {}
+        for uid in touched:
+            _add(totals, per_unit.pop(uid, {}), -1)
+            if uid in fresh:
+                per_unit[uid] = fresh[uid]
+                _add(totals, fresh[uid], 1)
+    else:
+        per_unit = _area_counts_by_unit(plan, day, top, None)
+        totals = {}
+        for counts in per_unit.values():
+            _add(totals, counts, 1)
+    cache.store(key, fingerprint, (per_unit, totals))
+    rows: dict[int | None, AreaRow] = {aid: AreaRow(aid, title) for aid, title in titles.items()}
+    for aid, (done, overdue, not_started, total) in totals.items():
+        row = rows.get(aid)
+        if row is None:
+            row = rows[aid] = AreaRow(aid, "")  # items outside any section
+        row.counts["done"] += done
+        row.counts["overdue"] += overdue
+        row.counts["not_started"] += not_started
+        row.counts["in_progress"] += total - done - overdue - not_started
     return [r for r in rows.values() if r.total]
 
 
@@ -416,6 +503,17 @@ def _unit_names(unit_ids: list[int]) -> dict[int, str]:
 # -- due in the next two weeks ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ItemRef:
+    """What the due-soon table shows of an item (plain values: the page's figures are cached
+    across requests, an ORM object would not outlive its session)."""
+
+    id: int
+    label: str
+    title: str | None
+    text: str
+
+
 @dataclass
 class DueGroup:
     """Open milestones of one item due on one day (one row per unit when only one is due)."""
@@ -426,7 +524,7 @@ class DueGroup:
     count: int
     assignment_id: int  #: the first assignment; the link when count == 1
     unit_id: int
-    item: Item | None = None
+    item: ItemRef | None = None
     unit_name: str | None = None
 
 
@@ -450,13 +548,23 @@ def due_soon(
     page: int = 1,
     page_size: int = DUE_PAGE_SIZE,
     days: int = DUE_WINDOW_DAYS,
+    fingerprint: Fingerprint | None = None,
 ) -> DueSoon:
     """Open milestones due (extensions applied) from today to today + ``days``, both included.
 
     Grouped by day, item and kind in SQL, so a month-end checkpoint of 2,000 units is one row
     (at most items × kinds × days rows, whatever the number of units); the page's items and
-    single units are then read by id (two small queries).
+    single units are then read by id (two small queries). With ``fingerprint`` (the settled
+    one: taskhub.core.cache.settled_fingerprint), the whole plan's first page is cached for
+    the day and that fingerprint, as the ranking (every change to a milestone, an extension,
+    a unit or an item is audited, and none of them is settled-neutral).
     """
+    if fingerprint is not None and unit_id is None and page == 1:
+        return _cached(
+            ("due", plan.id, today.isoformat(), page_size, days),
+            lambda: due_soon(plan, today, page_size=page_size, days=days),
+            fingerprint,
+        )
     end = today + timedelta(days=days)
     # Open milestones by the partial index on due_on (its condition must appear verbatim,
     # not as a bound parameter, for SQLite to use it). Two branches so both are index ranges:
@@ -511,7 +619,7 @@ def due_soon(
     page = max(1, page)
     shown = groups[(page - 1) * page_size : page * page_size]
     items = {
-        i.id: i
+        i.id: ItemRef(i.id, i.label, i.title, i.text)
         for i in db.session.scalars(select(Item).where(Item.id.in_({g.item_id for g in shown})))
     }
     single = {g.unit_id for g in shown if g.count == 1}

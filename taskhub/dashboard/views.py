@@ -9,6 +9,7 @@ from flask_babel import format_datetime
 from flask_login import current_user
 from sqlalchemy import select
 
+from taskhub.core import cache
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.inputs import page_arg
@@ -36,13 +37,12 @@ def _scope() -> int | None:
 def index() -> Any:
     """The dashboard of the plan chosen in the selector (the newest active plan by default)."""
     unit_id = _scope()
-    plans = services.plans_for(unit_id)
     code = request.args.get("plan")
     if not code:
+        plans = services.plans_for(unit_id)
         return _render(landing.newest_active(plans), plans, unit_id)
-    return _render(
-        _chosen(code, services.plans_for(unit_id, include_archived=True)), plans, unit_id
-    )
+    every = services.plans_for(unit_id, include_archived=True)
+    return _render(_chosen(code, every), services.everyday(every), unit_id)
 
 
 @bp.get("/plans/<code>/dashboard")
@@ -50,10 +50,8 @@ def index() -> Any:
 def plan(code: str) -> Any:
     """One plan's dashboard: completion by area, overdue and at risk, ranking, due soon."""
     unit_id = _scope()
-    plans = services.plans_for(unit_id)
-    return _render(
-        _chosen(code, services.plans_for(unit_id, include_archived=True)), plans, unit_id
-    )
+    every = services.plans_for(unit_id, include_archived=True)  # one read for both
+    return _render(_chosen(code, every), services.everyday(every), unit_id)
 
 
 def _chosen(code: str, plans: list[Plan]) -> Plan:
@@ -84,7 +82,15 @@ def _render(plan: Plan | None, plans: list[Plan], unit_id: int | None) -> Any:
             ranking_problem = exc.message
     areas = services.area_completion(plan, unit_id=unit_id, today=today, fingerprint=fingerprint)
     risk = services.risk_by_unit(plan, today, unit_id=unit_id, fingerprint=fingerprint)
-    due = services.due_soon(plan, today, unit_id=unit_id, page=page_arg("due_page"))
+    # Open milestones' dates move only with changes that are not settled-neutral (a report
+    # submitted is: the first view after one keeps this figure).
+    due = services.due_soon(
+        plan,
+        today,
+        unit_id=unit_id,
+        page=page_arg("due_page"),
+        fingerprint=cache.settled_fingerprint(fingerprint),
+    )
     ranked = ranking.top(unit_id=unit_id) if ranking and ranking.has_scores else []
     page = render_template(
         "dashboard/index.html",

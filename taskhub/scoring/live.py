@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from flask import g, has_request_context
 from sqlalchemy import select
 
 from taskhub.core import cache
@@ -111,6 +112,25 @@ def touched_units(
     or None when they cannot all be told (the whole plan is counted again). ``neutral``: the
     actions that move none of the figures (by default those that move no score; UNTOUCHED
     for figures read from the tasks' status, percent and dates)."""
+    # A dashboard view asks for the same span for several figures: answered once a request.
+    memo: dict[Any, set[int] | None] | None = None
+    if has_request_context():
+        memo = g.get("touched_units")
+        if memo is None:
+            memo = g.touched_units = {}
+        key = (seen, current, neutral)
+        if key in memo:
+            found = memo[key]
+            return None if found is None else set(found)
+    units = _touched_units(seen, current, neutral)
+    if memo is not None:
+        memo[(seen, current, neutral)] = None if units is None else set(units)
+    return units
+
+
+def _touched_units(
+    seen: cache.Fingerprint, current: cache.Fingerprint, neutral: frozenset[str]
+) -> set[int] | None:
     events = cache.events_since(seen, current, SCAN)
     if events is None:
         return None

@@ -5,6 +5,7 @@ Period codes: ``2022`` (year), ``2022-H1`` / ``2022-H2`` (half-year), ``2021-11`
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -58,10 +59,30 @@ class EngineSpec:
         return rule
 
 
+#: Parsed specs by scheme id, each with a copy of the definition it was parsed from: a page
+#: asks for its plan's spec several times (periods, ranking, live totals) and parsing it is
+#: most of a millisecond. A definition that differs in any way is parsed again.
+_PARSED: dict[int, tuple[Any, EngineSpec]] = {}
+_PARSED_MAX = 256
+
+
 def engine_of(plan: Plan) -> EngineSpec:
     """The plan's engine spec, checked; a clear error when the plan has none."""
     scheme = db.session.scalar(select(Scheme).where(Scheme.plan_id == plan.id))
-    raw = (scheme.definition if scheme else {}).get("engine")
+    if scheme is None:
+        return _parse_engine(plan, {})
+    held = _PARSED.get(scheme.id)
+    if held is not None and held[0] == scheme.definition:
+        return held[1]
+    spec = _parse_engine(plan, scheme.definition)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[scheme.id] = (copy.deepcopy(scheme.definition), spec)
+    return spec
+
+
+def _parse_engine(plan: Plan, definition: dict[str, Any]) -> EngineSpec:
+    raw = definition.get("engine")
     if not isinstance(raw, dict):
         raise ValidationFailed(f"plan {plan.code} declares no scoring engine (scheme.engine)")
     kind = raw.get("type")
