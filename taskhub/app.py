@@ -88,6 +88,9 @@ def _configure_database(app: Flask) -> None:
         elif db.engine.dialect.name == "postgresql":
             # Registered after db.init_app, so it runs before Flask-SQLAlchemy's own teardown.
             app.teardown_appcontext(_end_reads_with_commit)
+            from taskhub.core import replica
+
+            replica.init_app(app)
 
 
 def _configure_extensions(app: Flask) -> None:
