@@ -37,7 +37,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from taskhub.accounts import services as accounts
 from taskhub.cli import main
-from taskhub.config import Config
+from taskhub.config import Config, normalize_database_url
 from taskhub.core.db import db
 from taskhub.tracking.models import Assignment
 from tests.race_kit import PASSWORD, PERIOD, PLAN, Kit, race_app
@@ -411,3 +411,17 @@ def _check_pages(app: Flask, pair: Pair, lines: Lines) -> None:
     _heavy_pages_answer(observer)
     _report(app, kit, writer)
     assert _submitted(observer) == before + 2
+
+
+@PG_PASS
+def test_the_streamed_ledger_export_reads_the_signed_in_user_after_the_teardown(
+    tmp_path: Path,
+) -> None:
+    """Flask tears the app context down before a streamed body is read; the PostgreSQL
+    teardown's COMMIT (of a request that wrote nothing) must leave the user loaded."""
+    with race_app(normalize_database_url(DATABASE_URL), tmp_path) as app:
+        kit = Kit.build(app)
+        client = _signed_in(app, kit.office.username)
+        export = client.get(f"/ledger.xlsx?plan={PLAN}")
+        assert export.status_code == 200
+        assert export.get_data()[:2] == b"PK"
