@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,11 +231,13 @@ class Pair:
                 time.sleep(0.05)
 
 
-@pytest.fixture
-def pair() -> Iterator[Pair]:
+@contextmanager
+def streaming_pair() -> Iterator[Pair]:
+    """A throw-away primary and its streaming standby, stopped and removed at the end
+    (raises MachineLacks naming what the machine lacks; the fixture skips on it)."""
     problem = _machine_problem()
     if problem:
-        pytest.skip(problem)
+        raise MachineLacks(problem)
     root = Path(tempfile.mkdtemp(prefix="taskhub-replica-"))
     shutil.chown(root, "postgres", "postgres")
     root.chmod(0o700)
@@ -290,6 +293,19 @@ def pair() -> Iterator[Pair]:
         for server in reversed(servers):
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+class MachineLacks(RuntimeError):
+    """The machine cannot run the pair (no binaries, no postgres user, not root)."""
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    try:
+        with streaming_pair() as started:
+            yield started
+    except MachineLacks as lack:
+        pytest.skip(str(lack))
 
 
 # -- the pages ----------------------------------------------------------------------------------
