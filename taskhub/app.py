@@ -88,6 +88,9 @@ def _configure_database(app: Flask) -> None:
         elif db.engine.dialect.name == "postgresql":
             # Registered after db.init_app, so it runs before Flask-SQLAlchemy's own teardown.
             app.teardown_appcontext(_end_reads_with_commit)
+            from taskhub.core import replica
+
+            replica.init_app(app)
 
 
 def _configure_extensions(app: Flask) -> None:
@@ -127,6 +130,9 @@ def _end_reads_with_commit(exc: BaseException | None) -> None:
     try:
         wrote = current.execute(text("SELECT txid_current_if_assigned()")).scalar()
         if wrote is None and not (current.new or current.dirty or current.deleted):
+            # Without expiring the objects: a streamed response (the ledger's export) goes on
+            # reading them, e.g. the signed-in user, after this teardown has run.
+            current.expire_on_commit = False
             current.commit()
     except SQLAlchemyError:
         current.rollback()

@@ -156,6 +156,15 @@ class Config:
             _env("TASKHUB_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_PATH) / 'taskhub.db'}")
             or ""
         )
+        #: A PostgreSQL streaming replica the heavy read pages may read (taskhub.core.replica;
+        #: unset: everything reads the primary).
+        self.DATABASE_REPLICA_URL = normalize_database_url(
+            _env("TASKHUB_DATABASE_REPLICA_URL") or ""
+        )
+        #: The replica is read only while it lags at most this many seconds.
+        self.REPLICA_MAX_LAG_SECONDS = self._int(
+            "TASKHUB_REPLICA_MAX_LAG_SECONDS", 5, minimum=0, maximum=3600
+        )
         self.SECRET_KEY = _env("TASKHUB_SECRET_KEY")
         #: Keys the audit trail's digests and checkpoints (taskhub.audit); unset: derived
         #: from the secret key in finalize().
@@ -320,6 +329,7 @@ class Config:
         """Every problem with the settings as they are now, in plain words; [] when fine."""
         problems = list(self.parse_problems)
         problems += _database_problems(self.SQLALCHEMY_DATABASE_URI)
+        problems += _replica_problems(self.DATABASE_REPLICA_URL, self.SQLALCHEMY_DATABASE_URI)
         if not self.TIMEZONE or not _known_timezone(self.TIMEZONE):
             problems.append(
                 ConfigProblem(
@@ -475,6 +485,11 @@ class Config:
         )
         rows = [
             ("TASKHUB_DATABASE_URL", mask_url(self.SQLALCHEMY_DATABASE_URI)),
+            (
+                "TASKHUB_DATABASE_REPLICA_URL",
+                mask_url(self.DATABASE_REPLICA_URL) or "(unset: every page reads the primary)",
+            ),
+            ("TASKHUB_REPLICA_MAX_LAG_SECONDS", str(self.REPLICA_MAX_LAG_SECONDS)),
             ("TASKHUB_SECRET_KEY", secret_note),
             (
                 "TASKHUB_AUDIT_KEY",
@@ -584,6 +599,36 @@ def _database_problems(value: str | None) -> list[ConfigProblem]:
             return [ConfigProblem(name, f"the SQLite file cannot be created: {problem}")]
     if url.get_backend_name() == "postgresql" and not url.database:
         return [ConfigProblem(name, "names no database (…/taskhub at the end)")]
+    return []
+
+
+def _replica_problems(value: str | None, primary: str | None) -> list[ConfigProblem]:
+    """TASKHUB_DATABASE_REPLICA_URL: a PostgreSQL database, beside a PostgreSQL primary."""
+    if not value:
+        return []
+    name = "TASKHUB_DATABASE_REPLICA_URL"
+    try:
+        url: URL = make_url(value)
+    except ArgumentError:
+        return [
+            ConfigProblem(
+                name,
+                "is not a database URL (for example "
+                "postgresql+psycopg://taskhub@10.0.0.22/taskhub)",
+            )
+        ]
+    if url.drivername != "postgresql+psycopg":
+        return [
+            ConfigProblem(name, "must be a PostgreSQL streaming replica (postgresql+psycopg://…)")
+        ]
+    if not url.database:
+        return [ConfigProblem(name, "names no database (…/taskhub at the end)")]
+    if not (primary or "").startswith("postgresql"):
+        return [
+            ConfigProblem(
+                name, "needs TASKHUB_DATABASE_URL on PostgreSQL (a replica of that database)"
+            )
+        ]
     return []
 
 

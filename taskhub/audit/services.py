@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import Connection, func, select, text
 
 from taskhub.audit.models import AuditEvent
-from taskhub.core.db import db, now_utc
+from taskhub.core.db import db, now_utc, use_primary
 
 if TYPE_CHECKING:
     from taskhub.audit.checkpoints import Checkpoint
@@ -97,6 +97,8 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an audit event to the chain (flushes; the caller commits)."""
+    # Chained to the newest event: the primary's, never a read replica's (taskhub.core.replica).
+    use_primary()
     session = db.session
     if session.get_bind().dialect.name == "postgresql":
         # Appends must be serialised or two writers would chain to the same predecessor.

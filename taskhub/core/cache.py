@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import select
 
 from taskhub.audit.models import AuditEvent
-from taskhub.core.db import db
+from taskhub.core.db import db, reading_replica
 
 _CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -44,7 +44,8 @@ def audit_fingerprint() -> Fingerprint:
 
 def cached(key: tuple[Any, ...], compute: Callable[[], T], fingerprint: Fingerprint | None) -> T:
     """``compute()``'s value for ``key`` as of the audit fingerprint, computed once."""
-    full = (*key, *(fingerprint or audit_fingerprint()))
+    spaced = _spaced(key)
+    full = (*spaced, *(fingerprint or audit_fingerprint()))
     with _CACHE_LOCK:
         if full in _CACHE:
             _CACHE.move_to_end(full)
@@ -52,13 +53,21 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T], fingerprint: Fingerpr
     # Computed outside the lock: two requests missing together may both compute (rare and
     # harmless), but nobody waits behind another figure.
     value = compute()
-    store(key, (full[-2], full[-1]), value)
+    _store(spaced, (full[-2], full[-1]), value)
     return value
+
+
+def _spaced(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Figures read from a read replica (taskhub.core.replica) are held apart from the
+    primary's: the replica may be a few events behind, and the two would otherwise supersede
+    each other's entries (live totals rolled up whole again on every other request)."""
+    return ("replica", *key) if reading_replica() else key
 
 
 def held(key: tuple[Any, ...]) -> tuple[Fingerprint, Any] | None:
     """The entry held for ``key`` (whatever its fingerprint) and its fingerprint: a figure
     that can be brought forward from the events since (taskhub.scoring.live)."""
+    key = _spaced(key)
     n = len(key)
     with _CACHE_LOCK:
         for full in reversed(_CACHE):
@@ -69,6 +78,10 @@ def held(key: tuple[Any, ...]) -> tuple[Fingerprint, Any] | None:
 
 def store(key: tuple[Any, ...], fingerprint: Fingerprint, value: Any) -> None:
     """Hold ``value`` for ``key`` as of ``fingerprint``, superseding the entry held before."""
+    _store(_spaced(key), fingerprint, value)
+
+
+def _store(key: tuple[Any, ...], fingerprint: Fingerprint, value: Any) -> None:
     with _CACHE_LOCK:
         for old in [k for k in _CACHE if k[: len(key)] == key]:
             del _CACHE[old]  # superseded by a newer fingerprint
@@ -106,11 +119,10 @@ def events_since(
 
 def clear_cache() -> None:
     """Forget every cached figure (tests, or after restoring a database)."""
-    global _settled_memo
     with _CACHE_LOCK:
         _CACHE.clear()
     with _settled_lock:
-        _settled_memo = None
+        _settled_memos.clear()
 
 
 def cached_keys() -> list[tuple[Any, ...]]:
@@ -172,8 +184,9 @@ SETTLED_NEUTRAL = frozenset(
 NEUTRAL_SCAN = 200
 
 _settled_lock = threading.Lock()
-#: (latest audit fingerprint seen, the newest event at or before it not SETTLED_NEUTRAL).
-_settled_memo: tuple[Fingerprint, Fingerprint] | None = None
+#: (latest audit fingerprint seen, the newest event at or before it not SETTLED_NEUTRAL), for
+#: the primary ("") and a read replica ("replica") apart.
+_settled_memos: dict[str, tuple[Fingerprint, Fingerprint]] = {}
 
 
 def settled_fingerprint(fingerprint: Fingerprint | None = None) -> Fingerprint:
@@ -186,10 +199,10 @@ def settled_fingerprint(fingerprint: Fingerprint | None = None) -> Fingerprint:
     the plan up again. The event seen last is checked by digest first: an event rolled back
     and its id reused starts over.
     """
-    global _settled_memo
+    space = "replica" if reading_replica() else ""
     current = fingerprint or audit_fingerprint()
     with _settled_lock:
-        memo = _settled_memo
+        memo = _settled_memos.get(space)
     if memo is not None and memo[0] == current:
         return memo[1]
     start = memo[0][0] if memo is not None and memo[0][0] < current[0] else None
@@ -213,5 +226,5 @@ def settled_fingerprint(fingerprint: Fingerprint | None = None) -> Fingerprint:
     else:
         result = current  # a fresh worker: the latest event, as any cached figure
     with _settled_lock:
-        _settled_memo = (current, result)
+        _settled_memos[space] = (current, result)
     return result

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from flask import g, has_app_context
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, String
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import JSON, Delete, Insert, MetaData, String, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -130,4 +132,47 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+class RoutingSession(FlaskSession):
+    """Flask-SQLAlchemy's session, reading from the read replica inside a request that
+    ``taskhub.core.replica.reads_replica`` sent there (``g.replica_engine``) until that request
+    writes: a flush, an INSERT/UPDATE/DELETE or a locking SELECT goes to the primary and turns
+    the rest of the request to the primary too."""
+
+    def get_bind(
+        self,
+        mapper: Any | None = None,
+        clause: Any | None = None,
+        bind: Any | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if bind is None and has_app_context():
+            engine = g.get("replica_engine")
+            if engine is not None:
+                if not (self._flushing or _writes(clause)):
+                    return engine
+                use_primary()
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+def _writes(clause: Any) -> bool:
+    if isinstance(clause, Insert | Update | Delete):
+        return True
+    # SELECT … FOR UPDATE (lock() above) takes a row lock: the primary's.
+    return getattr(clause, "_for_update_arg", None) is not None
+
+
+def use_primary() -> bool:
+    """Read the primary for the rest of this request, before reading what it will write
+    from. True when the request had been reading the replica (read again what matters)."""
+    if not has_app_context() or g.get("replica_engine") is None:
+        return False
+    g.replica_engine = None
+    return True
+
+
+def reading_replica() -> bool:
+    """Whether this request's statements now go to the read replica."""
+    return has_app_context() and g.get("replica_engine") is not None
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})

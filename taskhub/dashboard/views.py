@@ -14,6 +14,7 @@ from taskhub.core.db import db
 from taskhub.core.errors import DomainError, PermissionDenied
 from taskhub.core.inputs import page_arg
 from taskhub.core.permissions import READ_ALL, login_required, roles_required
+from taskhub.core.replica import reads_replica
 from taskhub.core.timeutil import office_today
 from taskhub.dashboard import landing, services
 from taskhub.dashboard.charts import chart_data
@@ -34,6 +35,7 @@ def _scope() -> int | None:
 
 @bp.get("/dashboard")
 @login_required
+@reads_replica
 def index() -> Any:
     """The dashboard of the plan chosen in the selector (the newest active plan by default)."""
     unit_id = _scope()
@@ -47,6 +49,7 @@ def index() -> Any:
 
 @bp.get("/plans/<code>/dashboard")
 @login_required
+@reads_replica
 def plan(code: str) -> Any:
     """One plan's dashboard: completion by area, overdue and at risk, ranking, due soon."""
     unit_id = _scope()

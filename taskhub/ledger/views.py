@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from taskhub.core.db import db
 from taskhub.core.permissions import login_required
+from taskhub.core.replica import reads_replica
 from taskhub.core.timeutil import office_today
 from taskhub.core.xlsx import xlsx_response
 from taskhub.dashboard.landing import newest_active
@@ -93,6 +94,7 @@ def filter_context(resolved: services.Resolved) -> dict[str, Any]:
 
 @bp.get("/ledger")
 @login_required
+@reads_replica
 def index() -> Any:
     """任务台账: every assignment the user may see, filtered, sorted and paged on the server.
 
@@ -159,6 +161,7 @@ def index() -> Any:
 
 @bp.get("/ledger.xlsx")
 @login_required
+@reads_replica
 def export() -> Any:
     """The ledger as Excel: every row the same filters match, in the same order (streamed)."""
     values, invalid = load_args(LedgerArgs(), request.args)

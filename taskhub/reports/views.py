@@ -11,6 +11,7 @@ from sqlalchemy import select
 from taskhub.core.db import db
 from taskhub.core.errors import ValidationFailed
 from taskhub.core.permissions import READ_ALL, roles_required
+from taskhub.core.replica import reads_replica
 from taskhub.plans.models import Plan
 from taskhub.reports import services
 from taskhub.reports.downloads import docx_file, overdue_file, xlsx_file
@@ -81,6 +82,7 @@ def _build(plan: Plan) -> services.Bulletin | tuple[str, int]:
 
 @bp.get("/plans/<code>/bulletin")
 @roles_required(*READ_ALL)
+@reads_replica
 def bulletin(code: str) -> Any:
     """The printable bulletin of a period (?period=2022-H1); without a period, the picker."""
     plan = get_plan_or_404(code)
@@ -109,6 +111,7 @@ def bulletin(code: str) -> Any:
 
 @bp.get("/plans/<code>/bulletin.xlsx")
 @roles_required(*READ_ALL)
+@reads_replica
 def bulletin_xlsx(code: str) -> Any:
     """The bulletin's ranking and overdue items as an Excel workbook."""
     plan = get_plan_or_404(code)
@@ -120,6 +123,7 @@ def bulletin_xlsx(code: str) -> Any:
 
 @bp.get("/plans/<code>/bulletin-overdue.xlsx")
 @roles_required(*READ_ALL)
+@reads_replica
 def bulletin_overdue_xlsx(code: str) -> Any:
     """The bulletin's attachment: every overdue item with its days overdue (Excel)."""
     plan = get_plan_or_404(code)
@@ -131,6 +135,7 @@ def bulletin_overdue_xlsx(code: str) -> Any:
 
 @bp.get("/plans/<code>/bulletin.docx")
 @roles_required(*READ_ALL)
+@reads_replica
 def bulletin_docx(code: str) -> Any:
     """The bulletin as a Word document in official-document layout."""
     plan = get_plan_or_404(code)

@@ -15,7 +15,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
-from taskhub.core.db import db
+from taskhub.core.db import db, use_primary
 from taskhub.core.errors import ValidationFailed
 from taskhub.plans.models import Plan
 from taskhub.scoring.engine import CompletionMapping, dec
@@ -157,6 +157,11 @@ def get_period(plan: Plan, code: str, *, create: bool = True) -> Period | None:
     period = db.session.scalar(
         select(Period).where(Period.plan_id == plan.id, Period.code == code.strip())
     )
+    if period is None and create and use_primary():
+        # Read from a read replica (a dashboard): the primary may have it already.
+        period = db.session.scalar(
+            select(Period).where(Period.plan_id == plan.id, Period.code == code.strip())
+        )
     if period is None and create:
         period = Period(
             plan_id=plan.id, code=code.strip(), kind=kind, starts_on=starts_on, ends_on=ends_on
