@@ -24,7 +24,7 @@ from taskhub.core.api import (
     limit_to_page,
     paged,
 )
-from taskhub.core.db import db
+from taskhub.core.db import db, reads_only
 from taskhub.core.errors import DomainError
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking import services
@@ -84,40 +84,43 @@ _PAGE = (
 #: itself, PostgreSQL hashed every milestone for each page (5 ms on the bench ledger).
 _ROWS_BY_ID = cast(
     Select[Any],
-    select(
-        Assignment.id,
-        Assignment.item_id,
-        Item.code.label("item_code"),
-        Item.text.label("item_text"),
-        Plan.code.label("plan_code"),
-        Assignment.unit_id,
-        Unit.name.label("unit_name"),
-        Assignment.role,
-        Assignment.status,
-        Assignment.percent,
-        Assignment.is_overdue,
-        Assignment.is_not_applicable,
-        Assignment.next_due_on,
-        Assignment.acknowledged_at,
-        Assignment.completed_at,
-        Assignment.updated_at,
-        Assignment.version,
-        _Next.id.label("next_id"),
-        _Next.kind.label("next_kind"),
-        _Next.title.label("next_title"),
-        _Next.due_on.label("next_original_due_on"),
-        _Next.extended_to.label("next_extended_to"),
-    )
-    .select_from(_PAGE)
-    .join(Assignment, Assignment.id == _PAGE.c.id)
-    .join(Item, Item.id == Assignment.item_id)
-    .join(Plan, Plan.id == Item.plan_id)
-    .join(Unit, Unit.id == Assignment.unit_id)
-    .outerjoin(_Next, _Next.id == _PAGE.c.next_id),
+    reads_only(
+        select(
+            Assignment.id,
+            Assignment.item_id,
+            Item.code.label("item_code"),
+            Item.text.label("item_text"),
+            Plan.code.label("plan_code"),
+            Assignment.unit_id,
+            Unit.name.label("unit_name"),
+            Assignment.role,
+            Assignment.status,
+            Assignment.percent,
+            Assignment.is_overdue,
+            Assignment.is_not_applicable,
+            Assignment.next_due_on,
+            Assignment.acknowledged_at,
+            Assignment.completed_at,
+            Assignment.updated_at,
+            Assignment.version,
+            _Next.id.label("next_id"),
+            _Next.kind.label("next_kind"),
+            _Next.title.label("next_title"),
+            _Next.due_on.label("next_original_due_on"),
+            _Next.extended_to.label("next_extended_to"),
+        )
+        .select_from(_PAGE)
+        .join(Assignment, Assignment.id == _PAGE.c.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Plan, Plan.id == Item.plan_id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .outerjoin(_Next, _Next.id == _PAGE.c.next_id)
+    ),
 )
-#: A page of the list is chosen, and counted, on the assignments table alone.
-_IDS = select(Assignment.id)
-_COUNT = select(func.count()).select_from(Assignment)
+#: A page of the list is chosen, and counted, on the assignments table alone. (Reads only:
+#: on PostgreSQL the list runs without BEGIN and COMMIT, see taskhub.core.db.READS_ONLY.)
+_IDS = reads_only(select(Assignment.id))
+_COUNT = reads_only(select(func.count()).select_from(Assignment))
 
 
 def _conditions(args: dict[str, Any]) -> list[ColumnElement[bool]]:
