@@ -55,7 +55,7 @@ READS_ONLY = "taskhub_reads_only"
 
 def reads_only(statement: T) -> T:
     """``statement`` marked as one that only reads (:data:`READS_ONLY`)."""
-    return statement.execution_options(**{READS_ONLY: True})  # type: ignore[attr-defined,no-any-return]
+    return statement.execution_options(**{READS_ONLY: True})  # type: ignore[attr-defined]
 
 
 def lock(obj: T) -> T:
