@@ -31,6 +31,10 @@ The kinds:
   unit's 50 rows, the units in the same turn). Before timing, each floor's bytes are checked
   against the served body: they must be equal.
 
+After the rounds, ``--cpu-requests`` of ``list_first`` and ``unit_open`` give the gunicorn
+worker's CPU time per request (``/proc``), and as many floors this thread's CPU time: figures
+that the rest of the machine's load hardly changes (the database server's CPU is in neither).
+
 Prints one JSON document (figures, ratios national/city, the machine) to stdout.
 """
 
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -55,6 +60,7 @@ from api_common import (
     Gunicorn,
     Http,
     api_database_url,
+    cpu_ticks,
     load_ledger,
     machine,
     make_api_app,
@@ -238,6 +244,28 @@ class Side:
             assert reply.status == 200, (self.name, path, reply.status)
             assert reply.body == body, f"{self.name}: the floor of {path} differs from its answer"
 
+    def cpu(self, requests: int) -> dict[str, float]:
+        """CPU milliseconds per request, which the rest of the machine's load hardly stretches:
+        the gunicorn worker's (from /proc) for ``list_first`` and ``unit_open``, and this
+        thread's for each floor (neither counts the database server's own CPU)."""
+        worker = self.server.worker_pids()[0]
+        tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        out: dict[str, float] = {}
+        for kind, run in (
+            ("list_first", lambda: self.get(LIST_FIRST)),
+            ("unit_open", self.unit_open),
+        ):
+            before = cpu_ticks(worker)
+            for _ in range(requests):
+                run()
+            out[kind] = (cpu_ticks(worker) - before) * tick_ms / requests
+        for kind, floor in (("floor", self.floor), ("floor_unit", self.floor_unit)):
+            started = time.thread_time()
+            for _ in range(requests):
+                floor()
+            out[kind] = (time.thread_time() - started) * 1000 / requests
+        return out
+
     def ledger(self) -> tuple[float, float]:
         with self.app.test_request_context():
             office = db.session.scalar(
@@ -270,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=40, help="per kind, side and round")
     parser.add_argument("--ledger-requests", type=int, default=5, help="ledger timings a round")
     parser.add_argument("--offset-requests", type=int, default=3, help="deep OFFSET a round")
+    parser.add_argument(
+        "--cpu-requests", type=int, default=300, help="requests of each kind for CPU per request"
+    )
     args = parser.parse_args(argv)
     info = machine()
     log("starting one gunicorn worker per ledger")
@@ -316,9 +347,14 @@ def main(argv: list[str] | None = None) -> None:
             for kind, by_side in samples.items():
                 for name, values in by_side.items():
                     medians[kind][name].append(statistics.median(values))
+        log("CPU per request")
+        cpu = {s.name: {k: round(v, 2) for k, v in s.cpu(args.cpu_requests).items()} for s in sides}
     finally:
         for s in sides:
             s.close()
+    for by_kind in cpu.values():
+        by_kind["list_first_over_floor"] = round(by_kind["list_first"] / by_kind["floor"], 2)
+        by_kind["unit_open_over_floor"] = round(by_kind["unit_open"] / by_kind["floor_unit"], 2)
     figures: dict[str, Any] = {}
     for kind, by_side in medians.items():
         entry: dict[str, Any] = {}
@@ -352,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         "open_assignments": {s.name: s.open_total for s in sides},
         "deep_page": {s.name: s.deep_page for s in sides},
         "figures": figures,
+        "cpu_ms_per_request": cpu,
     }
     print(json.dumps(result, ensure_ascii=False, indent=1))
 
