@@ -14,7 +14,6 @@ from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
 from taskhub.core import api as core
-from taskhub.core import counts
 from taskhub.core.api import (
     PAGE,
     Keyset,
@@ -285,9 +284,11 @@ class Assignments(MethodView):
         wants_next = position is not None or _wants_cursor(pagination_parameters)
         connection = db.session.connection()
         ids: list[int]
-        if position is None and (cheap or not counts.is_big(Assignment.__table__)):
+        if position is None and cheap and connection.dialect.name == "postgresql":
             # An exact total with the page's ids, in one statement (a window over the same
-            # filtered rows): one round trip less than counting apart.
+            # filtered rows): one round trip less than counting apart. Only for few rows (one
+            # unit's or item's): over thousands the window costs more than the round trip
+            # (2 ms against 0.7 for the city's 5,734 open rows), and SQLite has no round trip.
             first = pagination_parameters.first_item
             if first >= MAX_ID:
                 return self._past_the_end(pagination_parameters, conditions)
