@@ -1,10 +1,11 @@
 """Flat with data (issue 17): the same requests on a city's ledger and on a national one.
 
-    .venv/bin/python bench/bench_flat.py --city URL --national URL [--rounds 5 --requests 40]
+    .venv/bin/python bench/bench_flat.py --city URL [--national URL] [--rounds 7 --requests 40]
 
 Both ledgers come from ``generate_api.py`` (the national one with ``--scale national``: the
 city copied 100 times inside the database, 1,000,000 assignments). Nothing is written, so the
-benchmark reads the generated databases themselves (no working copy).
+benchmark reads the generated databases themselves (no working copy). Without ``--national``
+only the city is measured, against its floors (SQLite: the issue-6 floors' database).
 
 One gunicorn (``--workers 1``) serves each database; the script sends each kind of request to
 the city and to the nation in turn, one client, so both see the same machine at the same
@@ -25,10 +26,18 @@ The kinds:
   there: ``Ledger.at``), in this process; ``ledger_deep_unit`` / ``_percent`` / ``_due`` the
   same sorted by unit, progress and next due date; ``ledger_deep_offset``: the same depth by
   page number (OFFSET, ``Ledger.page``), for comparison (``--offset-requests`` a round);
-- ``list_first_app``: the app's own time of ``list_first`` (``Server-Timing: app``), without
-  gunicorn, the connection and the client;
+- ``list_first_app`` / ``unit_open_app``: the app's own time of ``list_first`` /
+  ``unit_open`` (``Server-Timing: app``), without gunicorn, the connection and the client;
 - ``floor``: the floor of ``list_first``: the same 100 rows fetched by one plain SQL
-  statement (psycopg, one open connection) and encoded to the same JSON, in this process.
+  statement (psycopg or sqlite3, one connection kept open) and encoded to the same JSON bytes
+  (``json.dumps`` as Flask writes it: sorted keys, compact, UTF-8), in this process;
+  ``floor_deep`` likewise for ``list_deep``, ``floor_unit`` for ``unit_open`` (the same
+  unit's 50 rows, the units in the same turn). Before timing, each floor's bytes are checked
+  against the served body: they must be equal.
+
+After the rounds, ``--cpu-requests`` of ``list_first`` and ``unit_open`` give the gunicorn
+worker's CPU time per request (``/proc``), and as many floors this thread's CPU time: figures
+that the rest of the machine's load hardly changes (the database server's CPU is in neither).
 
 Prints one JSON document (figures, ratios national/city, the machine) to stdout.
 """
@@ -37,11 +46,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sqlite3
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +64,7 @@ from api_common import (
     Gunicorn,
     Http,
     api_database_url,
+    cpu_ticks,
     load_ledger,
     machine,
     make_api_app,
@@ -62,7 +74,7 @@ from sqlalchemy import func, select
 
 from taskhub.core.db import db
 from taskhub.ledger import services as ledger_services
-from taskhub.tracking.api.assignments import _KEYSET, _as_dict, _iso
+from taskhub.tracking.api.assignments import _KEYSET, _as_dict, _iso, _same
 from taskhub.tracking.models import Assignment
 
 LIST_FIRST = "/api/v1/assignments/?open=true&page_size=100"
@@ -71,13 +83,14 @@ FILTER_PLAN = "bench-api-hegang-2026"
 #: The ledger page's sorts measured 90% deep by cursor (``ledger_deep``: the default order).
 LEDGER_DEEP_SORTS = ("item", "unit", "percent", "due")
 
-#: The 100 rows of LIST_FIRST (or of the page after an id) as one plain statement.
+#: The rows of LIST_FIRST (or of the page after an id; or UNIT_OPEN's, with a unit) as one
+#: plain statement: PostgreSQL, the next milestone by LATERAL.
 FLOOR_SQL = """
 SELECT a.id, a.item_id, i.code, i.text, p.code, a.unit_id, u.name, a.role, a.status, a.percent,
        a.is_overdue, a.is_not_applicable, a.next_due_on, a.acknowledged_at, a.completed_at,
        a.updated_at, a.version, m.id, m.kind, m.title, m.due_on, m.extended_to
-FROM (SELECT id FROM assignments WHERE status <> 'completed' AND id > %(after)s
-      ORDER BY id LIMIT 100) AS page
+FROM (SELECT id FROM assignments WHERE status <> 'completed' AND id > %(after)s {unit}
+      ORDER BY id LIMIT %(limit)s) AS page
 JOIN assignments a ON a.id = page.id
 JOIN items i ON i.id = a.item_id
 JOIN plans p ON p.id = i.plan_id
@@ -89,6 +102,46 @@ LEFT JOIN LATERAL (
     ORDER BY due_on, id LIMIT 1) AS m ON true
 ORDER BY a.id
 """
+#: The same on SQLite (no LATERAL: the next milestone's id by a correlated subquery).
+FLOOR_SQL_SQLITE = """
+SELECT a.id, a.item_id, i.code, i.text, p.code, a.unit_id, u.name, a.role, a.status, a.percent,
+       a.is_overdue, a.is_not_applicable, a.next_due_on, a.acknowledged_at, a.completed_at,
+       a.updated_at, a.version, m.id, m.kind, m.title, m.due_on, m.extended_to
+FROM (SELECT id, (SELECT id FROM milestones
+                  WHERE assignment_id = x.id AND status = 'open'
+                    AND coalesce(extended_to, due_on) = x.next_due_on
+                  ORDER BY due_on, id LIMIT 1) AS next_id
+      FROM assignments x WHERE status <> 'completed' AND id > :after {unit}
+      ORDER BY id LIMIT :limit) AS page
+JOIN assignments a ON a.id = page.id
+JOIN items i ON i.id = a.item_id
+JOIN plans p ON p.id = i.plan_id
+JOIN units u ON u.id = a.unit_id
+LEFT JOIN milestones m ON m.id = page.next_id
+ORDER BY a.id
+"""
+
+
+def _sqlite_time(value: str | None) -> str | None:
+    """A timestamp as SQLite holds it (UTC, no zone) in the API's ISO form."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).isoformat()
+
+
+def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A floor row from SQLite ready for JSON: flags as booleans, timestamps in ISO form
+    (dates are ISO text already)."""
+    r = list(row)
+    r[10], r[11] = bool(r[10]), bool(r[11])
+    r[13], r[14], r[15] = _sqlite_time(r[13]), _sqlite_time(r[14]), _sqlite_time(r[15])
+    return tuple(r)
+
+
+def encode(rows: list[dict[str, Any]]) -> bytes:
+    """JSON bytes as the app's responses write them (Flask: sorted keys, compact, UTF-8)."""
+    text = json.dumps(rows, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return f"{text}\n".encode()
 
 
 class Side:
@@ -125,12 +178,25 @@ class Side:
         self.server = Gunicorn(self.url, 1, output=self.log)
         self.server.warm_up(LIST_FIRST, self.office, requests_per_worker=5)
         self.http = Http(self.server.port, token=self.office)
-        self.floor_conn = psycopg.connect(
-            self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.sqlite = self.url.get_backend_name() == "sqlite"
+        self.floor_conn: Any
+        if self.sqlite:
+            self.floor_conn = sqlite3.connect(self.url.database or "")
+            self.floor_sql = FLOOR_SQL_SQLITE
+        else:
+            self.floor_conn = psycopg.connect(
+                self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
+            self.floor_sql = FLOOR_SQL
+        self.floor_all = self.floor_sql.format(unit="")
+        self.floor_one_unit = self.floor_sql.format(
+            unit="AND unit_id = :unit" if self.sqlite else "AND unit_id = %(unit)s"
         )
         self.unit_ids = sorted(self.units)
         self.turn = 0
+        self.floor_turn = 0
         self.app_ms = 0.0
+        self.check_floors()
 
     def get(self, path: str, token: str | None = None) -> float:
         reply = self.http.get(path, token=token)
@@ -143,13 +209,68 @@ class Side:
         self.turn += 1
         return self.get(UNIT_OPEN, self.units[unit])
 
+    def floor_body(self, after: int = 0, unit: int | None = None) -> bytes:
+        """One plain statement and the same JSON bytes as the served list."""
+        if unit is None:
+            cursor = self.floor_conn.execute(self.floor_all, {"after": after, "limit": 100})
+        else:
+            cursor = self.floor_conn.execute(
+                self.floor_one_unit, {"after": after, "limit": 50, "unit": unit}
+            )
+        rows = cursor.fetchall()
+        if self.sqlite:
+            return encode([_as_dict(_sqlite_row(row), _same) for row in rows])
+        return encode([_as_dict(row, _iso) for row in rows])
+
     def floor(self, after: int = 0) -> float:
         started = time.perf_counter()
-        rows = self.floor_conn.execute(FLOOR_SQL, {"after": after}).fetchall()
-        body = self.app.json.dumps([_as_dict(row, _iso) for row in rows])
+        body = self.floor_body(after)
         elapsed = (time.perf_counter() - started) * 1000
-        assert len(rows) == 100 and body
+        assert body.count(b'"item":') == 100
         return elapsed
+
+    def floor_unit(self) -> float:
+        unit = self.unit_ids[self.floor_turn % len(self.unit_ids)]
+        self.floor_turn += 1
+        started = time.perf_counter()
+        body = self.floor_body(unit=unit)
+        elapsed = (time.perf_counter() - started) * 1000
+        assert body.count(b'"item":') == 50
+        return elapsed
+
+    def check_floors(self) -> None:
+        """The floors write the very bytes the server sends (first page, deep page, a unit)."""
+        unit = self.unit_ids[0]
+        for path, token, body in (
+            (LIST_FIRST, None, self.floor_body()),
+            (self.deep, None, self.floor_body(self.deep_after)),
+            (UNIT_OPEN, self.units[unit], self.floor_body(unit=unit)),
+        ):
+            reply = self.http.get(path, token=token)
+            assert reply.status == 200, (self.name, path, reply.status)
+            assert reply.body == body, f"{self.name}: the floor of {path} differs from its answer"
+
+    def cpu(self, requests: int) -> dict[str, float]:
+        """CPU milliseconds per request, which the rest of the machine's load hardly stretches:
+        the gunicorn worker's (from /proc) for ``list_first`` and ``unit_open``, and this
+        thread's for each floor (neither counts the database server's own CPU)."""
+        worker = self.server.worker_pids()[0]
+        tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        out: dict[str, float] = {}
+        for kind, run in (
+            ("list_first", lambda: self.get(LIST_FIRST)),
+            ("unit_open", self.unit_open),
+        ):
+            before = cpu_ticks(worker)
+            for _ in range(requests):
+                run()
+            out[kind] = (cpu_ticks(worker) - before) * tick_ms / requests
+        for kind, floor in (("floor", self.floor), ("floor_unit", self.floor_unit)):
+            started = time.thread_time()
+            for _ in range(requests):
+                floor()
+            out[kind] = (time.thread_time() - started) * 1000 / requests
+        return out
 
     def ledger(self) -> tuple[float, float]:
         with self.app.test_request_context():
@@ -213,15 +334,20 @@ class Side:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--city", required=True, help="the city's ledger (generate_api.py)")
-    parser.add_argument("--national", required=True, help="generate_api.py --scale national")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--national", help="generate_api.py --scale national (optional)")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=40, help="per kind, side and round")
     parser.add_argument("--ledger-requests", type=int, default=5, help="ledger timings a round")
     parser.add_argument("--offset-requests", type=int, default=3, help="deep OFFSET a round")
+    parser.add_argument(
+        "--cpu-requests", type=int, default=300, help="requests of each kind for CPU per request"
+    )
     args = parser.parse_args(argv)
     info = machine()
     log("starting one gunicorn worker per ledger")
-    sides = [Side("city", args.city, DATA_DIR), Side("national", args.national, DATA_DIR)]
+    sides = [Side("city", args.city, DATA_DIR)]
+    if args.national:
+        sides.append(Side("national", args.national, DATA_DIR))
     kinds: dict[str, Callable[[Side], float]] = {
         "list_first": lambda s: s.get(LIST_FIRST),
         "list_deep": lambda s: s.get(s.deep),
@@ -229,10 +355,12 @@ def main(argv: list[str] | None = None) -> None:
         "unit_open": Side.unit_open,
         "floor": lambda s: s.floor(),
         "floor_deep": lambda s: s.floor(s.deep_after),
+        "floor_unit": Side.floor_unit,
     }
+    extra = ["list_first_app", "unit_open_app", "list_deep_offset", "ledger_count", "ledger_page"]
     medians: dict[str, dict[str, list[float]]] = {
         k: {s.name: [] for s in sides}
-        for k in [*kinds, "list_first_app", "list_deep_offset", "ledger_count", "ledger_page"]
+        for k in [*kinds, *extra]
         + [f"ledger_deep{'' if s == 'item' else '_' + s}" for s in LEDGER_DEEP_SORTS]
         + ["ledger_deep_offset"]
     }
@@ -253,8 +381,8 @@ def main(argv: list[str] | None = None) -> None:
                 for kind, run in kinds.items():
                     for s in sides:  # city, nation, city, nation…
                         samples[kind][s.name].append(run(s))
-                        if kind == "list_first":  # the app's own share (Server-Timing)
-                            samples["list_first_app"][s.name].append(s.app_ms)
+                        if kind in ("list_first", "unit_open"):  # the app's own share
+                            samples[f"{kind}_app"][s.name].append(s.app_ms)
             for _ in range(args.offset_requests):
                 for s in sides:
                     samples["list_deep_offset"][s.name].append(s.get(s.deep_offset))
@@ -273,9 +401,14 @@ def main(argv: list[str] | None = None) -> None:
             for kind, by_side in samples.items():
                 for name, values in by_side.items():
                     medians[kind][name].append(statistics.median(values))
+        log("CPU per request")
+        cpu = {s.name: {k: round(v, 2) for k, v in s.cpu(args.cpu_requests).items()} for s in sides}
     finally:
         for s in sides:
             s.close()
+    for by_kind in cpu.values():
+        by_kind["list_first_over_floor"] = round(by_kind["list_first"] / by_kind["floor"], 2)
+        by_kind["unit_open_over_floor"] = round(by_kind["unit_open"] / by_kind["floor_unit"], 2)
     figures: dict[str, Any] = {}
     for kind, by_side in medians.items():
         entry: dict[str, Any] = {}
@@ -284,25 +417,32 @@ def main(argv: list[str] | None = None) -> None:
                 "median_ms": round(statistics.median(values), 2),
                 "spread_ms": [round(min(values), 2), round(max(values), 2)],
             }
-        entry["national_over_city"] = round(
-            entry["national"]["median_ms"] / entry["city"]["median_ms"], 2
-        )
+        if "national" in entry:
+            entry["national_over_city"] = round(
+                entry["national"]["median_ms"] / entry["city"]["median_ms"], 2
+            )
         figures[kind] = entry
-    for name in ("city", "national"):
-        figures["list_first"][f"{name}_over_floor"] = round(
-            figures["list_first"][name]["median_ms"] / figures["floor"][name]["median_ms"], 2
-        )
-        figures["list_deep"][f"{name}_over_floor"] = round(
-            figures["list_deep"][name]["median_ms"] / figures["floor_deep"][name]["median_ms"], 2
-        )
+    for served, floor in (
+        ("list_first", "floor"),
+        ("list_deep", "floor_deep"),
+        ("unit_open", "floor_unit"),
+        ("list_first_app", "floor"),
+        ("unit_open_app", "floor_unit"),
+    ):
+        for s in sides:
+            figures[served][f"{s.name}_over_floor"] = round(
+                figures[served][s.name]["median_ms"] / figures[floor][s.name]["median_ms"], 2
+            )
     info["load_average_after"] = machine()["load_average"]
     result = {
         "machine": info,
+        "databases": {s.name: s.url.get_backend_name() for s in sides},
         "rounds": args.rounds,
         "requests": args.requests,
         "open_assignments": {s.name: s.open_total for s in sides},
         "deep_page": {s.name: s.deep_page for s in sides},
         "figures": figures,
+        "cpu_ms_per_request": cpu,
     }
     print(json.dumps(result, ensure_ascii=False, indent=1))
 

@@ -17,6 +17,9 @@ from taskhub.core.db import db
 
 logger = logging.getLogger(__name__)
 
+#: psycopg's "no transaction open" state (``pq.TransactionStatus.IDLE``).
+_IDLE = 0
+
 
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     """Build the Flask app; never starts the scheduler (see taskhub.scheduler)."""
@@ -78,14 +81,19 @@ def _configure_database(app: Flask) -> None:
     """Every table, the engine, and the dialect's settings (SQLite pragmas, PostgreSQL reads)."""
     import taskhub.models  # noqa: F401  (register every table)
 
-    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
-        # A file on this host never drops a connection: no SELECT 1 before every request.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"].pop("pool_pre_ping", None)
+    # SQLite: a file on this host never drops a connection, no SELECT 1 before every request.
+    # PostgreSQL: _configure_postgresql checks a connection without a round trip instead of
+    # SQLAlchemy's pre-ping (a statement of its own on every checkout).
+    # (A copy: the Config object may build other apps.)
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    check = options.pop("pool_pre_ping", False)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
         elif db.engine.dialect.name == "postgresql":
+            _configure_postgresql(db.engine, check_connections=bool(check))
             # Registered after db.init_app, so it runs before Flask-SQLAlchemy's own teardown.
             app.teardown_appcontext(_end_reads_with_commit)
             from taskhub.core import replica
@@ -128,6 +136,10 @@ def _end_reads_with_commit(exc: BaseException | None) -> None:
     if not current.in_transaction():
         return
     try:
+        if not _server_transaction(current.connection()):
+            # Only statements that read ran, outside any transaction (READS_ONLY): nothing to
+            # commit or roll back, and the pool's reset on return sends nothing either.
+            return
         wrote = current.execute(text("SELECT txid_current_if_assigned()")).scalar()
         if wrote is None and not (current.new or current.dirty or current.deleted):
             # Without expiring the objects: a streamed response (the ledger's export) goes on
@@ -136,6 +148,95 @@ def _end_reads_with_commit(exc: BaseException | None) -> None:
             current.commit()
     except SQLAlchemyError:
         current.rollback()
+
+
+def _server_transaction(connection: Any) -> bool:
+    """Whether PostgreSQL has a transaction open on this connection (psycopg's own state, no
+    round trip)."""
+    from psycopg import pq
+
+    status = connection.connection.dbapi_connection.info.transaction_status
+    return bool(status != pq.TransactionStatus.IDLE)
+
+
+#: A connection idle longer than this is pinged at checkout (``pool_pre_ping``), however
+#: quiet its socket: a connection dropped silently on the way (a firewall) says nothing.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _configure_postgresql(engine: Any, *, check_connections: bool) -> None:
+    """Round trips a read-only request need not make (issue 17).
+
+    - **No BEGIN for reads.** A connection is handed out in autocommit mode; statements marked
+      :data:`taskhub.core.db.READS_ONLY` (a plain SELECT) run as they are, and the first
+      statement that is not marked switches the connection back to a transaction before it
+      runs (psycopg then sends BEGIN first, as it always did). Whatever may write, lock or
+      set state is therefore in a transaction, committed or rolled back as before
+      (:func:`_end_reads_with_commit`). Under READ COMMITTED every statement sees its own
+      snapshot anyway, so reads before the BEGIN see what they would have seen after it.
+      A request that only read ends with neither COMMIT nor ROLLBACK (psycopg keeps its
+      prepared statements), and without the ``txid_current_if_assigned()`` question.
+    - **No ping per checkout** (``pool_pre_ping``): a connection is pinged only when its socket
+      has something to say while idle (the server closed it: a restart, a terminated backend)
+      or when it has been idle for :data:`PING_AFTER_IDLE_SECONDS`; a dead one is replaced.
+    """
+    import select as select_module
+    import time as time_module
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import DisconnectionError
+
+    from taskhub.core.db import READS_ONLY
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if record is None:
+            return
+        record.info["idle_since"] = time_module.monotonic()
+        # Back in the pool as it came: a connection that only read is still in the autocommit
+        # mode given at checkout (the pool's reset left it without a transaction).
+        deferred = record.info.pop("deferred_begin", False)
+        if deferred and dbapi_connection is not None and not dbapi_connection.closed:
+            dbapi_connection.autocommit = False
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if check_connections:
+            idle_since = record.info.get("idle_since")
+            stale = (
+                idle_since is None or time_module.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS
+            )
+            try:
+                if dbapi_connection.closed:
+                    raise DisconnectionError("closed")
+                said_something, _, _ = select_module.select([dbapi_connection.fileno()], [], [], 0)
+                if stale or said_something:
+                    engine.dialect.do_ping(dbapi_connection)
+            except DisconnectionError:
+                raise
+            except Exception as error:  # the ping failed: let the pool open another one
+                raise DisconnectionError(str(error)) from error
+        deferred = (
+            not dbapi_connection.autocommit and dbapi_connection.info.transaction_status == _IDLE
+        )
+        if deferred:
+            dbapi_connection.autocommit = True
+        proxy.info["deferred_begin"] = deferred
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def begin_unless_reading(
+        conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool
+    ) -> None:
+        fairy = conn.connection
+        if not fairy.info.get("deferred_begin"):
+            return
+        options = context.execution_options if context is not None else {}
+        if options.get(READS_ONLY):
+            return
+        fairy.info["deferred_begin"] = False
+        # An isolation level set for this connection (SQLAlchemy set autocommit itself) stays.
+        if "isolation_level" not in options and fairy.dbapi_connection.autocommit:
+            fairy.dbapi_connection.autocommit = False
 
 
 def _configure_sqlite(engine: Any) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from taskhub.accounts.models import ApiToken, User
 from taskhub.audit import services as audit
-from taskhub.core.db import db, now_utc
+from taskhub.core.db import db, now_utc, reads_only
 from taskhub.core.errors import PermissionDenied, ValidationFailed
 from taskhub.core.limits import limit
 
@@ -160,7 +160,7 @@ def active_token_counts() -> dict[int, int]:
 
 #: A working (unrevoked) token's user, with what the check needs of the token, in one query;
 #: built once, as every API request runs it.
-_TOKEN_USER = (
+_TOKEN_USER = reads_only(
     select(User, ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at)
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))

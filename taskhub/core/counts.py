@@ -18,7 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, func, select, text
 
-from taskhub.core.db import db
+from taskhub.core.db import READS_ONLY, db
 
 #: Lists over a table of at most this many rows always count exactly (the config key
 #: ``API_EXACT_COUNT_LIMIT`` overrides it); bigger tables count exactly only when the caller
@@ -60,6 +60,7 @@ def _table_rows(table: Any) -> int:
         rows = db.session.scalar(
             text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
             {"name": table.name},
+            execution_options={READS_ONLY: True},
         )
         if rows is not None and rows >= 0:
             return int(rows)
@@ -80,7 +81,12 @@ def planner_rows(query: Select[Any]) -> int:
     known = _PLANNED.get(key)
     if known is not None and known[1] > monotonic():
         return known[0]
-    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", compiled.params)
+    # EXPLAIN without ANALYZE runs nothing: it reads however ``query`` is marked.
+    plan = connection.exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {sql}",
+        compiled.params,
+        execution_options={READS_ONLY: bool(query.get_execution_options().get(READS_ONLY))},
+    )
     rows = int(plan.scalar_one()[0]["Plan"]["Plan Rows"])
     if len(_PLANNED) >= 512:
         _PLANNED.clear()

@@ -76,6 +76,18 @@ class Batches:
         self._since = time.monotonic()
 
 
+#: Execution option of a statement that only reads: a plain SELECT, without a row lock or a
+#: function that changes anything. On PostgreSQL such statements may run before the
+#: transaction begins (``taskhub.app._configure_postgresql``): a request that runs nothing
+#: else (the API's lists) then needs no BEGIN and no COMMIT.
+READS_ONLY = "taskhub_reads_only"
+
+
+def reads_only(statement: T) -> T:
+    """``statement`` marked as one that only reads (:data:`READS_ONLY`)."""
+    return statement.execution_options(**{READS_ONLY: True})  # type: ignore[attr-defined]
+
+
 def lock(obj: T) -> T:
     """Take the row lock of a loaded object and reload it, before checking a rule on it.
 

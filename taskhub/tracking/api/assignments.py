@@ -24,8 +24,9 @@ from taskhub.core.api import (
     limit_to_page,
     paged,
 )
-from taskhub.core.db import db
+from taskhub.core.db import db, reads_only
 from taskhub.core.errors import DomainError
+from taskhub.core.inputs import MAX_ID
 from taskhub.plans.models import Item, Plan
 from taskhub.tracking import services
 from taskhub.tracking.api import blp
@@ -84,40 +85,43 @@ _PAGE = (
 #: itself, PostgreSQL hashed every milestone for each page (5 ms on the bench ledger).
 _ROWS_BY_ID = cast(
     Select[Any],
-    select(
-        Assignment.id,
-        Assignment.item_id,
-        Item.code.label("item_code"),
-        Item.text.label("item_text"),
-        Plan.code.label("plan_code"),
-        Assignment.unit_id,
-        Unit.name.label("unit_name"),
-        Assignment.role,
-        Assignment.status,
-        Assignment.percent,
-        Assignment.is_overdue,
-        Assignment.is_not_applicable,
-        Assignment.next_due_on,
-        Assignment.acknowledged_at,
-        Assignment.completed_at,
-        Assignment.updated_at,
-        Assignment.version,
-        _Next.id.label("next_id"),
-        _Next.kind.label("next_kind"),
-        _Next.title.label("next_title"),
-        _Next.due_on.label("next_original_due_on"),
-        _Next.extended_to.label("next_extended_to"),
-    )
-    .select_from(_PAGE)
-    .join(Assignment, Assignment.id == _PAGE.c.id)
-    .join(Item, Item.id == Assignment.item_id)
-    .join(Plan, Plan.id == Item.plan_id)
-    .join(Unit, Unit.id == Assignment.unit_id)
-    .outerjoin(_Next, _Next.id == _PAGE.c.next_id),
+    reads_only(
+        select(
+            Assignment.id,
+            Assignment.item_id,
+            Item.code.label("item_code"),
+            Item.text.label("item_text"),
+            Plan.code.label("plan_code"),
+            Assignment.unit_id,
+            Unit.name.label("unit_name"),
+            Assignment.role,
+            Assignment.status,
+            Assignment.percent,
+            Assignment.is_overdue,
+            Assignment.is_not_applicable,
+            Assignment.next_due_on,
+            Assignment.acknowledged_at,
+            Assignment.completed_at,
+            Assignment.updated_at,
+            Assignment.version,
+            _Next.id.label("next_id"),
+            _Next.kind.label("next_kind"),
+            _Next.title.label("next_title"),
+            _Next.due_on.label("next_original_due_on"),
+            _Next.extended_to.label("next_extended_to"),
+        )
+        .select_from(_PAGE)
+        .join(Assignment, Assignment.id == _PAGE.c.id)
+        .join(Item, Item.id == Assignment.item_id)
+        .join(Plan, Plan.id == Item.plan_id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .outerjoin(_Next, _Next.id == _PAGE.c.next_id)
+    ),
 )
-#: A page of the list is chosen, and counted, on the assignments table alone.
-_IDS = select(Assignment.id)
-_COUNT = select(func.count()).select_from(Assignment)
+#: A page of the list is chosen, and counted, on the assignments table alone. (Reads only:
+#: on PostgreSQL the list runs without BEGIN and COMMIT, see taskhub.core.db.READS_ONLY.)
+_IDS = reads_only(select(Assignment.id))
+_COUNT = reads_only(select(func.count()).select_from(Assignment))
 
 
 def _conditions(args: dict[str, Any]) -> list[ColumnElement[bool]]:
@@ -276,30 +280,47 @@ class Assignments(MethodView):
         position = _KEYSET.decode(args) if "cursor" in args else None
         # An exact count is cheap when an index bounds it to one unit's or one item's rows.
         cheap = "unit" in args or "item" in args or api_user().role == "unit"
-        count_total(
-            pagination_parameters,
-            _COUNT.where(*conditions),
-            _IDS.where(*conditions),
-            table=Assignment.__table__,
-            cheap=cheap,
-        )
-        page: Select[Any] | None
-        if position is not None:
-            page = _KEYSET.after(ordered, args["sort"], *position)
-        else:
-            page = limit_to_page(ordered, pagination_parameters, total=False)
-        if page is None:
-            return _json([])
         size = pagination_parameters.page_size
-        if position is not None or _wants_cursor(pagination_parameters):
-            # One row more than the page says whether there is a next one.
-            page = page.limit(size + 1)
+        wants_next = position is not None or _wants_cursor(pagination_parameters)
+        connection = db.session.connection()
+        ids: list[int]
+        if position is None and cheap and connection.dialect.name == "postgresql":
+            # An exact total with the page's ids, in one statement (a window over the same
+            # filtered rows): one round trip less than counting apart. Only for few rows (one
+            # unit's or item's): over thousands the window costs more than the round trip
+            # (2 ms against 0.7 for the city's 5,734 open rows), and SQLite has no round trip.
+            first = pagination_parameters.first_item
+            if first >= MAX_ID:
+                return self._past_the_end(pagination_parameters, conditions)
+            page = ordered.add_columns(func.count().over()).offset(first)
+            found = connection.execute(page.limit(size + 1 if wants_next else size)).all()
+            if not found:
+                return self._past_the_end(pagination_parameters, conditions)
+            pagination_parameters.item_count = found[0][1]
+            ids = [row[0] for row in found]
+        else:
+            count_total(
+                pagination_parameters,
+                _COUNT.where(*conditions),
+                _IDS.where(*conditions),
+                table=Assignment.__table__,
+                cheap=cheap,
+            )
+            page_or_none: Select[Any] | None
+            if position is not None:
+                page_or_none = _KEYSET.after(ordered, args["sort"], *position)
+            else:
+                page_or_none = limit_to_page(ordered, pagination_parameters, total=False)
+            if page_or_none is None:
+                return _json([])
+            if wants_next:
+                # One row more than the page says whether there is a next one.
+                page_or_none = page_or_none.limit(size + 1)
+            ids = list(connection.scalars(page_or_none))
         # The page is picked from the assignments alone, then only its rows are joined: a sort
         # on another column would otherwise join and sort every matching row. The second
         # query is the same statement every time (the ids are a parameter), so SQLAlchemy
         # neither builds it nor works out its cache key again.
-        connection = db.session.connection()
-        ids = list(connection.scalars(page))
         more = len(ids) > size
         del ids[size:]
         by_id = {row[0]: row for row in connection.execute(_ROWS_BY_ID, {"ids": ids})}
@@ -307,6 +328,14 @@ class Assignments(MethodView):
             _next_page(args, pagination_parameters, by_id.get(ids[-1]), ids[-1])
         # (An assignment deleted in between, under READ COMMITTED, is left out.)
         return _json([_as_dict(by_id[id_], _iso) for id_ in ids if id_ in by_id])
+
+    @staticmethod
+    def _past_the_end(pagination: Any, conditions: list[ColumnElement[bool]]) -> Response:
+        """An empty page with the list's exact total (the page's statement gave no row)."""
+        pagination.item_count = (
+            0 if pagination.first_item == 0 else db.session.scalar(_COUNT.where(*conditions)) or 0
+        )
+        return _json([])
 
 
 def _one(assignment_id: int) -> dict[str, Any]:
