@@ -226,7 +226,10 @@ class Gunicorn:
         timeout: int = 60,
         env: Mapping[str, str] | None = None,
         output: IO[str] | None = None,
+        project: Path = PROJECT,
     ) -> None:
+        """``project``: the checkout whose wsgi.py and taskhub package the workers import
+        (another one, e.g. a baseline's, is put first on PYTHONPATH too)."""
         self.port = free_port()
         self.workers = workers
         gunicorn = Path(sys.executable).with_name("gunicorn")
@@ -243,9 +246,13 @@ class Gunicorn:
                 "warning",
                 "wsgi:app",
             ],
-            cwd=PROJECT,
+            cwd=project,
             # JSON log lines, as docs/deployment.md recommends for production; one access line each.
-            env=app_env(url, **{"TASKHUB_LOG_FORMAT": "json", **(env or {})}),
+            env=app_env(
+                url,
+                **{"TASKHUB_LOG_FORMAT": "json", **(env or {})},
+                **({} if project == PROJECT else {"PYTHONPATH": str(project)}),
+            ),
             stdout=output,
             stderr=output,
         )

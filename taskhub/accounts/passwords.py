@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from zxcvbn import zxcvbn
-
 from taskhub.core.errors import ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
@@ -76,6 +74,10 @@ def check_password(password: str, *, username: str, context: Iterable[str | None
     names += [n.split("@", 1)[0] for n in names if "@" in n]
     if any(is_like_name(password, name) for name in names):
         raise WeakPassword("like_username", "password must not be the user name or close to it")
+    # Imported here: zxcvbn's dictionaries take some 12 MiB, which a web worker that never
+    # sets a password does not need (issue 17).
+    from zxcvbn import zxcvbn
+
     words = [*names, *(_plain(n) for n in names), *SITE_WORDS]
     estimate = zxcvbn(password[:ESTIMATED_LENGTH], user_inputs=words, max_length=ESTIMATED_LENGTH)
     if estimate["score"] < MIN_SCORE:

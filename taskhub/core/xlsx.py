@@ -7,6 +7,10 @@ through without keeping every cell in memory. Every table sheet has its header o
 Every cell goes through :func:`as_text_if_formula` (write-only cells in :func:`add_table` and
 :func:`add_notes`, other workbooks in :func:`workbook_bytes`): text from the database that
 starts like a formula (``=1+2``, ``@SUM(…)``) stays text, so a spreadsheet never runs it.
+
+openpyxl (lxml and PIL with it, some 20 MiB per process) is imported by the functions that
+build or read a workbook, not by this module: a web worker that never exports Excel never
+loads it (issue 17; tests/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -16,15 +20,14 @@ import re
 from collections.abc import Iterable, Sequence
 from copy import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from openpyxl import Workbook
-from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 from werkzeug.wrappers import Response
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -49,6 +52,18 @@ def decimal_format(places: int) -> str:
     return "0." + "0" * places if places > 0 else "0"
 
 
+def column_letter(index: int) -> str:
+    """Excel's name of the 1-based column ``index`` (1 → A, 27 → AA): openpyxl's
+    ``get_column_letter``, for code that writes SpreadsheetML without openpyxl."""
+    if not 1 <= index <= 18278:  # XFD, Excel's last column
+        raise ValueError(f"Invalid column index {index}")
+    letters = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
 #: A rank change (places gained): ↑2, ↓1, 持平 — the number stays sortable.
 CHANGE_FORMAT = '"↑"0;"↓"0;"持平"'
 
@@ -68,6 +83,9 @@ class Column:
 
 def new_workbook(*, decimals: int = 2) -> Workbook:
     """A write-only workbook with the table styles (``decimals`` places for decimal columns)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+
     wb = Workbook(write_only=True)
     thin = Side(style="thin", color="A0A0A0")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
@@ -116,6 +134,10 @@ def add_table(
 
     ``rows`` may be a generator: rows are written as they come.
     """
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.worksheet import Worksheet
+
     ws = wb.create_sheet(title)
     # Widths, panes and print setup are written before the first row in write-only mode.
     for index, column in enumerate(columns, start=1):
@@ -133,7 +155,12 @@ def add_table(
     styles = [_cell(ws, None, f"xlsx_{column.kind}")._style for column in columns]
     count = 0
     for row in rows:
-        ws.append([_styled(ws, value, style) for value, style in zip(row, styles, strict=True)])
+        ws.append(
+            [
+                _styled(WriteOnlyCell, ws, value, style)
+                for value, style in zip(row, styles, strict=True)
+            ]
+        )
         count += 1
     last = get_column_letter(len(columns))
     ws.auto_filter.ref = f"A1:{last}{count + 1}"
@@ -150,13 +177,16 @@ def add_notes(wb: Workbook, title: str, lines: Iterable[tuple[str, str]]) -> Non
 
 
 def _cell(ws: Any, value: Any, style: str) -> WriteOnlyCell:
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(ws, value=value)
     cell.style = style
     return as_text_if_formula(cell)
 
 
-def _styled(ws: Any, value: Any, style: Any) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=value)
+def _styled(cell_type: type[WriteOnlyCell], ws: Any, value: Any, style: Any) -> WriteOnlyCell:
+    # The class comes from the caller: an import here would cost as much as the cell itself.
+    cell = cell_type(ws, value=value)
     cell._style = copy(style)
     return as_text_if_formula(cell)
 
@@ -177,6 +207,8 @@ def as_text_if_formula(cell: Any) -> Any:
 
 def workbook_bytes(wb: Workbook) -> bytes:
     """Save the workbook into memory (no cell of it is a formula)."""
+    from openpyxl.cell import Cell
+
     if not wb.write_only:  # write-only cells were guarded as they were made (_cell)
         for ws in wb.worksheets:
             for row in ws.iter_rows():

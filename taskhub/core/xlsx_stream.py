@@ -19,8 +19,6 @@ from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
-from openpyxl.utils import get_column_letter
-
 from taskhub.core.xlsx import (
     CHANGE_FORMAT,
     DATE_FORMAT,
@@ -29,6 +27,7 @@ from taskhub.core.xlsx import (
     INTEGER_FORMAT,
     PERCENT_FORMAT,
     Column,
+    column_letter,
     decimal_format,
 )
 
@@ -173,7 +172,7 @@ def _workbook_xml(titles: Sequence[str], table_columns: int, rows: int) -> str:
         for i, t in enumerate(titles, start=1)
     )
     quoted = "'" + titles[0].replace("'", "''") + "'"
-    last = get_column_letter(table_columns)
+    last = column_letter(table_columns)
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
@@ -275,7 +274,7 @@ def stream_table(
                     batch.clear()
                     if pipe.size >= CHUNK:
                         yield pipe.drain()
-            last = get_column_letter(len(columns))
+            last = column_letter(len(columns))
             orientation = "landscape" if landscape else "portrait"
             sheet.write(
                 (

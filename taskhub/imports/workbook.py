@@ -2,6 +2,9 @@
 
 Templates carry Chinese headers (the offices' language; the reader matches them), a frozen
 header row, column widths, text-formatted code columns and a 说明 sheet describing each column.
+
+openpyxl is imported by the functions that read or write a workbook (issue 17: a web worker
+that never handles one does not load it).
 """
 
 from __future__ import annotations
@@ -17,10 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from flask_babel import gettext as _
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from taskhub.core.xlsx import workbook_bytes
 from taskhub.units.names import SplitNames, split_top_level, split_unit_names
@@ -32,7 +31,8 @@ MAX_ROWS = 5000
 #: Name of the explanation sheet in every template (ignored when reading).
 NOTES_SHEET = "说明"
 
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+#: The fill of header cells in templates (an openpyxl ``PatternFill("solid", …)``).
+_HEADER_COLOR = "DDEBF7"
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,8 @@ def read_workbook(
     path: Path, specs: Sequence[SheetSpec], *, max_rows: int = MAX_ROWS
 ) -> list[Sheet]:
     """Read the named sheets (read-only mode) or raise WorkbookRejected naming the problem."""
+    from openpyxl import load_workbook
+
     try:
         # A file object, not the path: openpyxl judges a path by its extension, and uploads
         # are kept under their digest without one.
@@ -264,6 +266,11 @@ def build_template(
     extra: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]] = (),
 ) -> bytes:
     """An .xlsx with one sheet per spec (headers + example rows), a 说明 sheet and extras."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     book = Workbook()
     default = book.active
     for spec, examples in sheets:
@@ -295,7 +302,7 @@ def build_template(
             ws.append([spec.name, column.header, "是" if column.required else "", column.note])
     for cell in ws[header_row]:
         cell.font = Font(bold=True)
-        cell.fill = _HEADER_FILL
+        cell.fill = PatternFill("solid", fgColor=_HEADER_COLOR)
     for letter, width in zip("ABCD", (12, 16, 6, 90), strict=True):
         ws.column_dimensions[letter].width = width
     for row in ws.iter_rows(min_row=header_row + 1):
@@ -311,10 +318,13 @@ def build_template(
 
 
 def _style_table(ws: Any, widths: Sequence[int]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     for index, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
     for cell in ws[1]:
         cell.font = Font(bold=True)
-        cell.fill = _HEADER_FILL
+        cell.fill = PatternFill("solid", fgColor=_HEADER_COLOR)
         cell.alignment = Alignment(vertical="center", wrap_text=True)
     ws.freeze_panes = "A2"

@@ -6,6 +6,7 @@ snapshot, frozen); the progress counts are the tracking state on the day of issu
 
 from __future__ import annotations
 
+import importlib.util
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -792,11 +793,9 @@ def cn_ordinal(n: int) -> str:
 
 
 def docx_available() -> bool:
-    try:
-        import docx  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether python-docx is installed, without importing it (some 7 MiB a web worker that
+    only shows bulletin pages need not load; issue 17)."""
+    return importlib.util.find_spec("docx") is not None
 
 
 def bulletin_docx(b: Bulletin) -> bytes | None:

@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
 from sqlalchemy import select
 
 from taskhub.accounts.models import User
@@ -59,6 +58,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         with path.open(encoding="utf-8-sig", newline="") as f:
             raw = list(csv.reader(f))
     elif path.suffix.lower() in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
         wb = load_workbook(path, read_only=True, data_only=True)
         try:
             raw = [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)]
