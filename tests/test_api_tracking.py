@@ -156,6 +156,34 @@ def test_report_return_resubmit_accept_through_the_api(unit: Any, office: Any) -
     assert closed.status_code == 422 and closed.json["code"] == "closed"
 
 
+def test_the_created_report_is_what_reading_it_back_gives(unit: Any, office: Any) -> None:
+    """The 201's body is built from what the request holds (issue 17): it is the report as a
+    later GET shows it, field for field, with evidence files and without, and when the office
+    reports for a unit on a task not yet acknowledged (which the report acknowledges)."""
+    with_files = unit.post(
+        f"{API}/assignments/{assignment_id('3')}/reports",
+        **multipart(
+            [(make_pdf(), "进展报告.pdf"), (make_png(), "现场照片.png")],
+            progress="  平台已上线试运行。 ",
+            problems="数据对接慢。",
+            percent=60,
+        ),
+    )
+    plain = submit(unit, assignment_id("1"), next_steps="下月验收。", percent=30)
+    aid = assignment_id("2", QINGSHAN)
+    assert office.get(f"{API}/assignments/{aid}").json["acknowledged_at"] is None
+    by_office = submit(office, aid, percent=100, closing=True)
+    for sent in (with_files, plain, by_office):
+        assert sent.status_code == 201, sent.json
+        assert sent.json == office.get(f"{API}/reports/{sent.json['id']}").json
+        now = office.get(f"{API}/assignments/{sent.json['assignment']['id']}").json
+        assert sent.json["assignment"]["version"] == now["version"]  # as after the report
+        assert sent.json["assignment"]["status"] == now["status"] == "submitted"
+    assert len(with_files.json["evidence"]) == 2
+    assert with_files.json["progress"] == "平台已上线试运行。"
+    assert by_office.json["author"]["id"] == office.user.id and by_office.json["closing"] is True
+
+
 # -- permissions ------------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from datetime import time
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, insert, or_, select
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
@@ -146,7 +146,15 @@ def rule_channels(recipients: Iterable[str]) -> RuleChannels:
     wanted = set(recipients)
     channels: set[str] = set()
     quiet: set[tuple[time, time]] = set()
-    for rule in db.session.scalars(select(ReminderRule).where(ReminderRule.is_enabled)):
+    rules = db.session.execute(
+        select(
+            ReminderRule.recipients,
+            ReminderRule.channels,
+            ReminderRule.quiet_from,
+            ReminderRule.quiet_until,
+        ).where(ReminderRule.is_enabled)
+    )
+    for rule in rules:
         if wanted & set(rule.recipients or []):
             channels.update(rule.channels or [])
             if rule.quiet_from and rule.quiet_until:
@@ -194,15 +202,14 @@ def _send(
     def wants(user: User, channel: str) -> bool:
         return prefs.get((user.id, notice.event, channel), True)
 
-    written = 0
-    for user in users:
-        if wants(user, Channel.IN_APP.value):
-            db.session.add(
-                Notification(
-                    user_id=user.id, title=notice.title, body=notice.body, link=notice.link
-                )
-            )
-            written += 1
+    in_app = [
+        {"user_id": user.id, "title": notice.title, "body": notice.body, "link": notice.link}
+        for user in users
+        if wants(user, Channel.IN_APP.value)
+    ]
+    if in_app:  # one multi-row INSERT (created_at from the column's default, row by row)
+        db.session.execute(insert(Notification), in_app)
+    written = len(in_app)
     held = _quiet_until(now_utc(), rules.quiet)
     body = _with_link(notice)
     targets: dict[tuple[str, str], None] = {}  # ordered, without repeats
@@ -362,23 +369,27 @@ def report_submitted(report: ProgressReport) -> int:
         f"{unit}报送了进展报告（{report.percent}%），请审核。\n{where}",
         f"/assignments/{assignment.id}#reports",
     )
-    office = list(
-        db.session.scalars(
-            select(User).where(User.role == "office", User.is_enabled).order_by(User.id)
-        )
-    )
     lead_units = select(ItemUnit.unit_id).where(
         ItemUnit.item_id == assignment.item_id,
         ItemUnit.role == UnitRole.LEAD_ASSESSOR.value,
         ItemUnit.unit_id.is_not(None),
     )
-    assessors = list(
+    # The office and the lead assessors in one query; the office first, each by id.
+    people = list(
         db.session.scalars(
             select(User)
-            .where(User.role == "assessor", User.is_enabled, User.unit_id.in_(lead_units))
+            .where(
+                User.is_enabled,
+                or_(
+                    User.role == "office",
+                    and_(User.role == "assessor", User.unit_id.in_(lead_units)),
+                ),
+            )
             .order_by(User.id)
         )
     )
+    office = [u for u in people if u.role == "office"]
+    assessors = [u for u in people if u.role != "office"]
     rules = rule_channels([Recipient.OFFICE.value, Recipient.LEAD_UNIT.value])
     # Whoever sent it (the office may report for a unit) is not told of their own report.
     told = [u for u in office + assessors if u.id != report.author_id]

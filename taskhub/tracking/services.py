@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, case, cast, false, func, or_, select, true
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
@@ -80,6 +80,25 @@ def lock_assignment(assignment: Assignment, expected_version: int | None = None)
     the write (a 500, or a deadlock on PostgreSQL). One lock, always taken first, also means
     one lock order."""
     lock(assignment)
+    check_version(assignment, expected_version)
+
+
+def _lock_with_context(assignment: Assignment, expected_version: int | None) -> None:
+    """:func:`lock_assignment`, reading the item, plan and unit that a report's checks, audit
+    record and notices need in the same statement (instead of one lazy load each).
+
+    Only the assignment's row is locked (``FOR UPDATE OF``), as :func:`lock` locks it; like
+    :func:`lock` it reads the values afresh (``populate_existing``)."""
+    db.session.execute(
+        select(Assignment)
+        .where(Assignment.id == assignment.id)
+        .options(
+            joinedload(Assignment.item, innerjoin=True).joinedload(Item.plan, innerjoin=True),
+            joinedload(Assignment.unit, innerjoin=True),
+        )
+        .with_for_update(of=Assignment)
+        .execution_options(populate_existing=True)
+    ).one()
     check_version(assignment, expected_version)
 
 
@@ -197,7 +216,7 @@ def submit_report(
     task); the office's acceptance of it is 销号."""
     if not assignment.can_edit(actor):
         raise PermissionDenied("you may not report on this assignment")
-    lock_assignment(assignment, expected_version)
+    _lock_with_context(assignment, expected_version)
     if assignment.item.plan.status in CLOSED_PLAN_STATUSES:
         raise Rejected("plan_closed", "the plan is closed; no further reports")
     if assignment.status == AssignmentStatus.COMPLETED.value:
@@ -234,7 +253,8 @@ def submit_report(
         is_closing=closing,
     )
     db.session.add(report)
-    db.session.flush()
+    if checked:
+        db.session.flush()  # the evidence rows need the report's id
     for upload, data in checked:
         sha = evidence_files.store(storage, data)  # removed again if this is not committed
         db.session.add(

@@ -153,6 +153,47 @@ def _one(report_id: int) -> dict[str, Any]:
     return _as_dicts([row])[0]
 
 
+def _created(report: ProgressReport, *, with_evidence: bool) -> dict[str, Any]:
+    """A report just submitted, as :func:`_one` would read it back, from what the request
+    holds (the assignment with its item, plan and unit, the author): no review yet, and the
+    evidence queried only when files came with it."""
+    assignment = report.assignment
+    item = assignment.item
+    author = report.author
+    files: list[dict[str, Any]] = []
+    if with_evidence:
+        files = [
+            _evidence(ev)
+            for ev in db.session.execute(
+                select(*_EVIDENCE_COLUMNS)
+                .where(Evidence.report_id == report.id)
+                .order_by(Evidence.id)
+            )
+        ]
+    return {
+        "id": report.id,
+        "assignment": {
+            "id": assignment.id,
+            "item": {"id": item.id, "code": item.code, "text": item.text},
+            "plan": item.plan.code,
+            "unit": {"id": assignment.unit_id, "name": assignment.unit.name},
+            "status": assignment.status,
+            "version": assignment.version,
+        },
+        "milestone_id": report.milestone_id,
+        "author": {"id": author.id, "name": author.display_name},
+        "progress": report.progress,
+        "problems": report.problems,
+        "next_steps": report.next_steps,
+        "percent": report.percent,
+        "closing": report.is_closing,
+        "status": report.status,
+        "submitted_at": report.submitted_at,
+        "evidence": files,
+        "reviews": [],
+    }
+
+
 def _listed(query: Select[Any], args: dict[str, Any], pagination: Any) -> list[dict[str, Any]]:
     if "status" in args:
         query = query.where(ProgressReport.status.in_(args["status"]))
@@ -303,10 +344,10 @@ class AssignmentReports(MethodView):
         except UploadRejected as rejected:
             db.session.rollback()
             _refuse_files(files, rejected)
-        report_id = report.id
+        body = _created(report, with_evidence=bool(files))  # before the commit expires it
         db.session.commit()
-        location = url_for("api_tracking.ReportById", report_id=report_id)
-        return _one(report_id), {"Location": location}
+        location = url_for("api_tracking.ReportById", report_id=body["id"])
+        return body, {"Location": location}
 
 
 @blp.route("/reports/<int:report_id>")
