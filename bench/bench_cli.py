@@ -6,7 +6,7 @@ Measured, each in a fresh process, wall time from spawn to exit, and its CPU tim
 system; on a busy machine the wall time grows with the load, the CPU time much less):
 
 - ``taskhub --help`` (lists every command; imports no domain package),
-- ``taskhub jobs list`` (the jobs and their last runs, read with SQLAlchemy Core),
+- ``taskhub jobs list`` (the jobs and their last runs, plain SQL through the driver),
 - ``taskhub plan list --json`` (every plan with its counts, likewise);
 
 and, in the same rounds, three baselines: ``python -c pass`` (the interpreter alone),

@@ -39,16 +39,6 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     return app
 
 
-def create_database_app(config: Config | None = None, **overrides: Any) -> Flask:
-    """An app with the configuration, logging and the database only: no pages, API, sign-in
-    or translations. For commands that read or write rows and print plain text or JSON
-    (``taskhub jobs list``, ``taskhub plan list``), which start in a fraction of the time."""
-    app = _new_app(config, overrides)
-    _configure_logging(app)
-    _configure_database(app)
-    return app
-
-
 def _new_app(config: Config | None, overrides: dict[str, Any]) -> Flask:
     config = config or Config()
     config.finalize()
@@ -240,11 +230,32 @@ def _configure_postgresql(engine: Any, *, check_connections: bool) -> None:
 
 
 def _configure_sqlite(engine: Any) -> None:
-    """Make SQLite behave (taskhub.core.coredb.configure_sqlite): real transactions, foreign
-    keys, WAL, a private file; writers take the write lock at BEGIN."""
-    from taskhub.core.coredb import configure_sqlite
+    """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL; the file
+    (it holds password hashes) is readable by the service account only. A writer's
+    transaction takes the write lock at BEGIN (BEGIN IMMEDIATE, see ``_expects_writes``)."""
+    from sqlalchemy import event
 
-    configure_sqlite(engine, _expects_writes)
+    from taskhub.core.files import private_sqlite_file
+
+    @event.listens_for(engine, "do_connect")
+    def before_connect(*_: Any) -> None:
+        # Before SQLite opens (and maybe creates) the file: 0600, not the umask's 0644.
+        private_sqlite_file(engine.url.database)
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling breaks SAVEPOINT; we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
 
 
 #: Requests that only read; every other method's transactions take SQLite's write lock first.

@@ -5,10 +5,8 @@ The command names and flags are a public contract that operators script against.
 Each domain owns its commands (taskhub/<domain>/cli.py); this module only lists them.
 `taskhub --help` answers from that list (``COMMANDS``) without importing a domain package,
 SQLAlchemy or the app, and a command imports its own module when it runs. Listings that only
-read a few rows (`jobs list`, `plan list`) use ``with_connection``: SQLAlchemy Core on an engine
-made from the configuration, with no app, ORM or models. Commands that need the models but not
-the pages may use ``with_database``: an app with the database alone
-(taskhub.app.create_database_app), not the pages, API and translations.
+read a few rows (`jobs list`, `plan list`) use ``with_connection``: the database driver alone
+(taskhub.core.rawdb), with no app, SQLAlchemy or models.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
@@ -130,86 +129,58 @@ class _Database:
 
 db: SQLAlchemy = _Database()  # type: ignore[assignment]
 
-#: Set in ``click.Context.meta`` by ``with_database``: load the database-only app.
-_DATABASE_ONLY = "taskhub.database_only"
 #: Set while `--help` lists the commands: answer from ``COMMANDS``, import nothing.
 _LISTING = "taskhub.listing"
 
 
-def with_database(f: F) -> F:
-    """Like Flask's ``with_appcontext``, but `taskhub` builds an app with the database only
-    (no pages, API, sign-in or translations); an app already loaded (``flask --app``, the
-    tests' runner) is used as it is."""
-    inner = with_appcontext(f)
-
-    @wraps(f)
-    def decorator(*args: Any, **kwargs: Any) -> Any:
-        click.get_current_context().meta[_DATABASE_ONLY] = True
-        return inner(*args, **kwargs)
-
-    return decorator  # type: ignore[return-value]
-
-
 def with_connection(f: Callable[..., Any]) -> Callable[..., Any]:
-    """For a command that only reads rows with SQLAlchemy Core (taskhub.core.coredb): call it
-    with a ``Connection`` as first argument, the schema checked.
+    """For a command that only reads rows with plain SQL: call it with a DB-API connection
+    (sqlite3 or psycopg) as first argument, the schema checked.
 
-    `taskhub` builds no app: the engine comes from the configuration alone (the same
-    settings and errors as the app's), and neither the ORM nor the models are imported. An app
-    already loaded (``flask --app``, the tests' runner) lends its session's connection."""
+    `taskhub` builds no app: the connection comes from the configuration alone (the same
+    settings and errors as the app's) through the driver (taskhub.core.rawdb), and neither
+    SQLAlchemy nor the models are imported. An app already loaded (``flask --app``, the tests'
+    runner) lends its session's connection."""
 
     @wraps(f)
     def decorator(*args: Any, **kwargs: Any) -> Any:
         info = click.get_current_context().ensure_object(flask_cli.ScriptInfo)
         if info.create_app is not _create_app or info.app_import_path or current_app:
             return with_appcontext(lambda: f(_app_connection(), *args, **kwargs))()
-        from sqlalchemy.exc import OperationalError
-
         from taskhub.config import Config, ConfigError
-        from taskhub.core.coredb import reading_engine
+        from taskhub.core import rawdb
 
         config = Config()
         try:
-            config.finalize()
+            # The URLs are checked (with SQLAlchemy's parser) only if the driver refuses them.
+            config.finalize(database_urls=False)
         except ConfigError as exc:
             fail(f"{exc}\n(`taskhub config check` shows every setting)", code=2)
-        engine = reading_engine(config)
         try:
-            try:
-                connection = engine.connect()
-                _require_tables(connection)
-            except OperationalError as exc:
-                fail(f"cannot open the database ({exc.orig}); check TASKHUB_DATABASE_URL")
-            with connection:
-                return f(connection, *args, **kwargs)
-        finally:
-            engine.dispose()
+            connection = rawdb.connect(config)
+        except rawdb.DatabaseError as exc:
+            problems = config.database_problems()
+            if problems:
+                fail(f"{ConfigError(problems)}\n(`taskhub config check` shows every setting)", 2)
+            fail(f"cannot open the database ({exc}); check TASKHUB_DATABASE_URL")
+        with closing(connection):
+            if not rawdb.has_table(connection, "plans"):
+                fail("the database has no tables yet; run `taskhub db upgrade` first")
+            return f(connection, *args, **kwargs)
 
     return decorator
 
 
 def _app_connection() -> Any:
+    """The DB-API connection under the app's session (its transaction, its rows)."""
     _require_schema()
-    return db.session.connection()
-
-
-def _require_tables(connection: Any) -> None:
-    from sqlalchemy import inspect
-
-    if not inspect(connection).has_table("plans"):
-        fail("the database has no tables yet; run `taskhub db upgrade` first")
+    return db.session.connection().connection.driver_connection
 
 
 def _create_app(**_: Any) -> Flask:
     from taskhub.config import ConfigError
 
-    ctx = click.get_current_context(silent=True)
-    database_only = bool(ctx and ctx.meta.get(_DATABASE_ONLY))
     try:
-        if database_only:
-            from taskhub.app import create_database_app
-
-            return create_database_app()
         from taskhub.app import create_app
 
         return create_app()

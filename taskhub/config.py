@@ -16,14 +16,16 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-
 from taskhub.core.outbound import parse_allow
+
+if TYPE_CHECKING:
+    # SQLAlchemy is imported where a URL is parsed: `taskhub jobs list` and `plan list`
+    # read through the driver alone and never load it (taskhub.core.rawdb).
+    from sqlalchemy.engine import URL
 
 #: Where the templates, static files, migrations and seeds are: beside the package in a
 #: checkout; inside it (taskhub/bundled, put there by setup.py's build step) once installed
@@ -82,6 +84,9 @@ def normalize_database_url(value: str) -> str:
 
 def mask_url(value: str | None) -> str:
     """A database URL with its password replaced by ***, for display and logs."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if not value:
         return ""
     try:
@@ -92,6 +97,9 @@ def mask_url(value: str | None) -> str:
 
 def database_password(value: str | None) -> str | None:
     """The password in a database URL, if any (so logs can scrub it verbatim)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         password = make_url(value or "").password
     except ArgumentError:
@@ -325,11 +333,14 @@ class Config:
 
     # -- checking --------------------------------------------------------------------------
 
-    def validate(self) -> list[ConfigProblem]:
-        """Every problem with the settings as they are now, in plain words; [] when fine."""
+    def validate(self, *, database_urls: bool = True) -> list[ConfigProblem]:
+        """Every problem with the settings as they are now, in plain words; [] when fine.
+
+        ``database_urls=False`` leaves out the database URLs (``database_problems``): parsing
+        them imports SQLAlchemy, which the driver-only CLI listings check only on failure."""
         problems = list(self.parse_problems)
-        problems += _database_problems(self.SQLALCHEMY_DATABASE_URI)
-        problems += _replica_problems(self.DATABASE_REPLICA_URL, self.SQLALCHEMY_DATABASE_URI)
+        if database_urls:
+            problems += self.database_problems()
         if not self.TIMEZONE or not _known_timezone(self.TIMEZONE):
             problems.append(
                 ConfigProblem(
@@ -460,9 +471,15 @@ class Config:
             )
         return problems
 
-    def finalize(self) -> None:
+    def database_problems(self) -> list[ConfigProblem]:
+        """The problems with TASKHUB_DATABASE_URL and TASKHUB_DATABASE_REPLICA_URL."""
+        return _database_problems(self.SQLALCHEMY_DATABASE_URI) + _replica_problems(
+            self.DATABASE_REPLICA_URL, self.SQLALCHEMY_DATABASE_URI
+        )
+
+    def finalize(self, *, database_urls: bool = True) -> None:
         """Refuse bad settings (ConfigError lists them all), then fill in derived values."""
-        problems = self.validate()
+        problems = self.validate(database_urls=database_urls)
         if problems:
             raise ConfigError(problems)
         if not self.SECRET_KEY:
@@ -574,6 +591,9 @@ def _known_timezone(name: str) -> bool:
 
 
 def _database_problems(value: str | None) -> list[ConfigProblem]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     name = "TASKHUB_DATABASE_URL"
     try:
         url: URL = make_url(value or "")
@@ -604,6 +624,9 @@ def _database_problems(value: str | None) -> list[ConfigProblem]:
 
 def _replica_problems(value: str | None, primary: str | None) -> list[ConfigProblem]:
     """TASKHUB_DATABASE_REPLICA_URL: a PostgreSQL database, beside a PostgreSQL primary."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if not value:
         return []
     name = "TASKHUB_DATABASE_REPLICA_URL"

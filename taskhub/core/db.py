@@ -13,12 +13,10 @@ from typing import Any, TypeVar
 from flask import g, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import JSON, Delete, Insert, MetaData, String, Update
+from sqlalchemy import JSON, Delete, Insert, MetaData, Numeric, String, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import DateTime, TypeDecorator
-
-from taskhub.core import coredb
 
 T = TypeVar("T")
 
@@ -126,8 +124,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: Points and weights: exact decimals, never floats (defined with the ORM-free pieces).
-Points = coredb.Points
+#: Points and weights: exact decimals, never floats.
+Points = Numeric(10, 4, asdecimal=True)
 
 
 class Base(DeclarativeBase):

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from taskhub.cli import _require_schema, fail, progress, with_connection
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 # -- jobs -----------------------------------------------------------------------------------
 
@@ -26,7 +23,7 @@ def jobs() -> None:
 
 @jobs.command("list")
 @with_connection
-def jobs_list(connection: Connection) -> None:
+def jobs_list(connection: Any) -> None:
     """Name every scheduled job with its schedule and last run."""
     from taskhub.jobs.listing import job_lines
 

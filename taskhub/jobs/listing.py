@@ -1,32 +1,27 @@
-"""`taskhub jobs list` without the ORM: each job of the registry with its last run.
+"""`taskhub jobs list` on the driver alone: each job of the registry with its last run.
 
-Reads ``job_runs`` with a SQLAlchemy Core statement over a light table clause (the columns it
-needs of taskhub.jobs.models.JobRun; tests/test_cli_listings.py checks them against the
-model), so the command imports neither ``sqlalchemy.orm`` nor the models.
+Reads ``job_runs`` with one plain SQL statement over the columns of
+taskhub.jobs.models.JobRun named in ``COLUMNS`` (tests/test_cli_listings.py checks them against
+the model), so the command imports neither SQLAlchemy nor the models (taskhub.core.rawdb).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Date, String, column, select, table
-from sqlalchemy.engine import Connection
+from typing import Any
 
+from taskhub.core.rawdb import as_date
 from taskhub.jobs.registry import all_jobs
 
 #: The columns of ``job_runs`` (JobRun) the listing reads.
-job_runs = table(
-    "job_runs",
-    column("name", String()),
-    column("last_run_on", Date()),
-    column("status", String()),
-)
+COLUMNS = {"job_runs": ("name", "last_run_on", "status")}
 
 
-def job_lines(connection: Connection) -> list[str]:
+def job_lines(connection: Any) -> list[str]:
     """One line per job, in the registry's order: name, schedule, description, last run."""
     runs = {
-        name: (last_run_on, status)
+        name: (as_date(last_run_on), status)
         for name, last_run_on, status in connection.execute(
-            select(job_runs.c.name, job_runs.c.last_run_on, job_runs.c.status)
+            "SELECT name, last_run_on, status FROM job_runs"
         )
     }
     lines = []

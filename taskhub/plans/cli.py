@@ -9,7 +9,7 @@ shipped in seeds/.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from flask import current_app
@@ -18,8 +18,6 @@ from flask.cli import with_appcontext
 from taskhub.cli import _require_schema, db, fail, progress, with_connection
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from taskhub.plans.models import Plan
 
 
@@ -43,7 +41,7 @@ def plan() -> None:
 @plan.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_connection
-def plan_list(connection: Connection, as_json: bool) -> None:
+def plan_list(connection: Any, as_json: bool) -> None:
     """List plans with item and assignment counts."""
     from taskhub.core.jsondump import dumps
     from taskhub.plans.listing import plan_rows

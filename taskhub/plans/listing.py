@@ -1,10 +1,10 @@
-"""`taskhub plan list` without the ORM: every plan with its item, assignment and unit counts.
+"""`taskhub plan list` on the driver alone: every plan with its item, assignment and unit counts.
 
 The same rows, order and counts as ``taskhub.plans.services.list_plans(include_archived=True)``
 and the same JSON as ``PlanSummarySchema`` (tests/test_cli_listings.py compares them on a seeded
-database), read with SQLAlchemy Core statements over light table clauses (the columns it needs
-of the models, checked against them by the same tests): the command imports neither
-``sqlalchemy.orm`` nor the models.
+database), read with three plain SQL statements over the columns in ``COLUMNS`` (checked
+against the models by the same tests): the command imports neither SQLAlchemy nor the models
+(taskhub.core.rawdb).
 """
 
 from __future__ import annotations
@@ -14,32 +14,38 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, column, func, select, table
-from sqlalchemy.engine import Connection
+from taskhub.core.rawdb import as_date, as_points
 
-from taskhub.core.coredb import Points
+#: The columns of each table the listing reads (tests/test_cli_listings.py checks them
+#: against the models).
+COLUMNS = {
+    "plans": (
+        "id",
+        "code",
+        "title",
+        "city_id",
+        "document_number",
+        "issued_on",
+        "year",
+        "kind",
+        "points",
+        "status",
+        "revision",
+    ),
+    "cities": ("id", "name"),
+    "items": ("id", "plan_id"),
+    "assignments": ("id", "item_id", "unit_id"),
+}
 
-plans = table(
-    "plans",
-    column("id", Integer()),
-    column("code", String()),
-    column("title", String()),
-    column("city_id", Integer()),
-    column("document_number", String()),
-    column("issued_on", Date()),
-    column("year", Integer()),
-    column("kind", String()),
-    column("points", Points),
-    column("status", String()),
-    column("revision", Integer()),
+ITEM_COUNTS = "SELECT plan_id, count(*) FROM items GROUP BY plan_id"
+ASSIGNMENT_COUNTS = (
+    "SELECT items.plan_id, count(assignments.id), count(DISTINCT assignments.unit_id)"
+    " FROM items JOIN assignments ON assignments.item_id = items.id GROUP BY items.plan_id"
 )
-cities = table("cities", column("id", Integer()), column("name", String()))
-items = table("items", column("id", Integer()), column("plan_id", Integer()))
-assignments = table(
-    "assignments",
-    column("id", Integer()),
-    column("item_id", Integer()),
-    column("unit_id", Integer()),
+PLANS = (
+    "SELECT plans.id, plans.code, plans.title, cities.name, plans.document_number,"
+    " plans.issued_on, plans.year, plans.kind, plans.points, plans.status, plans.revision"
+    " FROM plans JOIN cities ON cities.id = plans.city_id ORDER BY plans.year, plans.code"
 )
 
 
@@ -83,42 +89,40 @@ class PlanRow:
         return f"{self.code:<16} {counts}  {self.title}"
 
 
-def plan_rows(connection: Connection) -> list[PlanRow]:
+def plan_rows(connection: Any) -> list[PlanRow]:
     """Every plan, archived ones too, by year and code, with its counts (three queries)."""
-    item_counts: dict[int, int] = {
-        pid: n
-        for pid, n in connection.execute(
-            select(items.c.plan_id, func.count()).group_by(items.c.plan_id)
+    item_counts: dict[int, int] = dict(connection.execute(ITEM_COUNTS).fetchall())
+    counts = {pid: (n, u) for pid, n, u in connection.execute(ASSIGNMENT_COUNTS)}
+    rows = []
+    for (
+        pid,
+        code,
+        title,
+        city,
+        number,
+        issued_on,
+        year,
+        kind,
+        points,
+        status,
+        revision,
+    ) in connection.execute(PLANS):
+        n, units = counts.get(pid, (0, 0))
+        rows.append(
+            PlanRow(
+                code,
+                title,
+                city,
+                number,
+                as_date(issued_on),
+                year,
+                kind,
+                as_points(points),
+                status,
+                revision,
+                item_counts.get(pid, 0),
+                n,
+                units,
+            )
         )
-    }
-    per_plan = (
-        select(
-            items.c.plan_id,
-            func.count(assignments.c.id),
-            func.count(func.distinct(assignments.c.unit_id)),
-        )
-        .join(assignments, assignments.c.item_id == items.c.id)
-        .group_by(items.c.plan_id)
-    )
-    counts = {pid: (n, u) for pid, n, u in connection.execute(per_plan)}
-    query = (
-        select(
-            plans.c.id,
-            plans.c.code,
-            plans.c.title,
-            cities.c.name,
-            plans.c.document_number,
-            plans.c.issued_on,
-            plans.c.year,
-            plans.c.kind,
-            plans.c.points,
-            plans.c.status,
-            plans.c.revision,
-        )
-        .join(cities, cities.c.id == plans.c.city_id)
-        .order_by(plans.c.year, plans.c.code)
-    )
-    return [
-        PlanRow(*row[1:], item_counts.get(row[0], 0), *counts.get(row[0], (0, 0)))
-        for row in connection.execute(query)
-    ]
+    return rows
