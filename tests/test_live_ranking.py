@@ -71,7 +71,7 @@ def check(plan: Plan) -> dict[str, live.LiveTotals]:
     # The dashboard's overdue and at-risk counts per unit, brought forward the same way.
     day = date(2022, 6, 27)
     soon = dashboard.due_soon_until(day)
-    overdue, at_risk = dashboard._plan_risk_counts(plan, day, soon, cache.audit_fingerprint())
+    overdue, at_risk = dashboard._plan_risk_counts(plan, day, cache.audit_fingerprint())
     assert overdue == dashboard._overdue_by_unit(plan, day, None)
     assert at_risk == dashboard._at_risk_by_unit(plan, day, soon, None)
     # Its completion by area, held unit by unit and brought forward the same way.

@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flask import g as request_globals
+from flask import has_request_context
 from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -207,31 +209,80 @@ def area_completion(
 _AreaCounts = dict[int | None, tuple[int, int, int, int]]
 
 
-def _area_counts_by_unit(
-    plan: Plan, day: date, top: dict[int, int], units: Collection[int] | None
-) -> dict[int, _AreaCounts]:
-    """Each unit's applicable assignments per area and bucket (those of ``units`` only if
-    given): one grouped query, the areas told apart in SQL (a CASE over the plan's sections)."""
-    area: Any = (
-        case(top, value=Item.section_id, else_=literal(None)) if top else literal(None)
-    ).label("area")  # grouped by its name: PostgreSQL would not match two bound copies
+@dataclass(frozen=True)
+class _UnitFigures:
+    """What the whole plan's dashboard holds per unit, from one grouped query: its applicable
+    assignments per area and bucket, and its overdue and at-risk counts (units with none of
+    either are left out of those two)."""
+
+    areas: dict[int, _AreaCounts]
+    overdue: dict[int, int]
+    at_risk: dict[int, int]
+
+
+def _unit_figures(
+    plan: Plan, day: date, units: Collection[int] | None, fingerprint: Fingerprint
+) -> _UnitFigures:
+    """Each unit's figures (those of ``units`` only if given) as of ``day`` and the audit
+    ``fingerprint``, counted once a request: the area and the risk figures are brought forward
+    for the same units together."""
+    if not has_request_context():
+        return _count_unit_figures(plan, day, units)
+    key = (plan.id, day, None if units is None else frozenset(units), fingerprint)
+    memo: dict[tuple[Any, ...], _UnitFigures] = request_globals.setdefault(
+        "dashboard_unit_figures", {}
+    )
+    if key not in memo:
+        memo[key] = _count_unit_figures(plan, day, units)
+    return memo[key]
+
+
+def _count_unit_figures(plan: Plan, day: date, units: Collection[int] | None) -> _UnitFigures:
+    """One grouped query by unit and area; the at-risk look at each candidate's milestones (a
+    correlated subquery) is made only for unfinished tasks that are not overdue.
+
+    For the whole plan the areas are told apart in SQL (a CASE over the plan's sections: a
+    few rows per unit). For a few units the rows are grouped by section and folded into areas
+    here: building that CASE, a bound pair per section, costs more than their rows."""
+    top, _titles = areas_of(plan)
+    section: Any
+    if units is None and top:
+        # Grouped by its name: PostgreSQL would not match two bound copies.
+        section = case(top, value=Item.section_id, else_=literal(None)).label("area")
+    else:
+        section = Item.section_id
+    candidate = and_(Assignment.status != _COMPLETED, ~Assignment.overdue_on(day))
+    at_risk = _at_risk(day, due_soon_until(day), date(plan.year, 1, 1))
     query = (
-        select(Assignment.unit_id, area, *_bucket_sums(day))
+        select(
+            Assignment.unit_id,
+            section,
+            *_bucket_sums(day),
+            func.sum(case((candidate, at_risk), else_=0)),
+        )
         .join(Item, Item.id == Assignment.item_id)
         .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
-        .group_by(Assignment.unit_id, area)
+        .group_by(Assignment.unit_id, section)
     )
     if units is not None:
         query = query.where(Assignment.unit_id.in_(sorted(units)))
-    found: dict[int, _AreaCounts] = {}
-    for uid, aid, done, overdue, not_started, total in db.session.execute(query):
-        found.setdefault(uid, {})[aid] = (
-            int(done or 0),
-            int(overdue or 0),
-            int(not_started or 0),
-            int(total),
+    in_sql = units is None
+    figures = _UnitFigures({}, {}, {})
+    for uid, sid, done, overdue, not_started, total, risky in db.session.execute(query):
+        area = sid if in_sql else top.get(sid) if sid is not None else None
+        counts = figures.areas.setdefault(uid, {})
+        old = counts.get(area, (0, 0, 0, 0))
+        counts[area] = (
+            old[0] + int(done or 0),
+            old[1] + int(overdue or 0),
+            old[2] + int(not_started or 0),
+            old[3] + int(total),
         )
-    return found
+        if overdue:
+            figures.overdue[uid] = figures.overdue.get(uid, 0) + int(overdue)
+        if risky:
+            figures.at_risk[uid] = figures.at_risk.get(uid, 0) + int(risky)
+    return figures
 
 
 def _add(totals: dict[int | None, list[int]], counts: _AreaCounts, sign: int) -> None:
@@ -246,7 +297,7 @@ def _plan_areas(plan: Plan, day: date, fingerprint: Fingerprint) -> list[AreaRow
     so after changes that name their units (a report, a review, an extension, a score; as for
     the risk figures) only those units are counted again; after any other change, or on a new
     day, the plan is counted whole."""
-    top, titles = areas_of(plan)
+    _top, titles = areas_of(plan)
     key = ("area_counts", plan.id, day.isoformat())
     held = cache.held(key)
     touched = None
@@ -257,14 +308,14 @@ def _plan_areas(plan: Plan, day: date, fingerprint: Fingerprint) -> list[AreaRow
     elif held is not None and touched is not None and len(touched) <= live.MAX_TOUCHED:
         per_unit = dict(held[1][0])
         totals = {aid: list(values) for aid, values in held[1][1].items()}
-        fresh = _area_counts_by_unit(plan, day, top, touched) if touched else {}
+        fresh = _unit_figures(plan, day, touched, fingerprint).areas if touched else {}
         for uid in touched:
             _add(totals, per_unit.pop(uid, {}), -1)
             if uid in fresh:
                 per_unit[uid] = fresh[uid]
                 _add(totals, fresh[uid], 1)
     else:
-        per_unit = _area_counts_by_unit(plan, day, top, None)
+        per_unit = _unit_figures(plan, day, None, fingerprint).areas
         totals = {}
         for counts in per_unit.values():
             _add(totals, counts, 1)
@@ -345,9 +396,7 @@ def _at_risk(today: date, soon_until: date, year_start: date) -> Any:
     )
 
 
-def _overdue_by_unit(
-    plan: Plan, today: date, unit_id: int | None, units: Collection[int] | None = None
-) -> dict[int, int]:
+def _overdue_by_unit(plan: Plan, today: date, unit_id: int | None) -> dict[int, int]:
     """Unfinished assignments overdue as of ``today``, per unit: {unit id: count}.
 
     Grouped on the assignments alone (their stored next due date): the units' names are read
@@ -364,8 +413,6 @@ def _overdue_by_unit(
     )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
-    if units is not None:
-        query = query.where(Assignment.unit_id.in_(list(units)))
     return {uid: int(n) for uid, n in db.session.execute(query)}
 
 
@@ -378,7 +425,6 @@ def _at_risk_by_unit(
     today: date,
     soon_until: date,
     unit_id: int | None,
-    units: Collection[int] | None = None,
 ) -> dict[int, int]:
     """Unfinished, not overdue assignments with a yellow light, per unit (one grouped query).
 
@@ -397,8 +443,6 @@ def _at_risk_by_unit(
     )
     if unit_id is not None:
         query = query.where(Assignment.unit_id == unit_id)
-    if units is not None:
-        query = query.where(Assignment.unit_id.in_(list(units)))
     return {uid: int(n) for uid, n in db.session.execute(query) if n}
 
 
@@ -429,7 +473,7 @@ def risk_by_unit(
 
 
 def _plan_risk_counts(
-    plan: Plan, today: date, soon_until: date, fingerprint: Fingerprint
+    plan: Plan, today: date, fingerprint: Fingerprint
 ) -> tuple[dict[int, int], dict[int, int]]:
     """The whole plan's overdue and at-risk counts per unit as of ``fingerprint``.
 
@@ -449,11 +493,12 @@ def _plan_risk_counts(
             overdue.pop(uid, None)
             at_risk.pop(uid, None)
         if touched:
-            overdue.update(_overdue_by_unit(plan, today, None, touched))
-            at_risk.update(_at_risk_by_unit(plan, today, soon_until, None, touched))
+            fresh = _unit_figures(plan, today, touched, fingerprint)
+            overdue.update(fresh.overdue)
+            at_risk.update(fresh.at_risk)
     else:
-        overdue = _overdue_by_unit(plan, today, None)
-        at_risk = _at_risk_by_unit(plan, today, soon_until, None)
+        figures = _unit_figures(plan, today, None, fingerprint)
+        overdue, at_risk = dict(figures.overdue), dict(figures.at_risk)
     cache.store(key, fingerprint, (overdue, at_risk))
     return overdue, at_risk
 
@@ -467,7 +512,7 @@ def _risk_summary(
 ) -> RiskSummary:
     soon_until = due_soon_until(today)
     if unit_id is None and fingerprint is not None:
-        overdue, at_risk = _plan_risk_counts(plan, today, soon_until, fingerprint)
+        overdue, at_risk = _plan_risk_counts(plan, today, fingerprint)
     else:
         overdue = _overdue_by_unit(plan, today, unit_id)
         at_risk = _at_risk_by_unit(plan, today, soon_until, unit_id)
