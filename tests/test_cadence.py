@@ -509,3 +509,29 @@ def test_a_closed_plan_owes_no_reports(plan: Plan) -> None:
     db.session.commit()
     assert services.missing_for([qs.id], d("2022-06-01")) == {}
     assert services.unit_rates([plan.id], d("2022-06-01")) == []
+
+
+def test_a_long_cadence_digest_lists_twenty_and_counts_the_rest(session: Any) -> None:
+    from taskhub.cadence import reminders as cadence_reminders
+    from taskhub.reminders.services import DIGEST_ENTRIES
+
+    tasks = {
+        n: cadence_reminders._Task(n, 1, "baotou-2022", "考评", f"{n:02d}", f"任务{n}", "青山区")
+        for n in range(1, DIGEST_ENTRIES + 5)
+    }
+    digest = {
+        "display": "李四",
+        "plan": tasks[1],
+        "tasks": {n: (t, None) for n, t in tasks.items()},
+    }
+    row = cadence_reminders._row(
+        1, d("2022-06-30"), "due", "email", "l@qs.cn", digest, "https://x.cn"
+    )
+    assert (
+        row["subject"] == f"【定期报送提醒】考评：{DIGEST_ENTRIES + 4}项任务请于06月30日前报送进展"
+    )
+    numbered = [line for line in row["body"].splitlines() if line[:1].isdigit()]
+    assert [line.rsplit("/", 1)[1] for line in numbered] == [
+        str(n) for n in range(1, DIGEST_ENTRIES + 1)
+    ]
+    assert "另有4项未列出，请登录平台查看全部：https://x.cn/my?view=open" in row["body"]

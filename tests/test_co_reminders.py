@@ -121,3 +121,30 @@ def test_the_job_sees_the_same_round_as_the_lead_task_page(session: Any) -> None
     for day in ("2022-06-20", "2022-06-27", "2022-07-01"):
         agree(day)
     assert cohandle.rounds_of([lead], d("2022-07-01"))[0].due_on is not None
+
+
+def test_a_long_co_handling_digest_lists_twenty_and_counts_the_rest(session: Any) -> None:
+    from taskhub.plans.models import Item, Plan
+    from taskhub.reminders.services import DIGEST_ENTRIES
+    from taskhub.supervision import co_reminders
+
+    plan = db.session.scalars(select(Plan).where(Plan.code == "hegang-2022")).one()
+    leads = list(
+        db.session.scalars(
+            select(Assignment)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.plan_id == plan.id)
+            .order_by(Assignment.id)
+            .limit(DIGEST_ENTRIES + 3)
+        )
+    )
+    assert len(leads) == DIGEST_ENTRIES + 3
+    digest = {"display": "王五", "plan": plan, "tasks": {a.id: (a, a.id) for a in leads}}
+    row = co_reminders._row(d("2022-06-30"), "email", "w@xy.example.gov.cn", digest, "https://x.cn")
+    assert row["subject"].startswith(f"【协办意见提醒】{plan.title}：{DIGEST_ENTRIES + 3}项任务")
+    numbered = [line for line in row["body"].splitlines() if line[:1].isdigit()]
+    assert [line.rsplit("/", 1)[1] for line in numbered] == [str(a.id) for a in leads][
+        :DIGEST_ENTRIES
+    ]
+    assert "另有3项未列出，请登录平台查看全部：https://x.cn/my?view=open" in row["body"]
+    assert row["dedupe_key"] == "co-report:hegang-2022:2022-06-30:email:w@xy.example.gov.cn"

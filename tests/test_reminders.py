@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,10 +39,11 @@ from taskhub.reminders import services
 from taskhub.reminders.models import Notification, OutboxMessage, ReminderRule
 from taskhub.scoring.models import Scheme
 from taskhub.tracking import services as tracking
+from taskhub.tracking import views as tracking_views
 from taskhub.tracking.jobs import scan_overdue
-from taskhub.tracking.models import Assignment, Milestone
+from taskhub.tracking.models import Assignment, Milestone, refresh_next_due
 from taskhub.units.models import Contact
-from tests.conftest import make_user, unit_named
+from tests.conftest import login, make_user, unit_named
 from tests.servers import HOST, closed_port
 
 OFFICE_TZ = ZoneInfo("Asia/Shanghai")
@@ -377,6 +379,178 @@ def test_escalation_at_five_working_days_goes_to_lead_unit_and_office(
         assert f"/assignments/{baotou.kdl3.id}" in message.text
     [note] = db.session.scalars(select(Notification)).all()
     assert note.user_id == office.id
+
+
+# --- long digests: the most urgent DIGEST_ENTRIES, then a count and a link ----------------------
+
+
+def unit_tasks(unit_name: str) -> list[Assignment]:
+    """Every Baotou assignment of a unit, one open milestone each (the rest closed)."""
+    unit = unit_named(unit_name, "baotou")
+    tasks = list(
+        db.session.scalars(
+            select(Assignment)
+            .join(Item, Item.id == Assignment.item_id)
+            .join(Plan, Plan.id == Item.plan_id)
+            .where(Plan.code == "baotou-2022", Assignment.unit_id == unit.id)
+            .order_by(Assignment.id)
+        )
+    )
+    keep_open(*tasks)
+    for task in tasks:
+        first, *others = sorted(task.milestones, key=lambda m: m.id)
+        first.status, first.completed_on = "open", None
+        for other in others:
+            other.status, other.completed_on = "done", date(2022, 1, 10)
+    # The pages' lists go by each task's next due date, which the bulk close left stale.
+    refresh_next_due(db.session, assignment_ids=db.session.scalars(select(Assignment.id)).all())
+    db.session.commit()
+    return tasks
+
+
+def set_due(tasks: list[Assignment], due_on: date) -> None:
+    for task in tasks:
+        [milestone] = [m for m in task.milestones if m.status == "open"]
+        milestone.due_on, milestone.extended_to = due_on, None
+    db.session.flush()
+    refresh_next_due(db.session, assignment_ids=[t.id for t in tasks])
+    db.session.commit()
+
+
+def listed(text: str) -> list[int]:
+    """The assignment ids a digest lists, in its order (its numbered lines)."""
+    return [
+        int(line.rsplit("/assignments/", 1)[1])
+        for line in text.splitlines()
+        if line[:1].isdigit() and "/assignments/" in line
+    ]
+
+
+def shown_on_pages(client: Any, path: str) -> list[int]:
+    """The assignments a list page shows, in order, following its pages (``&page=n``)."""
+    ids: list[int] = []
+    for page in range(1, 10):
+        response = client.get(f"{path}&page={page}")
+        assert response.status_code == 200
+        found = [
+            int(n)
+            for n in re.findall(r'href="/assignments/(\d+)"', response.get_data(as_text=True))
+        ]
+        new = [n for n in dict.fromkeys(found) if n not in ids]
+        if not new:
+            break
+        ids += new
+    return ids
+
+
+def test_a_long_digest_lists_the_most_urgent_and_links_to_the_rest(
+    app: Flask,
+    session: Any,
+    mail: Any,
+    webhook_server: Any,
+    clock: Clock,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tasks = unit_tasks("昆都仑区人民政府")
+    cap = services.DIGEST_ENTRIES
+    assert len(tasks) >= cap + 3  # enough to be cut
+    today = date(2022, 7, 1)  # a Friday
+    monkeypatch.setattr(tracking_views, "office_today", lambda: today)
+    overdue, due_today, upcoming = tasks[:8], tasks[8:16], tasks[16:]
+    set_due(overdue, JUNE_30)  # the overdue reminder's first day
+    set_due(due_today, today)
+    set_due(upcoming, date(2022, 7, 6))  # three working days ahead
+    add_contact(
+        "昆都仑区人民政府",
+        "张三",
+        "zhangsan@kdl.example.gov.cn",
+        webhook_server.url("/robot?access_token=kdl"),
+    )
+    staff = make_user("unit", unit_named("昆都仑区人民政府", "baotou"), "kdl-staff")
+    clock.now = at(today)
+
+    assert decide(today)["digests"] == 3  # e-mail, robot, in-app
+    assert deliver(app, clock.now) == {"sent": 3, "retrying": 0, "failed": 0}
+
+    [message] = mail.messages
+    # The subject counts every entry, and every overdue one.
+    assert message.subject == f"【任务督办】{len(tasks)}项任务节点提醒（8项已超期）"
+    shown = listed(message.text)
+    assert len(shown) == cap
+    # Overdue first, then due today, then the earliest of the rest (by plan, unit, task).
+    assert shown == [t.id for t in overdue + due_today + upcoming][:cap]
+    assert message.text.count("已超期。") == 8
+    hidden = [t.id for t in upcoming[cap - 16 :]]
+    link = f"{BASE_URL}/my?view=open"
+    more = f"另有{len(hidden)}项未列出，请登录平台查看全部：{link}"
+    assert more in message.text.splitlines()
+    # The robot and the in-app notice carry the same text.
+    [(_path, payload)] = webhook_server.requests
+    assert more in payload["markdown"]["text"]
+    assert payload["markdown"]["title"] == message.subject
+    [note] = db.session.scalars(select(Notification)).all()
+    assert note.user_id == staff.id and note.title == message.subject
+    assert listed(note.body) == shown and more in note.body
+
+    # The link, followed by the unit's user, lists the tasks the digest left out (50 a page).
+    login(client, staff)
+    assert set(hidden) <= set(shown_on_pages(client, link.removeprefix(BASE_URL)))
+
+
+def test_the_office_long_digest_links_to_the_deadline_board(
+    app: Flask, session: Any, mail: Any, clock: Clock, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = unit_tasks("昆都仑区人民政府")
+    cap = services.DIGEST_ENTRIES
+    assert len(tasks) > cap
+    set_due(tasks, JUNE_30)
+    office = make_user("office", username="office-1")
+    office.email = "duban@example.gov.cn"
+    db.session.commit()
+    escalation_day = date(2022, 7, 7)  # five working days overdue: the office is told
+    monkeypatch.setattr(tracking_views, "office_today", lambda: escalation_day)
+    clock.now = at(escalation_day)
+    decide(escalation_day)
+    deliver(app, clock.now)
+
+    [message] = [m for m in mail.messages if m.rcpt_tos == ["duban@example.gov.cn"]]
+    n = len(tasks)
+    assert message.subject == f"【任务督办】{n}项任务节点提醒（{n}项已超期）"
+    shown = listed(message.text)
+    assert shown == [t.id for t in tasks][:cap]
+    link = f"{BASE_URL}/board?view=overdue"  # every entry is overdue
+    assert f"另有{n - cap}项未列出，请登录平台查看全部：{link}" in message.text
+    [note] = db.session.scalars(select(Notification).where(Notification.user_id == office.id))
+    assert link in note.body
+
+    login(client, office)
+    on_pages = shown_on_pages(client, link.removeprefix(BASE_URL))
+    assert on_pages[:cap] == shown  # the board: overdue first, then by due date
+    assert {t.id for t in tasks[cap:]} <= set(on_pages)
+
+
+def test_a_digest_within_the_cap_is_listed_whole(session: Any) -> None:
+    digest = services.Digest("email", "a@example.gov.cn", "张三")
+    for n in range(services.DIGEST_ENTRIES):
+        digest.entries[(n, n)] = services.Entry(
+            n, "某方案", str(n), f"任务{n}", "某区", "完成", JUNE_30 + timedelta(days=n), False
+        )
+    subject, text = services._render(digest, JUNE_30, BASE_URL)
+    assert subject == f"【任务督办】{services.DIGEST_ENTRIES}项任务节点提醒"
+    assert listed(text) == list(range(services.DIGEST_ENTRIES))
+    assert "另有" not in text
+    assert text.splitlines()[-2:] == [
+        "",
+        "请及时报送进展和佐证材料。本邮件由任务督办平台自动发送。",
+    ]
+    digest.entries[(99, 99)] = services.Entry(
+        99, "某方案", "99", "任务99", "某区", "完成", JUNE_30 - timedelta(days=1), True
+    )
+    subject, text = services._render(digest, JUNE_30, BASE_URL)
+    assert subject == f"【任务督办】{services.DIGEST_ENTRIES + 1}项任务节点提醒（1项已超期）"
+    assert listed(text)[0] == 99  # the overdue one leads
+    assert f"另有1项未列出，请登录平台查看全部：{BASE_URL}/my?view=open" in text
 
 
 # --- once and only once ---------------------------------------------------------------------------

@@ -11,6 +11,8 @@ One digest per recipient, plan, window and stage lists that unit's tasks; its de
 no run date (``cadence:<plan>:<due day>:<stage>:<channel>:<recipient>``), so running the job
 again the same day or on the following days never queues it twice. Messages go to the unit's
 contacts (e-mail, chat robot) and its users (in-app), held by the usual quiet hours (22:00-08:00).
+A digest lists at most ``reminders.DIGEST_ENTRIES`` tasks; one more line counts the rest and
+links to the unit's open tasks (``/my``).
 """
 
 from __future__ import annotations
@@ -163,11 +165,11 @@ def _row(
             f"第{task.item_label}项 {task.item_title}（{task.unit_name}）"
             f" 报送：{base_url.rstrip('/')}/assignments/{task.assignment_id}"
         )
-    number = 0
-    for unit_lines in by_unit.values():
-        for line in unit_lines:
-            number += 1
-            lines.append(f"{number}. {line}")
+    listed = [line for unit_lines in by_unit.values() for line in unit_lines]
+    for number, line in enumerate(listed[: reminders.DIGEST_ENTRIES], start=1):
+        lines.append(f"{number}. {line}")
+    if n > reminders.DIGEST_ENTRIES:
+        lines.append(reminders.more_line(n - reminders.DIGEST_ENTRIES, base_url, "/my?view=open"))
     lines += ["", "本邮件由任务督办平台按报送周期自动发送。"]
     key = f"cadence:{plan.plan_code}:{due_on.isoformat()}:{stage}:{channel}:{recipient}"
     held = reminders._quiet_until(now_utc(), QUIET)

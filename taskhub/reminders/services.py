@@ -70,6 +70,13 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE_MINUTES = 2
 #: How many outbox rows one delivery run sends at most.
 DELIVERY_BATCH = 500
+#: A digest (e-mail, robot, in-app; the reporting and co-handling reminders too) lists at most
+#: this many entries, the most urgent first, then one line that counts the rest and links to the
+#: recipient's full list. A reminder of 80 tasks is not read to the end, and each digest's text
+#: is written once and rewritten by every claim and mark: unbounded, 762 digests were 8.3 MB
+#: on the API bench ledger (bench/README.md, "Under load (issue 17)"). The subject keeps the
+#: full counts.
+DIGEST_ENTRIES = 20
 
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
@@ -188,6 +195,8 @@ class Digest:
     display: str
     entries: dict[tuple[int, int], Entry] = field(default_factory=dict)
     quiet: set[tuple[time, time]] = field(default_factory=set)
+    #: An office user (e-mail or in-app): the full list is the deadline board, not "my tasks".
+    office: bool = False
 
 
 def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
@@ -239,6 +248,8 @@ def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
         if rule.quiet_from and rule.quiet_until
     }
     digests: dict[tuple[str, str], Digest] = {}
+    office = {(Channel.EMAIL.value, u.email) for u in resolver.office if u.email}
+    office |= {(Channel.IN_APP.value, str(u.id)) for u in resolver.office}
     for (
         milestone_id,
         milestone_title,
@@ -268,7 +279,9 @@ def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
             for channel, recipient, display in resolver.for_rule(rule, unit_id, item_id):
                 digest = digests.get((channel, recipient))
                 if digest is None:
-                    digest = digests[channel, recipient] = Digest(channel, recipient, display)
+                    digest = digests[channel, recipient] = Digest(
+                        channel, recipient, display, office=(channel, recipient) in office
+                    )
                 digest.entries[(assignment_id, milestone_id)] = entry
                 if window:
                     digest.quiet.add(window)
@@ -355,18 +368,24 @@ class _Recipients:
 def _render(
     digest: Digest, today: date, base_url: str, lines: dict[tuple[int, int], str] | None = None
 ) -> tuple[str, str]:
-    """The digest's subject and text; ``lines`` keeps each entry's line for the next digest."""
+    """The digest's subject and text; ``lines`` keeps each entry's line for the next digest.
+
+    The most urgent entries first: by due date, so the overdue ones lead (then plan, unit and
+    the task, so that which ones make the first DIGEST_ENTRIES is decided, not left to the
+    database's row order); the rest are counted on one line with a link to the full list.
+    """
     if lines is None:
         lines = {}
     keyed = sorted(
-        digest.entries.items(), key=lambda ke: (ke[1].due_on, ke[1].plan_title, ke[1].unit_name)
+        digest.entries.items(),
+        key=lambda ke: (ke[1].due_on, ke[1].plan_title, ke[1].unit_name, ke[0]),
     )
     overdue = sum(1 for _, e in keyed if e.overdue)
     subject = f"【任务督办】{len(keyed)}项任务节点提醒" + (
         f"（{overdue}项已超期）" if overdue else ""
     )
     text = [f"{digest.display}：您好！截至{today:%Y年%m月%d日}，以下任务节点需要关注：", ""]
-    for n, (key, e) in enumerate(keyed, start=1):
+    for n, (key, e) in enumerate(keyed[:DIGEST_ENTRIES], start=1):
         line = lines.get(key)
         if line is None:
             state = "已超期" if e.overdue else "即将到期"
@@ -376,8 +395,21 @@ def _render(
                 f" 办理：{base_url.rstrip('/')}/assignments/{e.assignment_id}"
             )
         text.append(f"{n}. {line}")
+    if len(keyed) > DIGEST_ENTRIES:
+        view = "overdue" if overdue == len(keyed) else "open"
+        page = f"/board?view={view}" if digest.office else f"/my?view={view}"
+        text.append(more_line(len(keyed) - DIGEST_ENTRIES, base_url, page))
     text += ["", "请及时报送进展和佐证材料。本邮件由任务督办平台自动发送。"]
     return subject, "\n".join(text)
+
+
+def more_line(hidden: int, base_url: str, page: str) -> str:
+    """The line after a digest's first DIGEST_ENTRIES entries: how many more, and where.
+
+    ``page`` is the recipient's full list: a unit's own tasks (``/my``, overdue first, then by
+    due date) or, for the office, the deadline board (``/board``).
+    """
+    return f"另有{hidden}项未列出，请登录平台查看全部：{base_url.rstrip('/')}{page}"
 
 
 def _quiet_until(now: datetime, windows: Iterable[tuple[time, time]]) -> datetime:

@@ -110,12 +110,15 @@ def _row(
         f"{digest['display']}：您好！以下任务本轮报送截止{due_on:%Y年%m月%d日}，尚缺贵单位的协办意见：",
         "",
     ]
-    for number, (lead, link) in enumerate(tasks, start=1):
+    for number, (lead, link) in enumerate(tasks[: reminders.DIGEST_ENTRIES], start=1):
         item = lead.item
         lines.append(
             f"{number}. 第{item.number or item.code}项 {item.title or item.text[:30]}"
             f"（牵头单位：{lead.unit.name}） 填写：{base_url.rstrip('/')}/assignments/{link}"
         )
+    if len(tasks) > reminders.DIGEST_ENTRIES:  # the unit's own tasks hold the parts' forms
+        hidden = len(tasks) - reminders.DIGEST_ENTRIES
+        lines.append(reminders.more_line(hidden, base_url, "/my?view=open"))
     lines += ["", "本邮件由任务督办平台按报送轮次自动发送。"]
     key = f"co-report:{plan.code}:{due_on.isoformat()}:{channel}:{recipient}"
     held = reminders._quiet_until(now_utc(), QUIET)
