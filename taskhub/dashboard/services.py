@@ -8,6 +8,8 @@ the process and keyed by the audit trail's latest event, which every state chang
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,7 +18,7 @@ from typing import Any
 
 from flask import g as request_globals
 from flask import has_request_context
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import and_, bindparam, case, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from taskhub.accounts.models import User
@@ -238,37 +240,15 @@ def _unit_figures(
 
 
 def _count_unit_figures(plan: Plan, day: date, units: Collection[int] | None) -> _UnitFigures:
-    """One grouped query by unit and area; the at-risk look at each candidate's milestones (a
-    correlated subquery) is made only for unfinished tasks that are not overdue.
-
-    For the whole plan the areas are told apart in SQL (a CASE over the plan's sections: a
-    few rows per unit). For a few units the rows are grouped by section and folded into areas
-    here: building that CASE, a bound pair per section, costs more than their rows."""
+    """One grouped query by unit and area (see ``_unit_figures_query``)."""
     top, _titles = areas_of(plan)
-    section: Any
-    if units is None and top:
-        # Grouped by its name: PostgreSQL would not match two bound copies.
-        section = case(top, value=Item.section_id, else_=literal(None)).label("area")
-    else:
-        section = Item.section_id
-    candidate = and_(Assignment.status != _COMPLETED, ~Assignment.overdue_on(day))
-    at_risk = _at_risk(day, due_soon_until(day), date(plan.year, 1, 1))
-    query = (
-        select(
-            Assignment.unit_id,
-            section,
-            *_bucket_sums(day),
-            func.sum(case((candidate, at_risk), else_=0)),
-        )
-        .join(Item, Item.id == Assignment.item_id)
-        .where(Item.plan_id == plan.id, ~Assignment.is_not_applicable)
-        .group_by(Assignment.unit_id, section)
+    query = _unit_figures_query(
+        plan.id, plan.year, day, due_soon_until(day), top if units is None else None
     )
-    if units is not None:
-        query = query.where(Assignment.unit_id.in_(sorted(units)))
+    params = {} if units is None else {"units": sorted(units)}
     in_sql = units is None
     figures = _UnitFigures({}, {}, {})
-    for uid, sid, done, overdue, not_started, total, risky in db.session.execute(query):
+    for uid, sid, done, overdue, not_started, total, risky in db.session.execute(query, params):
         area = sid if in_sql else top.get(sid) if sid is not None else None
         counts = figures.areas.setdefault(uid, {})
         old = counts.get(area, (0, 0, 0, 0))
@@ -283,6 +263,56 @@ def _count_unit_figures(plan: Plan, day: date, units: Collection[int] | None) ->
         if risky:
             figures.at_risk[uid] = figures.at_risk.get(uid, 0) + int(risky)
     return figures
+
+
+#: The few units' statements built (plan, year, day, due-soon day): a view after a change
+#: executes one again with other units instead of building its expressions anew.
+_UNIT_QUERIES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_UNIT_QUERIES_LOCK = threading.Lock()
+
+
+def _unit_figures_query(
+    plan_id: int, year: int, day: date, soon_until: date, top: dict[int, int] | None
+) -> Any:
+    """Applicable assignments by unit and area and completion bucket, with the at-risk ones:
+    the at-risk look at each candidate's milestones (a correlated subquery) is made only for
+    unfinished tasks that are not overdue.
+
+    For the whole plan (``top`` given) the areas are told apart in SQL (a CASE over the plan's
+    sections: a few rows per unit). For a few units (bound as ``units``) the rows are grouped
+    by section and folded into areas by the caller, and the statement is kept for the day:
+    building that CASE, or the whole statement, costs more than running it."""
+    key = (plan_id, year, day, soon_until)
+    if top is None:
+        with _UNIT_QUERIES_LOCK:
+            held = _UNIT_QUERIES.get(key)
+        if held is not None:
+            return held
+    section: Any = Item.section_id
+    if top is not None:
+        # Grouped by its name: PostgreSQL would not match two bound copies.
+        areas = case(top, value=Item.section_id, else_=literal(None)) if top else literal(None)
+        section = areas.label("area")
+    candidate = and_(Assignment.status != _COMPLETED, ~Assignment.overdue_on(day))
+    at_risk = _at_risk(day, soon_until, date(year, 1, 1))
+    query = (
+        select(
+            Assignment.unit_id,
+            section,
+            *_bucket_sums(day),
+            func.sum(case((candidate, at_risk), else_=0)),
+        )
+        .join(Item, Item.id == Assignment.item_id)
+        .where(Item.plan_id == plan_id, ~Assignment.is_not_applicable)
+        .group_by(Assignment.unit_id, section)
+    )
+    if top is None:
+        query = query.where(Assignment.unit_id.in_(bindparam("units", expanding=True)))
+        with _UNIT_QUERIES_LOCK:
+            _UNIT_QUERIES[key] = query
+            while len(_UNIT_QUERIES) > 16:
+                _UNIT_QUERIES.popitem(last=False)
+    return query
 
 
 def _add(totals: dict[int | None, list[int]], counts: _AreaCounts, sign: int) -> None:
