@@ -162,7 +162,11 @@ def _values(args: dict[str, Any], scope: int | None) -> dict[str, Any]:
 def _scope() -> int | None:
     """The unit a unit's token is held to (whatever it asks for), None for other roles."""
     user = api_user()
-    return user.unit_id if user.role == "unit" else None
+    if user.role != "unit":
+        return None
+    # The database refuses a unit account without a unit (ck_users_unit_roles_have_unit);
+    # were one to slip through, it would see nothing (no unit has id 0), not the city.
+    return user.unit_id if user.unit_id is not None else 0
 
 
 def _conditions(
