@@ -156,4 +156,3 @@ def test_the_first_page_of_a_units_list_leads_to_the_next_by_cursor(api_as):
     )
     by_number = client.get("/api/v1/assignments/?open=true&page_size=10&page=2")
     assert by_cursor.get_data() == by_number.get_data()
-
