@@ -187,6 +187,26 @@ def test_the_created_report_is_what_reading_it_back_gives(unit: Any, office: Any
 # -- permissions ------------------------------------------------------------------------------
 
 
+def test_a_report_reads_its_assignment_once_with_the_row_lock(unit: Any) -> None:
+    aid = assignment_id("3")
+    unit.get(f"{API}/assignments/{aid}/milestones")  # the token's first use is recorded once
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = submit(unit, aid)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 201
+    reads = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM assignments" in s]
+    assert len(reads) == 1  # the permission check and the report's lock share it
+    if db.engine.dialect.name == "postgresql":
+        assert "FOR UPDATE OF assignments" in reads[0]
+
+
 def test_a_unit_token_cannot_see_or_report_on_another_units_assignment(
     unit: Any, api_as: Any
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -44,6 +44,7 @@ from taskhub.tracking.services import (
     StaleObject,
     UploadedFile,
     acknowledge,
+    assignment_for_report,
     can_review,
     check_version,
     decide_extension,
@@ -268,6 +269,46 @@ def test_only_the_unit_or_office_acknowledges(session: Any, role: str, unit: str
 
 
 # --- submit_report ---------------------------------------------------------------------
+
+
+def assignment_reads(call: Any) -> int:
+    """How many times ``call`` reads an assignment with its item's plan (the report's locked
+    read; a plain load of the assignment may bring its item, not the plan)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT assignments.id") and "JOIN plans" in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return len(seen)
+
+
+def test_a_report_reads_its_assignment_again_unless_read_for_it_in_this_transaction(
+    session: Any, storage: LocalStorage
+) -> None:
+    a = assignment("baotou-2022", "3")
+    user = unit_user(a)
+    # Read (and locked) for the report by the caller: the report reads it no more.
+    assert assignment_for_report(a.id) is a
+    assert assignment_reads(lambda: report(a, user, storage)) == 0
+    assert a.status == "submitted"
+    # A commit since: another transaction, whose lock the report takes itself.
+    b = assignment("baotou-2022", "1")
+    assert assignment_for_report(b.id) is b
+    session.commit()
+    session.refresh(b)  # what the commit expired, read outside the count
+    assert assignment_reads(lambda: report(b, user, storage)) == 1
+    # The version is still checked against the row as read.
+    c = assignment("baotou-2022", "2")
+    assert assignment_for_report(c.id) is c
+    with pytest.raises(StaleObject):
+        report(c, user, storage, expected_version=c.version - 1)
+    assert assignment_for_report(10**9) is None
 
 
 def test_report_keeps_three_parts_percent_and_content_addressed_evidence(

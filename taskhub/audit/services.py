@@ -87,6 +87,10 @@ def legacy_digest(event: AuditEvent) -> str:
     return hashlib.sha256(_payload(event)).hexdigest()
 
 
+#: The newest event's digest, the next one's predecessor (built once: every change reads it).
+_HEAD_DIGEST = select(AuditEvent.digest).order_by(AuditEvent.id.desc()).limit(1)
+
+
 def record(
     action: str,
     object_type: str,
@@ -103,7 +107,7 @@ def record(
     if session.get_bind().dialect.name == "postgresql":
         # Appends must be serialised or two writers would chain to the same predecessor.
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    prev = session.scalar(select(AuditEvent.digest).order_by(AuditEvent.id.desc()).limit(1))
+    prev = session.scalar(_HEAD_DIGEST)
     event = AuditEvent(
         occurred_at=now_utc(),
         actor_id=actor_id,

@@ -16,15 +16,15 @@ are the unit's, not a person's, and follow the rules alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import time
-from typing import Any
+from typing import Any, Protocol, cast
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select
 
 from taskhub.accounts.models import User
 from taskhub.audit import services as audit
@@ -140,21 +140,22 @@ class RuleChannels:
     quiet: tuple[tuple[time, time], ...]
 
 
+#: The enabled rules' addressees, channels and quiet hours (built once: every notice reads it).
+_ENABLED_RULES = select(
+    ReminderRule.recipients,
+    ReminderRule.channels,
+    ReminderRule.quiet_from,
+    ReminderRule.quiet_until,
+).where(ReminderRule.is_enabled)
+
+
 def rule_channels(recipients: Iterable[str]) -> RuleChannels:
     """The channels (and quiet hours) of the enabled reminder rules addressed to any of
     ``recipients`` (Recipient codes)."""
     wanted = set(recipients)
     channels: set[str] = set()
     quiet: set[tuple[time, time]] = set()
-    rules = db.session.execute(
-        select(
-            ReminderRule.recipients,
-            ReminderRule.channels,
-            ReminderRule.quiet_from,
-            ReminderRule.quiet_until,
-        ).where(ReminderRule.is_enabled)
-    )
-    for rule in rules:
+    for rule in db.session.execute(_ENABLED_RULES):
         if wanted & set(rule.recipients or []):
             channels.update(rule.channels or [])
             if rule.quiet_from and rule.quiet_until:
@@ -185,21 +186,39 @@ def _with_link(notice: Notice) -> str:
     return f"{notice.body}\n\n办理：{_base_url()}{notice.link}"
 
 
+#: In-app notifications as a Core INSERT built once (the ORM's bulk insert does more work to
+#: give back nothing this needs).
+_NEW_NOTIFICATIONS = insert(cast(Table, Notification.__table__))
+
+
+class Person(Protocol):
+    """Whom :func:`_send` tells: a ``User``, or a row with the same two columns."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+
 def _send(
     notice: Notice,
-    users: list[User],
+    users: Sequence[Person],
     rules: RuleChannels,
     *,
     contacts: Iterable[Contact] = (),
+    prefs: dict[tuple[int, str, str], bool] | None = None,
 ) -> int:
     """Notify ``users`` (in-app now; e-mail through the outbox) and a unit's ``contacts``
-    (e-mail, robot through the outbox), as the rules' channels and each user's choices allow.
+    (e-mail, robot through the outbox), as the rules' channels and each user's choices allow
+    (``prefs`` as :func:`preferences` gives them, read here unless the caller read them).
     Returns how many notifications and outbox rows were written."""
     if _QUIET.get():
         return 0
-    prefs = preferences(u.id for u in users)
+    if prefs is None:
+        prefs = preferences(u.id for u in users)
 
-    def wants(user: User, channel: str) -> bool:
+    def wants(user: Person, channel: str) -> bool:
         return prefs.get((user.id, notice.event, channel), True)
 
     in_app = [
@@ -208,7 +227,7 @@ def _send(
         if wants(user, Channel.IN_APP.value)
     ]
     if in_app:  # one multi-row INSERT (created_at from the column's default, row by row)
-        db.session.execute(insert(Notification), in_app)
+        db.session.execute(_NEW_NOTIFICATIONS, in_app)
     written = len(in_app)
     held = _quiet_until(now_utc(), rules.quiet)
     body = _with_link(notice)
@@ -355,6 +374,49 @@ def extension_decided(ext: ExtensionRequest) -> int:
     return _notify_unit(assignment, notice)
 
 
+def _choice(channel: str) -> Any:
+    """A user's stored choice for the event ``:event`` on ``channel`` (NULL: none, so on)."""
+    return (
+        select(NotificationPreference.enabled)
+        .where(
+            NotificationPreference.user_id == User.id,
+            NotificationPreference.event == bindparam("event"),
+            NotificationPreference.channel == channel,
+        )
+        .scalar_subquery()
+        .label(f"wants_{channel}")
+    )
+
+
+#: Who reviews a report on item ``:item_id``, with their choices for the event ``:event``, in
+#: one query (built once): the office and the item's lead assessors, enabled, each by id.
+_REVIEWERS = (
+    select(
+        User.id,
+        User.role,
+        User.email,
+        *(_choice(channel) for channel in PERSONAL_CHANNELS),
+    )
+    .where(
+        User.is_enabled,
+        or_(
+            User.role == "office",
+            and_(
+                User.role == "assessor",
+                User.unit_id.in_(
+                    select(ItemUnit.unit_id).where(
+                        ItemUnit.item_id == bindparam("item_id"),
+                        ItemUnit.role == UnitRole.LEAD_ASSESSOR.value,
+                        ItemUnit.unit_id.is_not(None),
+                    )
+                ),
+            ),
+        ),
+    )
+    .order_by(User.id)
+)
+
+
 def report_submitted(report: ProgressReport) -> int:
     """Tell the office and the item's lead assessor that a report awaits review."""
     if _QUIET.get():
@@ -362,35 +424,24 @@ def report_submitted(report: ProgressReport) -> int:
     assignment = report.assignment
     where = _where(assignment)
     unit = assignment.unit.name
+    event = NoticeEvent.REPORT_SUBMITTED.value
     notice = Notice(
-        NoticeEvent.REPORT_SUBMITTED.value,
+        event,
         f"report:{report.id}",
         f"【任务督办】新报告待审核：{unit} {where}",
         f"{unit}报送了进展报告（{report.percent}%），请审核。\n{where}",
         f"/assignments/{assignment.id}#reports",
     )
-    lead_units = select(ItemUnit.unit_id).where(
-        ItemUnit.item_id == assignment.item_id,
-        ItemUnit.role == UnitRole.LEAD_ASSESSOR.value,
-        ItemUnit.unit_id.is_not(None),
-    )
-    # The office and the lead assessors in one query; the office first, each by id.
-    people = list(
-        db.session.scalars(
-            select(User)
-            .where(
-                User.is_enabled,
-                or_(
-                    User.role == "office",
-                    and_(User.role == "assessor", User.unit_id.in_(lead_units)),
-                ),
-            )
-            .order_by(User.id)
-        )
-    )
-    office = [u for u in people if u.role == "office"]
-    assessors = [u for u in people if u.role != "office"]
+    people = db.session.execute(_REVIEWERS, {"item_id": assignment.item_id, "event": event}).all()
+    prefs = {
+        (person.id, event, channel): choice
+        for person in people
+        for channel, choice in zip(PERSONAL_CHANNELS, person[3:], strict=True)
+        if choice is not None
+    }
+    # The office first, then the lead assessors; whoever sent it (the office may report for
+    # a unit) is not told of their own report.
+    told = [p for p in people if p.role == "office"] + [p for p in people if p.role != "office"]
+    told = [p for p in told if p.id != report.author_id]
     rules = rule_channels([Recipient.OFFICE.value, Recipient.LEAD_UNIT.value])
-    # Whoever sent it (the office may report for a unit) is not told of their own report.
-    told = [u for u in office + assessors if u.id != report.author_id]
-    return _send(notice, told, rules)
+    return _send(notice, told, rules, prefs=prefs)

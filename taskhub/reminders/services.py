@@ -501,15 +501,19 @@ def _insert(rows: list[dict[str, Any]]) -> list[int]:
     """
     if not rows:
         return []
-    dialect = db.session.get_bind().dialect.name
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        upsert(OutboxMessage)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(OutboxMessage.id)
-    )
+    stmt = _OUTBOX_UPSERTS[db.session.get_bind().dialect.name == "postgresql"]
     # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT.
     return list(db.session.scalars(stmt, rows))
+
+
+def _outbox_upsert(upsert: Callable[[Any], Any]) -> Any:
+    table = OutboxMessage.__table__
+    return upsert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+
+
+#: :func:`_insert`'s statement for SQLite (False) and PostgreSQL (True), built once: a Core
+#: INSERT (the ORM's bulk insert does more work for the same rows).
+_OUTBOX_UPSERTS = {False: _outbox_upsert(sqlite_insert), True: _outbox_upsert(pg_insert)}
 
 
 #: How long a claimed row is left alone before another sender may retry it.

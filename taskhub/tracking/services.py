@@ -12,7 +12,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, case, cast, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import joinedload, selectinload
 
 from taskhub.accounts.models import User
@@ -89,17 +101,40 @@ def _lock_with_context(assignment: Assignment, expected_version: int | None) -> 
 
     Only the assignment's row is locked (``FOR UPDATE OF``), as :func:`lock` locks it; like
     :func:`lock` it reads the values afresh (``populate_existing``)."""
-    db.session.execute(
-        select(Assignment)
-        .where(Assignment.id == assignment.id)
-        .options(
-            joinedload(Assignment.item, innerjoin=True).joinedload(Item.plan, innerjoin=True),
-            joinedload(Assignment.unit, innerjoin=True),
-        )
-        .with_for_update(of=Assignment)
-        .execution_options(populate_existing=True)
-    ).one()
+    mark = db.session.info.pop(_LOCKED_FOR_REPORT, None)
+    if mark != (db.session().get_transaction(), assignment.id):  # not read by the caller yet
+        db.session.execute(_LOCK_WITH_CONTEXT, {"assignment_id": assignment.id}).one()
     check_version(assignment, expected_version)
+
+
+def assignment_for_report(assignment_id: int) -> Assignment | None:
+    """The assignment, read as :func:`submit_report` reads it (row lock, item, plan, unit),
+    for a caller that checks who may report before calling it in the same transaction: the
+    report then reads it no more (one SELECT, not two)."""
+    assignment = db.session.execute(
+        _LOCK_WITH_CONTEXT, {"assignment_id": assignment_id}
+    ).scalar_one_or_none()
+    if assignment is not None:
+        db.session.info[_LOCKED_FOR_REPORT] = (db.session().get_transaction(), assignment_id)
+    return assignment
+
+
+#: :func:`_lock_with_context`'s statement, built once (every report runs it).
+_LOCK_WITH_CONTEXT = (
+    select(Assignment)
+    .where(Assignment.id == bindparam("assignment_id"))
+    .options(
+        joinedload(Assignment.item, innerjoin=True).joinedload(Item.plan, innerjoin=True),
+        joinedload(Assignment.unit, innerjoin=True),
+    )
+    .with_for_update(of=Assignment)
+    .execution_options(populate_existing=True)
+)
+
+
+#: session.info: (transaction, assignment id) read by :func:`assignment_for_report`; a
+#: commit or rollback since makes it a different transaction, and the report reads again.
+_LOCKED_FOR_REPORT = "tracking.locked_for_report"
 
 
 def _state(a: Assignment) -> dict[str, Any]:

@@ -329,11 +329,15 @@ def _dedupe_key(event: str, key: str, endpoint_id: int) -> str:
     return f"hook:{event}:{key}:{endpoint_id}"
 
 
+#: Built once: every report, review and overdue scan asks.
+_ENABLED_ENDPOINTS = (
+    select(WebhookEndpoint).where(WebhookEndpoint.is_enabled).order_by(WebhookEndpoint.id)
+)
+
+
 def subscribers(event: str) -> list[WebhookEndpoint]:
     """Enabled endpoints subscribed to ``event`` (endpoints are few: filtered here)."""
-    endpoints = db.session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.is_enabled).order_by(WebhookEndpoint.id)
-    )
+    endpoints = db.session.scalars(_ENABLED_ENDPOINTS)
     return [e for e in endpoints if event in (e.events or [])]
 
 

@@ -12,13 +12,25 @@ from taskhub.core.api import abort_for, api_user, get_or_404
 from taskhub.core.db import db
 from taskhub.core.errors import DomainError
 from taskhub.plans.models import Item, Plan
+from taskhub.tracking import services
 from taskhub.tracking.models import Assignment
 from taskhub.units.models import Unit
 
 
-def load_assignment(assignment_id: int, *, need: str = "view") -> Assignment:
-    """The assignment, if this token's user may ``need`` ("view" or "edit") it; else 404/403."""
-    assignment: Assignment = get_or_404(Assignment, assignment_id)
+def load_assignment(
+    assignment_id: int, *, need: str = "view", for_report: bool = False
+) -> Assignment:
+    """The assignment, if this token's user may ``need`` ("view" or "edit") it; else 404/403.
+
+    ``for_report``: read as the report about to be submitted needs it (its row lock, item,
+    plan and unit: :func:`services.assignment_for_report`), in one SELECT."""
+    assignment: Assignment | None
+    if for_report:
+        assignment = services.assignment_for_report(assignment_id)
+        if assignment is None:
+            core.abort(404, f"Assignment {assignment_id} does not exist.")
+    else:
+        assignment = get_or_404(Assignment, assignment_id)
     user = api_user()
     allowed = assignment.can_edit(user) if need == "edit" else assignment.can_view(user)
     if not allowed:

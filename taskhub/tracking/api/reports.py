@@ -322,7 +322,7 @@ class AssignmentReports(MethodView):
         """Report progress (工作进展 / 存在问题 / 下步计划, percent) for review, as JSON or as
         multipart/form-data with evidence files in ``evidence``; the files get the same checks
         as on the pages, and a refused file saves nothing."""
-        assignment = load_assignment(assignment_id, need="edit")
+        assignment = load_assignment(assignment_id, need="edit", for_report=True)
         args, files = _report_input()
         try:
             report = services.submit_report(
