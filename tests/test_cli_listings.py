@@ -1,8 +1,9 @@
 """`taskhub jobs list` and `taskhub plan list [--json]` read through the database driver with
-plain SQL, not SQLAlchemy (issue 17: a quick start). Their output must stay what the ORM path printed: the app's own
-services (``list_plans``, ``PlanSummarySchema``, ``JobRun``) are the reference here, on the
-seeded database, in a fresh `taskhub` process (a driver connection of its own) and through the loaded
-app (its session's connection). Time is measured by bench/bench_cli.py, not here.
+plain SQL, not SQLAlchemy (issue 17: a quick start). Their output must stay what the ORM path
+printed: the app's own services (``list_plans``, ``PlanSummarySchema``, ``JobRun``) are the
+reference here, on the seeded database, in a fresh `taskhub` process (a driver connection of
+its own) and through the loaded app (its session's connection). Time is measured by
+bench/bench_cli.py, not here.
 """
 
 from __future__ import annotations
