@@ -77,7 +77,11 @@ def from_threads(server: Gunicorn, paths: list[tuple[str, str]], each: int) -> N
                     failures.append(f"{path}: {reply.status}")
             http.close()
 
-    threads = [threading.Thread(target=client) for _ in range(server.workers * 2)]
+    run_clients([threading.Thread(target=client) for _ in range(server.workers * 2)], failures)
+
+
+def run_clients(threads: list[threading.Thread], failures: list[str]) -> None:
+    """Start the client threads, wait for them all, and stop on any unexpected answer."""
     for t in threads:
         t.start()
     for t in threads:
@@ -115,13 +119,7 @@ def web_requests(
                 if reply.status != 200 or reply.url != f"{base}{path}" or not wanted:
                     failures.append(f"{path}: {reply.status} {reply.url}")
 
-    threads = [threading.Thread(target=client, args=(opener,)) for opener in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise SystemExit(f"unexpected answers: {sorted(set(failures))}")
+    run_clients([threading.Thread(target=client, args=(opener,)) for opener in clients], failures)
 
 
 def workers_rss(server: Gunicorn) -> list[float]:
