@@ -119,6 +119,35 @@ def session(app: Flask) -> Iterator[Any]:
             db.session = original
             outer.rollback()
             connection.close()
+            _vacuum_if_bloated()
+
+
+#: Dead rows a table may hold (beyond twice its live ones) before the tests vacuum it.
+_DEAD_ROWS_ALLOWED = 20_000
+
+_BLOATED = text(
+    "SELECT quote_ident(relname) FROM pg_stat_user_tables"
+    " WHERE n_dead_tup > :allowed + 2 * n_live_tup"
+)
+
+
+def _vacuum_if_bloated() -> None:
+    """Vacuum the tables that the rolled-back tests have filled with dead rows (PostgreSQL).
+
+    Every test's writes are rolled back, which leaves their rows dead in the tables; autovacuum
+    removes them in production, but a test server may run without it (the CI machine's does).
+    Without this, the seeded tables held a hundred times their live rows by the end of the
+    PostgreSQL pass and the same statements ran 10-20 times slower (28 minutes for the pass).
+    """
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        tables = conn.scalars(_BLOATED, {"allowed": _DEAD_ROWS_ALLOWED}).all()
+        conn.rollback()
+        if tables:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(tables)}")
 
 
 @pytest.fixture
