@@ -314,6 +314,11 @@ def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
     return {"digests": len(digests), "queued": queued, "milestones": len(rows)}
 
 
+#: Where a digest goes: (channel, recipient, display, the recipient's unit or None for the
+#: office).
+_Target = tuple[str, str, str, int | None]
+
+
 class _Recipients:
     """Contacts and users for the units in one run, loaded in a few queries."""
 
@@ -358,6 +363,7 @@ class _Recipients:
             db.session.scalars(select(User).where(User.role == "office", User.is_enabled))
         )
         self._targets: dict[tuple[int, tuple[str, ...]], list[tuple[str, str, str]]] = {}
+        self._tagged: dict[tuple[int, tuple[str, ...]], list[_Target]] = {}
 
     def unit_targets(self, unit_id: int, channels: list[str]) -> list[tuple[str, str, str]]:
         """Where a unit's messages go on ``channels`` (kept: one run asks thousands of times)."""
@@ -366,6 +372,16 @@ class _Recipients:
         if targets is None:
             targets = self._targets[key] = list(self._unit_targets(unit_id, channels))
         return targets
+
+    def tagged_targets(self, unit_id: int, channels: list[str]) -> list[_Target]:
+        """:meth:`unit_targets`, each with the unit (kept too)."""
+        key = (unit_id, tuple(channels))
+        tagged = self._tagged.get(key)
+        if tagged is None:
+            tagged = self._tagged[key] = [
+                (*target, unit_id) for target in self.unit_targets(unit_id, channels)
+            ]
+        return tagged
 
     def _unit_targets(self, unit_id: int, channels: list[str]) -> Iterable[tuple[str, str, str]]:
         for c in self.contacts.get(unit_id, []):
@@ -377,19 +393,14 @@ class _Recipients:
             for u in self.unit_users.get(unit_id, []):
                 yield Channel.IN_APP.value, str(u.id), u.display_name
 
-    def for_rule(
-        self, rule: ReminderRule, unit_id: int, item_id: int
-    ) -> Iterable[tuple[str, str, str, int | None]]:
-        """(channel, recipient, display, the recipient's unit or None for the office)."""
+    def for_rule(self, rule: ReminderRule, unit_id: int, item_id: int) -> Iterable[_Target]:
         channels = rule.channels
         for who in rule.recipients:
             if who == Recipient.UNIT_CONTACTS.value:
-                for target in self.unit_targets(unit_id, channels):
-                    yield (*target, unit_id)
+                yield from self.tagged_targets(unit_id, channels)
             elif who == Recipient.LEAD_UNIT.value:
                 for lead_id in self.leads.get(item_id, []):
-                    for target in self.unit_targets(lead_id, channels):
-                        yield (*target, lead_id)
+                    yield from self.tagged_targets(lead_id, channels)
             elif who == Recipient.OFFICE.value:
                 for u in self.office:
                     if Channel.EMAIL.value in channels and u.email:
