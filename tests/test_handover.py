@@ -166,6 +166,11 @@ def test_the_units_are_told_once(session, scene):
         select(Notification.title).where(Notification.user_id == scene["new"].id)
     ).all()
     assert len(new_inbox) == 1 and "转办任务" in new_inbox[0]
+    # The unit that gave the task up cannot open it any more: its notice leads to its list.
+    links = db.session.scalars(
+        select(Notification.link).where(Notification.user_id == scene["old"].id)
+    ).all()
+    assert f"/assignments/{kdl.id}" not in links and "/my" in links
     outbox = (
         select(func.count())
         .select_from(OutboxMessage)

@@ -288,3 +288,26 @@ def test_a_notice_copied_to_the_leader_emails_them_once(scene):  # noqa: F811
     notices.issued(supervise)
     db.session.commit()
     assert len(leader_rows(supervise.id)) == 1
+
+
+def test_a_leader_account_of_another_unit_is_led_to_the_leaders_view(scene, client):  # noqa: F811
+    from taskhub.reminders.models import Notification
+    from taskhub.supervision import services as escalations
+    from tests.conftest import login
+
+    kdl = scene["kdl"]
+    # The leader reads through an account of 青山区 (say, a secretary's): it cannot open
+    # 昆都仑区's task, so its notice leads to the leader's view, which it can.
+    account = make_user("unit", unit_named(OTHER, "baotou"), "secretary")
+    leader = _leader(unit_name=KDL_NAME, user_id=account.id)
+    city_id = escalations.city_of(kdl)
+    escalations.issue(
+        kdl, escalations.level_by_code(city_id, "supervise"), actor=scene["office"], today=TODAY
+    )
+    db.session.commit()
+    links = dict(db.session.execute(select(Notification.user_id, Notification.link)).all())
+    assert links[scene["unit"].id] == f"/assignments/{kdl.id}#escalations"
+    assert links[account.id] == f"/leaders/{leader.id}"
+    login(client, account)
+    assert client.get(links[account.id]).status_code == 200
+    assert client.get(f"/assignments/{kdl.id}").status_code == 403

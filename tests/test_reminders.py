@@ -376,9 +376,123 @@ def test_escalation_at_five_working_days_goes_to_lead_unit_and_office(
     for message in mail.messages:
         assert message.subject == "【任务督办】1项任务节点提醒（1项已超期）"
         assert "（昆都仑区人民政府）" in message.text
-        assert f"/assignments/{baotou.kdl3.id}" in message.text
+    sent = {m.rcpt_tos[0]: m.text for m in mail.messages}
+    assert f"办理：{BASE_URL}/assignments/{baotou.kdl3.id}" in sent["duban@example.gov.cn"]
+    # The lead unit cannot open 昆都仑区's task: its line points to its own task of the item.
+    gaj3 = assignment("3", "市公安局")
+    assert f"/assignments/{baotou.kdl3.id}" not in sent["wangwu@gaj.example.gov.cn"]
+    assert (
+        f"已超期。请督促该单位办理。 本单位该项任务：{BASE_URL}/assignments/{gaj3.id}"
+        in sent["wangwu@gaj.example.gov.cn"]
+    )
     [note] = db.session.scalars(select(Notification)).all()
     assert note.user_id == office.id
+
+
+def lead_task() -> Assignment:
+    """市公安局's own task of item 3 (it also leads item 3's assessment), open, due 06-30."""
+    gaj3 = assignment("3", "市公安局")
+    milestone = milestone_of(gaj3)
+    milestone.status, milestone.completed_on = "open", None
+    assert milestone.due_on == JUNE_30
+    db.session.commit()
+    return gaj3
+
+
+def lead_units_too() -> None:
+    """The escalation rule also tells the assignment's own unit (one run, both kinds of line)."""
+    rule_named(ESCALATE).recipients = ["unit_contacts", "lead_unit", "office"]
+    db.session.commit()
+
+
+def test_a_lead_units_digest_never_links_to_another_units_task(
+    app: Flask, baotou: Baotou, mail: Any, clock: Clock
+) -> None:
+    # Item 3: 昆都仑区 and 青山区 overdue, and the lead assessment unit 市公安局's own task.
+    keep_open(baotou.kdl3, baotou.qs3)
+    gaj3 = lead_task()
+    lead_units_too()
+    add_contact("昆都仑区人民政府", "张三", "zhangsan@kdl.example.gov.cn")
+    add_contact("市公安局", "王五", "wangwu@gaj.example.gov.cn")
+    escalation_day = date(2022, 7, 7)
+    clock.now = at(escalation_day)
+    decide(escalation_day)
+    deliver(app, clock.now)
+    sent = {m.rcpt_tos[0]: m.text for m in mail.messages}
+
+    # The responsible unit's own digest still links to its task.
+    kdl = sent["zhangsan@kdl.example.gov.cn"]
+    assert listed(kdl) == [baotou.kdl3.id]
+    assert f"办理：{BASE_URL}/assignments/{baotou.kdl3.id}" in kdl
+    # The lead unit's: its own task with its link; the others' through its own task.
+    gaj = sent["wangwu@gaj.example.gov.cn"]
+    assert set(listed(gaj)) == {gaj3.id}
+    assert f"办理：{BASE_URL}/assignments/{gaj3.id}" in gaj
+    for unit in ("昆都仑区人民政府", "青山区人民政府"):
+        [line] = [line for line in gaj.splitlines() if f"（{unit}）" in line]
+        assert line.endswith(f"请督促该单位办理。 本单位该项任务：{BASE_URL}/assignments/{gaj3.id}")
+
+
+def test_a_lead_unit_without_its_own_task_gets_no_link(
+    app: Flask, baotou: Baotou, mail: Any, clock: Clock
+) -> None:
+    gaj3 = assignment("3", "市公安局")
+    db.session.delete(gaj3)  # 市公安局 leads the assessment of item 3 without a task of its own
+    db.session.commit()
+    keep_open(baotou.kdl3)
+    add_contact("市公安局", "王五", "wangwu@gaj.example.gov.cn")
+    escalation_day = date(2022, 7, 7)
+    clock.now = at(escalation_day)
+    decide(escalation_day)
+    deliver(app, clock.now)
+
+    [text] = [m.text for m in mail.messages if m.rcpt_tos == ["wangwu@gaj.example.gov.cn"]]
+    assert "/assignments/" not in text
+    [line] = [line for line in text.splitlines() if line.startswith("1. ")]
+    assert "（昆都仑区人民政府）" in line and line.endswith("已超期。请督促该单位办理。")
+
+
+def test_every_link_in_a_lead_units_in_app_digest_opens_for_its_user(
+    app: Flask, baotou: Baotou, clock: Clock, client: Any
+) -> None:
+    keep_open(baotou.kdl3, baotou.kdl4, baotou.qs3)
+    gaj3 = lead_task()
+    lead_units_too()
+    staff = make_user("unit", unit_named("市公安局", "baotou"), "gaj-staff")
+    escalation_day = date(2022, 7, 7)
+    clock.now = at(escalation_day)
+    decide(escalation_day)
+    deliver(app, clock.now)
+
+    [note] = db.session.scalars(select(Notification).where(Notification.user_id == staff.id))
+    links = {int(n) for n in re.findall(r"/assignments/(\d+)", note.body)}
+    assert gaj3.id in links  # 市公安局 leads items 3 and 4 and has a task of each
+    assert not links & {baotou.kdl3.id, baotou.kdl4.id, baotou.qs3.id}
+    assert "（昆都仑区人民政府）" in note.body and "（青山区人民政府）" in note.body
+    login(client, staff)
+    for n in links:
+        assert client.get(f"/assignments/{n}").status_code == 200
+    # What the old digest linked to is closed to this user, as it should stay.
+    assert client.get(f"/assignments/{baotou.kdl3.id}").status_code == 403
+
+
+def test_a_lead_units_long_digest_counts_other_units_tasks_apart(session: Any) -> None:
+    cap = services.DIGEST_ENTRIES
+    digest = services.Digest("in_app", "7", "王五", unit_id=1)
+    for n in range(cap + 3):  # the last three another unit's, with no task of the lead's
+        unit = 1 if n < cap + 1 else 2
+        digest.entries[(n, n)] = services.Entry(
+            n, "某方案", str(n), f"任务{n}", f"单位{unit}", "完成", JUNE_30, True, unit, n
+        )
+    _subject, text = services._render(digest, JUNE_30, BASE_URL)
+    assert (
+        f"另有3项未列出，其中2项为其他单位的任务，请督促相关单位办理；"
+        f"本单位的任务请登录平台查看：{BASE_URL}/my?view=overdue"
+    ) in text.splitlines()
+    digest.entries = {k: e for k, e in digest.entries.items() if k[0] < cap or e.unit_id == 2}
+    _subject, text = services._render(digest, JUNE_30, BASE_URL)
+    assert "另有2项未列出，其中2项为其他单位的任务，请督促相关单位办理。" in text.splitlines()
+    assert "/my" not in text
 
 
 # --- long digests: the most urgent DIGEST_ENTRIES, then a count and a link ----------------------

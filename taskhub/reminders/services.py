@@ -186,6 +186,10 @@ class Entry:
     milestone_title: str
     due_on: date
     overdue: bool
+    #: The assignment's unit and item: whether a unit's digest may link to it, and if not,
+    #: which of the recipient unit's own tasks it links to instead.
+    unit_id: int = 0
+    item_id: int = 0
 
 
 @dataclass
@@ -197,6 +201,10 @@ class Digest:
     quiet: set[tuple[time, time]] = field(default_factory=set)
     #: An office user (e-mail or in-app): the full list is the deadline board, not "my tasks".
     office: bool = False
+    #: The unit whose contact or user the recipient is (None for the office). A unit user opens
+    #: only their own unit's assignments (Assignment.can_view): a lead unit's digest links to
+    #: another unit's task through its own task of the item, or not at all.
+    unit_id: int | None = None
 
 
 def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
@@ -273,20 +281,29 @@ def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
             milestone_title or kind,
             due_on,
             due_on < today,
+            unit_id,
+            item_id,
         )
         for rule in firing[due_on]:
             window = quiet.get(rule.id)
-            for channel, recipient, display in resolver.for_rule(rule, unit_id, item_id):
+            for channel, recipient, display, unit in resolver.for_rule(rule, unit_id, item_id):
                 digest = digests.get((channel, recipient))
                 if digest is None:
                     digest = digests[channel, recipient] = Digest(
-                        channel, recipient, display, office=(channel, recipient) in office
+                        channel,
+                        recipient,
+                        display,
+                        office=(channel, recipient) in office,
+                        unit_id=unit,
                     )
                 digest.entries[(assignment_id, milestone_id)] = entry
                 if window:
                     digest.quiet.add(window)
-    lines: dict[tuple[int, int], str] = {}  # an entry's line, shared by its digests
-    queued = len(_insert([_row(digest, today, base_url, lines) for digest in digests.values()]))
+    lines: dict[_LineKey, str] = {}  # an entry's line, shared by its digests
+    own = resolver.own_assignments
+    queued = len(
+        _insert([_row(digest, today, base_url, lines, own) for digest in digests.values()])
+    )
     audit.record(
         "reminders.decided",
         "job",
@@ -297,14 +314,30 @@ def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
     return {"digests": len(digests), "queued": queued, "milestones": len(rows)}
 
 
+#: Where a digest goes: (channel, recipient, display, the recipient's unit or None for the
+#: office).
+_Target = tuple[str, str, str, int | None]
+
+
 class _Recipients:
     """Contacts and users for the units in one run, loaded in a few queries."""
 
     def __init__(self, unit_ids: Iterable[int], item_ids: Iterable[int]) -> None:
         item_ids = set(item_ids)
         self.leads: dict[int, list[int]] = defaultdict(list)
+        #: (item, lead unit) → the lead unit's own assignment of the item, where it has one:
+        #: what its digest links to for the item's other units' tasks.
+        self.own_assignments: dict[tuple[int, int], int] = {}
+        # The lead units' own assignments come in the same query (one per (item, unit) at
+        # most: assignments are unique on item and unit), so the job's query count stays flat.
         lead_rows = db.session.execute(
-            select(ItemUnit.item_id, ItemUnit.role, ItemUnit.unit_id)
+            select(ItemUnit.item_id, ItemUnit.role, ItemUnit.unit_id, Assignment.id)
+            .outerjoin(
+                Assignment,
+                and_(
+                    Assignment.item_id == ItemUnit.item_id, Assignment.unit_id == ItemUnit.unit_id
+                ),
+            )
             .where(
                 ItemUnit.item_id.in_(item_ids),
                 ItemUnit.unit_id.isnot(None),
@@ -312,9 +345,11 @@ class _Recipients:
             )
             .order_by(ItemUnit.position)
         ).all()
-        for item_id, _role, unit_id in lead_rows:
+        for item_id, _role, unit_id, assignment_id in lead_rows:
             if unit_id is not None:
                 self.leads[item_id].append(unit_id)
+                if assignment_id is not None:
+                    self.own_assignments[item_id, unit_id] = assignment_id
         all_units = set(unit_ids) | {u for ids in self.leads.values() for u in ids}
         self.contacts: dict[int, list[Contact]] = defaultdict(list)
         for c in db.session.scalars(select(Contact).where(Contact.unit_id.in_(all_units))):
@@ -328,6 +363,7 @@ class _Recipients:
             db.session.scalars(select(User).where(User.role == "office", User.is_enabled))
         )
         self._targets: dict[tuple[int, tuple[str, ...]], list[tuple[str, str, str]]] = {}
+        self._tagged: dict[tuple[int, tuple[str, ...]], list[_Target]] = {}
 
     def unit_targets(self, unit_id: int, channels: list[str]) -> list[tuple[str, str, str]]:
         """Where a unit's messages go on ``channels`` (kept: one run asks thousands of times)."""
@@ -336,6 +372,16 @@ class _Recipients:
         if targets is None:
             targets = self._targets[key] = list(self._unit_targets(unit_id, channels))
         return targets
+
+    def tagged_targets(self, unit_id: int, channels: list[str]) -> list[_Target]:
+        """:meth:`unit_targets`, each with the unit (kept too)."""
+        key = (unit_id, tuple(channels))
+        tagged = self._tagged.get(key)
+        if tagged is None:
+            tagged = self._tagged[key] = [
+                (*target, unit_id) for target in self.unit_targets(unit_id, channels)
+            ]
+        return tagged
 
     def _unit_targets(self, unit_id: int, channels: list[str]) -> Iterable[tuple[str, str, str]]:
         for c in self.contacts.get(unit_id, []):
@@ -347,35 +393,57 @@ class _Recipients:
             for u in self.unit_users.get(unit_id, []):
                 yield Channel.IN_APP.value, str(u.id), u.display_name
 
-    def for_rule(
-        self, rule: ReminderRule, unit_id: int, item_id: int
-    ) -> Iterable[tuple[str, str, str]]:
+    def for_rule(self, rule: ReminderRule, unit_id: int, item_id: int) -> Iterable[_Target]:
         channels = rule.channels
         for who in rule.recipients:
             if who == Recipient.UNIT_CONTACTS.value:
-                yield from self.unit_targets(unit_id, channels)
+                yield from self.tagged_targets(unit_id, channels)
             elif who == Recipient.LEAD_UNIT.value:
-                for unit_id in self.leads.get(item_id, []):
-                    yield from self.unit_targets(unit_id, channels)
+                for lead_id in self.leads.get(item_id, []):
+                    yield from self.tagged_targets(lead_id, channels)
             elif who == Recipient.OFFICE.value:
                 for u in self.office:
                     if Channel.EMAIL.value in channels and u.email:
-                        yield Channel.EMAIL.value, u.email, u.display_name
+                        yield Channel.EMAIL.value, u.email, u.display_name, None
                     if Channel.IN_APP.value in channels:
-                        yield Channel.IN_APP.value, str(u.id), u.display_name
+                        yield Channel.IN_APP.value, str(u.id), u.display_name, None
+
+
+#: An entry's line in the shared cache: (assignment, milestone, the assignment it links to or
+#: None). The link is what differs between digests (see :func:`_link`).
+_LineKey = tuple[int, int, int | None]
+
+
+def _link(digest: Digest, entry: Entry, own: Mapping[tuple[int, int], int]) -> int | None:
+    """The assignment an entry of ``digest`` links to: its own, for the office and for the
+    assignment's unit; for another unit (a lead unit told of the item's other units' tasks)
+    that unit's own assignment of the item (``own``: (item, unit) → assignment), else none.
+    A unit user cannot open another unit's assignment (Assignment.can_view)."""
+    if digest.office or digest.unit_id is None or digest.unit_id == entry.unit_id:
+        return entry.assignment_id
+    return own.get((entry.item_id, digest.unit_id))
 
 
 def _render(
-    digest: Digest, today: date, base_url: str, lines: dict[tuple[int, int], str] | None = None
+    digest: Digest,
+    today: date,
+    base_url: str,
+    lines: dict[_LineKey, str] | None = None,
+    own: Mapping[tuple[int, int], int] | None = None,
 ) -> tuple[str, str]:
     """The digest's subject and text; ``lines`` keeps each entry's line for the next digest.
 
     The most urgent entries first: by due date, so the overdue ones lead (then plan, unit and
     the task, so that which ones make the first DIGEST_ENTRIES is decided, not left to the
     database's row order); the rest are counted on one line with a link to the full list.
+    An entry about another unit's task (in a lead unit's digest) links to the recipient
+    unit's own task of the item (``own``, see :func:`_link`) or nowhere, and asks the
+    recipient to press that unit.
     """
     if lines is None:
         lines = {}
+    own = own or {}
+    base = base_url.rstrip("/")
     keyed = sorted(
         digest.entries.items(),
         key=lambda ke: (ke[1].due_on, ke[1].plan_title, ke[1].unit_name, ke[0]),
@@ -386,21 +454,50 @@ def _render(
     )
     text = [f"{digest.display}：您好！截至{today:%Y年%m月%d日}，以下任务节点需要关注：", ""]
     for n, (key, e) in enumerate(keyed[:DIGEST_ENTRIES], start=1):
-        line = lines.get(key)
+        link = _link(digest, e, own)
+        line_key = (*key, link)
+        line = lines.get(line_key)
         if line is None:
             state = "已超期" if e.overdue else "即将到期"
-            line = lines[key] = (
+            line = (
                 f"{e.plan_title} 第{e.item_label}项 {e.item_title}（{e.unit_name}）"
                 f"—— {e.milestone_title}，到期日 {e.due_on:%Y年%m月%d日}，{state}。"
-                f" 办理：{base_url.rstrip('/')}/assignments/{e.assignment_id}"
             )
+            if link == e.assignment_id:
+                line += f" 办理：{base}/assignments/{link}"
+            elif link is not None:
+                line += f"请督促该单位办理。 本单位该项任务：{base}/assignments/{link}"
+            else:
+                line += "请督促该单位办理。"
+            lines[line_key] = line
         text.append(f"{n}. {line}")
     if len(keyed) > DIGEST_ENTRIES:
-        view = "overdue" if overdue == len(keyed) else "open"
-        page = f"/board?view={view}" if digest.office else f"/my?view={view}"
-        text.append(more_line(len(keyed) - DIGEST_ENTRIES, base_url, page))
+        text.append(_more(digest, [e for _, e in keyed], base_url))
     text += ["", "请及时报送进展和佐证材料。本邮件由任务督办平台自动发送。"]
     return subject, "\n".join(text)
+
+
+def _more(digest: Digest, entries: list[Entry], base_url: str) -> str:
+    """The line that counts a digest's entries beyond the first DIGEST_ENTRIES.
+
+    The office's full list is the board, a unit's its own tasks (``/my``). A lead unit's
+    digest may hold other units' tasks, which ``/my`` does not list: those are counted apart,
+    and ``/my`` is offered for the unit's own only.
+    """
+    hidden = entries[DIGEST_ENTRIES:]
+    if digest.office or digest.unit_id is None:
+        mine, others = entries, 0
+    else:
+        mine = [e for e in entries if e.unit_id == digest.unit_id]
+        others = sum(1 for e in hidden if e.unit_id != digest.unit_id)
+    view = "overdue" if mine and all(e.overdue for e in mine) else "open"
+    if not others:
+        page = f"/board?view={view}" if digest.office else f"/my?view={view}"
+        return more_line(len(hidden), base_url, page)
+    text = f"另有{len(hidden)}项未列出，其中{others}项为其他单位的任务，请督促相关单位办理"
+    if others == len(hidden):
+        return text + "。"
+    return f"{text}；本单位的任务请登录平台查看：{base_url.rstrip('/')}/my?view={view}"
 
 
 def more_line(hidden: int, base_url: str, page: str) -> str:
@@ -430,9 +527,13 @@ def _quiet_until(now: datetime, windows: Iterable[tuple[time, time]]) -> datetim
 
 
 def _row(
-    digest: Digest, today: date, base_url: str, lines: dict[tuple[int, int], str]
+    digest: Digest,
+    today: date,
+    base_url: str,
+    lines: dict[_LineKey, str],
+    own: Mapping[tuple[int, int], int],
 ) -> dict[str, Any]:
-    subject, body = _render(digest, today, base_url, lines)
+    subject, body = _render(digest, today, base_url, lines, own)
     key = f"reminder:{today.isoformat()}:{digest.channel}:{digest.recipient}"
     held_until = _quiet_until(now_utc(), sorted(digest.quiet))
     return _outbox_row(digest.channel, digest.recipient, subject, body, key, held_until)

@@ -14,6 +14,7 @@ outbox key (notice id, channel, address) keeps each address once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -80,6 +81,8 @@ def issued(escalation: Escalation) -> int:
 
         contacts += [c for c in unit_leaders(assignment.unit_id) if c not in contacts]
     users = _unit_users(assignment.unit_id)
+    channels = rule_channels([Recipient.UNIT_CONTACTS.value])
+    aside: tuple[Notice, User] | None = None  # the leader's account's own notice, if any
     if level.to_responsible_leader:
         from taskhub.leaders.services import leader_of
 
@@ -90,13 +93,17 @@ def issued(escalation: Escalation) -> int:
             contacts.append(SimpleNamespace(email=leader.email, webhook_url=leader.webhook_url))
             account = db.session.get(User, leader.user_id) if leader.user_id else None
             if account is not None and account.is_enabled and account not in users:
-                users.append(account)
-    return _send(
-        notice,
-        users,
-        rule_channels([Recipient.UNIT_CONTACTS.value]),
-        contacts=contacts,
-    )
+                if assignment.can_view(account):
+                    users.append(account)
+                else:
+                    # An account of another unit cannot open the task (Assignment.can_view):
+                    # its notice leads to the leader's view, which it reads. Sent after the
+                    # unit's, with the same key, so an address both have is written once.
+                    aside = (replace(notice, link=f"/leaders/{leader.id}"), account)
+    written = _send(notice, users, channels, contacts=contacts)
+    if aside is not None:
+        written += _send(aside[0], [aside[1]], channels)
+    return written
 
 
 def answered(escalation: Escalation) -> int:
@@ -172,12 +179,14 @@ def handover_decided(request: HandoverRequest) -> int:
             contacts=_unit_contacts(request.from_unit_id),
         )
     moved = f"，完成时限顺延{request.restart_days}天" if request.restart_days else ""
+    # The task is the receiving unit's now: the unit that gave it up cannot open it
+    # (Assignment.can_view), so its notice leads to its own task list.
     to_old = Notice(
         DECIDED_EVENT,
         f"handover-decided:{request.id}:from",
         f"【已转办】{where}",
         f"{request.from_unit.name}：任务已转交{request.to_unit.name}办理：{where}。",
-        link,
+        "/my",
     )
     to_new = Notice(
         DECIDED_EVENT,
