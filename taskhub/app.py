@@ -232,9 +232,11 @@ def _configure_postgresql(engine: Any, *, check_connections: bool) -> None:
 def _configure_sqlite(engine: Any) -> None:
     """Make SQLite behave: real transactions (savepoints work), foreign keys, WAL; the file
     (it holds password hashes) is readable by the service account only. A writer's
-    transaction takes the write lock at BEGIN (BEGIN IMMEDIATE, see ``_expects_writes``)."""
+    transaction takes the write lock at BEGIN (BEGIN IMMEDIATE, see ``_expects_writes``); a
+    reader's BEGIN waits for its first statement that is not a marked read (``READS_ONLY``)."""
     from sqlalchemy import event
 
+    from taskhub.core.db import READS_ONLY
     from taskhub.core.files import private_sqlite_file
 
     @event.listens_for(engine, "do_connect")
@@ -255,7 +257,30 @@ def _configure_sqlite(engine: Any) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
+        if _expects_writes():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            # Deferred until a statement that is not a marked read (as on PostgreSQL): a
+            # request that only runs READS_ONLY statements (the API's lists) needs neither
+            # BEGIN nor COMMIT, each SELECT reading its own snapshot.
+            conn.connection.info["deferred_begin"] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def begin_unless_reading(
+        conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool
+    ) -> None:
+        info = conn.connection.info
+        if not info.get("deferred_begin"):
+            return
+        if context is not None and context.execution_options.get(READS_ONLY):
+            return
+        info["deferred_begin"] = False
+        cursor.execute("BEGIN")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def on_end(conn: Any) -> None:
+        conn.connection.info["deferred_begin"] = False
 
 
 #: Requests that only read; every other method's transactions take SQLite's write lock first.
