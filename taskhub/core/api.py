@@ -12,8 +12,8 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from functools import wraps
-from typing import Any, NoReturn, TypeVar, cast
+from functools import lru_cache, wraps
+from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 from flask import Flask, current_app, g, request
 from flask_smorest import Api
@@ -22,6 +22,7 @@ from flask_smorest import abort as smorest_abort
 from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import Schema, fields
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from taskhub.accounts.models import User
@@ -267,8 +268,28 @@ PAGINATION_HEADER = {
 }
 
 
+class _Parser(FlaskParser):
+    """webargs' parser, keeping one instance of each schema class it is given.
+
+    flask-smorest hands the paging arguments' schema over as a class, which webargs
+    instantiates on every request; a marshmallow schema is reusable, so one instance serves.
+    """
+
+    _instances: ClassVar[dict[type[Schema], Schema]] = {}
+
+    def _get_schema(self, argmap: Any, req: Any) -> Schema:
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            schema = self._instances.get(argmap)
+            if schema is None:
+                schema = self._instances[argmap] = argmap()
+            return schema
+        return super()._get_schema(argmap, req)
+
+
 class Blueprint(SmorestBlueprint):
     """flask-smorest's Blueprint, documenting X-Pagination as the JSON text it is."""
+
+    PAGINATION_ARGUMENTS_PARSER = _Parser()
 
     def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
@@ -496,6 +517,12 @@ def count_total(
     pagination.extra = {"total_estimated": True}
 
 
+@lru_cache(maxsize=4)
+def _cursor_serializer(secret_key: Any, salt: str) -> URLSafeSerializer:
+    """One signer per secret key (made once, not on every page: it is the same every time)."""
+    return URLSafeSerializer(secret_key, salt=salt)
+
+
 class Keyset:
     """Keyset ("cursor") paging of a list sorted by one whitelisted column, then by id.
 
@@ -521,7 +548,9 @@ class Keyset:
         return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
     def _serializer(self) -> URLSafeSerializer:
-        return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=self.SALT)
+        key = current_app.config["SECRET_KEY"]
+        # (A list of keys, newest last, rotates them: kept as a tuple to be a cache key.)
+        return _cursor_serializer(tuple(key) if isinstance(key, list) else key, self.SALT)
 
     def encode(self, args: Mapping[str, Any], value: Any, ident: int) -> str:
         if isinstance(value, date):
