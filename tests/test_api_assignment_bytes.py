@@ -156,3 +156,37 @@ def test_the_first_page_of_a_units_list_leads_to_the_next_by_cursor(api_as):
     )
     by_number = client.get("/api/v1/assignments/?open=true&page_size=10&page=2")
     assert by_cursor.get_data() == by_number.get_data()
+
+
+def test_times_and_dates_are_written_as_the_schema_writes_them_however_they_were_stored(api_as):
+    """The lists read dates and times as ISO text straight from the row (IsoText): a whole
+    second (no fraction), a fraction, and a time written by SQL rather than by the app (on
+    SQLite, text without the fraction) come out as the single-assignment endpoint writes them."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from taskhub.core.db import _sqlite_utc_iso
+
+    unit = unit_named("昆都仑区人民政府", "baotou")
+    ids = db.session.scalars(
+        select(Assignment.id).where(Assignment.unit_id == unit.id).order_by(Assignment.id).limit(3)
+    ).all()
+    times = [datetime(2026, 3, 1, 8, 30, tzinfo=UTC), datetime(2026, 3, 1, 8, 30, 5, 120, UTC)]
+    for id_, moment in zip(ids, times, strict=False):
+        db.session.execute(
+            update(Assignment).where(Assignment.id == id_).values(acknowledged_at=moment)
+        )
+    # As SQL writes it (on SQLite: '2026-03-02 09:00:00', no fraction).
+    db.session.execute(
+        update(Assignment)
+        .where(Assignment.id == ids[2])
+        .values(acknowledged_at=func.current_timestamp())
+    )
+    db.session.commit()
+    _check(api_as("unit", unit), "page_size=3&sort=id", [Assignment.unit_id == unit.id])
+    # The text SQLite stores, each way it can be stored.
+    assert _sqlite_utc_iso("2026-03-01 08:30:00.000000") == "2026-03-01T08:30:00+00:00"
+    assert _sqlite_utc_iso("2026-03-01 08:30:05.000120") == "2026-03-01T08:30:05.000120+00:00"
+    assert _sqlite_utc_iso("2026-03-02 09:00:00") == "2026-03-02T09:00:00+00:00"
+    assert _sqlite_utc_iso(None) is None

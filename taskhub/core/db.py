@@ -124,6 +124,47 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _date_iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+def _utc_iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (
+        value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    ).isoformat()
+
+
+def _sqlite_utc_iso(value: str | None) -> str | None:
+    """SQLite's stored text of a UTCDateTime as ``datetime.isoformat`` writes it."""
+    if value is None:
+        return None
+    if len(value) == 26 and value[10] == " " and value[19] == ".":  # SQLAlchemy's own format
+        micro = value[20:]
+        return f"{value[:10]}T{value[11:19]}{'' if micro == '000000' else '.' + micro}+00:00"
+    return _utc_iso(datetime.fromisoformat(value))  # written some other way: parse it
+
+
+class IsoText(TypeDecorator[str]):
+    """A stored date (or, ``with_time``, a UTCDateTime) read as the ISO 8601 text the API
+    writes, for lists that send thousands: on SQLite, which stores that text already, no date
+    object is made only to be written back out. Read only (``type_coerce`` in a SELECT)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, with_time: bool = False) -> None:
+        super().__init__()
+        self.with_time = with_time
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        sqlite = dialect.name == "sqlite"
+        if self.with_time:
+            return _sqlite_utc_iso if sqlite else _utc_iso
+        return None if sqlite else _date_iso
+
+
 #: Points and weights: exact decimals, never floats.
 Points = Numeric(10, 4, asdecimal=True)
 
