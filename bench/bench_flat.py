@@ -74,7 +74,7 @@ from sqlalchemy import func, select
 
 from taskhub.core.db import db
 from taskhub.ledger import services as ledger_services
-from taskhub.tracking.api.assignments import _KEYSET, _as_dict, _iso, _same
+from taskhub.tracking.api.assignments import _KEYSET, _as_dict
 from taskhub.tracking.models import Assignment
 
 LIST_FIRST = "/api/v1/assignments/?open=true&page_size=100"
@@ -136,6 +136,20 @@ def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     r[10], r[11] = bool(r[10]), bool(r[11])
     r[13], r[14], r[15] = _sqlite_time(r[13]), _sqlite_time(r[14]), _sqlite_time(r[15])
     return tuple(r)
+
+
+#: Where a floor row has its dates and times (as in the served list's rows).
+_TIMES = (12, 13, 14, 15, 20, 21)
+
+
+def _pg_row(row: tuple[Any, ...]) -> list[Any]:
+    """A floor row from PostgreSQL ready for JSON: its dates and times as ISO text, as the
+    served list writes them (the byte check before timing holds the two to the same text)."""
+    r = list(row)
+    for i in _TIMES:
+        if r[i] is not None:
+            r[i] = r[i].isoformat()
+    return r
 
 
 def encode(rows: list[dict[str, Any]]) -> bytes:
@@ -219,8 +233,8 @@ class Side:
             )
         rows = cursor.fetchall()
         if self.sqlite:
-            return encode([_as_dict(_sqlite_row(row), _same) for row in rows])
-        return encode([_as_dict(row, _iso) for row in rows])
+            return encode([_as_dict(_sqlite_row(row)) for row in rows])
+        return encode([_as_dict(_pg_row(row)) for row in rows])
 
     def floor(self, after: int = 0) -> float:
         started = time.perf_counter()
