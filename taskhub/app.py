@@ -280,7 +280,8 @@ def _configure_sqlite(engine: Any) -> None:
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def on_end(conn: Any) -> None:
-        conn.connection.info["deferred_begin"] = False
+        if not conn.invalidated:  # (an invalidated connection's info is not to be reached)
+            conn.connection.info["deferred_begin"] = False
 
 
 #: Requests that only read; every other method's transactions take SQLite's write lock first.

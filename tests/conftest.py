@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import scoped_session, sessionmaker
 from werkzeug.test import TestResponse
 
@@ -126,7 +128,7 @@ def session(app: Flask) -> Iterator[Any]:
 _DEAD_ROWS_ALLOWED = 20_000
 
 _BLOATED = text(
-    "SELECT quote_ident(relname) FROM pg_stat_user_tables"
+    "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables"
     " WHERE n_dead_tup > :allowed + 2 * n_live_tup"
 )
 
@@ -142,12 +144,15 @@ def _vacuum_if_bloated() -> None:
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return
-    with engine.connect() as conn:
-        tables = conn.scalars(_BLOATED, {"allowed": _DEAD_ROWS_ALLOWED}).all()
-        conn.rollback()
-        if tables:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(tables)}")
+    try:
+        with engine.connect() as conn:
+            tables = conn.scalars(_BLOATED, {"allowed": _DEAD_ROWS_ALLOWED}).all()
+            conn.rollback()
+            if tables:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(tables)}")
+    except SQLAlchemyError as error:  # housekeeping: never the test's own failure
+        warnings.warn(f"vacuuming the test database failed: {error}", stacklevel=1)
 
 
 @pytest.fixture

@@ -433,6 +433,29 @@ def test_a_lead_units_digest_never_links_to_another_units_task(
         assert line.endswith(f"请督促该单位办理。 本单位该项任务：{BASE_URL}/assignments/{gaj3.id}")
 
 
+def test_an_address_two_units_share_links_each_units_own_tasks(
+    app: Flask, baotou: Baotou, mail: Any, clock: Clock
+) -> None:
+    """One address for two units (a shared office mailbox): each unit's own task keeps its
+    link, whichever unit's contact made the digest first."""
+    keep_open(baotou.kdl3, baotou.qs3)
+    gaj3 = lead_task()
+    lead_units_too()
+    add_contact("昆都仑区人民政府", "共用", "shared@example.gov.cn")
+    add_contact("市公安局", "共用", "shared@example.gov.cn")
+    escalation_day = date(2022, 7, 7)
+    clock.now = at(escalation_day)
+    decide(escalation_day)
+    deliver(app, clock.now)
+
+    [text] = [m.text for m in mail.messages if m.rcpt_tos == ["shared@example.gov.cn"]]
+    assert f"办理：{BASE_URL}/assignments/{baotou.kdl3.id}" in text
+    assert f"办理：{BASE_URL}/assignments/{gaj3.id}" in text
+    # 青山区's task (neither unit's) goes through 市公安局's own task of the item.
+    [line] = [line for line in text.splitlines() if "（青山区人民政府）" in line]
+    assert line.endswith(f"请督促该单位办理。 本单位该项任务：{BASE_URL}/assignments/{gaj3.id}")
+
+
 def test_a_lead_unit_without_its_own_task_gets_no_link(
     app: Flask, baotou: Baotou, mail: Any, clock: Clock
 ) -> None:
@@ -478,7 +501,7 @@ def test_every_link_in_a_lead_units_in_app_digest_opens_for_its_user(
 
 def test_a_lead_units_long_digest_counts_other_units_tasks_apart(session: Any) -> None:
     cap = services.DIGEST_ENTRIES
-    digest = services.Digest("in_app", "7", "王五", unit_id=1)
+    digest = services.Digest("in_app", "7", "王五", units={1})
     for n in range(cap + 3):  # the last three another unit's, with no task of the lead's
         unit = 1 if n < cap + 1 else 2
         digest.entries[(n, n)] = services.Entry(

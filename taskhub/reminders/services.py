@@ -201,10 +201,11 @@ class Digest:
     quiet: set[tuple[time, time]] = field(default_factory=set)
     #: An office user (e-mail or in-app): the full list is the deadline board, not "my tasks".
     office: bool = False
-    #: The unit whose contact or user the recipient is (None for the office). A unit user opens
-    #: only their own unit's assignments (Assignment.can_view): a lead unit's digest links to
-    #: another unit's task through its own task of the item, or not at all.
-    unit_id: int | None = None
+    #: The units whose contact or user the recipient is (none for the office; several when
+    #: units share an address, e.g. one chat robot). A unit user opens only their own unit's
+    #: assignments (Assignment.can_view): a lead unit's digest links to another unit's task
+    #: through its own task of the item, or not at all.
+    units: set[int] = field(default_factory=set)
 
 
 def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
@@ -294,8 +295,9 @@ def decide(today: date, days: WorkingDays, *, base_url: str) -> dict[str, int]:
                         recipient,
                         display,
                         office=(channel, recipient) in office,
-                        unit_id=unit,
                     )
+                if unit is not None:
+                    digest.units.add(unit)
                 digest.entries[(assignment_id, milestone_id)] = entry
                 if window:
                     digest.quiet.add(window)
@@ -419,9 +421,11 @@ def _link(digest: Digest, entry: Entry, own: Mapping[tuple[int, int], int]) -> i
     assignment's unit; for another unit (a lead unit told of the item's other units' tasks)
     that unit's own assignment of the item (``own``: (item, unit) → assignment), else none.
     A unit user cannot open another unit's assignment (Assignment.can_view)."""
-    if digest.office or digest.unit_id is None or digest.unit_id == entry.unit_id:
+    if digest.office or not digest.units or entry.unit_id in digest.units:
         return entry.assignment_id
-    return own.get((entry.item_id, digest.unit_id))
+    return next(
+        (own[entry.item_id, u] for u in sorted(digest.units) if (entry.item_id, u) in own), None
+    )
 
 
 def _render(
@@ -485,11 +489,11 @@ def _more(digest: Digest, entries: list[Entry], base_url: str) -> str:
     and ``/my`` is offered for the unit's own only.
     """
     hidden = entries[DIGEST_ENTRIES:]
-    if digest.office or digest.unit_id is None:
+    if digest.office or not digest.units:
         mine, others = entries, 0
     else:
-        mine = [e for e in entries if e.unit_id == digest.unit_id]
-        others = sum(1 for e in hidden if e.unit_id != digest.unit_id)
+        mine = [e for e in entries if e.unit_id in digest.units]
+        others = sum(1 for e in hidden if e.unit_id not in digest.units)
     view = "overdue" if mine and all(e.overdue for e in mine) else "open"
     if not others:
         page = f"/board?view={view}" if digest.office else f"/my?view={view}"
