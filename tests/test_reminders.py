@@ -405,19 +405,34 @@ def lead_units_too() -> None:
     db.session.commit()
 
 
-def test_a_lead_units_digest_never_links_to_another_units_task(
-    app: Flask, baotou: Baotou, mail: Any, clock: Clock
-) -> None:
-    # Item 3: 昆都仑区 and 青山区 overdue, and the lead assessment unit 市公安局's own task.
+ESCALATION_DAY = date(2022, 7, 7)  # 07-01, 04, 05, 06, 07: five working days overdue
+
+
+def escalate(app: Flask, clock: Clock) -> None:
+    """The reminders of the escalation day, decided and delivered."""
+    clock.now = at(ESCALATION_DAY)
+    decide(ESCALATION_DAY)
+    deliver(app, clock.now)
+
+
+def item_3_escalated(app: Flask, baotou: Baotou, clock: Clock, kdl: str, gaj: str) -> Assignment:
+    """Item 3: 昆都仑区 and 青山区 overdue, and the lead assessment unit 市公安局's own task;
+    a contact of 昆都仑区 and one of 市公安局 (these addresses); the escalation day's run."""
     keep_open(baotou.kdl3, baotou.qs3)
     gaj3 = lead_task()
     lead_units_too()
-    add_contact("昆都仑区人民政府", "张三", "zhangsan@kdl.example.gov.cn")
-    add_contact("市公安局", "王五", "wangwu@gaj.example.gov.cn")
-    escalation_day = date(2022, 7, 7)
-    clock.now = at(escalation_day)
-    decide(escalation_day)
-    deliver(app, clock.now)
+    add_contact("昆都仑区人民政府", "张三", kdl)
+    add_contact("市公安局", "王五", gaj)
+    escalate(app, clock)
+    return gaj3
+
+
+def test_a_lead_units_digest_never_links_to_another_units_task(
+    app: Flask, baotou: Baotou, mail: Any, clock: Clock
+) -> None:
+    gaj3 = item_3_escalated(
+        app, baotou, clock, "zhangsan@kdl.example.gov.cn", "wangwu@gaj.example.gov.cn"
+    )
     sent = {m.rcpt_tos[0]: m.text for m in mail.messages}
 
     # The responsible unit's own digest still links to its task.
@@ -438,15 +453,7 @@ def test_an_address_two_units_share_links_each_units_own_tasks(
 ) -> None:
     """One address for two units (a shared office mailbox): each unit's own task keeps its
     link, whichever unit's contact made the digest first."""
-    keep_open(baotou.kdl3, baotou.qs3)
-    gaj3 = lead_task()
-    lead_units_too()
-    add_contact("昆都仑区人民政府", "共用", "shared@example.gov.cn")
-    add_contact("市公安局", "共用", "shared@example.gov.cn")
-    escalation_day = date(2022, 7, 7)
-    clock.now = at(escalation_day)
-    decide(escalation_day)
-    deliver(app, clock.now)
+    gaj3 = item_3_escalated(app, baotou, clock, "shared@example.gov.cn", "shared@example.gov.cn")
 
     [text] = [m.text for m in mail.messages if m.rcpt_tos == ["shared@example.gov.cn"]]
     assert f"办理：{BASE_URL}/assignments/{baotou.kdl3.id}" in text
@@ -464,10 +471,7 @@ def test_a_lead_unit_without_its_own_task_gets_no_link(
     db.session.commit()
     keep_open(baotou.kdl3)
     add_contact("市公安局", "王五", "wangwu@gaj.example.gov.cn")
-    escalation_day = date(2022, 7, 7)
-    clock.now = at(escalation_day)
-    decide(escalation_day)
-    deliver(app, clock.now)
+    escalate(app, clock)
 
     [text] = [m.text for m in mail.messages if m.rcpt_tos == ["wangwu@gaj.example.gov.cn"]]
     assert "/assignments/" not in text
@@ -482,10 +486,7 @@ def test_every_link_in_a_lead_units_in_app_digest_opens_for_its_user(
     gaj3 = lead_task()
     lead_units_too()
     staff = make_user("unit", unit_named("市公安局", "baotou"), "gaj-staff")
-    escalation_day = date(2022, 7, 7)
-    clock.now = at(escalation_day)
-    decide(escalation_day)
-    deliver(app, clock.now)
+    escalate(app, clock)
 
     [note] = db.session.scalars(select(Notification).where(Notification.user_id == staff.id))
     links = {int(n) for n in re.findall(r"/assignments/(\d+)", note.body)}
