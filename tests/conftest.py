@@ -17,9 +17,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import scoped_session, sessionmaker
+from sqlalchemy.pool import NullPool
 from werkzeug.test import TestResponse
 
 from taskhub import create_app
@@ -148,9 +149,16 @@ def _vacuum_if_bloated() -> None:
         with engine.connect() as conn:
             tables = conn.scalars(_BLOATED, {"allowed": _DEAD_ROWS_ALLOWED}).all()
             conn.rollback()
-            if tables:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(tables)}")
+        if tables:
+            # A connection of its own: an isolation level set on a pooled one is reset to an
+            # explicit READ COMMITTED on its return, and the app's connections would then send
+            # "BEGIN ISOLATION LEVEL READ COMMITTED" (tests/test_pg_read_commit.py counts BEGINs).
+            vacuum = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+            try:
+                with vacuum.connect() as conn:
+                    conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(tables)}")
+            finally:
+                vacuum.dispose()
     except SQLAlchemyError as error:  # housekeeping: never the test's own failure
         warnings.warn(f"vacuuming the test database failed: {error}", stacklevel=1)
 
