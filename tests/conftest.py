@@ -10,6 +10,7 @@ import itertools
 import os
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,38 @@ class ApiClient:
 
     def delete(self, url: str, **kwargs: Any) -> TestResponse:
         return self._call("DELETE", url, **kwargs)
+
+
+@contextmanager
+def committed_office_client(app: Flask, username: str) -> Iterator[ApiClient]:
+    """An API client with an office user's token committed for real, removed afterwards (the
+    other fixtures work inside one held transaction: here each request checks a connection
+    out of the pool, as in production)."""
+    from sqlalchemy import delete
+
+    from taskhub.accounts.models import ApiToken
+    from taskhub.accounts.tokens import TOKEN_PREFIX, digest
+
+    plain = f"{TOKEN_PREFIX}{username}-token-for-this-test-only"
+    with app.app_context():
+        # Plain rows (no audit events), so that they can be removed afterwards.
+        user = User(username=username, display_name="pooled", password_hash="x", role="office")
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(
+            ApiToken(user_id=user.id, name="t", token_hash=digest(plain), prefix=plain[:10])
+        )
+        db.session.commit()
+        user_id = user.id
+        db.session.remove()
+    try:
+        yield ApiClient(app.test_client(), user, plain)
+    finally:
+        with app.app_context():
+            db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+            db.session.execute(delete(User).where(User.id == user_id))
+            db.session.commit()
+            db.session.remove()
 
 
 @pytest.fixture

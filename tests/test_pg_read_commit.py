@@ -127,45 +127,25 @@ def server_status() -> int:
 
 @pytest.fixture
 def pooled_office(pg_app: Flask) -> Iterator[Any]:
-    """An API client with an office user's token, committed for real (the other fixtures work
-    inside one held transaction: here each request checks a connection out of the pool)."""
-    from sqlalchemy import delete
+    from tests.conftest import committed_office_client
 
-    from taskhub.accounts.models import ApiToken, User
-    from taskhub.accounts.tokens import TOKEN_PREFIX, digest
-    from tests.conftest import ApiClient
-
-    plain = TOKEN_PREFIX + "pooled-office-token-for-this-test-only"
-    with pg_app.app_context():
-        # Plain rows (no audit events), so that they can be removed afterwards.
-        user = User(
-            username="pooled-office", display_name="pooled", password_hash="x", role="office"
-        )
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(
-            ApiToken(user_id=user.id, name="t", token_hash=digest(plain), prefix=plain[:10])
-        )
-        db.session.commit()
-        user_id = user.id
-        db.session.remove()
-    try:
-        yield ApiClient(pg_app.test_client(), user, plain)
-    finally:
-        with pg_app.app_context():
-            db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-            db.session.execute(delete(User).where(User.id == user_id))
-            db.session.commit()
-            db.session.remove()
+    with committed_office_client(pg_app, "pooled-office") as client:
+        yield client
 
 
-def test_the_assignment_list_reads_without_begin_or_commit(pooled_office, sent) -> None:
-    office = pooled_office
+def read_the_list(office: Any, sent: list[Any]) -> None:
+    """A first request (it may record the token's use), then three pages of the list with
+    ``sent`` cleared before them."""
     assert office.get("/api/v1/assignments/?open=true").status_code == 200  # token touched
     sent.clear()
     for _ in range(3):
         response = office.get("/api/v1/assignments/?open=true&page_size=5")
         assert response.status_code == 200 and len(response.json) == 5
+
+
+def test_the_assignment_list_reads_without_begin_or_commit(pooled_office, sent) -> None:
+    office = pooled_office
+    read_the_list(office, sent)
     assert sent == []
     # The connection went back to the pool ready for a transaction: what may write begins one.
     from sqlalchemy import literal, select

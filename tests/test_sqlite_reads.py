@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, event, literal, select, update
+from sqlalchemy import event, literal, select, update
 
 from taskhub.core.db import db, reads_only
 from taskhub.tracking.models import Assignment
@@ -57,42 +57,17 @@ def in_transaction() -> bool:
 
 @pytest.fixture
 def pooled_office(sqlite_app: Flask) -> Iterator[Any]:
-    """An API client with an office user's token, committed for real (each request checks a
-    connection out of the pool, as in production)."""
-    from taskhub.accounts.models import ApiToken, User
-    from taskhub.accounts.tokens import TOKEN_PREFIX, digest
-    from tests.conftest import ApiClient
+    from tests.conftest import committed_office_client
 
-    plain = TOKEN_PREFIX + "pooled-office-token-for-the-sqlite-reads"
-    with sqlite_app.app_context():
-        user = User(
-            username="pooled-office-sqlite", display_name="pooled", password_hash="x", role="office"
-        )
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(
-            ApiToken(user_id=user.id, name="t", token_hash=digest(plain), prefix=plain[:10])
-        )
-        db.session.commit()
-        user_id = user.id
-        db.session.remove()
-    try:
-        yield ApiClient(sqlite_app.test_client(), user, plain)
-    finally:
-        with sqlite_app.app_context():
-            db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-            db.session.execute(delete(User).where(User.id == user_id))
-            db.session.commit()
-            db.session.remove()
+    with committed_office_client(sqlite_app, "pooled-office-sqlite") as client:
+        yield client
 
 
 def test_the_assignment_list_reads_without_begin_or_commit(pooled_office, sent) -> None:
+    from tests.test_pg_read_commit import read_the_list
+
     office = pooled_office
-    assert office.get("/api/v1/assignments/?open=true").status_code == 200  # token touched
-    sent.clear()
-    for _ in range(3):
-        response = office.get("/api/v1/assignments/?open=true&page_size=5")
-        assert response.status_code == 200 and len(response.json) == 5
+    read_the_list(office, sent)
     assert transactions(sent) == []
     # A unit's page too (one statement with its total).
     response = office.get("/api/v1/assignments/?open=true&unit=1&page_size=5")
